@@ -1,0 +1,91 @@
+import { Command, Option } from 'commander';
+import { UsageError } from '../../core/errors.js';
+import { resolveBudget } from '../../core/tokenset.js';
+import { loadTokens, saveTokens } from '../../encoders/tokenfile.js';
+import { getReducer, reducers, type OptionSpec } from '../../reducers/index.js';
+import { configureCommand, parseInteger, parseIntegerList, parseNumber, printJson } from '../run.js';
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** Collects every method-specific option once (methods may share names). */
+function methodOptions(): Map<string, { spec: OptionSpec; methods: string[] }> {
+  const all = new Map<string, { spec: OptionSpec; methods: string[] }>();
+  for (const reducer of Object.values(reducers)) {
+    for (const [name, spec] of Object.entries(reducer.options)) {
+      const entry = all.get(name);
+      if (entry) entry.methods.push(reducer.name);
+      else all.set(name, { spec, methods: [reducer.name] });
+    }
+  }
+  return all;
+}
+
+export function reduceCommand(): Command {
+  const command = configureCommand(new Command('reduce'))
+    .description('reduce a token file with a registered method and write the result')
+    .requiredOption('--in <file>', 'input tokens: .npy [n, d] (square n = s×s grid), [frames, t, d], or .safetensors (AnyRes bundle or tokens file)')
+    .requiredOption('--method <name>', `reduction method: ${Object.keys(reducers).join(', ')}`)
+    .option('--ratio <r>', 'fraction of tokens to keep, in (0, 1]', parseNumber('--ratio'))
+    .option('--budget <n>', 'number of tokens to keep (instead of --ratio)', parseInteger('--budget'))
+    .option('--seed <s>', 'random seed', parseInteger('--seed'), 0)
+    .requiredOption('--out <file>', 'output: .npy [n_out, d] or .safetensors (tokens, sizes, source, grid_pos + metadata)')
+    .option('--dtype <t>', 'output float type: float32 or float16', 'float32')
+    .option('--json', 'print one JSON object {method, ratio, budget, n_in, n_out, d, keep?, assign?, ms}');
+  for (const [name, { spec, methods }] of methodOptions()) {
+    const flag = `--${kebab(name)}`;
+    const help = `${spec.description} [${methods.join(', ')}]${spec.default !== undefined ? ` (default ${spec.default})` : ''}`;
+    const option =
+      spec.type === 'boolean'
+        ? new Option(flag, help)
+        : new Option(`${flag} <value>`, help).argParser<unknown>(
+            spec.type === 'integer' ? parseInteger(flag) : spec.type === 'number' ? parseNumber(flag) : spec.type === 'integer-list' ? parseIntegerList(flag) : (v: string) => v,
+          );
+    command.addOption(option);
+  }
+  command.addHelpText(
+    'after',
+    `
+Examples:
+  vtc reduce --in tokens.npy --method pool --ratio 0.25 --out pooled.npy --json
+  vtc reduce --in bundle.safetensors --method random --budget 288 --seed 1 --out kept.safetensors
+
+keep indexes input tokens (for a bundle: thumbnail first, then crop 0, crop 1, …);
+assign[i] is the output token that input token i went into.`,
+  );
+  command.action(async (opts: Record<string, unknown>) => {
+    if ((opts.ratio === undefined) === (opts.budget === undefined)) throw new UsageError('reduce: give exactly one of --ratio or --budget');
+    if (opts.dtype !== 'float32' && opts.dtype !== 'float16') throw new UsageError(`reduce: --dtype must be float32 or float16, got ${JSON.stringify(opts.dtype)}`);
+    const reducer = getReducer(String(opts.method));
+    if (opts.ratio !== undefined && !((opts.ratio as number) > 0 && (opts.ratio as number) <= 1)) throw new UsageError(`${reducer.name}: ratio must be in (0, 1], got ${opts.ratio}`);
+    if (opts.budget !== undefined && (opts.budget as number) < 1) throw new UsageError(`${reducer.name}: budget must be an integer ≥ 1, got ${opts.budget}`);
+    const tokens = await loadTokens(String(opts.in));
+    const spec = { ratio: opts.ratio as number | undefined, budget: opts.budget as number | undefined };
+    const { budget, ratio } = resolveBudget(tokens.n, spec, reducer.name);
+    const options: Record<string, unknown> = { ...spec, seed: opts.seed };
+    for (const name of Object.keys(reducer.options)) if (opts[name] !== undefined) options[name] = opts[name];
+    const started = performance.now();
+    const reduction = await reducer.run(tokens, options);
+    const ms = performance.now() - started;
+    await saveTokens(String(opts.out), reduction.tokens, { dtype: opts.dtype });
+    if (opts.json) {
+      const { ratio: _r, budget: _b, ...extra } = reduction.stats;
+      printJson({
+        method: reducer.name,
+        ratio,
+        budget,
+        n_in: tokens.n,
+        n_out: reduction.tokens.n,
+        d: tokens.d,
+        ...extra,
+        ...(reduction.keep ? { keep: reduction.keep } : {}),
+        ...(reduction.assign ? { assign: reduction.assign } : {}),
+        ms,
+      });
+    } else {
+      process.stdout.write(`${reducer.name}: ${tokens.n} → ${reduction.tokens.n} tokens (d = ${tokens.d}) in ${ms.toFixed(1)} ms → ${opts.out}\n`);
+    }
+  });
+  return command;
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { reduceCommand } from './commands/reduce.js';
+import { demoCommand } from './commands/demo.js';
+import { configureCommand, reportError } from './run.js';
+
+/** The `vtc` command: a thin layer over the library (see README). */
+export function buildProgram(): Command {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const program = configureCommand(new Command('vtc'))
+    .description('vtc — visual and multimodal token compression for vision-language models')
+    .version(pkg.version, '-V, --version')
+    .option('--verbose', 'print stack traces on errors');
+  program.addCommand(demoCommand());
+  program.addCommand(reduceCommand());
+  for (const sub of program.commands) configureCommand(sub);
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (error) {
+    return reportError(error);
+  }
+}
+
+const code = await main();
+process.exitCode = code;

@@ -1,0 +1,194 @@
+import { InputError, ShapeError } from './errors.js';
+import type { SafetensorsFile, SafetensorsInput } from './safetensors.js';
+import { createTokenSet, type AnyResInfo, type TokenSet, type TokenSource } from './tokenset.js';
+
+/**
+ * AnyRes bundle (DESIGN.md §3): one safetensors file with
+ *   thumbnail [T, D], crops [C, T, D], thumbnail_cls [T], crops_cls [C, T]
+ *   (pre-softmax CLS row scores), optional thumbnail_cls_token [D] and
+ *   crops_cls_token [C, D] (the encoder's CLS vectors), and metadata
+ *   grid = "rows,cols", image_size = "w,h", patch_grid = "24,24".
+ * As a TokenSet: thumbnail tokens first, then crop 0, crop 1, … each in raster
+ * order; crops are numbered row-major over the crop grid.
+ */
+export function isBundle(file: SafetensorsFile): boolean {
+  return 'thumbnail' in file.tensors && 'crops' in file.tensors;
+}
+
+function parsePair(metadata: Record<string, string>, key: string, where: string): [number, number] {
+  const text = metadata[key];
+  if (text === undefined) throw new InputError(`${where}: bundle metadata lacks '${key}' (expected "a,b")`, 'E_BUNDLE');
+  const parts = text.split(',').map((s) => Number(s.trim()));
+  if (parts.length !== 2 || parts.some((v) => !Number.isInteger(v) || v <= 0)) {
+    throw new InputError(`${where}: bundle metadata '${key}' must be two positive integers "a,b", got ${JSON.stringify(text)}`, 'E_BUNDLE');
+  }
+  return [parts[0]!, parts[1]!];
+}
+
+function floatTensor(file: SafetensorsFile, name: string, where: string): { shape: number[]; data: Float32Array } | undefined {
+  const t = file.tensors[name];
+  if (!t) return undefined;
+  if (!(t.data instanceof Float32Array)) throw new InputError(`${where}: tensor '${name}' must be a float tensor, got ${t.dtype}`, 'E_DTYPE');
+  return { shape: t.shape, data: t.data };
+}
+
+export function bundleToTokenSet(file: SafetensorsFile, where = 'bundle'): TokenSet {
+  const thumbnail = floatTensor(file, 'thumbnail', where);
+  const crops = floatTensor(file, 'crops', where);
+  if (!thumbnail || !crops) throw new InputError(`${where}: not an AnyRes bundle (needs tensors 'thumbnail' and 'crops')`, 'E_BUNDLE');
+  if (thumbnail.shape.length !== 2) throw new ShapeError(`${where}: 'thumbnail' must be [T, D], got [${thumbnail.shape.join(', ')}]`);
+  if (crops.shape.length !== 3) throw new ShapeError(`${where}: 'crops' must be [C, T, D], got [${crops.shape.join(', ')}]`);
+  const [T, D] = thumbnail.shape as [number, number];
+  const [C, cropT, cropD] = crops.shape as [number, number, number];
+  if (cropD !== D) throw new ShapeError(`${where}: crops have d = ${cropD} but thumbnail has d = ${D} (feature dimensions must match)`);
+  if (cropT !== T) throw new ShapeError(`${where}: crops have ${cropT} tokens per tile but thumbnail has ${T}`);
+  const [gridRows, gridCols] = parsePair(file.metadata, 'grid', where);
+  const [imageWidth, imageHeight] = parsePair(file.metadata, 'image_size', where);
+  const [patchRows, patchCols] = file.metadata.patch_grid ? parsePair(file.metadata, 'patch_grid', where) : squareGrid(T, where);
+  if (patchRows * patchCols !== T) throw new ShapeError(`${where}: patch_grid ${patchRows}x${patchCols} does not match ${T} tokens per tile`);
+  if (gridRows * gridCols !== C) throw new ShapeError(`${where}: grid ${gridRows}x${gridCols} needs ${gridRows * gridCols} crops, 'crops' has ${C}`);
+
+  const thumbCls = floatTensor(file, 'thumbnail_cls', where);
+  const cropsCls = floatTensor(file, 'crops_cls', where);
+  if ((thumbCls === undefined) !== (cropsCls === undefined)) throw new InputError(`${where}: bundle has only one of 'thumbnail_cls' and 'crops_cls'; give both or neither`, 'E_BUNDLE');
+  if (thumbCls && thumbCls.data.length !== T) throw new ShapeError(`${where}: 'thumbnail_cls' must be [${T}], got [${thumbCls.shape.join(', ')}]`);
+  if (cropsCls && cropsCls.data.length !== C * T) throw new ShapeError(`${where}: 'crops_cls' must be [${C}, ${T}], got [${cropsCls.shape.join(', ')}]`);
+  const thumbClsToken = floatTensor(file, 'thumbnail_cls_token', where);
+  const cropsClsToken = floatTensor(file, 'crops_cls_token', where);
+
+  const n = T * (C + 1);
+  const data = new Float32Array(n * D);
+  data.set(thumbnail.data, 0);
+  data.set(crops.data, T * D);
+  const source = new Int32Array(n);
+  for (let c = 0; c < C; c++) source.fill(c + 1, T * (c + 1), T * (c + 2));
+  const sources: TokenSource[] = [{ kind: 'thumbnail', index: 0, rows: patchRows, cols: patchCols }];
+  if (thumbClsToken) sources[0]!.cls = thumbClsToken.data.slice(0, D);
+  for (let c = 0; c < C; c++) {
+    const s: TokenSource = { kind: 'crop', index: c, rows: patchRows, cols: patchCols };
+    if (cropsClsToken) s.cls = cropsClsToken.data.slice(c * D, (c + 1) * D);
+    sources.push(s);
+  }
+  let score: Float32Array | undefined;
+  if (thumbCls && cropsCls) {
+    score = new Float32Array(n);
+    score.set(thumbCls.data, 0);
+    score.set(cropsCls.data, T);
+  }
+  const anyres: AnyResInfo = { gridRows, gridCols, imageWidth, imageHeight, patchRows, patchCols };
+  const meta = { ...file.metadata };
+  return createTokenSet({ data, n, d: D, source, sources, anyres, meta, ...(score ? { score } : {}) });
+}
+
+function squareGrid(T: number, where: string): [number, number] {
+  const side = Math.round(Math.sqrt(T));
+  if (side * side !== T) throw new InputError(`${where}: bundle lacks 'patch_grid' and ${T} tokens per tile is not a square`, 'E_BUNDLE');
+  return [side, side];
+}
+
+/** The inverse of bundleToTokenSet for an unreduced AnyRes token set. */
+export function tokenSetToBundle(tokens: TokenSet): { tensors: Record<string, SafetensorsInput>; metadata: Record<string, string> } {
+  const info = tokens.anyres;
+  if (!info) throw new InputError('tokenSetToBundle: token set has no AnyRes information', 'E_BUNDLE');
+  const T = info.patchRows * info.patchCols;
+  const C = info.gridRows * info.gridCols;
+  const { d } = tokens;
+  if (tokens.n !== T * (C + 1)) throw new ShapeError(`tokenSetToBundle: expected ${T}x(1+${C}) = ${T * (C + 1)} tokens, got ${tokens.n}`);
+  const tensors: Record<string, SafetensorsInput> = {
+    thumbnail: { shape: [T, d], data: tokens.data.slice(0, T * d) },
+    crops: { shape: [C, T, d], data: tokens.data.slice(T * d) },
+  };
+  if (tokens.score) {
+    tensors.thumbnail_cls = { shape: [T], data: tokens.score.slice(0, T) };
+    tensors.crops_cls = { shape: [C, T], data: tokens.score.slice(T) };
+  }
+  const thumbSource = tokens.sources[0];
+  if (thumbSource?.cls) {
+    tensors.thumbnail_cls_token = { shape: [d], data: thumbSource.cls };
+    const cropsToken = new Float32Array(C * d);
+    for (let c = 0; c < C; c++) {
+      const cls = tokens.sources[c + 1]?.cls;
+      if (cls) cropsToken.set(cls, c * d);
+    }
+    tensors.crops_cls_token = { shape: [C, d], data: cropsToken };
+  }
+  const metadata: Record<string, string> = {
+    ...tokens.meta,
+    format: 'vtc-anyres-bundle',
+    grid: `${info.gridRows},${info.gridCols}`,
+    image_size: `${info.imageWidth},${info.imageHeight}`,
+    patch_grid: `${info.patchRows},${info.patchCols}`,
+  };
+  return { tensors, metadata };
+}
+
+/**
+ * A (possibly reduced) token set as safetensors tensors: `tokens` [n, d],
+ * `sizes` [n], plus `source` [n], `grid_pos` [n, 2] and `scores` [n] when
+ * present, so reductions stay traceable; the input's metadata is kept.
+ */
+export function tokenSetToTensors(tokens: TokenSet): { tensors: Record<string, SafetensorsInput>; metadata: Record<string, string> } {
+  const gridPos = new Int32Array(tokens.n * 2);
+  for (let i = 0; i < tokens.n; i++) {
+    gridPos[2 * i] = tokens.row[i]!;
+    gridPos[2 * i + 1] = tokens.col[i]!;
+  }
+  const tensors: Record<string, SafetensorsInput> = {
+    tokens: { shape: [tokens.n, tokens.d], data: tokens.data },
+    sizes: { shape: [tokens.n], data: Float32Array.from(tokens.size) },
+    source: { shape: [tokens.n], data: tokens.source, dtype: 'I32' },
+    grid_pos: { shape: [tokens.n, 2], data: gridPos, dtype: 'I32' },
+  };
+  if (tokens.score) tensors.scores = { shape: [tokens.n], data: tokens.score };
+  const metadata: Record<string, string> = {
+    ...tokens.meta,
+    sources: JSON.stringify(tokens.sources.map(({ kind, index, rows, cols, time }) => ({ kind, index, rows, cols, ...(time !== undefined ? { time } : {}) }))),
+  };
+  if (tokens.anyres) {
+    const a = tokens.anyres;
+    metadata.grid = `${a.gridRows},${a.gridCols}`;
+    metadata.image_size = `${a.imageWidth},${a.imageHeight}`;
+    metadata.patch_grid = `${a.patchRows},${a.patchCols}`;
+  }
+  return { tensors, metadata };
+}
+
+/** Reads a `tokens` [n, d] safetensors file (as written by tokenSetToTensors, or any with that tensor). */
+export function tensorsToTokenSet(file: SafetensorsFile, where = 'tokens file'): TokenSet {
+  const t = floatTensor(file, 'tokens', where);
+  if (!t) throw new InputError(`${where}: safetensors file has neither 'tokens' [n, d] nor the AnyRes tensors 'thumbnail' + 'crops' (found: ${Object.keys(file.tensors).join(', ') || 'none'})`, 'E_TOKENS');
+  if (t.shape.length !== 2) throw new ShapeError(`${where}: 'tokens' must be [n, d], got [${t.shape.join(', ')}]`);
+  const [n, d] = t.shape as [number, number];
+  const sizes = floatTensor(file, 'sizes', where);
+  const scores = floatTensor(file, 'scores', where);
+  const sourceT = file.tensors.source;
+  const gridPos = file.tensors.grid_pos;
+  let sources: TokenSource[] | undefined;
+  if (file.metadata.sources) {
+    try {
+      sources = JSON.parse(file.metadata.sources) as TokenSource[];
+    } catch {
+      throw new InputError(`${where}: metadata 'sources' is not valid JSON`, 'E_TOKENS');
+    }
+  }
+  const init: Parameters<typeof createTokenSet>[0] = { data: t.data, n, d, meta: { ...file.metadata } };
+  if (sources) init.sources = sources;
+  if (sizes) init.size = Float64Array.from(sizes.data);
+  if (scores) init.score = scores.data;
+  if (sourceT && sourceT.data instanceof Int32Array && sources) init.source = sourceT.data;
+  if (gridPos && gridPos.data instanceof Int32Array && gridPos.data.length === 2 * n) {
+    init.row = new Int32Array(n);
+    init.col = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      init.row[i] = gridPos.data[2 * i]!;
+      init.col[i] = gridPos.data[2 * i + 1]!;
+    }
+  }
+  if (file.metadata.grid && file.metadata.image_size && file.metadata.patch_grid) {
+    const [gridRows, gridCols] = parsePair(file.metadata, 'grid', where);
+    const [imageWidth, imageHeight] = parsePair(file.metadata, 'image_size', where);
+    const [patchRows, patchCols] = parsePair(file.metadata, 'patch_grid', where);
+    init.anyres = { gridRows, gridCols, imageWidth, imageHeight, patchRows, patchCols };
+  }
+  return createTokenSet(init);
+}

@@ -1,0 +1,151 @@
+import { InputError } from './errors.js';
+import { bfloat16ToFloat } from './float16.js';
+import { readFloats, writeFloats } from './npy.js';
+
+export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'F64' | 'I32' | 'I64';
+
+export interface SafetensorsEntry {
+  dtype: SafetensorsDtype;
+  shape: number[];
+  /** Float tensors as float32; integer tensors as Int32Array (I64 must fit in 32 bits). */
+  data: Float32Array | Int32Array;
+}
+
+export interface SafetensorsFile {
+  tensors: Record<string, SafetensorsEntry>;
+  metadata: Record<string, string>;
+}
+
+const SIZES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I32: 4, I64: 8 };
+
+/**
+ * Parses a .safetensors file: 8-byte little-endian header length, JSON header
+ * with `dtype`, `shape`, `data_offsets` per tensor and optional `__metadata__`
+ * (string → string), then the data. Offsets are checked against the buffer.
+ */
+export function decodeSafetensors(bytes: Uint8Array, where = '.safetensors'): SafetensorsFile {
+  if (bytes.length < 8) throw new InputError(`${where}: truncated safetensors file (${bytes.length} bytes, header length needs 8)`, 'E_TRUNCATED');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = Number(view.getBigUint64(0, true));
+  if (headerLength > bytes.length - 8 || headerLength > 100_000_000) {
+    throw new InputError(`${where}: header length ${headerLength} exceeds the file (${bytes.length} bytes): truncated or not a safetensors file`, 'E_TRUNCATED');
+  }
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
+  } catch (error) {
+    throw new InputError(`${where}: header is not valid JSON (${(error as Error).message})`, 'E_SAFETENSORS');
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new InputError(`${where}: header is not a JSON object`, 'E_SAFETENSORS');
+  const dataStart = 8 + headerLength;
+  const dataLength = bytes.length - dataStart;
+  const metadata: Record<string, string> = {};
+  const tensors: Record<string, SafetensorsEntry> = {};
+  for (const [name, value] of Object.entries(header)) {
+    if (name === '__metadata__') {
+      for (const [k, v] of Object.entries((value ?? {}) as Record<string, unknown>)) {
+        if (typeof v !== 'string') throw new InputError(`${where}: __metadata__.${k} must be a string, got ${typeof v}`, 'E_SAFETENSORS');
+        metadata[k] = v;
+      }
+      continue;
+    }
+    const info = value as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
+    const dtype = info?.dtype as SafetensorsDtype;
+    if (!(dtype in SIZES)) throw new InputError(`${where}: tensor '${name}' has unsupported dtype ${JSON.stringify(info?.dtype)} (supported: ${Object.keys(SIZES).join(', ')})`, 'E_DTYPE');
+    const shape = info.shape;
+    const offsets = info.data_offsets;
+    if (!Array.isArray(shape) || !Array.isArray(offsets) || offsets.length !== 2) throw new InputError(`${where}: tensor '${name}' lacks shape or data_offsets`, 'E_SAFETENSORS');
+    const count = shape.reduce((a, b) => a * b, 1);
+    const [begin, end] = offsets;
+    if (end - begin !== count * SIZES[dtype]) {
+      throw new InputError(`${where}: tensor '${name}' shape [${shape.join(', ')}] ${dtype} needs ${count * SIZES[dtype]} bytes, offsets give ${end - begin}`, 'E_SAFETENSORS');
+    }
+    if (begin < 0 || end > dataLength) throw new InputError(`${where}: tensor '${name}' data [${begin}, ${end}) lies beyond the file's ${dataLength} data bytes (truncated?)`, 'E_TRUNCATED');
+    tensors[name] = { dtype, shape, data: decodeData(bytes, dataStart + begin, count, dtype, `${where}: tensor '${name}'`) };
+  }
+  return { tensors, metadata };
+}
+
+function decodeData(bytes: Uint8Array, offset: number, count: number, dtype: SafetensorsDtype, where: string): Float32Array | Int32Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, count * SIZES[dtype]);
+  switch (dtype) {
+    case 'F32':
+      return readFloats(bytes, offset, count, 'float32');
+    case 'F16':
+      return readFloats(bytes, offset, count, 'float16');
+    case 'BF16': {
+      const out = new Float32Array(count);
+      for (let i = 0; i < count; i++) out[i] = bfloat16ToFloat(view.getUint16(i * 2, true));
+      return out;
+    }
+    case 'F64': {
+      const out = new Float32Array(count);
+      for (let i = 0; i < count; i++) out[i] = view.getFloat64(i * 8, true);
+      return out;
+    }
+    case 'I32': {
+      const out = new Int32Array(count);
+      for (let i = 0; i < count; i++) out[i] = view.getInt32(i * 4, true);
+      return out;
+    }
+    case 'I64': {
+      const out = new Int32Array(count);
+      for (let i = 0; i < count; i++) {
+        const v = view.getBigInt64(i * 8, true);
+        if (v > 2147483647n || v < -2147483648n) throw new InputError(`${where}: int64 value ${v} at ${i} does not fit in 32 bits`, 'E_DTYPE');
+        out[i] = Number(v);
+      }
+      return out;
+    }
+  }
+}
+
+export interface SafetensorsInput {
+  shape: number[];
+  data: Float32Array | Int32Array;
+  /** F32 (default for floats), F16, or I32 (default for Int32Array). */
+  dtype?: 'F32' | 'F16' | 'I32';
+}
+
+/**
+ * Serialises tensors the way the Python safetensors library does: tensors laid
+ * out by descending dtype size then name, header JSON padded with spaces to a
+ * multiple of 8 bytes, `__metadata__` first.
+ */
+export function encodeSafetensors(tensors: Record<string, SafetensorsInput>, metadata: Record<string, string> = {}): Uint8Array {
+  const entries = Object.entries(tensors).map(([name, t]) => {
+    const dtype = t.dtype ?? (t.data instanceof Int32Array ? 'I32' : 'F32');
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    if (count !== t.data.length) throw new InputError(`encodeSafetensors: tensor '${name}' shape [${t.shape.join(', ')}] holds ${count} values, data has ${t.data.length}`, 'E_SHAPE');
+    let payload: Uint8Array;
+    if (dtype === 'I32') {
+      const ints = t.data instanceof Int32Array ? t.data : Int32Array.from(t.data);
+      payload = new Uint8Array(ints.buffer.slice(ints.byteOffset, ints.byteOffset + ints.byteLength));
+    } else {
+      const floats = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
+      payload = writeFloats(floats, dtype === 'F16' ? 'float16' : 'float32');
+    }
+    return { name, dtype, shape: t.shape, payload };
+  });
+  entries.sort((a, b) => SIZES[b.dtype] - SIZES[a.dtype] || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const e of entries) {
+    header[e.name] = { dtype: e.dtype, shape: e.shape, data_offsets: [offset, offset + e.payload.length] };
+    offset += e.payload.length;
+  }
+  let json = JSON.stringify(header);
+  const padded = Math.ceil(Buffer.byteLength(json) / 8) * 8;
+  json += ' '.repeat(padded - Buffer.byteLength(json));
+  const headerBytes = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + headerBytes.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
+  out.set(headerBytes, 8);
+  let p = 8 + headerBytes.length;
+  for (const e of entries) {
+    out.set(e.payload, p);
+    p += e.payload.length;
+  }
+  return out;
+}

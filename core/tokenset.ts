@@ -1,0 +1,365 @@
+import { InputError, ShapeError, UsageError } from './errors.js';
+
+/** Where a group of tokens came from. */
+export type SourceKind = 'image' | 'thumbnail' | 'crop' | 'frame' | 'page';
+
+/**
+ * One tile / frame / image that tokens come from. Tokens refer to it by
+ * position in `TokenSet.sources`.
+ */
+export interface TokenSource {
+  kind: SourceKind;
+  /** Index among sources of the same kind (crop 0, crop 1, frame 7, …). */
+  index: number;
+  /** Patch grid of this source (e.g. 24×24 for CLIP ViT-L/14-336). */
+  rows: number;
+  cols: number;
+  /** Frame timestamp in seconds, for video. */
+  time?: number;
+  /** The encoder's CLS token vector for this source, when it has one (length d). */
+  cls?: Float32Array;
+}
+
+/** AnyRes facts a bundle carries (DESIGN.md §3). */
+export interface AnyResInfo {
+  /** Crop grid rows × cols (e.g. 2×2 for 672×672). */
+  gridRows: number;
+  gridCols: number;
+  /** Original image size in pixels. */
+  imageWidth: number;
+  imageHeight: number;
+  /** Patch grid of each tile (24×24 for CLIP-L/336). */
+  patchRows: number;
+  patchCols: number;
+}
+
+/**
+ * n tokens of dimension d, row-major, with the per-token metadata reductions
+ * must carry so any output token can be traced back to pixels.
+ */
+export interface TokenSet {
+  n: number;
+  d: number;
+  /** n*d features, row-major. */
+  data: Float32Array;
+  /** Index into `sources` per token. */
+  source: Int32Array;
+  /** Grid row / col within the token's source (for merged tokens: of its representative). */
+  row: Int32Array;
+  col: Int32Array;
+  /** How many original tokens each token stands for (1 before merging). */
+  size: Float64Array;
+  /** Original token indices each token covers (sorted ascending). */
+  origin: Int32Array[];
+  /** Optional per-token importance (e.g. pre-softmax CLS attention). */
+  score?: Float32Array;
+  sources: TokenSource[];
+  anyres?: AnyResInfo;
+  /** Free-form string metadata carried to output files. */
+  meta: Record<string, string>;
+}
+
+/** A reducer's result. */
+export interface Reduction {
+  tokens: TokenSet;
+  /** Selection methods: input indices kept, in output order. */
+  keep?: Int32Array;
+  /** Merge methods: for each input token, the output token it went into. */
+  assign?: Int32Array;
+  stats: Record<string, unknown>;
+}
+
+export interface TokenSetInit {
+  data: Float32Array;
+  n: number;
+  d: number;
+  sources?: TokenSource[];
+  source?: Int32Array;
+  row?: Int32Array;
+  col?: Int32Array;
+  size?: Float64Array;
+  origin?: Int32Array[];
+  score?: Float32Array;
+  anyres?: AnyResInfo;
+  meta?: Record<string, string>;
+}
+
+/**
+ * Builds a TokenSet, filling defaults: one 'image' source with a square grid
+ * when n is a perfect square (else 1×n), raster positions, size 1, origin [i].
+ * Validates the result (see validateTokenSet).
+ *
+ * @example
+ * const tokens = createTokenSet({ data: new Float32Array(576 * 1024), n: 576, d: 1024 });
+ * tokens.sources[0]; // { kind: 'image', index: 0, rows: 24, cols: 24 }
+ */
+export function createTokenSet(init: TokenSetInit): TokenSet {
+  const { n, d, data } = init;
+  let sources = init.sources;
+  if (!sources) {
+    const side = Math.round(Math.sqrt(n));
+    sources = side * side === n ? [{ kind: 'image', index: 0, rows: side, cols: side }] : [{ kind: 'image', index: 0, rows: 1, cols: n }];
+  }
+  const source = init.source ?? new Int32Array(n);
+  let row = init.row;
+  let col = init.col;
+  if (!row || !col) {
+    row = new Int32Array(n);
+    col = new Int32Array(n);
+    const offsets = new Map<number, number>();
+    for (let i = 0; i < n; i++) {
+      const s = source[i]!;
+      const local = offsets.get(s) ?? 0;
+      offsets.set(s, local + 1);
+      const cols = sources[s]?.cols ?? n;
+      row[i] = Math.floor(local / Math.max(1, cols));
+      col[i] = local % Math.max(1, cols);
+    }
+  }
+  const size = init.size ?? new Float64Array(n).fill(1);
+  const origin = init.origin ?? Array.from({ length: n }, (_, i) => Int32Array.of(i));
+  const tokens: TokenSet = { n, d, data, source, row, col, size, origin, sources, meta: init.meta ?? {} };
+  if (init.score) tokens.score = init.score;
+  if (init.anyres) tokens.anyres = init.anyres;
+  validateTokenSet(tokens);
+  return tokens;
+}
+
+/**
+ * Checks shapes, metadata lengths and that every feature is finite.
+ * Throws ShapeError / InputError naming the field, expected and got.
+ */
+export function validateTokenSet(tokens: TokenSet, where = 'tokens'): void {
+  const { n, d } = tokens;
+  if (!Number.isInteger(n) || n < 0) throw new ShapeError(`${where}: n must be a non-negative integer, got ${n}`);
+  if (!Number.isInteger(d) || d < 1) throw new ShapeError(`${where}: d must be a positive integer, got ${d}`);
+  if (tokens.data.length !== n * d) throw new ShapeError(`${where}: data has ${tokens.data.length} values, expected n*d = ${n}*${d} = ${n * d}`);
+  const perToken: Array<[string, { length: number } | undefined]> = [
+    ['source', tokens.source],
+    ['row', tokens.row],
+    ['col', tokens.col],
+    ['size', tokens.size],
+    ['origin', tokens.origin],
+    ['score', tokens.score],
+  ];
+  for (const [name, array] of perToken) {
+    if (array && array.length !== n) throw new ShapeError(`${where}: ${name} has length ${array.length}, expected n = ${n}`);
+  }
+  for (let i = 0; i < n; i++) {
+    const s = tokens.source[i]!;
+    if (s < 0 || s >= tokens.sources.length) throw new ShapeError(`${where}: token ${i} refers to source ${s}, but only ${tokens.sources.length} sources exist`);
+  }
+  for (const [s, src] of tokens.sources.entries()) {
+    if (src.cls && src.cls.length !== d) throw new ShapeError(`${where}: sources[${s}].cls has length ${src.cls.length}, expected d = ${d}`);
+  }
+  assertFinite(tokens.data, `${where}.data`, d);
+  if (tokens.score) assertFinite(tokens.score, `${where}.score`, 1);
+}
+
+/** Throws InputError at the first NaN/Inf, naming the token and dimension. */
+export function assertFinite(values: ArrayLike<number>, where: string, rowLength = 1): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!Number.isFinite(v)) {
+      const token = Math.floor(i / rowLength);
+      const dim = i % rowLength;
+      throw new InputError(`${where}: non-finite value ${v} at token ${token}${rowLength > 1 ? `, dimension ${dim}` : ''} (features must be finite numbers)`, 'E_NONFINITE');
+    }
+  }
+}
+
+/** Row i of the features, as a view (no copy). */
+export function tokenRow(tokens: TokenSet, i: number): Float32Array {
+  return tokens.data.subarray(i * tokens.d, (i + 1) * tokens.d);
+}
+
+/**
+ * The output TokenSet of a selection: rows `keptIndices` of the input, in that
+ * order, with all per-token metadata carried over.
+ */
+export function selectTokens(tokens: TokenSet, keptIndices: ArrayLike<number>): TokenSet {
+  const k = keptIndices.length;
+  const { d } = tokens;
+  const data = new Float32Array(k * d);
+  const source = new Int32Array(k);
+  const row = new Int32Array(k);
+  const col = new Int32Array(k);
+  const size = new Float64Array(k);
+  const origin: Int32Array[] = new Array(k);
+  const score = tokens.score ? new Float32Array(k) : undefined;
+  for (let j = 0; j < k; j++) {
+    const i = keptIndices[j]!;
+    if (!(i >= 0 && i < tokens.n)) throw new ShapeError(`selectTokens: index ${i} at position ${j} is outside [0, ${tokens.n})`);
+    data.set(tokens.data.subarray(i * d, (i + 1) * d), j * d);
+    source[j] = tokens.source[i]!;
+    row[j] = tokens.row[i]!;
+    col[j] = tokens.col[i]!;
+    size[j] = tokens.size[i]!;
+    origin[j] = tokens.origin[i]!;
+    if (score) score[j] = tokens.score![i]!;
+  }
+  const out: TokenSet = { n: k, d, data, source, row, col, size, origin, sources: tokens.sources, meta: { ...tokens.meta } };
+  if (score) out.score = score;
+  if (tokens.anyres) out.anyres = tokens.anyres;
+  return out;
+}
+
+/**
+ * The output TokenSet of a merge: `assign[i]` is the output token of input i
+ * (0..outputCount-1, every output non-empty). Features are the size-weighted
+ * mean of members unless `features` is given; size is the sum of member sizes;
+ * origin is the sorted union; position/source/score come from the member with
+ * the smallest origin index (the representative), unless `representative` names one.
+ */
+export function mergeTokens(
+  tokens: TokenSet,
+  assign: Int32Array,
+  outputCount: number,
+  options: { features?: Float32Array; representative?: Int32Array } = {},
+): TokenSet {
+  const { n, d } = tokens;
+  if (assign.length !== n) throw new ShapeError(`mergeTokens: assign has length ${assign.length}, expected ${n}`);
+  const size = new Float64Array(outputCount);
+  const members: number[][] = Array.from({ length: outputCount }, () => []);
+  for (let i = 0; i < n; i++) {
+    const a = assign[i]!;
+    if (!(a >= 0 && a < outputCount)) throw new ShapeError(`mergeTokens: assign[${i}] = ${a} is outside [0, ${outputCount})`);
+    size[a]! += tokens.size[i]!;
+    members[a]!.push(i);
+  }
+  let data = options.features;
+  if (!data) {
+    data = new Float32Array(outputCount * d);
+    const acc = new Float64Array(d);
+    for (let o = 0; o < outputCount; o++) {
+      acc.fill(0);
+      for (const i of members[o]!) {
+        const w = tokens.size[i]!;
+        const base = i * d;
+        for (let c = 0; c < d; c++) acc[c]! += w * tokens.data[base + c]!;
+      }
+      const total = size[o]!;
+      for (let c = 0; c < d; c++) data[o * d + c] = acc[c]! / total;
+    }
+  } else if (data.length !== outputCount * d) {
+    throw new ShapeError(`mergeTokens: features have ${data.length} values, expected ${outputCount}*${d}`);
+  }
+  const source = new Int32Array(outputCount);
+  const row = new Int32Array(outputCount);
+  const col = new Int32Array(outputCount);
+  const origin: Int32Array[] = new Array(outputCount);
+  const score = tokens.score ? new Float32Array(outputCount) : undefined;
+  for (let o = 0; o < outputCount; o++) {
+    const group = members[o]!;
+    if (group.length === 0) throw new ShapeError(`mergeTokens: output token ${o} has no members`);
+    let rep = options.representative ? options.representative[o]! : group[0]!;
+    if (!options.representative) {
+      for (const i of group) if (tokens.origin[i]![0]! < tokens.origin[rep]![0]!) rep = i;
+    }
+    source[o] = tokens.source[rep]!;
+    row[o] = tokens.row[rep]!;
+    col[o] = tokens.col[rep]!;
+    if (score) score[o] = tokens.score![rep]!;
+    origin[o] = unionSorted(group.map((i) => tokens.origin[i]!));
+  }
+  const out: TokenSet = { n: outputCount, d, data, source, row, col, size, origin, sources: tokens.sources, meta: { ...tokens.meta } };
+  if (score) out.score = score;
+  if (tokens.anyres) out.anyres = tokens.anyres;
+  return out;
+}
+
+function unionSorted(lists: Int32Array[]): Int32Array {
+  if (lists.length === 1) return lists[0]!;
+  let total = 0;
+  for (const l of lists) total += l.length;
+  const out = new Int32Array(total);
+  let p = 0;
+  for (const l of lists) {
+    out.set(l, p);
+    p += l.length;
+  }
+  return out.sort();
+}
+
+/**
+ * Concatenates token sets (e.g. tiles of a bundle) into one, re-indexing
+ * sources and origins so origin indices address the concatenation.
+ */
+export function concatTokenSets(parts: TokenSet[]): TokenSet {
+  if (parts.length === 0) throw new ShapeError('concatTokenSets: no token sets given');
+  const d = parts[0]!.d;
+  let n = 0;
+  for (const [p, part] of parts.entries()) {
+    if (part.d !== d) throw new ShapeError(`concatTokenSets: part ${p} has d = ${part.d}, expected ${d} (as part 0)`);
+    n += part.n;
+  }
+  const data = new Float32Array(n * d);
+  const source = new Int32Array(n);
+  const row = new Int32Array(n);
+  const col = new Int32Array(n);
+  const size = new Float64Array(n);
+  const origin: Int32Array[] = new Array(n);
+  const withScore = parts.every((p) => p.score);
+  const score = withScore ? new Float32Array(n) : undefined;
+  const sources: TokenSource[] = [];
+  let offset = 0;
+  let originOffset = 0;
+  for (const part of parts) {
+    data.set(part.data, offset * d);
+    for (let i = 0; i < part.n; i++) {
+      source[offset + i] = part.source[i]! + sources.length;
+      row[offset + i] = part.row[i]!;
+      col[offset + i] = part.col[i]!;
+      size[offset + i] = part.size[i]!;
+      origin[offset + i] = part.origin[i]!.map((o) => o + originOffset);
+      if (score) score[offset + i] = part.score![i]!;
+    }
+    let maxOrigin = -1;
+    for (let i = 0; i < part.n; i++) for (const o of part.origin[i]!) if (o > maxOrigin) maxOrigin = o;
+    sources.push(...part.sources);
+    offset += part.n;
+    originOffset += maxOrigin + 1;
+  }
+  const out: TokenSet = { n, d, data, source, row, col, size, origin, sources, meta: { ...parts[0]!.meta } };
+  if (score) out.score = score;
+  if (parts[0]!.anyres) out.anyres = parts[0]!.anyres;
+  return out;
+}
+
+/** Splits a token set into one TokenSet per source (tile), preserving order. */
+export function splitBySource(tokens: TokenSet): { sourceIndex: number; indices: Int32Array; tokens: TokenSet }[] {
+  const groups = new Map<number, number[]>();
+  for (let i = 0; i < tokens.n; i++) {
+    const s = tokens.source[i]!;
+    let g = groups.get(s);
+    if (!g) groups.set(s, (g = []));
+    g.push(i);
+  }
+  return [...groups.entries()].map(([sourceIndex, list]) => {
+    const indices = Int32Array.from(list);
+    return { sourceIndex, indices, tokens: selectTokens(tokens, indices) };
+  });
+}
+
+/** Budget for a ratio: max(1, round(n·R)); validates ratio ∈ (0,1] and budget ∈ [1,n]. */
+export function resolveBudget(n: number, spec: { ratio?: number; budget?: number }, method: string): { budget: number; ratio: number } {
+  if (n < 1) throw new InputError(`${method}: input has no tokens (n = 0); nothing to reduce`, 'E_EMPTY');
+  if (spec.budget !== undefined) {
+    const b = spec.budget;
+    if (!Number.isInteger(b) || b < 1) throw new RangeUsage(`${method}: budget must be an integer ≥ 1, got ${b}`);
+    if (b > n) throw new RangeUsage(`${method}: budget ${b} is larger than the number of input tokens n = ${n}`);
+    return { budget: b, ratio: b / n };
+  }
+  if (spec.ratio !== undefined) {
+    const r = spec.ratio;
+    if (!(Number.isFinite(r) && r > 0 && r <= 1)) throw new RangeUsage(`${method}: ratio must be in (0, 1], got ${r}`);
+    return { budget: Math.max(1, Math.round(n * r)), ratio: r };
+  }
+  throw new RangeUsage(`${method}: give either a ratio in (0, 1] or a budget`);
+}
+
+class RangeUsage extends UsageError {
+  constructor(message: string) {
+    super(message, 'E_RANGE');
+  }
+}

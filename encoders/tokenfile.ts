@@ -1,0 +1,94 @@
+import { readFile, writeFile, rename } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { bundleToTokenSet, isBundle, tensorsToTokenSet, tokenSetToBundle, tokenSetToTensors } from '../core/bundle.js';
+import { InputError, UsageError } from '../core/errors.js';
+import { decodeNpy, encodeNpy } from '../core/npy.js';
+import { decodeSafetensors, encodeSafetensors } from '../core/safetensors.js';
+import { createTokenSet, type TokenSet, type TokenSource } from '../core/tokenset.js';
+
+/**
+ * Token files on disk (the only file I/O for tokens; core/ holds the pure codecs):
+ * - `.npy` [n, d] → one source; a square n is taken as an s×s grid.
+ *   [F, T, d] → F frames of T tokens each.
+ * - `.safetensors` AnyRes bundle (thumbnail + crops) or a `tokens` [n, d] file.
+ */
+export async function loadTokens(path: string): Promise<TokenSet> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new InputError(`${path}: file not found`, 'E_NOENT');
+    if (code === 'EISDIR') throw new InputError(`${path}: is a directory, expected a .npy or .safetensors file`, 'E_INPUT');
+    throw new InputError(`${path}: cannot read (${(error as Error).message})`, 'E_READ');
+  }
+  return decodeTokens(bytes, path);
+}
+
+/** Decodes token-file bytes; `name` decides the format by extension. */
+export function decodeTokens(bytes: Uint8Array, name: string): TokenSet {
+  const ext = extname(name).toLowerCase();
+  if (ext === '.npy') return npyToTokenSet(bytes, name);
+  if (ext === '.safetensors') {
+    const file = decodeSafetensors(bytes, name);
+    return isBundle(file) ? bundleToTokenSet(file, name) : tensorsToTokenSet(file, name);
+  }
+  throw new UsageError(`${name}: unsupported token file extension ${JSON.stringify(ext)} (expected .npy or .safetensors)`, 'E_FORMAT');
+}
+
+function npyToTokenSet(bytes: Uint8Array, name: string): TokenSet {
+  const { shape, data } = decodeNpy(bytes, name);
+  if (shape.length === 2) {
+    const [n, d] = shape as [number, number];
+    if (n === 0) throw new InputError(`${name}: contains zero tokens (shape (0, ${d}))`, 'E_EMPTY');
+    return withWhere(name, () => createTokenSet({ data, n, d }));
+  }
+  if (shape.length === 3) {
+    const [frames, perFrame, d] = shape as [number, number, number];
+    if (frames * perFrame === 0) throw new InputError(`${name}: contains zero tokens (shape (${shape.join(', ')}))`, 'E_EMPTY');
+    const side = Math.round(Math.sqrt(perFrame));
+    const [rows, cols] = side * side === perFrame ? [side, side] : [1, perFrame];
+    const sources: TokenSource[] = Array.from({ length: frames }, (_, f) => ({ kind: 'frame', index: f, rows, cols }));
+    const source = new Int32Array(frames * perFrame);
+    for (let f = 0; f < frames; f++) source.fill(f, f * perFrame, (f + 1) * perFrame);
+    return withWhere(name, () => createTokenSet({ data, n: frames * perFrame, d, sources, source }));
+  }
+  throw new InputError(`${name}: expected a 2-D [n, d] or 3-D [frames, tokens, d] array, got shape (${shape.join(', ')})`, 'E_SHAPE');
+}
+
+/** Re-throws validation errors with the file name in front. */
+function withWhere<T>(name: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof InputError) throw new InputError(`${name}: ${error.message}`, error.code);
+    throw error;
+  }
+}
+
+export interface SaveTokensOptions {
+  dtype?: 'float32' | 'float16';
+  /** Write an AnyRes bundle (thumbnail/crops layout) instead of a flat `tokens` file. */
+  bundle?: boolean;
+}
+
+/** Encodes a token set for `name`'s extension (.npy [n, d] or .safetensors). */
+export function encodeTokens(tokens: TokenSet, name: string, options: SaveTokensOptions = {}): Uint8Array {
+  const ext = extname(name).toLowerCase();
+  const dtype = options.dtype ?? 'float32';
+  if (ext === '.npy') return encodeNpy([tokens.n, tokens.d], tokens.data, dtype);
+  if (ext === '.safetensors') {
+    const { tensors, metadata } = options.bundle ? tokenSetToBundle(tokens) : tokenSetToTensors(tokens);
+    if (dtype === 'float16') for (const t of Object.values(tensors)) if (t.data instanceof Float32Array) t.dtype = 'F16';
+    return encodeSafetensors(tensors, metadata);
+  }
+  throw new UsageError(`${name}: unsupported output extension ${JSON.stringify(ext)} (expected .npy or .safetensors)`, 'E_FORMAT');
+}
+
+/** Writes atomically (temp file + rename) so a crash never leaves half a file. */
+export async function saveTokens(path: string, tokens: TokenSet, options: SaveTokensOptions = {}): Promise<void> {
+  const bytes = encodeTokens(tokens, path, options);
+  const temp = `${path}.tmp-${process.pid}`;
+  await writeFile(temp, bytes);
+  await rename(temp, path);
+}

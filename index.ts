@@ -1,0 +1,9 @@
+/**
+ * vtc-toolkit — public API. Kept small and typed: core data model and codecs,
+ * the reducer registry, and the I/O entry points of each area.
+ */
+export * from './core/index.js';
+export { reduce, reducers, reducerNames, getReducer } from './reducers/index.js';
+export type { AnyReducer, BaseReduceOptions, OptionSpec, Reducer } from './reducers/index.js';
+export { loadTokens, saveTokens, decodeTokens, encodeTokens } from './encoders/tokenfile.js';
+export type { SaveTokensOptions } from './encoders/tokenfile.js';

@@ -1,0 +1,34 @@
+import type { Reduction, TokenSet } from '../core/tokenset.js';
+
+/** Options every reducer accepts. Give exactly one of ratio / budget. */
+export interface BaseReduceOptions {
+  /** Fraction of tokens to keep, in (0, 1]; becomes budget = max(1, round(n·R)). */
+  ratio?: number;
+  /** Number of output tokens, in [1, n]. */
+  budget?: number;
+  /** Seed for any randomness (default 0). */
+  seed?: number;
+}
+
+/** Describes a method-specific option so the CLI can expose it as a flag. */
+export interface OptionSpec {
+  type: 'number' | 'integer' | 'string' | 'boolean' | 'integer-list';
+  description: string;
+  default?: number | string | boolean;
+}
+
+export interface Reducer<O extends BaseReduceOptions = BaseReduceOptions> {
+  /** Registry name, as used by `vtc reduce --method`. */
+  name: string;
+  /** One line for `--help` and the docs. */
+  summary: string;
+  /** 'select' returns `keep`, 'merge' returns `assign` (and `keep` when outputs are input tokens). */
+  kind: 'select' | 'merge';
+  /** Budget scope: all tokens together, per tile, or the AnyRes bundle rule. */
+  scope: 'all' | 'tile' | 'anyres';
+  /** Method-specific options (beyond ratio/budget/seed), by camelCase name. */
+  options: Record<string, OptionSpec>;
+  run(tokens: TokenSet, options: O): Promise<Reduction>;
+}
+
+export type AnyReducer = Reducer<BaseReduceOptions & Record<string, unknown>>;
