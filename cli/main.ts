@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { benchCommand } from './commands/bench.js';
 import { reduceCommand } from './commands/reduce.js';
 import { demoCommand } from './commands/demo.js';
 import { configureCommand, reportError } from './run.js';
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .option('--verbose', 'print stack traces on errors');
   program.addCommand(demoCommand());
   program.addCommand(reduceCommand());
+  program.addCommand(benchCommand());
   for (const sub of program.commands) configureCommand(sub);
   return program;
 }

@@ -1,0 +1,10 @@
+import { gemmBenchmark } from './gemm.js';
+import type { Benchmark } from './harness.js';
+
+export type { Benchmark, BenchResult } from './harness.js';
+export { formatTable, measure } from './harness.js';
+
+/** Every benchmark by name, as run by `vtc bench <name>`. */
+export const benchmarks: Record<string, Benchmark> = {
+  gemm: gemmBenchmark,
+};

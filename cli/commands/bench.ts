@@ -1,0 +1,28 @@
+import { cpus } from 'node:os';
+import { Command } from 'commander';
+import { benchmarks, formatTable } from '../../bench/index.js';
+import { UsageError } from '../../core/errors.js';
+import { configureCommand, parseInteger, printJson } from '../run.js';
+
+export function benchCommand(): Command {
+  return configureCommand(new Command('bench'))
+    .description(`run a performance benchmark and print medians over repeated runs (${Object.keys(benchmarks).join(', ')})`)
+    .argument('[name]', 'benchmark name; all when omitted')
+    .option('--runs <n>', 'timed runs per case (median reported)', parseInteger('--runs'), 7)
+    .option('--json', 'print one JSON object {machine, results: {name: [{name, median_ms, min_ms, runs, ...extra}]}}')
+    .action(async (name: string | undefined, opts: { runs: number; json?: boolean }) => {
+      const names = name ? [name] : Object.keys(benchmarks);
+      for (const n of names) if (!benchmarks[n]) throw new UsageError(`bench: unknown benchmark ${JSON.stringify(n)} (available: ${Object.keys(benchmarks).join(', ')})`);
+      if (!(opts.runs >= 1)) throw new UsageError(`bench: --runs must be ≥ 1, got ${opts.runs}`);
+      const machine = `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}`;
+      const all: Record<string, unknown[]> = {};
+      const log = opts.json ? () => {} : (line: string) => process.stderr.write(`${line}\n`);
+      if (!opts.json) process.stdout.write(`machine: ${machine}\n`);
+      for (const n of names) {
+        const results = await benchmarks[n]!.run({ runs: opts.runs, log });
+        all[n] = results.map((r) => ({ name: r.name, median_ms: r.medianMs, min_ms: r.minMs, runs: r.runs, ...(r.extra ?? {}) }));
+        if (!opts.json) process.stdout.write(`\n## ${n}: ${benchmarks[n]!.description}\n\n${formatTable(results)}\n`);
+      }
+      if (opts.json) printJson({ machine, results: all });
+    });
+}
