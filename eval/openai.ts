@@ -1,0 +1,324 @@
+import { UsageError, VtcError } from '../core/errors.js';
+
+/**
+ * A small client for OpenAI-compatible chat-completions endpoints (vLLM,
+ * llama.cpp server, Ollama, LM Studio, OpenAI itself), shared by `vtc eval`
+ * and `vtc video-qa`.
+ *
+ * Failure policy (why): a long evaluation must ride out transient trouble —
+ * timeouts, 429 rate limits, 5xx, dropped sockets — so those are retried with
+ * exponential backoff (honouring Retry-After). A refused connection or a DNS
+ * failure means the endpoint is wrong or down; retrying only hides that, so it
+ * fails at once with one clear line. Other 4xx answers are the caller's fault
+ * and are reported with the status and the server's own error message.
+ */
+
+/** One part of a multimodal user message. */
+export type ContentPart =
+  | { type: 'text'; text: string }
+  | { type: 'image_url'; image_url: { url: string; detail?: 'auto' | 'low' | 'high' } }
+  | { type: 'image_embeds'; image_embeds: string | Record<string, string> }
+  | { type: 'video_url'; video_url: { url: string } };
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string | ContentPart[];
+}
+
+export interface ChatCompletionOptions {
+  /** Base URL ending in /v1 (e.g. http://127.0.0.1:8000/v1); /chat/completions is appended. */
+  endpoint: string;
+  model: string;
+  messages: ChatMessage[];
+  /** Bearer token; see {@link apiKeyFromEnv} to read it from an environment variable. */
+  apiKey?: string;
+  /** Per-attempt timeout in milliseconds (default 60000). */
+  timeoutMs?: number;
+  /** Retries after the first attempt for timeouts, 429, 5xx and dropped connections (default 3). */
+  retries?: number;
+  /** First backoff delay in ms, doubled on each retry (default 500). */
+  backoffMs?: number;
+  /** Upper bound for one wait, including a server's Retry-After (default 30000). */
+  maxBackoffMs?: number;
+  maxTokens?: number;
+  temperature?: number;
+  /** Extra fields merged into the request body (e.g. { top_p: 1, seed: 0 }). */
+  extraBody?: Record<string, unknown>;
+  /** Cancels the request and any pending retry wait. */
+  signal?: AbortSignal;
+}
+
+export interface ChatUsage {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  total_tokens?: number;
+}
+
+export interface ChatCompletionResult {
+  /** The first choice's message text ('' when the model returned no content). */
+  text: string;
+  usage?: ChatUsage;
+  /** The parsed response body, untouched. */
+  raw: unknown;
+  /** How many attempts it took (1 = no retry). */
+  attempts: number;
+}
+
+/** A failed call to a chat-completions endpoint (exit code 1). `status` is set for HTTP answers. */
+export class EndpointError extends VtcError {
+  readonly status?: number;
+  readonly retryable: boolean;
+  constructor(message: string, code: string, options: { status?: number; retryable?: boolean } = {}) {
+    super(message, code, 1);
+    this.status = options.status;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/**
+ * Encodes image bytes as a base64 data URL for an `image_url` content part.
+ *
+ * @example
+ * imageDataUrl(new Uint8Array([1, 2, 3]), 'image/png'); // 'data:image/png;base64,AQID'
+ */
+export function imageDataUrl(bytes: Uint8Array, mime: string): string {
+  return `data:${mime};base64,${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}`;
+}
+
+/** An image given to {@link userMessage}: raw bytes with their MIME type, or a ready URL. */
+export type MessageImage = { bytes: Uint8Array; mime: string } | { url: string };
+
+/**
+ * Builds a user message from text and images (images first, as most VLM chat
+ * templates expect them before the question).
+ *
+ * @example
+ * const msg = userMessage('What does the sign say?', [{ bytes: png, mime: 'image/png' }]);
+ * // { role: 'user', content: [{ type: 'image_url', ... }, { type: 'text', text: 'What does the sign say?' }] }
+ */
+export function userMessage(text: string, images: MessageImage[] = [], detail?: 'auto' | 'low' | 'high'): ChatMessage {
+  if (images.length === 0) return { role: 'user', content: text };
+  const parts: ContentPart[] = images.map((image) => {
+    const url = 'url' in image ? image.url : imageDataUrl(image.bytes, image.mime);
+    return { type: 'image_url', image_url: detail ? { url, detail } : { url } };
+  });
+  parts.push({ type: 'text', text });
+  return { role: 'user', content: parts };
+}
+
+/**
+ * Reads an API key from the named environment variable; undefined when no
+ * name is given, a usage error when the variable is named but empty.
+ *
+ * @example
+ * const apiKey = apiKeyFromEnv('OPENAI_API_KEY');
+ */
+export function apiKeyFromEnv(name: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (!name) return undefined;
+  const value = env[name];
+  if (!value) throw new UsageError(`API key variable ${name} is not set (export ${name}=… or drop --api-key-env)`, 'E_API_KEY');
+  return value;
+}
+
+/** Normalises a base URL to `<base>/chat/completions` (accepts a trailing slash or the full path). */
+export function chatCompletionsUrl(endpoint: string): string {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw new UsageError(`endpoint must be an http(s) URL ending in /v1, got ${JSON.stringify(endpoint)}`, 'E_ENDPOINT_URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`endpoint must use http or https, got ${JSON.stringify(endpoint)}`, 'E_ENDPOINT_URL');
+  const base = endpoint.replace(/\/+$/, '');
+  return base.endsWith('/chat/completions') ? base : `${base}/chat/completions`;
+}
+
+/**
+ * Sends one chat-completions request, retrying transient failures.
+ *
+ * @example
+ * const { text } = await chatCompletion({
+ *   endpoint: 'http://127.0.0.1:8000/v1', model: 'Qwen/Qwen2.5-VL-3B-Instruct',
+ *   messages: [userMessage('Answer with one word. What colour is the sky?')],
+ *   timeoutMs: 30000, retries: 3, maxTokens: 16, temperature: 0,
+ * });
+ */
+export async function chatCompletion(options: ChatCompletionOptions): Promise<ChatCompletionResult> {
+  const url = chatCompletionsUrl(options.endpoint);
+  const retries = options.retries ?? 3;
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  if (!Number.isInteger(retries) || retries < 0) throw new UsageError(`retries must be an integer ≥ 0, got ${retries}`);
+  if (!(timeoutMs > 0)) throw new UsageError(`timeout must be > 0 ms, got ${timeoutMs}`);
+  const body = JSON.stringify({
+    model: options.model,
+    messages: options.messages,
+    ...(options.maxTokens !== undefined ? { max_tokens: options.maxTokens } : {}),
+    ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
+    ...(options.extraBody ?? {}),
+    stream: false,
+  });
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+  if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
+  const backoffMs = options.backoffMs ?? 500;
+  const maxBackoffMs = options.maxBackoffMs ?? 30_000;
+
+  for (let attempt = 0; ; attempt++) {
+    let failure: EndpointError;
+    let retryAfterMs: number | undefined;
+    try {
+      const result = await attemptOnce(url, headers, body, timeoutMs, options.signal);
+      return { ...result, attempts: attempt + 1 };
+    } catch (error) {
+      if (!(error instanceof AttemptFailure)) throw error;
+      failure = error.error;
+      retryAfterMs = error.retryAfterMs;
+    }
+    if (!failure.retryable || attempt >= retries) {
+      if (attempt > 0 && failure.retryable) {
+        throw new EndpointError(`${failure.message} (gave up after ${attempt + 1} attempts)`, failure.code, { status: failure.status, retryable: true });
+      }
+      throw failure;
+    }
+    const exponential = backoffMs * 2 ** attempt;
+    const wait = Math.min(maxBackoffMs, Math.max(exponential, retryAfterMs ?? 0));
+    await sleep(wait, options.signal);
+  }
+}
+
+/** Internal carrier: the error plus the server's Retry-After, if any. */
+class AttemptFailure extends Error {
+  constructor(
+    readonly error: EndpointError,
+    readonly retryAfterMs?: number,
+  ) {
+    super(error.message);
+  }
+}
+
+async function attemptOnce(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<Omit<ChatCompletionResult, 'attempts'>> {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+  let response: Response;
+  let text: string;
+  try {
+    response = await fetch(url, { method: 'POST', headers, body, signal: combined });
+    text = await response.text();
+  } catch (error) {
+    if (signal?.aborted) throw new EndpointError(`request to ${url} was cancelled`, 'E_ENDPOINT_CANCELLED');
+    if (timeout.aborted) {
+      throw new AttemptFailure(new EndpointError(`${url} did not answer within ${timeoutMs} ms`, 'E_ENDPOINT_TIMEOUT', { retryable: true }));
+    }
+    throw new AttemptFailure(networkError(url, error));
+  }
+  if (!response.ok) {
+    const retryable = response.status === 429 || response.status === 408 || response.status >= 500;
+    const message = `${url} answered HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}: ${serverErrorMessage(text)}`;
+    throw new AttemptFailure(
+      new EndpointError(message, 'E_ENDPOINT_HTTP', { status: response.status, retryable }),
+      parseRetryAfter(response.headers.get('retry-after')),
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new EndpointError(`${url} answered HTTP ${response.status} with a body that is not JSON: ${clip(text)}`, 'E_ENDPOINT_BODY', { status: response.status });
+  }
+  return { text: messageText(raw, url), usage: (raw as { usage?: ChatUsage }).usage, raw };
+}
+
+/** Maps a fetch failure to a clear error; refused connections and DNS failures are final. */
+function networkError(url: string, error: unknown): EndpointError {
+  const code = errorCode(error);
+  const host = safeHost(url);
+  if (code === 'ECONNREFUSED') return new EndpointError(`cannot connect to ${host}: connection refused (is the server running at ${url}?)`, 'E_ENDPOINT_REFUSED');
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new EndpointError(`cannot resolve host ${host} (${code}); check the endpoint URL ${url}`, 'E_ENDPOINT_DNS');
+  const detail = code ?? (error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error));
+  return new EndpointError(`request to ${url} failed: ${detail}`, 'E_ENDPOINT_NETWORK', { retryable: true });
+}
+
+/** Finds a Node system error code (ECONNREFUSED, …) on an error or its cause chain (undici nests them). */
+function errorCode(error: unknown): string | undefined {
+  for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && /^E[A-Z_]+$/.test(code)) return code;
+    const nested = (current as { errors?: unknown[] }).errors;
+    if (Array.isArray(nested)) for (const inner of nested) {
+      const innerCode = errorCode(inner);
+      if (innerCode) return innerCode;
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+function safeHost(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+}
+
+/** The server's own error text: OpenAI/llama.cpp `{error: {message}}`, vLLM `{message}`, Ollama `{error: "..."}`, else the body. */
+export function serverErrorMessage(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as { error?: unknown; message?: unknown; detail?: unknown };
+    if (typeof parsed.error === 'string') return clip(parsed.error);
+    if (parsed.error && typeof (parsed.error as { message?: unknown }).message === 'string') return clip((parsed.error as { message: string }).message);
+    if (typeof parsed.message === 'string') return clip(parsed.message);
+    if (typeof parsed.detail === 'string') return clip(parsed.detail);
+  } catch {
+    // not JSON: fall through to the raw text
+  }
+  return body.trim() === '' ? '(empty body)' : clip(body);
+}
+
+function clip(text: string, max = 300): string {
+  const oneLine = text.replace(/\s+/g, ' ').trim();
+  return oneLine.length > max ? `${oneLine.slice(0, max)}…` : oneLine;
+}
+
+/** Retry-After as milliseconds: delta-seconds or an HTTP date. */
+export function parseRetryAfter(header: string | null, now = Date.now()): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (header.trim() !== '' && Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** The first choice's text; content may be a string, null, or an array of parts. */
+function messageText(raw: unknown, url: string): string {
+  const choices = (raw as { choices?: unknown }).choices;
+  if (!Array.isArray(choices) || choices.length === 0) {
+    throw new EndpointError(`${url} answered without choices: ${clip(JSON.stringify(raw))}`, 'E_ENDPOINT_BODY');
+  }
+  const content = (choices[0] as { message?: { content?: unknown } }).message?.content;
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) {
+    return content.map((part) => (part && typeof (part as { text?: unknown }).text === 'string' ? (part as { text: string }).text : '')).join('');
+  }
+  return '';
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new EndpointError('request was cancelled', 'E_ENDPOINT_CANCELLED'));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new EndpointError('request was cancelled', 'E_ENDPOINT_CANCELLED'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
