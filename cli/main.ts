@@ -8,7 +8,7 @@ import { configureCommand, reportError } from './run.js';
 
 /** The `vtc` command: a thin layer over the library (see README). */
 export function buildProgram(): Command {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = readPackageJson();
   const program = configureCommand(new Command('vtc'))
     .description('vtc — visual and multimodal token compression for vision-language models')
     .version(pkg.version, '-V, --version')
@@ -18,6 +18,19 @@ export function buildProgram(): Command {
   program.addCommand(benchCommand());
   for (const sub of program.commands) configureCommand(sub);
   return program;
+}
+
+/** The package's own package.json, found from src (cli/) or build (dist/cli/) alike. */
+function readPackageJson(): { version: string } {
+  for (const relative of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version: string };
+      if (pkg.name === 'vtc-toolkit') return pkg;
+    } catch {
+      // not at this level; try the next
+    }
+  }
+  return { version: 'unknown' };
 }
 
 export async function main(argv = process.argv): Promise<number> {
