@@ -1,0 +1,129 @@
+import sharp from 'sharp';
+import { ShapeError } from '../core/errors.js';
+import { createTokenSet, type TokenSet, type TokenSource } from '../core/tokenset.js';
+import { readFrames, type VideoFrame, type VideoInfo } from './ffmpeg.js';
+import type { EncodedTile, RgbImage, VisionEncoder } from './types.js';
+
+/**
+ * Video → TokenSet: frames sampled by ffmpeg, encoded tile by tile, one
+ * TokenSource per frame (kind 'frame', `time` in seconds).
+ */
+
+export interface EncodeVideoOptions {
+  encoder: VisionEncoder;
+  /** Uniform sampling rate (default 1 frame per second). */
+  fps?: number;
+  /** Frame cap (default 64); the rate drops so the cap still spans the whole video. */
+  maxFrames?: number;
+  /** Frames per encoder call (default 8). */
+  batchSize?: number;
+  onFrame?: (done: number, total: number) => void;
+}
+
+/**
+ * Squash-resizes packed RGB to side×side (what a ViT with a square input sees).
+ *
+ * @example
+ * const square = await resizeRgb(frame.image, 224);
+ */
+export async function resizeRgb(image: RgbImage, side: number): Promise<RgbImage> {
+  if (image.width === side && image.height === side) return image;
+  const buffer = await sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
+    raw: { width: image.width, height: image.height, channels: 3 },
+  })
+    .resize(side, side, { fit: 'fill', kernel: 'lanczos3' })
+    .raw()
+    .toBuffer();
+  return { data: new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength), width: side, height: side };
+}
+
+/**
+ * Builds the frame TokenSet from encoded tiles: tokens of frame f come after
+ * those of frame f−1, each frame is one source with its timestamp and CLS vector.
+ *
+ * @example
+ * const tokens = tilesToFrameTokens(tiles, [0, 1, 2]); // tokens.sources[2].time === 2
+ */
+export function tilesToFrameTokens(tiles: EncodedTile[], times: number[], meta: Record<string, string> = {}): TokenSet {
+  if (tiles.length === 0) throw new ShapeError('tilesToFrameTokens: no frames');
+  if (tiles.length !== times.length) throw new ShapeError(`tilesToFrameTokens: ${tiles.length} tiles but ${times.length} timestamps`);
+  const { dim } = tiles[0]!;
+  const perFrame = tiles.map((t) => t.rows * t.cols);
+  const n = perFrame.reduce((a, b) => a + b, 0);
+  const data = new Float32Array(n * dim);
+  const score = new Float32Array(n);
+  const source = new Int32Array(n);
+  const row = new Int32Array(n);
+  const col = new Int32Array(n);
+  const sources: TokenSource[] = [];
+  let offset = 0;
+  for (const [f, tile] of tiles.entries()) {
+    if (tile.dim !== dim) throw new ShapeError(`tilesToFrameTokens: frame ${f} has dim ${tile.dim}, expected ${dim}`);
+    const count = perFrame[f]!;
+    if (tile.features.length !== count * dim) throw new ShapeError(`tilesToFrameTokens: frame ${f} has ${tile.features.length} values, expected ${count}*${dim}`);
+    data.set(tile.features, offset * dim);
+    score.set(tile.scores, offset);
+    for (let i = 0; i < count; i++) {
+      source[offset + i] = f;
+      row[offset + i] = Math.floor(i / tile.cols);
+      col[offset + i] = i % tile.cols;
+    }
+    const src: TokenSource = { kind: 'frame', index: f, rows: tile.rows, cols: tile.cols, time: times[f]! };
+    if (tile.clsToken) src.cls = tile.clsToken;
+    sources.push(src);
+    offset += count;
+  }
+  return createTokenSet({ data, n, d: dim, sources, source, row, col, score, meta });
+}
+
+/**
+ * Encodes frames of any size with a VisionEncoder (each resized to its input).
+ *
+ * @example
+ * const tiles = await encodeFrames(frames.map((f) => f.image), createPatchEncoder());
+ */
+export async function encodeFrames(images: RgbImage[], encoder: VisionEncoder, batchSize = 8, onBatch?: (done: number) => void): Promise<EncodedTile[]> {
+  const tiles: EncodedTile[] = [];
+  for (let start = 0; start < images.length; start += batchSize) {
+    const batch = await Promise.all(images.slice(start, start + batchSize).map((image) => resizeRgb(image, encoder.inputSize)));
+    tiles.push(...(await encoder.encode(batch)));
+    onBatch?.(tiles.length);
+  }
+  return tiles;
+}
+
+/**
+ * Samples a video uniformly and encodes every frame: one TokenSet, one source
+ * per frame (kind 'frame', time in seconds), meta.video = path.
+ *
+ * @example
+ * const tokens = await encodeVideo('samples/video/scenes.mp4', { encoder: createPatchEncoder(), fps: 2, maxFrames: 16 });
+ * tokens.sources.map((s) => s.time); // [0, 0.5, 1, …]
+ */
+export async function encodeVideo(path: string, options: EncodeVideoOptions): Promise<TokenSet> {
+  const { tokens } = await encodeVideoFrames(path, options);
+  return tokens;
+}
+
+/** Like encodeVideo, also returning the decoded frames and the probe (the video pipeline needs the pixels). */
+export async function encodeVideoFrames(
+  path: string,
+  options: EncodeVideoOptions & { maxSide?: number },
+): Promise<{ info: VideoInfo; frames: VideoFrame[]; tokens: TokenSet }> {
+  const { encoder } = options;
+  // Without a separate send size, decode straight at the encoder's square input (no second resize).
+  const size = options.maxSide === undefined ? { width: encoder.inputSize, height: encoder.inputSize } : { maxSide: options.maxSide };
+  const { info, frames } = await readFrames(path, { fps: options.fps ?? 1, maxFrames: options.maxFrames ?? 64, ...size });
+  const tiles = await encodeFrames(
+    frames.map((f) => f.image),
+    encoder,
+    options.batchSize ?? 8,
+    (done) => options.onFrame?.(done, frames.length),
+  );
+  const tokens = tilesToFrameTokens(
+    tiles,
+    frames.map((f) => f.time),
+    { video: path, encoder: encoder.name },
+  );
+  return { info, frames, tokens };
+}
