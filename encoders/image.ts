@@ -1,0 +1,230 @@
+import { readFile, stat } from 'node:fs/promises';
+import sharp from 'sharp';
+import { InputError, UsageError } from '../core/errors.js';
+import type { RgbImage } from './types.js';
+
+/**
+ * Image preprocessing with sharp: decode any format sharp reads (JPEG, PNG,
+ * WebP, AVIF, TIFF, GIF — first frame —, …), apply EXIF orientation, convert
+ * to 8-bit sRGB without alpha, resize (squash / shortest side + centre crop /
+ * letterbox), and normalise to NCHW float32 with a mean/std preset.
+ */
+
+/** Default pixel limit: 100 megapixels (a 10000×10000 image); guards against decompression bombs. */
+export const DEFAULT_MAX_PIXELS = 100_000_000;
+
+export interface ReadImageOptions {
+  /** Refuse images with more pixels than this (width × height before decoding). */
+  maxPixels?: number;
+}
+
+/** A decoded image plus what the file said about itself. */
+export interface DecodedImage extends RgbImage {
+  /** Format sharp detected (jpeg, png, webp, heif, tiff, gif, …). */
+  format: string;
+}
+
+/**
+ * Reads and decodes an image file (or bytes) to oriented 8-bit RGB.
+ * Missing, empty, corrupt and over-limit inputs fail with an InputError that names the file.
+ *
+ * @example
+ * const image = await readImage('photo.jpg', { maxPixels: 50e6 });
+ * image.width; image.height; image.data.length === image.width * image.height * 3;
+ */
+export async function readImage(input: string | Uint8Array, options: ReadImageOptions = {}): Promise<DecodedImage> {
+  const name = typeof input === 'string' ? input : 'image bytes';
+  const bytes = typeof input === 'string' ? await readImageFile(input) : input;
+  if (bytes.length === 0) throw new InputError(`${name}: file is empty (0 bytes), expected an image`, 'E_EMPTY');
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (!(Number.isFinite(maxPixels) && maxPixels >= 1)) throw new UsageError(`readImage: maxPixels must be ≥ 1, got ${maxPixels}`, 'E_RANGE');
+  let metadata: sharp.Metadata;
+  try {
+    metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch (error) {
+    throw new InputError(`${name}: not a readable image (${cleanSharpMessage(error)})`, 'E_IMAGE');
+  }
+  const { width, height } = metadata;
+  if (!width || !height) throw new InputError(`${name}: image has no size (format ${metadata.format ?? 'unknown'})`, 'E_IMAGE');
+  if (width * height > maxPixels) {
+    throw new InputError(
+      `${name}: image is ${width}x${height} = ${width * height} pixels, above the limit of ${maxPixels} (raise maxPixels / --max-pixels if this is intended)`,
+      'E_PIXEL_LIMIT',
+    );
+  }
+  try {
+    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' })
+      .autoOrient()
+      .toColourspace('srgb')
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, format: metadata.format ?? 'unknown' };
+  } catch (error) {
+    throw new InputError(`${name}: cannot decode ${metadata.format ?? 'image'} (${cleanSharpMessage(error)})`, 'E_IMAGE');
+  }
+}
+
+async function readImageFile(path: string): Promise<Uint8Array> {
+  try {
+    const info = await stat(path);
+    if (info.isDirectory()) throw new InputError(`${path}: is a directory, expected an image file`, 'E_INPUT');
+    return await readFile(path);
+  } catch (error) {
+    if (error instanceof InputError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new InputError(`${path}: file not found`, 'E_NOENT');
+    throw new InputError(`${path}: cannot read (${(error as Error).message})`, 'E_READ');
+  }
+}
+
+function cleanSharpMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split('\n')[0]!.trim();
+}
+
+/** How an image becomes a w×h input. */
+export type ResizeMode = 'squash' | 'shortest' | 'letterbox';
+export const RESIZE_MODES: readonly ResizeMode[] = ['squash', 'shortest', 'letterbox'];
+
+export interface ResizeOptions {
+  /**
+   * squash: stretch to w×h (LLaVA-NeXT thumbnail);
+   * shortest: scale the shortest side to fit, centre-crop the rest (CLIP processor);
+   * letterbox: fit inside, pad with `background` (LLaVA "pad").
+   */
+  mode?: ResizeMode;
+  /** Pad colour for letterbox (default black). */
+  background?: [number, number, number];
+}
+
+function checkResizeMode(mode: string): asserts mode is ResizeMode {
+  if (!RESIZE_MODES.includes(mode as ResizeMode)) throw new UsageError(`resize mode must be one of ${RESIZE_MODES.join(', ')}, got ${JSON.stringify(mode)}`, 'E_RESIZE');
+}
+
+function rawInput(image: RgbImage): sharp.Sharp {
+  return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } });
+}
+
+async function rawOutput(pipeline: sharp.Sharp): Promise<RgbImage> {
+  const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+}
+
+/** Bicubic resize to exactly width × height (aspect not kept). */
+export async function resizeExact(image: RgbImage, width: number, height: number): Promise<RgbImage> {
+  if (image.width === width && image.height === height) return image;
+  return rawOutput(rawInput(image).resize(width, height, { fit: 'fill', kernel: 'cubic' }));
+}
+
+/**
+ * Resizes an RGB image to width × height with the given mode.
+ *
+ * @example
+ * const tile = await resizeImage(image, 336, 336, { mode: 'shortest' }); // CLIP-style
+ */
+export async function resizeImage(image: RgbImage, width: number, height: number, options: ResizeOptions = {}): Promise<RgbImage> {
+  const mode = options.mode ?? 'squash';
+  checkResizeMode(mode);
+  if (!(Number.isInteger(width) && width > 0 && Number.isInteger(height) && height > 0)) throw new UsageError(`resizeImage: target must be positive integers, got ${width}x${height}`, 'E_SIZE');
+  if (mode === 'squash') return resizeExact(image, width, height);
+  if (mode === 'shortest') {
+    // HF CLIPImageProcessor: the short side becomes the target, the long side int(target·long/short); then centre crop.
+    const scale = Math.max(width / image.width, height / image.height);
+    const scaledWidth = Math.max(width, Math.trunc(image.width * scale));
+    const scaledHeight = Math.max(height, Math.trunc(image.height * scale));
+    const scaled = await resizeExact(image, scaledWidth, scaledHeight);
+    return cropImage(scaled, Math.floor((scaledWidth - width) / 2), Math.floor((scaledHeight - height) / 2), width, height);
+  }
+  const scale = Math.min(width / image.width, height / image.height);
+  const innerWidth = Math.min(width, Math.max(1, Math.round(image.width * scale)));
+  const innerHeight = Math.min(height, Math.max(1, Math.round(image.height * scale)));
+  const inner = await resizeExact(image, innerWidth, innerHeight);
+  return padImage(inner, width, height, Math.floor((width - innerWidth) / 2), Math.floor((height - innerHeight) / 2), options.background ?? [0, 0, 0]);
+}
+
+/** Copies the rectangle (x, y, width, height) out of an image (no resampling). */
+export function cropImage(image: RgbImage, x: number, y: number, width: number, height: number): RgbImage {
+  if (x < 0 || y < 0 || x + width > image.width || y + height > image.height) {
+    throw new UsageError(`cropImage: rectangle ${width}x${height}+${x}+${y} is outside the ${image.width}x${image.height} image`, 'E_SIZE');
+  }
+  const data = new Uint8Array(width * height * 3);
+  for (let r = 0; r < height; r++) {
+    const from = ((y + r) * image.width + x) * 3;
+    data.set(image.data.subarray(from, from + width * 3), r * width * 3);
+  }
+  return { data, width, height };
+}
+
+/** Places an image on a width × height canvas of `background` at (x, y). */
+export function padImage(image: RgbImage, width: number, height: number, x: number, y: number, background: [number, number, number] = [0, 0, 0]): RgbImage {
+  if (x < 0 || y < 0 || x + image.width > width || y + image.height > height) {
+    throw new UsageError(`padImage: a ${image.width}x${image.height} image at +${x}+${y} does not fit a ${width}x${height} canvas`, 'E_SIZE');
+  }
+  const data = new Uint8Array(width * height * 3);
+  if (background.some((v) => v !== 0)) for (let p = 0; p < width * height; p++) data.set(background, p * 3);
+  for (let r = 0; r < image.height; r++) {
+    data.set(image.data.subarray(r * image.width * 3, (r + 1) * image.width * 3), ((y + r) * width + x) * 3);
+  }
+  return { data, width, height };
+}
+
+/** Per-channel normalisation constants (applied to pixel/255). */
+export interface Normalization {
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+/** OpenAI CLIP, SigLIP and ImageNet statistics. */
+export const NORMALIZATION_PRESETS: Readonly<Record<'clip' | 'siglip' | 'imagenet', Normalization>> = Object.freeze({
+  clip: { mean: [0.48145466, 0.4578275, 0.40821073], std: [0.26862954, 0.26130258, 0.27577711] },
+  siglip: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+  imagenet: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
+});
+
+export type NormalizationPreset = keyof typeof NORMALIZATION_PRESETS;
+
+/** A preset name or explicit constants → constants (validated). */
+export function resolveNormalization(spec: NormalizationPreset | Normalization | string): Normalization {
+  if (typeof spec === 'string') {
+    const preset = NORMALIZATION_PRESETS[spec as NormalizationPreset];
+    if (!preset) throw new UsageError(`unknown normalisation preset ${JSON.stringify(spec)} (available: ${Object.keys(NORMALIZATION_PRESETS).join(', ')})`, 'E_NORMALIZE');
+    return preset;
+  }
+  const ok = (v: unknown) => Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+  if (!ok(spec.mean) || !ok(spec.std) || spec.std.some((s) => s <= 0)) {
+    throw new UsageError(`normalisation needs mean and std as 3 finite numbers each (std > 0), got mean ${JSON.stringify(spec.mean)}, std ${JSON.stringify(spec.std)}`, 'E_NORMALIZE');
+  }
+  return spec;
+}
+
+/**
+ * Packs same-size RGB images into one NCHW float32 tensor: (pixel/255 − mean)/std.
+ *
+ * @example
+ * const tensor = toNchw([tile], 'clip'); // Float32Array of 1·3·336·336
+ */
+export function toNchw(images: RgbImage[], normalization: NormalizationPreset | Normalization = 'clip'): Float32Array {
+  const { mean, std } = resolveNormalization(normalization);
+  if (images.length === 0) return new Float32Array(0);
+  const { width, height } = images[0]!;
+  const plane = width * height;
+  const out = new Float32Array(images.length * 3 * plane);
+  const scale = [0, 1, 2].map((c) => 1 / (255 * std[c]!));
+  const shift = [0, 1, 2].map((c) => mean[c]! / std[c]!);
+  images.forEach((image, b) => {
+    if (image.width !== width || image.height !== height) throw new UsageError(`toNchw: image ${b} is ${image.width}x${image.height}, expected ${width}x${height} like image 0`, 'E_SIZE');
+    const base = b * 3 * plane;
+    for (let p = 0; p < plane; p++) {
+      for (let c = 0; c < 3; c++) out[base + c * plane + p] = image.data[p * 3 + c]! * scale[c]! - shift[c]!;
+    }
+  });
+  return out;
+}
+
+/** Encodes raw RGB as PNG bytes (for overlays and debugging). */
+export async function encodePng(image: RgbImage): Promise<Uint8Array> {
+  const buffer = await rawInput(image).png().toBuffer();
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
+}
