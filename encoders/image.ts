@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import sharp from 'sharp';
+import sharp, { type Metadata, type Sharp } from 'sharp';
 import { InputError, UsageError } from '../core/errors.js';
 import type { RgbImage } from './types.js';
 
@@ -38,7 +38,7 @@ export async function readImage(input: string | Uint8Array, options: ReadImageOp
   if (bytes.length === 0) throw new InputError(`${name}: file is empty (0 bytes), expected an image`, 'E_EMPTY');
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   if (!(Number.isFinite(maxPixels) && maxPixels >= 1)) throw new UsageError(`readImage: maxPixels must be ≥ 1, got ${maxPixels}`, 'E_RANGE');
-  let metadata: sharp.Metadata;
+  let metadata: Metadata;
   try {
     metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (error) {
@@ -103,11 +103,11 @@ function checkResizeMode(mode: string): asserts mode is ResizeMode {
   if (!RESIZE_MODES.includes(mode as ResizeMode)) throw new UsageError(`resize mode must be one of ${RESIZE_MODES.join(', ')}, got ${JSON.stringify(mode)}`, 'E_RESIZE');
 }
 
-function rawInput(image: RgbImage): sharp.Sharp {
+function rawInput(image: RgbImage): Sharp {
   return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } });
 }
 
-async function rawOutput(pipeline: sharp.Sharp): Promise<RgbImage> {
+async function rawOutput(pipeline: Sharp): Promise<RgbImage> {
   const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
 }
