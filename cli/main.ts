@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { benchCommand } from './commands/bench.js';
+import { evalCommand } from './commands/eval.js';
 import { reduceCommand } from './commands/reduce.js';
 import { demoCommand } from './commands/demo.js';
 import { configureCommand, reportError } from './run.js';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   program.addCommand(demoCommand());
   program.addCommand(reduceCommand());
   program.addCommand(benchCommand());
+  program.addCommand(evalCommand());
   for (const sub of program.commands) configureCommand(sub);
   return program;
 }

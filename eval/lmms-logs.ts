@@ -1,0 +1,216 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, join, relative } from 'node:path';
+import { z } from 'zod';
+import { InputError, UsageError } from '../core/errors.js';
+import { analyzeTask, BASELINE_METHOD, factorForKept, type RunCorrectness, type TaskAnalysis } from './groups.js';
+import { isCorrect, type LmmsSample } from './lmms-correctness.js';
+
+/**
+ * Reads lmms-eval `--log_samples` output laid out as VTC-Bench runs it: one
+ * folder per run, named `<method>_IR<k>_RR<r>` (method at input downsample k
+ * with reduction ratio r) or `NATIVE_IR<k>` (plain downsampling by k; IR1 =
+ * uncompressed), or described by a manifest.json. Each folder holds (at any
+ * depth, as lmms-eval nests them under a model folder) `samples_<task>.jsonl`
+ * or `<timestamp>_samples_<task>.jsonl`; the newest file per task wins.
+ */
+
+export interface RunSpec {
+  method: string;
+  /** Downsample-equivalent factor (kept budget 1/K²). */
+  k: number;
+}
+
+/**
+ * Parses VTC-Bench run folder names. The effective kept budget of
+ * `<m>_IR<i>_RR<r>` is (1 − r) / i² (i = 1 in VTC-Bench's own runs, where it
+ * is just 1 − r), mapped to K by 1/K².
+ *
+ * @example
+ * parseRunFolderName('fastv_IR1_RR0.75'); // { method: 'fastv', k: 2 }
+ * parseRunFolderName('NATIVE_IR3');       // { method: 'downsample', k: 3 }
+ * parseRunFolderName('notes');            // undefined
+ */
+export function parseRunFolderName(name: string): RunSpec | undefined {
+  const withReduction = /^(.+)_IR(\d+(?:\.\d+)?)_RR(\d*\.?\d+)$/i.exec(name);
+  if (withReduction) {
+    const [, method, ir, rr] = withReduction as unknown as [string, string, string, string];
+    const kept = (1 - Number(rr)) / Number(ir) ** 2;
+    if (!(kept > 0 && kept <= 1)) return undefined;
+    return { method: canonicalMethod(method), k: factorForKept(kept) };
+  }
+  const inputOnly = /^(.+)_IR(\d+(?:\.\d+)?)$/i.exec(name);
+  if (inputOnly) {
+    const [, method, ir] = inputOnly as unknown as [string, string, string];
+    const k = Number(ir);
+    if (!(k >= 1)) return undefined;
+    return { method: canonicalMethod(method), k };
+  }
+  return undefined;
+}
+
+function canonicalMethod(name: string): string {
+  const lower = name.toLowerCase();
+  return lower === 'native' || lower === 'downsample' ? BASELINE_METHOD : name;
+}
+
+const manifestEntry = z
+  .object({
+    method: z.string().min(1),
+    /** K (≥ 1) like `--ratios`, or a kept fraction in (0, 1). */
+    ratio: z.number().positive(),
+  })
+  .strict();
+const manifestSchema = z.record(z.string(), manifestEntry);
+
+/** Reads `<dir>/manifest.json` when present: folder → {method, K}. */
+export async function readManifest(dir: string): Promise<Map<string, RunSpec> | undefined> {
+  const path = join(dir, 'manifest.json');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new InputError(`${path}: not valid JSON (${(error as Error).message})`);
+  }
+  // Either {"<folder>": {...}} or {"runs": {"<folder>": {...}}}.
+  const body = json && typeof json === 'object' && 'runs' in json ? (json as { runs: unknown }).runs : json;
+  const parsed = manifestSchema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new InputError(`${path}: expected {"<folder>": {"method": string, "ratio": number}}, ${issue.path.length ? `at ${issue.path.join('.')}: ` : ''}${issue.message}`);
+  }
+  const entries = parsed.data;
+  const specs = new Map<string, RunSpec>();
+  for (const [folder, entry] of Object.entries(entries)) {
+    const k = entry.ratio >= 1 ? entry.ratio : factorForKept(entry.ratio);
+    specs.set(folder, { method: canonicalMethod(entry.method), k });
+  }
+  return specs;
+}
+
+/** Task name from a samples file name: `…_samples_<task>.jsonl` or `samples_<task>.jsonl`. */
+export function taskFromFileName(fileName: string): string | undefined {
+  const match = /(?:^|_)samples_(.+)\.jsonl$/i.exec(fileName);
+  return match ? match[1]!.toLowerCase() : undefined;
+}
+
+async function listSampleFiles(dir: string, depth = 0): Promise<string[]> {
+  if (depth > 4) return [];
+  const entries = await readdir(dir, { withFileTypes: true });
+  const files: string[] = [];
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) files.push(...(await listSampleFiles(path, depth + 1)));
+    else if (entry.isFile() && taskFromFileName(entry.name)) files.push(path);
+  }
+  return files;
+}
+
+/**
+ * Loads one samples file into doc_id (string form) → correct. Blank lines are
+ * skipped; a malformed line or a record without doc_id is an error naming the
+ * file and line.
+ */
+export async function loadSampleCorrectness(path: string, task: string): Promise<Map<string, boolean>> {
+  const text = await readFile(path, 'utf8');
+  const correct = new Map<string, boolean>();
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === '') continue;
+    let record: LmmsSample;
+    try {
+      record = JSON.parse(line) as LmmsSample;
+    } catch (error) {
+      throw new InputError(`${path}:${i + 1}: not valid JSON (${(error as Error).message})`);
+    }
+    if (!record || typeof record !== 'object' || Array.isArray(record)) throw new InputError(`${path}:${i + 1}: expected a JSON object, got ${line.slice(0, 40)}`);
+    if (typeof record.doc_id !== 'number' && typeof record.doc_id !== 'string') {
+      throw new InputError(`${path}:${i + 1}: expected doc_id as a number or string, got ${JSON.stringify(record.doc_id) ?? 'nothing'}`);
+    }
+    // doc_id may be 3 in one run and "3" in another: match on the string form.
+    correct.set(String(record.doc_id), isCorrect(record, task).correct);
+  }
+  return correct;
+}
+
+export interface DiscoveredRun extends RunSpec {
+  folder: string;
+  /** Task → the samples file used. */
+  files: Record<string, string>;
+}
+
+/** Finds the run folders of `dir` and their newest samples file per task. */
+export async function discoverRuns(dir: string): Promise<{ runs: DiscoveredRun[]; warnings: string[] }> {
+  let info;
+  try {
+    info = await stat(dir);
+  } catch {
+    throw new UsageError(`eval analyze: ${dir} does not exist`);
+  }
+  if (!info.isDirectory()) throw new UsageError(`eval analyze: ${dir} is not a directory`);
+  const manifest = await readManifest(dir);
+  const warnings: string[] = [];
+  const runs: DiscoveredRun[] = [];
+  const folders = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  if (manifest) for (const name of manifest.keys()) if (!folders.includes(name)) throw new InputError(`${join(dir, 'manifest.json')}: folder ${JSON.stringify(name)} does not exist in ${dir}`);
+  for (const folder of folders) {
+    const spec = manifest?.get(folder) ?? parseRunFolderName(folder);
+    const files = await listSampleFiles(join(dir, folder));
+    if (!spec) {
+      if (files.length > 0) warnings.push(`${folder}: name is not <method>_IR<k>_RR<r> or NATIVE_IR<k> and manifest.json does not list it; skipped`);
+      continue;
+    }
+    const byTask: Record<string, string> = {};
+    // lmms-eval prefixes a timestamp: the lexically last file name is the newest run.
+    for (const file of files.sort((a, b) => basename(a).localeCompare(basename(b)))) byTask[taskFromFileName(basename(file))!] = file;
+    if (Object.keys(byTask).length === 0) {
+      warnings.push(`${folder}: no samples_<task>.jsonl files; skipped`);
+      continue;
+    }
+    runs.push({ ...spec, folder, files: byTask });
+  }
+  return { runs, warnings };
+}
+
+export interface LogAnalysis {
+  tasks: TaskAnalysis[];
+  runs: DiscoveredRun[];
+  warnings: string[];
+}
+
+/**
+ * Analyses a folder of lmms-eval runs VTC-Bench style.
+ *
+ * @example
+ * const { tasks } = await analyzeLmmsLogs('logs/qwen2-vl');
+ * tasks[0].ratios['2'].methods.fastv.acc_a; // accuracy (%) on Group A at K = 2
+ */
+export async function analyzeLmmsLogs(dir: string): Promise<LogAnalysis> {
+  const { runs, warnings } = await discoverRuns(dir);
+  if (runs.length === 0) throw new InputError(`${dir}: no run folders with lmms-eval samples files (expected e.g. NATIVE_IR1/, NATIVE_IR2/, fastv_IR1_RR0.75/ or a manifest.json)`);
+  const taskNames = [...new Set(runs.flatMap((r) => Object.keys(r.files)))].sort();
+  const tasks: TaskAnalysis[] = [];
+  for (const task of taskNames) {
+    const taskRuns: RunCorrectness[] = [];
+    for (const run of runs) {
+      const file = run.files[task];
+      if (!file) continue;
+      taskRuns.push({ method: run.method, k: run.k, correct: await loadSampleCorrectness(file, task), label: relative(dir, file) || file });
+    }
+    if (!taskRuns.some((r) => r.method === BASELINE_METHOD && r.k === 1)) {
+      warnings.push(`task ${task}: no uncompressed run (NATIVE_IR1) has it; skipped`);
+      continue;
+    }
+    const analysis = analyzeTask(task, taskRuns);
+    warnings.push(...analysis.warnings);
+    tasks.push(analysis);
+  }
+  if (tasks.length === 0) throw new InputError(`${dir}: no task has an uncompressed run (a NATIVE_IR1 folder or a manifest entry {"method": "downsample", "ratio": 1})`);
+  return { tasks, runs, warnings };
+}
