@@ -148,7 +148,7 @@ export interface AnyResPlan {
   geometry: ResizePadGeometry;
   /** Crop rectangles on the padded canvas, row-major over the grid. */
   crops: { x: number; y: number; width: number; height: number }[];
-  /** Patch grid per tile (tileSize / patchSize). */
+  /** Patch grid per tile (floor(tileSize / patchSize)). */
   patchRows: number;
   patchCols: number;
   /** The unpadded window of the stitched (gridRows·patchRows) × (gridCols·patchCols) feature map. */
@@ -177,8 +177,8 @@ export interface AnyResOptions {
 export function planAnyRes(width: number, height: number, options: AnyResOptions = {}): AnyResPlan {
   const tileSize = options.tileSize ?? 336;
   const patchSize = options.patchSize ?? 14;
-  if (!(Number.isInteger(tileSize) && tileSize > 0 && Number.isInteger(patchSize) && patchSize > 0 && tileSize % patchSize === 0)) {
-    throw new UsageError(`planAnyRes: tile size ${tileSize} must be a positive multiple of the patch size ${patchSize}`, 'E_SIZE');
+  if (!(Number.isInteger(tileSize) && Number.isInteger(patchSize) && patchSize > 0 && tileSize >= patchSize)) {
+    throw new UsageError(`planAnyRes: tile size ${tileSize} and patch size ${patchSize} must be positive integers with tile ≥ patch`, 'E_SIZE');
   }
   const pinpoints = options.pinpoints ?? defaultPinpoints(tileSize);
   for (const [w, h] of pinpoints) {
@@ -192,8 +192,9 @@ export function planAnyRes(width: number, height: number, options: AnyResOptions
   const gridRows = best[1] / tileSize;
   const crops = [];
   for (let r = 0; r < gridRows; r++) for (let c = 0; c < gridCols; c++) crops.push({ x: c * tileSize, y: r * tileSize, width: tileSize, height: tileSize });
-  const patchRows = tileSize / patchSize;
-  const patchCols = tileSize / patchSize;
+  // Strided patch embeddings drop the remainder (384 px / 14 → 27 patches).
+  const patchRows = Math.floor(tileSize / patchSize);
+  const patchCols = patchRows;
   const unpad = unpadWindow(width, height, gridRows * patchRows, gridCols * patchCols);
   const tokenCount = patchRows * patchCols + unpad.rows * unpad.cols + unpad.rows;
   return { imageWidth: width, imageHeight: height, tileSize, best, gridRows, gridCols, geometry, crops, patchRows, patchCols, unpad, tokenCount };

@@ -57,7 +57,8 @@ test('planAnyRes: grid, crops in row-major order, custom tile sizes', () => {
   assert.equal(small.patchRows, 4);
   // 8x8 map, 64x48: int(48·8/64)=6 rows, padding 1 → 6 rows; 16 + 48 + 6 = 70.
   assert.equal(small.tokenCount, 16 + 6 * 8 + 6);
-  assert.throws(() => planAnyRes(10, 10, { tileSize: 30, patchSize: 7 }), UsageError);
+  assert.throws(() => planAnyRes(10, 10, { tileSize: 6, patchSize: 7 }), UsageError);
+  assert.equal(planAnyRes(384, 384, { tileSize: 384, patchSize: 14 }).patchRows, 27);
   assert.throws(() => planAnyRes(10, 10, { pinpoints: [[300, 336]] }), /multiples of the tile size 336/);
   assert.throws(() => anyresTokenCount(0, 10), /positive integers, got 0x10/);
 });
