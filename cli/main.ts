@@ -5,6 +5,7 @@ import { benchCommand } from './commands/bench.js';
 import { evalCommand } from './commands/eval.js';
 import { reduceCommand } from './commands/reduce.js';
 import { demoCommand } from './commands/demo.js';
+import { videoQaCommand } from './commands/video-qa.js';
 import { configureCommand, reportError } from './run.js';
 
 /** The `vtc` command: a thin layer over the library (see README). */
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   program.addCommand(reduceCommand());
   program.addCommand(benchCommand());
   program.addCommand(evalCommand());
+  program.addCommand(videoQaCommand());
   for (const sub of program.commands) configureCommand(sub);
   return program;
 }

@@ -218,7 +218,7 @@ export async function readFrames(path: string, options: ReadFramesOptions = {}):
   const { width, height } = frameSize(info, options);
   const frameBytes = width * height * 3;
   const frames: VideoFrame[] = [];
-  let pending = Buffer.alloc(0);
+  let pending: Buffer = Buffer.alloc(0);
   let received = 0;
   // fps filter first (decimate before scaling: cheaper), then scale with area averaging.
   const filter = `fps=${rate.toFixed(6)},scale=${width}:${height}:flags=area,showinfo`;

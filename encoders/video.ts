@@ -1,7 +1,7 @@
-import sharp from 'sharp';
 import { ShapeError } from '../core/errors.js';
 import { createTokenSet, type TokenSet, type TokenSource } from '../core/tokenset.js';
 import { readFrames, type VideoFrame, type VideoInfo } from './ffmpeg.js';
+import { resizeExact } from './image.js';
 import type { EncodedTile, RgbImage, VisionEncoder } from './types.js';
 
 /**
@@ -18,23 +18,6 @@ export interface EncodeVideoOptions {
   /** Frames per encoder call (default 8). */
   batchSize?: number;
   onFrame?: (done: number, total: number) => void;
-}
-
-/**
- * Squash-resizes packed RGB to side×side (what a ViT with a square input sees).
- *
- * @example
- * const square = await resizeRgb(frame.image, 224);
- */
-export async function resizeRgb(image: RgbImage, side: number): Promise<RgbImage> {
-  if (image.width === side && image.height === side) return image;
-  const buffer = await sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
-    raw: { width: image.width, height: image.height, channels: 3 },
-  })
-    .resize(side, side, { fit: 'fill', kernel: 'lanczos3' })
-    .raw()
-    .toBuffer();
-  return { data: new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength), width: side, height: side };
 }
 
 /**
@@ -85,7 +68,7 @@ export function tilesToFrameTokens(tiles: EncodedTile[], times: number[], meta: 
 export async function encodeFrames(images: RgbImage[], encoder: VisionEncoder, batchSize = 8, onBatch?: (done: number) => void): Promise<EncodedTile[]> {
   const tiles: EncodedTile[] = [];
   for (let start = 0; start < images.length; start += batchSize) {
-    const batch = await Promise.all(images.slice(start, start + batchSize).map((image) => resizeRgb(image, encoder.inputSize)));
+    const batch = await Promise.all(images.slice(start, start + batchSize).map((image) => resizeExact(image, encoder.inputSize, encoder.inputSize)));
     tiles.push(...(await encoder.encode(batch)));
     onBatch?.(tiles.length);
   }

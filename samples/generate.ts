@@ -12,21 +12,12 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRequire } from 'node:module';
-import { createCanvas, GlobalFonts, type SKRSContext2D } from '@napi-rs/canvas';
+import { createCanvas, type SKRSContext2D } from '@napi-rs/canvas';
 import { ffmpegPath } from '../encoders/ffmpeg.js';
+import { familyPath, loadFont } from '../render/fonts.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = here.endsWith(join('dist', 'samples')) ? join(here, '..', '..', 'samples') : here;
-
-/** Registers DejaVu Sans (shipped by dejavu-fonts-ttf) so text looks the same everywhere. */
-export function registerSampleFont(): string {
-  const require = createRequire(import.meta.url);
-  const dir = join(dirname(require.resolve('dejavu-fonts-ttf/package.json')), 'ttf');
-  GlobalFonts.registerFromPath(join(dir, 'DejaVuSans.ttf'), 'DejaVu Sans');
-  GlobalFonts.registerFromPath(join(dir, 'DejaVuSans-Bold.ttf'), 'DejaVu Sans Bold');
-  return 'DejaVu Sans';
-}
 
 type Draw = (ctx: SKRSContext2D, w: number, h: number, t: number) => void;
 
@@ -39,7 +30,7 @@ function sky(ctx: SKRSContext2D, w: number, h: number, top: string, bottom: stri
 }
 
 function label(ctx: SKRSContext2D, text: string, x: number, y: number, size: number, colour = '#ffffff'): void {
-  ctx.font = `bold ${size}px "DejaVu Sans Bold"`;
+  ctx.font = `${size}px "${loadFont(familyPath('DejaVu Sans Bold')).alias}"`;
   ctx.fillStyle = colour;
   ctx.fillText(text, x, y);
 }
@@ -172,7 +163,6 @@ function renderRgb(draw: Draw, w: number, h: number, t: number): Uint8Array {
 
 /** Writes the scene PNGs; returns their paths. */
 export async function generateImages(dir = join(root, 'images')): Promise<string[]> {
-  registerSampleFont();
   mkdirSync(dir, { recursive: true });
   const scenes: [string, Draw, number, number][] = [
     ['ocean.png', ocean, 640, 480],
@@ -193,7 +183,6 @@ export async function generateImages(dir = join(root, 'images')): Promise<string
 
 /** Encodes the scene video by piping canvas frames into ffmpeg (libx264, yuv420p). */
 export async function generateVideo(path = join(root, 'video', 'scenes.mp4')): Promise<string> {
-  registerSampleFont();
   mkdirSync(dirname(path), { recursive: true });
   const { width, height, fps, secondsPerScene } = VIDEO;
   const perScene = Math.round(secondsPerScene * fps);

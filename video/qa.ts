@@ -1,0 +1,123 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import sharp from 'sharp';
+import { UsageError } from '../core/errors.js';
+import { chatCompletion, userMessage, type ChatMessage } from '../eval/openai.js';
+import type { RgbImage } from '../encoders/types.js';
+import { contactSheet } from './contact-sheet.js';
+import { planVideo, type VideoPlan, type VideoPlanOptions } from './pipeline.js';
+
+/**
+ * Video question answering against any OpenAI-compatible chat-completions
+ * endpoint (vLLM, llama.cpp server, Ollama's /v1): plan which frames to send
+ * (video/pipeline.ts), send them as JPEG data URLs with their timestamps and
+ * the question, and report the answer with the token saving.
+ */
+
+export interface VideoQaOptions extends VideoPlanOptions {
+  question: string;
+  /** Base URL ending in /v1; required unless dryRun. */
+  endpoint?: string;
+  /** Model name; required unless dryRun. */
+  model?: string;
+  apiKey?: string;
+  /** Per-request timeout, ms (default 120000). */
+  timeoutMs?: number;
+  /** Retries for timeouts/5xx (refused connections never retry; default 1). */
+  retries?: number;
+  maxTokens?: number;
+  /** JPEG quality of the frames sent (default 85). */
+  jpegQuality?: number;
+  /** Write the contact sheet and request.json here instead of calling the endpoint. */
+  dryRun?: boolean;
+  /** Folder for dry-run files (default ./vtc-video-qa). */
+  outDir?: string;
+}
+
+/** The `--json` result: exactly the documented fields. */
+export interface VideoQaResult {
+  /** The model's answer; null in a dry run. */
+  answer: string | null;
+  clips: { start: number; end: number; score: number }[];
+  frames: { t: number }[];
+  tokens_sent: number;
+  tokens_uniform: number;
+}
+
+export interface VideoQaRun {
+  result: VideoQaResult;
+  plan: VideoPlan;
+  /** The chat-completions request body (model, messages, …). */
+  request: { model: string; messages: ChatMessage[]; max_tokens: number; temperature: number };
+  /** Dry run: where the contact sheet and request were written. */
+  files?: { contactSheet: string; request: string };
+}
+
+/** JPEG bytes of a packed RGB frame. */
+export async function encodeJpeg(image: RgbImage, quality = 85): Promise<Uint8Array> {
+  const buffer = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).jpeg({ quality }).toBuffer();
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
+}
+
+/** The prompt text: timestamps of the frames, then the question. */
+export function videoPrompt(question: string, times: number[]): string {
+  const when = times.map((t) => `${t.toFixed(1)}s`).join(', ');
+  return `These ${times.length} images are frames from one video, in order, taken at ${when}.\n${question}`;
+}
+
+const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** Builds the JSON result from a plan and an answer. */
+export function qaResult(plan: VideoPlan, answer: string | null): VideoQaResult {
+  return {
+    answer,
+    clips: plan.clips.filter((c) => c.selected).map((c) => ({ start: round(c.startTime), end: round(c.endTime), score: round(c.score, 4) })),
+    frames: plan.keyframes.map((k) => ({ t: round(k.time) })),
+    tokens_sent: plan.tokensSent,
+    tokens_uniform: plan.tokensUniform,
+  };
+}
+
+/**
+ * Answers a question about a video, or (dryRun) writes what it would send.
+ *
+ * @example
+ * const { result } = await videoQa('movie.mp4', {
+ *   question: 'What colour is the boat?', endpoint: 'http://127.0.0.1:8000/v1', model: 'Qwen/Qwen2.5-VL-3B-Instruct', frames: 8,
+ * });
+ * result.answer; result.tokens_sent; result.tokens_uniform;
+ */
+export async function videoQa(path: string, options: VideoQaOptions): Promise<VideoQaRun> {
+  if (!options.question || options.question.trim() === '') throw new UsageError('video-qa: the question (-q) must not be empty');
+  if (!options.dryRun && !options.endpoint) throw new UsageError('video-qa: --endpoint is required (or use --dry-run)');
+  if (!options.dryRun && !options.model) throw new UsageError('video-qa: --model is required (or use --dry-run)');
+  const plan = await planVideo(path, options);
+  const quality = options.jpegQuality ?? 85;
+  const jpegs = await Promise.all(plan.keyframes.map((k) => encodeJpeg(k.image, quality)));
+  const messages = [userMessage(videoPrompt(options.question, plan.keyframes.map((k) => k.time)), jpegs.map((bytes) => ({ bytes, mime: 'image/jpeg' })))];
+  const maxTokens = options.maxTokens ?? 512;
+  const request = { model: options.model ?? '(dry run)', messages, max_tokens: maxTokens, temperature: 0 };
+  if (options.dryRun) {
+    const outDir = resolve(options.outDir ?? 'vtc-video-qa');
+    mkdirSync(outDir, { recursive: true });
+    const sheet = await contactSheet(
+      plan.keyframes.map((k) => ({ image: k.image, time: k.time, caption: k.members.length > 1 ? `(${k.members.length} merged)` : undefined })),
+      { title: `${path} — ${plan.keyframes.length} frames, ${plan.tokensSent} vs ${plan.tokensUniform} tokens (${plan.profile})` },
+    );
+    const files = { contactSheet: join(outDir, 'contact-sheet.png'), request: join(outDir, 'request.json') };
+    writeFileSync(files.contactSheet, sheet);
+    writeFileSync(files.request, `${JSON.stringify(request, null, 1)}\n`);
+    return { result: qaResult(plan, null), plan, request, files };
+  }
+  const completion = await chatCompletion({
+    endpoint: options.endpoint!,
+    model: options.model!,
+    messages,
+    apiKey: options.apiKey,
+    timeoutMs: options.timeoutMs ?? 120_000,
+    retries: options.retries ?? 1,
+    maxTokens,
+    temperature: 0,
+  });
+  return { result: qaResult(plan, completion.text.trim()), plan, request };
+}
