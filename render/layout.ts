@@ -1,0 +1,394 @@
+import { InputError, UsageError } from '../core/errors.js';
+import type { RenderConfig } from './config.js';
+
+/**
+ * Pure text layout: paragraphs → lines → pages, in device pixels at the
+ * config's dpi (before horizontal scaling). Widths come from a measure
+ * function so the algorithm is testable with a fake monospace font.
+ *
+ * Rules (Glyph/reportlab semantics unless noted):
+ * - a newline is a line break (newline-markup "<br/>"); every `paragraphLines`
+ *   source lines form one paragraph (Glyph batches 30 lines per Paragraph);
+ * - single spaces are break opportunities and vanish at a soft line end;
+ *   runs of ≥ 2 spaces are kept as non-breaking space (Glyph turns them into &nbsp;);
+ * - tabs advance to the next multiple of tabSize space widths (vtc);
+ * - a word wider than the line is broken between characters;
+ * - CJK text breaks between any two characters, except before closing and
+ *   after opening punctuation (kinsoku);
+ * - JUSTIFY stretches the spaces of soft-broken lines only.
+ */
+export interface Fragment {
+  text: string;
+  /** Left edge in px from the page's left edge. */
+  x: number;
+  /** Colour override (newline markup); undefined = font colour. */
+  color?: string;
+}
+
+export interface LayoutLine {
+  fragments: Fragment[];
+  /** Baseline in px from the page top. */
+  baseline: number;
+  /** Text of the line as OCR should read it (spaces kept, tabs as spaces). */
+  text: string;
+}
+
+export interface ParagraphBox {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface LayoutPage {
+  lines: LayoutLine[];
+  /** Paragraph rectangles (for para-bg-color and borders), already padded by border-padding. */
+  boxes: ParagraphBox[];
+}
+
+export interface LayoutMetrics {
+  /** Width in px of a string drawn in the font at the config's size and dpi. */
+  measure(text: string): number;
+  /** Font ascent in px (first baseline sits this far below the frame top, as in reportlab). */
+  ascent: number;
+}
+
+type Item =
+  | { kind: 'box'; text: string; width: number; color?: string }
+  | { kind: 'glue'; width: number }
+  | { kind: 'tab' }
+  | { kind: 'break' };
+
+interface HardLine {
+  items: Item[];
+}
+
+interface BuiltLine {
+  items: Item[];
+  /** Widths per item after tab resolution. */
+  widths: number[];
+  width: number;
+  soft: boolean;
+}
+
+const EPS = 1e-6;
+
+/** Normalises raw text as Glyph does (drops soft hyphens and zero-width spaces) and unifies line ends. */
+export function normalizeText(text: string): string {
+  return text
+    .replace(/^\uFEFF/, '')
+    .replace(/\r\n?/g, '\n')
+    .replace(/[\f\v\u2028\u2029]/g, '\n')
+    .replace(/[\u00AD\u200B]/g, '');
+}
+
+/**
+ * Lays out text into pages.
+ *
+ * @example
+ * const pages = layoutText('hello world', DEFAULT_CONFIG, { measure: (s) => s.length * 5, ascent: 8 });
+ * pages[0].lines[0].text; // 'hello world'
+ */
+export function layoutText(raw: string, config: RenderConfig, metrics: LayoutMetrics): LayoutPage[] {
+  const text = normalizeText(raw);
+  if (text.trim().length === 0) throw new InputError('text is empty: nothing to render', 'E_EMPTY_TEXT');
+  const s = config.dpi / 72;
+  const pageW = pixelSize(config.pageSize[0], s);
+  const pageH = pixelSize(config.pageSize[1], s);
+  const inset = (config.marginX + config.framePadding) * s;
+  const frameTop = (config.marginY + config.framePadding) * s;
+  const frameBottom = pageH - (config.marginY + config.framePadding) * s;
+  const leading = config.lineHeight * s;
+  const frameLeft = inset + config.leftIndent * s;
+  const frameWidth = pageW - 2 * inset - (config.leftIndent + config.rightIndent) * s;
+  if (frameBottom - frameTop + EPS < leading) throw new UsageError(`page ${config.pageSize.join('×')} pt with margin-y ${config.marginY} has no room for one line of line-height ${config.lineHeight}`, 'E_CONFIG');
+  if (frameWidth - Math.max(0, config.firstLineIndent * s) < metrics.measure('M')) throw new UsageError(`page width ${config.pageSize[0]} pt minus margins and indents leaves no room for a character`, 'E_CONFIG');
+
+  const spaceWidth = metrics.measure(' ');
+  const tabWidth = spaceWidth * config.tabSize;
+  const markup = parseNewlineMarkup(config.newlineMarkup);
+  const paragraphs = splitParagraphs(text, config, markup, metrics);
+
+  const pages: LayoutPage[] = [];
+  let page: LayoutPage = { lines: [], boxes: [] };
+  let y = frameTop;
+  const newPage = () => {
+    pages.push(page);
+    page = { lines: [], boxes: [] };
+    y = frameTop;
+  };
+
+  for (const paragraph of paragraphs) {
+    if (page.lines.length > 0) y += config.spaceBefore * s;
+    let boxTop = y;
+    let boxLines = 0;
+    const closeBox = (bottom: number) => {
+      if (boxLines === 0) return;
+      const pad = config.borderPadding * s;
+      page.boxes.push({ x: frameLeft - pad, y: boxTop - pad, width: frameWidth + 2 * pad, height: bottom - boxTop + 2 * pad });
+    };
+    paragraph.forEach((hard, hardIndex) => {
+      const firstIndent = hardIndex === 0 ? config.firstLineIndent * s : 0;
+      const built = breakLine(hard.items, frameWidth - firstIndent, frameWidth, metrics, tabWidth);
+      built.forEach((line, lineIndex) => {
+        if (y + leading > frameBottom + EPS && page.lines.length > 0) {
+          closeBox(y);
+          newPage();
+          boxTop = y;
+          boxLines = 0;
+        }
+        const indent = lineIndex === 0 ? firstIndent : 0;
+        page.lines.push(placeLine(line, frameLeft + indent, frameWidth - indent, y + metrics.ascent, config.alignment));
+        boxLines++;
+        y += leading;
+      });
+    });
+    closeBox(y);
+    y += config.spaceAfter * s;
+  }
+  if (page.lines.length > 0 || pages.length === 0) pages.push(page);
+  return pages;
+}
+
+/** Page side in pixels: poppler rounds partial pixels up. */
+export function pixelSize(points: number, scale: number): number {
+  return Math.max(1, Math.ceil(points * scale - 1e-6));
+}
+
+interface Markup {
+  lineBreak: boolean;
+  text: string;
+  color?: string;
+}
+
+/** Reads Glyph's newline-markup: "<br/>" breaks the line; other markup is drawn inline (tags stripped, <font color> honoured). */
+export function parseNewlineMarkup(markup: string): Markup {
+  const lineBreak = /<br\s*\/?>/i.test(markup);
+  const color = /<font[^>]*\bcolor\s*=\s*["']?(#[0-9a-fA-F]{3,6})/i.exec(markup)?.[1];
+  const text = markup
+    .replace(/<br\s*\/?>/gi, '')
+    .replace(/<[^>]*>/g, '')
+    .replace(/&nbsp;/g, ' ')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
+  return color ? { lineBreak, text, color } : { lineBreak, text };
+}
+
+/** Groups source lines into paragraphs of hard lines (Glyph: 30 lines per paragraph; reflow: blank-line separated). */
+function splitParagraphs(text: string, config: RenderConfig, markup: Markup, metrics: LayoutMetrics): HardLine[][] {
+  const toItems = (line: string, color?: string) => tokenize(line, metrics, color);
+  if (config.reflow) {
+    return text
+      .split(/\n[ \t]*\n+/)
+      .map((p) => p.replace(/\n/g, ' ').trim())
+      .filter((p) => p.length > 0)
+      .map((p) => [{ items: toItems(p) }]);
+  }
+  const lines = text.replace(/\n+$/, '').split('\n');
+  const paragraphs: HardLine[][] = [];
+  for (let i = 0; i < lines.length; i += config.paragraphLines) {
+    const batch = lines.slice(i, i + config.paragraphLines);
+    if (markup.lineBreak && markup.text.length === 0) {
+      paragraphs.push(batch.map((line) => ({ items: toItems(line) })));
+      continue;
+    }
+    // Inline markup: the batch is one run of text with the marker between source lines (and a break after it when it also holds <br/>).
+    const hard: HardLine[] = [];
+    let current: Item[] = [];
+    batch.forEach((line, index) => {
+      current.push(...toItems(line));
+      if (index === batch.length - 1) return;
+      current.push(...toItems(markup.text, markup.color));
+      if (markup.lineBreak) {
+        hard.push({ items: current });
+        current = [];
+      }
+    });
+    hard.push({ items: current });
+    paragraphs.push(hard);
+  }
+  return paragraphs;
+}
+
+const CJK = /[\u2E80-\u2FFF\u3000-\u303F\u3040-\u30FF\u3100-\u31FF\u3200-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF\uFF00-\uFFEF]|[\u{20000}-\u{3FFFF}]/u;
+/** Must not start a line (closing punctuation, small kana, prolonged sound mark). */
+const NO_LINE_START = new Set(Array.from('、。，．,.：；:;！？!?）)］]｝}〕〉》」』】〙〗〟’”｠»ゝゞーァィゥェォッャュョヮヵヶぁぃぅぇぉっゃゅょゎゕゖ・…‥々〻'));
+/** Must not end a line (opening punctuation). */
+const NO_LINE_END = new Set(Array.from('（(［[｛{〔〈《「『【〘〖〝‘“｟«'));
+
+/** Splits one hard line into boxes (words, CJK characters), glue (single spaces), tabs and CJK break points. */
+export function tokenize(line: string, metrics: LayoutMetrics, color?: string): Item[] {
+  const items: Item[] = [];
+  const pushBox = (text: string) => {
+    const box: Item = color ? { kind: 'box', text, width: measureCached(metrics, text), color } : { kind: 'box', text, width: measureCached(metrics, text) };
+    items.push(box);
+  };
+  const re = /( {2,})|( )|(\t)|([^ \t]+)/gu;
+  for (const match of line.matchAll(re)) {
+    if (match[1]) pushBox(match[1]);
+    else if (match[2]) items.push({ kind: 'glue', width: measureCached(metrics, ' ') });
+    else if (match[3]) items.push({ kind: 'tab' });
+    else splitCjk(match[4]!).forEach((segment, i) => {
+      if (i > 0) items.push({ kind: 'break' });
+      pushBox(segment);
+    });
+  }
+  return items;
+}
+
+/** Cuts a space-free run into unbreakable segments: Latin runs whole, CJK per character with kinsoku glue. */
+export function splitCjk(word: string): string[] {
+  if (!CJK.test(word)) return [word];
+  const chars = Array.from(word);
+  const segments: string[] = [];
+  let current = '';
+  let currentIsCjk = false;
+  for (let i = 0; i < chars.length; i++) {
+    const ch = chars[i]!;
+    const isCjk = CJK.test(ch);
+    const prev = chars[i - 1];
+    const canBreak = current.length > 0 && (isCjk || currentIsCjk) && !NO_LINE_START.has(ch) && !(prev !== undefined && NO_LINE_END.has(prev));
+    if (canBreak) {
+      segments.push(current);
+      current = '';
+    }
+    current += ch;
+    currentIsCjk = isCjk;
+  }
+  if (current) segments.push(current);
+  return segments;
+}
+
+const widthCaches = new WeakMap<LayoutMetrics, Map<string, number>>();
+
+function measureCached(metrics: LayoutMetrics, text: string): number {
+  let cache = widthCaches.get(metrics);
+  if (!cache) {
+    cache = new Map();
+    widthCaches.set(metrics, cache);
+  }
+  let width = cache.get(text);
+  if (width === undefined) {
+    width = metrics.measure(text);
+    cache.set(text, width);
+  }
+  return width;
+}
+
+/** Greedy line breaking of one hard line: the first line has `firstWidth` px, the others `width`. */
+function breakLine(items: Item[], firstWidth: number, width: number, metrics: LayoutMetrics, tabWidth: number): BuiltLine[] {
+  const lines: BuiltLine[] = [];
+  let available = firstWidth;
+  let current: BuiltLine = { items: [], widths: [], width: 0, soft: false };
+  const finish = (soft: boolean) => {
+    // Drop trailing glue and break points: spaces vanish at a line end.
+    while (current.items.length && current.items[current.items.length - 1]!.kind !== 'box' && current.items[current.items.length - 1]!.kind !== 'tab') {
+      current.items.pop();
+      current.width -= current.widths.pop()!;
+    }
+    current.soft = soft;
+    lines.push(current);
+    available = width;
+    current = { items: [], widths: [], width: 0, soft: false };
+  };
+  const queue = [...items];
+  while (queue.length) {
+    const item = queue.shift()!;
+    if (item.kind === 'glue' || item.kind === 'break') {
+      if (current.items.length === 0 && lines.length > 0) continue; // no leading space after a soft break
+      const width = item.kind === 'glue' ? item.width : 0;
+      current.items.push(item);
+      current.widths.push(width);
+      current.width += width;
+      continue;
+    }
+    if (item.kind === 'tab') {
+      const next = (Math.floor(current.width / tabWidth + EPS) + 1) * tabWidth;
+      if (next > available + EPS && current.items.length > 0) {
+        finish(true);
+        continue;
+      }
+      const width = Math.min(next, available) - current.width;
+      current.items.push(item);
+      current.widths.push(width);
+      current.width += width;
+      continue;
+    }
+    if (current.width + item.width <= available + EPS) {
+      current.items.push(item);
+      current.widths.push(item.width);
+      current.width += item.width;
+      continue;
+    }
+    const hasBox = current.items.some((it) => it.kind === 'box');
+    if (hasBox) {
+      finish(true);
+      queue.unshift(item);
+      continue;
+    }
+    // An over-long word on an empty line: take the longest prefix that fits (at least one character).
+    const [head, tail] = splitToFit(item.text, available - current.width, metrics);
+    const headBox: Item = { ...item, text: head, width: metrics.measure(head) };
+    current.items.push(headBox);
+    current.widths.push(headBox.width);
+    current.width += headBox.width;
+    if (tail) {
+      finish(true);
+      queue.unshift({ ...item, text: tail, width: metrics.measure(tail) });
+    }
+  }
+  finish(false);
+  return lines;
+}
+
+/** Longest prefix (by code points, ≥ 1) of text whose width fits, and the rest. */
+export function splitToFit(text: string, width: number, metrics: LayoutMetrics): [string, string] {
+  const chars = Array.from(text);
+  let lo = 1;
+  let hi = chars.length;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (metrics.measure(chars.slice(0, mid).join('')) <= width + EPS) lo = mid;
+    else hi = mid - 1;
+  }
+  return [chars.slice(0, lo).join(''), chars.slice(lo).join('')];
+}
+
+/** Turns a built line into positioned fragments for its alignment. */
+function placeLine(line: BuiltLine, left: number, available: number, baseline: number, alignment: RenderConfig['alignment']): LayoutLine {
+  const slack = Math.max(0, available - line.width);
+  let offset = 0;
+  if (alignment === 'RIGHT') offset = slack;
+  else if (alignment === 'CENTER') offset = slack / 2;
+  const glueCount = line.items.filter((it) => it.kind === 'glue').length;
+  const stretch = alignment === 'JUSTIFY' && line.soft && glueCount > 0 ? slack / glueCount : 0;
+
+  const fragments: Fragment[] = [];
+  let x = left + offset;
+  let open: Fragment | null = null;
+  let text = '';
+  for (let i = 0; i < line.items.length; i++) {
+    const item = line.items[i]!;
+    const width = line.widths[i]!;
+    if (item.kind === 'box') {
+      text += item.text;
+      if (open !== null && open.color === item.color && stretch === 0) open.text += item.text;
+      else {
+        open = item.color ? { text: item.text, x, color: item.color } : { text: item.text, x };
+        fragments.push(open);
+      }
+      x += width;
+    } else if (item.kind === 'glue') {
+      text += ' ';
+      if (open !== null && stretch === 0) open.text += ' ';
+      else open = null;
+      x += width + stretch;
+    } else {
+      if (item.kind === 'tab') text += ' ';
+      open = null; // tabs and CJK break points restart positioning
+      x += width;
+    }
+  }
+  return { fragments, baseline, text };
+}

@@ -1,0 +1,236 @@
+import { createCanvas, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
+import { InputError } from '../core/errors.js';
+import type { RenderConfig } from './config.js';
+import { familyPath, loadFont, type LoadedFont } from './fonts.js';
+import { layoutText, normalizeText, parseNewlineMarkup, pixelSize, type LayoutPage } from './layout.js';
+
+/**
+ * Rasterising laid-out pages on @napi-rs/canvas (Skia) into raw 8-bit
+ * pixels: greyscale when every colour in the config is grey (the usual
+ * black-on-white case), RGB otherwise. Horizontal scale squeezes the drawing
+ * (Glyph resizes the rendered page instead; same geometry, crisper glyphs).
+ * Auto-crop follows Glyph: background = median of the top-left 2×2 pixels,
+ * content = |grey − background| > 5, keep margin-x / margin-y pixels after it.
+ */
+export interface RenderedPage {
+  /** 0-based page number. */
+  index: number;
+  width: number;
+  height: number;
+  channels: 1 | 3;
+  /** Resolution the page was rendered at. */
+  dpi: number;
+  /** Row-major 8-bit pixels, width·height·channels bytes. */
+  pixels: Uint8Array;
+  /** The text laid out on this page, one line per layout line (the OCR reference). */
+  text: string;
+}
+
+export interface MissingGlyph {
+  char: string;
+  codePoint: string;
+  count: number;
+}
+
+export interface RenderPlan {
+  pageCount: number;
+  /** Characters no configured font has (only with missing-glyphs "warn"; "error" throws). */
+  missingGlyphs: MissingGlyph[];
+  /** Lazily rasterises page i. */
+  page(index: number): RenderedPage;
+  /** Pages in order, rasterised one at a time (lets encoding of page i overlap rasterising page i+1). */
+  pages(): Iterable<RenderedPage>;
+}
+
+/** Fonts for a config: the main font (font-path or font-family) then the fallbacks. */
+export function configFonts(config: RenderConfig): LoadedFont[] {
+  const main = loadFont(config.fontPath ?? familyPath(config.fontFamily));
+  return [main, ...config.fallbackFonts.map((path) => loadFont(path))];
+}
+
+/** Characters of the text that none of the fonts can draw (whitespace excluded), most frequent first. */
+export function findMissingGlyphs(text: string, fonts: LoadedFont[]): MissingGlyph[] {
+  const counts = new Map<string, number>();
+  for (const ch of text) {
+    if (ch === '\n' || ch === '\t' || ch === ' ') continue;
+    const cp = ch.codePointAt(0)!;
+    if (fonts.some((f) => f.coverage.has(cp))) continue;
+    counts.set(ch, (counts.get(ch) ?? 0) + 1);
+  }
+  return [...counts.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([char, count]) => ({ char, codePoint: `U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`, count }));
+}
+
+/**
+ * Lays out the text and returns a plan that rasterises pages on demand.
+ *
+ * @example
+ * const plan = planRender('Hello, world.', parseConfig({}));
+ * const first = plan.page(0); // { width, height, channels: 1, pixels, text: 'Hello, world.' }
+ */
+export function planRender(text: string, config: RenderConfig): RenderPlan {
+  const fonts = configFonts(config);
+  const normalized = normalizeText(text);
+  const missingGlyphs = findMissingGlyphs(normalized, fonts);
+  if (missingGlyphs.length && config.missingGlyphs === 'error') {
+    const sample = missingGlyphs.slice(0, 5).map((g) => `${JSON.stringify(g.char)} ${g.codePoint} ×${g.count}`).join(', ');
+    const total = missingGlyphs.reduce((n, g) => n + g.count, 0);
+    throw new InputError(
+      `font ${fonts[0]!.path} lacks ${missingGlyphs.length} distinct character${missingGlyphs.length > 1 ? 's' : ''} (${total} in the text) — ${sample}; add a font that has them with "fallback-fonts" or "font-path", or set "missing-glyphs": "warn"`,
+      'E_MISSING_GLYPH',
+    );
+  }
+  const scale = config.dpi / 72;
+  const fontPx = config.fontSize * scale;
+  const fontSpec = `${fontPx}px ${fonts.map((f) => `"${f.alias}"`).join(', ')}`;
+  const measureCanvas = createCanvas(8, 8);
+  const measureCtx = measureCanvas.getContext('2d');
+  measureCtx.font = fontSpec;
+  const layout = layoutText(normalized, config, { measure: (s) => measureCtx.measureText(s).width, ascent: fonts[0]!.ascent * fontPx });
+  const rasteriser = new Rasteriser(config, fontSpec);
+  return {
+    pageCount: layout.length,
+    missingGlyphs,
+    page: (index) => rasteriser.draw(layout[index]!, index, index === layout.length - 1),
+    *pages() {
+      for (let i = 0; i < layout.length; i++) yield rasteriser.draw(layout[i]!, i, i === layout.length - 1);
+    },
+  };
+}
+
+type Rgb = [number, number, number];
+
+/** "#rgb" / "#rrggbb" → [r, g, b]. */
+export function parseHexColor(hex: string): Rgb {
+  let h = hex.replace('#', '');
+  if (h.length === 3) h = h.split('').map((c) => c + c).join('');
+  return [parseInt(h.slice(0, 2), 16), parseInt(h.slice(2, 4), 16), parseInt(h.slice(4, 6), 16)];
+}
+
+class Rasteriser {
+  private canvas: Canvas | null = null;
+  private ctx: SKRSContext2D | null = null;
+  private readonly width: number;
+  private readonly height: number;
+  private readonly channels: 1 | 3;
+  private readonly drawParaBg: boolean;
+
+  constructor(
+    private readonly config: RenderConfig,
+    private readonly fontSpec: string,
+  ) {
+    const scale = config.dpi / 72;
+    this.width = Math.max(1, Math.round(pixelSize(config.pageSize[0], scale) * config.horizontalScale));
+    this.height = pixelSize(config.pageSize[1], scale);
+    this.drawParaBg = config.paraBgColor.toLowerCase() !== config.pageBgColor.toLowerCase();
+    const used = [config.fontColor, config.pageBgColor];
+    if (this.drawParaBg) used.push(config.paraBgColor);
+    if (config.borderWidth > 0) used.push(config.paraBorderColor);
+    const markupColor = parseNewlineMarkup(config.newlineMarkup).color;
+    if (markupColor) used.push(markupColor);
+    this.channels = used.every((c) => {
+      const [r, g, b] = parseHexColor(c);
+      return r === g && g === b;
+    })
+      ? 1
+      : 3;
+  }
+
+  draw(page: LayoutPage, index: number, isLast: boolean): RenderedPage {
+    const { config, width, height } = this;
+    if (!this.canvas) {
+      this.canvas = createCanvas(width, height);
+      this.ctx = this.canvas.getContext('2d');
+    }
+    const ctx = this.ctx!;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.fillStyle = config.pageBgColor;
+    ctx.fillRect(0, 0, width, height);
+    ctx.setTransform(config.horizontalScale, 0, 0, 1, 0, 0);
+    const scale = config.dpi / 72;
+    for (const box of page.boxes) {
+      if (this.drawParaBg) {
+        ctx.fillStyle = config.paraBgColor;
+        ctx.fillRect(box.x, box.y, box.width, box.height);
+      }
+      if (config.borderWidth > 0) {
+        ctx.strokeStyle = config.paraBorderColor;
+        ctx.lineWidth = config.borderWidth * scale;
+        ctx.strokeRect(box.x, box.y, box.width, box.height);
+      }
+    }
+    ctx.font = this.fontSpec;
+    ctx.textBaseline = 'alphabetic';
+    ctx.textAlign = 'left';
+    for (const line of page.lines) {
+      for (const fragment of line.fragments) {
+        ctx.fillStyle = fragment.color ?? config.fontColor;
+        ctx.fillText(fragment.text, fragment.x, line.baseline);
+      }
+    }
+    const rgba = ctx.getImageData(0, 0, width, height).data;
+    let pixels = this.channels === 1 ? rgbaToGrey(rgba) : rgbaToRgb(rgba);
+    let outW = width;
+    let outH = height;
+    if (config.autoCropWidth || (config.autoCropLastPage && isLast)) {
+      const bounds = contentBounds(rgba, width, height);
+      if (bounds && config.autoCropWidth) outW = Math.min(width, bounds.right + 1 + Math.round(config.marginX));
+      if (bounds && config.autoCropLastPage && isLast) outH = Math.min(height, bounds.bottom + Math.round(config.marginY));
+      if (outW !== width || outH !== height) pixels = cropRows(pixels, width, this.channels, outW, outH);
+    }
+    return { index, width: outW, height: outH, channels: this.channels, dpi: config.dpi, pixels, text: page.lines.map((l) => l.text).join('\n') };
+  }
+}
+
+function rgbaToGrey(rgba: Uint8ClampedArray): Uint8Array {
+  const n = rgba.length >> 2;
+  const out = new Uint8Array(n);
+  for (let i = 0, p = 0; i < n; i++, p += 4) out[i] = (rgba[p]! * 77 + rgba[p + 1]! * 150 + rgba[p + 2]! * 29 + 128) >> 8;
+  return out;
+}
+
+function rgbaToRgb(rgba: Uint8ClampedArray): Uint8Array {
+  const n = rgba.length >> 2;
+  const out = new Uint8Array(n * 3);
+  for (let i = 0, p = 0, o = 0; i < n; i++, p += 4, o += 3) {
+    out[o] = rgba[p]!;
+    out[o + 1] = rgba[p + 1]!;
+    out[o + 2] = rgba[p + 2]!;
+  }
+  return out;
+}
+
+/** Rightmost column and lowest row that differ from the background (Glyph: grey, tolerance 5), or null for a blank page. */
+export function contentBounds(rgba: Uint8ClampedArray, width: number, height: number): { right: number; bottom: number } | null {
+  const grey = (p: number) => (rgba[p]! * 77 + rgba[p + 1]! * 150 + rgba[p + 2]! * 29 + 128) >> 8;
+  const corner = [grey(0), grey(4), grey(width * 4), grey(width * 4 + 4)].sort((a, b) => a - b);
+  const bg = (corner[1]! + corner[2]!) / 2;
+  let right = -1;
+  let bottom = -1;
+  for (let y = 0; y < height; y++) {
+    const row = y * width * 4;
+    // Columns right of the current bound only need checking once a row has content there.
+    for (let x = width - 1; x > right; x--) {
+      if (Math.abs(grey(row + x * 4) - bg) > 5) {
+        right = x;
+        break;
+      }
+    }
+    for (let x = 0; x <= right; x++) {
+      if (Math.abs(grey(row + x * 4) - bg) > 5) {
+        bottom = y;
+        break;
+      }
+    }
+  }
+  return right < 0 ? null : { right, bottom };
+}
+
+function cropRows(pixels: Uint8Array, width: number, channels: number, outW: number, outH: number): Uint8Array {
+  const out = new Uint8Array(outW * outH * channels);
+  const srcStride = width * channels;
+  const dstStride = outW * channels;
+  for (let y = 0; y < outH; y++) out.set(pixels.subarray(y * srcStride, y * srcStride + dstStride), y * dstStride);
+  return out;
+}
