@@ -1,4 +1,5 @@
 import { gemmBenchmark } from './gemm.js';
+import { reducersBenchmark } from './reducers.js';
 import type { Benchmark } from './harness.js';
 
 export type { Benchmark, BenchResult } from './harness.js';
@@ -7,4 +8,5 @@ export { formatTable, measure } from './harness.js';
 /** Every benchmark by name, as run by `vtc bench <name>`. */
 export const benchmarks: Record<string, Benchmark> = {
   gemm: gemmBenchmark,
+  reducers: reducersBenchmark,
 };

@@ -1,17 +1,33 @@
 import { UsageError } from '../core/errors.js';
 import type { Reduction, TokenSet } from '../core/tokenset.js';
+import { clusterReducer } from './cluster.js';
+import { divpruneReducer } from './divprune.js';
+import { globalcom2Reducer } from './globalcom2.js';
 import { poolReducer } from './pool.js';
 import { randomReducer } from './random.js';
+import { tomeReducer } from './tome.js';
+import { visionzipReducer } from './visionzip.js';
 import type { AnyReducer, BaseReduceOptions } from './types.js';
 
 export type { AnyReducer, BaseReduceOptions, OptionSpec, Reducer } from './types.js';
-export { poolReducer } from './pool.js';
-export { randomReducer } from './random.js';
+export { clusterReducer, sphericalKMeans, type ClusterOptions, type KMeansResult } from './cluster.js';
+export { divpruneReducer, maxMinDiverse, type DivPruneOptions } from './divprune.js';
+export { globalcom2Reducer, cropRetentionRatios, type GlobalCom2Options } from './globalcom2.js';
+export { anyresUnpadLayout, bilinearResize, type CropValidRegion, type UnpadLayout } from './anyres-unpad.js';
+export { poolReducer, type PoolOptions } from './pool.js';
+export { randomReducer, type RandomOptions } from './random.js';
+export { tomeReducer, type ToMeOptions } from './tome.js';
+export { visionzipReducer, visionzipTile, type VisionZipOptions } from './visionzip.js';
 
 /** Every reducer by registry name. One file per method in this folder. */
 export const reducers: Record<string, AnyReducer> = {
-  random: randomReducer as AnyReducer,
+  cluster: clusterReducer as AnyReducer,
+  globalcom2: globalcom2Reducer as AnyReducer,
+  tome: tomeReducer as AnyReducer,
+  visionzip: visionzipReducer as AnyReducer,
+  divprune: divpruneReducer as AnyReducer,
   pool: poolReducer as AnyReducer,
+  random: randomReducer as AnyReducer,
 };
 
 export function reducerNames(): string[] {

@@ -1,27 +1,31 @@
-import { UsageError } from '../core/errors.js';
+import { ShapeError, UsageError } from '../core/errors.js';
 import { resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
-import { reducePerTile, tileBudgets } from './tiles.js';
+import { tileBudgets, tokensBySource } from './tiles.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
+
+/** Options of `pool`. */
+export interface PoolOptions extends BaseReduceOptions {
+  /** Pool kernel size k ≥ 1; overrides the value derived from ratio/budget. */
+  kernel?: number;
+}
 
 /**
  * `pool` — k×k average pooling of each tile's token grid: the token-space
  * twin of VTC-Bench's image downsampling by K.
  *
  * k = round(1/√R) for a ratio R (0.25, 0.1111, 0.0625, 0.04, 0.01 ↔ k = 2, 3,
- * 4, 5, 10); for a budget, k = max(1, round(√(n_tile / budget_tile))). A grid
- * not divisible by k gives ⌈rows/k⌉×⌈cols/k⌉ cells, each the plain mean of the
- * tokens inside it, emitted in raster order of cells. So the output count
- * follows the grid, not exactly R·n.
+ * 4, 5, 10); for a budget, each tile's share b_t (split evenly, remainder to
+ * the first tiles) gives k = max(1, round(√(n_t / b_t))). A grid not
+ * divisible by k gives ⌈rows/k⌉×⌈cols/k⌉ cells, each the plain mean of the
+ * tokens inside it, emitted per tile in raster order of cells. So the output
+ * count follows the grid, not exactly R·n. Size is the sum of member sizes;
+ * position and source are those of the cell's first (top-left) token; the
+ * score is the mean member score.
  *
  * @example
  * // 24×24 grid, R = 0.25 → 12×12 = 144 tokens, each a 2×2 mean
  * const { tokens, assign } = await poolReducer.run(grid576, { ratio: 0.25 });
  */
-export interface PoolOptions extends BaseReduceOptions {
-  /** Pool kernel size; overrides the value derived from ratio/budget. */
-  kernel?: number;
-}
-
 export const poolReducer: Reducer<PoolOptions> = {
   name: 'pool',
   summary: 'k×k average pooling on each tile grid, k = round(1/sqrt(R))',
@@ -33,81 +37,139 @@ export const poolReducer: Reducer<PoolOptions> = {
     if (options.kernel !== undefined && !(Number.isInteger(options.kernel) && options.kernel >= 1)) {
       throw new UsageError(`pool: kernel must be an integer ≥ 1, got ${options.kernel}`);
     }
-    const tileSizes = countPerSource(tokens);
-    const budgets = tileBudgets(tileSizes, options, 'pool');
-    const kernels: number[] = [];
-    const { reduction } = await reducePerTile(tokens, budgets, (tile, budget) => {
-      const k = options.kernel ?? (options.budget === undefined ? Math.max(1, Math.round(1 / Math.sqrt(ratio))) : Math.max(1, Math.round(Math.sqrt(tile.n / budget))));
-      kernels.push(k);
-      return poolTile(tile, k);
+    const tiles = tokensBySource(tokens);
+    const budgets = tileBudgets(
+      tiles.map((t) => t.indices.length),
+      options,
+      'pool',
+    );
+    const kernels = tiles.map((tile, t) => {
+      if (options.kernel !== undefined) return options.kernel;
+      if (options.budget === undefined) return Math.max(1, Math.round(1 / Math.sqrt(ratio)));
+      return Math.max(1, Math.round(Math.sqrt(tile.indices.length / budgets[t]!)));
     });
-    reduction.stats = { ratio, kernel: kernels[0], kernels };
-    return reduction;
+    const { assign, count } = poolAssignment(tokens, tiles, kernels);
+    return { tokens: averageByAssignment(tokens, assign, count), assign, stats: { ratio, kernel: kernels[0], kernels } };
   },
 };
 
-function countPerSource(tokens: TokenSet): number[] {
-  const counts = new Map<number, number>();
-  for (let i = 0; i < tokens.n; i++) counts.set(tokens.source[i]!, (counts.get(tokens.source[i]!) ?? 0) + 1);
-  return [...counts.values()];
+/**
+ * Cell of every token: per tile (in order of first appearance), the used
+ * cells of its ⌈rows/k⌉×⌈cols/k⌉ grid numbered in raster order.
+ */
+function poolAssignment(tokens: TokenSet, tiles: { sourceIndex: number; indices: Int32Array }[], kernels: number[]): { assign: Int32Array; count: number } {
+  const assign = new Int32Array(tokens.n);
+  let offset = 0;
+  tiles.forEach(({ sourceIndex, indices }, t) => {
+    const k = kernels[t]!;
+    const src = tokens.sources[sourceIndex]!;
+    const cellRows = Math.ceil(src.rows / k);
+    const cellCols = Math.ceil(src.cols / k);
+    const numbering = new Int32Array(cellRows * cellCols).fill(-1);
+    for (const i of indices) {
+      const r = tokens.row[i]!;
+      const c = tokens.col[i]!;
+      if (r < 0 || r >= src.rows || c < 0 || c >= src.cols) {
+        throw new ShapeError(`pool: token ${i} at grid position (${r}, ${c}) lies outside its source's ${src.rows}x${src.cols} grid`);
+      }
+      const cell = Math.floor(r / k) * cellCols + Math.floor(c / k);
+      numbering[cell] = 0;
+      assign[i] = cell;
+    }
+    let used = 0;
+    for (let cell = 0; cell < numbering.length; cell++) if (numbering[cell] === 0) numbering[cell] = offset + used++;
+    for (const i of indices) assign[i] = numbering[assign[i]!]!;
+    offset += used;
+  });
+  return { assign, count: offset };
 }
 
-/** Pools one tile (all tokens share a source) by grid position into k×k cells. */
-export function poolTile(tile: TokenSet, k: number): Reduction {
-  const source = tile.sources[tile.source[0]!]!;
-  const cellCols = Math.ceil(source.cols / k);
-  const cellOf = new Int32Array(tile.n);
-  const cellToOutput = new Map<number, number>();
-  for (let i = 0; i < tile.n; i++) {
-    const cell = Math.floor(tile.row[i]! / k) * cellCols + Math.floor(tile.col[i]! / k);
-    cellOf[i] = cell;
-    cellToOutput.set(cell, -1);
-  }
-  // Outputs in raster order of cells, whatever order the tokens came in.
-  const cells = [...cellToOutput.keys()].sort((a, b) => a - b);
-  cells.forEach((cell, o) => cellToOutput.set(cell, o));
-  const outputCount = cells.length;
-  const assign = new Int32Array(tile.n);
-  for (let i = 0; i < tile.n; i++) assign[i] = cellToOutput.get(cellOf[i]!)!;
+/**
+ * Plain mean of the member features per output (members in input order),
+ * sizes summed, metadata of the first member, mean score.
+ */
+function averageByAssignment(tokens: TokenSet, assign: Int32Array, count: number): TokenSet {
+  const { n, d } = tokens;
+  const start = new Int32Array(count + 1);
+  for (let i = 0; i < n; i++) start[assign[i]! + 1]!++;
+  for (let o = 0; o < count; o++) start[o + 1]! += start[o]!;
+  const members = new Int32Array(n);
+  const fill = start.slice(0, count);
+  for (let i = 0; i < n; i++) members[fill[assign[i]!]!++] = i;
 
-  const { d } = tile;
-  const sums = new Float64Array(outputCount * d);
-  const counts = new Float64Array(outputCount);
-  const size = new Float64Array(outputCount);
-  const members: number[][] = Array.from({ length: outputCount }, () => []);
-  for (let i = 0; i < tile.n; i++) {
-    const o = assign[i]!;
-    counts[o]! += 1;
-    size[o]! += tile.size[i]!;
-    members[o]!.push(i);
-    const base = i * d;
-    const outBase = o * d;
-    for (let c = 0; c < d; c++) sums[outBase + c]! += tile.data[base + c]!;
-  }
-  const data = new Float32Array(outputCount * d);
-  for (let o = 0; o < outputCount; o++) for (let c = 0; c < d; c++) data[o * d + c] = sums[o * d + c]! / counts[o]!;
-  const row = new Int32Array(outputCount);
-  const col = new Int32Array(outputCount);
-  const sourceIdx = new Int32Array(outputCount);
-  const origin: Int32Array[] = new Array(outputCount);
-  const score = tile.score ? new Float32Array(outputCount) : undefined;
-  for (let o = 0; o < outputCount; o++) {
-    const group = members[o]!;
-    const first = group[0]!;
-    row[o] = tile.row[first]!;
-    col[o] = tile.col[first]!;
-    sourceIdx[o] = tile.source[first]!;
-    const all: number[] = [];
-    let scoreSum = 0;
-    for (const i of group) {
-      for (const v of tile.origin[i]!) all.push(v);
-      if (score) scoreSum += tile.score![i]!;
+  const data = new Float32Array(count * d);
+  const source = new Int32Array(count);
+  const row = new Int32Array(count);
+  const col = new Int32Array(count);
+  const size = new Float64Array(count);
+  const origin: Int32Array[] = new Array(count);
+  const score = tokens.score ? new Float32Array(count) : undefined;
+  for (let o = 0; o < count; o++) {
+    const from = start[o]!;
+    const to = start[o + 1]!;
+    const first = members[from]!;
+    const inv = 1 / (to - from);
+    meanRows(tokens.data, d, members, from, to, inv, data, o * d);
+    let originLength = 0;
+    let sizeSum = 0;
+    for (let p = from; p < to; p++) {
+      originLength += tokens.origin[members[p]!]!.length;
+      sizeSum += tokens.size[members[p]!]!;
     }
-    origin[o] = Int32Array.from(all).sort();
-    if (score) score[o] = scoreSum / group.length;
+    source[o] = tokens.source[first]!;
+    row[o] = tokens.row[first]!;
+    col[o] = tokens.col[first]!;
+    size[o] = sizeSum;
+    const merged = new Int32Array(originLength);
+    let q = 0;
+    let scoreSum = 0;
+    for (let p = from; p < to; p++) {
+      const i = members[p]!;
+      merged.set(tokens.origin[i]!, q);
+      q += tokens.origin[i]!.length;
+      if (score) scoreSum += tokens.score![i]!;
+    }
+    origin[o] = to - from > 1 ? merged.sort() : merged;
+    if (score) score[o] = scoreSum * inv;
   }
-  const tokens: TokenSet = { n: outputCount, d, data, source: sourceIdx, row, col, size, origin, sources: tile.sources, meta: { ...tile.meta } };
-  if (score) tokens.score = score;
-  if (tile.anyres) tokens.anyres = tile.anyres;
-  return { tokens, assign, stats: { kernel: k } };
+  const out: TokenSet = { n: count, d, data, source, row, col, size, origin, sources: tokens.sources, meta: { ...tokens.meta } };
+  if (score) out.score = score;
+  if (tokens.anyres) out.anyres = tokens.anyres;
+  return out;
+}
+
+/**
+ * out[outBase..+d] = inv · Σ rows members[from..to) of x. Hot loop of `pool`:
+ * up to four rows are summed in one pass (a 2×2 cell is a single pass), larger
+ * cells accumulate four rows per pass, float32 like the output.
+ */
+function meanRows(x: Float32Array, d: number, members: Int32Array, from: number, to: number, inv: number, out: Float32Array, outBase: number): void {
+  const m = to - from;
+  const a = members[from]! * d;
+  const b = (m > 1 ? members[from + 1]! : members[from]!) * d;
+  const c2 = (m > 2 ? members[from + 2]! : members[from]!) * d;
+  const e = (m > 3 ? members[from + 3]! : members[from]!) * d;
+  if (m <= 4) {
+    // Unused slots repeat row a and are cancelled by the weights below.
+    const wb = m > 1 ? 1 : 0;
+    const wc = m > 2 ? 1 : 0;
+    const we = m > 3 ? 1 : 0;
+    if (m === 4) for (let c = 0; c < d; c++) out[outBase + c] = (x[a + c]! + x[b + c]! + x[c2 + c]! + x[e + c]!) * inv;
+    else for (let c = 0; c < d; c++) out[outBase + c] = (x[a + c]! + wb * x[b + c]! + wc * x[c2 + c]! + we * x[e + c]!) * inv;
+    return;
+  }
+  for (let c = 0; c < d; c++) out[outBase + c] = x[a + c]! + x[b + c]! + x[c2 + c]! + x[e + c]!;
+  let p = from + 4;
+  for (; p + 4 <= to; p += 4) {
+    const r0 = members[p]! * d;
+    const r1 = members[p + 1]! * d;
+    const r2 = members[p + 2]! * d;
+    const r3 = members[p + 3]! * d;
+    for (let c = 0; c < d; c++) out[outBase + c] += x[r0 + c]! + x[r1 + c]! + x[r2 + c]! + x[r3 + c]!;
+  }
+  for (; p < to; p++) {
+    const r0 = members[p]! * d;
+    for (let c = 0; c < d; c++) out[outBase + c] += x[r0 + c]!;
+  }
+  for (let c = 0; c < d; c++) out[outBase + c] *= inv;
 }

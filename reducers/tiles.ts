@@ -20,6 +20,25 @@ export function tileBudgets(tileSizes: number[], spec: BaseReduceOptions, method
 }
 
 /**
+ * Token indices per source (tile/frame), in order of first appearance, without
+ * copying features (splitBySource copies each tile).
+ *
+ * @example
+ * tokensBySource(bundle).map((t) => t.indices.length); // [576, 576, 576, 576, 576]
+ */
+export function tokensBySource(tokens: TokenSet): { sourceIndex: number; indices: Int32Array }[] {
+  const counts = new Map<number, number>();
+  for (let i = 0; i < tokens.n; i++) counts.set(tokens.source[i]!, (counts.get(tokens.source[i]!) ?? 0) + 1);
+  const groups = new Map<number, { sourceIndex: number; indices: Int32Array; filled: number }>();
+  for (const [sourceIndex, count] of counts) groups.set(sourceIndex, { sourceIndex, indices: new Int32Array(count), filled: 0 });
+  for (let i = 0; i < tokens.n; i++) {
+    const g = groups.get(tokens.source[i]!)!;
+    g.indices[g.filled++] = i;
+  }
+  return [...groups.values()].map(({ sourceIndex, indices }) => ({ sourceIndex, indices }));
+}
+
+/**
  * Runs `reduceTile` on each source (tile/frame) separately and stitches the
  * results: `keep` indices and `assign` targets are offset back into the
  * whole input, outputs are concatenated in tile order.

@@ -1,0 +1,89 @@
+import { createTokenSet, type TokenSet, type TokenSource } from '../core/tokenset.js';
+import { reducers } from '../reducers/index.js';
+import { measure, syntheticFeatures, type Benchmark, type BenchResult } from './harness.js';
+
+/** One benchmark input: a token set and the reduction spec to apply to it. */
+interface ReducerCase {
+  label: string;
+  tokens: TokenSet;
+  spec: { ratio?: number; budget?: number };
+}
+
+function scores(n: number, seed: number): Float32Array {
+  return syntheticFeatures(n, seed).map((v) => v * 8);
+}
+
+/** (a) LLaVA-1.5: one 24×24 CLIP-L/336 tile, 1024-d, kept to 64 tokens. */
+function llava15Case(): ReducerCase {
+  const n = 576;
+  const d = 1024;
+  return { label: 'a 576x1024→64', tokens: createTokenSet({ data: syntheticFeatures(n * d, 11), n, d, score: scores(n, 12) }), spec: { budget: 64 } };
+}
+
+/** (b) LLaVA-NeXT AnyRes bundle: thumbnail + 2×2 crops of 24×24, 1024-d, a 672×672 image, R = 0.25. */
+function anyresCase(): ReducerCase {
+  const T = 576;
+  const d = 1024;
+  const tiles = 5;
+  const n = T * tiles;
+  const sources: TokenSource[] = [{ kind: 'thumbnail', index: 0, rows: 24, cols: 24 }];
+  for (let c = 0; c < 4; c++) sources.push({ kind: 'crop', index: c, rows: 24, cols: 24 });
+  const source = new Int32Array(n);
+  for (let t = 0; t < tiles; t++) source.fill(t, t * T, (t + 1) * T);
+  const tokens = createTokenSet({
+    data: syntheticFeatures(n * d, 21),
+    n,
+    d,
+    sources,
+    source,
+    score: scores(n, 22),
+    anyres: { gridRows: 2, gridCols: 2, imageWidth: 672, imageHeight: 672, patchRows: 24, patchCols: 24 },
+  });
+  return { label: 'b 5x576x1024 R=0.25', tokens, spec: { ratio: 0.25 } };
+}
+
+/** (c) Video: 32 frames of 14×14 SigLIP tokens, 1152-d, R = 0.1. */
+function videoCase(): ReducerCase {
+  const frames = 32;
+  const T = 196;
+  const d = 1152;
+  const n = frames * T;
+  const sources: TokenSource[] = Array.from({ length: frames }, (_, f) => ({ kind: 'frame', index: f, rows: 14, cols: 14 }));
+  const source = new Int32Array(n);
+  for (let f = 0; f < frames; f++) source.fill(f, f * T, (f + 1) * T);
+  return { label: 'c 32x196x1152 R=0.1', tokens: createTokenSet({ data: syntheticFeatures(n * d, 31), n, d, sources, source, score: scores(n, 32) }), spec: { ratio: 0.1 } };
+}
+
+/** Targets for case (b) on the 2-core reference machine (issue 3). */
+const TARGETS_B: Record<string, number> = { globalcom2: 5, pool: 2, random: 2, tome: 150, divprune: 300, cluster: 500 };
+
+/**
+ * Every registered reducer on the issue's three shapes; median ms per method.
+ * globalcom2 only runs on the AnyRes bundle (b).
+ */
+export const reducersBenchmark: Benchmark = {
+  description: 'every reducer on (a) 576x1024→64, (b) AnyRes 5x576x1024 R=0.25, (c) video 32x196x1152 R=0.1',
+  async run({ runs, log }) {
+    const results: BenchResult[] = [];
+    for (const make of [llava15Case, anyresCase, videoCase]) {
+      const input = make();
+      for (const reducer of Object.values(reducers)) {
+        if (reducer.scope === 'anyres' && !input.tokens.anyres) continue;
+        let outputCount = 0;
+        // Fewer repeats for the slow cases so the whole run stays around a minute.
+        const heavy = input.tokens.n > 3000 && (reducer.name === 'cluster' || reducer.name === 'divprune');
+        const result = await measure(`${reducer.name} ${input.label}`, heavy ? Math.min(runs, 3) : runs, async () => {
+          outputCount = (await reducer.run(input.tokens, { ...input.spec, seed: 1 })).tokens.n;
+        });
+        const extra: Record<string, number | string> = { method: reducer.name, case: input.label.split(' ')[0]!, n_in: input.tokens.n, n_out: outputCount };
+        const target = input.label.startsWith('b') ? TARGETS_B[reducer.name] : undefined;
+        if (target !== undefined) extra.target_ms = target;
+        if (target !== undefined) extra.meets = result.medianMs < target ? 'yes' : 'NO';
+        result.extra = extra;
+        log(`${result.name}: ${result.medianMs.toFixed(2)} ms (${input.tokens.n} → ${outputCount})`);
+        results.push(result);
+      }
+    }
+    return results;
+  },
+};

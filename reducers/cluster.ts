@@ -1,0 +1,226 @@
+import { UsageError } from '../core/errors.js';
+import { Rng } from '../core/rng.js';
+import { resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
+import { sizeWeightedMerge } from './merge.js';
+import { cosineGram } from './similarity.js';
+import type { BaseReduceOptions, Reducer } from './types.js';
+
+/** Options of `cluster`. */
+export interface ClusterOptions extends BaseReduceOptions {
+  /** Lloyd iterations after seeding, integer ≥ 0 (default 10). */
+  iterations?: number;
+  /**
+   * Stop early when the objective Σ size_i·cos(x_i, c(i)) improves by at most
+   * tolerance × |objective| in an iteration, ≥ 0 (default 1e-4). Iteration also
+   * stops as soon as no assignment changes.
+   */
+  tolerance?: number;
+}
+
+export const CLUSTER_ITERATIONS = 10;
+export const CLUSTER_TOLERANCE = 1e-4;
+
+/**
+ * `cluster` — cluster-level aggregation in the pre-LLM embedding space
+ * ("Token Sequence Compression for Efficient Multimodal Computing"): spherical
+ * k-means with k = budget, then each cluster is replaced by the size-weighted
+ * mean of its members' raw features.
+ *
+ * - cosine similarity on L2-normalised features; centroids are the
+ *   normalised size-weighted sums of their members' normalised features;
+ * - k-means++ seeding (seeded Rng): first centre uniform, then each next one
+ *   drawn with probability ∝ size·D², D = 1 − max cos to the chosen centres;
+ * - empty clusters are re-seeded with the point farthest from its centroid
+ *   (taken from a cluster of ≥ 2), so exactly k clusters are emitted;
+ * - outputs are ordered by their smallest origin index; `assign` maps every
+ *   input token to its cluster.
+ *
+ * Point×centroid similarities are exact sums over one native n×n cosine GEMM
+ * (x̂_i·c_j = Σ_{m∈C_j} w_m G_im / ‖Σ w_m x̂_m‖), so each Lloyd step costs
+ * O(n²) instead of O(n·k·d).
+ *
+ * @example
+ * const { tokens, assign } = await clusterReducer.run(tokens576, { budget: 64, seed: 1 });
+ * tokens.n; // 64
+ */
+export const clusterReducer: Reducer<ClusterOptions> = {
+  name: 'cluster',
+  summary: 'spherical k-means (k = budget, k-means++ seeding) merging to size-weighted cluster means',
+  kind: 'merge',
+  scope: 'all',
+  options: {
+    iterations: { type: 'integer', description: 'k-means Lloyd iterations', default: CLUSTER_ITERATIONS },
+    tolerance: { type: 'number', description: 'stop when the objective improves by at most this fraction', default: CLUSTER_TOLERANCE },
+  },
+  async run(tokens: TokenSet, options: ClusterOptions): Promise<Reduction> {
+    const { budget, ratio } = resolveBudget(tokens.n, options, 'cluster');
+    const iterations = options.iterations ?? CLUSTER_ITERATIONS;
+    const tolerance = options.tolerance ?? CLUSTER_TOLERANCE;
+    if (!(Number.isInteger(iterations) && iterations >= 0)) throw new UsageError(`cluster: iterations must be an integer ≥ 0, got ${iterations}`);
+    if (!(Number.isFinite(tolerance) && tolerance >= 0)) throw new UsageError(`cluster: tolerance must be a finite number ≥ 0, got ${tolerance}`);
+    const gram = await cosineGram(tokens, 'cluster');
+    const result = sphericalKMeans(gram.data, tokens.n, tokens.size, budget, { iterations, tolerance, seed: options.seed ?? 0 });
+    const assign = orderBySmallestOrigin(result.assign, budget, tokens);
+    return {
+      tokens: sizeWeightedMerge(tokens, assign, budget),
+      assign,
+      stats: { budget, ratio, iterations: result.iterations, objective: result.objective, reseeded: result.reseeded },
+    };
+  },
+};
+
+export interface KMeansResult {
+  /** Cluster per point, 0..k-1, every cluster non-empty. */
+  assign: Int32Array;
+  /** Lloyd iterations actually run. */
+  iterations: number;
+  /** Σ w_i·cos(x_i, centroid of its cluster) after the last assignment. */
+  objective: number;
+  /** How many empty clusters were re-seeded along the way. */
+  reseeded: number;
+}
+
+/**
+ * Spherical k-means on a precomputed n×n cosine matrix `gram` with point
+ * weights `weights`.
+ *
+ * @example
+ * sphericalKMeans(gram, 4, Float64Array.of(1, 1, 1, 1), 2, { iterations: 10, tolerance: 0, seed: 0 }).assign;
+ */
+export function sphericalKMeans(
+  gram: Float32Array,
+  n: number,
+  weights: Float64Array,
+  k: number,
+  options: { iterations: number; tolerance: number; seed: number },
+): KMeansResult {
+  const seeds = kMeansPlusPlus(gram, n, weights, k, new Rng(options.seed));
+  // Initial similarities: to the seed points themselves (unit centroids).
+  const sims = new Float64Array(k * n);
+  for (let j = 0; j < k; j++) {
+    const row = seeds[j]! * n;
+    for (let i = 0; i < n; i++) sims[j * n + i] = gram[row + i]!;
+  }
+  let assign = new Int32Array(n);
+  const best = new Float64Array(n);
+  assignNearest(sims, n, k, assign, best);
+  let reseeded = fillEmptyClusters(assign, best, n, k);
+  let objective = weightedSum(best, weights);
+  let iterations = 0;
+  for (let it = 0; it < options.iterations; it++) {
+    centroidSimilarities(gram, n, weights, assign, k, sims);
+    const next = new Int32Array(n);
+    assignNearest(sims, n, k, next, best);
+    reseeded += fillEmptyClusters(next, best, n, k);
+    const nextObjective = weightedSum(best, weights);
+    iterations++;
+    const changed = next.some((a, i) => a !== assign[i]);
+    const improvement = nextObjective - objective;
+    assign = next;
+    objective = nextObjective;
+    if (!changed || improvement <= options.tolerance * Math.abs(objective)) break;
+  }
+  return { assign, iterations, objective, reseeded };
+}
+
+/** k-means++ on cosine distance: first uniform, then ∝ w·D², D = 1 − max cos. */
+function kMeansPlusPlus(gram: Float32Array, n: number, weights: Float64Array, k: number, rng: Rng): Int32Array {
+  const seeds = new Int32Array(k);
+  const chosen = new Uint8Array(n);
+  const dist = new Float64Array(n).fill(Infinity);
+  const prob = new Float64Array(n);
+  let next = rng.int(n);
+  for (let s = 0; s < k; s++) {
+    seeds[s] = next;
+    chosen[next] = 1;
+    if (s === k - 1) break;
+    const row = next * n;
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const d = Math.max(0, 1 - gram[row + i]!);
+      if (d < dist[i]!) dist[i] = d;
+      prob[i] = chosen[i] ? 0 : weights[i]! * dist[i]! * dist[i]!;
+      total += prob[i]!;
+    }
+    // All remaining points coincide with a centre: take the first unchosen one.
+    next = total > 0 ? rng.weighted(prob) : chosen.indexOf(0);
+  }
+  return seeds;
+}
+
+/** For each point, the cluster with the highest similarity (first on ties). sims is k×n. */
+function assignNearest(sims: Float64Array, n: number, k: number, assign: Int32Array, best: Float64Array): void {
+  best.fill(-Infinity);
+  for (let j = 0; j < k; j++) {
+    const row = j * n;
+    for (let i = 0; i < n; i++) {
+      const v = sims[row + i]!;
+      if (v > best[i]!) {
+        best[i] = v;
+        assign[i] = j;
+      }
+    }
+  }
+}
+
+/**
+ * sims[j][i] = x̂_i·ĉ_j with ĉ_j = Σ_{m∈C_j} w_m x̂_m / ‖…‖, from the Gram
+ * matrix: U_j = Σ_{m∈C_j} w_m G_m (n adds per point), ‖Σ w_m x̂_m‖² = Σ_{m∈C_j} w_m U_j[m].
+ */
+function centroidSimilarities(gram: Float32Array, n: number, weights: Float64Array, assign: Int32Array, k: number, sims: Float64Array): void {
+  sims.fill(0);
+  for (let m = 0; m < n; m++) {
+    const w = weights[m]!;
+    const out = assign[m]! * n;
+    const row = m * n;
+    for (let i = 0; i < n; i++) sims[out + i]! += w * gram[row + i]!;
+  }
+  const normSq = new Float64Array(k);
+  for (let m = 0; m < n; m++) normSq[assign[m]!]! += weights[m]! * sims[assign[m]! * n + m]!;
+  for (let j = 0; j < k; j++) {
+    const norm = Math.sqrt(Math.max(normSq[j]!, 0));
+    const scale = norm > 0 ? 1 / norm : 0;
+    const row = j * n;
+    for (let i = 0; i < n; i++) sims[row + i]! *= scale;
+  }
+}
+
+/**
+ * Re-seeds every empty cluster with the point farthest from its centroid
+ * (lowest similarity) among clusters of ≥ 2 points. Returns how many were filled.
+ */
+function fillEmptyClusters(assign: Int32Array, best: Float64Array, n: number, k: number): number {
+  const counts = new Int32Array(k);
+  for (let i = 0; i < n; i++) counts[assign[i]!]!++;
+  let filled = 0;
+  for (let j = 0; j < k; j++) {
+    if (counts[j]! > 0) continue;
+    let far = -1;
+    for (let i = 0; i < n; i++) if (counts[assign[i]!]! > 1 && (far < 0 || best[i]! < best[far]!)) far = i;
+    counts[assign[far]!]!--;
+    assign[far] = j;
+    counts[j] = 1;
+    best[far] = 1; // a single-point spherical centroid is the point itself
+    filled++;
+  }
+  return filled;
+}
+
+function weightedSum(values: Float64Array, weights: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < values.length; i++) s += weights[i]! * values[i]!;
+  return s;
+}
+
+/** Renumbers clusters so output tokens appear in ascending order of their smallest origin index. */
+function orderBySmallestOrigin(assign: Int32Array, k: number, tokens: TokenSet): Int32Array {
+  const first = new Int32Array(k).fill(0x7fffffff);
+  for (let i = 0; i < tokens.n; i++) {
+    const o = tokens.origin[i]![0]!;
+    if (o < first[assign[i]!]!) first[assign[i]!] = o;
+  }
+  const order = Int32Array.from({ length: k }, (_, j) => j).sort((a, b) => first[a]! - first[b]!);
+  const rank = new Int32Array(k);
+  order.forEach((j, r) => (rank[j] = r));
+  return assign.map((a) => rank[a]!);
+}

@@ -1,0 +1,200 @@
+import { InputError, UsageError } from '../core/errors.js';
+import { matmulABt, matrix } from '../core/linalg.js';
+import { resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
+import { sizeWeightedMerge } from './merge.js';
+import type { BaseReduceOptions, Reducer } from './types.js';
+
+/** Options of `tome`. */
+export interface ToMeOptions extends BaseReduceOptions {
+  /**
+   * Input token indices that never merge (ToMe's class/distill tokens,
+   * generalised): a protected token keeps its own output token. Default none.
+   */
+  protect?: number[];
+}
+
+/**
+ * `tome` — Token Merging's bipartite soft matching (Bolya et al., ICLR 2023;
+ * facebookresearch/ToMe `bipartite_soft_matching` + `merge_wavg`), run on the
+ * features in rounds until the budget is reached:
+ *
+ * - split the current tokens alternately into A (even positions) and B (odd);
+ * - cosine similarity A×B (L2-normalised features, native GEMM);
+ * - each A token picks its most similar B; the r A tokens with the highest
+ *   best-similarity merge into their B by size-weighted average;
+ * - r = min(n − budget, ⌊n/2⌋) per round;
+ * - after each round tokens are ordered by their smallest origin index (the
+ *   reference instead emits [unmerged A…, B…]; a fixed order makes several
+ *   rounds well defined);
+ * - protected tokens never merge (their rows/columns score −∞, as the
+ *   reference does for the class token).
+ *
+ * Every output token is the size-weighted mean of the original features it
+ * covers (recomputed from the input in float64 at the end).
+ *
+ * @example
+ * const { tokens, assign } = await tomeReducer.run(grid576, { budget: 144, protect: [0] });
+ * tokens.size; // sums to 576
+ */
+export const tomeReducer: Reducer<ToMeOptions> = {
+  name: 'tome',
+  summary: 'ToMe bipartite soft matching, rounds of r = min(n - budget, n/2) size-weighted merges',
+  kind: 'merge',
+  scope: 'all',
+  options: {
+    protect: { type: 'integer-list', description: 'comma-separated input token indices that never merge' },
+  },
+  async run(tokens: TokenSet, options: ToMeOptions): Promise<Reduction> {
+    const { budget, ratio } = resolveBudget(tokens.n, options, 'tome');
+    const isProtected = protectedFlags(tokens.n, options.protect);
+    const { assign, count, rounds } = await bipartiteRounds(tokens, budget, isProtected);
+    return { tokens: sizeWeightedMerge(tokens, assign, count), assign, stats: { budget, ratio, rounds } };
+  },
+};
+
+function protectedFlags(n: number, protect: number[] | undefined): Uint8Array {
+  const flags = new Uint8Array(n);
+  for (const p of protect ?? []) {
+    if (!(Number.isInteger(p) && p >= 0 && p < n)) throw new UsageError(`tome: protect index ${p} is outside [0, ${n})`);
+    flags[p] = 1;
+  }
+  return flags;
+}
+
+/**
+ * The merge rounds. Works on running size-weighted means (the similarity
+ * metric); returns `assign` (input → output, outputs in ascending order of
+ * their smallest origin index) and the output count.
+ */
+async function bipartiteRounds(tokens: TokenSet, budget: number, isProtected: Uint8Array): Promise<{ assign: Int32Array; count: number; rounds: number }> {
+  const { d } = tokens;
+  let m = tokens.n;
+  let feats = tokens.data;
+  let size = Float64Array.from(tokens.size);
+  let firstOrigin = Int32Array.from(tokens.origin, (o) => o[0]!);
+  let prot = isProtected;
+  const assign = new Int32Array(tokens.n);
+  for (let i = 0; i < tokens.n; i++) assign[i] = i;
+  let rounds = 0;
+  while (m > budget) {
+    const r = Math.min(m - budget, Math.floor(m / 2));
+    const aCount = Math.ceil(m / 2);
+    const bCount = Math.floor(m / 2);
+    const { a, b } = normalizedSplit(feats, m, d);
+    const sims = await matmulABt(matrix(aCount, d, a), matrix(bCount, d, b));
+    const { best, bestB } = bestMatches(sims.data, aCount, bCount, prot);
+    const order = Int32Array.from({ length: aCount }, (_, i) => i).sort((x, y) => best[y]! - best[x]! || x - y);
+    let merges = 0;
+    while (merges < r && best[order[merges]!]! > -Infinity) merges++;
+    if (merges === 0) {
+      throw new InputError(`tome: cannot reach budget ${budget}: ${m} tokens remain and none can merge (all remaining A or B tokens are protected)`, 'E_PROTECTED');
+    }
+    // target[i] = current token that token i ends up in (itself unless merged).
+    const target = Int32Array.from({ length: m }, (_, i) => i);
+    for (let e = 0; e < merges; e++) {
+      const ai = order[e]!;
+      target[2 * ai] = 2 * bestB[ai]! + 1;
+    }
+    const nextSize = Float64Array.from(size);
+    const nextFirst = Int32Array.from(firstOrigin);
+    for (let e = 0; e < merges; e++) {
+      const src = 2 * order[e]!;
+      const dst = target[src]!;
+      nextSize[dst]! += size[src]!;
+      if (firstOrigin[src]! < nextFirst[dst]!) nextFirst[dst] = firstOrigin[src]!;
+    }
+    const survivors: number[] = [];
+    for (let i = 0; i < m; i++) if (target[i] === i) survivors.push(i);
+    survivors.sort((x, y) => nextFirst[x]! - nextFirst[y]!);
+    const newIndex = new Int32Array(m);
+    const count = survivors.length;
+    const nextFeats = new Float32Array(count * d);
+    const nextProt = new Uint8Array(count);
+    const sizeOut = new Float64Array(count);
+    const firstOut = new Int32Array(count);
+    for (let k = 0; k < count; k++) {
+      const s = survivors[k]!;
+      newIndex[s] = k;
+      nextProt[k] = prot[s]!;
+      sizeOut[k] = nextSize[s]!;
+      firstOut[k] = nextFirst[s]!;
+      // Running features are only the similarity metric; exact means are recomputed at the end.
+      const scale = nextSize[s] === size[s] ? 1 : size[s]! / nextSize[s]!;
+      const from = s * d;
+      const to = k * d;
+      if (scale === 1) nextFeats.set(feats.subarray(from, from + d), to);
+      else for (let c = 0; c < d; c++) nextFeats[to + c] = feats[from + c]! * scale;
+    }
+    for (let e = 0; e < merges; e++) {
+      const src = 2 * order[e]!;
+      const k = newIndex[target[src]!]!;
+      const w = size[src]! / sizeOut[k]!;
+      const from = src * d;
+      const to = k * d;
+      for (let c = 0; c < d; c++) nextFeats[to + c]! += w * feats[from + c]!;
+    }
+    for (let i = 0; i < tokens.n; i++) assign[i] = newIndex[target[assign[i]!]!]!;
+    feats = nextFeats;
+    size = sizeOut;
+    firstOrigin = firstOut;
+    prot = nextProt;
+    m = survivors.length;
+    rounds++;
+  }
+  return { assign, count: m, rounds };
+}
+
+/** L2-normalised rows of x, split alternately: even positions → a, odd → b (ToMe's A/B sets). */
+function normalizedSplit(x: Float32Array, m: number, d: number): { a: Float32Array; b: Float32Array } {
+  const a = new Float32Array(Math.ceil(m / 2) * d);
+  const b = new Float32Array(Math.floor(m / 2) * d);
+  for (let i = 0; i < m; i++) {
+    const base = i * d;
+    let sum = 0;
+    for (let c = 0; c < d; c++) sum += x[base + c]! * x[base + c]!;
+    const scale = sum > 0 ? 1 / Math.sqrt(sum) : 0;
+    const out = i % 2 === 0 ? a : b;
+    const outBase = (i >> 1) * d;
+    for (let c = 0; c < d; c++) out[outBase + c] = x[base + c]! * scale;
+  }
+  return { a, b };
+}
+
+/**
+ * For each A row its most similar B column (first on ties) and that
+ * similarity; protected A rows get −∞, protected B columns are skipped.
+ */
+function bestMatches(sims: Float32Array, aCount: number, bCount: number, prot: Uint8Array): { best: Float64Array; bestB: Int32Array } {
+  const best = new Float64Array(aCount).fill(-Infinity);
+  const bestB = new Int32Array(aCount);
+  const allowed: number[] = [];
+  for (let bi = 0; bi < bCount; bi++) if (!prot[2 * bi + 1]) allowed.push(bi);
+  const columns = Int32Array.from(allowed);
+  const everyColumn = columns.length === bCount;
+  for (let ai = 0; ai < aCount; ai++) {
+    if (prot[2 * ai] || columns.length === 0) continue;
+    const row = ai * bCount;
+    let v = -Infinity;
+    let arg = 0;
+    if (everyColumn) {
+      for (let bi = 0; bi < bCount; bi++) {
+        const s = sims[row + bi]!;
+        if (s > v) {
+          v = s;
+          arg = bi;
+        }
+      }
+    } else {
+      for (let q = 0; q < columns.length; q++) {
+        const s = sims[row + columns[q]!]!;
+        if (s > v) {
+          v = s;
+          arg = columns[q]!;
+        }
+      }
+    }
+    best[ai] = v;
+    bestB[ai] = arg;
+  }
+  return { best, bestB };
+}
