@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { benchCommand } from './commands/bench.js';
+import { renderCommand } from './commands/render.js';
 import { evalCommand } from './commands/eval.js';
 import { reduceCommand } from './commands/reduce.js';
 import { demoCommand } from './commands/demo.js';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   program.addCommand(demoCommand());
   program.addCommand(reduceCommand());
   program.addCommand(benchCommand());
+  program.addCommand(renderCommand());
   program.addCommand(evalCommand());
   program.addCommand(videoQaCommand());
   for (const sub of program.commands) configureCommand(sub);

@@ -24,6 +24,8 @@ export type { VisionProfile } from './profiles.js';
 export { planRender } from './render.js';
 export type { MissingGlyph, RenderPlan, RenderedPage } from './render.js';
 export { loadTextTokenizer } from './text-tokens.js';
+export { searchConfig, paretoFront } from './search.js';
+export type { Candidate, Genome, SearchOptions, SearchResult } from './search.js';
 export type { TextTokenizer } from './text-tokens.js';
 
 export interface RenderResult {

@@ -1,0 +1,177 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { Command } from 'commander';
+import { InputError, UsageError, describe } from '../../core/errors.js';
+import { DEFAULT_CONFIG, IMAGE_FORMATS, getProfile, loadConfig, measureCompression, ocrPages, planRender, profileNames, toConfigFile, writePages, type ImageFormat, type RenderConfig, type RenderedPage } from '../../render/index.js';
+import { searchConfig, type Candidate } from '../../render/search.js';
+import { createProgress } from '../progress.js';
+import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
+
+/** Reads the text argument: a file path, or "-" for stdin. */
+async function readText(source: string): Promise<string> {
+  if (source === '-') {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+  try {
+    return await readFile(source, 'utf8');
+  } catch (error) {
+    throw new InputError(`cannot read text ${source}: ${(error as Error).message}`);
+  }
+}
+
+function baseConfig(path: string | undefined): RenderConfig {
+  return path ? loadConfig(path) : { ...DEFAULT_CONFIG, pageSize: [...DEFAULT_CONFIG.pageSize] as [number, number], fallbackFonts: [] };
+}
+
+interface RenderOptions {
+  config?: string;
+  profile: string;
+  tokenizer: string;
+  out: string;
+  format: string;
+  quality: number;
+  ocr?: boolean;
+  ocrPages?: number;
+  json?: boolean;
+}
+
+function searchCommand(): Command {
+  return configureCommand(new Command('search'))
+    .description("evolutionary search over Glyph's render settings: maximise compression subject to OCR CER ≤ --max-cer")
+    .argument('<text>', 'text file, or - for stdin')
+    .option('--config <file>', 'base config (Glyph kebab-case JSON); its settings seed the search', undefined)
+    .option('--profile <name>', `vision-token profile: ${profileNames().join(', ')}`, 'qwen2.5-vl')
+    .option('--tokenizer <name>', 'text tokenizer: o200k_base, cl100k_base, or a Hugging Face tokenizer.json', 'o200k_base')
+    .requiredOption('--max-cer <c>', 'largest acceptable OCR character error rate, e.g. 0.05', parseNumber('--max-cer'))
+    .option('--generations <g>', 'generations', parseInteger('--generations'), 4)
+    .option('--population <n>', 'candidates per generation', parseInteger('--population'), 8)
+    .option('--seed <s>', 'random seed', parseInteger('--seed'), 0)
+    .option('--sample-chars <n>', 'characters of the text OCR checks per candidate', parseInteger('--sample-chars'), 3000)
+    .option('--out <file>', 'write the best config here (Glyph kebab-case JSON)')
+    .option('--json', 'print one JSON object {best, baseline, pareto: [{compression, cer, pages, vision_tokens, config}], evaluated}')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  vtc render search samples/text/prose-35k.txt --profile qwen2.5-vl --max-cer 0.05 --out best.json
+  vtc render search book.txt --profile gpt-4o --max-cer 0.03 --generations 6 --population 10 --seed 7 --json
+
+Each candidate renders the whole text (compression) and OCRs the first
+--sample-chars characters rendered the same way (CER). The base config is
+candidate 0, so the best config is never worse than it when it is feasible.`,
+    )
+    .action(async (source: string, opts: { config?: string; profile: string; tokenizer: string; maxCer: number; generations: number; population: number; seed: number; sampleChars: number; out?: string; json?: boolean }) => {
+      const text = await readText(source);
+      const base = baseConfig(opts.config);
+      const progress = createProgress(!opts.json && Boolean(process.stderr.isTTY) && !process.env.CI);
+      progress.start(opts.generations * opts.population, 'search');
+      const result = await searchConfig(text, base, {
+        profile: opts.profile,
+        tokenizer: opts.tokenizer,
+        maxCer: opts.maxCer,
+        generations: opts.generations,
+        population: opts.population,
+        seed: opts.seed,
+        sampleChars: opts.sampleChars,
+        onCandidate: (c, done) => progress.update(done, `ρ ${c.compression.toFixed(2)} CER ${(c.cer * 100).toFixed(1)}%`),
+      });
+      progress.stop();
+      if (opts.out && result.best) await writeFile(opts.out, `${JSON.stringify(toConfigFile(result.best.config), null, 2)}\n`);
+      const summary = (c: Candidate) => ({ compression: c.compression, cer: c.cer, feasible: c.feasible, pages: c.pages, vision_tokens: c.visionTokens, config: toConfigFile(c.config) });
+      if (opts.json) {
+        printJson({ best: result.best && summary(result.best), baseline: summary(result.baseline), pareto: result.pareto.map(summary), evaluated: result.evaluated.length });
+      } else {
+        const line = (c: Candidate) =>
+          `${c.compression.toFixed(3).padStart(8)}  ${(c.cer * 100).toFixed(2).padStart(6)}%  ${String(c.pages).padStart(5)}  dpi ${c.genome.dpi} font ${c.genome.fontSize}/${c.genome.fontSize + c.genome.lineExtra} margins ${c.genome.marginX},${c.genome.marginY} h-scale ${c.genome.horizontalScale} ${c.genome.alignment} ${c.genome.pageSize}`;
+        process.stdout.write(`Pareto front (${result.evaluated.length} configs evaluated, profile ${opts.profile}):\n  compression     CER  pages  config\n`);
+        for (const c of result.pareto) process.stdout.write(`${c.feasible ? '*' : ' '} ${line(c)}\n`);
+        process.stdout.write(`baseline: ${line(result.baseline)}\n`);
+        if (result.best) process.stdout.write(`best (CER ≤ ${opts.maxCer}): ${line(result.best)}${opts.out ? ` → ${opts.out}` : ''}\n`);
+        else process.stdout.write(`no config met CER ≤ ${opts.maxCer}; nothing written\n`);
+      }
+      if (!result.best) process.exitCode = 1;
+    });
+}
+
+export function renderCommand(): Command {
+  const command = configureCommand(new Command('render'))
+    .description('render long text to compact page images (Glyph) and report text vs vision tokens')
+    .argument('<text>', 'text file, or - for stdin')
+    .option('--config <file>', "render config: Glyph's kebab-case JSON (config_en.json loads as is); defaults to Glyph's best config with DejaVu Sans")
+    .option('--profile <name>', `vision-token profile: ${profileNames().join(', ')}`, 'qwen2.5-vl')
+    .option('--tokenizer <name>', 'text tokenizer: o200k_base, cl100k_base, or a Hugging Face tokenizer.json', 'o200k_base')
+    .requiredOption('--out <dir>', 'output folder for page_001.png, page_002.png, …')
+    .option('--format <f>', `image format: ${IMAGE_FORMATS.join(', ')}`, 'png')
+    .option('--quality <q>', 'JPEG/WebP quality 1–100', parseInteger('--quality'), 90)
+    .option('--ocr', 'OCR the pages (tesseract.js, offline English) and report the character error rate')
+    .option('--ocr-pages <n>', 'with --ocr: only the first n pages', parseInteger('--ocr-pages'))
+    .option('--json', 'print one JSON object {pages, text_tokens, vision_tokens, compression, cer?, page_sizes, ms}')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  vtc render book.txt --out pages --json
+  vtc render book.txt --config config_en.json --profile glm-4.1v --out pages --ocr
+  cat notes.txt | vtc render - --profile gpt-4o --format webp --out pages
+  vtc render search book.txt --profile qwen2.5-vl --max-cer 0.05 --out best.json
+
+compression = text tokens / vision tokens; ms = layout + rasterising + encoding + writing (OCR excluded).`,
+    )
+    .action(async (source: string, opts: RenderOptions) => {
+      if (!IMAGE_FORMATS.includes(opts.format as ImageFormat)) throw new UsageError(`render: --format must be one of ${IMAGE_FORMATS.join(', ')}, got ${describe(opts.format)}`);
+      if (!(opts.quality >= 1 && opts.quality <= 100)) throw new UsageError(`render: --quality must be in 1–100, got ${opts.quality}`);
+      if (opts.ocrPages !== undefined && opts.ocrPages < 1) throw new UsageError(`render: --ocr-pages must be ≥ 1, got ${opts.ocrPages}`);
+      getProfile(opts.profile);
+      const text = await readText(source);
+      const config = baseConfig(opts.config);
+      const started = performance.now();
+      const plan = planRender(text, config);
+      const progress = createProgress(!opts.json && Boolean(process.stderr.isTTY) && !process.env.CI);
+      progress.start(plan.pageCount, 'render');
+      const sizes: [number, number][] = [];
+      const pages: RenderedPage[] | null = opts.ocr ? [] : null;
+      const tracked = (function* () {
+        for (const page of plan.pages()) {
+          sizes.push([page.width, page.height]);
+          if (pages) pages.push(page);
+          yield page;
+        }
+      })();
+      await writePages(tracked, opts.out, { format: opts.format as ImageFormat, quality: opts.quality, onPage: (done) => progress.update(done) });
+      const ms = performance.now() - started;
+      progress.stop();
+      for (const g of plan.missingGlyphs) process.stderr.write(`vtc: warning: no font has ${JSON.stringify(g.char)} ${g.codePoint} (${g.count}×); drawn as a missing-glyph box\n`);
+      const compression = await measureCompression(text, sizes.map(([width, height]) => ({ width, height })), { profile: opts.profile, tokenizer: opts.tokenizer });
+      let cer: number | undefined;
+      let pageCer: number[] | undefined;
+      if (pages) {
+        const selected = pages.slice(0, opts.ocrPages ?? pages.length);
+        const ocrProgress = createProgress(!opts.json && Boolean(process.stderr.isTTY) && !process.env.CI);
+        ocrProgress.start(selected.length, 'OCR');
+        const fidelity = await ocrPages(selected, { onPage: (done) => ocrProgress.update(done) });
+        ocrProgress.stop();
+        cer = fidelity.cer;
+        pageCer = fidelity.pages.map((p) => p.cer);
+      }
+      if (opts.json) {
+        printJson({
+          pages: sizes.length,
+          text_tokens: compression.textTokens,
+          vision_tokens: compression.visionTokens,
+          compression: compression.compression,
+          ...(cer !== undefined ? { cer, page_cer: pageCer } : {}),
+          page_sizes: sizes,
+          ms,
+        });
+        return;
+      }
+      process.stdout.write(
+        `${sizes.length} page${sizes.length === 1 ? '' : 's'} → ${opts.out} (${ms.toFixed(0)} ms)\n` +
+          `text tokens ${compression.textTokens} (${compression.tokenizer}), vision tokens ${compression.visionTokens} (${compression.profile}), compression ${compression.compression.toFixed(2)}×\n` +
+          (cer !== undefined ? `OCR CER ${(cer * 100).toFixed(2)}% over ${pageCer!.length} page(s)\n` : ''),
+      );
+    });
+  command.addCommand(searchCommand());
+  return command;
+}
