@@ -1,5 +1,5 @@
 import { UsageError } from '../core/errors.js';
-import type { Reduction, TokenSet } from '../core/tokenset.js';
+import { validateTokenSet, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { clusterReducer } from './cluster.js';
 import { divpruneReducer } from './divprune.js';
 import { globalcom2Reducer } from './globalcom2.js';
@@ -41,12 +41,17 @@ export function getReducer(name: string): AnyReducer {
 }
 
 /**
- * Runs a registered reducer by name.
+ * Runs a registered reducer by name, after validating the token set (shapes,
+ * metadata lengths, finite features and scores; errors name the method).
+ * `getReducer(name).run` skips that check for token sets known to be valid
+ * (createTokenSet and the token-file loaders already validate).
  *
  * @example
  * const result = await reduce(tokens, 'pool', { ratio: 0.25 });
  * result.tokens.n; // 144 for a 24×24 grid
  */
 export async function reduce(tokens: TokenSet, method: string, options: BaseReduceOptions & Record<string, unknown>): Promise<Reduction> {
-  return getReducer(method).run(tokens, options);
+  const reducer = getReducer(method);
+  validateTokenSet(tokens, reducer.name);
+  return reducer.run(tokens, options);
 }

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { tomeReducer } from '../../reducers/tome.js';
+import { assertClose, checkMergeInvariants, randomTokens, tokensFromRows } from './fixtures.js';
+
+// A = {0, 2}, B = {1, 3}: cos(x0, x1) = 0.995 > cos(x2, x3) = 0.981.
+const rows = [
+  [1, 0],
+  [1, 0.1],
+  [0, 1],
+  [0.2, 1],
+];
+
+test('tome, one merge: the A token with the most similar B merges into it by size-weighted mean', async () => {
+  const tokens = tokensFromRows(rows);
+  const result = await tomeReducer.run(tokens, { budget: 3 });
+  assert.deepEqual(Array.from(result.assign!), [0, 0, 1, 2]);
+  assertClose(result.tokens.data, [1, 0.05, 0, 1, 0.2, 1], 1e-7, 'features');
+  assert.deepEqual(Array.from(result.tokens.size), [2, 1, 1]);
+  assert.equal(result.stats.rounds, 1);
+  checkMergeInvariants(tokens, result);
+});
+
+test('tome, r = ⌊n/2⌋: both A tokens merge in one round; sizes weight the average', async () => {
+  const tokens = tokensFromRows(rows, { size: [3, 1, 1, 1] });
+  const result = await tomeReducer.run(tokens, { budget: 2 });
+  assert.deepEqual(Array.from(result.assign!), [0, 0, 1, 1]);
+  // (3·(1,0) + 1·(1,0.1)) / 4 and ((0,1) + (0.2,1)) / 2
+  assertClose(result.tokens.data, [1, 0.025, 0.1, 1], 1e-7, 'features');
+  assert.deepEqual(Array.from(result.tokens.size), [4, 2]);
+});
+
+test('tome, several rounds: outputs stay in ascending order of their smallest origin; invariants hold', async () => {
+  const tokens = randomTokens(300, 16, 7);
+  const result = await tomeReducer.run(tokens, { budget: 20 });
+  assert.equal(result.tokens.n, 20);
+  // 300 → 150 → 75 → 38 → 20
+  assert.equal(result.stats.rounds, 4);
+  checkMergeInvariants(tokens, result);
+  const firsts = result.tokens.origin.map((o) => o[0]!);
+  for (let o = 1; o < firsts.length; o++) assert.ok(firsts[o]! > firsts[o - 1]!, 'ascending smallest origin');
+  assert.equal(firsts[0], 0);
+  // representative position = the smallest-origin member
+  result.tokens.origin.forEach((o, k) => assert.equal(result.tokens.col[k], tokens.col[o[0]!]));
+  const again = await tomeReducer.run(tokens, { budget: 20 });
+  assert.deepEqual(again.assign, result.assign);
+});
+
+test('tome: protected tokens never merge, in A or in B', async () => {
+  const tokens = tokensFromRows(rows);
+  const protectA = await tomeReducer.run(tokens, { budget: 3, protect: [0] });
+  assert.deepEqual(Array.from(protectA.assign!), [0, 1, 2, 2]);
+  const protectB = await tomeReducer.run(tokens, { budget: 3, protect: [1] });
+  // x0 may only go to x3 (cos 0.196); x2 → x3 (0.981) wins.
+  assert.deepEqual(Array.from(protectB.assign!), [0, 1, 2, 2]);
+  const big = randomTokens(64, 8, 3);
+  const kept = [0, 5, 6, 63];
+  const result = await tomeReducer.run(big, { budget: 10, protect: kept });
+  checkMergeInvariants(big, result);
+  for (const p of kept) assert.deepEqual(Array.from(result.tokens.origin[result.assign![p]!]!), [p], `token ${p} stays alone`);
+  await assert.rejects(tomeReducer.run(tokens, { budget: 1, protect: [0, 1, 2, 3] }), /tome: cannot reach budget 1: 4 tokens remain and none can merge/);
+  await assert.rejects(tomeReducer.run(tokens, { budget: 2, protect: [4] }), /tome: protect index 4 is outside \[0, 4\)/);
+});
