@@ -7,6 +7,9 @@ import { evalCommand } from './commands/eval.js';
 import { reduceCommand } from './commands/reduce.js';
 import { demoCommand } from './commands/demo.js';
 import { videoQaCommand } from './commands/video-qa.js';
+import { encodeCommand } from './commands/encode.js';
+import { compressCommand } from './commands/compress.js';
+import { modelsCommand } from './commands/models.js';
 import { configureCommand, reportError } from './run.js';
 
 /** The `vtc` command: a thin layer over the library (see README). */
@@ -22,6 +25,9 @@ export function buildProgram(): Command {
   program.addCommand(renderCommand());
   program.addCommand(evalCommand());
   program.addCommand(videoQaCommand());
+  program.addCommand(encodeCommand());
+  program.addCommand(compressCommand());
+  program.addCommand(modelsCommand());
   for (const sub of program.commands) configureCommand(sub);
   return program;
 }

@@ -1,0 +1,73 @@
+import { resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
+import { getReducer } from '../reducers/index.js';
+import type { Resolution } from './anyres.js';
+import { encodeAnyResDetailed, encodeImageDetailed, type ImageInput } from './encode.js';
+import { encodePng, type ResizeMode } from './image.js';
+import { anyresLayout, drawReductionOverlay, imageLayout, type OverlayStats } from './overlay.js';
+import { createPatchEncoder } from './patch.js';
+import { saveTokens } from './tokenfile.js';
+import type { RgbImage, VisionEncoder } from './types.js';
+
+/**
+ * Encode + reduce + overlay in one call (what `vtc compress` runs).
+ */
+
+export interface CompressImageOptions {
+  method: string;
+  ratio?: number;
+  budget?: number;
+  seed?: number;
+  /** Method-specific options passed to the reducer. */
+  methodOptions?: Record<string, unknown>;
+  encoder?: VisionEncoder;
+  anyres?: boolean;
+  pinpoints?: readonly Resolution[];
+  resize?: ResizeMode;
+  maxPixels?: number;
+  /** Also write the reduced tokens here (.safetensors / .npy). */
+  tokensOut?: string;
+}
+
+export interface CompressImageResult {
+  input: TokenSet;
+  reduction: Reduction;
+  budget: number;
+  ratio: number;
+  stats: OverlayStats;
+  /** The overlay as raw RGB and as PNG bytes. */
+  overlay: RgbImage;
+  png: Uint8Array;
+  /** Reduction time only. */
+  ms: number;
+}
+
+/**
+ * @example
+ * const result = await compressImage('photo.jpg', { method: 'divprune', ratio: 0.25 });
+ * result.reduction.tokens.n; // 144
+ * await writeFile('overlay.png', result.png);
+ */
+export async function compressImage(input: ImageInput, options: CompressImageOptions): Promise<CompressImageResult> {
+  const reducer = getReducer(options.method);
+  const encoder = options.encoder ?? createPatchEncoder();
+  const common = { encoder, ...(options.maxPixels !== undefined ? { maxPixels: options.maxPixels } : {}) };
+  let tokens: TokenSet;
+  let layout;
+  if (options.anyres) {
+    const encoded = await encodeAnyResDetailed(input, { ...common, ...(options.pinpoints ? { pinpoints: options.pinpoints } : {}) });
+    tokens = encoded.tokens;
+    layout = anyresLayout(encoded.thumbnail, encoded.canvas, encoded.plan.gridRows, encoded.plan.gridCols, encoder.patchSize);
+  } else {
+    const encoded = await encodeImageDetailed(input, { ...common, ...(options.resize ? { resize: options.resize } : {}) });
+    tokens = encoded.tokens;
+    layout = imageLayout(encoded.tile, encoder.patchSize);
+  }
+  const spec = { ...(options.ratio !== undefined ? { ratio: options.ratio } : {}), ...(options.budget !== undefined ? { budget: options.budget } : {}) };
+  const { budget, ratio } = resolveBudget(tokens.n, spec, reducer.name);
+  const started = performance.now();
+  const reduction = await reducer.run(tokens, { ...options.methodOptions, ...spec, seed: options.seed ?? 0 });
+  const ms = performance.now() - started;
+  const { image, stats } = drawReductionOverlay(layout, tokens, reduction);
+  if (options.tokensOut) await saveTokens(options.tokensOut, reduction.tokens);
+  return { input: tokens, reduction, budget, ratio, stats, overlay: image, png: await encodePng(image), ms };
+}
