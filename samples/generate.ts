@@ -15,9 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { createCanvas, type SKRSContext2D } from '@napi-rs/canvas';
 import { ffmpegPath } from '../encoders/ffmpeg.js';
 import { familyPath, loadFont } from '../render/fonts.js';
+import { samplesRoot } from './paths.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = here.endsWith(join('dist', 'samples')) ? join(here, '..', '..', 'samples') : here;
+const root = samplesRoot;
 
 type Draw = (ctx: SKRSContext2D, w: number, h: number, t: number) => void;
 
