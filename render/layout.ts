@@ -221,6 +221,13 @@ const NO_LINE_END = new Set(Array.from('（(［[｛{〔〈《「『【〘〖〝�
 export function tokenize(line: string, metrics: LayoutMetrics, color?: string): Item[] {
   const items: Item[] = [];
   const pushBox = (text: string) => {
+    // Boxes with nothing breakable between them (a word and a run of non-breaking spaces) form one unbreakable box.
+    const last = items[items.length - 1];
+    if (last?.kind === 'box' && last.color === color) {
+      last.text += text;
+      last.width = measureCached(metrics, last.text);
+      return;
+    }
     const box: Item = color ? { kind: 'box', text, width: measureCached(metrics, text), color } : { kind: 'box', text, width: measureCached(metrics, text) };
     items.push(box);
   };

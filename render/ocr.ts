@@ -51,8 +51,7 @@ export function ocrUpscale(dpi: number): number {
 }
 
 /** PNG handed to tesseract for a page (upscaled per ocrUpscale). */
-export async function ocrImage(page: RenderedPage): Promise<Buffer> {
-  const factor = ocrUpscale(page.dpi);
+export async function ocrImage(page: RenderedPage, factor = ocrUpscale(page.dpi)): Promise<Buffer> {
   if (factor === 1) return encodePng(page.pixels, page.width, page.height, page.channels);
   return sharp(Buffer.from(page.pixels.buffer, page.pixels.byteOffset, page.pixels.byteLength), { raw: { width: page.width, height: page.height, channels: page.channels } })
     .resize(page.width * factor, page.height * factor, { kernel: 'lanczos3' })
@@ -109,7 +108,8 @@ export function characterErrorRate(reference: string, hypothesis: string): { cer
 
 /** A reusable OCR engine (one tesseract worker). Call close() when done. */
 export interface OcrEngine {
-  recognize(image: Buffer): Promise<string>;
+  /** Text of an image; `dpi` is the image's effective resolution (tesseract warns and guesses without it). */
+  recognize(image: Buffer, dpi?: number): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -128,8 +128,13 @@ export async function createOcr(): Promise<OcrEngine> {
   } catch (error) {
     throw new VtcError(`cannot start tesseract.js with the offline English data in ${englishDataDir()}: ${(error as Error).message ?? String(error)}`, 'E_OCR');
   }
+  let currentDpi: number | undefined;
   return {
-    async recognize(image) {
+    async recognize(image, dpi) {
+      if (dpi !== undefined && dpi !== currentDpi) {
+        await worker.setParameters({ user_defined_dpi: String(Math.round(dpi)) });
+        currentDpi = dpi;
+      }
       const result = await worker.recognize(image);
       return result.data.text;
     },
@@ -146,12 +151,13 @@ export async function createOcr(): Promise<OcrEngine> {
  * const report = await ocrPages(renderText(text, config).pages);
  * report.cer; // e.g. 0.05
  */
-export async function ocrPages(pages: Iterable<RenderedPage>, options: { engine?: OcrEngine; onPage?: (done: number) => void } = {}): Promise<FidelityReport> {
+export async function ocrPages(pages: Iterable<RenderedPage>, options: { engine?: OcrEngine; onPage?: (done: number) => void; /** Upscale factor before OCR (default ocrUpscale(dpi); 1 = the page as rendered). */ upscale?: number } = {}): Promise<FidelityReport> {
   const engine = options.engine ?? (await createOcr());
   const results: PageFidelity[] = [];
   try {
     for (const page of pages) {
-      const ocrText = await engine.recognize(await ocrImage(page));
+      const factor = options.upscale ?? ocrUpscale(page.dpi);
+      const ocrText = await engine.recognize(await ocrImage(page, factor), page.dpi * factor);
       const score = characterErrorRate(page.text, ocrText);
       results.push({ page: page.index, ...score, ocrText });
       options.onPage?.(results.length);

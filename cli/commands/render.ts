@@ -33,6 +33,7 @@ interface RenderOptions {
   quality: number;
   ocr?: boolean;
   ocrPages?: number;
+  ocrUpscale?: number;
   json?: boolean;
 }
 
@@ -106,6 +107,7 @@ export function renderCommand(): Command {
     .option('--quality <q>', 'JPEG/WebP quality 1–100', parseInteger('--quality'), 90)
     .option('--ocr', 'OCR the pages (tesseract.js, offline English) and report the character error rate')
     .option('--ocr-pages <n>', 'with --ocr: only the first n pages', parseInteger('--ocr-pages'))
+    .option('--ocr-upscale <k>', 'with --ocr: upscale pages k× before OCR (default: enough for ≥ 144 dpi; 1 = as rendered)', parseInteger('--ocr-upscale'))
     .option('--json', 'print one JSON object {pages, text_tokens, vision_tokens, compression, cer?, page_sizes, ms}')
     .addHelpText(
       'after',
@@ -121,6 +123,7 @@ compression = text tokens / vision tokens; ms = layout + rasterising + encoding 
     .action(async (source: string, opts: RenderOptions) => {
       if (!IMAGE_FORMATS.includes(opts.format as ImageFormat)) throw new UsageError(`render: --format must be one of ${IMAGE_FORMATS.join(', ')}, got ${describe(opts.format)}`);
       if (!(opts.quality >= 1 && opts.quality <= 100)) throw new UsageError(`render: --quality must be in 1–100, got ${opts.quality}`);
+      if (opts.ocrUpscale !== undefined && !(opts.ocrUpscale >= 1 && opts.ocrUpscale <= 8)) throw new UsageError(`render: --ocr-upscale must be in 1–8, got ${opts.ocrUpscale}`);
       if (opts.ocrPages !== undefined && opts.ocrPages < 1) throw new UsageError(`render: --ocr-pages must be ≥ 1, got ${opts.ocrPages}`);
       getProfile(opts.profile);
       const text = await readText(source);
@@ -149,7 +152,7 @@ compression = text tokens / vision tokens; ms = layout + rasterising + encoding 
         const selected = pages.slice(0, opts.ocrPages ?? pages.length);
         const ocrProgress = createProgress(!opts.json && Boolean(process.stderr.isTTY) && !process.env.CI);
         ocrProgress.start(selected.length, 'OCR');
-        const fidelity = await ocrPages(selected, { onPage: (done) => ocrProgress.update(done) });
+        const fidelity = await ocrPages(selected, { onPage: (done) => ocrProgress.update(done), ...(opts.ocrUpscale ? { upscale: opts.ocrUpscale } : {}) });
         ocrProgress.stop();
         cer = fidelity.cer;
         pageCer = fidelity.pages.map((p) => p.cer);
