@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { decodeNpy, encodeNpy } from '../../core/npy.js';
+import { Rng } from '../../core/rng.js';
+import { decodeSafetensors, encodeSafetensors } from '../../core/safetensors.js';
+import { runCli, tempDir, type CliResult } from '../helpers.js';
+
+const dir = tempDir('vtc-reducers-');
+const rng = new Rng(21);
+const d = 8;
+const npy = join(dir, 'grid.npy');
+const npyData = Float32Array.from({ length: 64 * d }, () => rng.float() * 2 - 1);
+writeFileSync(npy, encodeNpy([64, d], npyData));
+
+// 640×480 LLaVA-NeXT style bundle, shrunk to 4×4 tiles: thumbnail + 2×2 crops.
+const T = 16;
+const bundle = join(dir, 'bundle.safetensors');
+writeFileSync(
+  bundle,
+  encodeSafetensors(
+    {
+      thumbnail: { shape: [T, d], data: Float32Array.from({ length: T * d }, () => rng.float() * 2 - 1) },
+      crops: { shape: [4, T, d], data: Float32Array.from({ length: 4 * T * d }, () => rng.float() * 2 - 1) },
+      thumbnail_cls: { shape: [T], data: Float32Array.from({ length: T }, () => rng.float()) },
+      crops_cls: { shape: [4, T], data: Float32Array.from({ length: 4 * T }, () => rng.float()) },
+    },
+    { grid: '2,2', image_size: '640,480', patch_grid: '4,4' },
+  ),
+);
+
+/** Runs the CLI for several argument lists, two at a time (the machine has 2 cores). */
+async function runAll(argLists: string[][]): Promise<CliResult[]> {
+  const results: CliResult[] = new Array(argLists.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < argLists.length) {
+      const i = next++;
+      results[i] = await runCli(argLists[i]!);
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  return results;
+}
+
+const selection = new Set(['random', 'divprune', 'globalcom2', 'visionzip']);
+const merging = new Set(['cluster', 'tome', 'pool', 'visionzip']);
+
+function checkJson(method: string, json: Record<string, unknown>, nIn: number): void {
+  assert.equal(json.method, method);
+  assert.equal(json.n_in, nIn);
+  const nOut = json.n_out as number;
+  if (selection.has(method)) {
+    const keep = json.keep as number[];
+    assert.ok(Array.isArray(keep), `${method}: keep in JSON`);
+    assert.equal(new Set(keep).size, keep.length, `${method}: distinct keep`);
+    assert.ok(keep.every((k) => k >= 0 && k < nIn));
+    assert.equal(keep.length, nOut);
+  }
+  if (merging.has(method)) {
+    const assign = json.assign as number[];
+    assert.equal(assign.length, nIn, `${method}: assign covers every input`);
+    assert.equal(new Set(assign).size, nOut, `${method}: every output has members`);
+    assert.ok(assign.every((a) => a >= 0 && a < nOut));
+  }
+}
+
+test('vtc reduce runs every method on an AnyRes bundle .safetensors with keep/assign in --json', async () => {
+  const methods = ['cluster', 'globalcom2', 'tome', 'visionzip', 'divprune', 'pool', 'random'];
+  const results = await runAll(methods.map((m) => ['reduce', '--in', bundle, '--method', m, '--ratio', '0.25', '--out', join(dir, `b-${m}.safetensors`), '--json']));
+  results.forEach((result, i) => {
+    const method = methods[i]!;
+    assert.equal(result.code, 0, `${method}: ${result.stderr}`);
+    const json = JSON.parse(result.stdout) as Record<string, unknown>;
+    checkJson(method, json, 80);
+    const file = decodeSafetensors(readFileSync(join(dir, `b-${method}.safetensors`)));
+    assert.deepEqual(file.tensors.tokens!.shape, [json.n_out, d]);
+    const sizes = Array.from(file.tensors.sizes!.data as Float32Array);
+    if (merging.has(method) && method !== 'visionzip') assert.equal(sizes.reduce((a, b) => a + b, 0), 80, `${method}: sizes sum to n_in`);
+    assert.equal(file.metadata.grid, '2,2');
+    assert.equal(file.metadata.image_size, '640,480');
+  });
+  const byMethod = Object.fromEntries(methods.map((m, i) => [m, JSON.parse(results[i]!.stdout) as Record<string, unknown>]));
+  assert.equal(byMethod.cluster!.n_out, 20);
+  assert.equal(byMethod.tome!.n_out, 20);
+  assert.equal(byMethod.pool!.n_out, 20);
+  assert.equal(byMethod.visionzip!.n_out, 20);
+  // GlobalCom²: 4 thumbnail tokens + ⌊N_valid·r_j⌋ per crop; crops have 4×3 valid tokens
+  const ratios = byMethod.globalcom2!.crop_ratios as number[];
+  assert.equal(ratios.length, 4);
+  assert.deepEqual(byMethod.globalcom2!.crop_valid, [12, 12, 12, 12]);
+  const expected = 4 + ratios.reduce((s, r) => s + Math.floor(12 * r), 0);
+  assert.equal(byMethod.globalcom2!.n_out, expected);
+  // unpadded only: the first crop's valid rows are 1..3 (canvas rows 1..6 of 8)
+  const keep = byMethod.globalcom2!.keep as number[];
+  for (const k of keep.filter((k) => k >= 16 && k < 32)) assert.ok(k - 16 >= 4, `crop 0 token ${k - 16} is in the padding`);
+});
+
+test('vtc reduce on an .npy: merge/select methods run; visionzip and globalcom2 explain what is missing', async () => {
+  const methods = ['cluster', 'tome', 'divprune', 'pool', 'random'];
+  const results = await runAll(methods.map((m) => ['reduce', '--in', npy, '--method', m, '--budget', '16', '--out', join(dir, `n-${m}.npy`), '--json']));
+  results.forEach((result, i) => {
+    const method = methods[i]!;
+    assert.equal(result.code, 0, `${method}: ${result.stderr}`);
+    const json = JSON.parse(result.stdout) as Record<string, unknown>;
+    checkJson(method, json, 64);
+    assert.equal(json.n_out, 16);
+    const out = decodeNpy(readFileSync(join(dir, `n-${method}.npy`)));
+    assert.deepEqual(out.shape, [16, d]);
+    if (method === 'random' || method === 'divprune') {
+      const first = (json.keep as number[])[0]!;
+      assert.deepEqual(Array.from(out.data.subarray(0, d)), Array.from(npyData.subarray(first * d, first * d + d)));
+    }
+  });
+  const [vz, gc] = await runAll([
+    ['reduce', '--in', npy, '--method', 'visionzip', '--ratio', '0.25', '--out', join(dir, 'vz.npy')],
+    ['reduce', '--in', npy, '--method', 'globalcom2', '--ratio', '0.25', '--out', join(dir, 'gc.npy')],
+  ]);
+  assert.equal(vz!.code, 1);
+  assert.match(vz!.stderr, /^vtc: error: visionzip: needs CLS scores \(field score/);
+  assert.equal(gc!.code, 1);
+  assert.match(gc!.stderr, /^vtc: error: globalcom2: input has no AnyRes information \(field anyres/);
+});
+
+test('method flags reach the reducers: --protect, --iterations, --dominant-share, --temperature, --kernel', async () => {
+  const [tome, cluster, vz, gc, pool] = await runAll([
+    ['reduce', '--in', npy, '--method', 'tome', '--budget', '8', '--protect', '0,1', '--out', join(dir, 'f1.npy'), '--json'],
+    ['reduce', '--in', npy, '--method', 'cluster', '--budget', '8', '--iterations', '0', '--out', join(dir, 'f2.npy'), '--json'],
+    ['reduce', '--in', bundle, '--method', 'visionzip', '--budget', '20', '--dominant-share', '0.5', '--out', join(dir, 'f3.npy'), '--json'],
+    ['reduce', '--in', bundle, '--method', 'globalcom2', '--ratio', '0.5', '--temperature', '1e9', '--out', join(dir, 'f4.npy'), '--json'],
+    ['reduce', '--in', npy, '--method', 'pool', '--ratio', '0.5', '--kernel', '4', '--out', join(dir, 'f5.npy'), '--json'],
+  ]);
+  const t = JSON.parse(tome!.stdout);
+  assert.equal(t.assign.filter((a: number) => a === t.assign[0]).length, 1, 'token 0 alone');
+  assert.equal(t.assign.filter((a: number) => a === t.assign[1]).length, 1, 'token 1 alone');
+  assert.equal(JSON.parse(cluster!.stdout).iterations, 0);
+  assert.deepEqual(JSON.parse(vz!.stdout).dominant, [2, 2, 2, 2, 2]);
+  // an enormous temperature makes σ uniform → every crop keeps R
+  for (const r of JSON.parse(gc!.stdout).crop_ratios) assert.ok(Math.abs(r - 0.5) < 1e-8);
+  assert.equal(JSON.parse(pool!.stdout).n_out, 4);
+});
+
+test('bad input: d mismatch in a bundle, ratio out of range, budget > n, unknown method', async () => {
+  const mismatch = join(dir, 'mismatch.safetensors');
+  writeFileSync(
+    mismatch,
+    encodeSafetensors({ thumbnail: { shape: [T, 4], data: new Float32Array(T * 4) }, crops: { shape: [4, T, 3], data: new Float32Array(4 * T * 3) } }, { grid: '2,2', image_size: '640,480', patch_grid: '4,4' }),
+  );
+  const out = join(dir, 'bad.npy');
+  const cases: Array<[string[], number, RegExp]> = [
+    [['--in', mismatch, '--method', 'globalcom2', '--ratio', '0.5'], 1, /crops have d = 3 but thumbnail has d = 4/],
+    [['--in', bundle, '--method', 'tome', '--ratio', '0'], 2, /tome: ratio must be in \(0, 1\], got 0/],
+    [['--in', bundle, '--method', 'divprune', '--budget', '81'], 2, /divprune: budget 81 is larger than the number of input tokens n = 80/],
+    [['--in', bundle, '--method', 'kmeans', '--ratio', '0.5'], 2, /unknown method "kmeans" \(available: cluster, globalcom2, tome, visionzip, divprune, pool, random\)/],
+  ];
+  const results = await runAll(cases.map(([args]) => ['reduce', ...args, '--out', out]));
+  results.forEach((result, i) => {
+    const [args, code, message] = cases[i]!;
+    assert.equal(result.code, code, `${args.join(' ')} → ${result.stderr}`);
+    assert.match(result.stderr, message);
+    assert.equal(result.stderr.trim().split('\n').length, 1);
+  });
+});
