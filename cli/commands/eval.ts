@@ -1,7 +1,16 @@
+import { join } from 'node:path';
 import { Command } from 'commander';
+import { UsageError, VtcError } from '../../core/errors.js';
+import { loadEncoder } from '../../encoders/encode.js';
 import { analyzeLogs } from '../../eval/analyze.js';
-import type { TaskAnalysis } from '../../eval/groups.js';
-import { configureCommand, printJson } from '../run.js';
+import { summarizeTasks, type TaskAnalysis } from '../../eval/groups.js';
+import { getMethod, methodNames } from '../../eval/methods.js';
+import { createEndpointModel, createOcrModel, type EvalModel } from '../../eval/models.js';
+import { apiKeyFromEnv } from '../../eval/openai.js';
+import { parseShard, runEval } from '../../eval/runner.js';
+import { METRICS, parseMetric } from '../../eval/scoring.js';
+import { createProgress } from '../progress.js';
+import { configureCommand, parseInteger, parseNumberList, printJson } from '../run.js';
 
 function fmt(value: number | null): string {
   return value === null ? '—' : value.toFixed(1);
@@ -53,9 +62,150 @@ or a kept fraction < 1; method "downsample" is the baseline).`,
     });
 }
 
+interface RunFlags {
+  dataset: string;
+  model: string;
+  endpoint?: string;
+  apiKeyEnv?: string;
+  methods: string;
+  ratios: number[];
+  out: string;
+  results?: string;
+  concurrency: number;
+  timeout: number;
+  retries: number;
+  maxTokens: number;
+  limit?: number;
+  shard?: string;
+  metric: string;
+  encoder?: string;
+  videoFrames: number;
+  seed: number;
+  json?: boolean;
+}
+
+function runSubcommand(): Command {
+  return configureCommand(new Command('run'))
+    .description('run a dataset through a model for the downsample baseline and methods at each ratio K, resumably, and write the VTC-Bench report')
+    .requiredOption('--dataset <path>', 'JSONL rows {id, image|images|video|text, question, options?, answer}, a VLMEvalKit .tsv, or a folder with images + questions.jsonl/.json/.tsv/.csv')
+    .requiredOption('--model <name>', '"ocr" (offline tesseract.js reader), or the model name served at --endpoint')
+    .option('--endpoint <url>', 'OpenAI-compatible base URL ending in /v1 (vLLM, llama.cpp server, Ollama, LM Studio)')
+    .option('--api-key-env <VAR>', 'environment variable holding the API key (sent as a Bearer token)')
+    .option('--methods <list>', `comma-separated methods besides the downsample baseline: ${methodNames().join(', ')} (reducers are token level: need --encoder and a vLLM server with --enable-mm-embeds)`, 'downsample')
+    .option('--ratios <list>', 'downsample factors K > 1 (kept budget 1/K²: 2 → 25%, 3 → 11.1%, 4 → 6.25%)', parseNumberList('--ratios'), [2, 3, 4])
+    .option('--out <dir>', 'report folder (summary.csv, report.json, report.md, charts); holds results.jsonl unless --results is given', 'vtc-eval')
+    .option('--results <file>', 'results cache (JSONL; default <out>/results.jsonl, or results.shard-i-of-n.jsonl with --shard)')
+    .option('--concurrency <n>', 'parallel requests (endpoint) or tesseract workers (ocr)', parseInteger('--concurrency'), 2)
+    .option('--timeout <ms>', 'per-request timeout for the endpoint', parseInteger('--timeout'), 120000)
+    .option('--retries <n>', 'retries for timeouts, 429 and 5xx (with exponential backoff)', parseInteger('--retries'), 3)
+    .option('--max-tokens <n>', 'max_tokens for the endpoint', parseInteger('--max-tokens'), 64)
+    .option('--limit <n>', 'only the first n samples', parseInteger('--limit'))
+    .option('--shard <i/n>', 'run every n-th sample starting at the i-th (split a run across machines)')
+    .option('--metric <name>', `scoring for rows without their own metric: ${METRICS.join(', ')}`, 'auto')
+    .option('--encoder <spec>', 'vision encoder for token-level methods: "patch" or an ONNX encoder folder')
+    .option('--video-frames <n>', 'uniform frames of an uncompressed video input', parseInteger('--video-frames'), 16)
+    .option('--seed <n>', 'seed for randomised reducers', parseInteger('--seed'), 0)
+    .option('--json', 'print one JSON object {dataset, model, jobs, cached, done, failed, report: {tasks: …} as in eval analyze --json, files}')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  vtc eval run --dataset samples/bench/bench.jsonl --model ocr --methods downsample --ratios 2,3,4
+  vtc eval run --dataset mmbench.tsv --model Qwen/Qwen2.5-VL-3B-Instruct --endpoint http://127.0.0.1:8000/v1 --ratios 2,4 --concurrency 8
+  vtc eval run --dataset docs.jsonl --model qwen --endpoint http://127.0.0.1:8000/v1 --methods glyph --ratios 2,3
+  vtc eval run --dataset bench.jsonl --model llava --endpoint http://127.0.0.1:8000/v1 --methods pool,random --encoder models/clip
+
+Every sample runs uncompressed (K=1) and downsampled by each K; other methods run at
+each K with the same budget. Results are appended to the cache as they finish: run the
+same command again to resume after a crash or Ctrl-C (nothing finished is redone).
+Groups: A = uncompressed right but downsampled wrong (difficult), B = both right (simple).`,
+    )
+    .action(async (opts: RunFlags) => {
+      const methods = opts.methods.split(',').map((m) => m.trim()).filter((m) => m !== '');
+      for (const m of methods) getMethod(m);
+      const metric = parseMetric(opts.metric);
+      const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;
+      const results = opts.results ?? join(opts.out, shard ? `results.shard-${shard.index}-of-${shard.count}.jsonl` : 'results.jsonl');
+      const tokenLevel = methods.filter((m) => getMethod(m).level === 'token');
+      if (tokenLevel.length && opts.model === 'ocr') throw new UsageError(`eval run: token-level methods (${tokenLevel.join(', ')}) need an endpoint model served by vLLM with --enable-mm-embeds, not the ocr reader`);
+      if (tokenLevel.length && !opts.encoder) throw new UsageError(`eval run: token-level methods (${tokenLevel.join(', ')}) need --encoder (patch or an ONNX encoder folder)`);
+      if (opts.model !== 'ocr' && !opts.endpoint) throw new UsageError(`eval run: --model ${opts.model} needs --endpoint <url ending in /v1> (or use --model ocr for the offline reader)`);
+      if (!(opts.concurrency >= 1)) throw new UsageError(`eval run: --concurrency must be ≥ 1, got ${opts.concurrency}`);
+      const model: EvalModel =
+        opts.model === 'ocr'
+          ? await createOcrModel({ workers: opts.concurrency })
+          : createEndpointModel({ endpoint: opts.endpoint!, model: opts.model, apiKey: apiKeyFromEnv(opts.apiKeyEnv), timeoutMs: opts.timeout, retries: opts.retries, maxTokens: opts.maxTokens });
+      const encoder = opts.encoder ? await loadEncoder(opts.encoder) : undefined;
+      const progress = createProgress();
+      const controller = new AbortController();
+      const onSignal = () => {
+        process.stderr.write('\nvtc: stopping after the requests in flight (results so far are saved; run again to resume)\n');
+        controller.abort();
+      };
+      process.once('SIGINT', onSignal);
+      let started = false;
+      try {
+        const summary = await runEval({
+          dataset: opts.dataset,
+          model,
+          methods,
+          ratios: opts.ratios,
+          results,
+          out: opts.out,
+          concurrency: opts.concurrency,
+          ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+          ...(shard ? { shard } : {}),
+          metric,
+          context: { ...(encoder ? { encoder } : {}), videoFrames: opts.videoFrames, seed: opts.seed },
+          signal: controller.signal,
+          onProgress: (done, total, label) => {
+            if (!started) {
+              progress.start(total, label);
+              started = true;
+            }
+            progress.update(done, label);
+          },
+        });
+        progress.stop();
+        for (const warning of summary.warnings) process.stderr.write(`vtc: warning: ${warning}\n`);
+        if (opts.json) {
+          printJson({
+            dataset: summary.dataset,
+            model: summary.model,
+            samples: summary.samples,
+            jobs: summary.jobs,
+            cached: summary.cached,
+            done: summary.done,
+            failed: summary.failed.length,
+            unsupported: summary.unsupported,
+            interrupted: summary.interrupted,
+            results,
+            report: summary.analysis ? summarizeTasks([summary.analysis]) : null,
+            files: summary.reportFiles,
+            seconds: summary.ms / 1000,
+          });
+        } else {
+          process.stdout.write(`${summary.dataset} × ${summary.model}: ${summary.samples} samples, ${summary.jobs} jobs (${summary.cached} cached, ${summary.done} run now, ${summary.failed.length} failed) in ${(summary.ms / 1000).toFixed(1)} s\n`);
+          if (summary.analysis) process.stdout.write(`${formatTaskTable([summary.analysis])}\n`);
+          const md = summary.reportFiles.find((f) => f.endsWith('report.md'));
+          if (md) process.stdout.write(`\nreport: ${md}\nresults: ${results}\n`);
+        }
+        // Exit 1 (after the output above) so scripts notice unfinished work; the cache keeps what finished.
+        if (summary.interrupted) throw new VtcError(`interrupted: ${summary.cached + summary.done} of ${summary.jobs} jobs saved in ${results}; run the same command again to resume`, 'E_INTERRUPTED');
+        if (summary.failed.length > 0) throw new VtcError(`${summary.failed.length} jobs failed (see warnings); run the same command again to retry them`, 'E_EVAL_FAILED');
+      } finally {
+        progress.stop();
+        process.removeListener('SIGINT', onSignal);
+        await model.close();
+        await encoder?.dispose();
+      }
+    });
+}
+
 export function evalCommand(): Command {
   const command = configureCommand(new Command('eval')).description('VTC-Bench evaluation: analyse lmms-eval logs, or run a dataset through a model for methods × ratios');
   command.addCommand(analyzeSubcommand());
+  command.addCommand(runSubcommand());
   for (const sub of command.commands) configureCommand(sub);
   return command;
 }

@@ -1,0 +1,216 @@
+import { readFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import { InputError, UsageError } from '../core/errors.js';
+import { encodeNpy } from '../core/npy.js';
+import { encodeImage } from '../encoders/encode.js';
+import { readFrames } from '../encoders/ffmpeg.js';
+import { readImage } from '../encoders/image.js';
+import type { RgbImage, VisionEncoder } from '../encoders/types.js';
+import { getReducer, reducerNames } from '../reducers/index.js';
+import { encodePage, parseConfig, renderText } from '../render/index.js';
+import { planVideo } from '../video/pipeline.js';
+import type { EvalSample, ImageRef } from './datasets.js';
+import { BASELINE_METHOD, keptFraction } from './groups.js';
+
+/**
+ * Compression methods as `vtc eval run` applies them, at a downsample factor
+ * K (visual budget 1/K²; K = 1 is the uncompressed input):
+ *
+ * - pixel level: `downsample` (the VTC-Bench baseline: every image, frame or
+ *   rendered page shrunk by K per side), `glyph` (long text rendered to page
+ *   images at 144/K dpi, so pixels fall as 1/K²), `keyframes` (video: N/K²
+ *   keyframes chosen by video/ retrieval and temporal merging instead of N
+ *   uniform frames);
+ * - token level: any registered reducer, applied with ratio 1/K² to the
+ *   encoder's tokens of each image and sent as embeddings (vLLM image_embeds).
+ */
+
+export interface PreparedImage {
+  bytes: Uint8Array;
+  mime: string;
+  width: number;
+  height: number;
+}
+
+/** Reduced embeddings of one image: an .npy [n, d] float32 array. */
+export interface PreparedEmbeds {
+  npy: Uint8Array;
+  shape: [number, number];
+}
+
+export interface PreparedInput {
+  images: PreparedImage[];
+  /** Text given to the model as text (the uncompressed form of a text input). */
+  text?: string;
+  embeds: PreparedEmbeds[];
+  /** Visual cost sent: total pixels of the images and the number of embedding rows. */
+  pixels: number;
+  tokens: number;
+}
+
+export interface MethodContext {
+  /** Vision encoder for token-level methods (vLLM image_embeds). */
+  encoder?: VisionEncoder;
+  /** Uniform frames of an uncompressed video input (default 16). */
+  videoFrames?: number;
+  /** Longest side of video frames (default 448). */
+  videoMaxSide?: number;
+  /** DPI of the uncompressed rendering of a text input (default 144): Glyph renders at this / K. */
+  textDpi?: number;
+  seed?: number;
+}
+
+export interface EvalMethod {
+  name: string;
+  level: 'pixel' | 'token';
+  /** Why the method cannot handle a sample, or undefined when it can. */
+  unsupported(sample: EvalSample): string | undefined;
+  prepare(sample: EvalSample, k: number, context: MethodContext): Promise<PreparedInput>;
+}
+
+export const PIXEL_METHODS = ['downsample', 'glyph', 'keyframes'] as const;
+
+/** All method names `--methods` accepts: the pixel methods and every reducer. */
+export function methodNames(): string[] {
+  return [...PIXEL_METHODS, ...reducerNames()];
+}
+
+async function imageBytes(ref: ImageRef): Promise<{ bytes: Uint8Array; where: string }> {
+  if ('bytes' in ref) return { bytes: ref.bytes, where: 'image bytes' };
+  // Decoding validates the file (corrupt, truncated, over the pixel limit); the original bytes are sent.
+  await readImage(ref.path);
+  return { bytes: new Uint8Array(await readFile(ref.path)), where: ref.path };
+}
+
+async function pngFromRgb(image: RgbImage): Promise<Uint8Array> {
+  const buffer = await sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), { raw: { width: image.width, height: image.height, channels: 3 } })
+    .png({ compressionLevel: 3 })
+    .toBuffer();
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
+}
+
+/** Downsamples RGB by K per side (area-averaging, as a resize to a smaller grid does), at least 1×1. */
+export async function downsampleRgb(image: RgbImage, k: number): Promise<RgbImage> {
+  if (k === 1) return image;
+  const width = Math.max(1, Math.round(image.width / k));
+  const height = Math.max(1, Math.round(image.height / k));
+  const { data, info } = await sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), { raw: { width: image.width, height: image.height, channels: 3 } })
+    .resize(width, height, { fit: 'fill', kernel: 'cubic' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+}
+
+async function toPrepared(image: RgbImage): Promise<PreparedImage> {
+  return { bytes: await pngFromRgb(image), mime: 'image/png', width: image.width, height: image.height };
+}
+
+function pixelInput(images: PreparedImage[], text?: string): PreparedInput {
+  return { images, ...(text !== undefined ? { text } : {}), embeds: [], pixels: images.reduce((s, i) => s + i.width * i.height, 0), tokens: 0 };
+}
+
+async function sampleImages(sample: EvalSample): Promise<RgbImage[]> {
+  return Promise.all(sample.images.map(async (ref) => readImage('bytes' in ref ? ref.bytes : ref.path)));
+}
+
+async function uniformFrames(sample: EvalSample, context: MethodContext): Promise<RgbImage[]> {
+  const { frames } = await readFrames(sample.video!, { fps: 1, maxFrames: context.videoFrames ?? 16, maxSide: context.videoMaxSide ?? 448 });
+  if (frames.length === 0) throw new InputError(`${sample.where}: video ${sample.video} gave no frames`);
+  return frames.map((f) => f.image);
+}
+
+/** Renders a text input to page images at the given DPI (Glyph's default layout otherwise). */
+async function renderTextPages(text: string, dpi: number): Promise<RgbImage[]> {
+  const { pages } = renderText(text, parseConfig({ dpi: Math.max(8, Math.round(dpi)) }));
+  return Promise.all(pages.map(async (page) => {
+    const { data, info } = await sharp(await encodePage(page, 'png')).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+  }));
+}
+
+const downsampleMethod: EvalMethod = {
+  name: BASELINE_METHOD,
+  level: 'pixel',
+  unsupported: () => undefined,
+  async prepare(sample, k, context) {
+    if (sample.images.length > 0) {
+      if (k === 1) {
+        // Uncompressed: the original bytes as they are.
+        const images = await Promise.all(sample.images.map(async (ref) => {
+          const { bytes } = await imageBytes(ref);
+          const meta = await sharp(bytes).metadata();
+          return { bytes, mime: `image/${meta.format === 'jpeg' ? 'jpeg' : 'png'}`, width: meta.width ?? 0, height: meta.height ?? 0 };
+        }));
+        return pixelInput(images, sample.text);
+      }
+      const images = await Promise.all((await sampleImages(sample)).map(async (image) => toPrepared(await downsampleRgb(image, k))));
+      return pixelInput(images, sample.text);
+    }
+    if (sample.video !== undefined) {
+      const frames = await uniformFrames(sample, context);
+      return pixelInput(await Promise.all(frames.map(async (f) => toPrepared(await downsampleRgb(f, k)))), sample.text);
+    }
+    // Text only: uncompressed is the text itself; at K > 1 its rendering at textDpi, shrunk by K.
+    if (k === 1) return pixelInput([], sample.text);
+    const pages = await renderTextPages(sample.text!, context.textDpi ?? 144);
+    return pixelInput(await Promise.all(pages.map(async (p) => toPrepared(await downsampleRgb(p, k)))));
+  },
+};
+
+const glyphMethod: EvalMethod = {
+  name: 'glyph',
+  level: 'pixel',
+  unsupported: (sample) => (sample.text === undefined || sample.images.length > 0 || sample.video !== undefined ? 'glyph renders text-only inputs' : undefined),
+  async prepare(sample, k, context) {
+    if (k === 1) return pixelInput([], sample.text);
+    const pages = await renderTextPages(sample.text!, (context.textDpi ?? 144) / k);
+    return pixelInput(await Promise.all(pages.map(toPrepared)));
+  },
+};
+
+const keyframesMethod: EvalMethod = {
+  name: 'keyframes',
+  level: 'pixel',
+  unsupported: (sample) => (sample.video === undefined ? 'keyframes needs a video input' : undefined),
+  async prepare(sample, k, context) {
+    const uniform = context.videoFrames ?? 16;
+    if (k === 1) return pixelInput(await Promise.all((await uniformFrames(sample, context)).map(toPrepared)), sample.text);
+    const frames = Math.max(1, Math.round(uniform * keptFraction(k)));
+    const plan = await planVideo(sample.video!, { question: sample.question, frames, maxSide: context.videoMaxSide ?? 448, maxFrames: Math.max(uniform, 32) });
+    return pixelInput(await Promise.all(plan.keyframes.map((f) => toPrepared(f.image))), sample.text);
+  },
+};
+
+function reducerMethod(name: string): EvalMethod {
+  const reducer = getReducer(name);
+  return {
+    name,
+    level: 'token',
+    unsupported: (sample) => (sample.images.length === 0 ? `${name} (token level) needs image inputs` : undefined),
+    async prepare(sample, k, context) {
+      if (!context.encoder) throw new UsageError(`method ${name} is token level: give a vision encoder (--encoder) and an endpoint started with --enable-mm-embeds`);
+      const embeds: PreparedEmbeds[] = [];
+      for (const ref of sample.images) {
+        const tokens = await encodeImage('bytes' in ref ? ref.bytes : ref.path, { encoder: context.encoder });
+        const reduced = k === 1 ? tokens : (await reducer.run(tokens, { ratio: keptFraction(k), seed: context.seed ?? 0 })).tokens;
+        embeds.push({ npy: encodeNpy([reduced.n, reduced.d], reduced.data), shape: [reduced.n, reduced.d] });
+      }
+      return { images: [], ...(sample.text !== undefined ? { text: sample.text } : {}), embeds, pixels: 0, tokens: embeds.reduce((s, e) => s + e.shape[0], 0) };
+    },
+  };
+}
+
+/**
+ * Looks a method up by name.
+ *
+ * @example
+ * const method = getMethod('downsample');
+ * const input = await method.prepare(sample, 2, {}); // images at half width and height
+ */
+export function getMethod(name: string): EvalMethod {
+  if (name === BASELINE_METHOD) return downsampleMethod;
+  if (name === 'glyph') return glyphMethod;
+  if (name === 'keyframes') return keyframesMethod;
+  if (reducerNames().includes(name)) return reducerMethod(name);
+  throw new UsageError(`unknown method ${JSON.stringify(name)} (available: ${methodNames().join(', ')})`, 'E_METHOD');
+}

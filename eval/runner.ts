@@ -1,0 +1,296 @@
+import { readdir } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { UsageError, VtcError } from '../core/errors.js';
+import { loadDataset, type EvalDataset, type EvalSample } from './datasets.js';
+import { analyzeTask, BASELINE_METHOD, formatK, type RunCorrectness, type TaskAnalysis } from './groups.js';
+import { getMethod, type EvalMethod, type MethodContext } from './methods.js';
+import type { EvalModel } from './models.js';
+import { EndpointError } from './openai.js';
+import { writeReport } from './report.js';
+import { readResults, resultKey, ResultsStore, type ResultRow } from './results.js';
+import { scoreAnswer, type Metric } from './scoring.js';
+
+/**
+ * `vtc eval run`: every sample × (uncompressed, downsample ×K, each method
+ * ×K), answered by a model, scored, appended to the results cache, then
+ * grouped VTC-Bench style and reported. Re-running resumes: cached keys are
+ * skipped, so finished work is never repeated or duplicated.
+ */
+
+export interface Shard {
+  /** 1-based shard number. */
+  index: number;
+  count: number;
+}
+
+/**
+ * Parses `--shard i/n` (1 ≤ i ≤ n).
+ *
+ * @example
+ * parseShard('2/4'); // { index: 2, count: 4 }
+ */
+export function parseShard(text: string): Shard {
+  const match = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const index = match ? Number(match[1]) : NaN;
+  const count = match ? Number(match[2]) : NaN;
+  if (!match || count < 1 || index < 1 || index > count) throw new UsageError(`--shard expects i/n with 1 ≤ i ≤ n (e.g. 1/4), got ${JSON.stringify(text)}`);
+  return { index, count };
+}
+
+export interface EvalRunOptions {
+  dataset: string | EvalDataset;
+  model: EvalModel;
+  /** Methods besides the downsample baseline (which always runs). */
+  methods: string[];
+  /** Downsample factors K > 1 (budget 1/K²); K = 1 (uncompressed) always runs. */
+  ratios: number[];
+  /** Results cache (JSONL). */
+  results: string;
+  /** Report folder; no report when absent. */
+  out?: string;
+  concurrency?: number;
+  /** Only the first N samples (before sharding). */
+  limit?: number;
+  shard?: Shard;
+  /** Metric for every sample without its own (default auto). */
+  metric?: Metric;
+  context?: MethodContext;
+  /** Stop after this many failures in a row (default 5): the model is probably down. */
+  maxConsecutiveFailures?: number;
+  onProgress?: (done: number, total: number, label: string) => void;
+  /** Stops taking new jobs (in-flight ones finish and are saved). */
+  signal?: AbortSignal;
+}
+
+export interface EvalRunSummary {
+  dataset: string;
+  model: string;
+  samples: number;
+  /** Jobs in this run's scope, those found in the cache, those done now, failed and not applicable. */
+  jobs: number;
+  cached: number;
+  done: number;
+  failed: { sample: string; method: string; ratio: number; error: string }[];
+  unsupported: number;
+  /** Torn bytes cut off the results file on open. */
+  repairedBytes: number;
+  interrupted: boolean;
+  analysis: TaskAnalysis | null;
+  warnings: string[];
+  reportFiles: string[];
+  ms: number;
+}
+
+interface Condition {
+  method: EvalMethod;
+  k: number;
+}
+
+function conditions(methods: string[], ratios: number[]): Condition[] {
+  for (const k of ratios) if (!(Number.isFinite(k) && k > 1)) throw new UsageError(`ratios are downsample factors K > 1 (budget 1/K²), got ${k}`);
+  const ks = [...new Set(ratios)].sort((a, b) => a - b);
+  const names = [...new Set(methods.filter((m) => m !== BASELINE_METHOD))];
+  const resolved = names.map(getMethod);
+  const baseline = getMethod(BASELINE_METHOD);
+  const out: Condition[] = [{ method: baseline, k: 1 }];
+  for (const k of ks) {
+    out.push({ method: baseline, k });
+    for (const method of resolved) out.push({ method, k });
+  }
+  return out;
+}
+
+/** The samples this run covers: the first `limit`, then every n-th from shard i. */
+export function selectSamples(samples: EvalSample[], limit?: number, shard?: Shard): EvalSample[] {
+  const limited = limit === undefined ? samples : samples.slice(0, limit);
+  return shard ? limited.filter((_, i) => i % shard.count === shard.index - 1) : limited;
+}
+
+function isFatal(error: unknown): boolean {
+  if (error instanceof UsageError) return true;
+  return error instanceof EndpointError && (error.code === 'E_ENDPOINT_REFUSED' || error.code === 'E_ENDPOINT_DNS' || error.status === 401 || error.status === 403 || error.status === 404);
+}
+
+/** Rows of this results file plus sibling shard files (`results*.jsonl` in the same folder), de-duplicated. */
+async function allRows(store: ResultsStore): Promise<ResultRow[]> {
+  const dir = dirname(store.path);
+  const own = basename(store.path);
+  const rows = new Map<string, ResultRow>();
+  for (const row of store.rows) rows.set(resultKey(row), row);
+  const stem = own.replace(/(\.shard-\d+-of-\d+)?\.jsonl$/, '');
+  const sibling = (name: string) => name === `${stem}.jsonl` || (name.startsWith(`${stem}.shard-`) && /\.shard-\d+-of-\d+\.jsonl$/.test(name));
+  for (const name of (await readdir(dir)).sort()) {
+    if (name === own || !sibling(name)) continue;
+    for (const row of (await readResults(join(dir, name))).rows) if (!rows.has(resultKey(row))) rows.set(resultKey(row), row);
+  }
+  return [...rows.values()];
+}
+
+/**
+ * Groups result rows of one dataset and model into runs and analyses them.
+ *
+ * @example
+ * const analysis = analyzeResults(rows, 'bench', 'ocr');
+ * analysis.ratios['2'].group_a;
+ */
+export function analyzeResults(rows: ResultRow[], dataset: string, model: string): TaskAnalysis {
+  const runs = new Map<string, RunCorrectness>();
+  for (const row of rows) {
+    if (row.dataset !== dataset || row.model !== model) continue;
+    const key = `${row.method}@${row.ratio}`;
+    let run = runs.get(key);
+    if (!run) runs.set(key, (run = { method: row.method, k: row.ratio, correct: new Map(), label: `${row.method} K=${formatK(row.ratio)}` }));
+    run.correct.set(row.sample, row.correct);
+  }
+  return analyzeTask(dataset, [...runs.values()]);
+}
+
+/**
+ * Runs the evaluation (resumable) and writes the report.
+ *
+ * @example
+ * const model = await createOcrModel({ workers: 2 });
+ * const summary = await runEval({ dataset: 'samples/bench/bench.jsonl', model, methods: ['downsample'], ratios: [2, 3, 4],
+ *   results: 'out/results.jsonl', out: 'out', concurrency: 2 });
+ * await model.close();
+ * summary.analysis?.ratios['2'].group_a;
+ */
+export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> {
+  const started = performance.now();
+  const concurrency = options.concurrency ?? 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`concurrency must be an integer ≥ 1, got ${concurrency}`);
+  if (options.limit !== undefined && !(Number.isInteger(options.limit) && options.limit >= 1)) throw new UsageError(`limit must be an integer ≥ 1, got ${options.limit}`);
+  const plan = conditions(options.methods, options.ratios);
+  const dataset = typeof options.dataset === 'string' ? await loadDataset(options.dataset) : options.dataset;
+  const samples = selectSamples(dataset.samples, options.limit, options.shard);
+  const store = await ResultsStore.open(options.results);
+  const warnings: string[] = [];
+  if (store.repairedBytes > 0) warnings.push(`${options.results}: cut off a torn last line (${store.repairedBytes} bytes) left by an interrupted run; that job runs again`);
+  if (store.duplicates > 0) warnings.push(`${options.results}: ${store.duplicates} duplicate lines ignored`);
+
+  const jobs: { sample: EvalSample; condition: Condition }[] = [];
+  let unsupported = 0;
+  let cached = 0;
+  const unsupportedReasons = new Set<string>();
+  for (const sample of samples) {
+    for (const condition of plan) {
+      const reason = condition.method.unsupported(sample);
+      if (reason) {
+        unsupported++;
+        unsupportedReasons.add(reason);
+        continue;
+      }
+      if (store.has({ dataset: dataset.name, sample: sample.id, model: options.model.name, method: condition.method.name, ratio: condition.k })) cached++;
+      else jobs.push({ sample, condition });
+    }
+  }
+  for (const reason of unsupportedReasons) warnings.push(`skipped samples a method cannot handle: ${reason}`);
+
+  const total = jobs.length + cached;
+  let done = 0;
+  let consecutiveFailures = 0;
+  let fatal: unknown;
+  let interrupted = false;
+  const failed: EvalRunSummary['failed'] = [];
+  const maxFailures = options.maxConsecutiveFailures ?? 5;
+  options.onProgress?.(cached, total, 'resuming');
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs.length && fatal === undefined) {
+      if (options.signal?.aborted) {
+        interrupted = true;
+        return;
+      }
+      const { sample, condition } = jobs[next++]!;
+      const jobStarted = performance.now();
+      try {
+        const input = await condition.method.prepare(sample, condition.k, options.context ?? {});
+        const reply = await options.model.answer(sample, input, options.signal);
+        const score = scoreAnswer(reply.text, sample.answer, { metric: sample.metric ?? options.metric ?? 'auto', ...(sample.options ? { options: sample.options } : {}) });
+        await store.append({
+          dataset: dataset.name,
+          sample: sample.id,
+          model: options.model.name,
+          method: condition.method.name,
+          ratio: condition.k,
+          question: sample.question,
+          answer: sample.answer,
+          prediction: reply.text,
+          metric: score.metric,
+          score: score.score,
+          correct: score.correct,
+          pixels: input.pixels,
+          tokens: input.tokens,
+          ms: Math.round(performance.now() - jobStarted),
+          ...(reply.usage ? { usage: reply.usage as Record<string, number> } : {}),
+          at: new Date().toISOString(),
+        });
+        consecutiveFailures = 0;
+        done++;
+        options.onProgress?.(cached + done, total, `${condition.method.name} K=${formatK(condition.k)}`);
+      } catch (error) {
+        if (options.signal?.aborted && error instanceof EndpointError && error.code === 'E_ENDPOINT_CANCELLED') {
+          interrupted = true;
+          return;
+        }
+        if (isFatal(error)) {
+          fatal ??= error;
+          return;
+        }
+        const message = error instanceof Error ? error.message : String(error);
+        failed.push({ sample: sample.id, method: condition.method.name, ratio: condition.k, error: message });
+        if (++consecutiveFailures >= maxFailures) {
+          fatal ??= new VtcError(`stopping after ${consecutiveFailures} failures in a row; last: ${sample.where} (${condition.method.name} K=${formatK(condition.k)}): ${message}`, 'E_EVAL_FAILURES');
+          return;
+        }
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, jobs.length)) }, worker));
+  } finally {
+    await store.close();
+  }
+  if (fatal !== undefined) throw fatal;
+  for (const f of failed.slice(0, 5)) warnings.push(`failed (will run again next time): sample ${f.sample} ${f.method} K=${formatK(f.ratio)}: ${f.error}`);
+  if (failed.length > 5) warnings.push(`… and ${failed.length - 5} more failures`);
+
+  const rows = await allRows(store);
+  let analysis: TaskAnalysis | null = null;
+  let reportFiles: string[] = [];
+  const hasUncompressed = rows.some((r) => r.dataset === dataset.name && r.model === options.model.name && r.method === BASELINE_METHOD && r.ratio === 1);
+  if (hasUncompressed) {
+    analysis = analyzeResults(rows, dataset.name, options.model.name);
+    warnings.push(...analysis.warnings);
+    if (options.out) {
+      reportFiles = await writeReport(options.out, {
+        title: `VTC-Bench run: ${dataset.name} × ${options.model.name}`,
+        source: dataset.path,
+        tasks: [analysis],
+        warnings,
+        meta: {
+          model: options.model.name,
+          methods: [BASELINE_METHOD, ...options.methods.filter((m) => m !== BASELINE_METHOD)].join(', '),
+          ratios: [...new Set(options.ratios)].sort((a, b) => a - b).join(', '),
+          results: options.results,
+        },
+      });
+    }
+  }
+  return {
+    dataset: dataset.name,
+    model: options.model.name,
+    samples: samples.length,
+    jobs: total,
+    cached,
+    done,
+    failed,
+    unsupported,
+    repairedBytes: store.repairedBytes,
+    interrupted,
+    analysis,
+    warnings,
+    reportFiles,
+    ms: performance.now() - started,
+  };
+}

@@ -1,0 +1,204 @@
+import { UsageError } from '../core/errors.js';
+
+/**
+ * Answer scoring for `vtc eval run` (pure). Every metric returns a score in
+ * [0, 1] and a correct flag (score ≥ 0.5, VTC-Bench's threshold for scored
+ * tasks), so groups A/B work the same whatever the metric.
+ */
+
+export const METRICS = ['auto', 'exact', 'normalized', 'contains', 'mc', 'relaxed', 'anls'] as const;
+export type Metric = (typeof METRICS)[number];
+
+export function parseMetric(name: string): Metric {
+  if (!(METRICS as readonly string[]).includes(name)) throw new UsageError(`unknown metric ${JSON.stringify(name)} (available: ${METRICS.join(', ')})`, 'E_METRIC');
+  return name as Metric;
+}
+
+export interface ScoreResult {
+  /** The metric actually used ('auto' resolved). */
+  metric: Exclude<Metric, 'auto'>;
+  score: number;
+  correct: boolean;
+  /** What the prediction was read as (e.g. the extracted letter or number). */
+  extracted?: string;
+}
+
+const ARTICLES = new Set(['a', 'an', 'the']);
+
+/**
+ * Normalises an answer for comparison: lower case, punctuation to spaces
+ * (keeping decimal points and minus signs inside numbers), no articles,
+ * single spaces.
+ *
+ * @example
+ * normalizeAnswer('The  Eiffel-Tower!'); // 'eiffel tower'
+ * normalizeAnswer('$1,234.50');          // '1234.50'
+ */
+export function normalizeAnswer(text: string): string {
+  return text
+    .toLowerCase()
+    .replace(/(\d),(?=\d{3}\b)/g, '$1')
+    .replace(/(?<!\d)[.](?!\d)|[^\p{L}\p{N}.\s-]|-(?!\d)/gu, ' ')
+    .split(/\s+/)
+    .filter((w) => w !== '' && !ARTICLES.has(w))
+    .join(' ')
+    .replace(/\.$/, '');
+}
+
+/** Parses a number out of an answer ("12.5%", "$1,234", "-3"); undefined when there is none or more than one. */
+export function parseNumberAnswer(text: string): number | undefined {
+  const matches = text.replace(/(\d),(?=\d{3}\b)/g, '$1').match(/-?\d+(?:\.\d+)?/g);
+  if (!matches || matches.length !== 1) return undefined;
+  return Number(matches[0]);
+}
+
+/**
+ * ChartQA's relaxed accuracy: numbers within 5% relative error (exact when the
+ * target is 0), otherwise a normalised exact match.
+ *
+ * @example
+ * relaxedMatch('104', '100'); // true
+ * relaxedMatch('106', '100'); // false
+ */
+export function relaxedMatch(prediction: string, answer: string): boolean {
+  const target = parseNumberAnswer(answer);
+  const predicted = firstNumber(prediction);
+  if (target !== undefined && predicted !== undefined) {
+    return target === 0 ? predicted === 0 : Math.abs(predicted - target) / Math.abs(target) <= 0.05;
+  }
+  return normalizeAnswer(prediction) === normalizeAnswer(answer);
+}
+
+function firstNumber(text: string): number | undefined {
+  const match = text.replace(/(\d),(?=\d{3}\b)/g, '$1').match(/-?\d+(?:\.\d+)?/);
+  return match ? Number(match[0]) : undefined;
+}
+
+/** Levenshtein distance (two-row dynamic programme). */
+export function editDistance(a: string, b: string): number {
+  if (a === b) return 0;
+  if (a.length === 0) return b.length;
+  if (b.length === 0) return a.length;
+  let previous = new Int32Array(b.length + 1);
+  let current = new Int32Array(b.length + 1);
+  for (let j = 0; j <= b.length; j++) previous[j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    current[0] = i;
+    const ca = a.charCodeAt(i - 1);
+    for (let j = 1; j <= b.length; j++) {
+      const cost = ca === b.charCodeAt(j - 1) ? 0 : 1;
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost);
+    }
+    [previous, current] = [current, previous];
+  }
+  return previous[b.length]!;
+}
+
+/**
+ * ANLS (DocVQA): 1 − normalised Levenshtein distance on lower-cased, trimmed
+ * strings, 0 when that distance is ≥ 0.5; the best over the accepted answers.
+ *
+ * @example
+ * anls('hel1o', ['hello']); // 0.8
+ */
+export function anls(prediction: string, answers: string[]): number {
+  const p = prediction.trim().toLowerCase().replace(/\s+/g, ' ');
+  let best = 0;
+  for (const answer of answers) {
+    const a = answer.trim().toLowerCase().replace(/\s+/g, ' ');
+    const longest = Math.max(p.length, a.length);
+    const nl = longest === 0 ? 0 : editDistance(p, a) / longest;
+    best = Math.max(best, nl < 0.5 ? 1 - nl : 0);
+  }
+  return best;
+}
+
+/** Option letters A, B, C, … for n options. */
+export function optionLetters(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => String.fromCharCode(65 + i));
+}
+
+/**
+ * Extracts the chosen option letter from a free-form reply: "(B)", "B.",
+ * "Answer: B", a lone "B", or else the option whose text the reply contains
+ * (the longest such text, so "red car" beats "red").
+ *
+ * @example
+ * extractChoice('I think the answer is (C) because…', ['cat', 'dog', 'cow']); // 'C'
+ * extractChoice('It is a dog.', ['cat', 'dog', 'cow']);                      // 'B'
+ */
+export function extractChoice(prediction: string, options: string[]): string | undefined {
+  const letters = optionLetters(options.length);
+  const valid = `[${letters[0]}-${letters[letters.length - 1]}]`;
+  const text = prediction.trim();
+  const patterns = [
+    new RegExp(`^\\(?(${valid})\\)?(?:[.:)\\s]|$)`),
+    new RegExp(`(?:answer|option|choice)\\s*(?:is|:)?\\s*\\(?(${valid})\\b`, 'i'),
+    new RegExp(`\\((${valid})\\)`),
+    new RegExp(`\\b(${valid})[.)]\\s`),
+  ];
+  for (const pattern of patterns) {
+    const match = pattern.exec(text);
+    if (match) return match[1]!.toUpperCase();
+  }
+  const normalized = ` ${normalizeAnswer(text)} `;
+  let best: { letter: string; length: number } | undefined;
+  options.forEach((option, i) => {
+    const o = normalizeAnswer(option);
+    if (o !== '' && normalized.includes(` ${o} `) && (!best || o.length > best.length)) best = { letter: letters[i]!, length: o.length };
+  });
+  return best?.letter;
+}
+
+/** The answer as a letter when it is one ("B", "(B)") or equals an option's text. */
+function answerLetter(answer: string, options: string[]): string | undefined {
+  const letters = optionLetters(options.length);
+  const bare = answer.trim().replace(/^\(|\)$|\.$/g, '').toUpperCase();
+  if (letters.includes(bare)) return bare;
+  const index = options.findIndex((o) => normalizeAnswer(o) === normalizeAnswer(answer));
+  return index >= 0 ? letters[index] : undefined;
+}
+
+/** Picks the metric for `auto`: options → mc, a numeric answer → relaxed, else normalized. */
+export function autoMetric(answer: string, options?: string[]): Exclude<Metric, 'auto'> {
+  if (options && options.length > 0) return 'mc';
+  if (parseNumberAnswer(answer) !== undefined && /^[\s$€£-]*[\d.,]+\s*%?\s*$/.test(answer)) return 'relaxed';
+  return 'normalized';
+}
+
+/**
+ * Scores one prediction.
+ *
+ * @example
+ * scoreAnswer('Total: $23.40', '23.4', { metric: 'relaxed' });     // { metric: 'relaxed', score: 1, correct: true, extracted: '23.4' }
+ * scoreAnswer('B', 'dog', { options: ['cat', 'dog'] }).correct;     // true
+ */
+export function scoreAnswer(prediction: string, answer: string, options: { metric?: Metric; options?: string[] } = {}): ScoreResult {
+  const metric = !options.metric || options.metric === 'auto' ? autoMetric(answer, options.options) : options.metric;
+  const binary = (ok: boolean, extracted?: string): ScoreResult => ({ metric, score: ok ? 1 : 0, correct: ok, ...(extracted !== undefined ? { extracted } : {}) });
+  switch (metric) {
+    case 'exact':
+      return binary(prediction.trim() === answer.trim());
+    case 'normalized':
+      return binary(normalizeAnswer(prediction) === normalizeAnswer(answer));
+    case 'contains': {
+      const target = normalizeAnswer(answer);
+      return binary(target !== '' && ` ${normalizeAnswer(prediction)} `.includes(` ${target} `));
+    }
+    case 'relaxed': {
+      const n = firstNumber(prediction);
+      return binary(relaxedMatch(prediction, answer), n === undefined ? undefined : String(n));
+    }
+    case 'anls': {
+      const score = anls(prediction, answer.split('|'));
+      return { metric, score, correct: score >= 0.5 };
+    }
+    case 'mc': {
+      const opts = options.options ?? [];
+      if (opts.length === 0) throw new UsageError('metric mc needs options');
+      const expected = answerLetter(answer, opts);
+      const chosen = extractChoice(prediction, opts);
+      return binary(expected !== undefined && chosen === expected, chosen);
+    }
+  }
+}
