@@ -7,3 +7,4 @@ export { reduce, reducers, reducerNames, getReducer } from './reducers/index.js'
 export type { AnyReducer, BaseReduceOptions, OptionSpec, Reducer } from './reducers/index.js';
 export { loadTokens, saveTokens, decodeTokens, encodeTokens } from './encoders/tokenfile.js';
 export type { SaveTokensOptions } from './encoders/tokenfile.js';
+export * from './encoders/index.js';
