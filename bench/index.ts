@@ -1,5 +1,7 @@
 import { gemmBenchmark } from './gemm.js';
 import { reducersBenchmark } from './reducers.js';
+import { videoBenchmark } from './video.js';
+import { encodersBenchmark } from './encoders.js';
 import type { Benchmark } from './harness.js';
 
 export type { Benchmark, BenchResult } from './harness.js';
@@ -9,4 +11,6 @@ export { formatTable, measure } from './harness.js';
 export const benchmarks: Record<string, Benchmark> = {
   gemm: gemmBenchmark,
   reducers: reducersBenchmark,
+  video: videoBenchmark,
+  encoders: encodersBenchmark,
 };
