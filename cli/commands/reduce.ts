@@ -32,7 +32,7 @@ export function reduceCommand(): Command {
     .option('--seed <s>', 'random seed', parseInteger('--seed'), 0)
     .requiredOption('--out <file>', 'output: .npy [n_out, d] or .safetensors (tokens, sizes, source, grid_pos + metadata)')
     .option('--dtype <t>', 'output float type: float32 or float16', 'float32')
-    .option('--json', 'print one JSON object {method, ratio, budget, n_in, n_out, d, keep?, assign?, ms}');
+    .option('--json', 'print one JSON object {method, ratio, budget, n_in, n_out, d, <method stats>, keep?, assign?, ms}');
   for (const [name, { spec, methods }] of methodOptions()) {
     const flag = `--${kebab(name)}`;
     const help = `${spec.description} [${methods.join(', ')}]${spec.default !== undefined ? ` (default ${spec.default})` : ''}`;
@@ -50,6 +50,9 @@ export function reduceCommand(): Command {
 Examples:
   vtc reduce --in tokens.npy --method pool --ratio 0.25 --out pooled.npy --json
   vtc reduce --in bundle.safetensors --method random --budget 288 --seed 1 --out kept.safetensors
+  vtc reduce --in bundle.safetensors --method globalcom2 --ratio 0.25 --out gc.safetensors --json   # adds crop_ratios
+  vtc reduce --in bundle.safetensors --method visionzip --budget 320 --out vz.npy                   # 64 per tile: 54 + 10
+  vtc reduce --in tokens.npy --method tome --ratio 0.25 --protect 0 --out merged.safetensors
 
 keep indexes input tokens (for a bundle: thumbnail first, then crop 0, crop 1, …);
 assign[i] is the output token that input token i went into.`,
