@@ -106,17 +106,18 @@ export const DEFAULT_CONFIG: Readonly<RenderConfig> = Object.freeze<RenderConfig
 const color = z.string().regex(/^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/, 'expected a hex colour like "#000000"');
 const nonNegative = z.number().finite().min(0);
 
-const pageSize = z.union([
-  z.string().transform((value, ctx) => {
+const pageSize = z.unknown().transform((value, ctx): [number, number] => {
+  if (typeof value === 'string') {
     const named = Object.keys(PAGE_SIZES).find((name) => name.toLowerCase() === value.trim().toLowerCase());
-    if (named) return PAGE_SIZES[named]!;
+    if (named) return [...PAGE_SIZES[named]!] as [number, number];
     const parts = value.split(',').map((p) => Number(p.trim()));
     if (parts.length === 2 && parts.every((n) => Number.isFinite(n) && n > 0)) return parts as [number, number];
-    ctx.addIssue({ code: 'custom', message: `expected "width,height" in points or one of ${Object.keys(PAGE_SIZES).join(', ')}, got ${describe(value)}` });
-    return z.NEVER;
-  }),
-  z.tuple([z.number().positive(), z.number().positive()]),
-]);
+  } else if (Array.isArray(value) && value.length === 2 && value.every((n) => typeof n === 'number' && Number.isFinite(n) && n > 0)) {
+    return [value[0], value[1]];
+  }
+  ctx.addIssue({ code: 'custom', message: `expected "width,height" in points or one of ${Object.keys(PAGE_SIZES).join(', ')}, got ${describe(value)}` });
+  return z.NEVER;
+});
 
 /** Schema of a config file: Glyph's kebab-case keys, all optional, no unknown keys. */
 export const configFileSchema = z

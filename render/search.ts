@@ -193,18 +193,19 @@ export async function searchConfig(text: string, base: RenderConfig, options: Se
     const baseline = await evaluate(genomeOf(base));
     let pool: Candidate[] = [baseline];
     while (pool.length < population) pool.push(await evaluate(randomGenome(rng)));
+    // (μ + λ): each generation breeds `population` new configs from the better half, then the best `population` of old and new survive.
     for (let g = 1; g < generations; g++) {
       pool.sort((a, b) => rank(b) - rank(a));
-      const parents = pool.slice(0, Math.max(2, Math.ceil(population / 2)));
+      const parents = pool.slice(0, Math.max(2, Math.ceil(pool.length / 2)));
       const children: Candidate[] = [];
-      for (let attempts = 0; children.length < population - parents.length && attempts < population * 10; attempts++) {
+      for (let attempts = 0; children.length < population && attempts < population * 20; attempts++) {
         const a = parents[rng.int(parents.length)]!;
         const b = parents[rng.int(parents.length)]!;
         const genome = offspring(a.genome, b.genome, rng);
         if (cache.has(JSON.stringify(genome))) continue;
         children.push(await evaluate(genome));
       }
-      pool = [...parents, ...children];
+      pool = [...pool, ...children].sort((a, b) => rank(b) - rank(a)).slice(0, population);
     }
     const feasible = evaluated.filter((c) => c.feasible).sort((a, b) => b.compression - a.compression);
     return { best: feasible[0] ?? null, baseline, pareto: paretoFront(evaluated), evaluated };
