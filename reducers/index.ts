@@ -17,7 +17,7 @@ export { anyresUnpadLayout, bilinearResize, type CropValidRegion, type UnpadLayo
 export { poolReducer, type PoolOptions } from './pool.js';
 export { randomReducer, type RandomOptions } from './random.js';
 export { tomeReducer, type ToMeOptions } from './tome.js';
-export { visionzipReducer, visionzipTile, type VisionZipOptions } from './visionzip.js';
+export { visionzipReducer, type VisionZipOptions } from './visionzip.js';
 
 /** Every reducer by registry name. One file per method in this folder. */
 export const reducers: Record<string, AnyReducer> = {

@@ -1,4 +1,4 @@
-import { concatTokenSets, resolveBudget, splitBySource, type Reduction, type TokenSet } from '../core/tokenset.js';
+import { resolveBudget, type TokenSet } from '../core/tokenset.js';
 import { UsageError } from '../core/errors.js';
 import type { BaseReduceOptions } from './types.js';
 
@@ -6,6 +6,9 @@ import type { BaseReduceOptions } from './types.js';
  * Per-tile budgets: a ratio applies to each tile (max(1, round(n_t·R))); a
  * budget N is split evenly over tiles with the remainder to the first ones
  * in bundle order (issue #3: "remainder to the first").
+ *
+ * @example
+ * tileBudgets([576, 576, 576, 576, 576], { budget: 322 }, 'pool'); // [65, 65, 64, 64, 64]
  */
 export function tileBudgets(tileSizes: number[], spec: BaseReduceOptions, method: string): number[] {
   const total = tileSizes.reduce((a, b) => a + b, 0);
@@ -36,58 +39,4 @@ export function tokensBySource(tokens: TokenSet): { sourceIndex: number; indices
     g.indices[g.filled++] = i;
   }
   return [...groups.values()].map(({ sourceIndex, indices }) => ({ sourceIndex, indices }));
-}
-
-/**
- * Runs `reduceTile` on each source (tile/frame) separately and stitches the
- * results: `keep` indices and `assign` targets are offset back into the
- * whole input, outputs are concatenated in tile order.
- */
-export async function reducePerTile(
-  tokens: TokenSet,
-  budgets: number[],
-  reduceTile: (tile: TokenSet, budget: number, tileIndex: number) => Promise<Reduction> | Reduction,
-): Promise<{ reduction: Reduction; perTile: Reduction[] }> {
-  const tiles = splitBySource(tokens);
-  const outputs: TokenSet[] = [];
-  const perTile: Reduction[] = [];
-  let keep: number[] | undefined = [];
-  let assign: Int32Array | undefined = new Int32Array(tokens.n);
-  let outputOffset = 0;
-  for (const [t, tile] of tiles.entries()) {
-    const result = await reduceTile(tile.tokens, budgets[t]!, t);
-    perTile.push(result);
-    outputs.push(result.tokens);
-    if (keep && result.keep) for (const k of result.keep) keep.push(tile.indices[k]!);
-    else keep = undefined;
-    if (assign && result.assign) for (let i = 0; i < tile.indices.length; i++) assign[tile.indices[i]!] = result.assign[i]! + outputOffset;
-    else assign = undefined;
-    outputOffset += result.tokens.n;
-  }
-  const merged = concatTokenSetsKeepingOrigin(outputs, tokens);
-  const reduction: Reduction = { tokens: merged, stats: {} };
-  if (keep) reduction.keep = Int32Array.from(keep);
-  if (assign) reduction.assign = assign;
-  return { reduction, perTile };
-}
-
-/**
- * Concatenates per-tile outputs whose origins already index the whole input
- * (splitBySource keeps the original origins), so no re-offsetting is done.
- */
-function concatTokenSetsKeepingOrigin(parts: TokenSet[], input: TokenSet): TokenSet {
-  const out = concatTokenSets(parts.map((p) => ({ ...p, sources: [] as TokenSet['sources'] })));
-  let p = 0;
-  for (const part of parts) {
-    for (let i = 0; i < part.n; i++) {
-      out.origin[p] = part.origin[i]!;
-      out.source[p] = part.source[i]!;
-      p++;
-    }
-  }
-  out.sources = input.sources;
-  out.meta = { ...input.meta };
-  if (input.anyres) out.anyres = input.anyres;
-  else delete out.anyres;
-  return out;
 }

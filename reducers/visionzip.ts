@@ -1,7 +1,7 @@
 import { InputError, UsageError } from '../core/errors.js';
-import { argmaxRows, cosineSimilarity, matrix, topK } from '../core/linalg.js';
+import { argmaxRows, cosineSimilarity, matrix, topK, type Matrix } from '../core/linalg.js';
 import { mergeTokens, resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
-import { reducePerTile, tileBudgets, tokensBySource } from './tiles.js';
+import { tileBudgets, tokensBySource } from './tiles.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 
 /** Options of `visionzip`. */
@@ -52,78 +52,99 @@ export const visionzipReducer: Reducer<VisionZipOptions> = {
     if (!tokens.score) {
       throw new InputError('visionzip: needs CLS scores (field score: a bundle with thumbnail_cls and crops_cls, or a tokens file with a scores tensor)', 'E_NO_SCORES');
     }
-    const budgets = tileBudgets(tokensBySource(tokens).map((t) => t.indices.length), options, 'visionzip');
-    const split: Array<{ dominant: number; contextual: number }> = [];
-    const { reduction } = await reducePerTile(tokens, budgets, async (tile, k) => {
-      const result = await visionzipTile(tile, k, share);
-      split.push({ dominant: result.dominant, contextual: result.contextual });
-      return result.reduction;
-    });
-    reduction.stats = { ratio, budgets, dominant: split.map((s) => s.dominant), contextual: split.map((s) => s.contextual) };
+    const tiles = tokensBySource(tokens);
+    const budgets = tileBudgets(
+      tiles.map((t) => t.indices.length),
+      options,
+      'visionzip',
+    );
+    const plans = [];
+    for (const [t, tile] of tiles.entries()) plans.push(await planTile(tokens, tile.indices, budgets[t]!, share));
+    const reduction = assembleOutputs(tokens, plans);
+    reduction.stats = { ratio, budgets, dominant: plans.map((p) => p.dominant.length), contextual: plans.map((p) => p.targets.length) };
     return reduction;
   },
 };
 
-/**
- * VisionZip on one tile with k kept tokens.
- *
- * @example
- * const { reduction } = await visionzipTile(tile576, 64, 54 / 64); // 54 dominant + 10 contextual
- */
-export async function visionzipTile(tile: TokenSet, k: number, share: number): Promise<{ reduction: Reduction; dominant: number; contextual: number }> {
-  const n = tile.n;
+/** One tile's VisionZip decision, in global token indices. */
+interface TilePlan {
+  dominant: Int32Array;
+  targets: number[];
+  /** For each target, the members that joined it. */
+  members: number[][];
+}
+
+/** Dominant / target / member choice for one tile (token indices `indices`) keeping k tokens. */
+async function planTile(tokens: TokenSet, indices: Int32Array, k: number, share: number): Promise<TilePlan> {
+  const n = indices.length;
   const dominantCount = k < n ? Math.min(Math.round(k * share), k - 1) : k;
   const contextualCount = k - dominantCount;
-  const dominant = topK(tile.score!, dominantCount).sort();
+  const tileScores = Float32Array.from(indices, (i) => tokens.score![i]!);
+  const dominantLocal = topK(tileScores, dominantCount).sort();
   const isDominant = new Uint8Array(n);
-  for (const i of dominant) isDominant[i] = 1;
+  for (const j of dominantLocal) isDominant[j] = 1;
   const remaining: number[] = [];
-  for (let i = 0; i < n; i++) if (!isDominant[i]) remaining.push(i);
+  for (let j = 0; j < n; j++) if (!isDominant[j]) remaining.push(indices[j]!);
 
   const step = contextualCount > 0 ? Math.max(1, Math.floor(remaining.length / contextualCount)) : 1;
   const targets: number[] = [];
-  const isTarget = new Uint8Array(n);
-  for (let p = 0; p < remaining.length && targets.length < contextualCount; p += step) {
-    targets.push(remaining[p]!);
-    isTarget[remaining[p]!] = 1;
-  }
-  const members = remaining.filter((i) => !isTarget[i]);
-
-  const outputCount = dominant.length + targets.length;
-  const assign = new Int32Array(n);
-  dominant.forEach((i, o) => (assign[i] = o));
-  targets.forEach((i, t) => (assign[i] = dominant.length + t));
-  const { d } = tile;
-  const memberSums = new Float64Array(targets.length * d);
-  const memberCounts = new Float64Array(targets.length);
-  if (members.length > 0 && targets.length > 0) {
-    const rows = (list: number[]): Float32Array => {
-      const out = new Float32Array(list.length * d);
-      list.forEach((i, r) => out.set(tile.data.subarray(i * d, (i + 1) * d), r * d));
-      return out;
-    };
-    const sims = await cosineSimilarity(matrix(members.length, d, rows(members)), matrix(targets.length, d, rows(targets)));
+  for (let p = 0; p < remaining.length && targets.length < contextualCount; p += step) targets.push(remaining[p]!);
+  const targetSet = new Set(targets);
+  const others = remaining.filter((i) => !targetSet.has(i));
+  const members: number[][] = targets.map(() => []);
+  if (others.length > 0 && targets.length > 0) {
+    const sims = await cosineSimilarity(gatherRows(tokens, others), gatherRows(tokens, targets));
     const { index } = argmaxRows(sims);
-    members.forEach((i, r) => {
-      const t = index[r]!;
-      assign[i] = dominant.length + t;
-      memberCounts[t]! += 1;
-      for (let c = 0; c < d; c++) memberSums[t * d + c]! += tile.data[i * d + c]!;
+    others.forEach((i, r) => members[index[r]!]!.push(i));
+  }
+  return { dominant: Int32Array.from(dominantLocal, (j) => indices[j]!), targets, members };
+}
+
+function gatherRows(tokens: TokenSet, list: number[]): Matrix {
+  const { d } = tokens;
+  const out = new Float32Array(list.length * d);
+  list.forEach((i, r) => out.set(tokens.data.subarray(i * d, (i + 1) * d), r * d));
+  return matrix(list.length, d, out);
+}
+
+/**
+ * Outputs of all tiles in tile order: each tile's dominant tokens (copied),
+ * then its contextual tokens (target + mean of members).
+ */
+function assembleOutputs(tokens: TokenSet, plans: TilePlan[]): Reduction {
+  const { d } = tokens;
+  const x = tokens.data;
+  const count = plans.reduce((s, p) => s + p.dominant.length + p.targets.length, 0);
+  const features = new Float32Array(count * d);
+  const representative = new Int32Array(count);
+  const assign = new Int32Array(tokens.n);
+  const keep: number[] = [];
+  const acc = new Float64Array(d);
+  let o = 0;
+  for (const plan of plans) {
+    for (const i of plan.dominant) {
+      features.set(x.subarray(i * d, (i + 1) * d), o * d);
+      representative[o] = i;
+      assign[i] = o;
+      keep.push(i);
+      o++;
+    }
+    plan.targets.forEach((target, t) => {
+      const group = plan.members[t]!;
+      acc.fill(0);
+      for (const i of group) {
+        const base = i * d;
+        for (let c = 0; c < d; c++) acc[c]! += x[base + c]!;
+        assign[i] = o;
+      }
+      const inv = 1 / Math.max(1, group.length);
+      const base = target * d;
+      for (let c = 0; c < d; c++) features[o * d + c] = x[base + c]! + acc[c]! * inv;
+      representative[o] = target;
+      assign[target] = o;
+      keep.push(target);
+      o++;
     });
   }
-  const features = new Float32Array(outputCount * d);
-  const representative = new Int32Array(outputCount);
-  dominant.forEach((i, o) => {
-    features.set(tile.data.subarray(i * d, (i + 1) * d), o * d);
-    representative[o] = i;
-  });
-  targets.forEach((i, t) => {
-    const o = dominant.length + t;
-    const count = Math.max(1, memberCounts[t]!);
-    for (let c = 0; c < d; c++) features[o * d + c] = tile.data[i * d + c]! + memberSums[t * d + c]! / count;
-    representative[o] = i;
-  });
-  const keep = Int32Array.from([...dominant, ...targets]);
-  const tokens = mergeTokens(tile, assign, outputCount, { features, representative });
-  return { reduction: { tokens, keep, assign, stats: {} }, dominant: dominant.length, contextual: targets.length };
+  return { tokens: mergeTokens(tokens, assign, count, { features, representative }), keep: Int32Array.from(keep), assign, stats: {} };
 }
