@@ -8,3 +8,6 @@ export type { AnyReducer, BaseReduceOptions, OptionSpec, Reducer } from './reduc
 export { loadTokens, saveTokens, decodeTokens, encodeTokens } from './encoders/tokenfile.js';
 export type { SaveTokensOptions } from './encoders/tokenfile.js';
 export * from './encoders/index.js';
+export * from './video/index.js';
+export { runDemo, summaryText } from './samples/demo.js';
+export type { DemoOptions, DemoSummary } from './samples/demo.js';

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { InputError } from '../core/errors.js';
 import { resizeExact } from '../encoders/image.js';
 import type { RgbImage } from '../encoders/types.js';
-import { loadTokenizerJson, type TextTokenizer } from './tokenizer.js';
+import { loadTokenizerJson, type HfTextTokenizer } from './tokenizer.js';
 
 /**
  * A CLIP-style text–image dual encoder from a directory:
@@ -107,7 +107,7 @@ function createDualEncoder(
   config: z.output<typeof configSchema>,
   vision: ort.InferenceSession,
   text: ort.InferenceSession,
-  tokenizer: TextTokenizer,
+  tokenizer: HfTextTokenizer,
 ): DualEncoder {
   const side = config.image_size;
   const visionInput = vision.inputNames[0]!;

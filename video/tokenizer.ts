@@ -11,7 +11,7 @@ import { InputError } from '../core/errors.js';
  * else is rejected with a clear error instead of tokenizing wrongly.
  */
 
-export interface TextTokenizer {
+export interface HfTextTokenizer {
   /** Token ids for a text, with the post-processor's special tokens. */
   encode(text: string): number[];
   /** Id of a token string, if in the vocabulary. */
@@ -27,7 +27,7 @@ type Json = Record<string, unknown>;
  * const tok = loadTokenizerJson('models/clip/tokenizer.json');
  * tok.encode('a red ball'); // [49406, 320, 736, 1579, 49407]
  */
-export function loadTokenizerJson(path: string): TextTokenizer {
+export function loadTokenizerJson(path: string): HfTextTokenizer {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
@@ -38,7 +38,7 @@ export function loadTokenizerJson(path: string): TextTokenizer {
 }
 
 /** Builds a tokenizer from a parsed tokenizer.json object. */
-export function tokenizerFromJson(json: unknown, where = 'tokenizer.json'): TextTokenizer {
+export function tokenizerFromJson(json: unknown, where = 'tokenizer.json'): HfTextTokenizer {
   const spec = json as Json;
   if (!spec || typeof spec !== 'object' || !spec.model) throw new InputError(`${where}: no "model" section (not a tokenizer.json?)`, 'E_TOKENIZER');
   const normalize = buildNormalizer(spec.normalizer as Json | null, where);
