@@ -146,3 +146,19 @@ test('vtc encode on a video samples frames through the video pipeline, keeping t
   assert.equal(anyres.code, 2);
   assert.match(anyres.stderr, /--anyres applies to images, not videos/);
 });
+
+test('vtc encode --encoder <ONNX model dir> --anyres stores CLS scores and CLS vectors in the bundle', async () => {
+  const { writeTinyVit } = await import('./tiny-vit.js');
+  const { decodeSafetensors } = await import('../../core/safetensors.js');
+  const modelDir = join(dir, 'tiny-vit');
+  await writeTinyVit(modelDir, { inputSize: 28, patchSize: 7, dim: 8, heads: 2, seed: 4, embed: 'conv', cls: true }, { name: 'tiny-vit', attention: 'attention_logits' });
+  const out = join(dir, 'onnx-bundle.safetensors');
+  const result = await runCli(['encode', photo, '--encoder', modelDir, '--anyres', '--threads', '1', '--batch-size', '2', '--out', out, '--json']);
+  assert.equal(result.code, 0, result.stderr);
+  const json = JSON.parse(result.stdout);
+  assert.deepEqual([json.encoder, json.n, json.d, json.tiles], ['tiny-vit', 16 * 5, 8, 5]);
+  const file = decodeSafetensors(readFileSync(out), out);
+  assert.deepEqual(file.tensors.thumbnail_cls_token!.shape, [8]);
+  assert.deepEqual(file.tensors.crops_cls_token!.shape, [4, 8]);
+  assert.deepEqual(file.tensors.crops_cls!.shape, [4, 16]);
+});
