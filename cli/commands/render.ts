@@ -28,7 +28,7 @@ interface RenderOptions {
   config?: string;
   profile: string;
   tokenizer: string;
-  out: string;
+  out?: string;
   format: string;
   quality: number;
   ocr?: boolean;
@@ -102,7 +102,8 @@ export function renderCommand(): Command {
     .option('--config <file>', "render config: Glyph's kebab-case JSON (config_en.json loads as is); defaults to Glyph's best config with DejaVu Sans")
     .option('--profile <name>', `vision-token profile: ${profileNames().join(', ')}`, 'qwen2.5-vl')
     .option('--tokenizer <name>', 'text tokenizer: o200k_base, cl100k_base, or a Hugging Face tokenizer.json', 'o200k_base')
-    .requiredOption('--out <dir>', 'output folder for page_001.png, page_002.png, …')
+    // Not requiredOption: commander checks a parent's mandatory options for its subcommands too (render search).
+    .option('--out <dir>', 'output folder for page_001.png, page_002.png, … (required)')
     .option('--format <f>', `image format: ${IMAGE_FORMATS.join(', ')}`, 'png')
     .option('--quality <q>', 'JPEG/WebP quality 1–100', parseInteger('--quality'), 90)
     .option('--ocr', 'OCR the pages (tesseract.js, offline English) and report the character error rate')
@@ -121,6 +122,7 @@ Examples:
 compression = text tokens / vision tokens; ms = layout + rasterising + encoding + writing (OCR excluded).`,
     )
     .action(async (source: string, opts: RenderOptions) => {
+      if (!opts.out) throw new UsageError('render: --out <dir> is required (the folder for page_001.png, …)');
       if (!IMAGE_FORMATS.includes(opts.format as ImageFormat)) throw new UsageError(`render: --format must be one of ${IMAGE_FORMATS.join(', ')}, got ${describe(opts.format)}`);
       if (!(opts.quality >= 1 && opts.quality <= 100)) throw new UsageError(`render: --quality must be in 1–100, got ${opts.quality}`);
       if (opts.ocrUpscale !== undefined && !(opts.ocrUpscale >= 1 && opts.ocrUpscale <= 8)) throw new UsageError(`render: --ocr-upscale must be in 1–8, got ${opts.ocrUpscale}`);
@@ -141,7 +143,7 @@ compression = text tokens / vision tokens; ms = layout + rasterising + encoding 
           yield page;
         }
       })();
-      await writePages(tracked, opts.out, { format: opts.format as ImageFormat, quality: opts.quality, onPage: (done) => progress.update(done) });
+      await writePages(tracked, opts.out!, { format: opts.format as ImageFormat, quality: opts.quality, onPage: (done) => progress.update(done) });
       const ms = performance.now() - started;
       progress.stop();
       for (const g of plan.missingGlyphs) process.stderr.write(`vtc: warning: no font has ${JSON.stringify(g.char)} ${g.codePoint} (${g.count}×); drawn as a missing-glyph box\n`);

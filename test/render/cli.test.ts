@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// Compiled: dist/test/render → dist/cli/main.js; under tsx: test/render → cli/main.ts.
+const here = dirname(fileURLToPath(import.meta.url));
+const compiled = join(here, '../../cli/main.js');
+const cli = existsSync(compiled) ? [compiled] : ['--import', 'tsx', join(here, '../../cli/main.ts')];
+const vtc = (args: string[], input?: string) => spawnSync(process.execPath, [...cli, ...args], { encoding: 'utf8', input });
+
+const TEXT = Array.from({ length: 120 }, (_, i) => `Line ${i}: the compositor set another line of type and pulled a proof.`).join('\n');
+
+test('vtc render --json prints {pages, text_tokens, vision_tokens, compression, page_sizes, ms} and writes the pages', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vtc-render-cli-'));
+  writeFileSync(join(dir, 'in.txt'), TEXT);
+  const run = vtc(['render', join(dir, 'in.txt'), '--out', join(dir, 'pages'), '--json']);
+  assert.equal(run.status, 0, run.stderr);
+  const out = JSON.parse(run.stdout);
+  assert.deepEqual(Object.keys(out), ['pages', 'text_tokens', 'vision_tokens', 'compression', 'page_sizes', 'ms']);
+  assert.equal(out.pages, 2); // 120 lines at 81 lines per A4 page (822 − 12 pt frame padding → 81 lines of 10 pt)
+  assert.equal(out.page_sizes.length, 2);
+  assert.equal(out.page_sizes[0][1], 842);
+  assert.ok(out.page_sizes[1][1] < 842);
+  // qwen2.5-vl: one token per 28×28 px after rounding each side to a multiple of 28
+  const tokens = out.page_sizes.reduce((n: number, [w, h]: [number, number]) => n + Math.round(w / 28) * Math.round(h / 28), 0);
+  assert.equal(out.vision_tokens, tokens);
+  assert.equal(out.compression, out.text_tokens / out.vision_tokens);
+  assert.deepEqual(readdirSync(join(dir, 'pages')), ['page_001.png', 'page_002.png']);
+});
+
+test('vtc render reads stdin, honours --config and --format', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vtc-render-cli-'));
+  writeFileSync(join(dir, 'cfg.json'), JSON.stringify({ dpi: 96, 'page-size': 'A5', 'auto-crop-width': false, 'auto-crop-last-page': false }));
+  const run = vtc(['render', '-', '--config', join(dir, 'cfg.json'), '--profile', 'llava-1.5', '--format', 'jpeg', '--out', dir, '--json'], 'short text');
+  assert.equal(run.status, 0, run.stderr);
+  const out = JSON.parse(run.stdout);
+  assert.deepEqual(out.page_sizes, [[560, 794]]); // A5 419.53×595.28 pt at 96 dpi, rounded up
+  assert.equal(out.vision_tokens, 576);
+  assert.ok(existsSync(join(dir, 'page_001.jpg')));
+});
+
+test('bad input: one-line errors and exit codes (2 usage, 1 input)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vtc-render-cli-'));
+  writeFileSync(join(dir, 'in.txt'), 'hello');
+  writeFileSync(join(dir, 'bad.json'), JSON.stringify({ 'font-size': 'big' }));
+  writeFileSync(join(dir, 'font.json'), JSON.stringify({ 'font-path': 'missing.ttf' }));
+  const cases: [string[], number, RegExp][] = [
+    [['render', join(dir, 'in.txt'), '--out', dir, '--profile', 'qwen9'], 2, /unknown vision profile "qwen9"/],
+    [['render', join(dir, 'in.txt'), '--out', dir, '--config', join(dir, 'bad.json')], 2, /"font-size" .*expected number/],
+    [['render', join(dir, 'in.txt'), '--out', dir, '--config', join(dir, 'font.json')], 1, /font file not found: .*missing\.ttf/],
+    [['render', join(dir, 'in.txt'), '--out', dir, '--format', 'gif'], 2, /--format must be one of png, jpeg, webp, got "gif"/],
+    [['render', join(dir, 'nope.txt'), '--out', dir], 1, /cannot read text/],
+    [['render', '-', '--out', dir], 1, /text is empty/],
+    [['render', 'search', join(dir, 'in.txt'), '--max-cer', '2'], 2, /max CER must be in \(0, 1\]/],
+  ];
+  for (const [args, code, message] of cases) {
+    const run = vtc(args, '');
+    assert.equal(run.status, code, `${args.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, message);
+    assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+  }
+  assert.equal(readFileSync(join(dir, 'in.txt'), 'utf8'), 'hello');
+});
