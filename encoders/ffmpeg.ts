@@ -146,11 +146,15 @@ export function parseProbe(path: string, stderr: string): VideoInfo {
   const duration = durationMatch ? Number(durationMatch[1]) * 3600 + Number(durationMatch[2]) * 60 + Number(durationMatch[3]) : Number.NaN;
   const streamLine = stderr.slice(stream.index).split('\n')[0]!;
   const fpsMatch = /, ([\d.]+) fps/.exec(streamLine) ?? /, ([\d.]+) tbr/.exec(streamLine);
+  // Phones store portrait video as landscape + a rotate tag; ffmpeg auto-rotates
+  // decoded frames, so the size frames come out at has the sides swapped.
+  const rotate = /^\s*rotate\s*:\s*(-?\d+)/m.exec(stderr.slice(stream.index));
+  const quarterTurn = rotate !== null && Math.abs(Number(rotate[1])) % 180 === 90;
   return {
     path,
     codec: stream[1]!,
-    width: Number(stream[2]),
-    height: Number(stream[3]),
+    width: Number(quarterTurn ? stream[3] : stream[2]),
+    height: Number(quarterTurn ? stream[2] : stream[3]),
     duration,
     fps: fpsMatch ? Number(fpsMatch[1]) : Number.NaN,
   };

@@ -94,3 +94,18 @@ test('parse helpers: probe without a video stream, showinfo times, error summary
   assert.deepEqual(frameSize({ width: 1920, height: 1080 }, { maxSide: 448 }), { width: 448, height: 252 });
   assert.deepEqual(frameSize({ width: 320, height: 180 }, { maxSide: 448 }), { width: 320, height: 180 });
 });
+
+test('a rotate tag (phone portrait video) swaps the frame size, as ffmpeg auto-rotates the pixels', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { ffmpegPath } = await import('../../encoders/ffmpeg.js');
+  const dir = tempDir();
+  const plain = join(dir, 'plain.mp4');
+  const rotated = join(dir, 'rotated.mp4');
+  const run = (args: string[]) => assert.equal(spawnSync(ffmpegPath(), ['-hide_banner', '-loglevel', 'error', ...args]).status, 0);
+  run(['-f', 'lavfi', '-i', 'testsrc=duration=1:size=64x32:rate=5', '-pix_fmt', 'yuv420p', '-y', plain]);
+  run(['-i', plain, '-c', 'copy', '-metadata:s:v:0', 'rotate=90', '-y', rotated]);
+  const info = await probeVideo(rotated);
+  assert.deepEqual([info.width, info.height], [32, 64]);
+  const { frames } = await readFrames(rotated, { fps: 5 });
+  assert.deepEqual([frames.length, frames[0]!.image.width, frames[0]!.image.height], [5, 32, 64]);
+});
