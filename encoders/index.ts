@@ -27,7 +27,7 @@ export { encodeAnyRes, encodeAnyResDetailed, encodeImage, encodeImageDetailed, l
 export type { EncodeAnyResOptions, EncodedAnyRes, EncodedImage, EncodeImageOptions, ImageInput, LoadEncoderOptions } from './encode.js';
 export { compressImage } from './compress.js';
 export type { CompressImageOptions, CompressImageResult } from './compress.js';
-export { anyresLayout, drawReductionOverlay, framesLayout, groupColour, imageLayout, outputOfInput } from './overlay.js';
+export { anyresLayout, drawReductionOverlay, groupColour, imageLayout, outputOfInput } from './overlay.js';
 export type { OverlayLayout, OverlayStats } from './overlay.js';
 export { DEFAULT_HF_ENDPOINT, defaultModelDir, defaultPullFiles, hubEndpoint, listRepoFiles, NetworkError, parseLfsPointer, pullFile, pullModel, remoteFileInfo } from './hub.js';
 export type { PulledFile, PullOptions, PullProgress, PullResult, RemoteFileInfo } from './hub.js';

@@ -200,6 +200,11 @@ export async function createOnnxEncoder(dir: string, options: OnnxEncoderOptions
   }
   const inputName = config.inputName ?? session.inputNames[0]!;
   if (!session.inputNames.includes(inputName)) throw new InputError(`${modelPath}: no input named ${JSON.stringify(inputName)} (inputs: ${session.inputNames.join(', ')})`, 'E_MODEL');
+  const fixedBatch = declaredBatch(session, inputName);
+  if (fixedBatch !== undefined && config.batchSize !== fixedBatch) {
+    if (options.batchSize !== undefined) throw new UsageError(`${modelPath}: the model's input ${inputName} has a fixed batch of ${fixedBatch}; batch size ${options.batchSize} is impossible`, 'E_RANGE');
+    config.batchSize = fixedBatch; // exported with a static batch dimension: run tile by tile (or in its batch)
+  }
   const wanted = [config.features, config.attention, config.query, config.key].filter((n): n is string => n !== undefined);
   for (const name of wanted) {
     if (!session.outputNames.includes(name)) throw new InputError(`${modelPath}: no output named ${JSON.stringify(name)} (outputs: ${session.outputNames.join(', ')})`, 'E_MODEL');
@@ -211,8 +216,10 @@ export async function createOnnxEncoder(dir: string, options: OnnxEncoderOptions
   let dim = declaredWidth(session, config.features);
 
   async function runBatch(images: RgbImage[]): Promise<EncodedTile[]> {
-    const pixels = toNchw(images, config.normalization);
-    const feeds = { [inputName]: new ort.Tensor('float32', pixels as Float32Array<ArrayBuffer>, [images.length, 3, config.inputSize, config.inputSize]) };
+    // A static batch dimension gets a short last batch padded with copies (their outputs are dropped).
+    const batch = fixedBatch !== undefined && images.length < fixedBatch ? [...images, ...new Array<RgbImage>(fixedBatch - images.length).fill(images[0]!)] : images;
+    const pixels = toNchw(batch, config.normalization);
+    const feeds = { [inputName]: new ort.Tensor('float32', pixels as Float32Array<ArrayBuffer>, [batch.length, 3, config.inputSize, config.inputSize]) };
     let out: ort.InferenceSession.OnnxValueMapType;
     try {
       out = await session.run(feeds, wanted);
@@ -222,8 +229,8 @@ export async function createOnnxEncoder(dir: string, options: OnnxEncoderOptions
     const features = out[config.features]!;
     const tokensPerTile = rows * rows + (config.hasCls ? 1 : 0);
     const [b, t, d] = features.dims as number[];
-    if (features.dims.length !== 3 || b !== images.length || t !== tokensPerTile) {
-      throw new ShapeError(`${modelPath}: output ${config.features} has shape [${features.dims.join(', ')}], expected [${images.length}, ${tokensPerTile}, D] (${rows}x${rows} patches${config.hasCls ? ' + CLS' : ''})`);
+    if (features.dims.length !== 3 || b !== batch.length || t !== tokensPerTile) {
+      throw new ShapeError(`${modelPath}: output ${config.features} has shape [${features.dims.join(', ')}], expected [${batch.length}, ${tokensPerTile}, D] (${rows}x${rows} patches${config.hasCls ? ' + CLS' : ''})`);
     }
     dim = d!;
     const data = features.data as Float32Array;
@@ -261,6 +268,12 @@ export async function createOnnxEncoder(dir: string, options: OnnxEncoderOptions
       await session.release();
     },
   };
+}
+
+function declaredBatch(session: ort.InferenceSession, input: string): number | undefined {
+  const meta = session.inputMetadata?.[session.inputNames.indexOf(input)];
+  const first = meta && meta.isTensor ? meta.shape[0] : undefined;
+  return typeof first === 'number' && first > 0 ? first : undefined;
 }
 
 function declaredWidth(session: ort.InferenceSession, output: string): number {

@@ -41,23 +41,6 @@ export function anyresLayout(thumbnail: RgbImage, cropCanvas: RgbImage, gridRows
   return { canvas: { data, width, height }, tiles, patchSize };
 }
 
-/** Frames side by side in rows of `perRow`. */
-export function framesLayout(frames: RgbImage[], patchSize: number, perRow = 8): OverlayLayout {
-  const tile = frames[0]!.width;
-  const cols = Math.min(perRow, frames.length);
-  const rows = Math.ceil(frames.length / cols);
-  const width = cols * tile + (cols - 1) * GAP;
-  const height = rows * tile + (rows - 1) * GAP;
-  const data = new Uint8Array(width * height * 3).fill(BACKGROUND);
-  const tiles = frames.map((frame, f) => {
-    const x = (f % cols) * (tile + GAP);
-    const y = Math.floor(f / cols) * (tile + GAP);
-    blit(data, width, frame, x, y);
-    return { x, y };
-  });
-  return { canvas: { data, width, height }, tiles, patchSize };
-}
-
 function blit(target: Uint8Array, targetWidth: number, image: RgbImage, x: number, y: number): void {
   for (let r = 0; r < image.height; r++) target.set(image.data.subarray(r * image.width * 3, (r + 1) * image.width * 3), ((y + r) * targetWidth + x) * 3);
 }

@@ -111,7 +111,7 @@ function luminanceGradients(y: Float32Array, width: number, height: number): { m
       const gx = (y[r * width + right]! - y[r * width + left]!) / Math.max(1, right - left);
       const gy = (y[down * width + c]! - y[up * width + c]!) / Math.max(1, down - up);
       const p = r * width + c;
-      magnitude[p] = Math.hypot(gx, gy);
+      magnitude[p] = Math.sqrt(gx * gx + gy * gy);
       let angle = Math.atan2(gy, gx);
       if (angle < 0) angle += 2 * Math.PI;
       orientation[p] = (angle * binScale) % ORIENTATION_BINS;
@@ -131,39 +131,43 @@ function describePatch(
   out: Float32Array,
 ): void {
   const { data, width } = image;
-  const sum = [0, 0, 0];
-  const sum2 = [0, 0, 0];
-  const sum3 = [0, 0, 0];
+  const { half, quarter } = cellTables(size);
+  let r1 = 0, g1 = 0, b1 = 0, r2 = 0, g2 = 0, b2 = 0, r3 = 0, g3 = 0, b3 = 0;
   const hog = new Float64Array(4 * ORIENTATION_BINS);
   const hogCount = new Float64Array(4);
   const layout = new Float64Array(16);
   const layoutCount = new Float64Array(16);
   let lumSum = 0;
   for (let dy = 0; dy < size; dy++) {
-    const cellRow = Math.floor((dy * 2) / size);
-    const blockRow = Math.floor((dy * 4) / size);
+    const cellRow = half[dy]! * 2;
+    const blockRow = quarter[dy]! * 4;
     for (let dx = 0; dx < size; dx++) {
       const p = (y0 + dy) * width + (x0 + dx);
-      for (let ch = 0; ch < 3; ch++) {
-        const v = data[p * 3 + ch]! / 255;
-        sum[ch]! += v;
-        sum2[ch]! += v * v;
-        sum3[ch]! += v * v * v;
-      }
-      const cell = cellRow * 2 + Math.floor((dx * 2) / size);
+      const r = data[p * 3]! / 255;
+      const g = data[p * 3 + 1]! / 255;
+      const b = data[p * 3 + 2]! / 255;
+      r1 += r; g1 += g; b1 += b;
+      r2 += r * r; g2 += g * g; b2 += b * b;
+      r3 += r * r * r; g3 += g * g * g; b3 += b * b * b;
+      const cell = cellRow + half[dx]!;
       const o = orientation[p]!;
       const lower = Math.floor(o);
       const frac = o - lower;
       const m = magnitude[p]!;
-      hog[cell * ORIENTATION_BINS + (lower % ORIENTATION_BINS)]! += m * (1 - frac);
-      hog[cell * ORIENTATION_BINS + ((lower + 1) % ORIENTATION_BINS)]! += m * frac;
+      const bin = cell * ORIENTATION_BINS;
+      hog[bin + lower]! += m * (1 - frac);
+      hog[bin + (lower + 1 === ORIENTATION_BINS ? 0 : lower + 1)]! += m * frac;
       hogCount[cell]!++;
-      const block = blockRow * 4 + Math.floor((dx * 4) / size);
-      layout[block]! += luminance[p]!;
+      const block = blockRow + quarter[dx]!;
+      const y = luminance[p]!;
+      layout[block]! += y;
       layoutCount[block]!++;
-      lumSum += luminance[p]!;
+      lumSum += y;
     }
   }
+  const sum = [r1, g1, b1];
+  const sum2 = [r2, g2, b2];
+  const sum3 = [r3, g3, b3];
   const count = size * size;
   for (let ch = 0; ch < 3; ch++) {
     const mean = sum[ch]! / count;
@@ -178,6 +182,21 @@ function describePatch(
   const lumMean = lumSum / count;
   for (let b = 0; b < 16; b++) out[LAYOUT_OFFSET + b] = layoutCount[b]! > 0 ? layout[b]! / layoutCount[b]! - lumMean : 0;
   out[BIAS_INDEX] = BIAS;
+}
+
+const tableCache = new Map<number, { half: Uint8Array; quarter: Uint8Array }>();
+
+/** Which half (0/1) and quarter (0–3) of a patch side each offset falls in. */
+function cellTables(size: number): { half: Uint8Array; quarter: Uint8Array } {
+  let tables = tableCache.get(size);
+  if (!tables) {
+    tables = {
+      half: Uint8Array.from({ length: size }, (_, d) => Math.floor((d * 2) / size)),
+      quarter: Uint8Array.from({ length: size }, (_, d) => Math.floor((d * 4) / size)),
+    };
+    tableCache.set(size, tables);
+  }
+  return tables;
 }
 
 function normalizeInPlace(v: Float32Array): void {

@@ -91,6 +91,21 @@ test('SigLIP-like tower without CLS: scores are −cos(x_i, mean)', async () => 
   assertClose(tile!.scores, negativeCosineToMean(ref.features, 16, 8), 1e-4, 'scores');
 });
 
+test('a static batch dimension: batches follow it, short batches are padded, impossible overrides are refused', async () => {
+  for (const fixedBatch of [1, 2]) {
+    const spec: TinyVitSpec = { ...base, fixedBatch, seed: 30 + fixedBatch };
+    const dir = join(root, `fixed${fixedBatch}`);
+    const weights = await writeTinyVit(dir, spec, { attention: 'attention_logits', batchSize: 4 });
+    const encoder = await createOnnxEncoder(dir);
+    const images = randomImages(3, 28, 17);
+    const tiles = await encoder.encode(images);
+    await encoder.dispose();
+    assert.equal(tiles.length, 3);
+    for (const [i, tile] of tiles.entries()) assertClose(tile.scores, referenceForward(spec, weights, images[i]!.data, clip).clsRow, 1e-4, `batch ${fixedBatch} tile ${i}`);
+  }
+  await assert.rejects(createOnnxEncoder(join(root, 'fixed1'), { batchSize: 2 }), /has a fixed batch of 1; batch size 2 is impossible/);
+});
+
 test('presets fill the tower facts; config errors name the field', async () => {
   const l14 = resolveOnnxConfig({ preset: 'clip-vit-l-14-336', attention: 'attn' });
   assert.deepEqual([l14.inputSize, l14.patchSize, l14.resize, l14.hasCls, l14.heads], [336, 14, 'shortest', true, 16]);

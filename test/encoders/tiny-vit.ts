@@ -20,6 +20,8 @@ export interface TinyVitSpec {
   embed: 'conv' | 'matmul';
   /** Without CLS the network has no CLS token (SigLIP-like). */
   cls: boolean;
+  /** A static batch dimension (default symbolic). */
+  fixedBatch?: number;
 }
 
 export interface TinyVitWeights {
@@ -69,7 +71,7 @@ export function tinyVitBytes(spec: TinyVitSpec, w: TinyVitWeights): Uint8Array {
   const N = g * g;
   const dh = D / H;
   const graph = new OnnxGraph('tiny_vit');
-  graph.input('pixel_values', ['batch', 3, S, S]);
+  graph.input('pixel_values', [spec.fixedBatch ?? 'batch', 3, S, S]);
   let patches: string;
   if (spec.embed === 'conv') {
     graph.initializer('patch_w', [D, 3, P, P], w.patch).initializer('patch_b', [D], w.patchBias);
