@@ -131,9 +131,7 @@ export async function resizeImage(image: RgbImage, width: number, height: number
   if (mode === 'squash') return resizeExact(image, width, height);
   if (mode === 'shortest') {
     // HF CLIPImageProcessor: the short side becomes the target, the long side int(target·long/short); then centre crop.
-    const scale = Math.max(width / image.width, height / image.height);
-    const scaledWidth = Math.max(width, Math.trunc(image.width * scale));
-    const scaledHeight = Math.max(height, Math.trunc(image.height * scale));
+    const { width: scaledWidth, height: scaledHeight } = shortestSideSize(image.width, image.height, width, height);
     const scaled = await resizeExact(image, scaledWidth, scaledHeight);
     return cropImage(scaled, Math.floor((scaledWidth - width) / 2), Math.floor((scaledHeight - height) / 2), width, height);
   }
@@ -142,6 +140,21 @@ export async function resizeImage(image: RgbImage, width: number, height: number
   const innerHeight = Math.min(height, Math.max(1, Math.round(image.height * scale)));
   const inner = await resizeExact(image, innerWidth, innerHeight);
   return padImage(inner, width, height, Math.floor((width - innerWidth) / 2), Math.floor((height - innerHeight) / 2), options.background ?? [0, 0, 0]);
+}
+
+/**
+ * Size after scaling so the image covers width × height: for a square target
+ * exactly HF's get_resize_output_image_size (short → target, long → int(target·long/short)).
+ */
+export function shortestSideSize(imageWidth: number, imageHeight: number, width: number, height: number): { width: number; height: number } {
+  if (width === height) {
+    const short = Math.min(imageWidth, imageHeight);
+    const long = Math.max(imageWidth, imageHeight);
+    const scaledLong = Math.max(width, Math.trunc((width * long) / short));
+    return imageWidth <= imageHeight ? { width, height: scaledLong } : { width: scaledLong, height };
+  }
+  const scale = Math.max(width / imageWidth, height / imageHeight);
+  return { width: Math.max(width, Math.trunc(imageWidth * scale)), height: Math.max(height, Math.trunc(imageHeight * scale)) };
 }
 
 /** Copies the rectangle (x, y, width, height) out of an image (no resampling). */

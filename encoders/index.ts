@@ -18,6 +18,7 @@ export {
   resizeImage,
   resolveNormalization,
   RESIZE_MODES,
+  shortestSideSize,
   toNchw,
 } from './image.js';
 export type { DecodedImage, Normalization, NormalizationPreset, ReadImageOptions, ResizeMode, ResizeOptions } from './image.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
 import { InputError, UsageError } from '../../core/errors.js';
-import { cropImage, NORMALIZATION_PRESETS, padImage, readImage, resizeImage, toNchw } from '../../encoders/image.js';
+import { cropImage, NORMALIZATION_PRESETS, padImage, readImage, resizeImage, shortestSideSize, toNchw } from '../../encoders/image.js';
 import type { RgbImage } from '../../encoders/types.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'vtc-image-'));
@@ -96,6 +96,9 @@ test('resize modes: squash, shortest side + centre crop, letterbox', async () =>
   const inner = await resizeImage(image, 10, 5);
   assert.deepEqual(Array.from(boxed.data.subarray(2 * 30, 7 * 30)), Array.from(inner.data));
   await assert.rejects(resizeImage(image, 10, 10, { mode: 'stretch' as never }), UsageError);
+  // HF rule: 640x480 → 448x336 (int(336·640/480)), 480x1000 → 336x700.
+  assert.deepEqual(shortestSideSize(640, 480, 336, 336), { width: 448, height: 336 });
+  assert.deepEqual(shortestSideSize(480, 1000, 336, 336), { width: 336, height: 700 });
 });
 
 test('toNchw normalises per channel into planes', () => {
