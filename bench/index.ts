@@ -1,4 +1,5 @@
 import { gemmBenchmark } from './gemm.js';
+import { renderBenchmark } from './render.js';
 import { reducersBenchmark } from './reducers.js';
 import { videoBenchmark } from './video.js';
 import { encodersBenchmark } from './encoders.js';
@@ -10,6 +11,7 @@ export { formatTable, measure } from './harness.js';
 /** Every benchmark by name, as run by `vtc bench <name>`. */
 export const benchmarks: Record<string, Benchmark> = {
   gemm: gemmBenchmark,
+  render: renderBenchmark,
   reducers: reducersBenchmark,
   video: videoBenchmark,
   encoders: encodersBenchmark,

@@ -170,11 +170,12 @@ class Rasteriser {
       }
     }
     const rgba = ctx.getImageData(0, 0, width, height).data;
-    let pixels = this.channels === 1 ? rgbaToGrey(rgba) : rgbaToRgb(rgba);
+    const grey = rgbaToGrey(rgba);
+    let pixels = this.channels === 1 ? grey : rgbaToRgb(rgba);
     let outW = width;
     let outH = height;
     if (config.autoCropWidth || (config.autoCropLastPage && isLast)) {
-      const bounds = contentBounds(rgba, width, height);
+      const bounds = contentBounds(grey, width, height);
       if (bounds && config.autoCropWidth) outW = Math.min(width, bounds.right + 1 + Math.round(config.marginX));
       if (bounds && config.autoCropLastPage && isLast) outH = Math.min(height, bounds.bottom + Math.round(config.marginY));
       if (outW !== width || outH !== height) pixels = cropRows(pixels, width, this.channels, outW, outH);
@@ -201,28 +202,27 @@ function rgbaToRgb(rgba: Uint8ClampedArray): Uint8Array {
   return out;
 }
 
-/** Rightmost column and lowest row that differ from the background (Glyph: grey, tolerance 5), or null for a blank page. */
-export function contentBounds(rgba: Uint8ClampedArray, width: number, height: number): { right: number; bottom: number } | null {
-  const grey = (p: number) => (rgba[p]! * 77 + rgba[p + 1]! * 150 + rgba[p + 2]! * 29 + 128) >> 8;
-  const corner = [grey(0), grey(4), grey(width * 4), grey(width * 4 + 4)].sort((a, b) => a - b);
+/** Rightmost column and lowest row of a grey image that differ from the background (Glyph: median of the top-left 2×2, tolerance 5), or null for a blank page. */
+export function contentBounds(grey: Uint8Array, width: number, height: number): { right: number; bottom: number } | null {
+  const corner = [grey[0]!, grey[1]!, grey[width]!, grey[width + 1]!].sort((a, b) => a - b);
   const bg = (corner[1]! + corner[2]!) / 2;
+  const lo = bg - 5;
+  const hi = bg + 5;
   let right = -1;
   let bottom = -1;
   for (let y = 0; y < height; y++) {
-    const row = y * width * 4;
-    // Columns right of the current bound only need checking once a row has content there.
-    for (let x = width - 1; x > right; x--) {
-      if (Math.abs(grey(row + x * 4) - bg) > 5) {
-        right = x;
+    const row = y * width;
+    let rowHasInk = false;
+    // Scan right to left: the first ink pixel gives this row's extent; rows never need to look left of it again.
+    for (let x = width - 1; x >= 0; x--) {
+      const v = grey[row + x]!;
+      if (v < lo || v > hi) {
+        rowHasInk = true;
+        if (x > right) right = x;
         break;
       }
     }
-    for (let x = 0; x <= right; x++) {
-      if (Math.abs(grey(row + x * 4) - bg) > 5) {
-        bottom = y;
-        break;
-      }
-    }
+    if (rowHasInk) bottom = y;
   }
   return right < 0 ? null : { right, bottom };
 }
