@@ -140,8 +140,8 @@ export async function encodeAnyResDetailed(input: ImageInput, options: EncodeAny
   const canvas = padImage(resized, g.targetWidth, g.targetHeight, g.offsetX, g.offsetY);
   const tiles = [thumbnail, ...plan.crops.map((c) => cropImage(canvas, c.x, c.y, c.width, c.height))];
   const encoded: EncodedTile[] = [];
-  // Encode a tile at a time so progress is visible; the ONNX encoder batches within each call anyway.
-  const step = Math.max(1, (encoder as { config?: { batchSize?: number } }).config?.batchSize ?? 1);
+  // One encoder batch per call, so progress moves as tiles finish.
+  const step = Math.max(1, encoder.batchSize ?? 1);
   for (let start = 0; start < tiles.length; start += step) {
     encoded.push(...(await encoder.encode(tiles.slice(start, start + step))));
     options.onTiles?.(encoded.length, tiles.length);

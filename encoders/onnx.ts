@@ -252,6 +252,9 @@ export async function createOnnxEncoder(dir: string, options: OnnxEncoderOptions
       return dim;
     },
     hasCls: clsScores,
+    get batchSize() {
+      return config.batchSize;
+    },
     preferredResize: config.resize,
     config,
     async encode(images: RgbImage[]): Promise<EncodedTile[]> {

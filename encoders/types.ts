@@ -35,6 +35,8 @@ export interface VisionEncoder {
   readonly dim: number;
   /** True when scores come from real CLS attention. */
   readonly hasCls: boolean;
+  /** Images per native run when the encoder batches (ONNX); callers may feed it that many at a time. */
+  readonly batchSize?: number;
   /** How a plain (non-AnyRes) image should be fitted to inputSize; 'squash' when absent. */
   readonly preferredResize?: 'squash' | 'shortest' | 'letterbox';
   /** Encodes images of exactly inputSize×inputSize (batched internally). */
