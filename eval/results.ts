@@ -182,7 +182,7 @@ function takeLock(lockPath: string, path: string): void {
       } catch {
         // vanished meanwhile: retry
       }
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
         throw new VtcError(`${path} is in use by another vtc eval run (pid ${pid}); use another --results file or wait for it`, 'E_LOCK');
       }
       // A stale lock from a killed run.
