@@ -1,5 +1,7 @@
 import { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
+import { loadEncoder } from '../../encoders/encode.js';
+import type { VisionEncoder } from '../../encoders/types.js';
 import { apiKeyFromEnv } from '../../eval/openai.js';
 import { profileNames } from '../../render/profiles.js';
 import { loadDualEncoder, type DualEncoder } from '../../video/dual-encoder.js';
@@ -21,6 +23,7 @@ interface VideoQaFlags {
   maxFrames: number;
   maxSide: number;
   dualEncoder?: string;
+  encoder: string;
   threshold?: number;
   segments?: number;
   timeout: number;
@@ -63,6 +66,7 @@ export function videoQaCommand(): Command {
     .option('--fps <r>', 'sampling rate before selection, frames per second', parseNumber('--fps'), 2)
     .option('--max-frames <n>', 'cap on sampled frames (the rate drops to span the whole video)', parseInteger('--max-frames'), 64)
     .option('--max-side <px>', 'long side of the frames sent, pixels (never upscaled)', parseInteger('--max-side'), 448)
+    .option('--encoder <spec>', 'token encoder for segmentation and merging: patch (built-in, 224 px) or an ONNX model directory', 'patch')
     .option('--dual-encoder <dir>', 'CLIP-style dual encoder (dual.json, vision.onnx, text.onnx, tokenizer.json) for question-driven clip retrieval')
     .option('--threshold <tau>', 'cut clips wherever adjacent-frame similarity drops below this', parseNumber('--threshold'))
     .option('--segments <n>', 'target number of event clips from the least-similar-transition rule', parseInteger('--segments'))
@@ -78,7 +82,7 @@ Examples:
   vtc video-qa movie.mp4 -q "..." --endpoint http://127.0.0.1:11434/v1 --model qwen2.5vl:3b --token-budget 1200 --json
   vtc video-qa samples/video/scenes.mp4 -q "What happens?" --dry-run --frames 4 --out /tmp/vqa
 
-Pipeline: sample at --fps (≤ --max-frames), encode with the built-in patch encoder, cut event clips
+Pipeline: sample at --fps (≤ --max-frames), encode with --encoder (built-in patch encoder), cut event clips
 by feature change, score clips (cosine with the question under --dual-encoder, else novelty + coverage),
 keep the top --clips, merge the most similar adjacent frames down to the budget, send one frame per
 merged group. tokens_uniform is what 1 fps sampling (≤ 64 frames, same resolution) would cost.`,
@@ -89,11 +93,12 @@ merged group. tokens_uniform is what 1 fps sampling (≤ 64 frames, same resolut
     if (!flags.dryRun && !flags.model) throw new UsageError('video-qa: --model is required (or use --dry-run)');
     if (!(flags.timeout > 0)) throw new UsageError(`video-qa: --timeout must be > 0 seconds, got ${flags.timeout}`);
     const apiKey = apiKeyFromEnv(flags.apiKeyEnv);
+    const encoder: VisionEncoder = await loadEncoder(flags.encoder, flags.encoder === 'patch' ? { inputSize: 224, patchSize: 14 } : {});
     let dualEncoder: DualEncoder | undefined;
-    if (flags.dualEncoder) dualEncoder = await loadDualEncoder(flags.dualEncoder);
     const progress = createProgress();
     let started = false;
     try {
+      if (flags.dualEncoder) dualEncoder = await loadDualEncoder(flags.dualEncoder);
       const run = await videoQa(video, {
         question: flags.question,
         endpoint: flags.endpoint,
@@ -106,6 +111,7 @@ merged group. tokens_uniform is what 1 fps sampling (≤ 64 frames, same resolut
         fps: flags.fps,
         maxFrames: flags.maxFrames,
         maxSide: flags.maxSide,
+        encoder,
         dualEncoder,
         threshold: flags.threshold,
         segments: flags.segments,
@@ -125,6 +131,7 @@ merged group. tokens_uniform is what 1 fps sampling (≤ 64 frames, same resolut
     } finally {
       progress.stop();
       await dualEncoder?.dispose();
+      await encoder.dispose();
     }
   });
   return command;

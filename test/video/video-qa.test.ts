@@ -163,3 +163,42 @@ test('usage errors: missing endpoint, both budgets, unknown profile, bad video',
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /^vtc: error: video not found: .*none\.mp4\n$/);
 });
+
+test('an endpoint that never answers times out with one line (--timeout), after one retry', async () => {
+  const sockets = new Set<import('node:net').Socket>();
+  const server = createServer(() => {
+    /* never answers */
+  });
+  server.on('connection', (s) => sockets.add(s));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+  try {
+    const result = await runCli(['video-qa', sample, '-q', 'x', '--endpoint', url, '--model', 'm', '--frames', '2', '--timeout', '0.5']);
+    assert.equal(result.code, 1);
+    assert.equal(result.stderr, `vtc: error: ${url}/chat/completions did not answer within 500 ms (gave up after 2 attempts)\n`);
+  } finally {
+    for (const s of sockets) s.destroy();
+    server.close();
+  }
+});
+
+test('--encoder takes an ONNX model directory (tiny generated ViT) instead of the patch encoder', async () => {
+  const { writeTinyVit } = await import('../encoders/tiny-vit.js');
+  const dir = tempDir();
+  await writeTinyVit(join(dir, 'vit'), { inputSize: 28, patchSize: 7, dim: 8, heads: 2, seed: 4, embed: 'conv', cls: true }, { name: 'tiny-vit', attention: 'attention_logits' });
+  const { loadEncoder } = await import('../../encoders/encode.js');
+  const { planVideo } = await import('../../video/pipeline.js');
+  const encoder = await loadEncoder(join(dir, 'vit'));
+  try {
+    const plan = await planVideo(sample, { encoder, frames: 3, clips: 4, segments: 4, threshold: 0 });
+    assert.deepEqual([plan.allTokens.d, plan.allTokens.sources.length, plan.allTokens.sources[0]!.rows], [8, 12, 4]);
+    assert.ok(plan.allTokens.sources.every((s) => s.kind === 'frame' && s.cls?.length === 8));
+    assert.equal(plan.keyframes.length, 3);
+    assert.equal(plan.tokens.n, 3 * 16);
+  } finally {
+    await encoder.dispose();
+  }
+  const result = await runCli(['video-qa', sample, '-q', 'x', '--encoder', join(dir, 'vit'), '--dry-run', '--frames', '2', '--out', join(dir, 'out'), '--json']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal((JSON.parse(result.stdout) as { frames: unknown[] }).frames.length, 2);
+});
