@@ -182,7 +182,7 @@ export function frameSize(info: Pick<VideoInfo, 'width' | 'height'>, options: Pi
     return { width: width!, height: height! };
   }
   const maxSide = options.maxSide ?? Math.max(info.width, info.height);
-  if (!Number.isInteger(maxSide) || maxSide < 2) throw new UsageError(`maxSide must be an integer ≥ 2, got ${maxSide}`);
+  if (!Number.isInteger(maxSide) || maxSide < 2) throw new UsageError(`maxSide (--max-side) must be an integer ≥ 2, got ${maxSide}`);
   const scale = Math.min(1, maxSide / Math.max(info.width, info.height));
   const even = (v: number) => Math.max(2, 2 * Math.round((v * scale) / 2));
   return { width: even(info.width), height: even(info.height) };
@@ -190,8 +190,8 @@ export function frameSize(info: Pick<VideoInfo, 'width' | 'height'>, options: Pi
 
 /** Sampling rate that spreads at most maxFrames over the whole duration. */
 export function effectiveFps(duration: number, fps: number, maxFrames: number): number {
-  if (!(fps > 0) || !Number.isFinite(fps)) throw new UsageError(`fps must be a positive number, got ${fps}`);
-  if (!Number.isInteger(maxFrames) || maxFrames < 1) throw new UsageError(`maxFrames must be an integer ≥ 1, got ${maxFrames}`);
+  if (!(fps > 0) || !Number.isFinite(fps)) throw new UsageError(`fps (--fps) must be a positive number, got ${fps}`);
+  if (!Number.isInteger(maxFrames) || maxFrames < 1) throw new UsageError(`maxFrames (--max-frames) must be an integer ≥ 1, got ${maxFrames}`);
   if (!(duration > 0) || !Number.isFinite(duration)) return fps;
   return Math.min(fps, maxFrames / duration);
 }
