@@ -1,11 +1,34 @@
 import { writeFile, rename } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { compressImage } from '../../encoders/compress.js';
 import { getReducer, reducers } from '../../reducers/index.js';
 import { addEncoderOptions, isVideoPath, openEncoder, type EncoderFlags } from './encode.js';
-import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
+import { configureCommand, parseInteger, parseIntegerList, parseNumber, printJson } from '../run.js';
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** Adds every registered method's own options as flags (same flags as `vtc reduce`). */
+function addMethodOptions(command: Command): void {
+  const seen = new Map<string, { description: string; type: string; methods: string[]; default?: unknown }>();
+  for (const reducer of Object.values(reducers)) {
+    for (const [name, spec] of Object.entries(reducer.options)) {
+      const entry = seen.get(name);
+      if (entry) entry.methods.push(reducer.name);
+      else seen.set(name, { ...spec, methods: [reducer.name] });
+    }
+  }
+  for (const [name, spec] of seen) {
+    const flag = `--${kebab(name)}`;
+    if (command.options.some((o) => o.long === flag)) continue; // a method option may not shadow a compress flag
+    const help = `${spec.description} [${spec.methods.join(', ')}]${spec.default !== undefined ? ` (default ${spec.default})` : ''}`;
+    const parser = spec.type === 'integer' ? parseInteger(flag) : spec.type === 'number' ? parseNumber(flag) : spec.type === 'integer-list' ? parseIntegerList(flag) : (v: string) => v;
+    command.addOption(spec.type === 'boolean' ? new Option(flag, help) : new Option(`${flag} <value>`, help).argParser<unknown>(parser));
+  }
+}
 
 interface CompressFlags extends EncoderFlags {
   method: string;
@@ -30,6 +53,7 @@ export function compressCommand(): Command {
     .requiredOption('--out <overlay.png>', 'overlay PNG: kept patches as they are, dropped ones dimmed; merges coloured per output token')
     .option('--tokens-out <file>', 'also write the reduced tokens (.safetensors or .npy)')
     .option('--json', 'print one JSON object {method, ratio, budget, n_in, n_out, d, mode, per_source, overlay, ms}');
+  addMethodOptions(command);
   command.addHelpText(
     'after',
     `
@@ -38,9 +62,9 @@ Examples:
   vtc compress photo.jpg --anyres --method globalcom2 --ratio 0.25 --out overlay.png --json
   vtc compress photo.jpg --method cluster --budget 64 --out clusters.png --tokens-out merged.safetensors
 
-Method-specific options use their defaults here; use \`vtc encode\` + \`vtc reduce\` to set them.`,
+Method-specific flags (listed above) apply to the methods named in brackets.`,
   );
-  command.action(async (input: string, opts: CompressFlags) => {
+  command.action(async (input: string, opts: CompressFlags & Record<string, unknown>) => {
     if (isVideoPath(input)) throw new UsageError(`compress: ${input} looks like a video; compress takes one image (use vtc video-qa or vtc encode + vtc reduce for videos)`);
     if ((opts.ratio === undefined) === (opts.budget === undefined)) throw new UsageError('compress: give exactly one of --ratio or --budget');
     if (extname(opts.out).toLowerCase() !== '.png') throw new UsageError(`compress: --out must be a .png file, got ${JSON.stringify(opts.out)}`);
@@ -54,6 +78,7 @@ Method-specific options use their defaults here; use \`vtc encode\` + \`vtc redu
         ...(opts.ratio !== undefined ? { ratio: opts.ratio } : {}),
         ...(opts.budget !== undefined ? { budget: opts.budget } : {}),
         seed: opts.seed,
+        methodOptions: Object.fromEntries(Object.keys(reducer.options).filter((name) => opts[name] !== undefined).map((name) => [name, opts[name]])),
         anyres: Boolean(opts.anyres),
         ...(opts.pinpoints ? { pinpoints: opts.pinpoints } : {}),
         ...(opts.resize ? { resize: opts.resize } : {}),

@@ -71,6 +71,11 @@ test('vtc compress --json reports kept counts and writes a 336×336 overlay', as
   const meta = await sharp(overlay).metadata();
   assert.deepEqual([meta.format, meta.width, meta.height], ['png', 336, 336]);
   assert.equal((await loadTokens(tokensOut)).n, 144);
+  // Method-specific flags reach the reducer: pool --kernel 4 gives a 6×6 grid whatever the ratio.
+  const pooled = await runCli(['compress', photo, '--method', 'pool', '--ratio', '0.5', '--kernel', '4', '--out', join(dir, 'p.png'), '--json']);
+  assert.equal(pooled.code, 0, pooled.stderr);
+  const p = JSON.parse(pooled.stdout);
+  assert.deepEqual([p.n_out, p.mode, p.per_source[0].outputs], [36, 'merge', 36]);
 });
 
 test('encode/compress errors: 0-byte, corrupt, over-limit, bad flags', async () => {

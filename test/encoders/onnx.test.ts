@@ -106,6 +106,19 @@ test('a static batch dimension: batches follow it, short batches are padded, imp
   await assert.rejects(createOnnxEncoder(join(root, 'fixed1'), { batchSize: 2 }), /has a fixed batch of 1; batch size 2 is impossible/);
 });
 
+test('CLS tower without attention outputs (a plain HF export): CLS vector kept, scores fall back to −cos', async () => {
+  const dir = join(root, 'cls-noattn');
+  const weights = await writeTinyVit(dir, { ...base, seed: 41 }, { features: 'features' });
+  const encoder = await createOnnxEncoder(dir);
+  assert.equal(encoder.hasCls, false, 'scores are not CLS attention');
+  const [image] = randomImages(1, 28, 23);
+  const [tile] = await encoder.encode([image!]);
+  await encoder.dispose();
+  const ref = referenceForward({ ...base, seed: 41 }, weights, image!.data, clip);
+  assertClose(tile!.clsToken!, ref.features.subarray(0, 8), 1e-4, 'cls');
+  assertClose(tile!.scores, negativeCosineToMean(ref.features.subarray(8), 16, 8), 1e-4, 'scores');
+});
+
 test('presets fill the tower facts; config errors name the field', async () => {
   const l14 = resolveOnnxConfig({ preset: 'clip-vit-l-14-336', attention: 'attn' });
   assert.deepEqual([l14.inputSize, l14.patchSize, l14.resize, l14.hasCls, l14.heads], [336, 14, 'shortest', true, 16]);
