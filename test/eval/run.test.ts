@@ -197,3 +197,24 @@ describe('vtc eval run --model ocr on the sample benchmark', () => {
     assert.match(r.stderr, /ratios are downsample factors K > 1/);
   });
 });
+
+describe('video inputs', () => {
+  it('sends N uniform frames uncompressed, downsampled frames, and N/K² keyframes', async () => {
+    const vlm = await fakeVlm();
+    try {
+      const dir = tempDir('vtc-run-video-');
+      const dataset = join(dir, 'video.jsonl');
+      writeFileSync(dataset, `${JSON.stringify({ id: 'v1', video: join(repoRoot, 'samples', 'video', 'scenes.mp4'), question: 'Please say boat.', answer: 'boat' })}\n`);
+      const model = createEndpointModel({ endpoint: vlm.base, model: 'fake-vlm', retries: 0 });
+      await runEval({ dataset, model, methods: ['keyframes'], ratios: [2], results: join(dir, 'r.jsonl'), context: { videoFrames: 4, videoMaxSide: 256 } });
+      const rows = readFileSync(join(dir, 'r.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ResultRow);
+      const pixels = (method: string, k: number) => rows.find((r) => r.method === method && r.ratio === k)!.pixels;
+      const frame = pixels('downsample', 1) / 4;
+      assert.equal(frame, 256 * 144); // 4 frames of the 16:9 video at 256 px
+      assert.equal(pixels('downsample', 2), 4 * 128 * 72);
+      assert.equal(pixels('keyframes', 2), frame); // round(4 / 2²) = 1 keyframe at full size
+    } finally {
+      vlm.server.close();
+    }
+  });
+});
