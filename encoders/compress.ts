@@ -3,7 +3,7 @@ import { getReducer } from '../reducers/index.js';
 import type { Resolution } from './anyres.js';
 import { encodeAnyResDetailed, encodeImageDetailed, type ImageInput } from './encode.js';
 import { encodePng, type ResizeMode } from './image.js';
-import { anyresLayout, drawReductionOverlay, imageLayout, type OverlayStats } from './overlay.js';
+import { anyresLayout, drawReductionOverlay, imageLayout, type OverlayLayout, type OverlayStats } from './overlay.js';
 import { createPatchEncoder } from './patch.js';
 import { saveTokens } from './tokenfile.js';
 import type { RgbImage, VisionEncoder } from './types.js';
@@ -52,7 +52,7 @@ export async function compressImage(input: ImageInput, options: CompressImageOpt
   const encoder = options.encoder ?? createPatchEncoder();
   const common = { encoder, ...(options.maxPixels !== undefined ? { maxPixels: options.maxPixels } : {}) };
   let tokens: TokenSet;
-  let layout;
+  let layout: OverlayLayout;
   if (options.anyres) {
     const encoded = await encodeAnyResDetailed(input, { ...common, ...(options.pinpoints ? { pinpoints: options.pinpoints } : {}) });
     tokens = encoded.tokens;
