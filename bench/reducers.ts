@@ -71,7 +71,7 @@ export const reducersBenchmark: Benchmark = {
         if (reducer.scope === 'anyres' && !input.tokens.anyres) continue;
         let outputCount = 0;
         let iterations: unknown;
-        // cluster: no early stop, so the timing covers the full 10 Lloyd iterations of the target.
+        // cluster: tolerance 0 disables early stopping, so the timing covers the full 10 Lloyd iterations of the target.
         const methodOptions = reducer.name === 'cluster' ? { iterations: 10, tolerance: 0 } : {};
         // Fewer repeats for the slow cases so the whole run stays around a minute.
         const heavy = input.tokens.n > 3000 && (reducer.name === 'cluster' || reducer.name === 'divprune');

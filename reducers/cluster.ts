@@ -10,9 +10,9 @@ export interface ClusterOptions extends BaseReduceOptions {
   /** Lloyd iterations after seeding, integer ≥ 0 (default 10). */
   iterations?: number;
   /**
-   * Stop early when the objective Σ size_i·cos(x_i, c(i)) improves by at most
-   * tolerance × |objective| in an iteration, ≥ 0 (default 1e-4). Iteration also
-   * stops as soon as no assignment changes.
+   * Stop early when no assignment changes or the objective
+   * Σ size_i·cos(x_i, c(i)) improves by at most tolerance × |objective| in an
+   * iteration; ≥ 0, default 1e-4. 0 runs all `iterations`.
    */
   tolerance?: number;
 }
@@ -50,7 +50,7 @@ export const clusterReducer: Reducer<ClusterOptions> = {
   scope: 'all',
   options: {
     iterations: { type: 'integer', description: 'k-means Lloyd iterations', default: CLUSTER_ITERATIONS },
-    tolerance: { type: 'number', description: 'stop when the objective improves by at most this fraction', default: CLUSTER_TOLERANCE },
+    tolerance: { type: 'number', description: 'stop early when assignments settle or the objective improves by at most this fraction (0: run all iterations)', default: CLUSTER_TOLERANCE },
   },
   async run(tokens: TokenSet, options: ClusterOptions): Promise<Reduction> {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'cluster');
@@ -118,7 +118,7 @@ export function sphericalKMeans(
     const improvement = nextObjective - objective;
     assign = next;
     objective = nextObjective;
-    if (!changed || improvement <= options.tolerance * Math.abs(objective)) break;
+    if (options.tolerance > 0 && (!changed || improvement <= options.tolerance * Math.abs(objective))) break;
   }
   return { assign, iterations, objective, reseeded };
 }

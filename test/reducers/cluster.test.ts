@@ -71,6 +71,15 @@ test('Lloyd iterations never lower the objective: more iterations, higher Σ cos
   assert.ok(refined.objective > seeded.objective, `${refined.objective} > ${seeded.objective}`);
 });
 
+test('cluster stops early once assignments settle, unless tolerance is 0', async () => {
+  const tokens = tokensFromRows(rows);
+  const early = await clusterReducer.run(tokens, { budget: 3 });
+  assert.equal(early.stats.iterations, 1, 'the clear case settles after one update');
+  const full = await clusterReducer.run(tokens, { budget: 3, iterations: 7, tolerance: 0 });
+  assert.equal(full.stats.iterations, 7);
+  assert.deepEqual(full.assign, early.assign);
+});
+
 test('cluster rejects bad iterations/tolerance and budget > n', async () => {
   const tokens = tokensFromRows(rows);
   await assert.rejects(clusterReducer.run(tokens, { budget: 2, iterations: -1 }), (e: Error) => e instanceof UsageError && /cluster: iterations must be an integer ≥ 0, got -1/.test(e.message));
