@@ -135,7 +135,12 @@ function checkVideoFile(path: string): void {
   if (stats.size === 0) throw new InputError(`video ${path} is empty (0 bytes)`, 'E_EMPTY_FILE');
 }
 
-/** Parses `ffmpeg -i` stderr into VideoInfo; exported for tests. */
+/**
+ * Parses `ffmpeg -i` stderr into VideoInfo (a ±90° rotate tag swaps the sides).
+ *
+ * @example
+ * parseProbe('v.mp4', '  Duration: 00:00:06.00, …\n    Stream #0:0: Video: h264 (High), yuv420p, 320x180, 10 fps'); // { width: 320, height: 180, duration: 6, fps: 10, codec: 'h264', … }
+ */
 export function parseProbe(path: string, stderr: string): VideoInfo {
   const stream = /Stream #\d+:\d+.*?: Video: ([^\s,]+)[^\n]*?, (\d{2,5})x(\d{2,5})/.exec(stderr);
   if (!stream) {
@@ -172,7 +177,12 @@ export async function probeVideo(path: string): Promise<VideoInfo> {
   return parseProbe(path, stderr);
 }
 
-/** Output size for frames: explicit, or the video's size scaled so the long side ≤ maxSide (even sides). */
+/**
+ * Output size for frames: explicit, or the video's size scaled so the long side ≤ maxSide (even sides, never upscaled).
+ *
+ * @example
+ * frameSize({ width: 1920, height: 1080 }, { maxSide: 448 }); // { width: 448, height: 252 }
+ */
 export function frameSize(info: Pick<VideoInfo, 'width' | 'height'>, options: Pick<ReadFramesOptions, 'width' | 'height' | 'maxSide'>): { width: number; height: number } {
   if (options.width !== undefined || options.height !== undefined) {
     const { width, height } = options;
@@ -188,7 +198,12 @@ export function frameSize(info: Pick<VideoInfo, 'width' | 'height'>, options: Pi
   return { width: even(info.width), height: even(info.height) };
 }
 
-/** Sampling rate that spreads at most maxFrames over the whole duration. */
+/**
+ * Sampling rate that spreads at most maxFrames over the whole duration.
+ *
+ * @example
+ * effectiveFps(6, 10, 8); // 1.333… (8 frames over 6 s instead of 60)
+ */
 export function effectiveFps(duration: number, fps: number, maxFrames: number): number {
   if (!(fps > 0) || !Number.isFinite(fps)) throw new UsageError(`fps (--fps) must be a positive number, got ${fps}`);
   if (!Number.isInteger(maxFrames) || maxFrames < 1) throw new UsageError(`maxFrames (--max-frames) must be an integer ≥ 1, got ${maxFrames}`);
@@ -198,7 +213,12 @@ export function effectiveFps(duration: number, fps: number, maxFrames: number): 
 
 const SHOWINFO = /\[Parsed_showinfo[^\]]*\]\s+n:\s*(\d+)\s+pts:\s*-?\d+\s+pts_time:\s*(-?[\d.e+-]+)/;
 
-/** pts_time of every frame `showinfo` reported, in order. */
+/**
+ * pts_time of every frame `showinfo` reported, in order.
+ *
+ * @example
+ * parseShowinfoTimes('[Parsed_showinfo_2 @ 0x1] n:   0 pts:      0 pts_time:0 pos: 1\n[Parsed_showinfo_2 @ 0x1] n:   1 pts:   512 pts_time:0.5 pos: 2'); // [0, 0.5]
+ */
 export function parseShowinfoTimes(stderr: string): number[] {
   const times: number[] = [];
   for (const line of stderr.split('\n')) {

@@ -88,7 +88,13 @@ export async function encodeVideo(path: string, options: EncodeVideoOptions): Pr
   return tokens;
 }
 
-/** Like encodeVideo, also returning the decoded frames and the probe (the video pipeline needs the pixels). */
+/**
+ * Like encodeVideo, also returning the decoded frames and the probe (the video pipeline needs the pixels).
+ * With `maxSide`, frames are decoded at that size (for sending) and resized to the encoder's input.
+ *
+ * @example
+ * const { frames, tokens } = await encodeVideoFrames('clip.mp4', { encoder, fps: 2, maxSide: 448 });
+ */
 export async function encodeVideoFrames(
   path: string,
   options: EncodeVideoOptions & { maxSide?: number },

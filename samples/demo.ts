@@ -90,7 +90,12 @@ function sampleImages(root: string): string[] {
   return files.map((f) => join(dir, f));
 }
 
-/** The long sample text: the first .txt (by name) under samples/text/. */
+/**
+ * The long sample text: the first .txt (by name) under <root>/text/.
+ *
+ * @example
+ * sampleText(); // '/…/samples/text/essay-35k.txt'
+ */
 export function sampleText(root = samplesRoot): string {
   const dir = join(root, 'text');
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.txt')).sort() : [];
@@ -251,7 +256,12 @@ function reducerTable(summary: DemoSummary): { header: string[]; rows: string[][
   return { header, rows };
 }
 
-/** The plain-text summary table the CLI prints. */
+/**
+ * The plain-text summary table the CLI prints.
+ *
+ * @example
+ * process.stdout.write(summaryText(await runDemo()));
+ */
 export function summaryText(summary: DemoSummary): string {
   const lines: string[] = [];
   const { header, rows } = reducerTable(summary);

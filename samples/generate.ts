@@ -161,7 +161,12 @@ function renderRgb(draw: Draw, w: number, h: number, t: number): Uint8Array {
   return rgb;
 }
 
-/** Writes the scene PNGs; returns their paths. */
+/**
+ * Writes the scene PNGs; returns their paths.
+ *
+ * @example
+ * await generateImages('/tmp/scenes'); // ['/tmp/scenes/ocean.png', …]
+ */
 export async function generateImages(dir = join(root, 'images')): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
   const scenes: [string, Draw, number, number][] = [
@@ -181,7 +186,12 @@ export async function generateImages(dir = join(root, 'images')): Promise<string
   return paths;
 }
 
-/** Encodes the scene video by piping canvas frames into ffmpeg (libx264, yuv420p). */
+/**
+ * Encodes the scene video by piping canvas frames into ffmpeg (libx264, yuv420p).
+ *
+ * @example
+ * await generateVideo('/tmp/scenes.mp4');
+ */
 export async function generateVideo(path = join(root, 'video', 'scenes.mp4')): Promise<string> {
   mkdirSync(dirname(path), { recursive: true });
   const { width, height, fps, secondsPerScene } = VIDEO;
@@ -221,6 +231,7 @@ async function runOptional(area: string): Promise<string | undefined> {
   return file;
 }
 
+/** Regenerates every sample (this area's, then samples/text and samples/bench when they have generators). */
 export async function generateAll(): Promise<void> {
   const images = await generateImages();
   process.stdout.write(`images: ${images.length} written to ${join(root, 'images')}\n`);

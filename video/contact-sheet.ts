@@ -38,7 +38,12 @@ function rgbToCanvas(image: RgbImage) {
   return canvas;
 }
 
-/** "1:05.5" style time label. */
+/**
+ * "m:ss.s" time label.
+ *
+ * @example
+ * formatTime(65.5); // "1:05.5"
+ */
 export function formatTime(seconds: number): string {
   const m = Math.floor(seconds / 60);
   const s = seconds - m * 60;

@@ -45,7 +45,12 @@ export interface DualEncoder {
   dispose(): Promise<void>;
 }
 
-/** Copy of v divided by its L2 norm (zero stays zero). */
+/**
+ * Copy of v divided by its L2 norm (zero stays zero).
+ *
+ * @example
+ * l2Normalize(Float32Array.of(3, 4)); // Float32Array [0.6, 0.8]
+ */
 export function l2Normalize(v: Float32Array): Float32Array {
   let s = 0;
   for (const x of v) s += x * x;

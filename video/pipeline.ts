@@ -87,7 +87,13 @@ export interface VideoPlan {
   tokensUniform: number;
 }
 
-/** Frames sent by the uniform 1 fps baseline: one per started second, at most 64. */
+/**
+ * Frames sent by the uniform 1 fps baseline: one per started second, at most 64.
+ *
+ * @example
+ * uniformFrameCount(6, 12); // 6
+ * uniformFrameCount(600.5, 64); // 64
+ */
 export function uniformFrameCount(duration: number, sampledFrames: number): number {
   if (!(duration > 0) || !Number.isFinite(duration)) return Math.min(64, Math.max(1, sampledFrames));
   return Math.min(64, Math.max(1, Math.ceil(duration)));

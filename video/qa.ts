@@ -53,13 +53,23 @@ export interface VideoQaRun {
   files?: { contactSheet: string; request: string };
 }
 
-/** JPEG bytes of a packed RGB frame. */
+/**
+ * JPEG bytes of a packed RGB frame.
+ *
+ * @example
+ * const jpeg = await encodeJpeg(plan.keyframes[0].image, 85);
+ */
 export async function encodeJpeg(image: RgbImage, quality = 85): Promise<Uint8Array> {
   const buffer = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).jpeg({ quality }).toBuffer();
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
 }
 
-/** The prompt text: timestamps of the frames, then the question. */
+/**
+ * The prompt text: timestamps of the frames, then the question.
+ *
+ * @example
+ * videoPrompt('What happens?', [0, 1.5]); // 'These 2 images are frames from one video, in order, taken at 0.0s, 1.5s.\nWhat happens?'
+ */
 export function videoPrompt(question: string, times: number[]): string {
   const when = times.map((t) => `${t.toFixed(1)}s`).join(', ');
   return `These ${times.length} images are frames from one video, in order, taken at ${when}.\n${question}`;
@@ -67,7 +77,12 @@ export function videoPrompt(question: string, times: number[]): string {
 
 const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
 
-/** Builds the JSON result from a plan and an answer. */
+/**
+ * Builds the `--json` result from a plan and an answer (times rounded to ms, scores to 4 digits).
+ *
+ * @example
+ * qaResult(plan, 'a boat'); // { answer: 'a boat', clips: [...], frames: [{ t: 1.5 }, ...], tokens_sent: 264, tokens_uniform: 396 }
+ */
 export function qaResult(plan: VideoPlan, answer: string | null): VideoQaResult {
   return {
     answer,

@@ -9,7 +9,12 @@ import { cosine, type FrameRange } from './segment.js';
  * sees the main distinct events. Pure numerics.
  */
 
-/** Mean of the embeddings of frames [start, end). */
+/**
+ * Mean of the embeddings of frames [start, end).
+ *
+ * @example
+ * clipEmbedding([Float32Array.of(1, 0), Float32Array.of(0, 1)], { start: 0, end: 2 }); // Float32Array [0.5, 0.5]
+ */
 export function clipEmbedding(frameEmbeddings: Float32Array[], range: FrameRange): Float32Array {
   const d = frameEmbeddings[0]!.length;
   const mean = new Float32Array(d);

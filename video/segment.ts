@@ -22,7 +22,12 @@ export interface SegmentOptions {
   threshold?: number;
 }
 
-/** Cosine of two vectors (0 when either is zero). */
+/**
+ * Cosine of two vectors (0 when either is zero).
+ *
+ * @example
+ * cosine(Float32Array.of(1, 0), Float32Array.of(1, 1)); // 0.7071…
+ */
 export function cosine(a: Float32Array, b: Float32Array): number {
   let dot = 0;
   let na = 0;

@@ -37,7 +37,12 @@ export function loadTokenizerJson(path: string): HfTextTokenizer {
   return tokenizerFromJson(parsed, path);
 }
 
-/** Builds a tokenizer from a parsed tokenizer.json object. */
+/**
+ * Builds a tokenizer from a parsed tokenizer.json object.
+ *
+ * @example
+ * tokenizerFromJson({ pre_tokenizer: { type: 'Whitespace' }, model: { type: 'WordLevel', vocab: { a: 0, b: 1 } } }).encode('b a'); // [1, 0]
+ */
 export function tokenizerFromJson(json: unknown, where = 'tokenizer.json'): HfTextTokenizer {
   const spec = json as Json;
   if (!spec || typeof spec !== 'object' || !spec.model) throw new InputError(`${where}: no "model" section (not a tokenizer.json?)`, 'E_TOKENIZER');
