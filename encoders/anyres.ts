@@ -20,7 +20,12 @@ export const LLAVA_NEXT_PINPOINTS: readonly Resolution[] = Object.freeze([
   [336, 1008],
 ] as Resolution[]);
 
-/** The same pinpoints for any tile side (multiples of the tile: 1×2, 2×1, 2×2, 3×1, 1×3). */
+/**
+ * The same pinpoints for any tile side (multiples of the tile: 1×2, 2×1, 2×2, 3×1, 1×3).
+ *
+ * @example
+ * defaultPinpoints(384)[2]; // [768, 768]
+ */
 export function defaultPinpoints(tileSize = 336): Resolution[] {
   return LLAVA_NEXT_PINPOINTS.map(([w, h]) => [(w / 336) * tileSize, (h / 336) * tileSize]);
 }

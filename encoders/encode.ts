@@ -90,6 +90,12 @@ export async function encodeImage(input: ImageInput, options: EncodeImageOptions
   return (await encodeImageDetailed(input, options)).tokens;
 }
 
+/**
+ * encodeImage plus the tile the encoder saw and the original size.
+ *
+ * @example
+ * const { tokens, tile } = await encodeImageDetailed('photo.jpg', { resize: 'shortest' });
+ */
 export async function encodeImageDetailed(input: ImageInput, options: EncodeImageOptions = {}): Promise<EncodedImage> {
   const encoder = options.encoder ?? createPatchEncoder();
   const image = await decode(input, options.maxPixels);
@@ -129,6 +135,12 @@ export async function encodeAnyRes(input: ImageInput, options: EncodeAnyResOptio
   return (await encodeAnyResDetailed(input, options)).tokens;
 }
 
+/**
+ * encodeAnyRes plus the plan, the thumbnail and the padded crop canvas (for overlays).
+ *
+ * @example
+ * const { tokens, plan, canvas } = await encodeAnyResDetailed('photo.jpg'); // plan.tokenCount === 2340 for 640x480
+ */
 export async function encodeAnyResDetailed(input: ImageInput, options: EncodeAnyResOptions = {}): Promise<EncodedAnyRes> {
   const encoder = options.encoder ?? createPatchEncoder();
   const image = await decode(input, options.maxPixels);

@@ -65,7 +65,12 @@ export class NetworkError extends VtcError {
   }
 }
 
-/** Default local directory for a repo: models/<owner>--<name>. */
+/**
+ * Default local directory for a repo: models/<owner>--<name>.
+ *
+ * @example
+ * defaultModelDir('openai/clip-vit-large-patch14-336'); // 'models/openai--clip-vit-large-patch14-336'
+ */
 export function defaultModelDir(repo: string): string {
   return join('models', repo.replace('/', '--'));
 }
@@ -77,7 +82,12 @@ function checkFileName(file: string): void {
   }
 }
 
-/** Resolves the endpoint option / environment to a base URL without trailing slash. */
+/**
+ * Resolves the endpoint option / environment to a base URL without trailing slash.
+ *
+ * @example
+ * hubEndpoint('http://127.0.0.1:8080/'); // 'http://127.0.0.1:8080'
+ */
 export function hubEndpoint(explicit?: string): string {
   const value = explicit ?? process.env.VTC_HF_ENDPOINT ?? process.env.HF_ENDPOINT ?? DEFAULT_HF_ENDPOINT;
   try {
@@ -109,7 +119,12 @@ function httpError(response: Response, what: string, repo: string, revision: str
   return new NetworkError(`${what}: server answered HTTP ${status} ${response.statusText}`);
 }
 
-/** Lists the files of a repo revision (hub API `/api/models/<repo>/revision/<rev>`). */
+/**
+ * Lists the files of a repo revision (hub API `/api/models/<repo>/revision/<rev>`).
+ *
+ * @example
+ * const files = await listRepoFiles('Xenova/clip-vit-base-patch32'); // ['config.json', 'onnx/vision_model.onnx', …]
+ */
 export async function listRepoFiles(repo: string, revision = 'main', options: { endpoint?: string; token?: string } = {}): Promise<string[]> {
   const endpoint = hubEndpoint(options.endpoint);
   const url = `${endpoint}/api/models/${repo}/revision/${encodeURIComponent(revision)}`;
@@ -125,7 +140,12 @@ export async function listRepoFiles(repo: string, revision = 'main', options: { 
   return body.siblings.map((s) => s.rfilename).filter((f): f is string => typeof f === 'string');
 }
 
-/** The files `vtc models pull` fetches when none are named: ONNX graphs, their external data, JSON configs. */
+/**
+ * The files `vtc models pull` fetches when none are named: ONNX graphs, their external data, JSON configs.
+ *
+ * @example
+ * defaultPullFiles(['model.onnx', 'pytorch_model.bin', 'config.json']); // ['model.onnx', 'config.json']
+ */
 export function defaultPullFiles(files: string[]): string[] {
   return files.filter((f) => /\.(onnx|onnx_data|onnx\.data|json)$/i.test(f));
 }
@@ -152,7 +172,12 @@ function parseSize(text: string | null): number | undefined {
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
-/** Parses a Git LFS pointer ("version …\noid sha256:<hex>\nsize <n>"). */
+/**
+ * Parses a Git LFS pointer ("version …\noid sha256:<hex>\nsize <n>").
+ *
+ * @example
+ * parseLfsPointer(pointerText); // { sha256: '3f…', size: 1710540580 }
+ */
 export function parseLfsPointer(text: string): RemoteFileInfo | undefined {
   if (!text.startsWith('version https://git-lfs.github.com/spec/')) return undefined;
   const oid = /^oid sha256:([0-9a-f]{64})$/m.exec(text)?.[1];
@@ -165,6 +190,9 @@ export function parseLfsPointer(text: string): RemoteFileInfo | undefined {
  * HEAD on the resolve URL without following the redirect, so the hub's
  * x-linked-etag / x-linked-size (set on LFS redirects) are visible; falls back
  * to the LFS pointer at /raw/ when the hub gives no sha256.
+ *
+ * @example
+ * const { size, sha256 } = await remoteFileInfo('https://huggingface.co', 'org/vit', 'main', 'model.onnx');
  */
 export async function remoteFileInfo(endpoint: string, repo: string, revision: string, file: string, token?: string): Promise<RemoteFileInfo> {
   const url = fileUrl(endpoint, repo, 'resolve', revision, file);

@@ -112,7 +112,12 @@ async function rawOutput(pipeline: Sharp): Promise<RgbImage> {
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
 }
 
-/** Bicubic resize to exactly width × height (aspect not kept). */
+/**
+ * Bicubic resize to exactly width × height (aspect not kept).
+ *
+ * @example
+ * const thumbnail = await resizeExact(image, 336, 336); // LLaVA-NeXT's squashed thumbnail
+ */
 export async function resizeExact(image: RgbImage, width: number, height: number): Promise<RgbImage> {
   if (image.width === width && image.height === height) return image;
   return rawOutput(rawInput(image).resize(width, height, { fit: 'fill', kernel: 'cubic' }));
@@ -145,6 +150,9 @@ export async function resizeImage(image: RgbImage, width: number, height: number
 /**
  * Size after scaling so the image covers width × height: for a square target
  * exactly HF's get_resize_output_image_size (short → target, long → int(target·long/short)).
+ *
+ * @example
+ * shortestSideSize(640, 480, 336, 336); // { width: 448, height: 336 }
  */
 export function shortestSideSize(imageWidth: number, imageHeight: number, width: number, height: number): { width: number; height: number } {
   if (width === height) {
@@ -157,7 +165,12 @@ export function shortestSideSize(imageWidth: number, imageHeight: number, width:
   return { width: Math.max(width, Math.trunc(imageWidth * scale)), height: Math.max(height, Math.trunc(imageHeight * scale)) };
 }
 
-/** Copies the rectangle (x, y, width, height) out of an image (no resampling). */
+/**
+ * Copies the rectangle (x, y, width, height) out of an image (no resampling).
+ *
+ * @example
+ * const crop = cropImage(canvas, 336, 0, 336, 336); // AnyRes crop 1 of a 2-wide grid
+ */
 export function cropImage(image: RgbImage, x: number, y: number, width: number, height: number): RgbImage {
   if (x < 0 || y < 0 || x + width > image.width || y + height > image.height) {
     throw new UsageError(`cropImage: rectangle ${width}x${height}+${x}+${y} is outside the ${image.width}x${image.height} image`, 'E_SIZE');
@@ -170,7 +183,12 @@ export function cropImage(image: RgbImage, x: number, y: number, width: number, 
   return { data, width, height };
 }
 
-/** Places an image on a width × height canvas of `background` at (x, y). */
+/**
+ * Places an image on a width × height canvas of `background` at (x, y).
+ *
+ * @example
+ * const canvas = padImage(resized, 672, 672, 0, 84); // 672x504 centred on black
+ */
 export function padImage(image: RgbImage, width: number, height: number, x: number, y: number, background: [number, number, number] = [0, 0, 0]): RgbImage {
   if (x < 0 || y < 0 || x + image.width > width || y + image.height > height) {
     throw new UsageError(`padImage: a ${image.width}x${image.height} image at +${x}+${y} does not fit a ${width}x${height} canvas`, 'E_SIZE');
@@ -198,7 +216,12 @@ export const NORMALIZATION_PRESETS: Readonly<Record<'clip' | 'siglip' | 'imagene
 
 export type NormalizationPreset = keyof typeof NORMALIZATION_PRESETS;
 
-/** A preset name or explicit constants → constants (validated). */
+/**
+ * A preset name or explicit constants → constants (validated).
+ *
+ * @example
+ * resolveNormalization('siglip'); // { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] }
+ */
 export function resolveNormalization(spec: NormalizationPreset | Normalization | string): Normalization {
   if (typeof spec === 'string') {
     const preset = NORMALIZATION_PRESETS[spec as NormalizationPreset];
@@ -236,7 +259,12 @@ export function toNchw(images: RgbImage[], normalization: NormalizationPreset | 
   return out;
 }
 
-/** Encodes raw RGB as PNG bytes (for overlays and debugging). */
+/**
+ * Encodes raw RGB as PNG bytes (for overlays and debugging).
+ *
+ * @example
+ * await writeFile('tile.png', await encodePng(tile));
+ */
 export async function encodePng(image: RgbImage): Promise<Uint8Array> {
   const buffer = await rawInput(image).png().toBuffer();
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);

@@ -134,7 +134,12 @@ export function resolveOnnxConfig(raw: unknown, where = ENCODER_CONFIG_FILE): On
   return config;
 }
 
-/** Reads and validates `<dir>/vtc-encoder.json`. */
+/**
+ * Reads and validates `<dir>/vtc-encoder.json`.
+ *
+ * @example
+ * const config = await readOnnxConfig('models/clip-l-336'); // config.inputSize === 336
+ */
 export async function readOnnxConfig(dir: string): Promise<OnnxEncoderConfig> {
   const path = join(dir, ENCODER_CONFIG_FILE);
   let text: string;

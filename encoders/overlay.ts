@@ -20,7 +20,12 @@ export interface OverlayLayout {
 const GAP = 8;
 const BACKGROUND = 48;
 
-/** A single encoded tile at (0, 0). */
+/**
+ * A single encoded tile at (0, 0).
+ *
+ * @example
+ * const layout = imageLayout(tile, 14);
+ */
 export function imageLayout(tile: RgbImage, patchSize: number): OverlayLayout {
   return { canvas: { data: tile.data.slice(), width: tile.width, height: tile.height }, tiles: [{ x: 0, y: 0 }], patchSize };
 }
@@ -28,6 +33,9 @@ export function imageLayout(tile: RgbImage, patchSize: number): OverlayLayout {
 /**
  * AnyRes: the thumbnail on the left, the padded crop canvas on the right;
  * crop c of a gridRows × gridCols grid at its place on that canvas.
+ *
+ * @example
+ * const layout = anyresLayout(encoded.thumbnail, encoded.canvas, 2, 2, 14);
  */
 export function anyresLayout(thumbnail: RgbImage, cropCanvas: RgbImage, gridRows: number, gridCols: number, patchSize: number): OverlayLayout {
   const tile = thumbnail.width;
@@ -45,7 +53,12 @@ function blit(target: Uint8Array, targetWidth: number, image: RgbImage, x: numbe
   for (let r = 0; r < image.height; r++) target.set(image.data.subarray(r * image.width * 3, (r + 1) * image.width * 3), ((y + r) * targetWidth + x) * 3);
 }
 
-/** A well-spread colour for group j (golden-angle hues). */
+/**
+ * A well-spread colour for group j (golden-angle hues).
+ *
+ * @example
+ * groupColour(0); // [226, 54, 54]
+ */
 export function groupColour(j: number): [number, number, number] {
   const hue = (j * 137.508) % 360;
   const s = 0.75;
@@ -60,6 +73,9 @@ export function groupColour(j: number): [number, number, number] {
 /**
  * For every input token, the output token that covers it (−1 when dropped),
  * derived from output origins (which refer to the input's origin indices).
+ *
+ * @example
+ * outputOfInput(tokens, selectionOf([3, 0])); // [1, -1, -1, 0] for 4 inputs
  */
 export function outputOfInput(input: TokenSet, reduction: Reduction): Int32Array {
   if (reduction.assign && reduction.assign.length === input.n) return reduction.assign.slice();

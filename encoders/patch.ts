@@ -71,7 +71,12 @@ export function createPatchEncoder(options: PatchEncoderOptions = {}): VisionEnc
   };
 }
 
-/** Descriptors and scores of one tile (image sides must be multiples of patchSize). */
+/**
+ * Descriptors and scores of one tile (image sides must be multiples of patchSize).
+ *
+ * @example
+ * const tile = encodePatchTile(rgb336, 14); // tile.rows === 24, tile.dim === 58
+ */
 export function encodePatchTile(image: RgbImage, patchSize: number): EncodedTile {
   const { width, height } = image;
   const rows = height / patchSize;
