@@ -104,6 +104,21 @@ test('AnyRes through a tiny ONNX ViT: per-tile CLS scores and CLS vectors match 
   }
 });
 
+test('custom pinpoints and the encoder\'s preferred resize mode are honoured', async () => {
+  const wide = await encodeAnyRes(photo, { pinpoints: [[1008, 336]] });
+  assert.deepEqual([wide.anyres!.gridRows, wide.anyres!.gridCols, wide.n], [1, 3, 576 * 4]);
+  assert.equal(wide.meta.best_resolution, '1008,336');
+  const modelDir = join(dir, 'letterbox-vit');
+  await writeTinyVit(modelDir, { inputSize: 28, patchSize: 7, dim: 8, heads: 2, seed: 8, embed: 'conv', cls: true }, { resize: 'letterbox', attention: 'attention_logits' });
+  const encoder = await loadEncoder(modelDir);
+  const { tokens, tile } = await encodeImageDetailed(scene(56, 28), { encoder });
+  await encoder.dispose();
+  assert.equal(tokens.meta.resize, 'letterbox');
+  // 56x28 letterboxed into 28x28: 28x14 at y = 7, black rows above.
+  assert.deepEqual(Array.from(tile.data.subarray(0, 28 * 7 * 3)), new Array(28 * 7 * 3).fill(0));
+  assert.notDeepEqual(Array.from(tile.data.subarray(28 * 8 * 3, 28 * 9 * 3)), new Array(28 * 3).fill(0));
+});
+
 test('loadEncoder: "patch" with custom geometry; a missing model directory is a clear error', async () => {
   const patch = await loadEncoder('patch', { inputSize: 224, patchSize: 16 });
   assert.deepEqual([patch.name, patch.inputSize, patch.patchSize], ['patch', 224, 16]);
