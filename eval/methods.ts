@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { InputError, UsageError } from '../core/errors.js';
-import { encodeNpy } from '../core/npy.js';
 import { encodeImage } from '../encoders/encode.js';
 import { readFrames } from '../encoders/ffmpeg.js';
 import { readImage } from '../encoders/image.js';
@@ -32,9 +31,9 @@ export interface PreparedImage {
   height: number;
 }
 
-/** Reduced embeddings of one image: an .npy [n, d] float32 array. */
+/** Reduced embeddings of one image: a row-major [n, d] float32 array. */
 export interface PreparedEmbeds {
-  npy: Uint8Array;
+  data: Float32Array;
   shape: [number, number];
 }
 
@@ -193,7 +192,7 @@ function reducerMethod(name: string): EvalMethod {
       for (const ref of sample.images) {
         const tokens = await encodeImage('bytes' in ref ? ref.bytes : ref.path, { encoder: context.encoder });
         const reduced = k === 1 ? tokens : (await reducer.run(tokens, { ratio: keptFraction(k), seed: context.seed ?? 0 })).tokens;
-        embeds.push({ npy: encodeNpy([reduced.n, reduced.d], reduced.data), shape: [reduced.n, reduced.d] });
+        embeds.push({ data: reduced.data, shape: [reduced.n, reduced.d] });
       }
       return { images: [], ...(sample.text !== undefined ? { text: sample.text } : {}), embeds, pixels: 0, tokens: embeds.reduce((s, e) => s + e.shape[0], 0) };
     },

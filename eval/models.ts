@@ -2,9 +2,11 @@ import sharp from 'sharp';
 import { UsageError } from '../core/errors.js';
 import { createWorker, type Worker } from 'tesseract.js';
 import { VtcError } from '../core/errors.js';
+import { encodeNpy } from '../core/npy.js';
+import { encodeTorchTensor } from './torch-tensor.js';
 import { englishDataDir } from '../render/ocr.js';
 import type { EvalSample } from './datasets.js';
-import type { PreparedInput } from './methods.js';
+import type { PreparedEmbeds, PreparedInput } from './methods.js';
 import { answerFromText } from './ocr-reader.js';
 import { chatCompletion, imageDataUrl, type ChatUsage, type ContentPart } from './openai.js';
 import { optionLetters } from './scoring.js';
@@ -53,12 +55,27 @@ export interface EndpointModelOptions {
   maxTokens?: number;
   temperature?: number;
   extraBody?: Record<string, unknown>;
+  /**
+   * How `image_embeds` are serialised before base64: 'npy' (NumPy .npy, the
+   * default) or 'torch' (torch.save bytes — what stock vLLM decodes, with
+   * torch.load, for servers started with --enable-mm-embeds).
+   */
+  embedsFormat?: EmbedsFormat;
+}
+
+export type EmbedsFormat = 'npy' | 'torch';
+
+/** Serialises one embeddings matrix for an `image_embeds` content part (base64). */
+export function encodeEmbeds(embeds: PreparedEmbeds, format: EmbedsFormat = 'npy'): string {
+  const bytes = format === 'torch' ? encodeTorchTensor(embeds.shape, embeds.data) : encodeNpy(embeds.shape, embeds.data);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
 /**
  * A model behind an OpenAI-compatible endpoint. Pixel inputs go as
  * `image_url` data URLs; token-level inputs as `image_embeds` parts holding a
- * base64 .npy [n, d] float32 array (vLLM started with --enable-mm-embeds).
+ * base64 [n, d] float32 array, .npy or torch.save bytes (vLLM started with
+ * --enable-mm-embeds decodes the latter).
  *
  * @example
  * const model = createEndpointModel({ endpoint: 'http://127.0.0.1:8000/v1', model: 'Qwen/Qwen2.5-VL-3B-Instruct' });
@@ -69,7 +86,7 @@ export function createEndpointModel(options: EndpointModelOptions): EvalModel {
     async answer(sample, input, signal) {
       const content: ContentPart[] = [];
       for (const image of input.images) content.push({ type: 'image_url', image_url: { url: imageDataUrl(image.bytes, image.mime) } });
-      for (const embeds of input.embeds) content.push({ type: 'image_embeds', image_embeds: Buffer.from(embeds.npy).toString('base64') });
+      for (const embeds of input.embeds) content.push({ type: 'image_embeds', image_embeds: encodeEmbeds(embeds, options.embedsFormat) });
       const prompt = buildPrompt(sample);
       content.push({ type: 'text', text: input.text !== undefined ? `${input.text}\n\n${prompt}` : prompt });
       const result = await chatCompletion({

@@ -79,6 +79,7 @@ interface RunFlags {
   shard?: string;
   metric: string;
   encoder?: string;
+  embedsFormat: string;
   videoFrames: number;
   seed: number;
   json?: boolean;
@@ -103,6 +104,7 @@ function runSubcommand(): Command {
     .option('--shard <i/n>', 'run every n-th sample starting at the i-th (split a run across machines)')
     .option('--metric <name>', `scoring for rows without their own metric: ${METRICS.join(', ')}`, 'auto')
     .option('--encoder <spec>', 'vision encoder for token-level methods: "patch" or an ONNX encoder folder')
+    .option('--embeds-format <fmt>', 'image_embeds serialisation for token-level methods: npy, or torch (torch.save bytes, what stock vLLM decodes)', 'npy')
     .option('--video-frames <n>', 'uniform frames of an uncompressed video input', parseInteger('--video-frames'), 16)
     .option('--seed <n>', 'seed for randomised reducers', parseInteger('--seed'), 0)
     .option('--json', 'print one JSON object {dataset, model, jobs, cached, done, failed, report: {tasks: …} as in eval analyze --json, files}')
@@ -129,12 +131,13 @@ Groups: A = uncompressed right but downsampled wrong (difficult), B = both right
       const tokenLevel = methods.filter((m) => getMethod(m).level === 'token');
       if (tokenLevel.length && opts.model === 'ocr') throw new UsageError(`eval run: token-level methods (${tokenLevel.join(', ')}) need an endpoint model served by vLLM with --enable-mm-embeds, not the ocr reader`);
       if (tokenLevel.length && !opts.encoder) throw new UsageError(`eval run: token-level methods (${tokenLevel.join(', ')}) need --encoder (patch or an ONNX encoder folder)`);
+      if (opts.embedsFormat !== 'npy' && opts.embedsFormat !== 'torch') throw new UsageError(`eval run: --embeds-format must be npy or torch, got ${JSON.stringify(opts.embedsFormat)}`);
       if (opts.model !== 'ocr' && !opts.endpoint) throw new UsageError(`eval run: --model ${opts.model} needs --endpoint <url ending in /v1> (or use --model ocr for the offline reader)`);
       if (!(opts.concurrency >= 1)) throw new UsageError(`eval run: --concurrency must be ≥ 1, got ${opts.concurrency}`);
       const model: EvalModel =
         opts.model === 'ocr'
           ? await createOcrModel({ workers: opts.concurrency })
-          : createEndpointModel({ endpoint: opts.endpoint!, model: opts.model, apiKey: apiKeyFromEnv(opts.apiKeyEnv), timeoutMs: opts.timeout, retries: opts.retries, maxTokens: opts.maxTokens });
+          : createEndpointModel({ endpoint: opts.endpoint!, model: opts.model, apiKey: apiKeyFromEnv(opts.apiKeyEnv), timeoutMs: opts.timeout, retries: opts.retries, maxTokens: opts.maxTokens, embedsFormat: opts.embedsFormat });
       const encoder = opts.encoder ? await loadEncoder(opts.encoder) : undefined;
       const progress = createProgress();
       const controller = new AbortController();
