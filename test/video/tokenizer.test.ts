@@ -70,3 +70,23 @@ test('WordPiece with ## continuation; unsupported parts are clear errors', () =>
   assert.throws(() => tokenizerFromJson({ model: { type: 'WordLevel', vocab: { a: 0 } } }).encode('b'), /token "b" is not in the vocabulary and there is no unk_token/);
   assert.throws(() => tokenizerFromJson({}), /no "model" section/);
 });
+
+test("CLIP's tokenizer.json structure: NFC + Replace + Lowercase, Split(invert) + ByteLevel, BPE </w>, RobertaProcessing", () => {
+  const chars = ['a', 'p', 'h', 'o', 't', 'f', 'c', '.', 'a</w>', 'o</w>', 'f</w>', 't</w>', '.</w>'];
+  const words = ['ph', 'pho', 'phot', 'photo</w>', 'of</w>', 'ca', 'cat</w>'];
+  const vocab = Object.fromEntries([...chars, ...words, '<|startoftext|>', '<|endoftext|>'].map((t, i) => [t, i]));
+  const tok = tokenizerFromJson({
+    normalizer: { type: 'Sequence', normalizers: [{ type: 'NFC' }, { type: 'Replace', pattern: { Regex: '\\s+' }, content: ' ' }, { type: 'Lowercase' }] },
+    pre_tokenizer: {
+      type: 'Sequence',
+      pretokenizers: [
+        { type: 'Split', pattern: { Regex: "'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+" }, behavior: 'Removed', invert: true },
+        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
+      ],
+    },
+    model: { type: 'BPE', vocab, merges: ['p h', 'ph o', 'pho t', 'phot o</w>', 'o f</w>', 'c a', 'ca t</w>'], end_of_word_suffix: '</w>', continuing_subword_prefix: '', unk_token: '<|endoftext|>' },
+    post_processor: { type: 'RobertaProcessing', sep: ['<|endoftext|>', vocab['<|endoftext|>']], cls: ['<|startoftext|>', vocab['<|startoftext|>']] },
+  });
+  const id = (t: string) => vocab[t]!;
+  assert.deepEqual(tok.encode('A  Photo of\ta CAT.'), [id('<|startoftext|>'), id('a</w>'), id('photo</w>'), id('of</w>'), id('a</w>'), id('cat</w>'), id('.</w>'), id('<|endoftext|>')]);
+});
