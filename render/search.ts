@@ -26,6 +26,7 @@ export interface Genome {
   marginY: number;
   horizontalScale: number;
   alignment: Alignment;
+  /** A named page size, or "base" for the base config's own size. */
   pageSize: string;
 }
 
@@ -62,13 +63,8 @@ export interface SearchResult {
 const PAGE_NAMES = Object.keys(PAGE_SIZES);
 const DPI_RANGE = [45, 144] as const;
 
-/** The genome a config corresponds to (page size snapped to the nearest named size). */
+/** The genome of a config (its page size kept as "base"). */
 export function genomeOf(config: RenderConfig): Genome {
-  const nearest = PAGE_NAMES.reduce((best, name) => {
-    const [w, h] = PAGE_SIZES[name]!;
-    const [bw, bh] = PAGE_SIZES[best]!;
-    return Math.abs(w - config.pageSize[0]) + Math.abs(h - config.pageSize[1]) < Math.abs(bw - config.pageSize[0]) + Math.abs(bh - config.pageSize[1]) ? name : best;
-  }, PAGE_NAMES[0]!);
   return {
     dpi: config.dpi,
     fontSize: config.fontSize,
@@ -77,7 +73,7 @@ export function genomeOf(config: RenderConfig): Genome {
     marginY: config.marginY,
     horizontalScale: config.horizontalScale,
     alignment: config.alignment,
-    pageSize: nearest,
+    pageSize: 'base',
   };
 }
 
@@ -92,7 +88,7 @@ export function configOf(genome: Genome, base: RenderConfig): RenderConfig {
     marginY: genome.marginY,
     horizontalScale: genome.horizontalScale,
     alignment: genome.alignment,
-    pageSize: [...PAGE_SIZES[genome.pageSize]!] as [number, number],
+    pageSize: genome.pageSize === 'base' ? [...base.pageSize] : ([...PAGE_SIZES[genome.pageSize]!] as [number, number]),
   };
 }
 

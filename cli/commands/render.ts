@@ -37,6 +37,34 @@ interface RenderOptions {
   json?: boolean;
 }
 
+interface SearchOpts {
+  config?: string;
+  profile: string;
+  tokenizer: string;
+  maxCer: number;
+  generations: number;
+  population: number;
+  seed: number;
+  sampleChars: number;
+  out?: string;
+  json?: boolean;
+}
+
+/**
+ * `render` and `render search` share --config, --profile, --tokenizer, --out
+ * and --json; commander lets the parent consume them wherever they appear,
+ * so values the user gave on the command line are taken from the parent.
+ */
+function withParentOptions(opts: SearchOpts, command: Command): SearchOpts {
+  const parent = command.parent;
+  if (!parent) return opts;
+  const merged: Record<string, unknown> = { ...opts };
+  for (const key of ['config', 'profile', 'tokenizer', 'out', 'json']) {
+    if (parent.getOptionValueSource(key) === 'cli') merged[key] = parent.getOptionValue(key);
+  }
+  return merged as unknown as SearchOpts;
+}
+
 function searchCommand(): Command {
   return configureCommand(new Command('search'))
     .description("evolutionary search over Glyph's render settings: maximise compression subject to OCR CER ≤ --max-cer")
@@ -62,7 +90,8 @@ Each candidate renders the whole text (compression) and OCRs the first
 --sample-chars characters rendered the same way (CER). The base config is
 candidate 0, so the best config is never worse than it when it is feasible.`,
     )
-    .action(async (source: string, opts: { config?: string; profile: string; tokenizer: string; maxCer: number; generations: number; population: number; seed: number; sampleChars: number; out?: string; json?: boolean }) => {
+    .action(async (source: string, localOpts: SearchOpts, command: Command) => {
+      const opts = withParentOptions(localOpts, command);
       const text = await readText(source);
       const base = baseConfig(opts.config);
       const progress = createProgress(!opts.json && Boolean(process.stderr.isTTY) && !process.env.CI);
@@ -84,7 +113,7 @@ candidate 0, so the best config is never worse than it when it is feasible.`,
         printJson({ best: result.best && summary(result.best), baseline: summary(result.baseline), pareto: result.pareto.map(summary), evaluated: result.evaluated.length });
       } else {
         const line = (c: Candidate) =>
-          `${c.compression.toFixed(3).padStart(8)}  ${(c.cer * 100).toFixed(2).padStart(6)}%  ${String(c.pages).padStart(5)}  dpi ${c.genome.dpi} font ${c.genome.fontSize}/${c.genome.fontSize + c.genome.lineExtra} margins ${c.genome.marginX},${c.genome.marginY} h-scale ${c.genome.horizontalScale} ${c.genome.alignment} ${c.genome.pageSize}`;
+          `${c.compression.toFixed(3).padStart(8)}  ${(c.cer * 100).toFixed(2).padStart(6)}%  ${String(c.pages).padStart(5)}  dpi ${c.genome.dpi} font ${c.genome.fontSize}/${c.genome.fontSize + c.genome.lineExtra} margins ${c.genome.marginX},${c.genome.marginY} h-scale ${c.genome.horizontalScale} ${c.genome.alignment} ${c.config.pageSize.join('×')} pt`;
         process.stdout.write(`Pareto front (${result.evaluated.length} configs evaluated, profile ${opts.profile}):\n  compression     CER  pages  config\n`);
         for (const c of result.pareto) process.stdout.write(`${c.feasible ? '*' : ' '} ${line(c)}\n`);
         process.stdout.write(`baseline: ${line(result.baseline)}\n`);

@@ -43,6 +43,22 @@ test('vtc render reads stdin, honours --config and --format', () => {
   assert.ok(existsSync(join(dir, 'page_001.jpg')));
 });
 
+test('vtc render search: shared flags (--profile, --out, --json) reach the search; the best config loads back', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vtc-render-cli-'));
+  writeFileSync(join(dir, 'in.txt'), 'A short line of plain English text for the search.');
+  const run = vtc(['render', 'search', join(dir, 'in.txt'), '--max-cer', '0.5', '--generations', '1', '--population', '2', '--profile', 'llava-1.5', '--out', join(dir, 'best.json'), '--json']);
+  assert.equal(run.status, 0, run.stderr);
+  const out = JSON.parse(run.stdout);
+  assert.equal(out.evaluated, 2);
+  assert.equal(out.baseline.vision_tokens, 576);
+  assert.ok(out.best.compression >= out.baseline.compression);
+  const saved = JSON.parse(readFileSync(join(dir, 'best.json'), 'utf8'));
+  assert.deepEqual(saved, out.best.config);
+  const again = vtc(['render', join(dir, 'in.txt'), '--config', join(dir, 'best.json'), '--profile', 'llava-1.5', '--out', join(dir, 'pages'), '--json']);
+  assert.equal(again.status, 0, again.stderr);
+  assert.equal(JSON.parse(again.stdout).compression, out.best.compression);
+});
+
 test('bad input: one-line errors and exit codes (2 usage, 1 input)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vtc-render-cli-'));
   writeFileSync(join(dir, 'in.txt'), 'hello');

@@ -55,7 +55,8 @@ test('search: seeded, never worse than the base config, respects the CER limit',
   assert.ok(result.best!.cer <= 0.05);
   assert.ok(result.best!.compression >= result.baseline.compression);
   assert.equal(result.evaluated.length, 6);
-  assert.deepEqual(result.evaluated[0]!.genome, { dpi: 72, fontSize: 9, lineExtra: 1, marginX: 10, marginY: 10, horizontalScale: 1, alignment: 'LEFT', pageSize: 'A4' });
+  assert.deepEqual(result.evaluated[0]!.genome, { dpi: 72, fontSize: 9, lineExtra: 1, marginX: 10, marginY: 10, horizontalScale: 1, alignment: 'LEFT', pageSize: 'base' });
+  assert.deepEqual(result.evaluated[0]!.config, DEFAULT_CONFIG);
   const again = await run();
   assert.deepEqual(again.evaluated.map((c) => c.genome), result.evaluated.map((c) => c.genome));
 });
