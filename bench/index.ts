@@ -3,6 +3,7 @@ import { renderBenchmark } from './render.js';
 import { reducersBenchmark } from './reducers.js';
 import { videoBenchmark } from './video.js';
 import { encodersBenchmark } from './encoders.js';
+import { evalBenchmark } from './eval.js';
 import type { Benchmark } from './harness.js';
 
 export type { Benchmark, BenchResult } from './harness.js';
@@ -15,4 +16,5 @@ export const benchmarks: Record<string, Benchmark> = {
   reducers: reducersBenchmark,
   video: videoBenchmark,
   encoders: encodersBenchmark,
+  eval: evalBenchmark,
 };
