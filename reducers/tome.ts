@@ -81,8 +81,7 @@ async function bipartiteRounds(tokens: TokenSet, budget: number, isProtected: Ui
     const aCount = Math.ceil(m / 2);
     const bCount = Math.floor(m / 2);
     const { a, b } = normalizedSplit(feats, m, d);
-    const sims = await matmulABt(matrix(aCount, d, a), matrix(bCount, d, b));
-    const { best, bestB } = bestMatches(sims.data, aCount, bCount, prot);
+    const { best, bestB } = await bestMatches(a, b, aCount, bCount, d, prot);
     const order = Int32Array.from({ length: aCount }, (_, i) => i).sort((x, y) => best[y]! - best[x]! || x - y);
     let merges = 0;
     while (merges < r && best[order[merges]!]! > -Infinity) merges++;
@@ -160,41 +159,54 @@ function normalizedSplit(x: Float32Array, m: number, d: number): { a: Float32Arr
   return { a, b };
 }
 
+/** At most this many similarities are held at once (64 MiB of float32), so large inputs run in A-row blocks. */
+const MAX_SIMILARITY_BLOCK = 1 << 24;
+
 /**
  * For each A row its most similar B column (first on ties) and that
  * similarity; protected A rows get −∞, protected B columns are skipped.
+ * The A×B cosine matrix is computed by native GEMM in row blocks.
  */
-function bestMatches(sims: Float32Array, aCount: number, bCount: number, prot: Uint8Array): { best: Float64Array; bestB: Int32Array } {
+async function bestMatches(a: Float32Array, b: Float32Array, aCount: number, bCount: number, d: number, prot: Uint8Array): Promise<{ best: Float64Array; bestB: Int32Array }> {
   const best = new Float64Array(aCount).fill(-Infinity);
   const bestB = new Int32Array(aCount);
   const allowed: number[] = [];
   for (let bi = 0; bi < bCount; bi++) if (!prot[2 * bi + 1]) allowed.push(bi);
   const columns = Int32Array.from(allowed);
+  if (columns.length === 0) return { best, bestB };
   const everyColumn = columns.length === bCount;
-  for (let ai = 0; ai < aCount; ai++) {
-    if (prot[2 * ai] || columns.length === 0) continue;
-    const row = ai * bCount;
-    let v = -Infinity;
-    let arg = 0;
-    if (everyColumn) {
-      for (let bi = 0; bi < bCount; bi++) {
-        const s = sims[row + bi]!;
-        if (s > v) {
-          v = s;
-          arg = bi;
+  const bMatrix = matrix(bCount, d, b);
+  const blockRows = Math.max(1, Math.floor(MAX_SIMILARITY_BLOCK / Math.max(1, bCount)));
+  for (let start = 0; start < aCount; start += blockRows) {
+    const rows = Math.min(blockRows, aCount - start);
+    const aBlock = rows === aCount ? a : a.slice(start * d, (start + rows) * d);
+    const sims = (await matmulABt(matrix(rows, d, aBlock), bMatrix)).data;
+    for (let r = 0; r < rows; r++) {
+      const ai = start + r;
+      if (prot[2 * ai]) continue;
+      const row = r * bCount;
+      let v = -Infinity;
+      let arg = 0;
+      if (everyColumn) {
+        for (let bi = 0; bi < bCount; bi++) {
+          const s = sims[row + bi]!;
+          if (s > v) {
+            v = s;
+            arg = bi;
+          }
+        }
+      } else {
+        for (let q = 0; q < columns.length; q++) {
+          const s = sims[row + columns[q]!]!;
+          if (s > v) {
+            v = s;
+            arg = columns[q]!;
+          }
         }
       }
-    } else {
-      for (let q = 0; q < columns.length; q++) {
-        const s = sims[row + columns[q]!]!;
-        if (s > v) {
-          v = s;
-          arg = columns[q]!;
-        }
-      }
+      best[ai] = v;
+      bestB[ai] = arg;
     }
-    best[ai] = v;
-    bestB[ai] = arg;
   }
   return { best, bestB };
 }

@@ -61,3 +61,13 @@ test('tome: protected tokens never merge, in A or in B', async () => {
   await assert.rejects(tomeReducer.run(tokens, { budget: 1, protect: [0, 1, 2, 3] }), /tome: cannot reach budget 1: 4 tokens remain and none can merge/);
   await assert.rejects(tomeReducer.run(tokens, { budget: 2, protect: [4] }), /tome: protect index 4 is outside \[0, 4\)/);
 });
+
+test('tome on 8200 tokens (A×B computed in row blocks) still finds the globally best pair', async () => {
+  const tokens = randomTokens(8200, 8, 13);
+  // Plant an exact duplicate: A token 8190 (A row 4095; blocks hold 4092 A rows) equals B token 35.
+  tokens.data.copyWithin(8190 * 8, 35 * 8, 36 * 8);
+  const result = await tomeReducer.run(tokens, { budget: 8199 });
+  assert.equal(result.assign![8190], result.assign![35]);
+  assert.deepEqual(Array.from(result.tokens.origin[result.assign![35]!]!), [35, 8190]);
+  assert.equal(result.tokens.n, 8199);
+});
