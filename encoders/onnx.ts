@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { z } from 'zod';
 import { InputError, ShapeError, UsageError } from '../core/errors.js';
+import { floatToHalf, halfToFloat } from '../core/float16.js';
 import { resolveNormalization, toNchw, RESIZE_MODES, type Normalization, type ResizeMode } from './image.js';
 import { negativeCosineToMean } from './patch.js';
 import type { EncodedTile, RgbImage, VisionEncoder } from './types.js';
@@ -205,6 +206,8 @@ export async function createOnnxEncoder(dir: string, options: OnnxEncoderOptions
   }
   const inputName = config.inputName ?? session.inputNames[0]!;
   if (!session.inputNames.includes(inputName)) throw new InputError(`${modelPath}: no input named ${JSON.stringify(inputName)} (inputs: ${session.inputNames.join(', ')})`, 'E_MODEL');
+  const inputType = declaredType(session, inputName);
+  if (inputType !== 'float32' && inputType !== 'float16') throw new InputError(`${modelPath}: input ${inputName} is ${inputType}; expected float32 or float16 pixels`, 'E_MODEL');
   const fixedBatch = declaredBatch(session, inputName);
   if (fixedBatch !== undefined && config.batchSize !== fixedBatch) {
     if (options.batchSize !== undefined) throw new UsageError(`${modelPath}: the model's input ${inputName} has a fixed batch of ${fixedBatch}; batch size ${options.batchSize} is impossible`, 'E_RANGE');
@@ -224,13 +227,16 @@ export async function createOnnxEncoder(dir: string, options: OnnxEncoderOptions
     // A static batch dimension gets a short last batch padded with copies (their outputs are dropped).
     const batch = fixedBatch !== undefined && images.length < fixedBatch ? [...images, ...new Array<RgbImage>(fixedBatch - images.length).fill(images[0]!)] : images;
     const pixels = toNchw(batch, config.normalization);
-    const feeds = { [inputName]: new ort.Tensor('float32', pixels as Float32Array<ArrayBuffer>, [batch.length, 3, config.inputSize, config.inputSize]) };
-    let out: ort.InferenceSession.OnnxValueMapType;
+    const dims = [batch.length, 3, config.inputSize, config.inputSize];
+    const tensor = inputType === 'float16' ? new ort.Tensor('float16', Uint16Array.from(pixels, floatToHalf), dims) : new ort.Tensor('float32', pixels as Float32Array<ArrayBuffer>, dims);
+    const feeds = { [inputName]: tensor };
+    let raw: ort.InferenceSession.OnnxValueMapType;
     try {
-      out = await session.run(feeds, wanted);
+      raw = await session.run(feeds, wanted);
     } catch (error) {
       throw new InputError(`${modelPath}: inference failed (${String((error as Error).message).split('\n')[0]})`, 'E_MODEL');
     }
+    const out: Record<string, ort.Tensor> = Object.fromEntries(wanted.map((name) => [name, asFloat32(raw[name]!, name, modelPath)]));
     const features = out[config.features]!;
     const tokensPerTile = rows * rows + (config.hasCls ? 1 : 0);
     const [b, t, d] = features.dims as number[];
@@ -278,6 +284,18 @@ export async function createOnnxEncoder(dir: string, options: OnnxEncoderOptions
   };
 }
 
+function declaredType(session: ort.InferenceSession, input: string): string {
+  const meta = session.inputMetadata?.[session.inputNames.indexOf(input)];
+  return meta && meta.isTensor ? meta.type : 'float32';
+}
+
+/** float16 outputs (half-precision exports) become float32; other types are refused. */
+function asFloat32(tensor: ort.Tensor, name: string, where: string): ort.Tensor {
+  if (tensor.type === 'float32') return tensor;
+  if (tensor.type === 'float16') return new ort.Tensor('float32', Float32Array.from(tensor.data as Uint16Array, halfToFloat), tensor.dims);
+  throw new ShapeError(`${where}: output ${name} is ${tensor.type}; expected float32 or float16`);
+}
+
 function declaredBatch(session: ort.InferenceSession, input: string): number | undefined {
   const meta = session.inputMetadata?.[session.inputNames.indexOf(input)];
   const first = meta && meta.isTensor ? meta.shape[0] : undefined;
@@ -294,7 +312,7 @@ function declaredWidth(session: ort.InferenceSession, output: string): number {
  * The CLS row of the last attention, averaged over heads, for tile `b` of a
  * batch (length T − 1: the CLS→CLS entry is dropped).
  */
-function clsRowScores(out: ort.InferenceSession.OnnxValueMapType, config: OnnxEncoderConfig, b: number, tokens: number, where: string): Float32Array {
+function clsRowScores(out: Record<string, ort.Tensor>, config: OnnxEncoderConfig, b: number, tokens: number, where: string): Float32Array {
   const patches = tokens - 1;
   const scores = new Float32Array(patches);
   if (config.attention) {

@@ -119,6 +119,22 @@ test('CLS tower without attention outputs (a plain HF export): CLS vector kept, 
   assertClose(tile!.scores, negativeCosineToMean(ref.features.subarray(8), 16, 8), 1e-4, 'scores');
 });
 
+test('half-precision export: float16 pixels in, float16 features and attention out (agreement at fp16 precision)', async () => {
+  const spec: TinyVitSpec = { ...base, float16: true, seed: 51 };
+  const dir = join(root, 'fp16');
+  const weights = await writeTinyVit(dir, spec, { features: 'features_fp16', attention: 'attention_logits_fp16' });
+  const encoder = await createOnnxEncoder(dir);
+  const images = randomImages(2, 28, 29);
+  const tiles = await encoder.encode(images);
+  await encoder.dispose();
+  for (const [i, tile] of tiles.entries()) {
+    const ref = referenceForward(spec, weights, images[i]!.data, clip);
+    assert.ok(tile.features instanceof Float32Array);
+    assertClose(tile.features, ref.features.subarray(8), 2e-2, `fp16 features ${i}`);
+    assertClose(tile.scores, ref.clsRow, 2e-2, `fp16 scores ${i}`);
+  }
+});
+
 test('presets fill the tower facts; config errors name the field', async () => {
   const l14 = resolveOnnxConfig({ preset: 'clip-vit-l-14-336', attention: 'attn' });
   assert.deepEqual([l14.inputSize, l14.patchSize, l14.resize, l14.hasCls, l14.heads], [336, 14, 'shortest', true, 16]);

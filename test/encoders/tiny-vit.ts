@@ -4,6 +4,9 @@ import { OnnxGraph } from '../../core/onnx-graph.js';
 import { Rng } from '../../core/rng.js';
 import type { Normalization } from '../../encoders/image.js';
 
+const FLOAT = 1; // onnx.TensorProto.DataType
+const FLOAT16 = 10;
+
 /**
  * A tiny ViT generated for tests: patch embedding (Conv or reshape+MatMul),
  * a CLS token, position embeddings, LayerNorm, one multi-head self-attention
@@ -22,6 +25,8 @@ export interface TinyVitSpec {
   cls: boolean;
   /** A static batch dimension (default symbolic). */
   fixedBatch?: number;
+  /** Half-precision I/O: a float16 pixel input and float16 copies of every output, named `<output>_fp16`. */
+  float16?: boolean;
 }
 
 export interface TinyVitWeights {
@@ -71,7 +76,13 @@ export function tinyVitBytes(spec: TinyVitSpec, w: TinyVitWeights): Uint8Array {
   const N = g * g;
   const dh = D / H;
   const graph = new OnnxGraph('tiny_vit');
-  graph.input('pixel_values', [spec.fixedBatch ?? 'batch', 3, S, S]);
+  const batch = spec.fixedBatch ?? 'batch';
+  if (spec.float16) {
+    graph.input('pixel_values_h', [batch, 3, S, S], FLOAT16);
+    graph.node('Cast', ['pixel_values_h'], ['pixel_values'], { to: FLOAT });
+  } else {
+    graph.input('pixel_values', [batch, 3, S, S]);
+  }
   let patches: string;
   if (spec.embed === 'conv') {
     graph.initializer('patch_w', [D, 3, P, P], w.patch).initializer('patch_b', [D], w.patchBias);
@@ -130,14 +141,24 @@ export function tinyVitBytes(spec: TinyVitSpec, w: TinyVitWeights): Uint8Array {
   graph.node('MatMul', ['ctx_flat', 'wo'], ['o_mm']);
   graph.node('Add', ['o_mm', 'bo'], ['o']);
   graph.node('Add', ['x0', 'o'], ['features']);
-  graph.output('features', ['batch', T, D]);
-  graph.output('attention_logits', ['batch', H, T, T]);
-  graph.output('attention_probs', ['batch', H, T, T]);
-  graph.output('q', ['batch', T, D]);
-  graph.output('k', ['batch', T, D]);
-  graph.output('q_bhtd', ['batch', H, T, dh]);
-  graph.output('k_bhtd_src', ['batch', H, T, dh]);
   graph.node('Transpose', ['k_h'], ['k_bhtd_src'], { perm: [0, 2, 1, 3] });
+  const outputs: [string, (number | string)[]][] = [
+    ['features', [batch, T, D]],
+    ['attention_logits', [batch, H, T, T]],
+    ['attention_probs', [batch, H, T, T]],
+    ['q', [batch, T, D]],
+    ['k', [batch, T, D]],
+    ['q_bhtd', [batch, H, T, dh]],
+    ['k_bhtd_src', [batch, H, T, dh]],
+  ];
+  for (const [name, dims] of outputs) {
+    if (spec.float16) {
+      graph.node('Cast', [name], [`${name}_fp16`], { to: FLOAT16 });
+      graph.output(`${name}_fp16`, dims, FLOAT16);
+    } else {
+      graph.output(name, dims);
+    }
+  }
   return graph.toBytes();
 }
 
