@@ -142,7 +142,8 @@ export async function planVideo(path: string, options: VideoPlanOptions = {}): P
   getProfile(profileName);
   const clipsWanted = options.clips ?? 3;
   if (!Number.isInteger(clipsWanted) || clipsWanted < 1) throw new UsageError(`clips must be an integer ≥ 1, got ${clipsWanted}`);
-  if (options.frames !== undefined && options.tokenBudget !== undefined) throw new UsageError('give either a frame budget or a token budget, not both');
+  // Check the budget options before decoding (a token budget is checked against the real per-frame cost later).
+  frameBudget(options, 1);
   const encoder = options.encoder ?? createPatchEncoder({ inputSize: 224, patchSize: 14 });
   const progress = options.onProgress ?? (() => {});
 
