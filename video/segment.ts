@@ -56,7 +56,7 @@ export function segmentBySimilarity(similarities: number[], options: SegmentOpti
   if (!Number.isFinite(threshold)) throw new UsageError(`segment threshold must be a number, got ${threshold}`);
   const cuts = new Set<number>();
   // Least similar transitions first; earlier transition on ties (stable sort).
-  const order = similarities.map((s, i) => i).sort((a, b) => similarities[a]! - similarities[b]! || a - b);
+  const order = similarities.map((_, i) => i).sort((a, b) => similarities[a]! - similarities[b]! || a - b);
   for (const i of order.slice(0, Math.min(segments - 1, similarities.length))) cuts.add(i);
   similarities.forEach((s, i) => {
     if (s < threshold) cuts.add(i);
