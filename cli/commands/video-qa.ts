@@ -27,6 +27,7 @@ interface VideoQaFlags {
   threshold?: number;
   segments?: number;
   timeout: number;
+  maxTokens: number;
   out: string;
   dryRun?: boolean;
   json?: boolean;
@@ -71,6 +72,7 @@ export function videoQaCommand(): Command {
     .option('--threshold <tau>', 'cut clips wherever adjacent-frame similarity drops below this', parseNumber('--threshold'))
     .option('--segments <n>', 'target number of event clips from the least-similar-transition rule', parseInteger('--segments'))
     .option('--timeout <s>', 'seconds to wait for the endpoint', parseNumber('--timeout'), 120)
+    .option('--max-tokens <n>', 'longest answer the model may write, in tokens', parseInteger('--max-tokens'), 512)
     .option('--out <dir>', 'where --dry-run writes contact-sheet.png and request.json', 'vtc-video-qa')
     .option('--dry-run', 'write the contact sheet and the request instead of calling the endpoint')
     .option('--json', 'print one JSON object {answer, clips:[{start,end,score}], frames:[{t}], tokens_sent, tokens_uniform}');
@@ -91,6 +93,7 @@ merged group. tokens_uniform is what 1 fps sampling (≤ 64 frames, same resolut
     if (flags.frames !== undefined && flags.tokenBudget !== undefined) throw new UsageError('video-qa: give either --frames or --token-budget, not both');
     if (!flags.dryRun && !flags.endpoint) throw new UsageError('video-qa: --endpoint is required (or use --dry-run)');
     if (!flags.dryRun && !flags.model) throw new UsageError('video-qa: --model is required (or use --dry-run)');
+    if (flags.maxTokens < 1) throw new UsageError(`video-qa: --max-tokens must be ≥ 1, got ${flags.maxTokens}`);
     if (!(flags.timeout > 0)) throw new UsageError(`video-qa: --timeout must be > 0 seconds, got ${flags.timeout}`);
     const apiKey = apiKeyFromEnv(flags.apiKeyEnv);
     const encoder: VisionEncoder = await loadEncoder(flags.encoder, flags.encoder === 'patch' ? { inputSize: 224, patchSize: 14 } : {});
@@ -116,6 +119,7 @@ merged group. tokens_uniform is what 1 fps sampling (≤ 64 frames, same resolut
         threshold: flags.threshold,
         segments: flags.segments,
         timeoutMs: flags.timeout * 1000,
+        maxTokens: flags.maxTokens,
         dryRun: flags.dryRun,
         outDir: flags.out,
         onProgress: (stage, done, total) => {

@@ -15,6 +15,7 @@ interface Seen {
   model: string;
   text: string;
   authorization?: string;
+  maxTokens: number;
 }
 
 /**
@@ -37,7 +38,7 @@ async function startServer(maxImages: number, status = 200): Promise<{ url: stri
         return res.end(JSON.stringify({ error: { message: 'model overloaded' } }));
       }
       if (req.method !== 'POST' || req.url !== '/v1/chat/completions') return fail(`unexpected ${req.method} ${req.url}`);
-      const request = JSON.parse(body) as { model: string; messages: { role: string; content: { type: string; text?: string; image_url?: { url: string } }[] }[] };
+      const request = JSON.parse(body) as { model: string; max_tokens: number; messages: { role: string; content: { type: string; text?: string; image_url?: { url: string } }[] }[] };
       const parts = request.messages[0]!.content;
       const images: Seen['images'] = [];
       for (const part of parts.filter((p) => p.type === 'image_url')) {
@@ -54,7 +55,7 @@ async function startServer(maxImages: number, status = 200): Promise<{ url: stri
       if (images.length === 0) return fail('no images');
       if (images.length > maxImages) return fail(`${images.length} images exceed the budget of ${maxImages}`);
       const text = parts.find((p) => p.type === 'text')?.text ?? '';
-      seen.push({ images, model: request.model, text, authorization: req.headers.authorization });
+      seen.push({ images, model: request.model, text, authorization: req.headers.authorization, maxTokens: request.max_tokens });
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ id: 'x', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: ` a white sailing boat (${images.length} frames)\n` } }] }));
     });
@@ -66,7 +67,7 @@ async function startServer(maxImages: number, status = 200): Promise<{ url: stri
 test('vtc video-qa --json: answer, clips, frames and token accounting against a checking server', async () => {
   const { url, seen, server } = await startServer(4);
   try {
-    const result = await runCli(['video-qa', sample, '-q', 'What is on the sea?', '--endpoint', url, '--model', 'm', '--frames', '4', '--json', '--api-key-env', 'VTC_TEST_KEY'], {
+    const result = await runCli(['video-qa', sample, '-q', 'What is on the sea?', '--endpoint', url, '--model', 'm', '--frames', '4', '--json', '--api-key-env', 'VTC_TEST_KEY', '--max-tokens', '64'], {
       env: { VTC_TEST_KEY: 'sk-test' },
     });
     assert.equal(result.code, 0, result.stderr);
@@ -76,6 +77,7 @@ test('vtc video-qa --json: answer, clips, frames and token accounting against a 
     assert.equal(seen.length, 1);
     assert.equal(seen[0]!.model, 'm');
     assert.equal(seen[0]!.authorization, 'Bearer sk-test');
+    assert.equal(seen[0]!.maxTokens, 64);
     // frames lists exactly the images sent.
     assert.equal(json.frames.length, seen[0]!.images.length);
     assert.equal(json.frames.length, 4);
