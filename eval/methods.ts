@@ -74,11 +74,17 @@ export function methodNames(): string[] {
   return [...PIXEL_METHODS, ...reducerNames()];
 }
 
-async function imageBytes(ref: ImageRef): Promise<{ bytes: Uint8Array; where: string }> {
-  if ('bytes' in ref) return { bytes: ref.bytes, where: 'image bytes' };
-  // Decoding validates the file (corrupt, truncated, over the pixel limit); the original bytes are sent.
-  await readImage(ref.path);
-  return { bytes: new Uint8Array(await readFile(ref.path)), where: ref.path };
+/** Formats every chat endpoint accepts as-is; others are re-encoded as PNG. */
+const WEB_FORMATS: Record<string, string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', gif: 'image/gif' };
+
+/** The uncompressed image as sent: the original bytes when the format is web-safe, else a PNG of the decoded pixels. */
+async function originalImage(ref: ImageRef): Promise<PreparedImage> {
+  // Decoding validates the input (corrupt, truncated, over the pixel limit) and names the file.
+  const decoded = await readImage('bytes' in ref ? ref.bytes : ref.path);
+  const mime = WEB_FORMATS[decoded.format];
+  if (!mime) return toPrepared(decoded);
+  const bytes = 'bytes' in ref ? ref.bytes : new Uint8Array(await readFile(ref.path));
+  return { bytes, mime, width: decoded.width, height: decoded.height };
 }
 
 async function pngFromRgb(image: RgbImage): Promise<Uint8Array> {
@@ -134,12 +140,7 @@ const downsampleMethod: EvalMethod = {
   async prepare(sample, k, context) {
     if (sample.images.length > 0) {
       if (k === 1) {
-        // Uncompressed: the original bytes as they are.
-        const images = await Promise.all(sample.images.map(async (ref) => {
-          const { bytes } = await imageBytes(ref);
-          const meta = await sharp(bytes).metadata();
-          return { bytes, mime: `image/${meta.format === 'jpeg' ? 'jpeg' : 'png'}`, width: meta.width ?? 0, height: meta.height ?? 0 };
-        }));
+        const images = await Promise.all(sample.images.map(originalImage));
         return pixelInput(images, sample.text);
       }
       const images = await Promise.all((await sampleImages(sample)).map(async (image) => toPrepared(await downsampleRgb(image, k))));

@@ -1,0 +1,61 @@
+import { strict as assert } from 'node:assert';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import sharp from 'sharp';
+import type { EvalSample } from '../../eval/datasets.js';
+import { downsampleRgb, getMethod } from '../../eval/methods.js';
+import { buildPrompt } from '../../eval/models.js';
+import { tempDir } from '../helpers.js';
+
+const sample = (images: EvalSample['images'], extra: Partial<EvalSample> = {}): EvalSample => ({ id: 'x', question: 'Q?', answer: 'a', images, where: 'test:1', ...extra });
+
+describe('pixel methods', () => {
+  it('sends web-format originals untouched at K=1 and re-encodes the rest as PNG', async () => {
+    const jpeg = new Uint8Array(await sharp({ create: { width: 30, height: 20, channels: 3, background: '#336699' } }).jpeg().toBuffer());
+    const tiff = new Uint8Array(await sharp({ create: { width: 30, height: 20, channels: 3, background: '#336699' } }).tiff().toBuffer());
+    const input = await getMethod('downsample').prepare(sample([{ bytes: jpeg }, { bytes: tiff }]), 1, {});
+    assert.equal(input.images[0]!.mime, 'image/jpeg');
+    assert.equal(input.images[0]!.bytes, jpeg);
+    assert.equal(input.images[1]!.mime, 'image/png');
+    assert.equal((await sharp(input.images[1]!.bytes).metadata()).format, 'png');
+    assert.equal(input.pixels, 2 * 30 * 20);
+  });
+
+  it('downsamples by K per side (rounded, at least 1 px)', async () => {
+    const image = { data: new Uint8Array(31 * 7 * 3).fill(200), width: 31, height: 7 };
+    const half = await downsampleRgb(image, 2);
+    assert.deepEqual([half.width, half.height], [16, 4]);
+    const tiny = await downsampleRgb(image, 10);
+    assert.deepEqual([tiny.width, tiny.height], [3, 1]);
+    assert.equal(tiny.data[0], 200);
+    const png = new Uint8Array(await sharp({ create: { width: 40, height: 30, channels: 3, background: '#000' } }).png().toBuffer());
+    const input = await getMethod('downsample').prepare(sample([{ bytes: png }]), 4, {});
+    assert.deepEqual([input.images[0]!.width, input.images[0]!.height, input.pixels], [10, 8, 80]);
+  });
+
+  it('names a corrupt image file', async () => {
+    const dir = tempDir('vtc-methods-');
+    writeFileSync(join(dir, 'bad.png'), 'not an image');
+    await assert.rejects(getMethod('downsample').prepare(sample([{ path: join(dir, 'bad.png') }]), 2, {}), /bad\.png: not a readable image/);
+  });
+
+  it('knows which inputs each method handles', () => {
+    assert.equal(getMethod('glyph').unsupported(sample([{ bytes: new Uint8Array(1) }])), 'glyph renders text-only inputs');
+    assert.equal(getMethod('glyph').unsupported(sample([], { text: 'hello' })), undefined);
+    assert.equal(getMethod('keyframes').unsupported(sample([])), 'keyframes needs a video input');
+    assert.equal(getMethod('pool').level, 'token');
+    assert.throws(() => getMethod('fastv'), /unknown method "fastv"/);
+  });
+
+  it('token-level methods need an encoder', async () => {
+    await assert.rejects(getMethod('pool').prepare(sample([{ bytes: new Uint8Array(1) }]), 2, {}), /method pool is token level: give a vision encoder/);
+  });
+});
+
+describe('prompts', () => {
+  it('builds lmms-eval style prompts', () => {
+    assert.equal(buildPrompt({ question: 'Colour?', options: ['red', 'blue'] }), "Colour?\nA. red\nB. blue\nAnswer with the option's letter from the given choices directly.");
+    assert.equal(buildPrompt({ question: 'Total?' }), 'Total?\nAnswer the question using a single word or phrase.');
+  });
+});
