@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { loadEncoder } from '../../encoders/encode.js';
+import { saveTokens } from '../../encoders/tokenfile.js';
 import type { VisionEncoder } from '../../encoders/types.js';
 import { apiKeyFromEnv } from '../../eval/openai.js';
 import { profileNames } from '../../render/profiles.js';
@@ -28,6 +29,7 @@ interface VideoQaFlags {
   segments?: number;
   timeout: number;
   maxTokens: number;
+  tokensOut?: string;
   out: string;
   dryRun?: boolean;
   json?: boolean;
@@ -74,6 +76,7 @@ export function videoQaCommand(): Command {
     .option('--timeout <s>', 'seconds to wait for the endpoint', parseNumber('--timeout'), 120)
     .option('--max-tokens <n>', 'longest answer the model may write, in tokens', parseInteger('--max-tokens'), 512)
     .option('--out <dir>', 'where --dry-run writes contact-sheet.png and request.json', 'vtc-video-qa')
+    .option('--tokens-out <file>', 'also save the token-level result (kept frames after temporal merging) as .safetensors or .npy')
     .option('--dry-run', 'write the contact sheet and the request instead of calling the endpoint')
     .option('--json', 'print one JSON object {answer, clips:[{start,end,score}], frames:[{t}], tokens_sent, tokens_uniform}');
   command.addHelpText(
@@ -130,6 +133,7 @@ merged group. tokens_uniform is what 1 fps sampling (≤ 64 frames, same resolut
         },
       });
       progress.stop();
+      if (flags.tokensOut) await saveTokens(flags.tokensOut, run.plan.tokens);
       if (flags.json) printJson(run.result);
       else process.stdout.write(formatVideoQa(run));
     } finally {

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
+import { loadTokens } from '../../encoders/tokenfile.js';
 import { videoQa } from '../../video/qa.js';
 import { repoRoot, runCli, tempDir } from '../helpers.js';
 
@@ -115,8 +116,14 @@ test('--token-budget picks floor(budget / tokens per frame) frames under the pro
 
 test('--dry-run writes a contact sheet and the exact request, without calling anything', async () => {
   const out = tempDir();
-  const result = await runCli(['video-qa', sample, '-q', 'What happens?', '--dry-run', '--frames', '3', '--out', out]);
+  const tokensFile = join(out, 'merged.safetensors');
+  const result = await runCli(['video-qa', sample, '-q', 'What happens?', '--dry-run', '--frames', '3', '--out', out, '--tokens-out', tokensFile]);
   assert.equal(result.code, 0, result.stderr);
+  // Token level: 3 merged frames × 16×16 patch-encoder tokens, frame sources with their timestamps.
+  const merged = await loadTokens(tokensFile);
+  assert.deepEqual([merged.n, merged.d], [3 * 256, 58]);
+  assert.deepEqual(merged.sources.map((s) => s.time), Array.from({ length: 12 }, (_, i) => i * 0.5));
+  assert.equal(Array.from(merged.size).reduce((a, b) => a + b, 0), 9 * 256, '9 kept frames (3 clips of 3) merged into 3');
   assert.match(result.stdout, /clips: 3 of 4 kept \(query-free retrieval\)/);
   assert.match(result.stdout, /vision tokens \(qwen2\.5-vl\): 198 sent vs 396 for uniform 1 fps sampling → 50\.0% fewer/);
   const sheet = await sharp(readFileSync(join(out, 'contact-sheet.png'))).metadata();
