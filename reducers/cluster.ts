@@ -3,6 +3,7 @@ import { Rng } from '../core/rng.js';
 import { resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { sizeWeightedMerge } from './merge.js';
 import { cosineGram } from './similarity.js';
+import { seedOf } from './options.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 
 /** Options of `cluster`. */
@@ -58,8 +59,9 @@ export const clusterReducer: Reducer<ClusterOptions> = {
     const tolerance = options.tolerance ?? CLUSTER_TOLERANCE;
     if (!(Number.isInteger(iterations) && iterations >= 0)) throw new UsageError(`cluster: iterations must be an integer ≥ 0, got ${iterations}`);
     if (!(Number.isFinite(tolerance) && tolerance >= 0)) throw new UsageError(`cluster: tolerance must be a finite number ≥ 0, got ${tolerance}`);
+    const seed = seedOf(options, 'cluster');
     const gram = await cosineGram(tokens, 'cluster');
-    const result = sphericalKMeans(gram.data, tokens.n, tokens.size, budget, { iterations, tolerance, seed: options.seed ?? 0 });
+    const result = sphericalKMeans(gram.data, tokens.n, tokens.size, budget, { iterations, tolerance, seed });
     const assign = orderBySmallestOrigin(result.assign, budget, tokens);
     return {
       tokens: sizeWeightedMerge(tokens, assign, budget),

@@ -1,5 +1,6 @@
 import { Rng } from '../core/rng.js';
 import { resolveBudget, selectTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
+import { seedOf } from './options.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 
 /**
@@ -20,7 +21,7 @@ export const randomReducer: Reducer<RandomOptions> = {
   options: {},
   async run(tokens: TokenSet, options: RandomOptions): Promise<Reduction> {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'random');
-    const keep = new Rng(options.seed ?? 0).sample(tokens.n, budget).sort();
+    const keep = new Rng(seedOf(options, 'random')).sample(tokens.n, budget).sort();
     return { tokens: selectTokens(tokens, keep), keep, stats: { budget, ratio } };
   },
 };
