@@ -8,8 +8,8 @@ import { measure, type Benchmark } from './harness.js';
 /** The ~95 KB sample text, found from bench/ (tsx) or dist/bench/ (compiled). */
 function sampleText(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  const path = [join(here, '../samples/text/essay-95k.txt'), join(here, '../../samples/text/essay-95k.txt')].find((p) => existsSync(p));
-  if (!path) throw new Error('bench render: samples/text/essay-95k.txt not found');
+  const path = [join(here, '../samples/text/prose-95k.txt'), join(here, '../../samples/text/prose-95k.txt')].find((p) => existsSync(p));
+  if (!path) throw new Error('bench render: samples/text/prose-95k.txt not found');
   return readFileSync(path, 'utf8');
 }
 
