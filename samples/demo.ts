@@ -286,7 +286,7 @@ export function summaryText(summary: DemoSummary): string {
 function summaryMarkdown(summary: DemoSummary): string {
   const out: string[] = ['# vtc demo', '', `Ran in ${summary.seconds.toFixed(1)} s, offline, on the bundled samples.`, ''];
   const { header, rows } = reducerTable(summary);
-  out.push('## Token reduction (built-in patch encoder, 24×24 tokens per tile)', '');
+  out.push('## Token reduction (built-in patch encoder, 336 px tile = 24×24 tokens; GlobalCom² on the AnyRes bundle)', '');
   if (rows.length) {
     out.push(`| ${header.join(' | ')} |`, `|${header.map((_, c) => (c < 2 ? ' --- ' : ' ---: ')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`), '');
     out.push('Overlays: `images/<image>-<method>-<percent>.png` (kept patches clear, dropped patches dimmed, merged patches tinted per group).', '');
@@ -333,7 +333,7 @@ function summaryHtml(summary: DemoSummary): string {
   ];
   if (summary.failures.length) parts.push(`<h2 class="fail">Failures</h2><ul>${summary.failures.map((f) => `<li class="fail"><b>${h(f.part)}</b>: ${h(f.message)}</li>`).join('')}</ul>`);
   const { header, rows } = reducerTable(summary);
-  parts.push('<h2>Token reduction</h2><p>Built-in patch encoder (24×24 tokens per tile). Kept patches are clear, dropped ones dimmed, merged ones tinted by group.</p>');
+  parts.push('<h2>Token reduction</h2><p>Built-in patch encoder (336 px tile, 24×24 tokens); GlobalCom² runs on the LLaVA-NeXT AnyRes bundle (thumbnail + crops, shown side by side). Kept patches are clear, dropped ones dimmed, merged ones tinted by group.</p>');
   if (rows.length) {
     parts.push(`<table><tr>${header.map((c) => `<th>${h(c)}</th>`).join('')}</tr>${rows.map((r) => `<tr>${r.map((c, i) => `<td${i > 1 ? ' class="n"' : ''}>${h(c)}</td>`).join('')}</tr>`).join('')}</table>`);
     for (const image of [...new Set(summary.images.map((r) => r.image))]) {
