@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { decodeNpy } from '../../core/npy.js';
 import { createPatchEncoder } from '../../encoders/patch.js';
+import { analyzeLogs } from '../../eval/analyze.js';
 import { createEndpointModel } from '../../eval/models.js';
 import { resultKey, type ResultRow } from '../../eval/results.js';
 import { parseShard, runEval, selectSamples } from '../../eval/runner.js';
@@ -101,6 +102,26 @@ describe('runEval against an OpenAI-compatible endpoint', () => {
     assert.equal(vlm.requests.length, 20);
     assert.equal(readFileSync(options.results, 'utf8').trim().split('\n').length, 20);
     assert.deepEqual(second.analysis, first.analysis);
+  });
+
+  it('merges --shard runs into one report, and eval analyze reads copied result files', async () => {
+    const dir = tempDir('vtc-run-shards-');
+    const dataset = await writeImageDataset(dir);
+    const model = createEndpointModel({ endpoint: vlm.base, model: 'fake-vlm', retries: 0 });
+    const base = { dataset, model, methods: [], ratios: [2, 3], out: join(dir, 'out') };
+    const one = await runEval({ ...base, shard: { index: 1, count: 2 }, results: join(dir, 'out', 'results.shard-1-of-2.jsonl') });
+    assert.equal(one.samples, 2);
+    const two = await runEval({ ...base, shard: { index: 2, count: 2 }, results: join(dir, 'out', 'results.shard-2-of-2.jsonl') });
+    assert.equal(two.samples, 2);
+    // The second shard's report covers both shards: the same groups as the unsharded run above.
+    const sizes = (a: typeof two.analysis) => Object.fromEntries(Object.entries(a!.ratios).map(([k, r]) => [k, [r.group_a, r.group_b]]));
+    assert.equal(two.analysis!.n_correct_uncompressed, 4);
+    assert.deepEqual(sizes(two.analysis), { '2': [2, 2], '3': [3, 1] });
+
+    const copied = tempDir('vtc-run-copied-');
+    for (const name of ['results.shard-1-of-2.jsonl', 'results.shard-2-of-2.jsonl']) writeFileSync(join(copied, name), readFileSync(join(dir, 'out', name)));
+    const analyzed = await analyzeLogs(copied, { noReport: true });
+    assert.deepEqual(analyzed.summary, { tasks: { tiny: { n_correct_uncompressed: 4, ratios: { '2': { group_a: 2, group_b: 2, methods: {} }, '3': { group_a: 3, group_b: 1, methods: {} } } } } });
   });
 
   it('renders text inputs with glyph at 144/K dpi', async () => {
