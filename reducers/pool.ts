@@ -154,8 +154,18 @@ function meanRows(x: Float32Array, d: number, members: Int32Array, from: number,
     const wb = m > 1 ? 1 : 0;
     const wc = m > 2 ? 1 : 0;
     const we = m > 3 ? 1 : 0;
-    if (m === 4) for (let c = 0; c < d; c++) out[outBase + c] = (x[a + c]! + x[b + c]! + x[c2 + c]! + x[e + c]!) * inv;
-    else for (let c = 0; c < d; c++) out[outBase + c] = (x[a + c]! + wb * x[b + c]! + wc * x[c2 + c]! + we * x[e + c]!) * inv;
+    if (m === 4) {
+      // 2×2 cells (the common R = 0.25 case), unrolled by four: measurably faster in V8.
+      const d4 = d - (d % 4);
+      let c = 0;
+      for (; c < d4; c += 4) {
+        out[outBase + c] = (x[a + c]! + x[b + c]! + x[c2 + c]! + x[e + c]!) * inv;
+        out[outBase + c + 1] = (x[a + c + 1]! + x[b + c + 1]! + x[c2 + c + 1]! + x[e + c + 1]!) * inv;
+        out[outBase + c + 2] = (x[a + c + 2]! + x[b + c + 2]! + x[c2 + c + 2]! + x[e + c + 2]!) * inv;
+        out[outBase + c + 3] = (x[a + c + 3]! + x[b + c + 3]! + x[c2 + c + 3]! + x[e + c + 3]!) * inv;
+      }
+      for (; c < d; c++) out[outBase + c] = (x[a + c]! + x[b + c]! + x[c2 + c]! + x[e + c]!) * inv;
+    } else for (let c = 0; c < d; c++) out[outBase + c] = (x[a + c]! + wb * x[b + c]! + wc * x[c2 + c]! + we * x[e + c]!) * inv;
     return;
   }
   for (let c = 0; c < d; c++) out[outBase + c] = x[a + c]! + x[b + c]! + x[c2 + c]! + x[e + c]!;
