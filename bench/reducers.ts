@@ -1,3 +1,4 @@
+import { loadavg } from 'node:os';
 import { createTokenSet, type TokenSet, type TokenSource } from '../core/tokenset.js';
 import { reducers } from '../reducers/index.js';
 import { measure, syntheticFeatures, type Benchmark, type BenchResult } from './harness.js';
@@ -64,6 +65,8 @@ const TARGETS_B: Record<string, number> = { globalcom2: 5, pool: 2, random: 2, t
 export const reducersBenchmark: Benchmark = {
   description: 'every reducer on (a) 576x1024→64, (b) AnyRes 5x576x1024 R=0.25, (c) video 32x196x1152 R=0.1',
   async run({ runs, log }) {
+    // Timings on a shared 2-core machine depend on what else runs: say so next to the numbers.
+    log(`load average at start: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
     const results: BenchResult[] = [];
     for (const make of [llava15Case, anyresCase, videoCase]) {
       const input = make();
@@ -90,6 +93,7 @@ export const reducersBenchmark: Benchmark = {
         results.push(result);
       }
     }
+    log(`load average at end: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
     return results;
   },
 };
