@@ -106,20 +106,31 @@ function runFfmpeg(args: string[], onStdout?: (chunk: Buffer) => void): Promise<
   });
 }
 
+/** ffmpeg's closing lines that say only that something failed earlier. */
+const GENERIC_FAILURE = /^(Conversion failed!|Error marking filters as finished|Cannot determine format of input stream|Error while decoding stream|Nothing was written into output file|Output file is empty|At least one output file must be specified)/;
+/** Causes, most telling first: a line matching an earlier pattern wins. */
+const CAUSES = [/partial file/i, /invalid data|corrupt/i, /moov atom not found/i, /no such file|permission denied/i, /not supported|unsupported|could not find codec|unknown (encoder|decoder|format)/i];
+
 /**
- * The one stderr line that says what went wrong: the last line that is not
- * banner, stream listing, showinfo output or the "must specify output" note.
+ * The one stderr line that says what went wrong: the most telling cause
+ * (truncation, corrupt data, missing moov atom, unsupported codec), else the
+ * last line that is not banner, stream listing, showinfo output or a generic
+ * "Conversion failed!". Demuxer prefixes like "[mov,mp4 @ 0x…] " are dropped.
  *
  * @example
- * summariseFfmpegError('x.mp4: Invalid data found when processing input\n'); // 'x.mp4: Invalid data found when processing input'
+ * summariseFfmpegError('x.mp4: Invalid data found when processing input\nConversion failed!\n'); // 'x.mp4: Invalid data found when processing input'
  */
 export function summariseFfmpegError(stderr: string): string {
   const lines = stderr
     .split(/\r?\n/)
-    .map((l) => l.trim())
+    .map((l) => l.trim().replace(/^\[[^\]]* @ 0x[0-9a-f]+\]\s*/i, ''))
     .filter((l) => l.length > 0)
-    .filter((l) => !/^(Input #|Output #|Stream |Metadata:|Duration:|Side data:|handler_name|encoder|major_brand|minor_version|compatible_brands|creation_time|\[Parsed_|frame=|Stream mapping|Press \[q\])/.test(l))
-    .filter((l) => !/At least one output file must be specified/.test(l));
+    .filter((l) => !/^(Input #|Output #|Stream |Metadata:|Duration:|Side data:|handler_name|encoder|major_brand|minor_version|compatible_brands|creation_time|\[Parsed_|n:\s*\d+ pts:|color_range|config (in|out)|frame=|Stream mapping|Press \[q\])/.test(l))
+    .filter((l) => !GENERIC_FAILURE.test(l));
+  for (const cause of CAUSES) {
+    const line = lines.find((l) => cause.test(l));
+    if (line) return line;
+  }
   return lines.at(-1) ?? 'ffmpeg failed without a message';
 }
 
