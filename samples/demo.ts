@@ -90,8 +90,11 @@ function sampleImages(root: string): string[] {
   return files.map((f) => join(dir, f));
 }
 
+/** The render area's quality-bar text (samples/text/README.md); the demo falls back to the first .txt. */
+const PREFERRED_TEXT = 'essay-35k.txt';
+
 /**
- * The long sample text: the first .txt (by name) under <root>/text/.
+ * The long sample text: <root>/text/essay-35k.txt, else the first .txt by name.
  *
  * @example
  * sampleText(); // '/…/samples/text/essay-35k.txt'
@@ -100,7 +103,7 @@ export function sampleText(root = samplesRoot): string {
   const dir = join(root, 'text');
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.txt')).sort() : [];
   if (files.length === 0) throw new InputError(`no sample text: expected a .txt file in ${dir}`, 'E_SAMPLES');
-  return join(dir, files[0]!);
+  return join(dir, files.includes(PREFERRED_TEXT) ? PREFERRED_TEXT : files[0]!);
 }
 
 interface EncodedForOverlay {

@@ -35,6 +35,7 @@ test('vtc demo writes a consistent offline report: overlays, Glyph pages, contac
 
   // Glyph: compression is text tokens / vision tokens; page files exist; OCR fidelity is high on clean pages.
   const g = summary.glyph!;
+  assert.equal(g.source, 'samples/text/essay-35k.txt');
   assert.ok(g.pages >= 1 && g.pageFiles.length === g.pages);
   for (const f of g.pageFiles) assert.ok(existsSync(join(out, f)), f);
   assert.ok(Math.abs(g.compression - g.textTokens / g.visionTokens) < 1e-9);
