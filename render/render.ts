@@ -36,6 +36,8 @@ export interface RenderPlan {
   pageCount: number;
   /** Characters no configured font has (only with missing-glyphs "warn"; "error" throws). */
   missingGlyphs: MissingGlyph[];
+  /** The laid-out pages (what page(i) rasterises). */
+  layout: LayoutPage[];
   /** Lazily rasterises page i. */
   page(index: number): RenderedPage;
   /** Pages in order, rasterised one at a time (lets encoding of page i overlap rasterising page i+1). */
@@ -46,6 +48,12 @@ export interface RenderPlan {
 export function configFonts(config: RenderConfig): LoadedFont[] {
   const main = loadFont(config.fontPath ?? familyPath(config.fontFamily));
   return [main, ...config.fallbackFonts.map((path) => loadFont(path))];
+}
+
+/** The canvas font string for a config: its fonts (registered on first use) at the size in pixels. */
+export function canvasFont(config: RenderConfig): string {
+  const px = (config.fontSize * config.dpi) / 72;
+  return `${px}px ${configFonts(config).map((f) => `"${f.alias}"`).join(', ')}`;
 }
 
 /** Characters of the text that none of the fonts can draw (whitespace excluded), most frequent first. */
@@ -81,17 +89,17 @@ export function planRender(text: string, config: RenderConfig): RenderPlan {
       'E_MISSING_GLYPH',
     );
   }
-  const scale = config.dpi / 72;
-  const fontPx = config.fontSize * scale;
-  const fontSpec = `${fontPx}px ${fonts.map((f) => `"${f.alias}"`).join(', ')}`;
+  const fontPx = (config.fontSize * config.dpi) / 72;
+  const fontSpec = canvasFont(config);
   const measureCanvas = createCanvas(8, 8);
   const measureCtx = measureCanvas.getContext('2d');
   measureCtx.font = fontSpec;
   const layout = layoutText(normalized, config, { measure: (s) => measureCtx.measureText(s).width, ascent: fonts[0]!.ascent * fontPx });
-  const rasteriser = new Rasteriser(config, fontSpec);
+  const rasteriser = new Rasteriser(config);
   return {
     pageCount: layout.length,
     missingGlyphs,
+    layout,
     page: (index) => rasteriser.draw(layout[index]!, index, index === layout.length - 1),
     *pages() {
       for (let i = 0; i < layout.length; i++) yield rasteriser.draw(layout[i]!, i, i === layout.length - 1);
@@ -108,7 +116,8 @@ export function parseHexColor(hex: string): Rgb {
   return [parseInt(h.slice(0, 2), 16), parseInt(h.slice(2, 4), 16), parseInt(h.slice(4, 6), 16)];
 }
 
-class Rasteriser {
+/** Draws laid-out pages of one config into raw pixels, reusing one canvas. */
+export class Rasteriser {
   private canvas: Canvas | null = null;
   private ctx: SKRSContext2D | null = null;
   private readonly width: number;
@@ -116,10 +125,10 @@ class Rasteriser {
   private readonly channels: 1 | 3;
   private readonly drawParaBg: boolean;
 
-  constructor(
-    private readonly config: RenderConfig,
-    private readonly fontSpec: string,
-  ) {
+  private readonly fontSpec: string;
+
+  constructor(private readonly config: RenderConfig) {
+    this.fontSpec = canvasFont(config);
     const scale = config.dpi / 72;
     this.width = Math.max(1, Math.round(pixelSize(config.pageSize[0], scale) * config.horizontalScale));
     this.height = pixelSize(config.pageSize[1], scale);
@@ -170,7 +179,8 @@ class Rasteriser {
       }
     }
     const rgba = ctx.getImageData(0, 0, width, height).data;
-    const grey = rgbaToGrey(rgba);
+    // Grey configs draw only grey (r = g = b), so the red channel is the grey value.
+    const grey = this.channels === 1 ? redChannel(rgba) : rgbaToGrey(rgba);
     let pixels = this.channels === 1 ? grey : rgbaToRgb(rgba);
     let outW = width;
     let outH = height;
@@ -188,6 +198,13 @@ function rgbaToGrey(rgba: Uint8ClampedArray): Uint8Array {
   const n = rgba.length >> 2;
   const out = new Uint8Array(n);
   for (let i = 0, p = 0; i < n; i++, p += 4) out[i] = (rgba[p]! * 77 + rgba[p + 1]! * 150 + rgba[p + 2]! * 29 + 128) >> 8;
+  return out;
+}
+
+function redChannel(rgba: Uint8ClampedArray): Uint8Array {
+  const n = rgba.length >> 2;
+  const out = new Uint8Array(n);
+  for (let i = 0, p = 0; i < n; i++, p += 4) out[i] = rgba[p]!;
   return out;
 }
 
