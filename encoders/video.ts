@@ -1,7 +1,7 @@
 import { ShapeError } from '../core/errors.js';
 import { createTokenSet, type TokenSet, type TokenSource } from '../core/tokenset.js';
 import { readFrames, type VideoFrame, type VideoInfo } from './ffmpeg.js';
-import { resizeExact } from './image.js';
+import { resizeImage } from './image.js';
 import type { EncodedTile, RgbImage, VisionEncoder } from './types.js';
 
 /**
@@ -60,7 +60,8 @@ export function tilesToFrameTokens(tiles: EncodedTile[], times: number[], meta: 
 }
 
 /**
- * Encodes frames of any size with a VisionEncoder (each resized to its input).
+ * Encodes frames of any size with a VisionEncoder (each resized to its square
+ * input with the encoder's preferred mode, squash by default).
  *
  * @example
  * const tiles = await encodeFrames(frames.map((f) => f.image), createPatchEncoder());
@@ -68,7 +69,9 @@ export function tilesToFrameTokens(tiles: EncodedTile[], times: number[], meta: 
 export async function encodeFrames(images: RgbImage[], encoder: VisionEncoder, batchSize = 8, onBatch?: (done: number) => void): Promise<EncodedTile[]> {
   const tiles: EncodedTile[] = [];
   for (let start = 0; start < images.length; start += batchSize) {
-    const batch = await Promise.all(images.slice(start, start + batchSize).map((image) => resizeExact(image, encoder.inputSize, encoder.inputSize)));
+    // The encoder's own preprocessing (CLIP: shortest side + centre crop), as encodeImage does; squash otherwise.
+    const mode = encoder.preferredResize ?? 'squash';
+    const batch = await Promise.all(images.slice(start, start + batchSize).map((image) => resizeImage(image, encoder.inputSize, encoder.inputSize, { mode })));
     tiles.push(...(await encoder.encode(batch)));
     onBatch?.(tiles.length);
   }
@@ -100,8 +103,9 @@ export async function encodeVideoFrames(
   options: EncodeVideoOptions & { maxSide?: number },
 ): Promise<{ info: VideoInfo; frames: VideoFrame[]; tokens: TokenSet }> {
   const { encoder } = options;
-  // Without a separate send size, decode straight at the encoder's square input (no second resize).
-  const size = options.maxSide === undefined ? { width: encoder.inputSize, height: encoder.inputSize } : { maxSide: options.maxSide };
+  // Without a separate send size, a squashing encoder gets frames decoded straight at its input (no second resize).
+  const squash = (encoder.preferredResize ?? 'squash') === 'squash';
+  const size = options.maxSide === undefined && squash ? { width: encoder.inputSize, height: encoder.inputSize } : { maxSide: options.maxSide ?? 2 * encoder.inputSize };
   const { info, frames } = await readFrames(path, { fps: options.fps ?? 1, maxFrames: options.maxFrames ?? 64, ...size });
   const tiles = await encodeFrames(
     frames.map((f) => f.image),
