@@ -107,14 +107,34 @@ function drawFrame(spec: ChartSpec, legendRows: number): { canvas: Canvas; frame
   return { canvas, frame: { ctx, left, top, plotW, plotH, y } };
 }
 
-function drawLegend(frame: Frame, spec: ChartSpec, perRow: number): void {
+/** Legend entries flowed left to right, wrapping at the plot width: [x offset, row] per series. */
+function legendLayout(spec: ChartSpec, plotW: number): { at: [number, number][]; rows: number } {
+  ensureChartFont();
+  const ctx = createCanvas(8, 8).getContext('2d');
+  ctx.font = `12px "${CHART_FONT}"`;
+  const at: [number, number][] = [];
+  let x = 0;
+  let row = 0;
+  for (const s of spec.series) {
+    const w = 20 + ctx.measureText(s.name).width + 24;
+    if (x > 0 && x + w > plotW) {
+      x = 0;
+      row++;
+    }
+    at.push([x, row]);
+    x += w;
+  }
+  return { at, rows: spec.series.length ? row + 1 : 0 };
+}
+
+function drawLegend(frame: Frame, spec: ChartSpec): void {
   const { ctx, left, top, plotH, plotW } = frame;
   ctx.font = `12px "${CHART_FONT}"`;
   ctx.textAlign = 'left';
-  const cell = plotW / perRow;
+  const { at } = legendLayout(spec, plotW);
   spec.series.forEach((s, i) => {
-    const x = left + (i % perRow) * cell;
-    const yy = top + plotH + 58 + Math.floor(i / perRow) * 20;
+    const x = left + at[i]![0];
+    const yy = top + plotH + 58 + at[i]![1] * 20;
     ctx.globalAlpha = s.secondary ? 0.45 : 1;
     ctx.fillStyle = s.color ?? PALETTE[i % PALETTE.length]!;
     ctx.fillRect(x, yy - 9, 14, 10);
@@ -132,8 +152,7 @@ function drawLegend(frame: Frame, spec: ChartSpec, perRow: number): void {
  *   categories: ['0%', '75%'], series: [{ name: 'downsample', values: [80, 70] }] });
  */
 export function lineChart(spec: ChartSpec): Buffer {
-  const perRow = 4;
-  const { canvas, frame } = drawFrame(spec, Math.ceil(spec.series.length / perRow));
+  const { canvas, frame } = drawFrame(spec, legendLayout(spec, (spec.width ?? 900) - 90).rows);
   const { ctx, left, top, plotW, plotH, y } = frame;
   const n = spec.categories.length;
   const x = (i: number) => left + (n === 1 ? plotW / 2 : 30 + (i * (plotW - 60)) / (n - 1));
@@ -167,7 +186,7 @@ export function lineChart(spec: ChartSpec): Buffer {
       ctx.fill();
     });
   });
-  drawLegend(frame, spec, perRow);
+  drawLegend(frame, spec);
   return canvas.toBuffer('image/png');
 }
 
@@ -179,8 +198,7 @@ export function lineChart(spec: ChartSpec): Buffer {
  *   series: [{ name: 'fastv A', values: [40] }, { name: 'fastv B', values: [90], secondary: true }] });
  */
 export function barChart(spec: ChartSpec): Buffer {
-  const perRow = 4;
-  const { canvas, frame } = drawFrame(spec, Math.ceil(spec.series.length / perRow));
+  const { canvas, frame } = drawFrame(spec, legendLayout(spec, (spec.width ?? 900) - 90).rows);
   const { ctx, left, top, plotW, plotH, y } = frame;
   const groups = spec.categories.length;
   const groupW = plotW / Math.max(1, groups);
@@ -200,7 +218,7 @@ export function barChart(spec: ChartSpec): Buffer {
       ctx.globalAlpha = 1;
     });
   });
-  drawLegend(frame, spec, perRow);
+  drawLegend(frame, spec);
   return canvas.toBuffer('image/png');
 }
 

@@ -82,6 +82,10 @@ function methodsOf(task: TaskAnalysis): string[] {
   return [...new Set(Object.values(task.ratios).flatMap((r) => Object.keys(r.methods)))].sort();
 }
 
+function share(count: number, total: number): number | null {
+  return total === 0 ? null : (100 * count) / total;
+}
+
 /** PNG bytes of the two charts for one task. */
 export function taskCharts(task: TaskAnalysis): { accuracy: Buffer; groups: Buffer } {
   const ratios = Object.values(task.ratios);
@@ -100,16 +104,30 @@ export function taskCharts(task: TaskAnalysis): { accuracy: Buffer; groups: Buff
     })),
   });
   const others = methodsOf(task);
-  const groups = barChart({
-    title: `${task.task}: accuracy on Group A (difficult) vs Group B (simple)`,
-    xLabel: 'downsample factor K (group sizes A / B)',
-    yLabel: 'accuracy (%)',
-    categories: ratios.map((r) => `K=${r.k} (${r.group_a} / ${r.group_b})`),
-    series: others.flatMap((method, i) => [
-      { name: `${method} A`, color: paletteColor(i + 1), values: ratios.map((r) => r.methods[method]?.acc_a ?? null) },
-      { name: `${method} B`, color: paletteColor(i + 1), secondary: true, values: ratios.map((r) => r.methods[method]?.acc_b ?? null) },
-    ]),
-  });
+  const groupCategories = ratios.map((r) => `K=${r.k} (${r.group_a} / ${r.group_b})`);
+  // With only the baseline there is nothing to score on A and B: show how the groups split instead.
+  const groups =
+    others.length > 0
+      ? barChart({
+          title: `${task.task}: accuracy on Group A (difficult) vs Group B (simple)`,
+          xLabel: 'downsample factor K (group sizes A / B)',
+          yLabel: 'accuracy (%)',
+          categories: groupCategories,
+          series: others.flatMap((method, i) => [
+            { name: `${method} A`, color: paletteColor(i + 1), values: ratios.map((r) => r.methods[method]?.acc_a ?? null) },
+            { name: `${method} B`, color: paletteColor(i + 1), secondary: true, values: ratios.map((r) => r.methods[method]?.acc_b ?? null) },
+          ]),
+        })
+      : barChart({
+          title: `${task.task}: Group A (difficult) vs Group B (simple), % of the ${task.n_correct_uncompressed} samples right uncompressed`,
+          xLabel: 'downsample factor K (group sizes A / B)',
+          yLabel: 'share of samples (%)',
+          categories: groupCategories,
+          series: [
+            { name: 'Group A (downsampled wrong)', color: paletteColor(1), values: ratios.map((r) => share(r.group_a, task.n_correct_uncompressed)) },
+            { name: 'Group B (downsampled right)', color: paletteColor(1), secondary: true, values: ratios.map((r) => share(r.group_b, task.n_correct_uncompressed)) },
+          ],
+        });
   return { accuracy, groups };
 }
 
