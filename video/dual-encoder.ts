@@ -120,9 +120,17 @@ function createDualEncoder(
   const idsInput = text.inputNames.find((n) => /input_ids/.test(n)) ?? text.inputNames[0]!;
   const maskInput = text.inputNames.find((n) => /attention_mask/.test(n));
   const textOutput = config.text_output ?? text.outputNames[0]!;
-  const rows = (tensor: ort.Tensor, count: number): Float32Array[] => {
+  // Embeddings must be [count, D]; a tower exported with its hidden states first is a config error, not a silent reshape.
+  const rows = (tensor: ort.Tensor | undefined, output: string, tower: string, count: number): Float32Array[] => {
+    if (!tensor) throw new InputError(`dual encoder ${name}: the ${tower} tower has no output ${JSON.stringify(output)}`, 'E_DUAL_MODEL');
+    if (tensor.dims.length !== 2 || tensor.dims[0] !== count || tensor.type !== 'float32') {
+      throw new InputError(
+        `dual encoder ${name}: ${tower} output ${JSON.stringify(output)} is ${tensor.type} [${tensor.dims.join(', ')}], expected float32 [${count}, D] (set "${tower}_output" in dual.json)`,
+        'E_DUAL_MODEL',
+      );
+    }
     const data = tensor.data as Float32Array;
-    const dim = data.length / count;
+    const dim = tensor.dims[1]!;
     return Array.from({ length: count }, (_, i) => l2Normalize(data.slice(i * dim, (i + 1) * dim)));
   };
   return {
@@ -133,7 +141,7 @@ function createDualEncoder(
       const resized = await Promise.all(images.map((image) => resizeExact(image, side, side)));
       const input = new ort.Tensor('float32', toTensorData(resized, config.mean, config.std), [resized.length, 3, side, side]);
       const out = await vision.run({ [visionInput]: input });
-      return rows(out[visionOutput]!, images.length);
+      return rows(out[visionOutput], visionOutput, 'vision', images.length);
     },
     async embedText(query) {
       const ids = tokenizer.encode(query).slice(0, config.context_length);
@@ -146,7 +154,7 @@ function createDualEncoder(
       const feeds: Record<string, ort.Tensor> = { [idsInput]: new ort.Tensor('int64', padded, [1, config.context_length]) };
       if (maskInput) feeds[maskInput] = new ort.Tensor('int64', mask, [1, config.context_length]);
       const out = await text.run(feeds);
-      return rows(out[textOutput]!, 1)[0]!;
+      return rows(out[textOutput], textOutput, 'text', 1)[0]!;
     },
     async dispose() {
       await Promise.all([vision.release(), text.release()]);

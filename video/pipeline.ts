@@ -1,4 +1,4 @@
-import { UsageError } from '../core/errors.js';
+import { ShapeError, UsageError } from '../core/errors.js';
 import { selectTokens, type TokenSet } from '../core/tokenset.js';
 import { encodeVideoFrames } from '../encoders/video.js';
 import { createPatchEncoder } from '../encoders/patch.js';
@@ -170,7 +170,11 @@ export async function planVideo(path: string, options: VideoPlanOptions = {}): P
   if (options.dualEncoder && options.question) {
     progress('retrieve', 0, 1);
     const embeddings = await options.dualEncoder.embedImages(frames.map((f) => f.image));
-    scores = textClipScores(embeddings, segments, await options.dualEncoder.embedText(options.question));
+    const text = await options.dualEncoder.embedText(options.question);
+    if (text.length !== embeddings[0]!.length) {
+      throw new ShapeError(`dual encoder ${options.dualEncoder.name}: text embeddings have ${text.length} dimensions but image embeddings ${embeddings[0]!.length}`);
+    }
+    scores = textClipScores(embeddings, segments, text);
     retrieval = 'dual-encoder';
     progress('retrieve', 1, 1);
   } else {

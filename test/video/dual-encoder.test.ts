@@ -73,3 +73,21 @@ test('bad dual encoder directories are clear errors', async () => {
   writeFileSync(join(dir, 'dual.json'), JSON.stringify({ image_size: 32 }));
   await assert.rejects(loadDualEncoder(dir), /missing vision\.onnx/);
 });
+
+test('dual encoder towers with the wrong output shape are named in the error', async () => {
+  const dir = writeTinyDualEncoder(join(tempDir(), 'dual'));
+  // A vision tower that returns per-patch features [N, 3, 32, 32] instead of [N, D].
+  const { OnnxGraph } = await import('../../core/onnx-graph.js');
+  const g = new OnnxGraph('hidden');
+  g.input('pixel_values', ['n', 3, 32, 32]);
+  g.node('Identity', ['pixel_values'], ['last_hidden_state']);
+  g.output('last_hidden_state', ['n', 3, 32, 32]);
+  writeFileSync(join(dir, 'vision.onnx'), g.toBytes());
+  const dual = await loadDualEncoder(dir);
+  try {
+    const image = { data: new Uint8Array(32 * 32 * 3), width: 32, height: 32 };
+    await assert.rejects(dual.embedImages([image]), /vision output "last_hidden_state" is float32 \[1, 3, 32, 32\], expected float32 \[1, D\] \(set "vision_output" in dual\.json\)/);
+  } finally {
+    await dual.dispose();
+  }
+});
