@@ -144,7 +144,7 @@ function createDualEncoder(
       return rows(out[visionOutput], visionOutput, 'vision', images.length);
     },
     async embedText(query) {
-      const ids = tokenizer.encode(query).slice(0, config.context_length);
+      const ids = tokenizer.encode(query, config.context_length);
       const padded = new BigInt64Array(config.context_length).fill(BigInt(config.pad_id));
       const mask = new BigInt64Array(config.context_length);
       ids.forEach((id, i) => {

@@ -12,8 +12,13 @@ import { InputError } from '../core/errors.js';
  */
 
 export interface HfTextTokenizer {
-  /** Token ids for a text, with the post-processor's special tokens. */
-  encode(text: string): number[];
+  /**
+   * Token ids for a text, with the post-processor's special tokens. With
+   * maxLength, the text's own tokens are cut first so the special tokens
+   * (e.g. CLIP's end-of-text, whose position the text tower pools) survive,
+   * as Hugging Face's truncation does.
+   */
+  encode(text: string, maxLength?: number): number[];
   /** Id of a token string, if in the vocabulary. */
   tokenId(token: string): number | undefined;
 }
@@ -50,12 +55,16 @@ export function tokenizerFromJson(json: unknown, where = 'tokenizer.json'): HfTe
   const preTokenize = buildPreTokenizer(spec.pre_tokenizer as Json | null, where);
   const model = buildModel(spec.model as Json, where);
   const post = buildPostProcessor(spec.post_processor as Json | null, model.vocab, where);
+  const specialCount = post([]).length;
   return {
-    encode(text) {
+    encode(text, maxLength) {
       const pieces = preTokenize(normalize(text));
       const ids: number[] = [];
       for (const piece of pieces) ids.push(...model.tokenize(piece));
-      return post(ids);
+      if (maxLength === undefined) return post(ids);
+      const room = maxLength - specialCount;
+      if (room < 0) throw new InputError(`${where}: maxLength ${maxLength} cannot hold the ${specialCount} special tokens`, 'E_TOKENIZER');
+      return post(ids.slice(0, room));
     },
     tokenId: (token) => model.vocab.get(token),
   };

@@ -26,6 +26,9 @@ test('WordLevel + Lowercase + Whitespace + TemplateProcessing, read from a file'
   // "?" is its own piece (punctuation) and unknown → <unk>.
   assert.deepEqual(tok.encode('Where is the BOAT?'), [1, 3, 4, 5, 6, 0, 2]);
   assert.equal(tok.tokenId('boat'), 6);
+  // Truncation cuts the text, never the special tokens: 5 = <s> + 3 words + </s>.
+  assert.deepEqual(tok.encode('Where is the BOAT?', 5), [1, 3, 4, 5, 2]);
+  assert.throws(() => tok.encode('boat', 1), /maxLength 1 cannot hold the 2 special tokens/);
 });
 
 test('BPE applies the lowest-ranked merge first and honours end_of_word_suffix (CLIP style)', () => {
