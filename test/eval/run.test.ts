@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -181,9 +181,12 @@ describe('vtc eval run --model ocr on the sample benchmark', () => {
     await new Promise((r) => child.on('close', r));
     const before = lines();
     assert.ok(before >= 6 && before < 32, `killed mid-run: ${before} of 32 rows written`);
+    // Whatever the kill left, make the last line torn as a kill inside write() would.
+    appendFileSync(results, '{"dataset":"bench","sample":"sign-0","mod');
 
     const { code, stdout, stderr } = await runCli([...args, '--json']);
     assert.equal(code, 0, stderr);
+    assert.match(stderr, /results\.jsonl: cut off a torn last line \(\d+ bytes\) left by an interrupted run/);
     const summary = JSON.parse(stdout);
     assert.equal(summary.jobs, 32);
     assert.equal(summary.cached, before);
