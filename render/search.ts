@@ -187,8 +187,13 @@ export async function searchConfig(text: string, base: RenderConfig, options: Se
 
   try {
     const baseline = await evaluate(genomeOf(base));
+    // Initial population: the base, then alternately mutants of the base (local search) and random configs (exploration).
     let pool: Candidate[] = [baseline];
-    while (pool.length < population) pool.push(await evaluate(randomGenome(rng)));
+    for (let attempts = 0; pool.length < population && attempts < population * 20; attempts++) {
+      const genome = pool.length % 2 === 1 ? offspring(baseline.genome, baseline.genome, rng) : randomGenome(rng);
+      if (cache.has(JSON.stringify(genome))) continue;
+      pool.push(await evaluate(genome));
+    }
     // (μ + λ): each generation breeds `population` new configs from the better half, then the best `population` of old and new survive.
     for (let g = 1; g < generations; g++) {
       pool.sort((a, b) => rank(b) - rank(a));
