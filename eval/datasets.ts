@@ -217,11 +217,11 @@ export async function loadTsvDataset(path: string): Promise<EvalDataset> {
       images = [{ path: resolve(dirname(path), imagePath!) }];
     } else throw new InputError(`${where}: no image (empty image and image_path)`);
     const options: string[] = [];
-    for (const [letter, index] of optionCols) {
+    // Options are the consecutive non-empty A, B, C… cells (VLMEvalKit writes nan for unused letters).
+    for (const index of optionCols) {
       const value = row.cells[index];
       if (isMissing(value)) break;
-      options.push(`${value}`);
-      void letter;
+      options.push(value!);
     }
     const hint = get('hint');
     samples.push({
@@ -238,13 +238,13 @@ export async function loadTsvDataset(path: string): Promise<EvalDataset> {
   return { name: basename(path, extname(path)), path, samples };
 }
 
-function optionLetterColumns(header: string[]): [string, number][] {
-  const out: [string, number][] = [];
+/** Column indices of the option letters A, B, C… present in the header, in letter order. */
+function optionLetterColumns(header: string[]): number[] {
+  const out: number[] = [];
   for (let i = 0; i < 26; i++) {
-    const letter = String.fromCharCode(65 + i);
-    const index = header.indexOf(letter);
+    const index = header.indexOf(String.fromCharCode(65 + i));
     if (index < 0) break;
-    out.push([letter, index]);
+    out.push(index);
   }
   return out;
 }

@@ -42,6 +42,17 @@ export function findPhrase(line: string, phrase: string): { similarity: number; 
   return best;
 }
 
+/**
+ * The line's text after its first `end` words, keeping the original casing
+ * when the raw whitespace tokens line up with the normalised words (no
+ * punctuation-only tokens), else the normalised words.
+ */
+function wordsAfter(line: string, end: number): string {
+  const raw = line.split(/\s+/).filter((t) => t !== '');
+  const normalised = words(line);
+  return (raw.length === normalised.length ? raw : normalised).slice(end).join(' ');
+}
+
 /** The first number in a text ("$1,234.50" → "1234.50"), undefined when there is none. */
 export function firstNumberText(text: string): string | undefined {
   const match = text.replace(/(\d)[,](?=\d{3}\b)/g, '$1').match(/-?\d+(?:\.\d+)?/);
@@ -76,7 +87,7 @@ export function answerFromText(ocrText: string, question: string, options?: stri
     let best = { similarity: 0, rest: '' };
     for (const line of lines) {
       const found = findPhrase(line, label);
-      if (found.similarity > best.similarity) best = { similarity: found.similarity, rest: line.split(/\s+/).length === words(line).length ? line.split(/\s+/).slice(found.end).join(' ') : words(line).slice(found.end).join(' ') };
+      if (found.similarity > best.similarity) best = { similarity: found.similarity, rest: wordsAfter(line, found.end) };
     }
     if (best.similarity < 0.7) return '';
     const rest = best.rest.replace(/^[\s:=#.-]+/, '').trim();
