@@ -19,8 +19,8 @@ import { repoRoot, runCli, tempDir } from '../helpers.js';
  * prompt ("say <word>") when it can "see" enough: an image at least 200 px
  * wide, image_embeds with at least 100 rows, or plain text; otherwise "wrong".
  */
-function fakeVlm(): Promise<{ server: Server; base: string; requests: number[] }> {
-  const requests: number[] = [];
+function fakeVlm(): Promise<{ server: Server; base: string; requests: (string | undefined)[] }> {
+  const requests: (string | undefined)[] = [];
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c));
@@ -39,7 +39,7 @@ function fakeVlm(): Promise<{ server: Server; base: string; requests: number[] }
           if (tensor.shape[0]! >= 100) sees = true;
         }
       }
-      requests.push(1);
+      requests.push(req.headers.authorization);
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: sees ? word : 'wrong' } }] }));
     });
@@ -102,6 +102,24 @@ describe('runEval against an OpenAI-compatible endpoint', () => {
     assert.equal(vlm.requests.length, 20);
     assert.equal(readFileSync(options.results, 'utf8').trim().split('\n').length, 20);
     assert.deepEqual(second.analysis, first.analysis);
+  });
+
+  it('runs from the CLI against the endpoint with an API key from the environment', async () => {
+    const dir = tempDir('vtc-run-cli-');
+    const dataset = await writeImageDataset(dir);
+    const sent = vlm.requests.length;
+    const { code, stdout, stderr } = await runCli(
+      ['eval', 'run', '--dataset', dataset, '--model', 'fake-vlm', '--endpoint', vlm.base, '--api-key-env', 'VTC_TEST_KEY', '--ratios', '2', '--concurrency', '4', '--out', join(dir, 'out'), '--json'],
+      { env: { VTC_TEST_KEY: 'sk-local' } },
+    );
+    assert.equal(code, 0, stderr);
+    const summary = JSON.parse(stdout);
+    assert.deepEqual(summary.report, { tasks: { tiny: { n_correct_uncompressed: 4, ratios: { '2': { group_a: 2, group_b: 2, methods: {} } } } } });
+    assert.equal(summary.done, 8);
+    assert.deepEqual(vlm.requests.slice(sent), Array(8).fill('Bearer sk-local'));
+    const missing = await runCli(['eval', 'run', '--dataset', dataset, '--model', 'fake-vlm', '--endpoint', vlm.base, '--api-key-env', 'VTC_UNSET_KEY', '--out', join(dir, 'o2')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /API key variable VTC_UNSET_KEY is not set/);
   });
 
   it('merges --shard runs into one report, and eval analyze reads copied result files', async () => {
