@@ -138,7 +138,7 @@ export function renderCommand(): Command {
     .option('--ocr', 'OCR the pages (tesseract.js, offline English) and report the character error rate')
     .option('--ocr-pages <n>', 'with --ocr: only the first n pages', parseInteger('--ocr-pages'))
     .option('--ocr-upscale <k>', 'with --ocr: upscale pages k× before OCR (default: enough for ≥ 144 dpi; 1 = as rendered)', parseInteger('--ocr-upscale'))
-    .option('--json', 'print one JSON object {pages, text_tokens, vision_tokens, compression, cer?, page_sizes, ms}')
+    .option('--json', 'print one JSON object {pages, text_tokens, vision_tokens, compression, cer?, page_sizes, ms} (cer only with --ocr)')
     .addHelpText(
       'after',
       `
@@ -194,7 +194,7 @@ compression = text tokens / vision tokens; ms = layout + rasterising + encoding 
           text_tokens: compression.textTokens,
           vision_tokens: compression.visionTokens,
           compression: compression.compression,
-          ...(cer !== undefined ? { cer, page_cer: pageCer } : {}),
+          ...(cer !== undefined ? { cer } : {}),
           page_sizes: sizes,
           ms,
         });
@@ -203,7 +203,7 @@ compression = text tokens / vision tokens; ms = layout + rasterising + encoding 
       process.stdout.write(
         `${sizes.length} page${sizes.length === 1 ? '' : 's'} → ${opts.out} (${ms.toFixed(0)} ms)\n` +
           `text tokens ${compression.textTokens} (${compression.tokenizer}), vision tokens ${compression.visionTokens} (${compression.profile}), compression ${compression.compression.toFixed(2)}×\n` +
-          (cer !== undefined ? `OCR CER ${(cer * 100).toFixed(2)}% over ${pageCer!.length} page(s)\n` : ''),
+          (cer !== undefined ? `OCR CER ${(cer * 100).toFixed(2)}% over ${pageCer!.length} page(s): ${pageCer!.map((c, i) => `p${i + 1} ${(c * 100).toFixed(2)}%`).join(', ')}\n` : ''),
       );
     });
   command.addCommand(searchCommand());

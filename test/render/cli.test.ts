@@ -32,6 +32,15 @@ test('vtc render --json prints {pages, text_tokens, vision_tokens, compression, 
   assert.deepEqual(readdirSync(join(dir, 'pages')), ['page_001.png', 'page_002.png']);
 });
 
+test('vtc render --ocr adds cer (OCR excluded from ms)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vtc-render-cli-'));
+  const run = vtc(['render', '-', '--out', dir, '--ocr', '--json'], 'The quick brown fox jumps over the lazy dog.\nPack my box with five dozen liquor jugs.');
+  assert.equal(run.status, 0, run.stderr);
+  const out = JSON.parse(run.stdout);
+  assert.deepEqual(Object.keys(out), ['pages', 'text_tokens', 'vision_tokens', 'compression', 'cer', 'page_sizes', 'ms']);
+  assert.ok(out.cer >= 0 && out.cer <= 0.08, `cer ${out.cer}`);
+});
+
 test('vtc render reads stdin, honours --config and --format', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vtc-render-cli-'));
   writeFileSync(join(dir, 'cfg.json'), JSON.stringify({ dpi: 96, 'page-size': 'A5', 'auto-crop-width': false, 'auto-crop-last-page': false }));
