@@ -220,30 +220,43 @@ function buildModel(spec: Json, where: string): Model {
       merges.forEach((m, i) => rank.set(Array.isArray(m) ? `${m[0]} ${m[1]}` : m, i));
       const suffix = typeof spec.end_of_word_suffix === 'string' ? spec.end_of_word_suffix : '';
       const prefix = typeof spec.continuing_subword_prefix === 'string' ? spec.continuing_subword_prefix : '';
+      const ignoreMerges = spec.ignore_merges === true;
+      const byteFallback = spec.byte_fallback === true;
+      /** Unknown symbol → its UTF-8 bytes as <0xNN> tokens (Llama/Mistral style) when byte_fallback is on. */
+      const symbolIds = (symbol: string): number[] => {
+        if (vocab.has(symbol) || !byteFallback) return lookup(symbol);
+        const bytes = Array.from(new TextEncoder().encode(symbol), (b) => vocab.get(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`));
+        return bytes.every((id) => id !== undefined) ? (bytes as number[]) : lookup(symbol);
+      };
       const cache = new Map<string, number[]>();
       return {
         vocab,
         tokenize(piece) {
           const cached = cache.get(piece);
           if (cached) return cached;
-          const symbols = Array.from(piece);
-          if (symbols.length === 0) return [];
+          const chars = Array.from(piece);
+          if (chars.length === 0) return [];
+          const whole = piece + suffix;
+          if (ignoreMerges && vocab.has(whole)) return [vocab.get(whole)!];
+          // Hugging Face's word split: continuation symbols carry the prefix, the last one the suffix.
+          const symbols = chars.map((c, i) => (i > 0 ? prefix + c : c));
           symbols[symbols.length - 1] += suffix;
           // Standard BPE: repeatedly apply the lowest-ranked merge present.
           for (;;) {
             let bestRank = Infinity;
             let bestAt = -1;
             for (let i = 0; i + 1 < symbols.length; i++) {
-              const r = rank.get(`${symbols[i]} ${stripPrefix(symbols[i + 1]!, prefix, i + 1)}`);
+              const r = rank.get(`${symbols[i]} ${symbols[i + 1]}`);
               if (r !== undefined && r < bestRank) {
                 bestRank = r;
                 bestAt = i;
               }
             }
             if (bestAt < 0) break;
-            symbols.splice(bestAt, 2, symbols[bestAt]! + stripPrefix(symbols[bestAt + 1]!, prefix, bestAt + 1));
+            const right = symbols[bestAt + 1]!;
+            symbols.splice(bestAt, 2, symbols[bestAt]! + (prefix && right.startsWith(prefix) ? right.slice(prefix.length) : right));
           }
-          const ids = symbols.flatMap((s, i) => lookup(i > 0 && prefix ? prefix + stripPrefix(s, prefix, i) : s));
+          const ids = symbols.flatMap(symbolIds);
           cache.set(piece, ids);
           return ids;
         },
@@ -252,10 +265,6 @@ function buildModel(spec: Json, where: string): Model {
     default:
       throw new InputError(`${where}: model type ${String(spec.type)} is not supported (supported: WordLevel, WordPiece, BPE)`, 'E_TOKENIZER');
   }
-}
-
-function stripPrefix(symbol: string, prefix: string, position: number): string {
-  return prefix && position > 0 && symbol.startsWith(prefix) ? symbol.slice(prefix.length) : symbol;
 }
 
 function buildPostProcessor(spec: Json | null | undefined, vocab: Map<string, number>, where: string): (ids: number[]) => number[] {

@@ -93,3 +93,17 @@ test("CLIP's tokenizer.json structure: NFC + Replace + Lowercase, Split(invert) 
   const id = (t: string) => vocab[t]!;
   assert.deepEqual(tok.encode('A  Photo of\ta CAT.'), [id('<|startoftext|>'), id('a</w>'), id('photo</w>'), id('of</w>'), id('a</w>'), id('cat</w>'), id('.</w>'), id('<|endoftext|>')]);
 });
+
+test('BPE options: continuing_subword_prefix merges, byte_fallback, ignore_merges', () => {
+  const prefixed = tokenizerFromJson({
+    pre_tokenizer: { type: 'WhitespaceSplit' },
+    model: { type: 'BPE', vocab: { a: 0, '##b': 1, '##c': 2, ab: 3, abc: 4, '##bc': 5, b: 6 }, merges: ['##b ##c', 'a ##bc'], continuing_subword_prefix: '##' },
+  });
+  // abc → a ##b ##c → a ##bc → abc; bc → b ##c (no merge "b ##c").
+  assert.deepEqual(prefixed.encode('abc bc'), [4, 6, 2]);
+  const bytes = tokenizerFromJson({ model: { type: 'BPE', vocab: { '<0xC3>': 0, '<0xA9>': 1, a: 2 }, merges: [], byte_fallback: true } });
+  assert.deepEqual(bytes.encode('aé'), [2, 0, 1]);
+  const vocab = { hello: 0, h: 1, e: 2, l: 3, o: 4 };
+  assert.deepEqual(tokenizerFromJson({ model: { type: 'BPE', vocab, merges: [], ignore_merges: true } }).encode('hello'), [0]);
+  assert.deepEqual(tokenizerFromJson({ model: { type: 'BPE', vocab, merges: [] } }).encode('hello'), [1, 2, 3, 3, 4]);
+});
