@@ -225,6 +225,28 @@ describe('vtc eval run --model ocr on the sample benchmark', () => {
     assert.ok(!existsSync(`${results}.lock`));
   });
 
+  it('stops cleanly on Ctrl-C: finished rows saved, lock released, exit 1 with a resume hint', async () => {
+    const out = tempDir('vtc-run-sigint-');
+    const results = join(out, 'results.jsonl');
+    const fromDist = import.meta.url.endsWith('.js');
+    const entry = fromDist ? [join(repoRoot, 'dist', 'cli', 'main.js')] : ['--import', 'tsx', join(repoRoot, 'cli', 'main.ts')];
+    const args = ['eval', 'run', '--dataset', join(repoRoot, 'samples', 'bench', 'bench.jsonl'), '--model', 'ocr', '--ratios', '2', '--limit', '30', '--concurrency', '1', '--out', out];
+    const child = spawn(process.execPath, [...entry, ...args], { cwd: repoRoot, env: { ...process.env, CI: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const deadline = Date.now() + 90_000;
+    while (!(existsSync(results) && readFileSync(results, 'utf8').split('\n').length > 4) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /vtc: error: interrupted: \d+ of 60 jobs saved in .*results\.jsonl; run the same command again to resume/);
+    const text = readFileSync(results, 'utf8');
+    assert.ok(text.endsWith('\n'));
+    const rows = text.trim().split('\n').map((l) => JSON.parse(l) as ResultRow);
+    assert.ok(rows.length >= 4 && rows.length < 60);
+    assert.ok(!existsSync(`${results}.lock`));
+  });
+
   it('rejects bad flags with a usage error', async () => {
     let r = await runCli(['eval', 'run', '--dataset', join(repoRoot, 'samples', 'bench', 'bench.jsonl'), '--model', 'qwen']);
     assert.equal(r.code, 2);
