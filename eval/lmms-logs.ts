@@ -12,6 +12,8 @@ import { isCorrect, type LmmsSample } from './lmms-correctness.js';
  * uncompressed), or described by a manifest.json. Each folder holds (at any
  * depth, as lmms-eval nests them under a model folder) `samples_<task>.jsonl`
  * or `<timestamp>_samples_<task>.jsonl`; the newest file per task wins.
+ * VTC-Bench's reorganised `Data/<model>/` layout (Downsample/<K>/,
+ * <Method>/<budget>/, <task>.jsonl) is read too.
  */
 
 export interface RunSpec {
@@ -158,6 +160,8 @@ export async function discoverRuns(dir: string): Promise<{ runs: DiscoveredRun[]
   const warnings: string[] = [];
   const runs: DiscoveredRun[] = [];
   const folders = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const reorganized = manifest ? undefined : await discoverDataLayout(dir, folders);
+  if (reorganized) return reorganized;
   if (manifest) for (const name of manifest.keys()) if (!folders.includes(name)) throw new InputError(`${join(dir, 'manifest.json')}: folder ${JSON.stringify(name)} does not exist in ${dir}`);
   for (const folder of folders) {
     const spec = manifest?.get(folder) ?? parseRunFolderName(folder);
@@ -213,4 +217,42 @@ export async function analyzeLmmsLogs(dir: string): Promise<LogAnalysis> {
   }
   if (tasks.length === 0) throw new InputError(`${dir}: no task has an uncompressed run (a NATIVE_IR1 folder or a manifest entry {"method": "downsample", "ratio": 1})`);
   return { tasks, runs, warnings };
+}
+
+/** Sub-folder names that are numbers (K under Downsample/, kept budgets under a method). */
+async function numericSubfolders(path: string): Promise<string[]> {
+  const entries = await readdir(path, { withFileTypes: true });
+  return entries.filter((e) => e.isDirectory() && /^\d*\.?\d+$/.test(e.name)).map((e) => e.name).sort();
+}
+
+/**
+ * VTC-Bench's reorganised layout (tools/reorganize_data.py → Data/<model>/):
+ * `Downsample/<K>/<task>.jsonl` (K = 1 uncompressed) and
+ * `<Method>/<kept budget>/<task>.jsonl` (0.25 ↔ K 2, 0.1111 ↔ K 3, …).
+ * Returns undefined when `dir` is not laid out that way.
+ */
+async function discoverDataLayout(dir: string, folders: string[]): Promise<{ runs: DiscoveredRun[]; warnings: string[] } | undefined> {
+  const downsample = folders.find((f) => f.toLowerCase() === 'downsample');
+  if (!downsample || (await numericSubfolders(join(dir, downsample))).length === 0) return undefined;
+  const runs: DiscoveredRun[] = [];
+  const warnings: string[] = [];
+  for (const folder of folders) {
+    const isBaseline = folder === downsample;
+    for (const value of await numericSubfolders(join(dir, folder))) {
+      const number = Number(value);
+      // Under Downsample/ the folder is K; under a method it is the kept budget (VTC-Bench's BUDGET_TO_DOWNSAMPLE).
+      if (!isBaseline && !(number > 0 && number <= 1)) {
+        warnings.push(`${folder}/${value}: expected a kept budget in (0, 1]; skipped`);
+        continue;
+      }
+      const k = isBaseline ? number : factorForKept(number);
+      const files: Record<string, string> = {};
+      for (const name of (await readdir(join(dir, folder, value))).sort()) {
+        if (!name.endsWith('.jsonl')) continue;
+        files[taskFromFileName(name) ?? name.slice(0, -'.jsonl'.length).toLowerCase()] = join(dir, folder, value, name);
+      }
+      if (Object.keys(files).length > 0) runs.push({ method: isBaseline ? BASELINE_METHOD : folder, k, folder: `${folder}/${value}`, files });
+    }
+  }
+  return { runs, warnings };
 }

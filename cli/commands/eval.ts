@@ -49,7 +49,9 @@ Folder names: NATIVE_IR1 is the uncompressed run, NATIVE_IR<k> downsampling by k
 (budget 1/k²), <method>_IR1_RR<r> a method removing the fraction r of the visual
 tokens (RR0.75 ↔ K=2, RR0.8889 ↔ K=3, RR0.9375 ↔ K=4, RR0.96 ↔ K=5, RR0.99 ↔ K=10).
 Other layouts: manifest.json {"<folder>": {"method": "fastv", "ratio": 2}} (ratio = K,
-or a kept fraction < 1; method "downsample" is the baseline).`,
+or a kept fraction < 1; method "downsample" is the baseline); VTC-Bench's reorganised
+Data/<model>/ (Downsample/<K>/<task>.jsonl, <Method>/<kept budget>/<task>.jsonl);
+or results*.jsonl files written by vtc eval run (e.g. shards copied together).`,
     )
     .action(async (dir: string, opts: { out?: string; json?: boolean }) => {
       const result = await analyzeLogs(dir, { out: opts.out });

@@ -172,6 +172,18 @@ describe('vtc eval analyze', () => {
     assert.deepEqual(summary, { tasks: { gqa: { n_correct_uncompressed: 4, ratios: { '2': { group_a: 2, group_b: 2, methods: { cluster: { acc_a: 50, acc_b: 0 } } } } } } });
   });
 
+  it("reads VTC-Bench's reorganised Data/<model>/ layout", async () => {
+    const root = tempDir('vtc-analyze-data-');
+    const gqa = (ok: (i: number) => boolean) => [0, 1, 2, 3, 4].map((i) => ({ doc_id: i, exact_match: ok(i) ? 1 : 0 }));
+    writeJsonl(join(root, 'Downsample', '1', 'gqa.jsonl'), gqa((i) => i < 4)); // 4 right
+    writeJsonl(join(root, 'Downsample', '2', 'gqa.jsonl'), gqa((i) => i < 1)); // A = {1,2,3}, B = {0}
+    writeJsonl(join(root, 'FastV', '0.25', 'gqa.jsonl'), gqa((i) => i === 0 || i === 2));
+    writeJsonl(join(root, 'DART', '0.1111', 'gqa.jsonl'), gqa(() => true));
+    const result = await analyzeLogs(root, { noReport: true });
+    assert.deepEqual(result.summary, { tasks: { gqa: { n_correct_uncompressed: 4, ratios: { '2': { group_a: 3, group_b: 1, methods: { FastV: { acc_a: 100 / 3, acc_b: 100 } } } } } } });
+    assert.ok(result.warnings.some((w) => /DART at K=3 has no downsample run/.test(w)));
+  });
+
   it('fails clearly on bad input', async () => {
     const root = tempDir('vtc-analyze-bad-');
     writeJsonl(join(root, 'NATIVE_IR1', 'samples_gqa.jsonl'), [{ doc_id: 0, exact_match: 1 }]);
