@@ -165,7 +165,7 @@ async function chart(rng: Rng, i: number, size: number): Promise<Row> {
     ctx.textAlign = 'left';
     ctx.fillText(label, size * 0.5, y);
     const w = (values[j]! / 100) * maxBar;
-    ctx.fillStyle = pick(rng, ['#60a5fa', '#93c5fd', '#86efac', '#fdba74']);
+    ctx.fillStyle = pick(rng, ['#bfdbfe', '#c7d2fe', '#bbf7d0', '#fed7aa']);
     ctx.fillRect(labelW, y - rowH * 0.3, w, rowH * 0.6);
     ctx.fillStyle = '#111111';
     ctx.fillText(String(values[j]), labelW + w + size * 0.5, y);
