@@ -37,8 +37,9 @@ export const CLUSTER_TOLERANCE = 1e-4;
  *   input token to its cluster.
  *
  * Point×centroid similarities are exact sums over one native n×n cosine GEMM
- * (x̂_i·c_j = Σ_{m∈C_j} w_m G_im / ‖Σ w_m x̂_m‖), so each Lloyd step costs
- * O(n²) instead of O(n·k·d).
+ * (x̂_i·c_j = Σ_{m∈C_j} w_m G_im / ‖Σ w_m x̂_m‖); the per-cluster sums are
+ * updated only for points that move, so a Lloyd step costs O(k·n + moved·n)
+ * instead of O(n·k·d).
  *
  * @example
  * const { tokens, assign } = await clusterReducer.run(tokens576, { budget: 64, seed: 1 });
@@ -97,30 +98,32 @@ export function sphericalKMeans(
   options: { iterations: number; tolerance: number; seed: number },
 ): KMeansResult {
   const seeds = kMeansPlusPlus(gram, n, weights, k, new Rng(options.seed));
-  // Initial similarities: to the seed points themselves (unit centroids).
-  const sims = new Float64Array(k * n);
-  for (let j = 0; j < k; j++) {
-    const row = seeds[j]! * n;
-    for (let i = 0; i < n; i++) sims[j * n + i] = gram[row + i]!;
-  }
   let assign = new Int32Array(n);
   const best = new Float64Array(n);
-  assignNearest(sims, n, k, assign, best);
+  // Initial assignment: to the seed points themselves (unit centroids).
+  const seedSims = new Float64Array(k * n);
+  for (let j = 0; j < k; j++) {
+    const row = seeds[j]! * n;
+    for (let i = 0; i < n; i++) seedSims[j * n + i] = gram[row + i]!;
+  }
+  assignNearest(seedSims, new Float64Array(k).fill(1), n, k, assign, best);
   let reseeded = fillEmptyClusters(assign, best, n, k);
   let objective = weightedSum(best, weights);
   let iterations = 0;
+  // U_j = Σ_{m∈C_j} w_m G_m, kept up to date incrementally as points move.
+  const sums = options.iterations > 0 ? clusterGramSums(gram, n, weights, assign, k, seedSims) : seedSims;
   for (let it = 0; it < options.iterations; it++) {
-    centroidSimilarities(gram, n, weights, assign, k, sims);
+    const inverseNorms = clusterInverseNorms(sums, n, weights, assign, k);
     const next = new Int32Array(n);
-    assignNearest(sims, n, k, next, best);
+    assignNearest(sums, inverseNorms, n, k, next, best);
     reseeded += fillEmptyClusters(next, best, n, k);
     const nextObjective = weightedSum(best, weights);
     iterations++;
-    const changed = next.some((a, i) => a !== assign[i]);
+    const changed = moveMembers(sums, gram, n, weights, assign, next);
     const improvement = nextObjective - objective;
     assign = next;
     objective = nextObjective;
-    if (options.tolerance > 0 && (!changed || improvement <= options.tolerance * Math.abs(objective))) break;
+    if (options.tolerance > 0 && (changed === 0 || improvement <= options.tolerance * Math.abs(objective))) break;
   }
   return { assign, iterations, objective, reseeded };
 }
@@ -150,13 +153,17 @@ function kMeansPlusPlus(gram: Float32Array, n: number, weights: Float64Array, k:
   return seeds;
 }
 
-/** For each point, the cluster with the highest similarity (first on ties). sims is k×n. */
-function assignNearest(sims: Float64Array, n: number, k: number, assign: Int32Array, best: Float64Array): void {
+/**
+ * For each point, the cluster with the highest similarity sims[j][i]·scale[j]
+ * (first on ties); sims is k×n.
+ */
+function assignNearest(sims: Float64Array, scale: Float64Array, n: number, k: number, assign: Int32Array, best: Float64Array): void {
   best.fill(-Infinity);
   for (let j = 0; j < k; j++) {
     const row = j * n;
+    const s = scale[j]!;
     for (let i = 0; i < n; i++) {
-      const v = sims[row + i]!;
+      const v = sims[row + i]! * s;
       if (v > best[i]!) {
         best[i] = v;
         assign[i] = j;
@@ -166,25 +173,36 @@ function assignNearest(sims: Float64Array, n: number, k: number, assign: Int32Ar
 }
 
 /**
- * sims[j][i] = x̂_i·ĉ_j with ĉ_j = Σ_{m∈C_j} w_m x̂_m / ‖…‖, from the Gram
- * matrix: U_j = Σ_{m∈C_j} w_m G_m (n adds per point), ‖Σ w_m x̂_m‖² = Σ_{m∈C_j} w_m U_j[m].
+ * U_j = Σ_{m∈C_j} w_m G_m for every cluster (k×n, written into `out`), so that
+ * x̂_i·ĉ_j = U_j[i] / ‖Σ_{m∈C_j} w_m x̂_m‖ — point×centroid similarities from the Gram matrix.
  */
-function centroidSimilarities(gram: Float32Array, n: number, weights: Float64Array, assign: Int32Array, k: number, sims: Float64Array): void {
-  sims.fill(0);
-  for (let m = 0; m < n; m++) {
-    const w = weights[m]!;
-    const out = assign[m]! * n;
-    const row = m * n;
-    for (let i = 0; i < n; i++) sims[out + i]! += w * gram[row + i]!;
-  }
+function clusterGramSums(gram: Float32Array, n: number, weights: Float64Array, assign: Int32Array, k: number, out: Float64Array): Float64Array {
+  out.fill(0);
+  for (let m = 0; m < n; m++) addRow(out, assign[m]! * n, gram, m * n, weights[m]!, n);
+  return out;
+}
+
+/** 1/‖Σ_{m∈C_j} w_m x̂_m‖ per cluster, with ‖…‖² = Σ_{m∈C_j} w_m U_j[m] (0 for a zero centroid). */
+function clusterInverseNorms(sums: Float64Array, n: number, weights: Float64Array, assign: Int32Array, k: number): Float64Array {
   const normSq = new Float64Array(k);
-  for (let m = 0; m < n; m++) normSq[assign[m]!]! += weights[m]! * sims[assign[m]! * n + m]!;
-  for (let j = 0; j < k; j++) {
-    const norm = Math.sqrt(Math.max(normSq[j]!, 0));
-    const scale = norm > 0 ? 1 / norm : 0;
-    const row = j * n;
-    for (let i = 0; i < n; i++) sims[row + i]! *= scale;
+  for (let m = 0; m < n; m++) normSq[assign[m]!]! += weights[m]! * sums[assign[m]! * n + m]!;
+  return normSq.map((v) => (v > 0 ? 1 / Math.sqrt(v) : 0));
+}
+
+/** Updates U for the points whose cluster changed (old −= w·G_m, new += w·G_m); returns how many moved. */
+function moveMembers(sums: Float64Array, gram: Float32Array, n: number, weights: Float64Array, from: Int32Array, to: Int32Array): number {
+  let moved = 0;
+  for (let m = 0; m < n; m++) {
+    if (from[m] === to[m]) continue;
+    addRow(sums, from[m]! * n, gram, m * n, -weights[m]!, n);
+    addRow(sums, to[m]! * n, gram, m * n, weights[m]!, n);
+    moved++;
   }
+  return moved;
+}
+
+function addRow(target: Float64Array, targetBase: number, gram: Float32Array, gramBase: number, w: number, n: number): void {
+  for (let i = 0; i < n; i++) target[targetBase + i]! += w * gram[gramBase + i]!;
 }
 
 /**
