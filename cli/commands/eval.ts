@@ -135,6 +135,7 @@ Groups: A = uncompressed right but downsampled wrong (difficult), B = both right
       if (tokenLevel.length && !opts.encoder) throw new UsageError(`eval run: token-level methods (${tokenLevel.join(', ')}) need --encoder (patch or an ONNX encoder folder)`);
       if (opts.embedsFormat !== 'npy' && opts.embedsFormat !== 'torch') throw new UsageError(`eval run: --embeds-format must be npy or torch, got ${JSON.stringify(opts.embedsFormat)}`);
       if (opts.model !== 'ocr' && !opts.endpoint) throw new UsageError(`eval run: --model ${opts.model} needs --endpoint <url ending in /v1> (or use --model ocr for the offline reader)`);
+      if (opts.model === 'ocr' && opts.endpoint) process.stderr.write('vtc: warning: --endpoint is ignored with --model ocr (the offline reader)\n');
       if (!(opts.concurrency >= 1)) throw new UsageError(`eval run: --concurrency must be ≥ 1, got ${opts.concurrency}`);
       const model: EvalModel =
         opts.model === 'ocr'
