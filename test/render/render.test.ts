@@ -99,6 +99,30 @@ test('colour configs render RGB; grey configs render one channel', () => {
   assert.ok(reddest > 100, `expected red ink, max r−g = ${reddest}`);
 });
 
+test('paragraph background, border and page background are drawn where the layout puts them', () => {
+  const base = { ...DEFAULT_CONFIG, autoCropWidth: false, autoCropLastPage: false, pageSize: [200, 100] as [number, number], marginX: 20, marginY: 20, framePadding: 0 };
+  const page = renderText('x', { ...base, pageBgColor: '#F0F0F0', paraBgColor: '#C8C8C8', borderWidth: 1, borderPadding: 5, paraBorderColor: '#000000' }).pages[0]!;
+  const at = (x: number, y: number) => page.pixels[y * page.width + x]!;
+  assert.equal(at(2, 2), 0xf0); // page background outside the box
+  // Box: frame 20..180 × 20..30 (one 10 pt line), padded by 5 → 15..185 × 15..35; border stroked on that rectangle.
+  assert.equal(at(100, 25), 0xc8); // paragraph background inside
+  assert.ok(at(100, 15) < 0x80, `border row at y=15 is dark, got ${at(100, 15)}`);
+  assert.ok(at(15, 25) < 0x80, `border column at x=15 is dark, got ${at(15, 25)}`);
+  assert.equal(at(100, 40), 0xf0);
+});
+
+test('horizontal scale squeezes the drawing: ink extent shrinks by the factor', () => {
+  const base = { ...DEFAULT_CONFIG, autoCropWidth: false, autoCropLastPage: false };
+  const inkRight = (p: { pixels: Uint8Array; width: number; height: number }) => {
+    let right = 0;
+    for (let y = 0; y < p.height; y++) for (let x = p.width - 1; x > right; x--) if (p.pixels[y * p.width + x]! < 128) { right = x; break; }
+    return right;
+  };
+  const full = inkRight(renderText(PROSE, base).pages[0]!);
+  const squeezed = inkRight(renderText(PROSE, { ...base, horizontalScale: 0.75 }).pages[0]!);
+  assert.ok(Math.abs(squeezed - full * 0.75) <= 2, `ink right edge ${squeezed} vs 0.75 × ${full}`);
+});
+
 test('PNG writer round-trips exact pixels (grey and RGB) through a real decoder', async () => {
   const grey = Uint8Array.from({ length: 7 * 5 }, (_, i) => (i * 37) % 256);
   const decoded = await sharp(encodePngSync(grey, 7, 5, 1)).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
