@@ -56,6 +56,38 @@ export function canvasFont(config: RenderConfig): string {
   return `${px}px ${configFonts(config).map((f) => `"${f.alias}"`).join(', ')}`;
 }
 
+const widthCaches = new Map<string, Map<string, number>>();
+const WIDTH_CACHE_LIMIT = 200_000;
+
+/**
+ * Width of a string in a canvas font, measured by Skia (with kerning) and
+ * cached per font for the life of the process: repeated renders (the config
+ * search, a server) measure each distinct word once.
+ */
+export function widthMeasurer(fontSpec: string): (text: string) => number {
+  let cache = widthCaches.get(fontSpec);
+  if (!cache) {
+    cache = new Map();
+    widthCaches.set(fontSpec, cache);
+  }
+  const widths = cache;
+  const ctx = createCanvas(8, 8).getContext('2d');
+  ctx.font = fontSpec;
+  return (text) => {
+    let width = widths.get(text);
+    if (width === undefined) {
+      width = ctx.measureText(text).width;
+      if (widths.size < WIDTH_CACHE_LIMIT) widths.set(text, width);
+    }
+    return width;
+  };
+}
+
+/** Forgets every cached text width (benchmarks use it to time cold renders). */
+export function clearWidthCache(): void {
+  widthCaches.clear();
+}
+
 /** Characters of the text that none of the fonts can draw (whitespace excluded), most frequent first. */
 export function findMissingGlyphs(text: string, fonts: LoadedFont[]): MissingGlyph[] {
   const counts = new Map<string, number>();
@@ -91,10 +123,7 @@ export function planRender(text: string, config: RenderConfig): RenderPlan {
   }
   const fontPx = (config.fontSize * config.dpi) / 72;
   const fontSpec = canvasFont(config);
-  const measureCanvas = createCanvas(8, 8);
-  const measureCtx = measureCanvas.getContext('2d');
-  measureCtx.font = fontSpec;
-  const layout = layoutText(normalized, config, { measure: (s) => measureCtx.measureText(s).width, ascent: fonts[0]!.ascent * fontPx });
+  const layout = layoutText(normalized, config, { measure: widthMeasurer(fontSpec), ascent: fonts[0]!.ascent * fontPx });
   const rasteriser = new Rasteriser(config);
   return {
     pageCount: layout.length,
@@ -172,9 +201,12 @@ export class Rasteriser {
     ctx.font = this.fontSpec;
     ctx.textBaseline = 'alphabetic';
     ctx.textAlign = 'left';
+    let fill = config.fontColor;
+    ctx.fillStyle = fill;
     for (const line of page.lines) {
       for (const fragment of line.fragments) {
-        ctx.fillStyle = fragment.color ?? config.fontColor;
+        const color = fragment.color ?? config.fontColor;
+        if (color !== fill) ctx.fillStyle = fill = color;
         ctx.fillText(fragment.text, fragment.x, line.baseline);
       }
     }
