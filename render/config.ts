@@ -228,7 +228,12 @@ export function parseConfig(input: unknown, options: { baseDir?: string; source?
   return config;
 }
 
-/** Reads a JSON config file (Glyph's format) and validates it. */
+/**
+ * Reads a JSON config file (Glyph's format) and validates it.
+ *
+ * @example
+ * const config = loadConfig('Glyph/config/config_en.json'); // font-path resolved against Glyph/config
+ */
 export function loadConfig(path: string): RenderConfig {
   let text: string;
   try {

@@ -44,7 +44,12 @@ export function fontFamilies(): string[] {
   return Object.keys(FAMILIES);
 }
 
-/** Resolves a family name to its font file; unknown names are a UsageError listing the known ones. */
+/**
+ * Resolves a family name to its font file; unknown names are a UsageError listing the known ones.
+ *
+ * @example
+ * familyPath('DejaVu Sans Mono'); // …/dejavu-fonts-ttf/ttf/DejaVuSansMono.ttf
+ */
 export function familyPath(family: string): string {
   const file = FAMILIES[family];
   if (!file) throw new UsageError(`unknown font family ${describe(family)} (expected one of: ${fontFamilies().join(', ')}; or give "font-path" to a .ttf/.otf file)`, 'E_FONT');

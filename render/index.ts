@@ -52,7 +52,12 @@ export function renderText(text: string, config: RenderConfig): RenderResult {
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
 export const IMAGE_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp'];
 
-/** Encodes one page: PNG with the fast raw writer, JPEG/WebP through sharp. */
+/**
+ * Encodes one page: PNG with the fast raw writer, JPEG/WebP through sharp.
+ *
+ * @example
+ * const webp = await encodePage(renderText(text, config).pages[0], 'webp', 80);
+ */
 export async function encodePage(page: RenderedPage, format: ImageFormat = 'png', quality = 90): Promise<Buffer> {
   if (format === 'png') return encodePng(page.pixels, page.width, page.height, page.channels);
   const image = sharp(Buffer.from(page.pixels.buffer, page.pixels.byteOffset, page.pixels.byteLength), { raw: { width: page.width, height: page.height, channels: page.channels } });

@@ -251,7 +251,12 @@ function rgbaToRgb(rgba: Uint8ClampedArray): Uint8Array {
   return out;
 }
 
-/** Rightmost column and lowest row of a grey image that differ from the background (Glyph: median of the top-left 2×2, tolerance 5), or null for a blank page. */
+/**
+ * Rightmost column and lowest row of a grey image that differ from the background (Glyph: median of the top-left 2×2, tolerance 5), or null for a blank page.
+ *
+ * @example
+ * contentBounds(Uint8Array.from([255, 255, 255, 255, 0, 255]), 3, 2); // { right: 1, bottom: 1 }
+ */
 export function contentBounds(grey: Uint8Array, width: number, height: number): { right: number; bottom: number } | null {
   const corner = [grey[0]!, grey[1]!, grey[width]!, grey[width + 1]!].sort((a, b) => a - b);
   const bg = (corner[1]! + corner[2]!) / 2;

@@ -41,7 +41,12 @@ async function openAiTokenizer(name: (typeof OPENAI_ENCODINGS)[number]): Promise
   return { name, count: (text) => mod.countTokens(text, options) };
 }
 
-/** Reads and parses a tokenizer.json file (InputError on unreadable/malformed files). */
+/**
+ * Reads and parses a tokenizer.json file (InputError on unreadable/malformed files).
+ *
+ * @example
+ * loadHfTokenizer('models/qwen2.5/tokenizer.json').count('hello world');
+ */
 export function loadHfTokenizer(path: string): TextTokenizer {
   let json: unknown;
   try {
@@ -299,6 +304,9 @@ function splitByPattern(text: string, re: RegExp, removeMatches: boolean): strin
  * unicode regex. The one construct Node 20 lacks is the scoped flag group
  * `(?i:…)` used by Qwen/Llama-3 for contractions; it is expanded into
  * explicit [xX] classes.
+ *
+ * @example
+ * compilePattern("(?i:'s|'t)").test("'S"); // true
  */
 export function compilePattern(source: string, name = 'tokenizer'): RegExp {
   let out = '';
@@ -331,7 +339,12 @@ export function compilePattern(source: string, name = 'tokenizer'): RegExp {
 
 let byteAlphabet: string[] | null = null;
 
-/** GPT-2's bytes_to_unicode: printable bytes map to themselves, the rest to U+0100…; applied to UTF-8 bytes. */
+/**
+ * GPT-2's bytes_to_unicode: printable bytes map to themselves, the rest to U+0100…; applied to UTF-8 bytes.
+ *
+ * @example
+ * toByteAlphabet(' a'); // 'Ġa'
+ */
 export function toByteAlphabet(text: string): string {
   if (!byteAlphabet) {
     const table: string[] = new Array(256);
