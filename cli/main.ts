@@ -2,14 +2,14 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { benchCommand } from './commands/bench.js';
-import { renderCommand } from './commands/render.js';
-import { evalCommand } from './commands/eval.js';
-import { reduceCommand } from './commands/reduce.js';
-import { demoCommand } from './commands/demo.js';
-import { videoQaCommand } from './commands/video-qa.js';
-import { encodeCommand } from './commands/encode.js';
 import { compressCommand } from './commands/compress.js';
+import { demoCommand } from './commands/demo.js';
+import { encodeCommand } from './commands/encode.js';
+import { evalCommand } from './commands/eval.js';
 import { modelsCommand } from './commands/models.js';
+import { reduceCommand } from './commands/reduce.js';
+import { renderCommand } from './commands/render.js';
+import { videoQaCommand } from './commands/video-qa.js';
 import { configureCommand, reportError } from './run.js';
 
 /** The `vtc` command: a thin layer over the library (see README). */
@@ -19,15 +19,10 @@ export function buildProgram(): Command {
     .description('vtc — visual and multimodal token compression for vision-language models')
     .version(pkg.version, '-V, --version')
     .option('--verbose', 'print stack traces on errors');
-  program.addCommand(demoCommand());
-  program.addCommand(reduceCommand());
-  program.addCommand(benchCommand());
-  program.addCommand(renderCommand());
-  program.addCommand(evalCommand());
-  program.addCommand(videoQaCommand());
-  program.addCommand(encodeCommand());
-  program.addCommand(compressCommand());
-  program.addCommand(modelsCommand());
+  // In the order a newcomer meets them: demo, the token pipeline, then text, video, evaluation, tools.
+  for (const command of [demoCommand(), encodeCommand(), reduceCommand(), compressCommand(), renderCommand(), videoQaCommand(), evalCommand(), modelsCommand(), benchCommand()]) {
+    program.addCommand(command);
+  }
   for (const sub of program.commands) configureCommand(sub);
   return program;
 }
@@ -52,6 +47,14 @@ export async function main(argv = process.argv): Promise<number> {
   } catch (error) {
     return reportError(error);
   }
+}
+
+// A closed pipe (`vtc … | head`) is a normal way for output to end, not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
 }
 
 const code = await main();
