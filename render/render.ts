@@ -72,6 +72,8 @@ export function widthMeasurer(fontSpec: string): (text: string) => number {
   }
   const widths = cache;
   const ctx = createCanvas(8, 8).getContext('2d');
+  // A fixed language keeps shaping independent of the host locale (same pixels on every machine).
+  ctx.lang = 'en';
   ctx.font = fontSpec;
   return (text) => {
     let width = widths.get(text);
@@ -198,6 +200,7 @@ export class Rasteriser {
         ctx.strokeRect(box.x, box.y, box.width, box.height);
       }
     }
+    ctx.lang = 'en';
     ctx.font = this.fontSpec;
     ctx.textBaseline = 'alphabetic';
     ctx.textAlign = 'left';
