@@ -1,7 +1,7 @@
 import { InputError, UsageError } from '../core/errors.js';
-import { matmulABt, matrix } from '../core/linalg.js';
 import { resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { sizeWeightedMerge } from './merge.js';
+import { bestCosineMatch } from './native-match.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 
 /** Options of `tome`. */
@@ -19,7 +19,8 @@ export interface ToMeOptions extends BaseReduceOptions {
  * features in rounds until the budget is reached:
  *
  * - split the current tokens alternately into A (even positions) and B (odd);
- * - cosine similarity A×B (L2-normalised features, native GEMM);
+ * - cosine similarity A×B (L2-normalised features; normalisation, GEMM and
+ *   arg-max run natively in onnxruntime);
  * - each A token picks its most similar B; the r A tokens with the highest
  *   best-similarity merge into their B by size-weighted average;
  * - r = min(n − budget, ⌊n/2⌋) per round;
@@ -80,7 +81,7 @@ async function bipartiteRounds(tokens: TokenSet, budget: number, isProtected: Ui
     const r = Math.min(m - budget, Math.floor(m / 2));
     const aCount = Math.ceil(m / 2);
     const bCount = Math.floor(m / 2);
-    const { a, b } = normalizedSplit(feats, m, d);
+    const { a, b } = alternateSplit(feats, m, d);
     const { best, bestB } = await bestMatches(a, b, aCount, bCount, d, prot);
     const order = Int32Array.from({ length: aCount }, (_, i) => i).sort((x, y) => best[y]! - best[x]! || x - y);
     let merges = 0;
@@ -143,19 +144,11 @@ async function bipartiteRounds(tokens: TokenSet, budget: number, isProtected: Ui
   return { assign, count: m, rounds };
 }
 
-/** L2-normalised rows of x, split alternately: even positions → a, odd → b (ToMe's A/B sets). */
-function normalizedSplit(x: Float32Array, m: number, d: number): { a: Float32Array; b: Float32Array } {
+/** Rows of x split alternately: even positions → a, odd → b (ToMe's A/B sets). */
+function alternateSplit(x: Float32Array, m: number, d: number): { a: Float32Array; b: Float32Array } {
   const a = new Float32Array(Math.ceil(m / 2) * d);
   const b = new Float32Array(Math.floor(m / 2) * d);
-  for (let i = 0; i < m; i++) {
-    const base = i * d;
-    let sum = 0;
-    for (let c = 0; c < d; c++) sum += x[base + c]! * x[base + c]!;
-    const scale = sum > 0 ? 1 / Math.sqrt(sum) : 0;
-    const out = i % 2 === 0 ? a : b;
-    const outBase = (i >> 1) * d;
-    for (let c = 0; c < d; c++) out[outBase + c] = x[base + c]! * scale;
-  }
+  for (let i = 0; i < m; i++) (i % 2 === 0 ? a : b).set(x.subarray(i * d, (i + 1) * d), (i >> 1) * d);
   return { a, b };
 }
 
@@ -163,49 +156,29 @@ function normalizedSplit(x: Float32Array, m: number, d: number): { a: Float32Arr
 const MAX_SIMILARITY_BLOCK = 1 << 24;
 
 /**
- * For each A row its most similar B column (first on ties) and that
- * similarity; protected A rows get −∞, protected B columns are skipped.
- * The A×B cosine matrix is computed by native GEMM in row blocks.
+ * For each A row its most similar B column by cosine (first on ties) and that
+ * similarity; protected A rows get −∞, protected B columns are excluded.
+ * Normalisation, GEMM and arg-max run natively (native-match.ts), in A-row blocks.
  */
 async function bestMatches(a: Float32Array, b: Float32Array, aCount: number, bCount: number, d: number, prot: Uint8Array): Promise<{ best: Float64Array; bestB: Int32Array }> {
   const best = new Float64Array(aCount).fill(-Infinity);
   const bestB = new Int32Array(aCount);
-  const allowed: number[] = [];
-  for (let bi = 0; bi < bCount; bi++) if (!prot[2 * bi + 1]) allowed.push(bi);
-  const columns = Int32Array.from(allowed);
-  if (columns.length === 0) return { best, bestB };
-  const everyColumn = columns.length === bCount;
-  const bMatrix = matrix(bCount, d, b);
+  const bias = new Float32Array(bCount);
+  let open = 0;
+  for (let bi = 0; bi < bCount; bi++) {
+    if (prot[2 * bi + 1]) bias[bi] = -Infinity;
+    else open++;
+  }
+  if (open === 0) return { best, bestB };
   const blockRows = Math.max(1, Math.floor(MAX_SIMILARITY_BLOCK / Math.max(1, bCount)));
   for (let start = 0; start < aCount; start += blockRows) {
     const rows = Math.min(blockRows, aCount - start);
     const aBlock = rows === aCount ? a : a.slice(start * d, (start + rows) * d);
-    const sims = (await matmulABt(matrix(rows, d, aBlock), bMatrix)).data;
+    const match = await bestCosineMatch(aBlock, rows, b, bCount, d, bias);
     for (let r = 0; r < rows; r++) {
-      const ai = start + r;
-      if (prot[2 * ai]) continue;
-      const row = r * bCount;
-      let v = -Infinity;
-      let arg = 0;
-      if (everyColumn) {
-        for (let bi = 0; bi < bCount; bi++) {
-          const s = sims[row + bi]!;
-          if (s > v) {
-            v = s;
-            arg = bi;
-          }
-        }
-      } else {
-        for (let q = 0; q < columns.length; q++) {
-          const s = sims[row + columns[q]!]!;
-          if (s > v) {
-            v = s;
-            arg = columns[q]!;
-          }
-        }
-      }
-      best[ai] = v;
-      bestB[ai] = arg;
+      if (prot[2 * (start + r)]) continue;
+      best[start + r] = match.best[r]!;
+      bestB[start + r] = match.index[r]!;
     }
   }
   return { best, bestB };

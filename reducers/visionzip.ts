@@ -1,6 +1,7 @@
 import { InputError, UsageError } from '../core/errors.js';
-import { argmaxRows, cosineSimilarity, matrix, topK, type Matrix } from '../core/linalg.js';
+import { topK } from '../core/linalg.js';
 import { mergeTokens, resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
+import { bestCosineMatch } from './native-match.js';
 import { tileBudgets, tokensBySource } from './tiles.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 
@@ -93,18 +94,17 @@ async function planTile(tokens: TokenSet, indices: Int32Array, k: number, share:
   const others = remaining.filter((i) => !targetSet.has(i));
   const members: number[][] = targets.map(() => []);
   if (others.length > 0 && targets.length > 0) {
-    const sims = await cosineSimilarity(gatherRows(tokens, others), gatherRows(tokens, targets));
-    const { index } = argmaxRows(sims);
+    const { index } = await bestCosineMatch(gatherRows(tokens, others), others.length, gatherRows(tokens, targets), targets.length, tokens.d, new Float32Array(targets.length));
     others.forEach((i, r) => members[index[r]!]!.push(i));
   }
   return { dominant: Int32Array.from(dominantLocal, (j) => indices[j]!), targets, members };
 }
 
-function gatherRows(tokens: TokenSet, list: number[]): Matrix {
+function gatherRows(tokens: TokenSet, list: number[]): Float32Array {
   const { d } = tokens;
   const out = new Float32Array(list.length * d);
   list.forEach((i, r) => out.set(tokens.data.subarray(i * d, (i + 1) * d), r * d));
-  return matrix(list.length, d, out);
+  return out;
 }
 
 /**

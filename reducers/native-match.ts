@@ -1,0 +1,64 @@
+import ort from 'onnxruntime-node';
+import { ShapeError } from '../core/errors.js';
+import { OnnxGraph } from '../core/onnx-graph.js';
+
+let matchSession: Promise<ort.InferenceSession> | undefined;
+
+/**
+ * One cached onnxruntime graph (symbolic dims) for "each row of A: its most
+ * similar row of B by cosine": L2-normalise A and B (‖x‖ clamped at 1e-12, as
+ * F.normalize), Gemm(A, Bᵀ), add a per-column bias (0, or −∞ to exclude a
+ * column), ReduceMax + ArgMax (first index on ties). Runs the normalisation,
+ * the GEMM and the arg-max natively, so only p values come back instead of a
+ * p×q matrix.
+ */
+function session(): Promise<ort.InferenceSession> {
+  if (!matchSession) {
+    const graph = new OnnxGraph('vtc_best_cosine_match');
+    graph.input('A', ['p', 'd']).input('B', ['q', 'd']).input('bias', ['q']);
+    graph.initializer('eps', [], [1e-12]);
+    for (const x of ['A', 'B']) {
+      graph.node('ReduceL2', [x], [`${x}_norm`], { axes: [1], keepdims: 1 });
+      graph.node('Max', [`${x}_norm`, 'eps'], [`${x}_safe`]);
+      graph.node('Div', [x, `${x}_safe`], [`${x}_unit`]);
+    }
+    graph.node('Gemm', ['A_unit', 'B_unit'], ['S'], { transB: 1 });
+    graph.node('Add', ['S', 'bias'], ['S_biased']);
+    graph.node('ReduceMax', ['S_biased'], ['best'], { axes: [1], keepdims: 0 });
+    graph.node('ArgMax', ['S_biased'], ['arg'], { axis: 1, keepdims: 0 });
+    graph.output('best', ['p']).output('arg', ['p'], 7 /* INT64 */);
+    matchSession = ort.InferenceSession.create(graph.toBytes(), { graphOptimizationLevel: 'all' });
+  }
+  return matchSession;
+}
+
+/**
+ * For each of the p rows of A [p, d], the index of the most cosine-similar
+ * row of B [q, d] and that similarity; `bias` [q] is added to every row first
+ * (−Infinity excludes a column). q must be ≥ 1.
+ *
+ * @example
+ * const { best, index } = await bestCosineMatch(a, 3, b, 5, 2, new Float32Array(5));
+ */
+export async function bestCosineMatch(
+  a: Float32Array,
+  p: number,
+  b: Float32Array,
+  q: number,
+  d: number,
+  bias: Float32Array,
+): Promise<{ best: Float32Array; index: Int32Array }> {
+  if (a.length !== p * d || b.length !== q * d || bias.length !== q || q < 1) {
+    throw new ShapeError(`bestCosineMatch: expected A [${p}, ${d}], B [${q}, ${d}] (q ≥ 1), bias [${q}]; got ${a.length}, ${b.length}, ${bias.length} values`);
+  }
+  if (p === 0) return { best: new Float32Array(0), index: new Int32Array(0) };
+  const s = await session();
+  const out = await s.run({
+    A: new ort.Tensor('float32', a as Float32Array<ArrayBuffer>, [p, d]),
+    B: new ort.Tensor('float32', b as Float32Array<ArrayBuffer>, [q, d]),
+    bias: new ort.Tensor('float32', bias as Float32Array<ArrayBuffer>, [q]),
+  });
+  const best = out.best!.data as Float32Array;
+  const arg = out.arg!.data as BigInt64Array;
+  return { best, index: Int32Array.from(arg, (v) => Number(v)) };
+}

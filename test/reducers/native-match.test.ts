@@ -1,0 +1,18 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { bestCosineMatch } from '../../reducers/native-match.js';
+import { assertClose } from './fixtures.js';
+
+test('bestCosineMatch: cosine arg-max per row, first index on ties, −∞ bias excludes columns, zero rows give 0', async () => {
+  const a = Float32Array.of(3, 0, 0, 2, 1, 1, 0, 0);
+  const b = Float32Array.of(1, 0, 0, 5, 2, 2);
+  const open = await bestCosineMatch(a, 4, b, 3, 2, new Float32Array(3));
+  // (3,0) → column 0 (cos 1); (0,2) → column 1 (cos 1); (1,1) → columns 2 (cos 1); (0,0) → all 0, first index
+  assert.deepEqual(Array.from(open.index), [0, 1, 2, 0]);
+  assertClose(open.best, [1, 1, 1, 0], 1e-6, 'best');
+  const masked = await bestCosineMatch(a, 4, b, 3, 2, Float32Array.of(0, 0, Number.NEGATIVE_INFINITY));
+  // (1,1) may no longer pick column 2: columns 0 and 1 tie at cos √½ → the first
+  assert.deepEqual(Array.from(masked.index), [0, 1, 0, 0]);
+  assertClose(masked.best, [1, 1, Math.SQRT1_2, 0], 1e-6, 'masked best');
+  await assert.rejects(bestCosineMatch(a, 4, b, 2, 2, new Float32Array(2)), /bestCosineMatch: expected A \[4, 2\], B \[2, 2\]/);
+});
