@@ -108,7 +108,9 @@ async function bipartiteRounds(tokens: TokenSet, budget: number, isProtected: Ui
     survivors.sort((x, y) => nextFirst[x]! - nextFirst[y]!);
     const newIndex = new Int32Array(m);
     const count = survivors.length;
-    const nextFeats = new Float32Array(count * d);
+    // After the last round only the assignment matters (outputs are recomputed exactly below).
+    const lastRound = count <= budget;
+    const nextFeats = new Float32Array(lastRound ? 0 : count * d);
     const nextProt = new Uint8Array(count);
     const sizeOut = new Float64Array(count);
     const firstOut = new Int32Array(count);
@@ -118,6 +120,7 @@ async function bipartiteRounds(tokens: TokenSet, budget: number, isProtected: Ui
       nextProt[k] = prot[s]!;
       sizeOut[k] = nextSize[s]!;
       firstOut[k] = nextFirst[s]!;
+      if (lastRound) continue;
       // Running features are only the similarity metric; exact means are recomputed at the end.
       const scale = nextSize[s] === size[s] ? 1 : size[s]! / nextSize[s]!;
       const from = s * d;
@@ -125,7 +128,7 @@ async function bipartiteRounds(tokens: TokenSet, budget: number, isProtected: Ui
       if (scale === 1) nextFeats.set(feats.subarray(from, from + d), to);
       else for (let c = 0; c < d; c++) nextFeats[to + c] = feats[from + c]! * scale;
     }
-    for (let e = 0; e < merges; e++) {
+    for (let e = 0; e < (lastRound ? 0 : merges); e++) {
       const src = 2 * order[e]!;
       const k = newIndex[target[src]!]!;
       const w = size[src]! / sizeOut[k]!;
