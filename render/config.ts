@@ -51,7 +51,7 @@ export interface RenderConfig {
   tabSize: number;
   /** vtc: join single newlines into spaces and make blank lines the paragraph breaks (off: newlines are line breaks, as in Glyph). */
   reflow: boolean;
-  /** vtc: characters no font has: "error" (default) refuses to render, "warn" renders them as the font's missing-glyph box and reports them. */
+  /** vtc: characters no font has: "error" (default) refuses to render, "warn" renders them anyway and reports them (Skia then takes them from an installed system font or draws a missing-glyph box, so those pixels depend on the machine). */
   missingGlyphs: 'error' | 'warn';
 }
 

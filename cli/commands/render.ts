@@ -175,7 +175,7 @@ compression = text tokens / vision tokens; ms = layout + rasterising + encoding 
       await writePages(tracked, opts.out!, { format: opts.format as ImageFormat, quality: opts.quality, onPage: (done) => progress.update(done) });
       const ms = performance.now() - started;
       progress.stop();
-      for (const g of plan.missingGlyphs) process.stderr.write(`vtc: warning: no font has ${JSON.stringify(g.char)} ${g.codePoint} (${g.count}×); drawn as a missing-glyph box\n`);
+      for (const g of plan.missingGlyphs) process.stderr.write(`vtc: warning: no font has ${JSON.stringify(g.char)} ${g.codePoint} (${g.count}×); drawn from a system font or as a missing-glyph box, so these pixels depend on the machine\n`);
       const compression = await measureCompression(text, sizes.map(([width, height]) => ({ width, height })), { profile: opts.profile, tokenizer: opts.tokenizer });
       let cer: number | undefined;
       let pageCer: number[] | undefined;
