@@ -61,8 +61,8 @@ export const clusterReducer: Reducer<ClusterOptions> = {
     if (!(Number.isInteger(iterations) && iterations >= 0)) throw new UsageError(`cluster: iterations must be an integer ≥ 0, got ${iterations}`);
     if (!(Number.isFinite(tolerance) && tolerance >= 0)) throw new UsageError(`cluster: tolerance must be a finite number ≥ 0, got ${tolerance}`);
     const seed = seedOf(options, 'cluster');
-    const gram = await cosineGram(tokens, 'cluster');
-    const result = sphericalKMeans(gram.data, tokens.n, tokens.size, budget, { iterations, tolerance, seed });
+    const { gram } = await cosineGram(tokens, 'cluster');
+    const result = sphericalKMeans(gram, tokens.n, tokens.size, budget, { iterations, tolerance, seed });
     const assign = orderBySmallestOrigin(result.assign, budget, tokens);
     return {
       tokens: sizeWeightedMerge(tokens, assign, budget),

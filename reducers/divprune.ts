@@ -14,7 +14,8 @@ export type DivPruneOptions = BaseReduceOptions;
  *   largest (ties → lowest index);
  * - the kept tokens are returned in original order.
  *
- * All pairwise similarities come from one native GEMM (reducers/similarity.ts).
+ * All pairwise similarities and nearest-neighbour similarities come from one
+ * native graph (reducers/similarity.ts).
  *
  * @example
  * const { keep } = await divpruneReducer.run(grid576, { ratio: 0.1 }); // 58 indices, ascending
@@ -27,8 +28,8 @@ export const divpruneReducer: Reducer<DivPruneOptions> = {
   options: {},
   async run(tokens: TokenSet, options: DivPruneOptions): Promise<Reduction> {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'divprune');
-    const gram = await cosineGram(tokens, 'divprune');
-    const order = maxMinDiverse(gram.data, tokens.n, budget);
+    const { gram, nearest } = await cosineGram(tokens, 'divprune');
+    const order = maxMinDiverse(gram, tokens.n, budget, nearest);
     const keep = Int32Array.from(order).sort();
     return { tokens: selectTokens(tokens, keep), keep, stats: { budget, ratio, first_pick: order[0] } };
   },
@@ -36,30 +37,19 @@ export const divpruneReducer: Reducer<DivPruneOptions> = {
 
 /**
  * Greedy max–min selection on distances 1 − sim (sim row-major n×n, symmetric).
- * Returns the picks in selection order.
+ * `nearestSimilarity[i]` = max_{j≠i} sim[i][j] when already known (computed
+ * here otherwise). Returns the picks in selection order.
  *
  * @example
  * maxMinDiverse(gram, 4, 2); // e.g. Int32Array [3, 0]
  */
-export function maxMinDiverse(sim: Float32Array, n: number, budget: number): Int32Array {
+export function maxMinDiverse(sim: Float32Array, n: number, budget: number, nearestSimilarity?: Float32Array): Int32Array {
   const picks = new Int32Array(budget);
   const selected = new Uint8Array(n);
-  // Nearest-neighbour distance of every token (self excluded).
+  const nearest = nearestSimilarity ?? offDiagonalRowMax(sim, n);
+  // First pick: the largest nearest-neighbour distance 1 − max_{j≠i} sim (first on ties).
   let first = 0;
-  let firstValue = -Infinity;
-  for (let i = 0; i < n; i++) {
-    let nearest = Infinity;
-    const row = i * n;
-    for (let j = 0; j < n; j++) {
-      if (j === i) continue;
-      const dist = 1 - sim[row + j]!;
-      if (dist < nearest) nearest = dist;
-    }
-    if (nearest > firstValue) {
-      firstValue = nearest;
-      first = i;
-    }
-  }
+  for (let i = 1; i < n; i++) if (nearest[i]! < nearest[first]!) first = i;
   const minDist = new Float64Array(n).fill(Infinity);
   let pick = first;
   for (let p = 0; p < budget; p++) {
@@ -79,4 +69,16 @@ export function maxMinDiverse(sim: Float32Array, n: number, budget: number): Int
     pick = next;
   }
   return picks;
+}
+
+/** max_{j≠i} sim[i][j] per row (−Infinity for a single token). */
+function offDiagonalRowMax(sim: Float32Array, n: number): Float32Array {
+  const out = new Float32Array(n).fill(-Infinity);
+  for (let i = 0; i < n; i++) {
+    const row = i * n;
+    let best = -Infinity;
+    for (let j = 0; j < n; j++) if (j !== i && sim[row + j]! > best) best = sim[row + j]!;
+    out[i] = best;
+  }
+  return out;
 }

@@ -3,6 +3,14 @@ import { ShapeError } from '../core/errors.js';
 import { OnnxGraph } from '../core/onnx-graph.js';
 
 let matchSession: Promise<ort.InferenceSession> | undefined;
+let gramSession: Promise<ort.InferenceSession> | undefined;
+
+/** Adds nodes that L2-normalise the rows of `x` (‖x‖ clamped at the `eps` initializer); returns the output name. */
+function normalizeRowsNode(graph: OnnxGraph, x: string): string {
+  graph.node('ReduceL2', [x], [`${x}_norm`], { axes: [1], keepdims: 1 });
+  graph.node('Max', [`${x}_norm`, 'eps'], [`${x}_safe`]);
+  return graph.node('Div', [x, `${x}_safe`], [`${x}_unit`]);
+}
 
 /**
  * One cached onnxruntime graph (symbolic dims) for "each row of A: its most
@@ -17,11 +25,8 @@ function session(): Promise<ort.InferenceSession> {
     const graph = new OnnxGraph('vtc_best_cosine_match');
     graph.input('A', ['p', 'd']).input('B', ['q', 'd']).input('bias', ['q']);
     graph.initializer('eps', [], [1e-12]);
-    for (const x of ['A', 'B']) {
-      graph.node('ReduceL2', [x], [`${x}_norm`], { axes: [1], keepdims: 1 });
-      graph.node('Max', [`${x}_norm`, 'eps'], [`${x}_safe`]);
-      graph.node('Div', [x, `${x}_safe`], [`${x}_unit`]);
-    }
+    normalizeRowsNode(graph, 'A');
+    normalizeRowsNode(graph, 'B');
     graph.node('Gemm', ['A_unit', 'B_unit'], ['S'], { transB: 1 });
     graph.node('Add', ['S', 'bias'], ['S_biased']);
     graph.node('ReduceMax', ['S_biased'], ['best'], { axes: [1], keepdims: 0 });
@@ -61,4 +66,33 @@ export async function bestCosineMatch(
   const best = out.best!.data as Float32Array;
   const arg = out.arg!.data as BigInt64Array;
   return { best, index: Int32Array.from(arg, (v) => Number(v)) };
+}
+
+/**
+ * The n×n cosine matrix of the rows of X (one native graph: normalise, Gemm,
+ * then the largest off-diagonal similarity per row via S − 4·EyeLike(S)).
+ * `nearest[i]` = max_{j≠i} cos(x_i, x_j) (−3 when n = 1).
+ *
+ * @example
+ * const { gram, nearest } = await cosineGramNative(x, 576, 1024);
+ */
+export async function cosineGramNative(x: Float32Array, n: number, d: number): Promise<{ gram: Float32Array; nearest: Float32Array }> {
+  if (x.length !== n * d || n < 1) throw new ShapeError(`cosineGramNative: expected X [${n}, ${d}] with n ≥ 1, got ${x.length} values`);
+  if (!gramSession) {
+    const graph = new OnnxGraph('vtc_cosine_gram');
+    graph.input('X', ['n', 'd']);
+    graph.initializer('eps', [], [1e-12]);
+    graph.initializer('four', [], [4]);
+    const unit = normalizeRowsNode(graph, 'X');
+    graph.node('Gemm', [unit, unit], ['S'], { transB: 1 });
+    graph.node('EyeLike', ['S'], ['I']);
+    graph.node('Mul', ['I', 'four'], ['I4']);
+    graph.node('Sub', ['S', 'I4'], ['S_off']);
+    graph.node('ReduceMax', ['S_off'], ['nearest'], { axes: [1], keepdims: 0 });
+    graph.output('S', ['n', 'n']).output('nearest', ['n']);
+    gramSession = ort.InferenceSession.create(graph.toBytes(), { graphOptimizationLevel: 'all' });
+  }
+  const s = await gramSession;
+  const out = await s.run({ X: new ort.Tensor('float32', x as Float32Array<ArrayBuffer>, [n, d]) });
+  return { gram: out.S!.data as Float32Array, nearest: out.nearest!.data as Float32Array };
 }

@@ -1,6 +1,6 @@
 import { InputError } from '../core/errors.js';
-import { matmulABt, matrix, normalizeRows, type Matrix } from '../core/linalg.js';
 import type { TokenSet } from '../core/tokenset.js';
+import { cosineGramNative } from './native-match.js';
 
 /**
  * Largest n for which a reducer materialises the n×n cosine matrix
@@ -10,13 +10,14 @@ import type { TokenSet } from '../core/tokenset.js';
 export const MAX_GRAM_TOKENS = 16384;
 
 /**
- * The n×n cosine-similarity (Gram) matrix of L2-normalised token features,
- * computed with one native GEMM. Zero-norm tokens get similarity 0 to all.
+ * The n×n cosine-similarity (Gram) matrix of L2-normalised token features and
+ * each token's largest similarity to another token, in one native graph.
+ * Zero-norm tokens get similarity 0 to all.
  *
  * @example
- * const gram = await cosineGram(tokens, 'divprune'); // gram.data[i * n + j] = cos(x_i, x_j)
+ * const { gram, nearest } = await cosineGram(tokens, 'divprune'); // gram[i * n + j] = cos(x_i, x_j)
  */
-export async function cosineGram(tokens: TokenSet, method: string): Promise<Matrix> {
+export async function cosineGram(tokens: TokenSet, method: string): Promise<{ gram: Float32Array; nearest: Float32Array }> {
   if (tokens.n > MAX_GRAM_TOKENS) {
     const gib = ((tokens.n * tokens.n * 4) / 2 ** 30).toFixed(1);
     throw new InputError(
@@ -24,6 +25,5 @@ export async function cosineGram(tokens: TokenSet, method: string): Promise<Matr
       'E_TOO_LARGE',
     );
   }
-  const normalized = normalizeRows(matrix(tokens.n, tokens.d, tokens.data));
-  return matmulABt(normalized, normalized);
+  return cosineGramNative(tokens.data, tokens.n, tokens.d);
 }

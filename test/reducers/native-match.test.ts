@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bestCosineMatch } from '../../reducers/native-match.js';
+import { bestCosineMatch, cosineGramNative } from '../../reducers/native-match.js';
 import { assertClose } from './fixtures.js';
 
 test('bestCosineMatch: cosine arg-max per row, first index on ties, −∞ bias excludes columns, zero rows give 0', async () => {
@@ -15,4 +15,14 @@ test('bestCosineMatch: cosine arg-max per row, first index on ties, −∞ bias 
   assert.deepEqual(Array.from(masked.index), [0, 1, 0, 0]);
   assertClose(masked.best, [1, 1, Math.SQRT1_2, 0], 1e-6, 'masked best');
   await assert.rejects(bestCosineMatch(a, 4, b, 2, 2, new Float32Array(2)), /bestCosineMatch: expected A \[4, 2\], B \[2, 2\]/);
+});
+
+test('cosineGramNative: cosine matrix and the largest off-diagonal similarity per row', async () => {
+  // (1,0), (1,1), (0,3): cosines 1/√2 between 0–1 and 1–2, 0 between 0–2
+  const { gram, nearest } = await cosineGramNative(Float32Array.of(1, 0, 1, 1, 0, 3), 3, 2);
+  const h = Math.SQRT1_2;
+  assertClose(gram, [1, h, 0, h, 1, h, 0, h, 1], 1e-6, 'gram');
+  assertClose(nearest, [h, h, h], 1e-6, 'nearest');
+  const single = await cosineGramNative(Float32Array.of(2, 0), 1, 2);
+  assertClose(single.nearest, [-3], 1e-6, 'single token');
 });
