@@ -1,5 +1,6 @@
 import { ShapeError, UsageError } from '../core/errors.js';
 import { resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
+import { meanPoolNative } from './native.js';
 import { tileBudgets, tokensBySource } from './tiles.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 
@@ -49,7 +50,8 @@ export const poolReducer: Reducer<PoolOptions> = {
       return Math.max(1, Math.round(Math.sqrt(tile.indices.length / budgets[t]!)));
     });
     const { assign, count } = poolAssignment(tokens, tiles, kernels);
-    return { tokens: averageByAssignment(tokens, assign, count), assign, stats: { ratio, kernel: kernels[0], kernels } };
+    const features = await nativePoolFeatures(tokens, tiles, kernels, count);
+    return { tokens: averageByAssignment(tokens, assign, count, features), assign, stats: { ratio, kernel: kernels[0], kernels } };
   },
 };
 
@@ -85,10 +87,32 @@ function poolAssignment(tokens: TokenSet, tiles: { sourceIndex: number; indices:
 }
 
 /**
- * Plain mean of the member features per output (members in input order),
- * sizes summed, metadata of the first member, mean score.
+ * The pooled features computed natively (meanPoolNative) when the input has
+ * the common layout — equal full grids, tile after tile in raster order, one
+ * k dividing rows and cols — else undefined (the JS path handles the rest).
  */
-function averageByAssignment(tokens: TokenSet, assign: Int32Array, count: number): TokenSet {
+async function nativePoolFeatures(tokens: TokenSet, tiles: { sourceIndex: number; indices: Int32Array }[], kernels: number[], count: number): Promise<Float32Array | undefined> {
+  const k = kernels[0]!;
+  const first = tokens.sources[tiles[0]!.sourceIndex]!;
+  const { rows, cols } = first;
+  if (k < 2 || rows % k !== 0 || cols % k !== 0 || count * k * k !== tokens.n) return undefined;
+  let i = 0;
+  for (const [t, tile] of tiles.entries()) {
+    const src = tokens.sources[tile.sourceIndex]!;
+    if (kernels[t] !== k || src.rows !== rows || src.cols !== cols || tile.indices.length !== rows * cols) return undefined;
+    for (let local = 0; local < rows * cols; local++, i++) {
+      if (tile.indices[local] !== i || tokens.row[i] !== Math.floor(local / cols) || tokens.col[i] !== local % cols) return undefined;
+    }
+  }
+  return meanPoolNative(tokens.data, tiles.length, rows, cols, k, tokens.d);
+}
+
+/**
+ * Plain mean of the member features per output (members in input order),
+ * unless `features` were computed natively; sizes summed, metadata of the
+ * first member, mean score.
+ */
+function averageByAssignment(tokens: TokenSet, assign: Int32Array, count: number, features?: Float32Array): TokenSet {
   const { n, d } = tokens;
   const start = new Int32Array(count + 1);
   for (let i = 0; i < n; i++) start[assign[i]! + 1]!++;
@@ -97,7 +121,7 @@ function averageByAssignment(tokens: TokenSet, assign: Int32Array, count: number
   const fill = start.slice(0, count);
   for (let i = 0; i < n; i++) members[fill[assign[i]!]!++] = i;
 
-  const data = new Float32Array(count * d);
+  const data = features ?? new Float32Array(count * d);
   const source = new Int32Array(count);
   const row = new Int32Array(count);
   const col = new Int32Array(count);
@@ -107,9 +131,14 @@ function averageByAssignment(tokens: TokenSet, assign: Int32Array, count: number
   for (let o = 0; o < count; o++) {
     const from = start[o]!;
     const to = start[o + 1]!;
-    const first = members[from]!;
+    // Representative: the cell's top-left token, whatever order the tokens came in.
+    let first = members[from]!;
+    for (let p = from + 1; p < to; p++) {
+      const i = members[p]!;
+      if (tokens.row[i]! < tokens.row[first]! || (tokens.row[i] === tokens.row[first] && tokens.col[i]! < tokens.col[first]!)) first = i;
+    }
     const inv = 1 / (to - from);
-    meanRows(tokens.data, d, members, from, to, inv, data, o * d);
+    if (!features) meanRows(tokens.data, d, members, from, to, inv, data, o * d);
     let originLength = 0;
     let sizeSum = 0;
     for (let p = from; p < to; p++) {

@@ -1,7 +1,7 @@
 import { InputError, UsageError } from '../core/errors.js';
 import { resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { sizeWeightedMerge } from './merge.js';
-import { bestCosineMatch } from './native-match.js';
+import { bestCosineMatch } from './native.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 
 /** Options of `tome`. */
@@ -161,7 +161,7 @@ const MAX_SIMILARITY_BLOCK = 1 << 24;
 /**
  * For each A row its most similar B column by cosine (first on ties) and that
  * similarity; protected A rows get −∞, protected B columns are excluded.
- * Normalisation, GEMM and arg-max run natively (native-match.ts), in A-row blocks.
+ * Normalisation, GEMM and arg-max run natively (native.ts), in A-row blocks.
  */
 async function bestMatches(a: Float32Array, b: Float32Array, aCount: number, bCount: number, d: number, prot: Uint8Array): Promise<{ best: Float64Array; bestB: Int32Array }> {
   const best = new Float64Array(aCount).fill(-Infinity);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { UsageError } from '../../core/errors.js';
 import { createTokenSet } from '../../core/tokenset.js';
 import { poolReducer } from '../../reducers/pool.js';
-import { anyresTokens, assertClose, checkMergeInvariants, tokensFromRows } from './fixtures.js';
+import { anyresTokens, assertClose, checkMergeInvariants, randomTokens, tokensFromRows } from './fixtures.js';
 
 /** A side×side grid with d = 1 and token i holding the value i. */
 function grid(side: number) {
@@ -79,4 +79,27 @@ test('pool carries the mean score and rejects bad options', async () => {
   await assert.rejects(poolReducer.run(tokens, { ratio: 0.25, kernel: 0 }), (e: Error) => e instanceof UsageError && /pool: kernel must be an integer ≥ 1, got 0/.test(e.message));
   await assert.rejects(poolReducer.run(tokens, { budget: 5 }), /pool: budget 5 is larger than the number of input tokens n = 4/);
   await assert.rejects(poolReducer.run(tokens, { ratio: -0.5 }), /pool: ratio must be in \(0, 1\]/);
+});
+
+test('pool: the native path (raster grids) and the JS path (any token order) agree', async () => {
+  const raster = randomTokens(64, 5, 8);
+  // The same tokens in reverse order, keeping their grid positions: not raster → JS path.
+  const order = Array.from({ length: 64 }, (_, i) => 63 - i);
+  const reversed = createTokenSet({
+    data: Float32Array.from(order.flatMap((i) => Array.from(raster.data.subarray(i * 5, i * 5 + 5)))),
+    n: 64,
+    d: 5,
+    row: Int32Array.from(order, (i) => raster.row[i]!),
+    col: Int32Array.from(order, (i) => raster.col[i]!),
+  });
+  for (const ratio of [0.25, 0.0625]) {
+    const a = await poolReducer.run(raster, { ratio });
+    const b = await poolReducer.run(reversed, { ratio });
+    assertClose(b.tokens.data, a.tokens.data, 1e-6, `R = ${ratio}`);
+    order.forEach((i, j) => assert.equal(b.assign![j], a.assign![i]));
+    assert.deepEqual(b.tokens.row, a.tokens.row, 'top-left representative in both');
+    assert.deepEqual(b.tokens.col, a.tokens.col);
+    checkMergeInvariants(raster, a);
+    checkMergeInvariants(reversed, b);
+  }
 });

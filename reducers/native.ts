@@ -2,8 +2,14 @@ import ort from 'onnxruntime-node';
 import { ShapeError } from '../core/errors.js';
 import { OnnxGraph } from '../core/onnx-graph.js';
 
+/*
+ * Native (onnxruntime) kernels of the reducers: small cached graphs with
+ * symbolic dimensions, like core/linalg's GEMM, for the loops that would be
+ * slow in JS.
+ */
 let matchSession: Promise<ort.InferenceSession> | undefined;
 let gramSession: Promise<ort.InferenceSession> | undefined;
+let poolSession: Promise<ort.InferenceSession> | undefined;
 
 /** Adds nodes that L2-normalise the rows of `x` (‖x‖ clamped at the `eps` initializer); returns the output name. */
 function normalizeRowsNode(graph: OnnxGraph, x: string): string {
@@ -95,4 +101,36 @@ export async function cosineGramNative(x: Float32Array, n: number, d: number): P
   const s = await gramSession;
   const out = await s.run({ X: new ort.Tensor('float32', x as Float32Array<ArrayBuffer>, [n, d]) });
   return { gram: out.S!.data as Float32Array, nearest: out.nearest!.data as Float32Array };
+}
+
+/**
+ * k×k mean pooling of `tiles` full rows×cols grids stored tile after tile in
+ * raster order (x = [tiles·rows·cols, d]), rows and cols divisible by k:
+ * ReduceMean over each k rows, then over each k columns. Output cells are in
+ * tile, then raster order: [tiles·(rows/k)·(cols/k), d].
+ *
+ * @example
+ * const pooled = await meanPoolNative(x, 5, 24, 24, 2, 1024); // 720 × 1024
+ */
+export async function meanPoolNative(x: Float32Array, tiles: number, rows: number, cols: number, k: number, d: number): Promise<Float32Array> {
+  if (rows % k !== 0 || cols % k !== 0 || x.length !== tiles * rows * cols * d) {
+    throw new ShapeError(`meanPoolNative: expected ${tiles} tiles of ${rows}x${cols} (divisible by k = ${k}) × ${d}, got ${x.length} values`);
+  }
+  if (!poolSession) {
+    const graph = new OnnxGraph('vtc_mean_pool');
+    graph.input('X', ['row_groups', 'k', 'row_values']).input('cells', [3], 7 /* INT64 */);
+    graph.node('ReduceMean', ['X'], ['row_means'], { axes: [1], keepdims: 0 });
+    graph.node('Reshape', ['row_means', 'cells'], ['cell_rows']);
+    graph.node('ReduceMean', ['cell_rows'], ['Y'], { axes: [1], keepdims: 0 });
+    graph.output('Y', ['cells_out', 'd']);
+    poolSession = ort.InferenceSession.create(graph.toBytes(), { graphOptimizationLevel: 'all' });
+  }
+  const s = await poolSession;
+  const rowGroups = (tiles * rows) / k;
+  const cellCount = rowGroups * (cols / k);
+  const out = await s.run({
+    X: new ort.Tensor('float32', x as Float32Array<ArrayBuffer>, [rowGroups, k, cols * d]),
+    cells: new ort.Tensor('int64', BigInt64Array.of(BigInt(cellCount), BigInt(k), BigInt(d)), [3]),
+  });
+  return out.Y!.data as Float32Array;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bestCosineMatch, cosineGramNative } from '../../reducers/native-match.js';
+import { bestCosineMatch, cosineGramNative } from '../../reducers/native.js';
 import { assertClose } from './fixtures.js';
 
 test('bestCosineMatch: cosine arg-max per row, first index on ties, −∞ bias excludes columns, zero rows give 0', async () => {
