@@ -76,9 +76,13 @@ export const reducersBenchmark: Benchmark = {
         let iterations: unknown;
         // cluster: tolerance 0 disables early stopping, so the timing covers the full 10 Lloyd iterations of the target.
         const methodOptions = reducer.name === 'cluster' ? { iterations: 10, tolerance: 0 } : {};
-        // Fewer repeats for the slow cases so the whole run stays around a minute.
-        const heavy = input.tokens.n > 3000 && (reducer.name === 'cluster' || reducer.name === 'divprune');
-        const result = await measure(`${reducer.name} ${input.label}`, heavy ? Math.min(runs, 3) : runs, async () => {
+        // Repeats scale with cost: millisecond methods get 8× the runs so a stray GC pause of the
+        // previous (allocation-heavy) case cannot move their median; second-long cases get at most 3.
+        const probe = performance.now();
+        await reducer.run(input.tokens, { ...input.spec, ...methodOptions, seed: 1 });
+        const probeMs = performance.now() - probe;
+        const repeats = probeMs < 20 ? runs * 8 : probeMs > 500 ? Math.min(runs, 3) : runs;
+        const result = await measure(`${reducer.name} ${input.label}`, repeats, async () => {
           const reduction = await reducer.run(input.tokens, { ...input.spec, ...methodOptions, seed: 1 });
           outputCount = reduction.tokens.n;
           iterations = reduction.stats.iterations;
