@@ -111,7 +111,7 @@ export function sphericalKMeans(
   let objective = weightedSum(best, weights);
   let iterations = 0;
   // U_j = Σ_{m∈C_j} w_m G_m, kept up to date incrementally as points move.
-  const sums = options.iterations > 0 ? clusterGramSums(gram, n, weights, assign, k, seedSims) : seedSims;
+  const sums = options.iterations > 0 ? clusterGramSums(gram, n, weights, assign, seedSims) : seedSims;
   for (let it = 0; it < options.iterations; it++) {
     const inverseNorms = clusterInverseNorms(sums, n, weights, assign, k);
     const next = new Int32Array(n);
@@ -176,7 +176,7 @@ function assignNearest(sims: Float64Array, scale: Float64Array, n: number, k: nu
  * U_j = Σ_{m∈C_j} w_m G_m for every cluster (k×n, written into `out`), so that
  * x̂_i·ĉ_j = U_j[i] / ‖Σ_{m∈C_j} w_m x̂_m‖ — point×centroid similarities from the Gram matrix.
  */
-function clusterGramSums(gram: Float32Array, n: number, weights: Float64Array, assign: Int32Array, k: number, out: Float64Array): Float64Array {
+function clusterGramSums(gram: Float32Array, n: number, weights: Float64Array, assign: Int32Array, out: Float64Array): Float64Array {
   out.fill(0);
   for (let m = 0; m < n; m++) addRow(out, assign[m]! * n, gram, m * n, weights[m]!, n);
   return out;
