@@ -14,6 +14,13 @@ export interface GlobalCom2Options extends BaseReduceOptions {
    * Range (0, ∞); larger spreads the budget more evenly over crops.
    */
   temperature?: number;
+  /**
+   * Order of the kept crop tokens: 'bundle' (default) crop 0's, then crop 1's,
+   * … each in raster order; 'canvas' in raster order of the whole stitched
+   * image, across crops — the order LLaVA-NeXT feeds them to the LLM (minus
+   * its newline tokens).
+   */
+  order?: 'bundle' | 'canvas';
 }
 
 /** Reference default `temperature=10.0` of `generate_scale_for_crop_features`. */
@@ -34,7 +41,8 @@ export const GLOBALCOM2_TEMPERATURE = 10;
  *
  * Without CLS scores, each tile's scores are s_i = −cos(x_i, mean of the tile).
  * The output count follows these floors, so it need not equal R·n.
- * `stats.crop_ratios` holds r_j; `keep` lists the thumbnail picks, then each crop's.
+ * `stats.crop_ratios` holds r_j; `keep` lists the thumbnail picks, then each
+ * crop's (or, with `order: 'canvas'`, the crop picks in stitched-image order).
  *
  * @example
  * const bundle = await loadTokens('bundle.safetensors'); // thumbnail + 2×2 crops
@@ -48,11 +56,14 @@ export const globalcom2Reducer: Reducer<GlobalCom2Options> = {
   scope: 'anyres',
   options: {
     temperature: { type: 'number', description: 'softmax temperature of the per-crop retention allocation', default: GLOBALCOM2_TEMPERATURE },
+    order: { type: 'string', description: 'kept crop token order: bundle (crop by crop) or canvas (image raster order across crops, as LLaVA-NeXT)', default: 'bundle' },
   },
   async run(tokens: TokenSet, options: GlobalCom2Options): Promise<Reduction> {
     const { ratio } = resolveBudget(tokens.n, options, 'globalcom2');
     const temperature = options.temperature ?? GLOBALCOM2_TEMPERATURE;
     if (!(Number.isFinite(temperature) && temperature > 0)) throw new UsageError(`globalcom2: temperature must be a finite number > 0, got ${temperature}`);
+    const order = options.order ?? 'bundle';
+    if (order !== 'bundle' && order !== 'canvas') throw new UsageError(`globalcom2: order must be "bundle" or "canvas", got ${JSON.stringify(order)}`);
     const info = checkBundleLayout(tokens);
     const T = info.patchRows * info.patchCols;
     const C = info.gridRows * info.gridCols;
@@ -83,6 +94,7 @@ export const globalcom2Reducer: Reducer<GlobalCom2Options> = {
         keep.push(base + r * info.patchCols + col);
       }
     }
+    if (order === 'canvas') sortCropsByCanvas(keep, thumbnailKeep.length, info);
     const keepArray = Int32Array.from(keep);
     return {
       tokens: selectTokens(tokens, keepArray),
@@ -98,6 +110,21 @@ export const globalcom2Reducer: Reducer<GlobalCom2Options> = {
     };
   },
 };
+
+/** Sorts keep[from..] (crop token indices of a bundle) by their position on the stitched crop canvas. */
+function sortCropsByCanvas(keep: number[], from: number, info: AnyResInfo): void {
+  const T = info.patchRows * info.patchCols;
+  const canvasCols = info.gridCols * info.patchCols;
+  const canvasIndex = (i: number): number => {
+    const crop = Math.floor(i / T) - 1;
+    const local = i % T;
+    const row = Math.floor(crop / info.gridCols) * info.patchRows + Math.floor(local / info.patchCols);
+    const col = (crop % info.gridCols) * info.patchCols + (local % info.patchCols);
+    return row * canvasCols + col;
+  };
+  const crops = keep.slice(from).sort((a, b) => canvasIndex(a) - canvasIndex(b));
+  keep.splice(from, crops.length, ...crops);
+}
 
 /** Checks the token set is an unreduced AnyRes bundle in bundle order. */
 function checkBundleLayout(tokens: TokenSet): AnyResInfo {

@@ -89,6 +89,19 @@ test('GlobalCom² on a 640×480 LLaVA-NeXT bundle (2×2 grid of 24×24): per-cro
   assert.deepEqual(Array.from(result.keep!), [...thumbnail, ...chosen.flat()]);
   checkSelection(tokens, result, 144 + 188 + 3 * 81);
   assert.equal(result.tokens.n, 575);
+
+  // order 'canvas': same set, crop tokens in raster order of the stitched 48-wide canvas
+  const canvas = await globalcom2Reducer.run(tokens, { ratio: R, order: 'canvas' });
+  const canvasIndex = (i: number) => {
+    const crop = Math.floor(i / T) - 1;
+    return (Math.floor(crop / 2) * 24 + Math.floor((i % T) / 24)) * 48 + (crop % 2) * 24 + (i % 24);
+  };
+  const expectedCanvas = chosen.flat().sort((a, b) => canvasIndex(a) - canvasIndex(b));
+  assert.deepEqual(Array.from(canvas.keep!), [...thumbnail, ...expectedCanvas]);
+  // the first canvas row (row 6) starts in crop 0 and continues into crop 1
+  const firstRow = expectedCanvas.filter((i) => canvasIndex(i) < 7 * 48);
+  assert.ok(firstRow.some((i) => i < 2 * T) && firstRow.some((i) => i >= 2 * T), 'row 6 interleaves crops 0 and 1');
+  await assert.rejects(globalcom2Reducer.run(tokens, { ratio: R, order: 'image' as 'canvas' }), /globalcom2: order must be "bundle" or "canvas", got "image"/);
 });
 
 test('GlobalCom² thumbnail keeps descending score order; without CLS scores s = −cos(x, tile mean)', async () => {
