@@ -4,15 +4,19 @@ import { seedOf } from './options.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 
 /**
+ * Options of `random`: ratio R ∈ (0, 1] (budget = max(1, round(n·R))) or
+ * budget ∈ [1, n], and an integer seed (default 0).
+ */
+export type RandomOptions = BaseReduceOptions;
+
+/**
  * `random` — seeded uniform selection: draws `budget` distinct tokens with
- * the platform-independent Rng and keeps them in original order. The
- * baseline every other selection method must beat.
+ * the platform-independent Rng (partial Fisher–Yates) and keeps them in
+ * original order. The baseline every other selection method must beat.
  *
  * @example
  * const { keep } = await randomReducer.run(tokens, { ratio: 0.25, seed: 7 });
  */
-export type RandomOptions = BaseReduceOptions;
-
 export const randomReducer: Reducer<RandomOptions> = {
   name: 'random',
   summary: 'seeded uniform selection of budget tokens, kept in original order',
