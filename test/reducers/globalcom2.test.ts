@@ -104,6 +104,29 @@ test('GlobalCom² on a 640×480 LLaVA-NeXT bundle (2×2 grid of 24×24): per-cro
   await assert.rejects(globalcom2Reducer.run(tokens, { ratio: R, order: 'image' as 'canvas' }), /globalcom2: order must be "bundle" or "canvas", got "image"/);
 });
 
+test('GlobalCom² on a tall 480×640 bundle keeps only unpadded columns, ⌊432·r_j⌋ per crop', async () => {
+  const rng = new Rng(3);
+  const score = Float32Array.from({ length: 5 * T }, () => rng.float());
+  const tokens = anyresTokens({ imageWidth: 480, imageHeight: 640, gridRows: 2, gridCols: 2, patch: 24, d: 2, score });
+  const result = await globalcom2Reducer.run(tokens, { ratio: 0.5 });
+  const ratios = result.stats.crop_ratios as number[];
+  assert.deepEqual(result.stats.crop_valid, [432, 432, 432, 432]);
+  assert.deepEqual(result.stats.crop_kept, ratios.map((r) => Math.floor(432 * r)));
+  const keep = Array.from(result.keep!);
+  assert.equal(keep.length, 288 + ratios.reduce((a, r) => a + Math.floor(432 * r), 0));
+  for (const i of keep.slice(288)) {
+    const crop = Math.floor(i / T) - 1;
+    const col = i % 24;
+    // canvas columns 6..41: left crops keep local columns 6..23, right crops 0..17
+    assert.ok(crop % 2 === 0 ? col >= 6 : col < 18, `crop ${crop} column ${col} is padding`);
+  }
+  // within each crop the kept tokens are in raster order
+  for (let c = 1; c <= 4; c++) {
+    const inCrop = keep.slice(288).filter((i) => Math.floor(i / T) === c);
+    assert.deepEqual(inCrop, [...inCrop].sort((a, b) => a - b));
+  }
+});
+
 test('GlobalCom² thumbnail keeps descending score order; without CLS scores s = −cos(x, tile mean)', async () => {
   const scored = anyresTokens({ imageWidth: 672, imageHeight: 672, gridRows: 2, gridCols: 2, patch: 4, d: 2, score: Float32Array.from({ length: 80 }, (_, i) => (i * 37) % 80) });
   const byScore = await globalcom2Reducer.run(scored, { ratio: 0.25 });
