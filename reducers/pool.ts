@@ -152,13 +152,16 @@ function averageByAssignment(tokens: TokenSet, assign: Int32Array, count: number
     const merged = new Int32Array(originLength);
     let q = 0;
     let scoreSum = 0;
+    let ascending = true;
     for (let p = from; p < to; p++) {
-      const i = members[p]!;
-      merged.set(tokens.origin[i]!, q);
-      q += tokens.origin[i]!.length;
-      if (score) scoreSum += tokens.score![i]!;
+      const list = tokens.origin[members[p]!]!;
+      if (q > 0 && list[0]! < merged[q - 1]!) ascending = false;
+      merged.set(list, q);
+      q += list.length;
+      if (score) scoreSum += tokens.score![members[p]!]!;
     }
-    origin[o] = to - from > 1 ? merged.sort() : merged;
+    // Member origins are each sorted; the concatenation only needs sorting when they interleave.
+    origin[o] = ascending ? merged : merged.sort();
     if (score) score[o] = scoreSum * inv;
   }
   const out: TokenSet = { n: count, d, data, source, row, col, size, origin, sources: tokens.sources, meta: { ...tokens.meta } };

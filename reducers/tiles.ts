@@ -30,13 +30,22 @@ export function tileBudgets(tileSizes: number[], spec: BaseReduceOptions, method
  * tokensBySource(bundle).map((t) => t.indices.length); // [576, 576, 576, 576, 576]
  */
 export function tokensBySource(tokens: TokenSet): { sourceIndex: number; indices: Int32Array }[] {
-  const counts = new Map<number, number>();
-  for (let i = 0; i < tokens.n; i++) counts.set(tokens.source[i]!, (counts.get(tokens.source[i]!) ?? 0) + 1);
-  const groups = new Map<number, { sourceIndex: number; indices: Int32Array; filled: number }>();
-  for (const [sourceIndex, count] of counts) groups.set(sourceIndex, { sourceIndex, indices: new Int32Array(count), filled: 0 });
+  const sourceCount = tokens.sources.length;
+  const counts = new Int32Array(sourceCount);
+  const firstSeen = new Int32Array(sourceCount).fill(-1);
   for (let i = 0; i < tokens.n; i++) {
-    const g = groups.get(tokens.source[i]!)!;
-    g.indices[g.filled++] = i;
+    const s = tokens.source[i]!;
+    if (counts[s]!++ === 0) firstSeen[s] = i;
   }
-  return [...groups.values()].map(({ sourceIndex, indices }) => ({ sourceIndex, indices }));
+  const order = Array.from({ length: sourceCount }, (_, s) => s)
+    .filter((s) => counts[s]! > 0)
+    .sort((a, b) => firstSeen[a]! - firstSeen[b]!);
+  const groups = new Array<Int32Array | undefined>(sourceCount);
+  for (const s of order) groups[s] = new Int32Array(counts[s]!);
+  const filled = new Int32Array(sourceCount);
+  for (let i = 0; i < tokens.n; i++) {
+    const s = tokens.source[i]!;
+    groups[s]![filled[s]!++] = i;
+  }
+  return order.map((s) => ({ sourceIndex: s, indices: groups[s]! }));
 }
