@@ -76,8 +76,9 @@ export async function bestCosineMatch(
 
 /**
  * The n×n cosine matrix of the rows of X (one native graph: normalise, Gemm,
- * then the largest off-diagonal similarity per row via S − 4·EyeLike(S)).
- * `nearest[i]` = max_{j≠i} cos(x_i, x_j) (−3 when n = 1).
+ * TopK(2) per row), plus `nearest[i]` = max_{j≠i} cos(x_i, x_j), read from
+ * the row's top two (the first unless it is i itself); −Infinity when n = 1.
+ * Peak memory is one n×n float32 matrix.
  *
  * @example
  * const { gram, nearest } = await cosineGramNative(x, 576, 1024);
@@ -86,21 +87,22 @@ export async function cosineGramNative(x: Float32Array, n: number, d: number): P
   if (x.length !== n * d || n < 1) throw new ShapeError(`cosineGramNative: expected X [${n}, ${d}] with n ≥ 1, got ${x.length} values`);
   if (!gramSession) {
     const graph = new OnnxGraph('vtc_cosine_gram');
-    graph.input('X', ['n', 'd']);
+    graph.input('X', ['n', 'd']).input('k', [1], 7 /* INT64 */);
     graph.initializer('eps', [], [1e-12]);
-    graph.initializer('four', [], [4]);
     const unit = normalizeRowsNode(graph, 'X');
     graph.node('Gemm', [unit, unit], ['S'], { transB: 1 });
-    graph.node('EyeLike', ['S'], ['I']);
-    graph.node('Mul', ['I', 'four'], ['I4']);
-    graph.node('Sub', ['S', 'I4'], ['S_off']);
-    graph.node('ReduceMax', ['S_off'], ['nearest'], { axes: [1], keepdims: 0 });
-    graph.output('S', ['n', 'n']).output('nearest', ['n']);
+    graph.node('TopK', ['S', 'k'], ['top', 'top_index'], { axis: 1, largest: 1, sorted: 1 });
+    graph.output('S', ['n', 'n']).output('top', ['n', 'k']).output('top_index', ['n', 'k'], 7 /* INT64 */);
     gramSession = ort.InferenceSession.create(graph.toBytes(), { graphOptimizationLevel: 'all' });
   }
   const s = await gramSession;
-  const out = await s.run({ X: new ort.Tensor('float32', x as Float32Array<ArrayBuffer>, [n, d]) });
-  return { gram: out.S!.data as Float32Array, nearest: out.nearest!.data as Float32Array };
+  const k = Math.min(2, n);
+  const out = await s.run({ X: new ort.Tensor('float32', x as Float32Array<ArrayBuffer>, [n, d]), k: new ort.Tensor('int64', BigInt64Array.of(BigInt(k)), [1]) });
+  const top = out.top!.data as Float32Array;
+  const topIndex = out.top_index!.data as BigInt64Array;
+  const nearest = new Float32Array(n).fill(-Infinity);
+  if (k === 2) for (let i = 0; i < n; i++) nearest[i] = Number(topIndex[2 * i]) === i ? top[2 * i + 1]! : top[2 * i]!;
+  return { gram: out.S!.data as Float32Array, nearest };
 }
 
 /**
