@@ -124,12 +124,14 @@ test('vtc reduce on an .npy: merge/select methods run; visionzip and globalcom2 
 });
 
 test('method flags reach the reducers: --protect, --iterations, --dominant-share, --temperature, --kernel', async () => {
-  const [tome, cluster, vz, gc, pool] = await runAll([
+  const [tome, cluster, vz, gc, pool, bundleOrder, canvasOrder] = await runAll([
     ['reduce', '--in', npy, '--method', 'tome', '--budget', '8', '--protect', '0,1', '--out', join(dir, 'f1.npy'), '--json'],
     ['reduce', '--in', npy, '--method', 'cluster', '--budget', '8', '--iterations', '0', '--out', join(dir, 'f2.npy'), '--json'],
     ['reduce', '--in', bundle, '--method', 'visionzip', '--budget', '20', '--dominant-share', '0.5', '--out', join(dir, 'f3.npy'), '--json'],
     ['reduce', '--in', bundle, '--method', 'globalcom2', '--ratio', '0.5', '--temperature', '1e9', '--out', join(dir, 'f4.npy'), '--json'],
     ['reduce', '--in', npy, '--method', 'pool', '--ratio', '0.5', '--kernel', '4', '--out', join(dir, 'f5.npy'), '--json'],
+    ['reduce', '--in', bundle, '--method', 'globalcom2', '--ratio', '0.5', '--out', join(dir, 'f6.npy'), '--json'],
+    ['reduce', '--in', bundle, '--method', 'globalcom2', '--ratio', '0.5', '--order', 'canvas', '--out', join(dir, 'f7.npy'), '--json'],
   ]);
   const t = JSON.parse(tome!.stdout);
   assert.equal(t.assign.filter((a: number) => a === t.assign[0]).length, 1, 'token 0 alone');
@@ -139,6 +141,11 @@ test('method flags reach the reducers: --protect, --iterations, --dominant-share
   // an enormous temperature makes σ uniform → every crop keeps R
   for (const r of JSON.parse(gc!.stdout).crop_ratios) assert.ok(Math.abs(r - 0.5) < 1e-8);
   assert.equal(JSON.parse(pool!.stdout).n_out, 4);
+  // --order canvas: the same kept set, crop tokens re-ordered across crops
+  const byBundle = JSON.parse(bundleOrder!.stdout).keep as number[];
+  const byCanvas = JSON.parse(canvasOrder!.stdout).keep as number[];
+  assert.deepEqual([...byCanvas].sort((a, b) => a - b), [...byBundle].sort((a, b) => a - b));
+  assert.deepEqual(byCanvas.slice(0, 8), byBundle.slice(0, 8), 'thumbnail part unchanged');
 });
 
 test('bad input: d mismatch in a bundle, ratio out of range, budget > n, unknown method', async () => {
