@@ -20,27 +20,38 @@ export function matrix(rows: number, cols: number, data: Float32Array = new Floa
  */
 export const NATIVE_THRESHOLD = 1 << 17;
 
-let gemmSession: Promise<ort.InferenceSession> | undefined;
+const sessions = new Map<string, Promise<ort.InferenceSession>>();
 let threads = 0;
 
-/** Sets onnxruntime's intra-op thread count for linalg kernels (0 = all cores). Resets the cached session. */
+/** Sets onnxruntime's intra-op thread count for every linalg kernel (0 = all cores). Drops cached sessions. */
 export function setLinalgThreads(count: number): void {
   threads = count;
-  gemmSession = undefined;
+  sessions.clear();
 }
 
-function session(): Promise<ort.InferenceSession> {
-  if (!gemmSession) {
-    // One Gemm(A, B, transB=1) graph with symbolic dimensions serves every shape.
-    const graph = new OnnxGraph('vtc_gemm_abt');
-    graph.input('A', ['m', 'k']).input('B', ['n', 'k']);
-    graph.node('Gemm', ['A', 'B'], ['C'], { transB: 1 });
-    graph.output('C', ['m', 'n']);
+/**
+ * One cached onnxruntime session per small graph (symbolic dimensions, so a
+ * single session serves every shape). Used by the GEMM here and by the fused
+ * kernels in core/linalg-kernels.ts.
+ */
+export function nativeSession(name: string, build: () => OnnxGraph): Promise<ort.InferenceSession> {
+  let session = sessions.get(name);
+  if (!session) {
     const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all' };
     if (threads > 0) options.intraOpNumThreads = threads;
-    gemmSession = ort.InferenceSession.create(graph.toBytes(), options);
+    session = ort.InferenceSession.create(build().toBytes(), options);
+    sessions.set(name, session);
   }
-  return gemmSession;
+  return session;
+}
+
+function gemmGraph(): OnnxGraph {
+  // Gemm(A, B, transB=1) with symbolic dimensions.
+  const graph = new OnnxGraph('vtc_gemm_abt');
+  graph.input('A', ['m', 'k']).input('B', ['n', 'k']);
+  graph.node('Gemm', ['A', 'B'], ['C'], { transB: 1 });
+  graph.output('C', ['m', 'n']);
+  return graph;
 }
 
 /**
@@ -55,7 +66,7 @@ export async function matmulABt(a: Matrix, b: Matrix, force?: 'native' | 'ts'): 
   const work = a.rows * b.rows * a.cols;
   if (a.rows === 0 || b.rows === 0) return matrix(a.rows, b.rows);
   if (force === 'ts' || (force !== 'native' && work < NATIVE_THRESHOLD)) return matmulABtSync(a, b);
-  const s = await session();
+  const s = await nativeSession('gemm_abt', gemmGraph);
   const out = await s.run({
     A: new ort.Tensor('float32', a.data as Float32Array<ArrayBuffer>, [a.rows, a.cols]),
     B: new ort.Tensor('float32', b.data as Float32Array<ArrayBuffer>, [b.rows, b.cols]),

@@ -207,9 +207,15 @@ export function selectTokens(tokens: TokenSet, keptIndices: ArrayLike<number>): 
 /**
  * The output TokenSet of a merge: `assign[i]` is the output token of input i
  * (0..outputCount-1, every output non-empty). Features are the size-weighted
- * mean of members unless `features` is given; size is the sum of member sizes;
- * origin is the sorted union; position/source/score come from the member with
- * the smallest origin index (the representative), unless `representative` names one.
+ * mean of members, accumulated in float64, unless `features` is given; size is
+ * the sum of member sizes; origin is the sorted union; position, source and
+ * score come from the member with the smallest origin index (the
+ * representative), unless `representative` names one per output.
+ * Members are grouped with a counting sort (no per-token JS arrays), so this
+ * stays fast for tens of thousands of tokens.
+ *
+ * @example
+ * const merged = mergeTokens(tokens, Int32Array.of(0, 0, 1), 2); // tokens 0 and 1 → output 0
  */
 export function mergeTokens(
   tokens: TokenSet,
@@ -219,66 +225,77 @@ export function mergeTokens(
 ): TokenSet {
   const { n, d } = tokens;
   if (assign.length !== n) throw new ShapeError(`mergeTokens: assign has length ${assign.length}, expected ${n}`);
-  const size = new Float64Array(outputCount);
-  const members: number[][] = Array.from({ length: outputCount }, () => []);
+  const start = new Int32Array(outputCount + 1);
   for (let i = 0; i < n; i++) {
     const a = assign[i]!;
     if (!(a >= 0 && a < outputCount)) throw new ShapeError(`mergeTokens: assign[${i}] = ${a} is outside [0, ${outputCount})`);
-    size[a]! += tokens.size[i]!;
-    members[a]!.push(i);
+    start[a + 1]!++;
   }
-  let data = options.features;
-  if (!data) {
-    data = new Float32Array(outputCount * d);
-    const acc = new Float64Array(d);
-    for (let o = 0; o < outputCount; o++) {
-      acc.fill(0);
-      for (const i of members[o]!) {
-        const w = tokens.size[i]!;
-        const base = i * d;
-        for (let c = 0; c < d; c++) acc[c]! += w * tokens.data[base + c]!;
-      }
-      const total = size[o]!;
-      for (let c = 0; c < d; c++) data[o * d + c] = acc[c]! / total;
-    }
-  } else if (data.length !== outputCount * d) {
-    throw new ShapeError(`mergeTokens: features have ${data.length} values, expected ${outputCount}*${d}`);
+  for (let o = 0; o < outputCount; o++) {
+    if (start[o + 1] === 0) throw new ShapeError(`mergeTokens: output token ${o} has no members`);
+    start[o + 1]! += start[o]!;
   }
+  const members = new Int32Array(n);
+  const fill = start.slice(0, outputCount);
+  for (let i = 0; i < n; i++) members[fill[assign[i]!]!++] = i;
+  if (options.features && options.features.length !== outputCount * d) {
+    throw new ShapeError(`mergeTokens: features have ${options.features.length} values, expected ${outputCount}*${d}`);
+  }
+
+  const x = tokens.data;
+  const data = options.features ?? new Float32Array(outputCount * d);
+  const acc = new Float64Array(d);
   const source = new Int32Array(outputCount);
   const row = new Int32Array(outputCount);
   const col = new Int32Array(outputCount);
+  const size = new Float64Array(outputCount);
   const origin: Int32Array[] = new Array(outputCount);
   const score = tokens.score ? new Float32Array(outputCount) : undefined;
   for (let o = 0; o < outputCount; o++) {
-    const group = members[o]!;
-    if (group.length === 0) throw new ShapeError(`mergeTokens: output token ${o} has no members`);
-    let rep = options.representative ? options.representative[o]! : group[0]!;
-    if (!options.representative) {
-      for (const i of group) if (tokens.origin[i]![0]! < tokens.origin[rep]![0]!) rep = i;
+    const from = start[o]!;
+    const to = start[o + 1]!;
+    acc.fill(0);
+    let total = 0;
+    let rep = members[from]!;
+    let originLength = 0;
+    for (let p = from; p < to; p++) {
+      const i = members[p]!;
+      const w = tokens.size[i]!;
+      total += w;
+      if (!options.features) {
+        const base = i * d;
+        for (let c = 0; c < d; c++) acc[c]! += w * x[base + c]!;
+      }
+      originLength += tokens.origin[i]!.length;
+      if (tokens.origin[i]![0]! < tokens.origin[rep]![0]!) rep = i;
     }
+    if (!options.features) {
+      const outBase = o * d;
+      for (let c = 0; c < d; c++) data[outBase + c] = acc[c]! / total;
+    }
+    if (options.representative) rep = options.representative[o]!;
+    size[o] = total;
     source[o] = tokens.source[rep]!;
     row[o] = tokens.row[rep]!;
     col[o] = tokens.col[rep]!;
     if (score) score[o] = tokens.score![rep]!;
-    origin[o] = unionSorted(group.map((i) => tokens.origin[i]!));
+    if (to - from === 1) {
+      origin[o] = tokens.origin[members[from]!]!;
+    } else {
+      const merged = new Int32Array(originLength);
+      let q = 0;
+      for (let p = from; p < to; p++) {
+        const list = tokens.origin[members[p]!]!;
+        merged.set(list, q);
+        q += list.length;
+      }
+      origin[o] = merged.sort();
+    }
   }
   const out: TokenSet = { n: outputCount, d, data, source, row, col, size, origin, sources: tokens.sources, meta: { ...tokens.meta } };
   if (score) out.score = score;
   if (tokens.anyres) out.anyres = tokens.anyres;
   return out;
-}
-
-function unionSorted(lists: Int32Array[]): Int32Array {
-  if (lists.length === 1) return lists[0]!;
-  let total = 0;
-  for (const l of lists) total += l.length;
-  const out = new Int32Array(total);
-  let p = 0;
-  for (const l of lists) {
-    out.set(l, p);
-    p += l.length;
-  }
-  return out.sort();
 }
 
 /**

@@ -1,4 +1,5 @@
 import { UsageError } from '../core/errors.js';
+import { levenshtein } from '../core/edit-distance.js';
 
 /**
  * Answer scoring for `vtc eval run` (pure). Every metric returns a score in
@@ -74,25 +75,8 @@ function firstNumber(text: string): number | undefined {
   return match ? Number(match[0]) : undefined;
 }
 
-/** Levenshtein distance (two-row dynamic programme). */
-export function editDistance(a: string, b: string): number {
-  if (a === b) return 0;
-  if (a.length === 0) return b.length;
-  if (b.length === 0) return a.length;
-  let previous = new Int32Array(b.length + 1);
-  let current = new Int32Array(b.length + 1);
-  for (let j = 0; j <= b.length; j++) previous[j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    current[0] = i;
-    const ca = a.charCodeAt(i - 1);
-    for (let j = 1; j <= b.length; j++) {
-      const cost = ca === b.charCodeAt(j - 1) ? 0 : 1;
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost);
-    }
-    [previous, current] = [current, previous];
-  }
-  return previous[b.length]!;
-}
+/** Levenshtein distance over code points (shared with render/'s CER). */
+export const editDistance = levenshtein;
 
 /**
  * ANLS (DocVQA): 1 − normalised Levenshtein distance on lower-cased, trimmed

@@ -1,7 +1,6 @@
 import { UsageError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
-import { resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
-import { sizeWeightedMerge } from './merge.js';
+import { mergeTokens, resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { cosineGram } from './similarity.js';
 import { seedOf } from './options.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
@@ -65,7 +64,7 @@ export const clusterReducer: Reducer<ClusterOptions> = {
     const result = sphericalKMeans(gram, tokens.n, tokens.size, budget, { iterations, tolerance, seed });
     const assign = orderBySmallestOrigin(result.assign, budget, tokens);
     return {
-      tokens: sizeWeightedMerge(tokens, assign, budget),
+      tokens: mergeTokens(tokens, assign, budget),
       assign,
       stats: { budget, ratio, iterations: result.iterations, objective: result.objective, reseeded: result.reseeded },
     };

@@ -1,6 +1,6 @@
 import { ShapeError, UsageError } from '../core/errors.js';
 import { resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
-import { meanPoolNative } from './native.js';
+import { meanPoolNative } from '../core/linalg-kernels.js';
 import { tileBudgets, tokensBySource } from './tiles.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 

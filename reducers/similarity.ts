@@ -1,6 +1,6 @@
 import { InputError } from '../core/errors.js';
 import type { TokenSet } from '../core/tokenset.js';
-import { cosineGramNative } from './native.js';
+import { cosineGramNative } from '../core/linalg-kernels.js';
 
 /**
  * Largest n for which a reducer materialises the n×n cosine matrix

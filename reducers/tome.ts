@@ -1,7 +1,6 @@
 import { InputError, UsageError } from '../core/errors.js';
-import { resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
-import { sizeWeightedMerge } from './merge.js';
-import { bestCosineMatch } from './native.js';
+import { mergeTokens, resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
+import { bestCosineMatch } from '../core/linalg-kernels.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 
 /** Options of `tome`. */
@@ -49,7 +48,7 @@ export const tomeReducer: Reducer<ToMeOptions> = {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'tome');
     const isProtected = protectedFlags(tokens.n, options.protect);
     const { assign, count, rounds } = await bipartiteRounds(tokens, budget, isProtected);
-    return { tokens: sizeWeightedMerge(tokens, assign, count), assign, stats: { budget, ratio, rounds } };
+    return { tokens: mergeTokens(tokens, assign, count), assign, stats: { budget, ratio, rounds } };
   },
 };
 

@@ -1,7 +1,7 @@
 import { InputError, UsageError } from '../core/errors.js';
 import { topK } from '../core/linalg.js';
 import { mergeTokens, resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
-import { bestCosineMatch } from './native.js';
+import { bestCosineMatch } from '../core/linalg-kernels.js';
 import { tileBudgets, tokensBySource } from './tiles.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 

@@ -1,5 +1,5 @@
 import { UsageError, describe } from '../core/errors.js';
-import { anyresTokenCount } from '../encoders/anyres.js';
+import { anyresTokenCount, qwenResize } from '../encoders/anyres.js';
 
 /**
  * Vision-token accounting: how many tokens a VLM spends on one image of
@@ -33,28 +33,8 @@ export interface PatchGridLimits {
  * smartResize(595, 842, { factor: 28, minPixels: 3136, maxPixels: 12845056 }) // → [588, 840]
  */
 export function smartResize(width: number, height: number, limits: PatchGridLimits): [number, number] {
-  const { factor, minPixels, maxPixels } = limits;
-  let w = Math.max(factor, roundHalfEven(width / factor) * factor);
-  let h = Math.max(factor, roundHalfEven(height / factor) * factor);
-  if (w * h > maxPixels) {
-    const beta = Math.sqrt((width * height) / maxPixels);
-    w = Math.max(factor, Math.floor(width / beta / factor) * factor);
-    h = Math.max(factor, Math.floor(height / beta / factor) * factor);
-  } else if (w * h < minPixels) {
-    const beta = Math.sqrt(minPixels / (width * height));
-    w = Math.ceil((width * beta) / factor) * factor;
-    h = Math.ceil((height * beta) / factor) * factor;
-  }
-  return [w, h];
-}
-
-/** Python's round(): ties go to the even neighbour (matters for sides at k·28 + 14). */
-function roundHalfEven(x: number): number {
-  const floor = Math.floor(x);
-  const diff = x - floor;
-  if (diff > 0.5) return floor + 1;
-  if (diff < 0.5) return floor;
-  return floor % 2 === 0 ? floor : floor + 1;
+  const resized = qwenResize(width, height, limits);
+  return [resized.width, resized.height];
 }
 
 function patchGridProfile(name: string, description: string, limits: PatchGridLimits): VisionProfile {

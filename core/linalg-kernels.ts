@@ -1,15 +1,14 @@
 import ort from 'onnxruntime-node';
-import { ShapeError } from '../core/errors.js';
-import { OnnxGraph } from '../core/onnx-graph.js';
+import { ShapeError } from './errors.js';
+import { nativeSession } from './linalg.js';
+import { OnnxGraph } from './onnx-graph.js';
 
 /*
- * Native (onnxruntime) kernels of the reducers: small cached graphs with
- * symbolic dimensions, like core/linalg's GEMM, for the loops that would be
- * slow in JS.
+ * Fused native (onnxruntime) linear-algebra kernels: small cached graphs with
+ * symbolic dimensions, like the GEMM in core/linalg, that also run the
+ * normalisation, arg-max / top-k or pooling natively, so only small results
+ * come back to JS. Used by the reducers (ToMe, VisionZip, DivPrune, k-means, pool).
  */
-let matchSession: Promise<ort.InferenceSession> | undefined;
-let gramSession: Promise<ort.InferenceSession> | undefined;
-let poolSession: Promise<ort.InferenceSession> | undefined;
 
 /** Adds nodes that L2-normalise the rows of `x` (‖x‖ clamped at the `eps` initializer); returns the output name. */
 function normalizeRowsNode(graph: OnnxGraph, x: string): string {
@@ -26,21 +25,18 @@ function normalizeRowsNode(graph: OnnxGraph, x: string): string {
  * the GEMM and the arg-max natively, so only p values come back instead of a
  * p×q matrix.
  */
-function session(): Promise<ort.InferenceSession> {
-  if (!matchSession) {
-    const graph = new OnnxGraph('vtc_best_cosine_match');
-    graph.input('A', ['p', 'd']).input('B', ['q', 'd']).input('bias', ['q']);
-    graph.initializer('eps', [], [1e-12]);
-    normalizeRowsNode(graph, 'A');
-    normalizeRowsNode(graph, 'B');
-    graph.node('Gemm', ['A_unit', 'B_unit'], ['S'], { transB: 1 });
-    graph.node('Add', ['S', 'bias'], ['S_biased']);
-    graph.node('ReduceMax', ['S_biased'], ['best'], { axes: [1], keepdims: 0 });
-    graph.node('ArgMax', ['S_biased'], ['arg'], { axis: 1, keepdims: 0 });
-    graph.output('best', ['p']).output('arg', ['p'], 7 /* INT64 */);
-    matchSession = ort.InferenceSession.create(graph.toBytes(), { graphOptimizationLevel: 'all' });
-  }
-  return matchSession;
+function bestMatchGraph(): OnnxGraph {
+  const graph = new OnnxGraph('vtc_best_cosine_match');
+  graph.input('A', ['p', 'd']).input('B', ['q', 'd']).input('bias', ['q']);
+  graph.initializer('eps', [], [1e-12]);
+  normalizeRowsNode(graph, 'A');
+  normalizeRowsNode(graph, 'B');
+  graph.node('Gemm', ['A_unit', 'B_unit'], ['S'], { transB: 1 });
+  graph.node('Add', ['S', 'bias'], ['S_biased']);
+  graph.node('ReduceMax', ['S_biased'], ['best'], { axes: [1], keepdims: 0 });
+  graph.node('ArgMax', ['S_biased'], ['arg'], { axis: 1, keepdims: 0 });
+  graph.output('best', ['p']).output('arg', ['p'], 7 /* INT64 */);
+  return graph;
 }
 
 /**
@@ -63,7 +59,7 @@ export async function bestCosineMatch(
     throw new ShapeError(`bestCosineMatch: expected A [${p}, ${d}], B [${q}, ${d}] (q ≥ 1), bias [${q}]; got ${a.length}, ${b.length}, ${bias.length} values`);
   }
   if (p === 0) return { best: new Float32Array(0), index: new Int32Array(0) };
-  const s = await session();
+  const s = await nativeSession('best_cosine_match', bestMatchGraph);
   const out = await s.run({
     A: new ort.Tensor('float32', a as Float32Array<ArrayBuffer>, [p, d]),
     B: new ort.Tensor('float32', b as Float32Array<ArrayBuffer>, [q, d]),
@@ -85,7 +81,7 @@ export async function bestCosineMatch(
  */
 export async function cosineGramNative(x: Float32Array, n: number, d: number): Promise<{ gram: Float32Array; nearest: Float32Array }> {
   if (x.length !== n * d || n < 1) throw new ShapeError(`cosineGramNative: expected X [${n}, ${d}] with n ≥ 1, got ${x.length} values`);
-  if (!gramSession) {
+  const s = await nativeSession('cosine_gram', () => {
     const graph = new OnnxGraph('vtc_cosine_gram');
     graph.input('X', ['n', 'd']).input('k', [1], 7 /* INT64 */);
     graph.initializer('eps', [], [1e-12]);
@@ -93,9 +89,8 @@ export async function cosineGramNative(x: Float32Array, n: number, d: number): P
     graph.node('Gemm', [unit, unit], ['S'], { transB: 1 });
     graph.node('TopK', ['S', 'k'], ['top', 'top_index'], { axis: 1, largest: 1, sorted: 1 });
     graph.output('S', ['n', 'n']).output('top', ['n', 'k']).output('top_index', ['n', 'k'], 7 /* INT64 */);
-    gramSession = ort.InferenceSession.create(graph.toBytes(), { graphOptimizationLevel: 'all' });
-  }
-  const s = await gramSession;
+    return graph;
+  });
   const k = Math.min(2, n);
   const out = await s.run({ X: new ort.Tensor('float32', x as Float32Array<ArrayBuffer>, [n, d]), k: new ort.Tensor('int64', BigInt64Array.of(BigInt(k)), [1]) });
   const top = out.top!.data as Float32Array;
@@ -118,16 +113,15 @@ export async function meanPoolNative(x: Float32Array, tiles: number, rows: numbe
   if (rows % k !== 0 || cols % k !== 0 || x.length !== tiles * rows * cols * d) {
     throw new ShapeError(`meanPoolNative: expected ${tiles} tiles of ${rows}x${cols} (divisible by k = ${k}) × ${d}, got ${x.length} values`);
   }
-  if (!poolSession) {
+  const s = await nativeSession('mean_pool', () => {
     const graph = new OnnxGraph('vtc_mean_pool');
     graph.input('X', ['row_groups', 'k', 'row_values']).input('cells', [3], 7 /* INT64 */);
     graph.node('ReduceMean', ['X'], ['row_means'], { axes: [1], keepdims: 0 });
     graph.node('Reshape', ['row_means', 'cells'], ['cell_rows']);
     graph.node('ReduceMean', ['cell_rows'], ['Y'], { axes: [1], keepdims: 0 });
     graph.output('Y', ['cells_out', 'd']);
-    poolSession = ort.InferenceSession.create(graph.toBytes(), { graphOptimizationLevel: 'all' });
-  }
-  const s = await poolSession;
+    return graph;
+  });
   const rowGroups = (tiles * rows) / k;
   const cellCount = rowGroups * (cols / k);
   const out = await s.run({

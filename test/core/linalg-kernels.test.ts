@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bestCosineMatch, cosineGramNative } from '../../reducers/native.js';
-import { assertClose } from './fixtures.js';
+import { bestCosineMatch, cosineGramNative } from '../../core/linalg-kernels.js';
+import { assertClose } from '../reducers/fixtures.js';
 
 test('bestCosineMatch: cosine arg-max per row, first index on ties, −∞ bias excludes columns, zero rows give 0', async () => {
   const a = Float32Array.of(3, 0, 0, 2, 1, 1, 0, 0);
