@@ -83,7 +83,7 @@ function searchCommand(): Command {
       'after',
       `
 Examples:
-  vtc render search samples/text/prose-35k.txt --profile qwen2.5-vl --max-cer 0.05 --out best.json
+  vtc render search samples/text/essay-35k.txt --profile qwen2.5-vl --max-cer 0.05 --out best.json
   vtc render search book.txt --profile gpt-4o --max-cer 0.03 --generations 6 --population 10 --seed 7 --json
 
 Each candidate renders the whole text (compression) and OCRs the first
