@@ -240,7 +240,9 @@ function networkError(url: string, error: unknown): EndpointError {
   if (code === 'ECONNREFUSED') return new EndpointError(`cannot connect to ${host}: connection refused (is the server running at ${url}?)`, 'E_ENDPOINT_REFUSED');
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new EndpointError(`cannot resolve host ${host} (${code}); check the endpoint URL ${url}`, 'E_ENDPOINT_DNS');
   const detail = code ?? (error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error));
-  return new EndpointError(`request to ${url} failed: ${detail}`, 'E_ENDPOINT_NETWORK', { retryable: true });
+  // Socket-level failures (ECONNRESET, UND_ERR_SOCKET, …) may pass on a retry; errors without a
+  // system code come from fetch itself (a blocked port such as 9, a malformed URL) and never will.
+  return new EndpointError(`request to ${url} failed: ${detail}`, 'E_ENDPOINT_NETWORK', { retryable: code !== undefined });
 }
 
 /** Finds a Node system error code (ECONNREFUSED, …) on an error or its cause chain (undici nests them). */
