@@ -20,6 +20,7 @@ export interface CompressImageOptions {
   /** Method-specific options passed to the reducer. */
   methodOptions?: Record<string, unknown>;
   encoder?: VisionEncoder;
+  /** Encode as a LLaVA-NeXT AnyRes bundle (always on for methods of scope 'anyres', i.e. globalcom2). */
   anyres?: boolean;
   pinpoints?: readonly Resolution[];
   resize?: ResizeMode;
@@ -53,7 +54,8 @@ export async function compressImage(input: ImageInput, options: CompressImageOpt
   const common = { encoder, ...(options.maxPixels !== undefined ? { maxPixels: options.maxPixels } : {}) };
   let tokens: TokenSet;
   let layout: OverlayLayout;
-  if (options.anyres) {
+  // A method whose budget rule is defined on the AnyRes bundle (globalcom2) needs it: encode that way.
+  if (options.anyres || reducer.scope === 'anyres') {
     const encoded = await encodeAnyResDetailed(input, { ...common, ...(options.pinpoints ? { pinpoints: options.pinpoints } : {}) });
     tokens = encoded.tokens;
     layout = anyresLayout(encoded.thumbnail, encoded.canvas, encoded.plan.gridRows, encoded.plan.gridCols, encoder.patchSize);

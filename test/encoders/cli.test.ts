@@ -76,6 +76,13 @@ test('vtc compress --json reports kept counts and writes a 336×336 overlay', as
   assert.equal(pooled.code, 0, pooled.stderr);
   const p = JSON.parse(pooled.stdout);
   assert.deepEqual([p.n_out, p.mode, p.per_source[0].outputs], [36, 'merge', 36]);
+  // globalcom2 is defined on the AnyRes bundle, so compress encodes one even without --anyres.
+  const global = await runCli(['compress', photo, '--method', 'globalcom2', '--ratio', '0.25', '--out', join(dir, 'g.png'), '--json']);
+  assert.equal(global.code, 0, global.stderr);
+  const g = JSON.parse(global.stdout);
+  assert.equal(g.per_source[0].kind, 'thumbnail');
+  assert.equal(g.n_in % 576, 0);
+  assert.ok(g.n_in >= 3 * 576, `bundle of thumbnail + crops, got n_in = ${g.n_in}`);
 });
 
 test('encode/compress errors: 0-byte, corrupt, over-limit, bad flags', async () => {
