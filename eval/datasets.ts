@@ -109,6 +109,21 @@ function checkUniqueIds(samples: EvalSample[]): void {
   }
 }
 
+/**
+ * Checks that every image and video file a sample names exists, so a wrong
+ * path fails at load time naming its line instead of failing every job later.
+ */
+async function assertInputFilesExist(samples: EvalSample[]): Promise<void> {
+  for (const sample of samples) {
+    const files = [...sample.images.flatMap((ref) => ('path' in ref ? [{ kind: 'image', path: ref.path }] : [])), ...(sample.video !== undefined ? [{ kind: 'video', path: sample.video }] : [])];
+    for (const { kind, path } of files) {
+      const info = await stat(path).catch(() => undefined);
+      if (!info) throw new InputError(`${sample.where}: ${kind} file ${path} not found`);
+      if (!info.isFile()) throw new InputError(`${sample.where}: ${kind} ${path} is not a file`);
+    }
+  }
+}
+
 /** Reads a JSONL dataset (blank lines skipped). */
 export async function loadJsonlDataset(path: string): Promise<EvalDataset> {
   const text = await readFile(path, 'utf8');
@@ -128,6 +143,7 @@ export async function loadJsonlDataset(path: string): Promise<EvalDataset> {
   }
   if (samples.length === 0) throw new InputError(`${path}: no rows`);
   checkUniqueIds(samples);
+  await assertInputFilesExist(samples);
   return { name: basename(path, extname(path)), path, samples };
 }
 
@@ -235,6 +251,7 @@ export async function loadTsvDataset(path: string): Promise<EvalDataset> {
     });
   }
   checkUniqueIds(samples);
+  await assertInputFilesExist(samples);
   return { name: basename(path, extname(path)), path, samples };
 }
 
@@ -308,6 +325,8 @@ export async function loadFolderDataset(dir: string): Promise<EvalDataset> {
   }
   if (samples.length === 0) throw new InputError(`${path}: no rows`);
   checkUniqueIds(samples);
+  // questions.jsonl was checked by loadJsonlDataset.
+  if (!file.endsWith('.jsonl')) await assertInputFilesExist(samples);
   return { name: basename(resolve(dir)), path: dir, samples };
 }
 

@@ -75,8 +75,12 @@ export function factorForKept(kept: number): number {
   return Math.abs(k - rounded) <= 0.02 * rounded ? rounded : k;
 }
 
+/**
+ * Percent as VTC-Bench's analyze_results.py computes it, (correct / total) * 100,
+ * so unrounded values match its CSV bit for bit (100 * 1 / 3 would differ in the last digit).
+ */
 function percent(numerator: number, denominator: number): number | null {
-  return denominator === 0 ? null : (100 * numerator) / denominator;
+  return denominator === 0 ? null : (numerator / denominator) * 100;
 }
 
 function countCorrect(ids: Iterable<string>, correct: Map<string, boolean>): number {

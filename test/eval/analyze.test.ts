@@ -56,11 +56,11 @@ const EXPECTED_SUMMARY = {
     chartqa: {
       n_correct_uncompressed: 8,
       ratios: {
-        '2': { group_a: 3, group_b: 4, methods: { fastv: { acc_a: 100 / 3, acc_b: 50 } } },
+        '2': { group_a: 3, group_b: 4, methods: { fastv: { acc_a: 33.33333333333333, acc_b: 50 } } },
         '3': { group_a: 7, group_b: 1, methods: { fastv: { acc_a: 100, acc_b: 100 } } },
       },
     },
-    mme: { n_correct_uncompressed: 3, ratios: { '2': { group_a: 0, group_b: 3, methods: { fastv: { acc_a: null, acc_b: 200 / 3 } } } } },
+    mme: { n_correct_uncompressed: 3, ratios: { '2': { group_a: 0, group_b: 3, methods: { fastv: { acc_a: null, acc_b: 66.66666666666666 } } } } },
     my_vqa: { n_correct_uncompressed: 2, ratios: { '2': { group_a: 1, group_b: 1, methods: { fastv: { acc_a: 100, acc_b: 0 } } } } },
   },
 };
@@ -138,8 +138,8 @@ describe('vtc eval analyze', () => {
 
     const csv = readFileSync(join(root, 'rep', 'summary.csv'), 'utf8').trim().split('\n');
     assert.equal(csv[0], 'task,k,kept,reduction_pct,method,group_a,group_b,correct_a,correct_b,acc_a,acc_b,accuracy,retention');
-    assert.ok(csv.includes(`chartqa,2,0.25,75,fastv,3,4,1,2,${100 / 3},50,40,50`));
-    assert.ok(csv.includes(`mme,2,0.25,75,fastv,0,3,0,2,,${200 / 3},50,${(100 * 50) / 75}`));
+    assert.ok(csv.includes(`chartqa,2,0.25,75,fastv,3,4,1,2,33.33333333333333,50,40,50`));
+    assert.ok(csv.includes(`mme,2,0.25,75,fastv,0,3,0,2,,66.66666666666666,50,${(100 * 50) / 75}`));
     const md = readFileSync(join(root, 'rep', 'report.md'), 'utf8');
     assert.match(md, /\| 2 \| 0\.2500 \| 75\.00% \| fastv \| 3 \| 33\.3 \| 4 \| 50\.0 \| 40\.0 \| 50\.0 \|/);
     assert.match(md, /!\[chartqa accuracy vs reduction\]\(chartqa_accuracy_vs_reduction\.png\)/);
@@ -162,6 +162,37 @@ describe('vtc eval analyze', () => {
     assert.match(stderr, /vtc: warning: task chartqa: dart at K=4/);
   });
 
+  it('scores POPE, MMBench and OCRBench records as lmms-eval logs them; an empty Group B is null', async () => {
+    const root = tempDir('vtc-analyze-rules-');
+    const pope = (id: number | string, score: number) => ({ doc_id: id, doc: { answer: 'yes' }, filtered_resps: ['no'], pope_accuracy: { question_id: id, score, prediction: 'no', ground_truth: 'yes' } });
+    // Uncompressed right on 0–6 (7 of 8); K=2 (string ids) right on 0–2, wrong on 3–5, 6 missing → A = {3,4,5}, B = {0,1,2}.
+    writeJsonl(join(root, 'NATIVE_IR1', 'm', '20240601_101010_samples_pope.jsonl'), [0, 1, 2, 3, 4, 5, 6, 7].map((i) => pope(i, i <= 6 ? 1 : 0)));
+    writeJsonl(join(root, 'NATIVE_IR2', 'm', '20240601_111111_samples_pope.jsonl'), [0, 1, 2, 3, 4, 5, 7].map((i) => pope(String(i), i <= 2 ? 1 : 0)));
+    // tome: right on 0, 3, 4; 2 and 5 missing (wrong) → acc_a 2/3, acc_b 1/3.
+    writeJsonl(join(root, 'tome_IR1_RR0.75', 'm', '20240601_121212_samples_pope.jsonl'), [0, 1, 3, 4, 6, 7].map((i) => pope(i, [0, 3, 4].includes(i) ? 1 : 0)));
+    // MMBench: answer letter vs raw prediction after dropping periods, trimming, lower-casing.
+    const mmb = (id: number, answer: string, prediction: string) => ({ doc_id: id, doc: { answer }, filtered_resps: [prediction], gpt_eval_score: { index: id, answer, prediction } });
+    writeJsonl(join(root, 'NATIVE_IR1', 'm', 'samples_mmbench_en_dev.jsonl'), [mmb(0, 'A', 'A'), mmb(1, 'B', 'B.'), mmb(2, 'C', ' c'), mmb(3, 'D', 'A')]);
+    writeJsonl(join(root, 'NATIVE_IR4', 'm', 'samples_mmbench_en_dev.jsonl'), [mmb(0, 'A', 'A'), mmb(1, 'B', 'The answer is B'), mmb(2, 'C', 'C'), mmb(3, 'D', 'D')]);
+    writeJsonl(join(root, 'vz_IR1_RR0.9375', 'm', 'samples_mmbench_en_dev.jsonl'), [mmb(0, 'A', 'B'), mmb(1, 'B', 'b'), mmb(2, 'C', 'C')]);
+    // OCRBench: the downsampled run gets nothing right → Group B empty → acc_b null.
+    const ocr = (id: number | string, score: number) => ({ doc_id: id, ocrbench_accuracy: { question_type: 'Regular Text Recognition', score, prediction: 'x', ground_truth: ['y'] } });
+    writeJsonl(join(root, 'NATIVE_IR1', 'samples_ocrbench.jsonl'), [ocr(0, 1), ocr(1, 1), ocr(2, 0)]);
+    writeJsonl(join(root, 'NATIVE_IR2', 'samples_ocrbench.jsonl'), [ocr(0, 0), ocr(1, 0), ocr(2, 0)]);
+    writeJsonl(join(root, 'tome_IR1_RR0.75', 'samples_ocrbench.jsonl'), [ocr('0', 0), ocr('1', 1)]);
+    const result = await analyzeLogs(root, { noReport: true });
+    assert.deepEqual(result.summary, {
+      tasks: {
+        mmbench_en_dev: { n_correct_uncompressed: 3, ratios: { '4': { group_a: 1, group_b: 2, methods: { vz: { acc_a: 100, acc_b: 50 } } } } },
+        ocrbench: { n_correct_uncompressed: 2, ratios: { '2': { group_a: 2, group_b: 0, methods: { tome: { acc_a: 50, acc_b: null } } } } },
+        pope: { n_correct_uncompressed: 7, ratios: { '2': { group_a: 3, group_b: 3, methods: { tome: { acc_a: 66.66666666666666, acc_b: 33.33333333333333 } } } } },
+      },
+    });
+    const pope2 = result.tasks.find((t) => t.task === 'pope')!.ratios['2']!;
+    assert.equal(pope2.downsample.accuracy, 37.5); // 3 of the 8 uncompressed docs
+    assert.equal(pope2.methods.tome!.retention, (100 * 37.5) / 87.5);
+  });
+
   it('reads a manifest.json instead of folder names', async () => {
     const root = tempDir('vtc-analyze-manifest-');
     writeJsonl(join(root, 'full', 'samples_gqa.jsonl'), [0, 1, 2, 3].map((i) => ({ doc_id: i, exact_match: 1 })));
@@ -180,7 +211,7 @@ describe('vtc eval analyze', () => {
     writeJsonl(join(root, 'FastV', '0.25', 'gqa.jsonl'), gqa((i) => i === 0 || i === 2));
     writeJsonl(join(root, 'DART', '0.1111', 'gqa.jsonl'), gqa(() => true));
     const result = await analyzeLogs(root, { noReport: true });
-    assert.deepEqual(result.summary, { tasks: { gqa: { n_correct_uncompressed: 4, ratios: { '2': { group_a: 3, group_b: 1, methods: { FastV: { acc_a: 100 / 3, acc_b: 100 } } } } } } });
+    assert.deepEqual(result.summary, { tasks: { gqa: { n_correct_uncompressed: 4, ratios: { '2': { group_a: 3, group_b: 1, methods: { FastV: { acc_a: 33.33333333333333, acc_b: 100 } } } } } } });
     assert.ok(result.warnings.some((w) => /DART at K=3 has no downsample run/.test(w)));
   });
 

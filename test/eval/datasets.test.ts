@@ -54,6 +54,10 @@ describe('datasets', () => {
     await assert.rejects(loadDataset(path), /:1: options must be lettered A, B, C… without gaps, got A, C/);
     writeFileSync(path, '{"id": 1,\n');
     await assert.rejects(loadDataset(path), /bad\.jsonl:1: not valid JSON/);
+    writeFileSync(path, '{"id": 1, "text": "t", "question": "Q", "answer": "x"}\n{"id": 2, "image": "gone.png", "question": "Q", "answer": "x"}\n');
+    await assert.rejects(loadDataset(path), (e: Error) => e.message === `${path}:2: image file ${join(dir, 'gone.png')} not found`);
+    writeFileSync(path, '{"id": 1, "video": ".", "question": "Q", "answer": "x"}\n');
+    await assert.rejects(loadDataset(path), (e: Error) => e.message === `${path}:1: video ${dir} is not a file`);
     await assert.rejects(loadDataset(join(dir, 'none.jsonl')), /does not exist/);
     writeFileSync(join(dir, 'x.csv'), 'a');
     await assert.rejects(loadDataset(join(dir, 'x.csv')), /expected a \.jsonl file, a VLMEvalKit \.tsv file or a folder/);
@@ -94,6 +98,8 @@ describe('datasets', () => {
     assert.equal(ds.samples[0]!.question, 'Colour, please?');
     assert.deepEqual(ds.samples[0]!.options, ['red', 'blue']);
     assert.deepEqual(ds.samples[0]!.images, [{ path: join(dir, 'pics', 'a.png') }]);
+    writeFileSync(join(dir, 'questions.csv'), 'id,image,question,answer\nq1,pics/a.png,Q,B\nq2,pics/b.png,Q,B\n');
+    await assert.rejects(loadDataset(dir), (e: Error) => e.message === `${join(dir, 'questions.csv')}:3: image file ${join(dir, 'pics', 'b.png')} not found`);
     const empty = tempDir('vtc-ds-empty-');
     await assert.rejects(loadDataset(empty), /no questions file \(expected one of questions\.jsonl/);
   });

@@ -171,6 +171,42 @@ describe('runEval against an OpenAI-compatible endpoint', () => {
   });
 });
 
+describe('endpoint concurrency', () => {
+  it('keeps exactly --concurrency requests in flight, and one at a time with 1', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        peak = Math.max(peak, ++inFlight);
+        // Hold each answer so the workers' requests overlap.
+        setTimeout(() => {
+          inFlight--;
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: 'x' } }] }));
+        }, 150);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+      const dir = tempDir('vtc-run-concurrency-');
+      const dataset = await writeImageDataset(dir);
+      const model = createEndpointModel({ endpoint, model: 'slow', retries: 0 });
+      // 4 samples × (K=1, K=2) = 8 requests.
+      const three = await runEval({ dataset, model, methods: [], ratios: [2], results: join(dir, 'three.jsonl'), concurrency: 3 });
+      assert.equal(three.done, 8);
+      assert.equal(peak, 3);
+      peak = 0;
+      await runEval({ dataset, model, methods: [], ratios: [2], results: join(dir, 'one.jsonl'), concurrency: 1 });
+      assert.equal(peak, 1);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
 describe('sharding', () => {
   it('parses and splits', () => {
     assert.deepEqual(parseShard('2/3'), { index: 2, count: 3 });
