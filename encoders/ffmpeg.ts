@@ -240,6 +240,18 @@ export function parseShowinfoTimes(stderr: string): number[] {
 }
 
 /**
+ * ffmpeg `select` expression keeping the first frame at or after each k/rate
+ * (k = 0, 1, …); the epsilon absorbs the rounding of rate.toFixed(9).
+ *
+ * @example
+ * uniformSelect(2); // "select='isnan(prev_selected_t)+gte(floor(t*2.000000000+1e-6),floor(prev_selected_t*2.000000000+1e-6)+1)'"
+ */
+export function uniformSelect(rate: number): string {
+  const bin = (t: string) => `floor(${t}*${rate.toFixed(9)}+1e-6)`;
+  return `select='isnan(prev_selected_t)+gte(${bin('t')},${bin('prev_selected_t')}+1)'`;
+}
+
+/**
  * Decodes frames sampled uniformly in time as packed RGB, with timestamps.
  *
  * @example
@@ -255,8 +267,11 @@ export async function readFrames(path: string, options: ReadFramesOptions = {}):
   const frames: VideoFrame[] = [];
   let pending: Buffer = Buffer.alloc(0);
   let received = 0;
-  // fps filter first (decimate before scaling: cheaper), then scale with area averaging.
-  const filter = `fps=${rate.toFixed(6)},scale=${width}:${height}:flags=area,showinfo`;
+  // Sample before scaling (cheaper), then scale with area averaging. `select`
+  // keeps the first decoded frame of each 1/rate interval, so showinfo reports
+  // the frame's own pts; the fps filter would stamp the slot time on the last
+  // frame that rounds into the slot (up to half an interval later).
+  const filter = `${uniformSelect(rate)},scale=${width}:${height}:flags=area,showinfo`;
   const result = await runFfmpeg(
     ['-i', path, '-an', '-sn', '-vf', filter, '-vsync', 'vfr', '-frames:v', String(maxFrames), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'],
     (chunk) => {

@@ -33,10 +33,30 @@ test('readFrames: maxFrames lowers the rate so the frames still span the whole v
   const { frames } = await readFrames(sample, { fps: 10, maxFrames: 8, width: 32, height: 18 });
   assert.deepEqual(
     frames.map((f) => f.time),
-    [0, 0.75, 1.5, 2.25, 3, 3.75, 4.5, 5.25],
+    // the first 10 fps frame at or after each k·0.75 s, stamped with its own time
+    [0, 0.8, 1.5, 2.3, 3, 3.8, 4.5, 5.3],
   );
   assert.equal(effectiveFps(6, 10, 8), 8 / 6);
   assert.equal(effectiveFps(Number.NaN, 2, 8), 2);
+});
+
+test('each sampled frame is the decoded frame at its timestamp (ramp video: frame n has grey 16 + 6n)', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { ffmpegPath } = await import('../../encoders/ffmpeg.js');
+  const video = join(tempDir(), 'ramp.mp4');
+  const lavfi = "color=black:s=32x16:r=10:d=3,geq=lum='16+6*N':cb=128:cr=128";
+  const made = spawnSync(ffmpegPath(), ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', lavfi, '-c:v', 'libx264', '-qp', '0', '-pix_fmt', 'yuv444p', video]);
+  assert.equal(made.status, 0, String(made.stderr));
+  const all = (await readFrames(video, { fps: 10 })).frames;
+  assert.deepEqual(all.map((f) => f.time), Array.from({ length: 30 }, (_, n) => n / 10));
+  const at = new Map(all.map((f) => [f.time, f.image.data[0]]));
+  assert.ok(all[29]!.image.data[0]! > all[1]!.image.data[0]! + 150, 'the ramp is visible in red');
+  for (const options of [{ fps: 1 }, { fps: 2 }, { fps: 3 }, { fps: 4, maxFrames: 5 }]) {
+    const { frames } = await readFrames(video, options);
+    for (const f of frames) assert.equal(f.image.data[0], at.get(f.time), `${JSON.stringify(options)}: frame stamped ${f.time} s shows another moment`);
+    if (options.fps === 2) assert.deepEqual(frames.map((f) => f.time), [0, 0.5, 1, 1.5, 2, 2.5]);
+    if (options.fps === 3) assert.deepEqual(frames.map((f) => f.time), [0, 0.4, 0.7, 1, 1.4, 1.7, 2, 2.4, 2.7]);
+  }
 });
 
 test('sceneChanges finds the three hard cuts at 1.5, 3 and 4.5 s', async () => {
