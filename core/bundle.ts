@@ -56,6 +56,12 @@ export function bundleToTokenSet(file: SafetensorsFile, where = 'bundle'): Token
   const thumbClsToken = floatTensor(file, 'thumbnail_cls_token', where);
   const cropsClsToken = floatTensor(file, 'crops_cls_token', where);
 
+  // Checked per tensor so the error names the tensor and index the user wrote.
+  assertFiniteTensor(thumbnail.data, [T, D], 'thumbnail', where);
+  assertFiniteTensor(crops.data, [C, T, D], 'crops', where);
+  if (thumbCls) assertFiniteTensor(thumbCls.data, [T], 'thumbnail_cls', where);
+  if (cropsCls) assertFiniteTensor(cropsCls.data, [C, T], 'crops_cls', where);
+
   const n = T * (C + 1);
   const data = new Float32Array(n * D);
   data.set(thumbnail.data, 0);
@@ -77,7 +83,35 @@ export function bundleToTokenSet(file: SafetensorsFile, where = 'bundle'): Token
   }
   const anyres: AnyResInfo = { gridRows, gridCols, imageWidth, imageHeight, patchRows, patchCols };
   const meta = { ...file.metadata };
-  return createTokenSet({ data, n, d: D, source, sources, anyres, meta, ...(score ? { score } : {}) });
+  return withWhere(where, () => createTokenSet({ data, n, d: D, source, sources, anyres, meta, ...(score ? { score } : {}) }));
+}
+
+/**
+ * Throws InputError at the first NaN/Inf of a tensor, naming the file, the
+ * tensor and the element index, e.g. "b.safetensors: tensor 'crops_cls' has
+ * non-finite value NaN at [1, 7]".
+ */
+function assertFiniteTensor(data: Float32Array, shape: number[], name: string, where: string): void {
+  for (let i = 0; i < data.length; i++) {
+    if (Number.isFinite(data[i]!)) continue;
+    const index: number[] = [];
+    let rest = i;
+    for (let axis = shape.length - 1; axis >= 0; axis--) {
+      index.unshift(rest % shape[axis]!);
+      rest = Math.floor(rest / shape[axis]!);
+    }
+    throw new InputError(`${where}: tensor '${name}' has non-finite value ${data[i]} at [${index.join(', ')}] (values must be finite numbers)`, 'E_NONFINITE');
+  }
+}
+
+/** Runs a validation with the file name in front of its InputError/ShapeError message. */
+function withWhere<T>(where: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if ((error instanceof InputError || error instanceof ShapeError) && !error.message.startsWith(`${where}:`)) error.message = `${where}: ${error.message}`;
+    throw error;
+  }
 }
 
 function squareGrid(T: number, where: string): [number, number] {
@@ -190,5 +224,5 @@ export function tensorsToTokenSet(file: SafetensorsFile, where = 'tokens file'):
     const [patchRows, patchCols] = parsePair(file.metadata, 'patch_grid', where);
     init.anyres = { gridRows, gridCols, imageWidth, imageHeight, patchRows, patchCols };
   }
-  return createTokenSet(init);
+  return withWhere(where, () => createTokenSet(init));
 }

@@ -1,6 +1,7 @@
+import { extname } from 'node:path';
 import { Command, Option } from 'commander';
-import { UsageError } from '../../core/errors.js';
-import { resolveBudget } from '../../core/tokenset.js';
+import { InputError, UsageError, VtcError } from '../../core/errors.js';
+import { resolveBudget, type TokenSet } from '../../core/tokenset.js';
 import { loadTokens, saveTokens } from '../../encoders/tokenfile.js';
 import { getReducer, reducers, type OptionSpec } from '../../reducers/index.js';
 import { configureCommand, parseInteger, parseIntegerList, parseNumber, printJson } from '../run.js';
@@ -63,7 +64,11 @@ assign[i] is the output token that input token i went into.`,
     const reducer = getReducer(String(opts.method));
     if (opts.ratio !== undefined && !((opts.ratio as number) > 0 && (opts.ratio as number) <= 1)) throw new UsageError(`${reducer.name}: ratio must be in (0, 1], got ${opts.ratio}`);
     if (opts.budget !== undefined && (opts.budget as number) < 1) throw new UsageError(`${reducer.name}: budget must be an integer ≥ 1, got ${opts.budget}`);
-    const tokens = await loadTokens(String(opts.in));
+    const outPath = String(opts.out);
+    // Checked before the (possibly long) reduction rather than after it.
+    const outExt = extname(outPath).toLowerCase();
+    if (outExt !== '.npy' && outExt !== '.safetensors') throw new UsageError(`${reducer.name}: --out ${outPath}: unsupported output extension ${JSON.stringify(outExt)} (expected .npy or .safetensors)`);
+    const tokens = await withMethod(reducer.name, () => loadTokens(String(opts.in)));
     const spec = { ratio: opts.ratio as number | undefined, budget: opts.budget as number | undefined };
     const { budget, ratio } = resolveBudget(tokens.n, spec, reducer.name);
     const options: Record<string, unknown> = { ...spec, seed: opts.seed };
@@ -71,7 +76,7 @@ assign[i] is the output token that input token i went into.`,
     const started = performance.now();
     const reduction = await reducer.run(tokens, options);
     const ms = performance.now() - started;
-    await saveTokens(String(opts.out), reduction.tokens, { dtype: opts.dtype });
+    await writeOutput(reducer.name, outPath, reduction.tokens, opts.dtype);
     if (opts.json) {
       const { ratio: _r, budget: _b, ...extra } = reduction.stats;
       printJson({
@@ -87,8 +92,32 @@ assign[i] is the output token that input token i went into.`,
         ms,
       });
     } else {
-      process.stdout.write(`${reducer.name}: ${tokens.n} → ${reduction.tokens.n} tokens (d = ${tokens.d}) in ${ms.toFixed(1)} ms → ${opts.out}\n`);
+      process.stdout.write(`${reducer.name}: ${tokens.n} → ${reduction.tokens.n} tokens (d = ${tokens.d}) in ${ms.toFixed(1)} ms → ${outPath}\n`);
     }
   });
   return command;
+}
+
+/**
+ * Runs `load` and puts the method name in front of any VtcError it throws
+ * (the loaders name the file and field; the issue asks for the method too).
+ */
+async function withMethod<T>(method: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    if (error instanceof VtcError) error.message = `${method}: ${error.message}`;
+    throw error;
+  }
+}
+
+/** saveTokens with file-system failures (missing folder, no permission) as one clear InputError line. */
+async function writeOutput(method: string, path: string, tokens: TokenSet, dtype: 'float32' | 'float16'): Promise<void> {
+  try {
+    await saveTokens(path, tokens, { dtype });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (error instanceof VtcError || typeof code !== 'string') throw error;
+    throw new InputError(`${method}: --out ${path}: cannot write (${code}: ${(error as Error).message.replace(/^\w+: /, '').replace(/, open .*$/, '')})`, 'E_WRITE');
+  }
 }

@@ -127,6 +127,18 @@ test('bad input: each a one-line error with exit code 2 (usage) or 1 (file/data)
     assert.equal(result.stderr.trim().split('\n').length, 1, `one line expected: ${result.stderr}`);
     assert.doesNotMatch(result.stderr, /at .*\.js:\d+/);
   }
+  // the same cases name the method in front of the file/field (issue 3: "naming the method and the field")
+  const named = await runCli(['reduce', '--in', nan, '--method', 'tome', '--ratio', '0.5', '--out', out]);
+  assert.match(named.stderr, /^vtc: error: tome: .*nan\.npy: tokens\.data: non-finite value NaN at token 9, dimension 1/);
+  const missing = await runCli(['reduce', '--in', join(dir, 'missing.npy'), '--method', 'divprune', '--ratio', '0.5', '--out', out]);
+  assert.match(missing.stderr, /^vtc: error: divprune: .*missing\.npy: file not found\n$/);
+  // a bad --out is reported before any work, and an unwritable one as one line with exit 1
+  const badExt = await runCli(['reduce', '--in', join(dir, 'missing.npy'), '--method', 'pool', '--ratio', '0.5', '--out', join(dir, 'o.txt')]);
+  assert.equal(badExt.code, 2);
+  assert.match(badExt.stderr, /pool: --out .*o\.txt: unsupported output extension "\.txt"/);
+  const noFolder = await runCli(['reduce', '--in', input, '--method', 'random', '--ratio', '0.5', '--out', join(dir, 'no', 'such', 'folder', 'o.npy')]);
+  assert.equal(noFolder.code, 1, noFolder.stderr);
+  assert.match(noFolder.stderr, /^vtc: error: random: --out .*o\.npy: cannot write \(ENOENT: no such file or directory\)\n$/);
   const verbose = await runCli(['reduce', '--in', join(dir, 'missing.npy'), '--method', 'pool', '--ratio', '0.5', '--out', out, '--verbose']);
   assert.match(verbose.stderr, /at .*:\d+/);
 });

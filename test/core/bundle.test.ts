@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { bundleToTokenSet, tensorsToTokenSet, tokenSetToBundle, tokenSetToTensors } from '../../core/bundle.js';
-import { ShapeError } from '../../core/errors.js';
+import { InputError, ShapeError } from '../../core/errors.js';
 import { decodeSafetensors, encodeSafetensors } from '../../core/safetensors.js';
 
 /** A 2×2-grid bundle with 4 tokens per tile (2×2 patches) and d = 2. */
@@ -65,4 +65,24 @@ test('tokens files keep sizes, sources, grid positions and scores', () => {
   assert.deepEqual(Array.from(back.col), Array.from(t.col));
   assert.deepEqual(back.sources.map((s) => s.kind), ['thumbnail', 'crop', 'crop', 'crop', 'crop']);
   assert.deepEqual(back.anyres, t.anyres);
+});
+
+test('bundle with NaN/Inf names the file, the tensor and the element index', () => {
+  const withValue = (tensor: 'thumbnail' | 'crops' | 'thumbnail_cls' | 'crops_cls', at: number, value: number) => {
+    const file = decodeSafetensors(makeBundle());
+    file.tensors[tensor]!.data[at] = value;
+    return () => bundleToTokenSet(file, 'b.safetensors');
+  };
+  assert.throws(withValue('crops_cls', 7, NaN), (e: unknown) => e instanceof InputError && e.message === "b.safetensors: tensor 'crops_cls' has non-finite value NaN at [1, 3] (values must be finite numbers)");
+  assert.throws(withValue('crops', 2 * 8 + 3 * 2 + 1, Infinity), /b\.safetensors: tensor 'crops' has non-finite value Infinity at \[2, 3, 1\]/);
+  assert.throws(withValue('thumbnail', 5, -Infinity), /b\.safetensors: tensor 'thumbnail' has non-finite value -Infinity at \[2, 1\]/);
+  assert.throws(withValue('thumbnail_cls', 0, NaN), /b\.safetensors: tensor 'thumbnail_cls' has non-finite value NaN at \[0\]/);
+});
+
+test('tokens files: validation errors carry the file name', () => {
+  const t = bundleToTokenSet(decodeSafetensors(makeBundle()));
+  const { tensors, metadata } = tokenSetToTensors(t);
+  const file = decodeSafetensors(encodeSafetensors(tensors, metadata));
+  file.tensors.scores!.data[3] = NaN;
+  assert.throws(() => tensorsToTokenSet(file, 'r.safetensors'), (e: unknown) => e instanceof InputError && /^r\.safetensors: tokens\.score: non-finite value NaN at token 3/.test(e.message));
 });
