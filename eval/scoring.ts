@@ -65,7 +65,9 @@ export function relaxedMatch(prediction: string, answer: string): boolean {
   const target = parseNumberAnswer(answer);
   const predicted = firstNumber(prediction);
   if (target !== undefined && predicted !== undefined) {
-    return target === 0 ? predicted === 0 : Math.abs(predicted - target) / Math.abs(target) <= 0.05;
+    // The bound is inclusive up to rounding: |0.95 − 1| is 0.050000000000000044 in binary floating
+    // point, which a bare `<= 0.05` (as pix2struct's relaxed_correctness) would reject.
+    return target === 0 ? predicted === 0 : Math.abs(predicted - target) <= 0.05 * Math.abs(target) * (1 + 1e-9);
   }
   return normalizeAnswer(prediction) === normalizeAnswer(answer);
 }

@@ -168,6 +168,8 @@ Groups: A = uncompressed right but downsampled wrong (difficult), B = both right
             if (!started) {
               progress.start(total, label);
               started = true;
+              // An update to 0 right after start makes cli-progress print "ETA NFs" (0 / 0 s).
+              if (done === 0) return;
             }
             progress.update(done, label);
           },

@@ -24,6 +24,11 @@ describe('scoring', () => {
     assert.equal(relaxedMatch('105', '100'), true);
     assert.equal(relaxedMatch('105.1', '100'), false);
     assert.equal(relaxedMatch('95', '100'), true);
+    // Exactly 5% away in decimal is inside the bound despite binary rounding (|0.95 − 1| = 0.050000000000000044).
+    assert.equal(relaxedMatch('0.95', '1'), true);
+    assert.equal(relaxedMatch('1.05', '1'), true);
+    assert.equal(relaxedMatch('1.0501', '1'), false);
+    assert.equal(relaxedMatch('-104', '-100'), true);
     assert.equal(relaxedMatch('0', '0'), true);
     assert.equal(relaxedMatch('0.1', '0'), false);
     assert.equal(relaxedMatch('about 1,020 units', '1000'), true);
