@@ -38,6 +38,7 @@ export interface DemoImageRow {
   image: string;
   method: string;
   ratio: number;
+  /** Tokens the ratio applies to: 576 for one tile; for AnyRes the thumbnail + the unpadded crop tokens (padding rows excluded, as LLaVA-NeXT drops them). */
   tokensIn: number;
   tokensOut: number;
   ms: number;
@@ -109,19 +110,22 @@ export function sampleText(root = samplesRoot): string {
 interface EncodedForOverlay {
   input: TokenSet;
   layout: OverlayLayout;
+  /** Tokens the ratio applies to: all of a tile; for AnyRes the thumbnail + the unpadded crop tokens (LLaVA-NeXT drops the padding rows). */
+  tokensIn: number;
 }
 
 /** One 336² tile with the built-in patch encoder, and where its patches sit. */
 async function encodeTileForOverlay(image: string): Promise<EncodedForOverlay> {
   const { tokens, tile } = await encodeImageDetailed(image);
-  return { input: tokens, layout: imageLayout(tile, tile.width / tokens.sources[0]!.cols) };
+  return { input: tokens, layout: imageLayout(tile, tile.width / tokens.sources[0]!.cols), tokensIn: tokens.n };
 }
 
 /** An AnyRes bundle (thumbnail + crops) with the built-in patch encoder, laid out thumbnail | crop canvas. */
 async function encodeAnyResForOverlay(image: string): Promise<EncodedForOverlay> {
-  const { tokens, thumbnail, canvas } = await encodeAnyResDetailed(image);
+  const { tokens, thumbnail, canvas, plan } = await encodeAnyResDetailed(image);
   const grid = tokens.anyres!;
-  return { input: tokens, layout: anyresLayout(thumbnail, canvas, grid.gridRows, grid.gridCols, thumbnail.width / grid.patchCols) };
+  const tokensIn = plan.patchRows * plan.patchCols + plan.unpad.rows * plan.unpad.cols;
+  return { input: tokens, layout: anyresLayout(thumbnail, canvas, grid.gridRows, grid.gridCols, thumbnail.width / grid.patchCols), tokensIn };
 }
 
 /** Paths inside the repository relative to its root (samples/…), others as given. */
@@ -172,13 +176,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         const label = `${name} · ${method.name} · ${percent(ratio)}%`;
         try {
           // GlobalCom² is defined on AnyRes bundles (thumbnail + crops); the others on one tile.
-          const { input, layout } = method.scope === 'anyres' ? (anyres ??= await encodeAnyResForOverlay(image)) : (plain ??= await encodeTileForOverlay(image));
+          const { input, layout, tokensIn } = method.scope === 'anyres' ? (anyres ??= await encodeAnyResForOverlay(image)) : (plain ??= await encodeTileForOverlay(image));
           const t0 = performance.now();
           const reduction = await method.run(input, { ratio, seed: 0 });
           const ms = performance.now() - t0;
           const file = join('images', `${name}-${method.name}-${percent(ratio)}.png`);
           writeFileSync(join(outDir, file), await encodePng(drawReductionOverlay(layout, input, reduction).image));
-          summary.images.push({ image: basename(image), method: method.name, ratio, tokensIn: input.n, tokensOut: reduction.tokens.n, ms, overlay: file });
+          summary.images.push({ image: basename(image), method: method.name, ratio, tokensIn, tokensOut: reduction.tokens.n, ms, overlay: file });
         } catch (error) {
           summary.failures.push({ part: `image ${label}`, message: message(error) });
         }
@@ -290,6 +294,7 @@ function summaryMarkdown(summary: DemoSummary): string {
   const out: string[] = ['# vtc demo', '', `Ran in ${summary.seconds.toFixed(1)} s, offline, on the bundled samples.`, ''];
   const { header, rows } = reducerTable(summary);
   out.push('## Token reduction (built-in patch encoder, 336 px tile = 24×24 tokens; GlobalCom² on the AnyRes bundle)', '');
+  out.push('For GlobalCom², "tokens in" is the thumbnail plus the unpadded crop tokens (LLaVA-NeXT drops the letterbox padding rows; the bundle itself holds 576 per tile, newline tokens not counted).', '');
   if (rows.length) {
     out.push(`| ${header.join(' | ')} |`, `|${header.map((_, c) => (c < 2 ? ' --- ' : ' ---: ')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`), '');
     out.push('Overlays: `images/<image>-<method>-<percent>.png` (kept patches clear, dropped patches dimmed, merged patches tinted per group).', '');
@@ -336,7 +341,7 @@ function summaryHtml(summary: DemoSummary): string {
   ];
   if (summary.failures.length) parts.push(`<h2 class="fail">Failures</h2><ul>${summary.failures.map((f) => `<li class="fail"><b>${h(f.part)}</b>: ${h(f.message)}</li>`).join('')}</ul>`);
   const { header, rows } = reducerTable(summary);
-  parts.push('<h2>Token reduction</h2><p>Built-in patch encoder (336 px tile, 24×24 tokens); GlobalCom² runs on the LLaVA-NeXT AnyRes bundle (thumbnail + crops, shown side by side). Kept patches are clear, dropped ones dimmed, merged ones tinted by group.</p>');
+  parts.push('<h2>Token reduction</h2><p>Built-in patch encoder (336 px tile, 24×24 tokens); GlobalCom² runs on the LLaVA-NeXT AnyRes bundle (thumbnail + crops, shown side by side); its “tokens in” counts the thumbnail plus the unpadded crop tokens, as LLaVA-NeXT drops the padding rows. Kept patches are clear, dropped ones dimmed, merged ones tinted by group.</p>');
   if (rows.length) {
     parts.push(`<table><tr>${header.map((c) => `<th>${h(c)}</th>`).join('')}</tr>${rows.map((r) => `<tr>${r.map((c, i) => `<td${i > 1 ? ' class="n"' : ''}>${h(c)}</td>`).join('')}</tr>`).join('')}</table>`);
     for (const image of [...new Set(summary.images.map((r) => r.image))]) {

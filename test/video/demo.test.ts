@@ -28,6 +28,12 @@ test('vtc demo writes a consistent offline report: overlays, Glyph pages, contac
       assert.equal(row.tokensIn, 576);
       assert.equal(row.tokensOut, Math.round(576 * row.ratio), `${row.method} @ ${row.ratio}`);
     }
+    if (row.method === 'globalcom2') {
+      // Thumbnail 576 + unpadded crop tokens (640×480 → 672² canvas, 36 of 48 rows; 800×450 → 28 rows); one floor per tile.
+      const expectedIn = { 'chart.png': 576 + 48 * 48, 'meadow.png': 576 + 36 * 48, 'night.png': 576 + 28 * 48, 'ocean.png': 576 + 36 * 48 }[row.image];
+      assert.equal(row.tokensIn, expectedIn, row.image);
+      assert.ok(row.tokensOut <= row.ratio * row.tokensIn && row.tokensOut > row.ratio * row.tokensIn - 5, `globalcom2 ${row.image} @ ${row.ratio}: ${row.tokensOut} of ${row.tokensIn}`);
+    }
     const meta = await sharp(join(out, row.overlay)).metadata();
     assert.equal(meta.format, 'png');
     if (row.tokensIn === 576) assert.deepEqual([meta.width, meta.height], [336, 336]);
