@@ -127,7 +127,8 @@ function legendLayout(spec: ChartSpec, plotW: number): { at: [number, number][];
   return { at, rows: spec.series.length ? row + 1 : 0 };
 }
 
-function drawLegend(frame: Frame, spec: ChartSpec): void {
+/** Legend keys drawn as the series are: a (dashed) line segment for lines, a (faded) swatch for bars. */
+function drawLegend(frame: Frame, spec: ChartSpec, kind: 'line' | 'bar'): void {
   const { ctx, left, top, plotH, plotW } = frame;
   ctx.font = `12px "${CHART_FONT}"`;
   ctx.textAlign = 'left';
@@ -135,10 +136,22 @@ function drawLegend(frame: Frame, spec: ChartSpec): void {
   spec.series.forEach((s, i) => {
     const x = left + at[i]![0];
     const yy = top + plotH + 58 + at[i]![1] * 20;
-    ctx.globalAlpha = s.secondary ? 0.45 : 1;
-    ctx.fillStyle = s.color ?? PALETTE[i % PALETTE.length]!;
-    ctx.fillRect(x, yy - 9, 14, 10);
-    ctx.globalAlpha = 1;
+    const color = s.color ?? PALETTE[i % PALETTE.length]!;
+    if (kind === 'line') {
+      ctx.strokeStyle = color;
+      ctx.lineWidth = 2;
+      ctx.setLineDash(s.secondary ? [4, 3] : []);
+      ctx.beginPath();
+      ctx.moveTo(x - 2, yy - 4);
+      ctx.lineTo(x + 16, yy - 4);
+      ctx.stroke();
+      ctx.setLineDash([]);
+    } else {
+      ctx.globalAlpha = s.secondary ? 0.45 : 1;
+      ctx.fillStyle = color;
+      ctx.fillRect(x, yy - 9, 14, 10);
+      ctx.globalAlpha = 1;
+    }
     ctx.fillStyle = '#222222';
     ctx.fillText(s.name, x + 20, yy);
   });
@@ -186,7 +199,7 @@ export function lineChart(spec: ChartSpec): Buffer {
       ctx.fill();
     });
   });
-  drawLegend(frame, spec);
+  drawLegend(frame, spec, 'line');
   return canvas.toBuffer('image/png');
 }
 
@@ -218,7 +231,7 @@ export function barChart(spec: ChartSpec): Buffer {
       ctx.globalAlpha = 1;
     });
   });
-  drawLegend(frame, spec);
+  drawLegend(frame, spec, 'bar');
   return canvas.toBuffer('image/png');
 }
 
