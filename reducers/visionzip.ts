@@ -62,7 +62,7 @@ export const visionzipReducer: Reducer<VisionZipOptions> = {
     const plans = [];
     for (const [t, tile] of tiles.entries()) plans.push(await planTile(tokens, tile.indices, budgets[t]!, share));
     const reduction = assembleOutputs(tokens, plans);
-    reduction.stats = { ratio, budgets, dominant: plans.map((p) => p.dominant.length), contextual: plans.map((p) => p.targets.length) };
+    reduction.stats = { budget: budgets.reduce((a, b) => a + b, 0), ratio, budgets, dominant: plans.map((p) => p.dominant.length), contextual: plans.map((p) => p.targets.length) };
     return reduction;
   },
 };

@@ -78,11 +78,12 @@ assign[i] is the output token that input token i went into.`,
     const ms = performance.now() - started;
     await writeOutput(reducer.name, outPath, reduction.tokens, opts.dtype);
     if (opts.json) {
-      const { ratio: _r, budget: _b, ...extra } = reduction.stats;
+      const { ratio: _r, budget: reducerBudget, ...extra } = reduction.stats;
       printJson({
         method: reducer.name,
         ratio,
-        budget,
+        // Per-tile methods round each tile's share (Σ max(1, round(n_t·R))), which can differ from round(n·R).
+        budget: typeof reducerBudget === 'number' ? reducerBudget : budget,
         n_in: tokens.n,
         n_out: reduction.tokens.n,
         d: tokens.d,

@@ -26,7 +26,7 @@ writeFileSync(
       thumbnail_cls: { shape: [T], data: Float32Array.from({ length: T }, () => rng.float()) },
       crops_cls: { shape: [4, T], data: Float32Array.from({ length: 4 * T }, () => rng.float()) },
     },
-    { grid: '2,2', image_size: '640,480', patch_grid: '4,4' },
+    { grid: '2,2', image_size: '640,480', patch_grid: '4,4', encoder: 'test-vit' },
   ),
 );
 
@@ -80,6 +80,18 @@ test('vtc reduce runs every method on an AnyRes bundle .safetensors with keep/as
     if (merging.has(method) && method !== 'visionzip') assert.equal(sizes.reduce((a, b) => a + b, 0), 80, `${method}: sizes sum to n_in`);
     assert.equal(file.metadata.grid, '2,2');
     assert.equal(file.metadata.image_size, '640,480');
+    assert.equal(file.metadata.encoder, 'test-vit', `${method}: the input's own metadata is carried`);
+    // source and grid position of every output token: those of its representative (kept / target token, else smallest origin)
+    const source = file.tensors.source!.data as Int32Array;
+    const gridPos = file.tensors.grid_pos!.data as Int32Array;
+    const keep = json.keep as number[] | undefined;
+    const assign = json.assign as number[] | undefined;
+    for (let o = 0; o < (json.n_out as number); o++) {
+      const i = keep && !assign ? keep[o]! : assign!.indexOf(o);
+      const rep = keep && assign ? keep.find((k) => assign[k] === o)! : i;
+      assert.equal(source[o], Math.floor(rep / T), `${method}: output ${o} source`);
+      assert.deepEqual([gridPos[2 * o], gridPos[2 * o + 1]], [Math.floor((rep % T) / 4), rep % 4], `${method}: output ${o} grid position`);
+    }
   });
   const byMethod = Object.fromEntries(methods.map((m, i) => [m, JSON.parse(results[i]!.stdout) as Record<string, unknown>]));
   assert.equal(byMethod.cluster!.n_out, 20);
@@ -95,6 +107,12 @@ test('vtc reduce runs every method on an AnyRes bundle .safetensors with keep/as
   // unpadded only: the first crop's valid rows are 1..3 (canvas rows 1..6 of 8)
   const keep = byMethod.globalcom2!.keep as number[];
   for (const k of keep.filter((k) => k >= 16 && k < 32)) assert.ok(k - 16 >= 4, `crop 0 token ${k - 16} is in the padding`);
+});
+
+test('--json budget of a per-tile method is what the tiles keep: visionzip R = 0.1 → 5 × round(1.6) = 10, not round(8)', async () => {
+  const [vz] = await runAll([['reduce', '--in', bundle, '--method', 'visionzip', '--ratio', '0.1', '--out', join(dir, 'vz10.npy'), '--json']]);
+  const json = JSON.parse(vz!.stdout);
+  assert.deepEqual([json.budget, json.n_out, json.budgets], [10, 10, [2, 2, 2, 2, 2]]);
 });
 
 test('vtc reduce on an .npy: merge/select methods run; visionzip and globalcom2 explain what is missing', async () => {

@@ -86,3 +86,17 @@ test('cluster rejects bad iterations/tolerance and budget > n', async () => {
   await assert.rejects(clusterReducer.run(tokens, { budget: 2, tolerance: Number.NaN }), /cluster: tolerance must be a finite number ≥ 0/);
   await assert.rejects(clusterReducer.run(tokens, { budget: 7 }), /cluster: budget 7 is larger than the number of input tokens n = 6/);
 });
+
+test('cluster re-seeds empty clusters (duplicate seeds) and never emits one', async () => {
+  // Five identical tokens: k-means++ must seed three of its four centres on duplicates, which then tie.
+  const same = tokensFromRows([[1, 1], [1, 1], [1, 1], [1, 1], [1, 1], [0, 1]]);
+  for (const seed of [0, 1, 2]) {
+    for (const iterations of [0, 10]) {
+      const result = await clusterReducer.run(same, { budget: 4, seed, iterations });
+      assert.ok((result.stats.reseeded as number) >= 1, `seed ${seed}, ${iterations} iterations: re-seeded ${result.stats.reseeded}`);
+      assert.deepEqual(Array.from(result.assign!), [0, 1, 2, 2, 2, 3]);
+      assert.deepEqual(Array.from(result.tokens.size), [1, 1, 3, 1]);
+      checkMergeInvariants(same, result);
+    }
+  }
+});

@@ -68,3 +68,28 @@ test('visionzip without CLS scores fails naming the method and field; bad share 
   assert.equal(one.tokens.n, 1);
   assert.equal(one.tokens.size[0], 16);
 });
+
+test('visionzip d = round(k·54/64) per tile: k = 65 → 55 + 10, k = 40 → 34 + 6 at stride ⌊542/6⌋ = 90; a ratio rounds per tile', async () => {
+  const score = Float32Array.from({ length: 5 * 576 }, (_, i) => ((i * 7919) % 2003) / 2003);
+  const tokens = anyresTokens({ imageWidth: 640, imageHeight: 480, gridRows: 2, gridCols: 2, patch: 24, d: 3, score });
+  const byBudget = await visionzipReducer.run(tokens, { budget: 322 });
+  assert.deepEqual(byBudget.stats.budgets, [65, 65, 64, 64, 64]);
+  assert.deepEqual(byBudget.stats.dominant, [55, 55, 54, 54, 54]);
+  assert.deepEqual(byBudget.stats.contextual, [10, 10, 10, 10, 10]);
+  assert.equal(byBudget.stats.budget, 322);
+  // R = 0.1 → each tile keeps round(57.6) = 58, so 290 in all (not round(2880·0.1) = 288)
+  const byRatio = await visionzipReducer.run(tokens, { ratio: 0.1 });
+  assert.deepEqual(byRatio.stats.budgets, [58, 58, 58, 58, 58]);
+  assert.deepEqual(byRatio.stats.dominant, [49, 49, 49, 49, 49]);
+  assert.equal(byRatio.stats.budget, 290);
+  assert.equal(byRatio.tokens.n, 290);
+  const k40 = await visionzipReducer.run(tokens, { ratio: 40 / 576 });
+  assert.deepEqual(k40.stats.dominant, [34, 34, 34, 34, 34]);
+  // tile 2 (crop 1): dominant = its top-34 scores in original order, then targets at stride 90 among the rest
+  const local = Array.from({ length: 576 }, (_, j) => 2 * 576 + j);
+  const dominant = [...local].sort((a, b) => score[b]! - score[a]! || a - b).slice(0, 34).sort((a, b) => a - b);
+  const rest = local.filter((i) => !dominant.includes(i));
+  const targets = [0, 90, 180, 270, 360, 450].map((p) => rest[p]!);
+  assert.deepEqual(Array.from(k40.keep!.subarray(80, 120)), [...dominant, ...targets]);
+  checkMergeInvariants(tokens, k40, false);
+});
