@@ -290,6 +290,11 @@ export async function readFrames(path: string, options: ReadFramesOptions = {}):
   if (result.code !== 0) throw new InputError(`video ${path}: ffmpeg failed (exit ${result.code}): ${summariseFfmpegError(result.stderr)}`, 'E_VIDEO_DECODE');
   if (frames.length === 0) throw new InputError(`video ${path}: no frames could be decoded (${summariseFfmpegError(result.stderr)})`, 'E_VIDEO_EMPTY');
   const times = parseShowinfoTimes(result.stderr);
+  // ffmpeg exits 0 on a file cut short after some decodable frames; half a video must not pass silently.
+  if (/partial file/i.test(result.stderr)) {
+    const last = times.filter(Number.isFinite).at(-1) ?? 0;
+    throw new InputError(`video ${path} is truncated (${summariseFfmpegError(result.stderr)}): frames stop at ${last} s of ${info.duration} s`, 'E_VIDEO_DECODE');
+  }
   for (const frame of frames) {
     const t = times[frame.index];
     // showinfo always reports each output frame; the fallback keeps a sane time if a line was lost.

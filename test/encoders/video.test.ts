@@ -102,6 +102,9 @@ test('missing, empty and corrupt videos fail with one clear line', async () => {
   const truncated = join(dir, 'truncated.mp4');
   writeFileSync(truncated, readFileSync(sample).subarray(0, 3000));
   await assert.rejects(readFrames(truncated, { fps: 2 }), (e: Error) => e instanceof InputError && /^video .*truncated\.mp4: ffmpeg failed \(exit 1\): stream 0, offset 0x[0-9a-f]+: partial file$/.test(e.message));
+  // Cut after the first scenes: ffmpeg decodes 3 frames and exits 0, but the file is still truncated.
+  writeFileSync(truncated, readFileSync(sample).subarray(0, 9000));
+  await assert.rejects(readFrames(truncated, { fps: 1 }), (e: Error) => e instanceof InputError && /^video .*truncated\.mp4 is truncated \(stream 0, offset 0x[0-9a-f]+: partial file\): frames stop at 2 s of 6 s$/.test(e.message));
 });
 
 test('parse helpers: probe without a video stream, showinfo times, error summary', () => {
