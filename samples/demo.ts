@@ -134,6 +134,9 @@ function displayPath(path: string): string {
   return fromRepo.startsWith('..') ? path : fromRepo;
 }
 
+/** The ms columns are one call each, not a benchmark: say so where they are shown. */
+const TIMING_NOTE = 'Times (ms) are one call each on this machine; the first call of a method includes its warm-up (e.g. onnxruntime session creation). For medians run `vtc bench reducers`.';
+
 const percent = (ratio: number) => `${Math.round(ratio * 100)}`;
 
 function message(error: unknown): string {
@@ -298,6 +301,7 @@ function summaryMarkdown(summary: DemoSummary): string {
   if (rows.length) {
     out.push(`| ${header.join(' | ')} |`, `|${header.map((_, c) => (c < 2 ? ' --- ' : ' ---: ')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`), '');
     out.push('Overlays: `images/<image>-<method>-<percent>.png` (kept patches clear, dropped patches dimmed, merged patches tinted per group).', '');
+    out.push(TIMING_NOTE, '');
   }
   const g = summary.glyph;
   out.push('## Glyph rendering', '');
@@ -341,7 +345,7 @@ function summaryHtml(summary: DemoSummary): string {
   ];
   if (summary.failures.length) parts.push(`<h2 class="fail">Failures</h2><ul>${summary.failures.map((f) => `<li class="fail"><b>${h(f.part)}</b>: ${h(f.message)}</li>`).join('')}</ul>`);
   const { header, rows } = reducerTable(summary);
-  parts.push('<h2>Token reduction</h2><p>Built-in patch encoder (336 px tile, 24×24 tokens); GlobalCom² runs on the LLaVA-NeXT AnyRes bundle (thumbnail + crops, shown side by side); its “tokens in” counts the thumbnail plus the unpadded crop tokens, as LLaVA-NeXT drops the padding rows. Kept patches are clear, dropped ones dimmed, merged ones tinted by group.</p>');
+  parts.push(`<h2>Token reduction</h2><p>Built-in patch encoder (336 px tile, 24×24 tokens); GlobalCom² runs on the LLaVA-NeXT AnyRes bundle (thumbnail + crops, shown side by side); its “tokens in” counts the thumbnail plus the unpadded crop tokens, as LLaVA-NeXT drops the padding rows. Kept patches are clear, dropped ones dimmed, merged ones tinted by group. ${h(TIMING_NOTE)}</p>`);
   if (rows.length) {
     parts.push(`<table><tr>${header.map((c) => `<th>${h(c)}</th>`).join('')}</tr>${rows.map((r) => `<tr>${r.map((c, i) => `<td${i > 1 ? ' class="n"' : ''}>${h(c)}</td>`).join('')}</tr>`).join('')}</table>`);
     for (const image of [...new Set(summary.images.map((r) => r.image))]) {

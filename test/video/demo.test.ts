@@ -71,6 +71,7 @@ test('vtc demo writes a consistent offline report: overlays, Glyph pages, contac
   assert.ok(md.includes(`| ${g.textTokens} | ${g.visionTokens} | ${g.compression.toFixed(2)}x |`));
   assert.ok(md.includes(`${v.tokensSent} vision tokens vs ${v.tokensUniform}`));
   assert.ok(md.includes('| ocean.png | random | 576 | 144 | 58 |'));
+  assert.ok(md.includes('one call each') && html.includes('one call each'), 'the ms columns say they are single calls, not medians');
   // The printed table and lines carry the same numbers.
   assert.match(result.stdout, /^image\s+method\s+tokens in\s+kept @ 25%\s+kept @ 10%/);
   assert.match(result.stdout, /ocean\.png\s+random\s+576\s+144\s+58/);
