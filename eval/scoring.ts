@@ -148,8 +148,20 @@ function answerLetter(answer: string, options: string[]): string | undefined {
 /** Picks the metric for `auto`: options → mc, a numeric answer → relaxed, else normalized. */
 export function autoMetric(answer: string, options?: string[]): Exclude<Metric, 'auto'> {
   if (options && options.length > 0) return 'mc';
-  if (parseNumberAnswer(answer) !== undefined && /^[\s$€£-]*[\d.,]+\s*%?\s*$/.test(answer)) return 'relaxed';
+  const numeric = (a: string) => parseNumberAnswer(a) !== undefined && /^[\s$€£-]*[\d.,]+\s*%?\s*$/.test(a);
+  if (acceptedAnswers(answer).every(numeric)) return 'relaxed';
   return 'normalized';
+}
+
+/**
+ * The accepted answers of a sample: datasets store a row's list of answers
+ * joined with '|' (see parseRow), and every metric but mc accepts any of them.
+ *
+ * @example
+ * acceptedAnswers('Lyon|Paris'); // ['Lyon', 'Paris']
+ */
+export function acceptedAnswers(answer: string): string[] {
+  return answer.split('|');
 }
 
 /**
@@ -158,25 +170,27 @@ export function autoMetric(answer: string, options?: string[]): Exclude<Metric, 
  * @example
  * scoreAnswer('Total: $23.40', '23.4', { metric: 'relaxed' });     // { metric: 'relaxed', score: 1, correct: true, extracted: '23.4' }
  * scoreAnswer('B', 'dog', { options: ['cat', 'dog'] }).correct;     // true
+ * scoreAnswer('paris', 'Lyon|Paris').correct;                       // true (any accepted answer)
  */
 export function scoreAnswer(prediction: string, answer: string, options: { metric?: Metric; options?: string[] } = {}): ScoreResult {
   const metric = !options.metric || options.metric === 'auto' ? autoMetric(answer, options.options) : options.metric;
   const binary = (ok: boolean, extracted?: string): ScoreResult => ({ metric, score: ok ? 1 : 0, correct: ok, ...(extracted !== undefined ? { extracted } : {}) });
+  const accepted = acceptedAnswers(answer);
   switch (metric) {
     case 'exact':
-      return binary(prediction.trim() === answer.trim());
+      return binary(accepted.some((a) => prediction.trim() === a.trim()));
     case 'normalized':
-      return binary(normalizeAnswer(prediction) === normalizeAnswer(answer));
+      return binary(accepted.some((a) => normalizeAnswer(prediction) === normalizeAnswer(a)));
     case 'contains': {
-      const target = normalizeAnswer(answer);
-      return binary(target !== '' && ` ${normalizeAnswer(prediction)} `.includes(` ${target} `));
+      const reply = ` ${normalizeAnswer(prediction)} `;
+      return binary(accepted.some((a) => normalizeAnswer(a) !== '' && reply.includes(` ${normalizeAnswer(a)} `)));
     }
     case 'relaxed': {
       const n = firstNumber(prediction);
-      return binary(relaxedMatch(prediction, answer), n === undefined ? undefined : String(n));
+      return binary(accepted.some((a) => relaxedMatch(prediction, a)), n === undefined ? undefined : String(n));
     }
     case 'anls': {
-      const score = anls(prediction, answer.split('|'));
+      const score = anls(prediction, accepted);
       return { metric, score, correct: score >= 0.5 };
     }
     case 'mc': {

@@ -62,6 +62,17 @@ describe('scoring', () => {
     assert.equal(scoreAnswer('B', 'dog', { options }).correct, true);
     assert.deepEqual(scoreAnswer('A', 'B', { options }), { metric: 'mc', score: 0, correct: false, extracted: 'A' });
   });
+  it('accepts any answer of a list (stored joined with |) under every metric but mc', () => {
+    for (const metric of ['exact', 'normalized', 'contains', 'anls'] as const) {
+      assert.equal(scoreAnswer('Paris', 'Lyon|Paris', { metric }).correct, true, metric);
+      assert.equal(scoreAnswer('Nice', 'Lyon|Paris', { metric }).correct, false, metric);
+    }
+    assert.equal(scoreAnswer('It is 20', '12|20', { metric: 'relaxed' }).correct, true);
+    assert.equal(scoreAnswer('It is 16', '12|20', { metric: 'relaxed' }).correct, false);
+    assert.equal(autoMetric('12|20'), 'relaxed');
+    assert.equal(autoMetric('12|twelve'), 'normalized');
+    assert.deepEqual(scoreAnswer('twelve', '12|twelve'), { metric: 'normalized', score: 1, correct: true });
+  });
   it('auto picks a metric', () => {
     assert.equal(autoMetric('B', ['x', 'y']), 'mc');
     assert.equal(autoMetric('23.40'), 'relaxed');
