@@ -194,12 +194,38 @@ export function parseDelimited(text: string, delimiter: string): { line: number;
   return rows;
 }
 
+/**
+ * A Python list literal of strings, as VLMEvalKit's VQA TSVs store a row's
+ * accepted answers (and its evaluators eval()); undefined for anything else.
+ *
+ * @example
+ * parsePythonStringList(`['two', "it's", '2']`); // ['two', "it's", '2']
+ * parsePythonStringList('two');                  // undefined
+ */
+export function parsePythonStringList(text: string): string[] | undefined {
+  const trimmed = text.trim();
+  if (!trimmed.startsWith('[') || !trimmed.endsWith(']')) return undefined;
+  const body = trimmed.slice(1, -1);
+  const item = /\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\s*(,|$)/y;
+  const items: string[] = [];
+  for (let at = 0; body.slice(at).trim() !== ''; ) {
+    item.lastIndex = at;
+    const match = item.exec(body);
+    if (!match) return undefined;
+    items.push((match[1] ?? match[2]!).replace(/\\(.)/g, '$1'));
+    at = item.lastIndex;
+    if (match[3] === '') break;
+  }
+  return items.length > 0 ? items : undefined;
+}
+
 const isMissing = (v: string | undefined) => v === undefined || v === '' || v.toLowerCase() === 'nan';
 
 /**
  * Reads a VLMEvalKit TSV: columns index, image (base64, or the index of the
  * row holding the image, as VLMEvalKit de-duplicates), question, A–Z options,
- * answer, optional hint and category. A hint is prepended to the question.
+ * answer (a letter, a string, or a Python list of accepted answers), optional
+ * hint and category. A hint is prepended to the question.
  */
 export async function loadTsvDataset(path: string): Promise<EvalDataset> {
   const rows = parseDelimited(await readFile(path, 'utf8'), '\t');
@@ -244,7 +270,8 @@ export async function loadTsvDataset(path: string): Promise<EvalDataset> {
       id,
       question: isMissing(hint) ? question : `${hint}\n${question}`,
       ...(options.length >= 2 ? { options } : {}),
-      answer,
+      // VQA TSVs hold "['a', 'b']": any of them is accepted (joined with '|' like a JSONL answer list).
+      answer: parsePythonStringList(answer)?.join('|') ?? answer,
       images,
       ...(isMissing(get('category')) ? {} : { category: get('category') }),
       where,

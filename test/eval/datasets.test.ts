@@ -3,7 +3,8 @@ import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
-import { loadDataset, parseDelimited } from '../../eval/datasets.js';
+import { loadDataset, parseDelimited, parsePythonStringList } from '../../eval/datasets.js';
+import { scoreAnswer } from '../../eval/scoring.js';
 import { readResults, ResultsStore, type ResultRow } from '../../eval/results.js';
 import { tempDir } from '../helpers.js';
 
@@ -87,6 +88,19 @@ describe('datasets', () => {
     await assert.rejects(loadDataset(path), /MMB\.tsv:2: image 0 is not base64/);
     writeFileSync(path, 'index\tquestion\tanswer\n1\tQ\tA\n');
     await assert.rejects(loadDataset(path), /MMB\.tsv:1: missing column "image" \(base64\) or "image_path"/);
+  });
+
+  it("reads a VQA TSV's Python list of accepted answers", async () => {
+    assert.deepEqual(parsePythonStringList(`['two', "it's", '2']`), ['two', "it's", '2']);
+    assert.deepEqual(parsePythonStringList(`['a\\'b', 'c',]`), ["a'b", 'c']);
+    for (const text of ['two', '[]', '[1, 2]', "['a' 'b']", "['a'"]) assert.equal(parsePythonStringList(text), undefined, text);
+    const dir = tempDir('vtc-ds-vqa-');
+    const b64 = (await png(4, 4)).toString('base64');
+    const path = join(dir, 'DocVQA.tsv');
+    writeFileSync(path, `index\timage\tquestion\tanswer\n1\t${b64}\tHow many?\t['two', '2']\n2\t1\tWhich?\tleft\n`);
+    const ds = await loadDataset(path);
+    assert.deepEqual(ds.samples.map((s) => s.answer), ['two|2', 'left']);
+    assert.equal(scoreAnswer('2', ds.samples[0]!.answer).correct, true);
   });
 
   it('reads a folder of images with a questions file', async () => {
