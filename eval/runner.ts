@@ -106,9 +106,13 @@ export function selectSamples(samples: EvalSample[], limit?: number, shard?: Sha
   return shard ? limited.filter((_, i) => i % shard.count === shard.index - 1) : limited;
 }
 
+/** Errors every further job would repeat: stop the run at once instead of failing job by job. */
 function isFatal(error: unknown): boolean {
   if (error instanceof UsageError) return true;
-  return error instanceof EndpointError && (error.code === 'E_ENDPOINT_REFUSED' || error.code === 'E_ENDPOINT_DNS' || error.status === 401 || error.status === 403 || error.status === 404);
+  if (!(error instanceof EndpointError)) return false;
+  // A network error without a system code is fetch refusing the URL itself (a blocked port such as 1 or 6000).
+  const unusableUrl = error.code === 'E_ENDPOINT_NETWORK' && !error.retryable;
+  return unusableUrl || error.code === 'E_ENDPOINT_REFUSED' || error.code === 'E_ENDPOINT_DNS' || error.status === 401 || error.status === 403 || error.status === 404;
 }
 
 /** Rows of this results file plus sibling shard files (`results*.jsonl` in the same folder), de-duplicated. */

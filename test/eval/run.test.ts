@@ -168,6 +168,13 @@ describe('runEval against an OpenAI-compatible endpoint', () => {
     const model = createEndpointModel({ endpoint: `http://127.0.0.1:${port}/v1`, model: 'm', retries: 3 });
     await assert.rejects(runEval({ dataset, model, methods: [], ratios: [2], results: join(dir, 'r.jsonl') }), /connection refused/);
     assert.equal(readFileSync(join(dir, 'r.jsonl'), 'utf8'), '');
+    // fetch refuses port 1 by itself: the same URL fails every job, so the run stops at the first.
+    const blocked = createEndpointModel({ endpoint: 'http://127.0.0.1:1/v1', model: 'm', retries: 3 });
+    await assert.rejects(
+      runEval({ dataset, model: blocked, methods: [], ratios: [2], results: join(dir, 'b.jsonl'), maxConsecutiveFailures: 100 }),
+      (e: unknown) => e instanceof Error && /^request to http:\/\/127\.0\.0\.1:1\/v1\/chat\/completions failed: bad port$/.test(e.message),
+    );
+    assert.equal(readFileSync(join(dir, 'b.jsonl'), 'utf8'), '');
   });
 });
 
