@@ -158,8 +158,10 @@ export function tokenSetToBundle(tokens: TokenSet): { tensors: Record<string, Sa
 
 /**
  * A (possibly reduced) token set as safetensors tensors: `tokens` [n, d],
- * `sizes` [n], plus `source` [n], `grid_pos` [n, 2] and `scores` [n] when
- * present, so reductions stay traceable; the input's metadata is kept.
+ * `sizes` [n], plus `source` [n], `grid_pos` [n, 2], `scores` [n] when
+ * present and, after a reduction, `origin_offsets` [n+1] + `origin_index`
+ * (the input tokens each output covers, CSR), so reductions stay traceable
+ * (also through a second reduction of the file); the input's metadata is kept.
  */
 export function tokenSetToTensors(tokens: TokenSet): { tensors: Record<string, SafetensorsInput>; metadata: Record<string, string> } {
   const gridPos = new Int32Array(tokens.n * 2);
@@ -174,6 +176,15 @@ export function tokenSetToTensors(tokens: TokenSet): { tensors: Record<string, S
     grid_pos: { shape: [tokens.n, 2], data: gridPos, dtype: 'I32' },
   };
   if (tokens.score) tensors.scores = { shape: [tokens.n], data: tokens.score };
+  // Origins (which input tokens each output covers) only when some token is not its own origin [i].
+  if (tokens.origin.some((o, i) => o.length !== 1 || o[0] !== i)) {
+    const offsets = new Int32Array(tokens.n + 1);
+    tokens.origin.forEach((o, i) => (offsets[i + 1] = offsets[i]! + o.length));
+    const index = new Int32Array(offsets[tokens.n]!);
+    tokens.origin.forEach((o, i) => index.set(o, offsets[i]!));
+    tensors.origin_offsets = { shape: [tokens.n + 1], data: offsets, dtype: 'I32' };
+    tensors.origin_index = { shape: [index.length], data: index, dtype: 'I32' };
+  }
   const metadata: Record<string, string> = {
     ...tokens.meta,
     sources: JSON.stringify(tokens.sources.map(({ kind, index, rows, cols, time }) => ({ kind, index, rows, cols, ...(time !== undefined ? { time } : {}) }))),
@@ -185,6 +196,28 @@ export function tokenSetToTensors(tokens: TokenSet): { tensors: Record<string, S
     metadata.patch_grid = `${a.patchRows},${a.patchCols}`;
   }
   return { tensors, metadata };
+}
+
+/**
+ * Origins stored as `origin_offsets` [n+1] + `origin_index` (CSR: token i covers
+ * origin_index[offsets[i] .. offsets[i+1])), or undefined when the file has none.
+ */
+function readOrigins(file: SafetensorsFile, n: number, where: string): Int32Array[] | undefined {
+  const offsets = file.tensors.origin_offsets?.data;
+  const index = file.tensors.origin_index?.data;
+  if (offsets === undefined && index === undefined) return undefined;
+  if (!(offsets instanceof Int32Array) || !(index instanceof Int32Array)) {
+    throw new InputError(`${where}: 'origin_offsets' and 'origin_index' must both be present as int32 tensors`, 'E_TOKENS');
+  }
+  if (offsets.length !== n + 1 || offsets[0] !== 0 || offsets[n] !== index.length) {
+    throw new ShapeError(`${where}: 'origin_offsets' must be [${n + 1}] from 0 to len(origin_index) = ${index.length}, got [${offsets.length}] ending at ${offsets[offsets.length - 1]}`);
+  }
+  const origin: Int32Array[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    if (!(offsets[i + 1]! > offsets[i]!)) throw new ShapeError(`${where}: 'origin_offsets' must increase strictly (token ${i} covers no origin)`);
+    origin[i] = index.slice(offsets[i]!, offsets[i + 1]!);
+  }
+  return origin;
 }
 
 /** Reads a `tokens` [n, d] safetensors file (as written by tokenSetToTensors, or any with that tensor). */
@@ -218,6 +251,8 @@ export function tensorsToTokenSet(file: SafetensorsFile, where = 'tokens file'):
       init.col[i] = gridPos.data[2 * i + 1]!;
     }
   }
+  const origin = readOrigins(file, n, where);
+  if (origin) init.origin = origin;
   if (file.metadata.grid && file.metadata.image_size && file.metadata.patch_grid) {
     const [gridRows, gridCols] = parsePair(file.metadata, 'grid', where);
     const [imageWidth, imageHeight] = parsePair(file.metadata, 'image_size', where);

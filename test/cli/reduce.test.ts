@@ -94,6 +94,25 @@ test('pool on an AnyRes bundle works per tile and keep/assign index thumbnail fi
   assert.equal(json.assign[47], 11);
 });
 
+test('a reduced .safetensors keeps origins, so a second reduction still traces back to the original tokens', async () => {
+  const first = join(dir, 'pooled.safetensors');
+  const second = join(dir, 'pooled-then-random.safetensors');
+  assert.equal((await runCli(['reduce', '--in', input, '--method', 'pool', '--ratio', '0.25', '--out', first])).code, 0);
+  const again = await runCli(['reduce', '--in', first, '--method', 'random', '--budget', '10', '--seed', '3', '--out', second, '--json']);
+  assert.equal(again.code, 0, again.stderr);
+  const keep = JSON.parse(again.stdout).keep as number[];
+  const file = decodeSafetensors(readFileSync(second));
+  const offsets = Array.from(file.tensors.origin_offsets!.data);
+  const index = Array.from(file.tensors.origin_index!.data);
+  assert.equal(offsets.length, 11);
+  keep.forEach((cell, j) => {
+    // pooled token `cell` is the 2×2 block at (2·⌊cell/12⌋, 2·(cell mod 12)) of the original 24×24 grid
+    const top = 2 * Math.floor(cell / 12) * 24 + 2 * (cell % 12);
+    assert.deepEqual(index.slice(offsets[j], offsets[j + 1]), [top, top + 1, top + 24, top + 25], `output ${j} (pooled token ${cell})`);
+  });
+  assert.deepEqual(Array.from(file.tensors.sizes!.data), new Array(10).fill(4));
+});
+
 test('bad input: each a one-line error with exit code 2 (usage) or 1 (file/data), never a stack trace', async () => {
   const nan = join(dir, 'nan.npy');
   const data = new Float32Array(16 * 4);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { bundleToTokenSet, tensorsToTokenSet, tokenSetToBundle, tokenSetToTensors } from '../../core/bundle.js';
 import { InputError, ShapeError } from '../../core/errors.js';
+import { mergeTokens } from '../../core/tokenset.js';
 import { decodeSafetensors, encodeSafetensors } from '../../core/safetensors.js';
 
 /** A 2×2-grid bundle with 4 tokens per tile (2×2 patches) and d = 2. */
@@ -85,4 +86,19 @@ test('tokens files: validation errors carry the file name', () => {
   const file = decodeSafetensors(encodeSafetensors(tensors, metadata));
   file.tensors.scores!.data[3] = NaN;
   assert.throws(() => tensorsToTokenSet(file, 'r.safetensors'), (e: unknown) => e instanceof InputError && /^r\.safetensors: tokens\.score: non-finite value NaN at token 3/.test(e.message));
+});
+
+test('tokens files carry origins after a reduction (CSR origin_offsets + origin_index), none for an unreduced set', () => {
+  const t = bundleToTokenSet(decodeSafetensors(makeBundle()));
+  assert.equal(tokenSetToTensors(t).tensors.origin_offsets, undefined, 'identity origins are implicit');
+  // 20 tokens → 3 outputs: {0..3} {4..11} {12..19}
+  const merged = mergeTokens(t, Int32Array.from({ length: 20 }, (_, i) => (i < 4 ? 0 : i < 12 ? 1 : 2)), 3);
+  const { tensors, metadata } = tokenSetToTensors(merged);
+  assert.deepEqual(Array.from(tensors.origin_offsets!.data), [0, 4, 12, 20]);
+  const back = tensorsToTokenSet(decodeSafetensors(encodeSafetensors(tensors, metadata)));
+  assert.deepEqual(back.origin.map((o) => Array.from(o)), merged.origin.map((o) => Array.from(o)));
+  assert.deepEqual(Array.from(back.size), [4, 8, 8]);
+  const bad = decodeSafetensors(encodeSafetensors(tensors, metadata));
+  bad.tensors.origin_offsets!.data[3] = 19;
+  assert.throws(() => tensorsToTokenSet(bad, 'm.safetensors'), (e: unknown) => e instanceof ShapeError && /m\.safetensors: 'origin_offsets' must be \[4\] from 0 to len\(origin_index\) = 20/.test(e.message));
 });
