@@ -131,7 +131,8 @@ export function drawReductionOverlay(layout: OverlayLayout, input: TokenSet, red
     const { x: tx, y: ty } = layout.tiles[s]!;
     const x0 = tx + input.col[i]! * p;
     const y0 = ty + input.row[i]! * p;
-    const colour = merge && j >= 0 ? groupColour(j) : undefined;
+    // Only real merges are tinted: a token that stands alone in a merge result (e.g. a VisionZip dominant token) is kept as is.
+    const colour = merge && j >= 0 && outputSize[j]! > 1 ? groupColour(j) : undefined;
     for (let y = y0; y < y0 + p && y < canvas.height; y++) {
       for (let x = x0; x < x0 + p && x < W; x++) {
         const q = (y * W + x) * 3;

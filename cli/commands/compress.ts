@@ -50,7 +50,7 @@ export function compressCommand(): Command {
     .option('--ratio <r>', 'fraction of tokens to keep, in (0, 1]', parseNumber('--ratio'))
     .option('--budget <n>', 'number of tokens to keep (instead of --ratio)', parseInteger('--budget'))
     .option('--seed <s>', 'random seed', parseInteger('--seed'), 0)
-    .requiredOption('--out <overlay.png>', 'overlay PNG: kept patches as they are, dropped ones dimmed; merges coloured per output token')
+    .requiredOption('--out <overlay.png>', 'overlay PNG: kept patches as they are, dropped ones dimmed; merged groups coloured per output token')
     .option('--tokens-out <file>', 'also write the reduced tokens (.safetensors or .npy)')
     .option('--json', 'print one JSON object {method, ratio, budget, n_in, n_out, d, mode, per_source, overlay, ms}');
   addMethodOptions(command);

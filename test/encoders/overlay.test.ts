@@ -36,6 +36,18 @@ test('merge overlay: one colour per output token, dark border between groups', (
   assert.deepEqual(Array.from(outputOfInput(tokens, { tokens: reduction.tokens, stats: {} })), [0, 0, 1, 1]);
 });
 
+test('mixed result (VisionZip-like): singleton outputs stay untinted, merged groups are tinted', () => {
+  const assign = Int32Array.of(0, 0, 1, 2); // top row merged; tokens 2 and 3 kept on their own
+  const reduction = { tokens: mergeTokens(tokens, assign, 3), assign, stats: {} };
+  const { image, stats } = drawReductionOverlay(imageLayout(white, 2), tokens, reduction);
+  assert.equal(stats.mode, 'merge');
+  const tint = groupColour(0).map((c) => Math.round(255 * 0.45 + c * 0.55));
+  assert.deepEqual(pixel(image, 0, 0), tint);
+  assert.deepEqual(pixel(image, 0, 2), [255, 255, 255]); // token 2: alone, untouched
+  assert.deepEqual(pixel(image, 2, 3), [255, 255, 255]); // token 3: alone, untouched
+  assert.deepEqual(pixel(image, 1, 2), [20, 20, 20]); // border between tokens 2 and 3
+});
+
 test('anyresLayout places the thumbnail left and crops row-major on the canvas', () => {
   const thumb: RgbImage = { data: new Uint8Array(4 * 4 * 3).fill(9), width: 4, height: 4 };
   const canvas: RgbImage = { data: new Uint8Array(8 * 4 * 3).fill(200), width: 8, height: 4 };
