@@ -151,3 +151,22 @@ test('GlobalCom² errors: no AnyRes info, reduced bundle, ratio out of range, ba
   const reduced = await globalcom2Reducer.run(bundle, { ratio: 0.5 });
   await assert.rejects(globalcom2Reducer.run(reduced.tokens, { ratio: 0.5 }), /globalcom2: an AnyRes bundle of 2x2 crops of 4x4 tokens needs n = 80 tokens, got \d+/);
 });
+
+test('GlobalCom² keep lists equal a NumPy port of the reference (llava_arch.py) on 6×6 tiles, wide and tall, R = 0.5 and 0.25', async () => {
+  // Scores ((i·37) mod 101)/101 for thumbnail then crops: local and interpolated thumbnail terms both matter.
+  // Expected lists printed by a line-by-line NumPy port of compress_thumbnail / generate_scale_for_crop_features /
+  // interpolate_and_split_cls_attn_scores / select_topk_crop_features (F.interpolate re-implemented, align_corners=False).
+  const score = Float32Array.from({ length: 5 * 36 }, (_, i) => ((i * 37) % 101) / 101);
+  const thumbnail = [30, 19, 8, 27, 16, 5, 35, 24, 13, 2, 32, 21, 10, 29, 18, 7, 26, 15];
+  const expected: Array<[number, number, number, number[]]> = [
+    [0.5, 640, 480, [...thumbnail, 46, 49, 51, 53, 56, 57, 58, 59, 60, 62, 64, 65, 67, 68, 79, 81, 83, 84, 86, 87, 89, 90, 92, 97, 98, 103, 105, 106, 108, 109, 111, 114, 116, 117, 120, 125, 127, 128, 130, 131, 132, 133, 136, 144, 147, 150, 155, 156, 157, 158, 160, 161, 163, 166, 169, 171, 173]],
+    [0.5, 480, 640, [...thumbnail, 38, 40, 46, 49, 51, 53, 57, 59, 62, 65, 67, 68, 69, 70, 73, 75, 76, 79, 81, 84, 86, 87, 90, 92, 97, 98, 103, 106, 109, 111, 116, 117, 119, 121, 122, 125, 127, 128, 130, 131, 133, 136, 139, 144, 147, 150, 157, 158, 160, 162, 163, 165, 166, 169, 171, 177, 178]],
+    [0.25, 640, 480, [...thumbnail.slice(0, 9), 46, 57, 59, 60, 62, 65, 68, 81, 83, 87, 90, 92, 98, 103, 109, 114, 117, 120, 131, 133, 136, 144, 150, 155, 157, 158, 161, 166]],
+    [0.25, 480, 640, [...thumbnail.slice(0, 9), 40, 46, 53, 57, 59, 62, 68, 76, 81, 87, 90, 92, 98, 103, 109, 111, 117, 128, 131, 133, 139, 144, 150, 163, 166, 169, 171, 177]],
+  ];
+  for (const [R, imageWidth, imageHeight, keep] of expected) {
+    const tokens = anyresTokens({ imageWidth, imageHeight, gridRows: 2, gridCols: 2, patch: 6, d: 2, score });
+    const result = await globalcom2Reducer.run(tokens, { ratio: R });
+    assert.deepEqual(Array.from(result.keep!), keep, `R = ${R}, ${imageWidth}×${imageHeight}`);
+  }
+});
