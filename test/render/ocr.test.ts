@@ -41,6 +41,21 @@ test('OCR round trip (one reused worker): best config CER ≤ 8% at dpi 72, ≤ 
   }
 });
 
+test('raw pages (no OCR upscale, what a VLM sees): light-text gamma keeps dpi 72 CER ≤ 15% on one small page (16.5% without it)', async () => {
+  const text = excerpt(essay, 2000);
+  const engine = await createOcr();
+  try {
+    const on = await ocrPages(renderText(text, DEFAULT_CONFIG).pages, { engine, upscale: 1 });
+    const off = await ocrPages(renderText(text, { ...DEFAULT_CONFIG, lightTextGamma: false }).pages, { engine, upscale: 1 });
+    assert.equal(on.pages.length, 1);
+    assert.equal(on.pages[0]!.referenceLength, 1793);
+    assert.ok(on.cer <= 0.15, `dpi 72 raw CER with light-text gamma ${on.cer}`);
+    assert.ok(on.cer < off.cer, `light-text gamma ${on.cer} vs Skia's default ${off.cer}`);
+  } finally {
+    await engine.close();
+  }
+});
+
 test('quality bar: the 35 KB essay at the best config compresses ≥ 2× under qwen2.5-vl (o200k text tokens)', async () => {
   const { pages } = renderText(essay, DEFAULT_CONFIG);
   const report = await measureCompression(essay, pages, { profile: 'qwen2.5-vl' });

@@ -9,6 +9,7 @@ import { DEFAULT_CONFIG, loadConfig, parseConfig, toConfigFile } from '../../ren
 import { dejavuDir, familyPath, loadFont } from '../../render/fonts.js';
 import { measureCompression, planRender, renderText, writePages } from '../../render/index.js';
 import { encodePngSync } from '../../render/png.js';
+import { invertHexColor, usesLightTextGamma } from '../../render/render.js';
 
 const PROSE = 'It was a bright cold day in the print shop, and the compositor set the last line of the page.\n'.repeat(4);
 
@@ -109,6 +110,38 @@ test('paragraph background, border and page background are drawn where the layou
   assert.ok(at(100, 15) < 0x80, `border row at y=15 is dark, got ${at(100, 15)}`);
   assert.ok(at(15, 25) < 0x80, `border column at x=15 is dark, got ${at(15, 25)}`);
   assert.equal(at(100, 40), 0xf0);
+});
+
+test('light-text gamma: dark text gets fuller stems (more near-black pixels), same page and background; light text is untouched', () => {
+  const base = { ...DEFAULT_CONFIG, autoCropWidth: false, autoCropLastPage: false };
+  const on = renderText(PROSE, base).pages[0]!;
+  const off = renderText(PROSE, { ...base, lightTextGamma: false }).pages[0]!;
+  assert.equal(DEFAULT_CONFIG.lightTextGamma, 'auto');
+  assert.equal(usesLightTextGamma(DEFAULT_CONFIG), true); // 9 pt at dpi 72 = 9 px
+  assert.equal(usesLightTextGamma({ ...DEFAULT_CONFIG, dpi: 64 }), false); // 8 px: fuller stems would clump
+  assert.equal(usesLightTextGamma({ ...DEFAULT_CONFIG, dpi: 64, lightTextGamma: true }), true);
+  assert.equal(usesLightTextGamma({ ...DEFAULT_CONFIG, fontColor: '#FFFFFF', pageBgColor: '#000000' }), false);
+  assert.deepEqual([on.width, on.height, on.channels], [off.width, off.height, off.channels]);
+  const count = (pixels: Uint8Array, keep: (v: number) => boolean) => pixels.reduce((n, v) => n + (keep(v) ? 1 : 0), 0);
+  const blackOn = count(on.pixels, (v) => v < 64);
+  const blackOff = count(off.pixels, (v) => v < 64);
+  // Measured: 9 px DejaVu Sans has ~1% of its ink pixels near black with Skia's dark-text gamma and ~50% with the light-text one.
+  assert.ok(blackOn > 5 * blackOff, `near-black pixels ${blackOn} (on) vs ${blackOff} (off)`);
+  assert.ok(Math.abs(count(on.pixels, (v) => v === 255) - count(off.pixels, (v) => v === 255)) < 0.01 * on.pixels.length, 'background area unchanged');
+  assert.equal(on.pixels[0], 255);
+  // White on black is already light text: the option changes nothing.
+  const dark = { ...base, fontColor: '#FFFFFF', pageBgColor: '#000000', paraBgColor: '#000000' };
+  assert.deepEqual(renderText(PROSE, dark).pages[0]!.pixels, renderText(PROSE, { ...dark, lightTextGamma: false }).pages[0]!.pixels);
+  // Coloured text keeps its hue through the inverted drawing.
+  const red = renderText('red', { ...base, fontColor: '#CC0000', pageSize: [80, 60] }).pages[0]!;
+  assert.deepEqual([...red.pixels.subarray(0, 3)], [255, 255, 255]);
+  let reddest = 0;
+  for (let i = 0; i < red.pixels.length; i += 3) reddest = Math.max(reddest, red.pixels[i]! - red.pixels[i + 1]!);
+  assert.ok(reddest > 150, `expected red ink, max r−g = ${reddest}`);
+  assert.equal(invertHexColor('#FF8000'), '#007fff');
+  assert.equal(parseConfig({ 'light-text-gamma': false }).lightTextGamma, false);
+  assert.equal(toConfigFile(DEFAULT_CONFIG)['light-text-gamma'], 'auto');
+  assert.throws(() => parseConfig({ 'light-text-gamma': 'yes' }), (e: unknown) => e instanceof UsageError && /"light-text-gamma" expected true, false or "auto"/.test(e.message));
 });
 
 test('horizontal scale squeezes the drawing: ink extent shrinks by the factor', () => {
