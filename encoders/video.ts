@@ -1,6 +1,6 @@
 import { ShapeError } from '../core/errors.js';
 import { createTokenSet, type TokenSet, type TokenSource } from '../core/tokenset.js';
-import { readFrames, type VideoFrame, type VideoInfo } from './ffmpeg.js';
+import { readFrames, sceneChanges, type VideoFrame, type VideoInfo } from './ffmpeg.js';
 import { resizeImage } from './image.js';
 import type { EncodedTile, RgbImage, VisionEncoder } from './types.js';
 
@@ -17,6 +17,8 @@ export interface EncodeVideoOptions {
   maxFrames?: number;
   /** Frames per encoder call (default 8). */
   batchSize?: number;
+  /** Also detect scene changes (ffmpeg scene score above this, in (0, 1)); their times go to meta.scene_changes ("1.5,3,4.5"). */
+  sceneThreshold?: number;
   onFrame?: (done: number, total: number) => void;
 }
 
@@ -85,6 +87,7 @@ export async function encodeFrames(images: RgbImage[], encoder: VisionEncoder, b
  * @example
  * const tokens = await encodeVideo('samples/video/scenes.mp4', { encoder: createPatchEncoder(), fps: 2, maxFrames: 16 });
  * tokens.sources.map((s) => s.time); // [0, 0.5, 1, …]
+ * (await encodeVideo('samples/video/scenes.mp4', { encoder, sceneThreshold: 0.3 })).meta.scene_changes; // '1.5,3,4.5'
  */
 export async function encodeVideo(path: string, options: EncodeVideoOptions): Promise<TokenSet> {
   const { tokens } = await encodeVideoFrames(path, options);
@@ -113,10 +116,12 @@ export async function encodeVideoFrames(
     options.batchSize ?? 8,
     (done) => options.onFrame?.(done, frames.length),
   );
+  const meta: Record<string, string> = { video: path, encoder: encoder.name };
+  if (options.sceneThreshold !== undefined) meta.scene_changes = (await sceneChanges(path, options.sceneThreshold)).join(',');
   const tokens = tilesToFrameTokens(
     tiles,
     frames.map((f) => f.time),
-    { video: path, encoder: encoder.name },
+    meta,
   );
   return { info, frames, tokens };
 }

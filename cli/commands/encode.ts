@@ -70,6 +70,7 @@ interface EncodeFlags extends EncoderFlags {
   json?: boolean;
   fps?: number;
   maxFrames?: number;
+  scenes?: number;
 }
 
 export function encodeCommand(): Command {
@@ -80,6 +81,7 @@ export function encodeCommand(): Command {
   )
     .option('--fps <r>', 'video: frames per second to sample', parseNumber('--fps'), 1)
     .option('--max-frames <n>', 'video: at most this many frames (the rate drops to span the whole video)', parseInteger('--max-frames'), 64)
+    .option('--scenes <T>', "video: also detect scene changes (ffmpeg scene score > T, in (0, 1); 0.3 suits hard cuts) and store their times in the file's metadata (scene_changes)", parseNumber('--scenes'))
     .requiredOption('--out <file>', 'output: .safetensors (AnyRes: the bundle of DESIGN.md §3; else tokens, sizes, source, grid_pos, scores) or .npy [n, d]')
     .option('--dtype <t>', 'output float type: float32 or float16', 'float32')
     .option('--json', 'print one JSON object {input, kind, encoder, n, d, tiles, …, out, ms}');
@@ -91,6 +93,7 @@ Examples:
   vtc encode photo.jpg --anyres --out bundle.safetensors --json        # LLaVA-NeXT AnyRes bundle
   vtc encode photo.jpg --encoder models/clip-l-336 --anyres --out b.safetensors
   vtc encode movie.mp4 --fps 2 --max-frames 32 --out frames.safetensors
+  vtc encode movie.mp4 --scenes 0.3 --json --out frames.safetensors   # + scene-change times
   vtc reduce --in bundle.safetensors --method globalcom2 --ratio 0.25 --out kept.safetensors
 
 The patch encoder is a weight-free baseline (colour, gradient and layout
@@ -101,6 +104,8 @@ directory holds model.onnx and vtc-encoder.json (see docs/encoders.md).`,
     if (opts.dtype !== 'float32' && opts.dtype !== 'float16') throw new UsageError(`encode: --dtype must be float32 or float16, got ${JSON.stringify(opts.dtype)}`);
     const video = isVideoPath(input);
     if (video && opts.anyres) throw new UsageError('encode: --anyres applies to images, not videos');
+    if (!video && opts.scenes !== undefined) throw new UsageError('encode: --scenes applies to videos, not images');
+    if (opts.scenes !== undefined && !(opts.scenes > 0 && opts.scenes < 1)) throw new UsageError(`encode: --scenes must be in (0, 1), got ${opts.scenes}`, 'E_RANGE');
     if (!(opts.fps! > 0)) throw new UsageError(`encode: --fps must be > 0, got ${opts.fps}`, 'E_RANGE');
     if (!(opts.maxFrames! >= 1)) throw new UsageError(`encode: --max-frames must be ≥ 1, got ${opts.maxFrames}`, 'E_RANGE');
     const encoder = await openEncoder(opts);
@@ -120,6 +125,7 @@ directory holds model.onnx and vtc-encoder.json (see docs/encoders.md).`,
           fps: opts.fps!,
           maxFrames: opts.maxFrames!,
           ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
+          ...(opts.scenes !== undefined ? { sceneThreshold: opts.scenes } : {}),
           onFrame: report('frames'),
         });
       } else if (opts.anyres) {
@@ -148,10 +154,12 @@ directory holds model.onnx and vtc-encoder.json (see docs/encoders.md).`,
       summary.llava_next_tokens = Number(tokens.meta.anyres_tokens);
     }
     if (video) summary.times = tokens.sources.map((s) => s.time);
+    if (tokens.meta.scene_changes !== undefined) summary.scene_changes = tokens.meta.scene_changes === '' ? [] : tokens.meta.scene_changes.split(',').map(Number);
     Object.assign(summary, { out: opts.out, ms });
     if (opts.json) printJson(summary);
     else {
-      const detail = tokens.anyres ? ` (thumbnail + ${tokens.anyres.gridRows}x${tokens.anyres.gridCols} crops)` : video ? ` (${tokens.sources.length} frames)` : '';
+      const scenes = summary.scene_changes ? `; scene changes at ${(summary.scene_changes as number[]).map((t) => `${t}s`).join(' ') || 'none'}` : '';
+      const detail = tokens.anyres ? ` (thumbnail + ${tokens.anyres.gridRows}x${tokens.anyres.gridCols} crops)` : video ? ` (${tokens.sources.length} frames${scenes})` : '';
       process.stdout.write(`${encoder.name}: ${input} → ${tokens.n} tokens × ${tokens.d}${detail} in ${ms.toFixed(0)} ms → ${opts.out}\n`);
     }
   });

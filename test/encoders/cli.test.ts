@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { loadTokens } from '../../encoders/tokenfile.js';
-import { runCli, tempDir } from '../helpers.js';
+import { repoRoot, runCli, tempDir } from '../helpers.js';
 
 const dir = tempDir('vtc-encode-cli-');
 const photo = join(dir, 'photo.png');
@@ -157,6 +157,20 @@ test('vtc encode on a video samples frames through the video pipeline, keeping t
   const anyres = await runCli(['encode', video, '--anyres', '--out', join(dir, 'v2.safetensors')]);
   assert.equal(anyres.code, 2);
   assert.match(anyres.stderr, /--anyres applies to images, not videos/);
+});
+
+test('vtc encode --scenes stores the sample video\'s three cuts in the JSON and the file metadata', async () => {
+  const out = join(dir, 'scenes.safetensors');
+  const result = await runCli(['encode', join(repoRoot, 'samples', 'video', 'scenes.mp4'), '--scenes', '0.3', '--out', out, '--json']);
+  assert.equal(result.code, 0, result.stderr);
+  const json = JSON.parse(result.stdout);
+  assert.deepEqual(json.times, [0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(json.scene_changes, [1.5, 3, 4.5]);
+  const { loadTokens } = await import('../../encoders/tokenfile.js');
+  assert.equal((await loadTokens(out)).meta.scene_changes, '1.5,3,4.5');
+  const bad = await runCli(['encode', join(repoRoot, 'samples', 'video', 'scenes.mp4'), '--scenes', '1', '--out', out]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^vtc: error: encode: --scenes must be in \(0, 1\), got 1\n$/);
 });
 
 test('vtc encode --encoder <ONNX model dir> --anyres stores CLS scores and CLS vectors in the bundle', async () => {
