@@ -62,6 +62,10 @@ assign[i] is the output token that input token i went into.`,
     if ((opts.ratio === undefined) === (opts.budget === undefined)) throw new UsageError('reduce: give exactly one of --ratio or --budget');
     if (opts.dtype !== 'float32' && opts.dtype !== 'float16') throw new UsageError(`reduce: --dtype must be float32 or float16, got ${JSON.stringify(opts.dtype)}`);
     const reducer = getReducer(String(opts.method));
+    // A flag of another method would otherwise be ignored silently (e.g. --kernel with tome).
+    for (const [name, { methods }] of methodOptions()) {
+      if (opts[name] !== undefined && !(name in reducer.options)) throw new UsageError(`${reducer.name}: --${kebab(name)} does not apply (it is an option of ${methods.join(', ')})`);
+    }
     if (opts.ratio !== undefined && !((opts.ratio as number) > 0 && (opts.ratio as number) <= 1)) throw new UsageError(`${reducer.name}: ratio must be in (0, 1], got ${opts.ratio}`);
     if (opts.budget !== undefined && (opts.budget as number) < 1) throw new UsageError(`${reducer.name}: budget must be an integer ≥ 1, got ${opts.budget}`);
     const outPath = String(opts.out);

@@ -138,6 +138,7 @@ test('bad input: each a one-line error with exit code 2 (usage) or 1 (file/data)
     [['--in', input, '--method', 'pool', '--out', out], 2, /give exactly one of --ratio or --budget/],
     [['--in', input, '--method', 'pool', '--ratio', '0.5', '--out', join(dir, 'o.txt')], 2, /unsupported output extension "\.txt"/],
     [['--in', input, '--method', 'pool', '--ratio', '0.5'], 2, /required option '--out <file>' not specified/],
+    [['--in', input, '--method', 'tome', '--ratio', '0.5', '--kernel', '4', '--out', out], 2, /tome: --kernel does not apply \(it is an option of pool\)/],
   ];
   for (const [args, code, message] of cases) {
     const result = await runCli(['reduce', ...args]);
