@@ -71,3 +71,18 @@ test('tome on 8200 tokens (A×B computed in row blocks) still finds the globally
   assert.deepEqual(Array.from(result.tokens.origin[result.assign![35]!]!), [35, 8190]);
   assert.equal(result.tokens.n, 8199);
 });
+
+test('tome, two rounds: round 2 splits A/B over the ascending-smallest-origin order (not the reference [unmerged A…, B…])', async () => {
+  // Unit vectors at these angles (degrees). Round 1 (r = min(8 − 3, 4) = 4): A = 0, 2, 4, 6 pick their closest B:
+  // 31°→109° (5), 116°→109° (5), 90°→109° (5), 174°→164° (3); all four merge → {1}, {3,6}, {0,2,4,5}, {7}.
+  // Ordered by smallest origin: [{0,2,4,5}, {1}, {3,6}, {7}], so round 2 (r = 1) has A = {0,2,4,5} (mean ≈ 88°),
+  // {3,6} (≈ 169°) and B = {1} (146°), {7} (131°): the best edge is {3,6}→{1} (23°), giving {0,2,4,5}, {1,3,6}, {7}.
+  // The reference's order [{1}, {3,6}, {0,2,4,5}, {7}] would instead merge {1}→{7} (15°).
+  const angles = [31, 146, 116, 164, 90, 109, 174, 131];
+  const tokens = tokensFromRows(angles.map((a) => [Math.cos((a * Math.PI) / 180), Math.sin((a * Math.PI) / 180)]));
+  const result = await tomeReducer.run(tokens, { budget: 3 });
+  assert.equal(result.stats.rounds, 2);
+  assert.deepEqual(Array.from(result.assign!), [0, 1, 0, 1, 0, 0, 1, 2]);
+  assert.deepEqual(result.tokens.origin.map((o) => Array.from(o)), [[0, 2, 4, 5], [1, 3, 6], [7]]);
+  checkMergeInvariants(tokens, result);
+});
