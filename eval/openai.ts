@@ -302,12 +302,15 @@ function messageText(raw: unknown, url: string): string {
   if (!Array.isArray(choices) || choices.length === 0) {
     throw new EndpointError(`${url} answered without choices: ${clip(JSON.stringify(raw))}`, 'E_ENDPOINT_BODY');
   }
-  const content = (choices[0] as { message?: { content?: unknown } }).message?.content;
+  const choice = choices[0] as { message?: { content?: unknown; refusal?: unknown }; finish_reason?: unknown };
+  const content = choice.message?.content;
   if (typeof content === 'string') return content;
   if (Array.isArray(content)) {
     return content.map((part) => (part && typeof (part as { text?: unknown }).text === 'string' ? (part as { text: string }).text : '')).join('');
   }
-  return '';
+  // No text at all (content null: a refusal, a tool call, a filtered answer) is not an empty answer.
+  const refusal = typeof choice.message?.refusal === 'string' ? `, refusal: ${clip(choice.message.refusal)}` : '';
+  throw new EndpointError(`${url} answered without text content (finish_reason ${JSON.stringify(choice.finish_reason ?? null)}${refusal})`, 'E_ENDPOINT_BODY');
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

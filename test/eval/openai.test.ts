@@ -199,6 +199,11 @@ describe('chatCompletion against a local server', () => {
     await assert.rejects(chatCompletion({ endpoint: ctx.base, model: 'm', messages: [userMessage('x')], retries: 2 }), /not JSON: <html>proxy<\/html>/);
   });
 
+  it('rejects an answer with no text content instead of returning an empty answer', async () => {
+    reset((_q, _b, res) => reply(res, 200, { choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: 'I cannot help' }, finish_reason: 'stop' }] }));
+    await assert.rejects(chatCompletion({ endpoint: ctx.base, model: 'm', messages: [userMessage('x')], retries: 2 }), /answered without text content \(finish_reason "stop", refusal: I cannot help\)/);
+  });
+
   it('cancels through the caller signal', async () => {
     reset(() => {});
     const controller = new AbortController();
