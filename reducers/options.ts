@@ -1,9 +1,13 @@
 import { UsageError } from '../core/errors.js';
 import type { BaseReduceOptions } from './types.js';
 
+/** Largest seed: the Rng keeps 32 bits, so larger (or negative) seeds would alias smaller ones. */
+export const MAX_SEED = 0xffffffff;
+
 /**
- * The seed of a reduction: an integer (default 0); anything else is a usage
- * error naming the method, so a fractional seed never silently truncates.
+ * The seed of a reduction: an integer in [0, 2³² − 1] (default 0); anything
+ * else is a usage error naming the method, so a fractional seed never
+ * silently truncates and no two accepted seeds share a random stream.
  *
  * @example
  * seedOf({ ratio: 0.25, seed: 7 }, 'random'); // 7
@@ -11,5 +15,6 @@ import type { BaseReduceOptions } from './types.js';
 export function seedOf(options: BaseReduceOptions, method: string): number {
   const seed = options.seed ?? 0;
   if (!Number.isInteger(seed)) throw new UsageError(`${method}: seed must be an integer, got ${seed}`);
+  if (seed < 0 || seed > MAX_SEED) throw new UsageError(`${method}: seed must be in [0, ${MAX_SEED}] (32-bit), got ${seed}`);
   return seed;
 }

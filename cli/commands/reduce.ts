@@ -30,7 +30,7 @@ export function reduceCommand(): Command {
     .requiredOption('--method <name>', `reduction method: ${Object.keys(reducers).join(', ')}`)
     .option('--ratio <r>', 'fraction of tokens to keep, in (0, 1]', parseNumber('--ratio'))
     .option('--budget <n>', 'number of tokens to keep (instead of --ratio)', parseInteger('--budget'))
-    .option('--seed <s>', 'random seed', parseInteger('--seed'), 0)
+    .option('--seed <s>', 'random seed, an integer in [0, 4294967295] (random, cluster)', parseInteger('--seed'), 0)
     .requiredOption('--out <file>', 'output: .npy [n_out, d] or .safetensors (tokens, sizes, source, grid_pos, origin_offsets/origin_index + the input metadata)')
     .option('--dtype <t>', 'output float type: float32 or float16', 'float32')
     .option('--json', 'print one JSON object {method, ratio, budget, n_in, n_out, d, <method stats>, keep?, assign?, ms}');
