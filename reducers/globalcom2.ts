@@ -94,6 +94,10 @@ export const globalcom2Reducer: Reducer<GlobalCom2Options> = {
         keep.push(base + r * info.patchCols + col);
       }
     }
+    if (keep.length === 0) {
+      // The reference's floors can keep nothing at tiny R; an empty output would only fail later.
+      throw new UsageError(`globalcom2: ratio ${ratio} keeps no token (thumbnail ⌊${T}·R⌋ = 0 and every crop ⌊N_valid·r_j⌋ = 0); use a larger ratio or budget`);
+    }
     if (order === 'canvas') sortCropsByCanvas(keep, thumbnailKeep.length, info);
     const keepArray = Int32Array.from(keep);
     return {

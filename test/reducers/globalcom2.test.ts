@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { InputError } from '../../core/errors.js';
+import { InputError, UsageError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
 import { anyresUnpadLayout, bilinearResize } from '../../reducers/anyres-unpad.js';
 import { cropRetentionRatios, globalcom2Reducer } from '../../reducers/globalcom2.js';
@@ -148,6 +148,8 @@ test('GlobalCom² errors: no AnyRes info, reduced bundle, ratio out of range, ba
   const bundle = anyresTokens({ imageWidth: 640, imageHeight: 480, gridRows: 2, gridCols: 2, patch: 4, d: 2 });
   await assert.rejects(globalcom2Reducer.run(bundle, { ratio: 1.2 }), /globalcom2: ratio must be in \(0, 1\], got 1.2/);
   await assert.rejects(globalcom2Reducer.run(bundle, { ratio: 0.5, temperature: 0 }), /globalcom2: temperature must be a finite number > 0/);
+  // floors that keep nothing: a usage error instead of an empty output
+  await assert.rejects(globalcom2Reducer.run(bundle, { budget: 1 }), (e: Error) => e instanceof UsageError && /globalcom2: ratio 0\.0125 keeps no token \(thumbnail ⌊16·R⌋ = 0 and every crop ⌊N_valid·r_j⌋ = 0\)/.test(e.message));
   const reduced = await globalcom2Reducer.run(bundle, { ratio: 0.5 });
   await assert.rejects(globalcom2Reducer.run(reduced.tokens, { ratio: 0.5 }), /globalcom2: an AnyRes bundle of 2x2 crops of 4x4 tokens needs n = 80 tokens, got \d+/);
 });
