@@ -66,6 +66,9 @@ function withWhere<T>(name: string, fn: () => T): T {
   }
 }
 
+/** The tensors that hold token features (written as float16 when asked). */
+const FEATURE_TENSORS = ['tokens', 'thumbnail', 'crops'] as const;
+
 export interface SaveTokensOptions {
   dtype?: 'float32' | 'float16';
   /** Write an AnyRes bundle (thumbnail/crops layout) instead of a flat `tokens` file. */
@@ -79,7 +82,8 @@ export function encodeTokens(tokens: TokenSet, name: string, options: SaveTokens
   if (ext === '.npy') return encodeNpy([tokens.n, tokens.d], tokens.data, dtype);
   if (ext === '.safetensors') {
     const { tensors, metadata } = options.bundle ? tokenSetToBundle(tokens) : tokenSetToTensors(tokens);
-    if (dtype === 'float16') for (const t of Object.values(tensors)) if (t.data instanceof Float32Array) t.dtype = 'F16';
+    // float16 applies to features only: sizes (counts that exceed 2048 after merging) and scores stay float32.
+    if (dtype === 'float16') for (const name of FEATURE_TENSORS) if (tensors[name]) tensors[name]!.dtype = 'F16';
     return encodeSafetensors(tensors, metadata);
   }
   throw new UsageError(`${name}: unsupported output extension ${JSON.stringify(ext)} (expected .npy or .safetensors)`, 'E_FORMAT');

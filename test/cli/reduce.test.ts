@@ -179,3 +179,13 @@ test('vtc --version, --help, and unknown commands', async () => {
 function hasNumpy(): boolean {
   return spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
 }
+
+test('--dtype float16 stores features as F16 but keeps sizes float32 (merged sizes can exceed 2048)', async () => {
+  const out = join(dir, 'half.safetensors');
+  const result = await runCli(['reduce', '--in', input, '--method', 'pool', '--kernel', '24', '--ratio', '0.25', '--dtype', 'float16', '--out', out]);
+  assert.equal(result.code, 0, result.stderr);
+  const file = decodeSafetensors(readFileSync(out));
+  assert.equal(file.tensors.tokens!.dtype, 'F16');
+  assert.equal(file.tensors.sizes!.dtype, 'F32');
+  assert.deepEqual(Array.from(file.tensors.sizes!.data), [576]);
+});
