@@ -1,8 +1,7 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UsageError } from '../core/errors.js';
 import { summarizeTasks, type TaskAnalysis } from './groups.js';
-import { analyzeLmmsLogs, type DiscoveredRun } from './lmms-logs.js';
+import { analyzeLmmsLogs, assertLogDirectory, type DiscoveredRun } from './lmms-logs.js';
 import { writeReport } from './report.js';
 import { readResults, resultKey, type ResultRow } from './results.js';
 import { analyzeResults } from './runner.js';
@@ -47,13 +46,7 @@ export async function analyzeLogs(dir: string, options: AnalyzeOptions = {}): Pr
 
 /** `results*.jsonl` files written by `vtc eval run` (e.g. shard files copied together) at the top of `dir`. */
 async function findResultFiles(dir: string): Promise<string[]> {
-  let info;
-  try {
-    info = await stat(dir);
-  } catch {
-    throw new UsageError(`eval analyze: ${dir} does not exist`);
-  }
-  if (!info.isDirectory()) throw new UsageError(`eval analyze: ${dir} is not a directory`);
+  await assertLogDirectory(dir);
   return (await readdir(dir)).filter((name) => /^results.*\.jsonl$/.test(name)).sort().map((name) => join(dir, name));
 }
 

@@ -147,8 +147,8 @@ export interface DiscoveredRun extends RunSpec {
   files: Record<string, string>;
 }
 
-/** Finds the run folders of `dir` and their newest samples file per task. */
-export async function discoverRuns(dir: string): Promise<{ runs: DiscoveredRun[]; warnings: string[] }> {
+/** Fails with a usage error unless `dir` is an existing directory (the argument of `vtc eval analyze`). */
+export async function assertLogDirectory(dir: string): Promise<void> {
   let info;
   try {
     info = await stat(dir);
@@ -156,6 +156,11 @@ export async function discoverRuns(dir: string): Promise<{ runs: DiscoveredRun[]
     throw new UsageError(`eval analyze: ${dir} does not exist`);
   }
   if (!info.isDirectory()) throw new UsageError(`eval analyze: ${dir} is not a directory`);
+}
+
+/** Finds the run folders of `dir` and their newest samples file per task. */
+export async function discoverRuns(dir: string): Promise<{ runs: DiscoveredRun[]; warnings: string[] }> {
+  await assertLogDirectory(dir);
   const manifest = await readManifest(dir);
   const warnings: string[] = [];
   const runs: DiscoveredRun[] = [];
