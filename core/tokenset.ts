@@ -205,6 +205,41 @@ export function selectTokens(tokens: TokenSet, keptIndices: ArrayLike<number>): 
 }
 
 /**
+ * Members of each output of a merge, grouped with a counting sort: the members
+ * of output o are `members[start[o] .. start[o + 1])`, in input order.
+ * Throws ShapeError for targets outside [0, outputCount) or empty outputs.
+ *
+ * @example
+ * groupByAssignment(Int32Array.of(1, 0, 1), 2); // { start: [0, 1, 3], members: [1, 0, 2] }
+ */
+export function groupByAssignment(assign: Int32Array, outputCount: number, where = 'groupByAssignment'): { start: Int32Array; members: Int32Array } {
+  const n = assign.length;
+  const start = new Int32Array(outputCount + 1);
+  for (let i = 0; i < n; i++) {
+    const a = assign[i]!;
+    if (!(a >= 0 && a < outputCount)) throw new ShapeError(`${where}: assign[${i}] = ${a} is outside [0, ${outputCount})`);
+    start[a + 1]!++;
+  }
+  for (let o = 0; o < outputCount; o++) {
+    if (start[o + 1] === 0) throw new ShapeError(`${where}: output token ${o} has no members`);
+    start[o + 1]! += start[o]!;
+  }
+  const members = new Int32Array(n);
+  const fill = start.slice(0, outputCount);
+  for (let i = 0; i < n; i++) members[fill[assign[i]!]!++] = i;
+  return { start, members };
+}
+
+export interface MergeOptions {
+  /** Output features, precomputed ([outputCount, d]); default: size-weighted means. */
+  features?: Float32Array;
+  /** Input index whose position, source and score each output takes; default: smallest origin. */
+  representative?: Int32Array;
+  /** Score of an output = plain mean of its members' scores (pooling) instead of the representative's. */
+  meanScore?: boolean;
+}
+
+/**
  * The output TokenSet of a merge: `assign[i]` is the output token of input i
  * (0..outputCount-1, every output non-empty). Features are the size-weighted
  * mean of members, accumulated in float64, unless `features` is given; size is
@@ -221,23 +256,11 @@ export function mergeTokens(
   tokens: TokenSet,
   assign: Int32Array,
   outputCount: number,
-  options: { features?: Float32Array; representative?: Int32Array } = {},
+  options: MergeOptions = {},
 ): TokenSet {
   const { n, d } = tokens;
   if (assign.length !== n) throw new ShapeError(`mergeTokens: assign has length ${assign.length}, expected ${n}`);
-  const start = new Int32Array(outputCount + 1);
-  for (let i = 0; i < n; i++) {
-    const a = assign[i]!;
-    if (!(a >= 0 && a < outputCount)) throw new ShapeError(`mergeTokens: assign[${i}] = ${a} is outside [0, ${outputCount})`);
-    start[a + 1]!++;
-  }
-  for (let o = 0; o < outputCount; o++) {
-    if (start[o + 1] === 0) throw new ShapeError(`mergeTokens: output token ${o} has no members`);
-    start[o + 1]! += start[o]!;
-  }
-  const members = new Int32Array(n);
-  const fill = start.slice(0, outputCount);
-  for (let i = 0; i < n; i++) members[fill[assign[i]!]!++] = i;
+  const { start, members } = groupByAssignment(assign, outputCount, 'mergeTokens');
   if (options.features && options.features.length !== outputCount * d) {
     throw new ShapeError(`mergeTokens: features have ${options.features.length} values, expected ${outputCount}*${d}`);
   }
@@ -278,18 +301,29 @@ export function mergeTokens(
     source[o] = tokens.source[rep]!;
     row[o] = tokens.row[rep]!;
     col[o] = tokens.col[rep]!;
-    if (score) score[o] = tokens.score![rep]!;
+    if (score) {
+      if (options.meanScore) {
+        let scoreSum = 0;
+        for (let p = from; p < to; p++) scoreSum += tokens.score![members[p]!]!;
+        score[o] = scoreSum / (to - from);
+      } else {
+        score[o] = tokens.score![rep]!;
+      }
+    }
     if (to - from === 1) {
       origin[o] = tokens.origin[members[from]!]!;
     } else {
       const merged = new Int32Array(originLength);
       let q = 0;
+      let ascending = true;
       for (let p = from; p < to; p++) {
         const list = tokens.origin[members[p]!]!;
+        if (q > 0 && list[0]! < merged[q - 1]!) ascending = false;
         merged.set(list, q);
         q += list.length;
       }
-      origin[o] = merged.sort();
+      // Member origins are each sorted; the concatenation needs sorting only when they interleave.
+      origin[o] = ascending ? merged : merged.sort();
     }
   }
   const out: TokenSet = { n: outputCount, d, data, source, row, col, size, origin, sources: tokens.sources, meta: { ...tokens.meta } };

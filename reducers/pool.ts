@@ -1,5 +1,5 @@
 import { ShapeError, UsageError } from '../core/errors.js';
-import { resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
+import { groupByAssignment, mergeTokens, resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { meanPoolNative } from '../core/linalg-kernels.js';
 import { tileBudgets, tokensBySource } from './tiles.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
@@ -109,25 +109,14 @@ async function nativePoolFeatures(tokens: TokenSet, tiles: { sourceIndex: number
 
 /**
  * Plain mean of the member features per output (members in input order),
- * unless `features` were computed natively; sizes summed, metadata of the
- * first member, mean score.
+ * unless `features` were computed natively; sizes summed, position and source
+ * of the cell's top-left token, mean score (core's mergeTokens does the rest).
  */
 function averageByAssignment(tokens: TokenSet, assign: Int32Array, count: number, features?: Float32Array): TokenSet {
-  const { n, d } = tokens;
-  const start = new Int32Array(count + 1);
-  for (let i = 0; i < n; i++) start[assign[i]! + 1]!++;
-  for (let o = 0; o < count; o++) start[o + 1]! += start[o]!;
-  const members = new Int32Array(n);
-  const fill = start.slice(0, count);
-  for (let i = 0; i < n; i++) members[fill[assign[i]!]!++] = i;
-
+  const { d } = tokens;
+  const { start, members } = groupByAssignment(assign, count, 'pool');
   const data = features ?? new Float32Array(count * d);
-  const source = new Int32Array(count);
-  const row = new Int32Array(count);
-  const col = new Int32Array(count);
-  const size = new Float64Array(count);
-  const origin: Int32Array[] = new Array(count);
-  const score = tokens.score ? new Float32Array(count) : undefined;
+  const representative = new Int32Array(count);
   for (let o = 0; o < count; o++) {
     const from = start[o]!;
     const to = start[o + 1]!;
@@ -137,37 +126,10 @@ function averageByAssignment(tokens: TokenSet, assign: Int32Array, count: number
       const i = members[p]!;
       if (tokens.row[i]! < tokens.row[first]! || (tokens.row[i] === tokens.row[first] && tokens.col[i]! < tokens.col[first]!)) first = i;
     }
-    const inv = 1 / (to - from);
-    if (!features) meanRows(tokens.data, d, members, from, to, inv, data, o * d);
-    let originLength = 0;
-    let sizeSum = 0;
-    for (let p = from; p < to; p++) {
-      originLength += tokens.origin[members[p]!]!.length;
-      sizeSum += tokens.size[members[p]!]!;
-    }
-    source[o] = tokens.source[first]!;
-    row[o] = tokens.row[first]!;
-    col[o] = tokens.col[first]!;
-    size[o] = sizeSum;
-    const merged = new Int32Array(originLength);
-    let q = 0;
-    let scoreSum = 0;
-    let ascending = true;
-    for (let p = from; p < to; p++) {
-      const list = tokens.origin[members[p]!]!;
-      if (q > 0 && list[0]! < merged[q - 1]!) ascending = false;
-      merged.set(list, q);
-      q += list.length;
-      if (score) scoreSum += tokens.score![members[p]!]!;
-    }
-    // Member origins are each sorted; the concatenation only needs sorting when they interleave.
-    origin[o] = ascending ? merged : merged.sort();
-    if (score) score[o] = scoreSum * inv;
+    representative[o] = first;
+    if (!features) meanRows(tokens.data, d, members, from, to, 1 / (to - from), data, o * d);
   }
-  const out: TokenSet = { n: count, d, data, source, row, col, size, origin, sources: tokens.sources, meta: { ...tokens.meta } };
-  if (score) out.score = score;
-  if (tokens.anyres) out.anyres = tokens.anyres;
-  return out;
+  return mergeTokens(tokens, assign, count, { features: data, representative, meanScore: true });
 }
 
 /**
