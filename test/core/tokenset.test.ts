@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InputError, ShapeError, UsageError } from '../../core/errors.js';
-import { concatTokenSets, createTokenSet, mergeTokens, resolveBudget, selectTokens, splitBySource } from '../../core/tokenset.js';
+import { concatTokenSets, createTokenSet, groupByAssignment, mergeTokens, resolveBudget, selectTokens, splitBySource } from '../../core/tokenset.js';
 
 function grid(n: number, d: number) {
   return createTokenSet({ data: Float32Array.from({ length: n * d }, (_, i) => i), n, d });
@@ -71,4 +71,19 @@ test('resolveBudget: max(1, round(n·R)), and usage errors for ratio outside (0,
   assert.throws(() => resolveBudget(10, { budget: 11 }, 'pool'), /pool: budget 11 is larger than the number of input tokens n = 10/);
   assert.throws(() => resolveBudget(10, { budget: 2.5 }, 'pool'), /budget must be an integer ≥ 1, got 2.5/);
   assert.throws(() => resolveBudget(0, { ratio: 0.5 }, 'pool'), /input has no tokens/);
+});
+
+test('groupByAssignment groups members per output in input order; mergeTokens can average scores and take given representatives', () => {
+  const { start, members } = groupByAssignment(Int32Array.of(1, 0, 1), 2);
+  assert.deepEqual(Array.from(start), [0, 1, 3]);
+  assert.deepEqual(Array.from(members), [1, 0, 2]);
+  assert.throws(() => groupByAssignment(Int32Array.of(0, 2), 2, 'pool'), /pool: assign\[1\] = 2 is outside \[0, 2\)/);
+  const t = createTokenSet({ data: Float32Array.from([0, 2, 4, 6]), n: 4, d: 1, score: Float32Array.from([1, 3, 5, 9]) });
+  const byRep = mergeTokens(t, Int32Array.from([0, 0, 1, 1]), 2, { representative: Int32Array.of(1, 3) });
+  assert.deepEqual(Array.from(byRep.score!), [3, 9]);
+  assert.deepEqual([byRep.col[0], byRep.col[1]], [1, 1]);
+  const byMean = mergeTokens(t, Int32Array.from([0, 0, 1, 1]), 2, { meanScore: true, features: Float32Array.of(7, 8) });
+  assert.deepEqual(Array.from(byMean.score!), [2, 7]);
+  assert.deepEqual(Array.from(byMean.data), [7, 8]);
+  assert.deepEqual(Array.from(byMean.size), [2, 2]);
 });
