@@ -1,4 +1,5 @@
 import { UsageError } from '../core/errors.js';
+import { unpadWindow as coreUnpadWindow, type UnpadWindow } from '../core/anyres.js';
 
 /**
  * LLaVA-NeXT AnyRes and Qwen2-VL dynamic-resolution arithmetic. Pure functions
@@ -112,33 +113,10 @@ export function resizeAndPadGeometry(width: number, height: number, target: Reso
   };
 }
 
-/**
- * LLaVA-NeXT `unpad_image` on the stitched patch-feature map of the crops:
- * the rows (or columns) of padding are cut symmetrically. Returns the kept
- * window [rowStart, rowEnd) × [colStart, colEnd) of the `featureRows × featureCols` map.
- *
- * @example
- * unpadWindow(640, 480, 48, 48); // { rowStart: 6, rowEnd: 42, colStart: 0, colEnd: 48, rows: 36, cols: 48 }
- */
-export function unpadWindow(
-  width: number,
-  height: number,
-  featureRows: number,
-  featureCols: number,
-): { rowStart: number; rowEnd: number; colStart: number; colEnd: number; rows: number; cols: number } {
+/** LLaVA-NeXT `unpad_image` on the stitched crop feature map (shared with reducers/ through core). */
+export function unpadWindow(width: number, height: number, featureRows: number, featureCols: number): UnpadWindow {
   checkSize(width, height, 'unpadWindow');
-  const originalAspect = width / height;
-  const currentAspect = featureCols / featureRows;
-  if (originalAspect > currentAspect) {
-    const scale = featureCols / width;
-    const newRows = Math.trunc(height * scale);
-    const padding = Math.floor((featureRows - newRows) / 2);
-    return { rowStart: padding, rowEnd: featureRows - padding, colStart: 0, colEnd: featureCols, rows: featureRows - 2 * padding, cols: featureCols };
-  }
-  const scale = featureRows / height;
-  const newCols = Math.trunc(width * scale);
-  const padding = Math.floor((featureCols - newCols) / 2);
-  return { rowStart: 0, rowEnd: featureRows, colStart: padding, colEnd: featureCols - padding, rows: featureRows, cols: featureCols - 2 * padding };
+  return coreUnpadWindow(width, height, featureRows, featureCols);
 }
 
 /** Everything about one image's AnyRes layout. */
@@ -157,7 +135,7 @@ export interface AnyResPlan {
   patchRows: number;
   patchCols: number;
   /** The unpadded window of the stitched (gridRows·patchRows) × (gridCols·patchCols) feature map. */
-  unpad: ReturnType<typeof unpadWindow>;
+  unpad: UnpadWindow;
   /** Tokens LLaVA-NeXT feeds the LLM: thumbnail + unpadded crop tokens + one newline per unpadded row. */
   tokenCount: number;
 }

@@ -1,5 +1,6 @@
 import { ShapeError } from '../core/errors.js';
 import type { AnyResInfo } from '../core/tokenset.js';
+import { unpadWindow } from '../core/anyres.js';
 
 /** The valid (unpadded) rectangle of one crop, in that crop's own token grid. */
 export interface CropValidRegion {
@@ -44,25 +45,7 @@ export function anyresUnpadLayout(info: AnyResInfo): UnpadLayout {
   if (!(imageWidth > 0 && imageHeight > 0)) throw new ShapeError(`anyres unpad: image size must be positive, got ${imageWidth}x${imageHeight}`);
   const canvasRows = gridRows * patchRows;
   const canvasCols = gridCols * patchCols;
-  let rowStart = 0;
-  let rowEnd = canvasRows;
-  let colStart = 0;
-  let colEnd = canvasCols;
-  const originalAspect = imageWidth / imageHeight;
-  const currentAspect = canvasCols / canvasRows;
-  if (originalAspect > currentAspect) {
-    const scale = canvasCols / imageWidth;
-    const newHeight = Math.trunc(imageHeight * scale);
-    const padding = Math.floor((canvasRows - newHeight) / 2);
-    rowStart = padding;
-    rowEnd = canvasRows - padding;
-  } else {
-    const scale = canvasRows / imageHeight;
-    const newWidth = Math.trunc(imageWidth * scale);
-    const padding = Math.floor((canvasCols - newWidth) / 2);
-    colStart = padding;
-    colEnd = canvasCols - padding;
-  }
+  const { rowStart, rowEnd, colStart, colEnd } = unpadWindow(imageWidth, imageHeight, canvasRows, canvasCols);
   const crops: CropValidRegion[] = [];
   for (let gr = 0; gr < gridRows; gr++) {
     for (let gc = 0; gc < gridCols; gc++) {
