@@ -1,34 +1,12 @@
 import { writeFile, rename } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { compressImage } from '../../encoders/compress.js';
 import { getReducer, reducers } from '../../reducers/index.js';
 import { addEncoderOptions, isVideoPath, openEncoder, type EncoderFlags } from './encode.js';
-import { configureCommand, parseInteger, parseIntegerList, parseNumber, printJson } from '../run.js';
-
-function kebab(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-}
-
-/** Adds every registered method's own options as flags (same flags as `vtc reduce`). */
-function addMethodOptions(command: Command): void {
-  const seen = new Map<string, { description: string; type: string; methods: string[]; default?: unknown }>();
-  for (const reducer of Object.values(reducers)) {
-    for (const [name, spec] of Object.entries(reducer.options)) {
-      const entry = seen.get(name);
-      if (entry) entry.methods.push(reducer.name);
-      else seen.set(name, { ...spec, methods: [reducer.name] });
-    }
-  }
-  for (const [name, spec] of seen) {
-    const flag = `--${kebab(name)}`;
-    if (command.options.some((o) => o.long === flag)) continue; // a method option may not shadow a compress flag
-    const help = `${spec.description} [${spec.methods.join(', ')}]${spec.default !== undefined ? ` (default ${spec.default})` : ''}`;
-    const parser = spec.type === 'integer' ? parseInteger(flag) : spec.type === 'number' ? parseNumber(flag) : spec.type === 'integer-list' ? parseIntegerList(flag) : (v: string) => v;
-    command.addOption(spec.type === 'boolean' ? new Option(flag, help) : new Option(`${flag} <value>`, help).argParser<unknown>(parser));
-  }
-}
+import { addMethodOptions, methodOptionValues } from '../method-options.js';
+import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
 
 interface CompressFlags extends EncoderFlags {
   method: string;
@@ -78,7 +56,7 @@ Method-specific flags (listed above) apply to the methods named in brackets.`,
         ...(opts.ratio !== undefined ? { ratio: opts.ratio } : {}),
         ...(opts.budget !== undefined ? { budget: opts.budget } : {}),
         seed: opts.seed,
-        methodOptions: Object.fromEntries(Object.keys(reducer.options).filter((name) => opts[name] !== undefined).map((name) => [name, opts[name]])),
+        methodOptions: methodOptionValues(reducer, opts),
         anyres: Boolean(opts.anyres),
         ...(opts.pinpoints ? { pinpoints: opts.pinpoints } : {}),
         ...(opts.resize ? { resize: opts.resize } : {}),

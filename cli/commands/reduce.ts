@@ -1,27 +1,11 @@
 import { extname } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { InputError, UsageError, VtcError } from '../../core/errors.js';
 import { resolveBudget, type TokenSet } from '../../core/tokenset.js';
 import { loadTokens, saveTokens } from '../../encoders/tokenfile.js';
-import { getReducer, reducers, type OptionSpec } from '../../reducers/index.js';
-import { configureCommand, parseInteger, parseIntegerList, parseNumber, printJson } from '../run.js';
-
-function kebab(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-}
-
-/** Collects every method-specific option once (methods may share names). */
-function methodOptions(): Map<string, { spec: OptionSpec; methods: string[] }> {
-  const all = new Map<string, { spec: OptionSpec; methods: string[] }>();
-  for (const reducer of Object.values(reducers)) {
-    for (const [name, spec] of Object.entries(reducer.options)) {
-      const entry = all.get(name);
-      if (entry) entry.methods.push(reducer.name);
-      else all.set(name, { spec, methods: [reducer.name] });
-    }
-  }
-  return all;
-}
+import { getReducer, reducers } from '../../reducers/index.js';
+import { addMethodOptions, methodOptionValues, rejectForeignMethodOptions } from '../method-options.js';
+import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
 
 export function reduceCommand(): Command {
   const command = configureCommand(new Command('reduce'))
@@ -34,17 +18,7 @@ export function reduceCommand(): Command {
     .requiredOption('--out <file>', 'output: .npy [n_out, d] or .safetensors (tokens, sizes, source, grid_pos, origin_offsets/origin_index + the input metadata)')
     .option('--dtype <t>', 'output float type: float32 or float16', 'float32')
     .option('--json', 'print one JSON object {method, ratio, budget, n_in, n_out, d, <method stats>, keep?, assign?, ms}');
-  for (const [name, { spec, methods }] of methodOptions()) {
-    const flag = `--${kebab(name)}`;
-    const help = `${spec.description} [${methods.join(', ')}]${spec.default !== undefined ? ` (default ${spec.default})` : ''}`;
-    const option =
-      spec.type === 'boolean'
-        ? new Option(flag, help)
-        : new Option(`${flag} <value>`, help).argParser<unknown>(
-            spec.type === 'integer' ? parseInteger(flag) : spec.type === 'number' ? parseNumber(flag) : spec.type === 'integer-list' ? parseIntegerList(flag) : (v: string) => v,
-          );
-    command.addOption(option);
-  }
+  addMethodOptions(command);
   command.addHelpText(
     'after',
     `
@@ -62,10 +36,7 @@ assign[i] is the output token that input token i went into.`,
     if ((opts.ratio === undefined) === (opts.budget === undefined)) throw new UsageError('reduce: give exactly one of --ratio or --budget');
     if (opts.dtype !== 'float32' && opts.dtype !== 'float16') throw new UsageError(`reduce: --dtype must be float32 or float16, got ${JSON.stringify(opts.dtype)}`);
     const reducer = getReducer(String(opts.method));
-    // A flag of another method would otherwise be ignored silently (e.g. --kernel with tome).
-    for (const [name, { methods }] of methodOptions()) {
-      if (opts[name] !== undefined && !(name in reducer.options)) throw new UsageError(`${reducer.name}: --${kebab(name)} does not apply (it is an option of ${methods.join(', ')})`);
-    }
+    rejectForeignMethodOptions(reducer, opts);
     if (opts.ratio !== undefined && !((opts.ratio as number) > 0 && (opts.ratio as number) <= 1)) throw new UsageError(`${reducer.name}: ratio must be in (0, 1], got ${opts.ratio}`);
     if (opts.budget !== undefined && (opts.budget as number) < 1) throw new UsageError(`${reducer.name}: budget must be an integer ≥ 1, got ${opts.budget}`);
     const outPath = String(opts.out);
@@ -75,8 +46,7 @@ assign[i] is the output token that input token i went into.`,
     const tokens = await withMethod(reducer.name, () => loadTokens(String(opts.in)));
     const spec = { ratio: opts.ratio as number | undefined, budget: opts.budget as number | undefined };
     const { budget, ratio } = resolveBudget(tokens.n, spec, reducer.name);
-    const options: Record<string, unknown> = { ...spec, seed: opts.seed };
-    for (const name of Object.keys(reducer.options)) if (opts[name] !== undefined) options[name] = opts[name];
+    const options: Record<string, unknown> = { ...spec, seed: opts.seed, ...methodOptionValues(reducer, opts) };
     const started = performance.now();
     const reduction = await reducer.run(tokens, options);
     const ms = performance.now() - started;
