@@ -135,10 +135,10 @@ export function encodeSafetensors(tensors: Record<string, SafetensorsInput>, met
     header[e.name] = { dtype: e.dtype, shape: e.shape, data_offsets: [offset, offset + e.payload.length] };
     offset += e.payload.length;
   }
-  let json = JSON.stringify(header);
-  const padded = Math.ceil(Buffer.byteLength(json) / 8) * 8;
-  json += ' '.repeat(padded - Buffer.byteLength(json));
-  const headerBytes = new TextEncoder().encode(json);
+  const json = JSON.stringify(header);
+  const jsonLength = new TextEncoder().encode(json).length;
+  // Pad with spaces to a multiple of 8 bytes, as the Python library does.
+  const headerBytes = new TextEncoder().encode(json + ' '.repeat(Math.ceil(jsonLength / 8) * 8 - jsonLength));
   const out = new Uint8Array(8 + headerBytes.length + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
   out.set(headerBytes, 8);
