@@ -41,6 +41,7 @@ export function decodeSafetensors(bytes: Uint8Array, where = '.safetensors'): Sa
   const dataLength = bytes.length - dataStart;
   const metadata: Record<string, string> = {};
   const tensors: Record<string, SafetensorsEntry> = {};
+  const ranges: ByteRange[] = [];
   for (const [name, value] of Object.entries(header)) {
     if (name === '__metadata__') {
       for (const [k, v] of Object.entries((value ?? {}) as Record<string, unknown>)) {
@@ -62,8 +63,32 @@ export function decodeSafetensors(bytes: Uint8Array, where = '.safetensors'): Sa
     }
     if (begin < 0 || end > dataLength) throw new InputError(`${where}: tensor '${name}' data [${begin}, ${end}) lies beyond the file's ${dataLength} data bytes (truncated?)`, 'E_TRUNCATED');
     tensors[name] = { dtype, shape, data: decodeData(bytes, dataStart + begin, count, dtype, `${where}: tensor '${name}'`) };
+    ranges.push({ name, begin, end });
   }
+  assertDisjoint(ranges, where);
   return { tensors, metadata };
+}
+
+interface ByteRange {
+  name: string;
+  begin: number;
+  end: number;
+}
+
+/**
+ * Rejects tensors whose data ranges overlap: two tensors sharing bytes would
+ * alias each other (the Python library refuses such files too), so a crafted
+ * or corrupted header cannot make one tensor silently read another's values.
+ */
+function assertDisjoint(ranges: ByteRange[], where: string): void {
+  const byStart = ranges.filter((r) => r.end > r.begin).sort((a, b) => a.begin - b.begin || a.end - b.end);
+  for (let i = 1; i < byStart.length; i++) {
+    const previous = byStart[i - 1]!;
+    const current = byStart[i]!;
+    if (current.begin < previous.end) {
+      throw new InputError(`${where}: tensors '${previous.name}' [${previous.begin}, ${previous.end}) and '${current.name}' [${current.begin}, ${current.end}) overlap in the data section (each tensor needs its own bytes)`, 'E_SAFETENSORS');
+    }
+  }
 }
 
 function decodeData(bytes: Uint8Array, offset: number, count: number, dtype: SafetensorsDtype, where: string): Float32Array | Int32Array {

@@ -152,6 +152,11 @@ export function validateTokenSet(tokens: TokenSet, where = 'tokens'): void {
   for (const [s, src] of tokens.sources.entries()) {
     if (src.cls && src.cls.length !== d) throw new ShapeError(`${where}: sources[${s}].cls has length ${src.cls.length}, expected d = ${d}`);
   }
+  for (let i = 0; i < n; i++) {
+    const size = tokens.size[i]!;
+    // A size counts original tokens: a zero or negative weight would divide by zero or flip merged means.
+    if (!(Number.isFinite(size) && size > 0)) throw new InputError(`${where}: size[${i}] = ${size}, expected a finite count > 0 (how many original tokens token ${i} stands for)`, 'E_SIZE');
+  }
   assertFinite(tokens.data, `${where}.data`, d);
   if (tokens.score) assertFinite(tokens.score, `${where}.score`, 1);
 }

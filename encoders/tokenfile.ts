@@ -79,7 +79,7 @@ export interface SaveTokensOptions {
 export function encodeTokens(tokens: TokenSet, name: string, options: SaveTokensOptions = {}): Uint8Array {
   const ext = extname(name).toLowerCase();
   const dtype = options.dtype ?? 'float32';
-  if (ext === '.npy') return encodeNpy([tokens.n, tokens.d], tokens.data, dtype);
+  if (ext === '.npy') return encodeNpy(npyShape(tokens, name), tokens.data, dtype);
   if (ext === '.safetensors') {
     const { tensors, metadata } = options.bundle ? tokenSetToBundle(tokens) : tokenSetToTensors(tokens);
     // float16 applies to features only: sizes (counts that exceed 2048 after merging) and scores stay float32.
@@ -87,6 +87,35 @@ export function encodeTokens(tokens: TokenSet, name: string, options: SaveTokens
     return encodeSafetensors(tensors, metadata);
   }
   throw new UsageError(`${name}: unsupported output extension ${JSON.stringify(ext)} (expected .npy or .safetensors)`, 'E_FORMAT');
+}
+
+/**
+ * The .npy shape that keeps a token set's structure: [n, d] for tokens of one
+ * source, [frames, tokens, d] for video frames in order with the same count
+ * each. Anything else (an AnyRes bundle, a reduced bundle, frames left with
+ * unequal counts) cannot be told apart again in a bare array, so it is
+ * refused with a pointer to .safetensors, which stores sources and positions.
+ */
+export function npyShape(tokens: TokenSet, name: string): number[] {
+  const { n, d } = tokens;
+  const perSource = new Map<number, number>();
+  let ordered = true;
+  for (let i = 0; i < n; i++) {
+    const s = tokens.source[i]!;
+    if (i > 0 && s < tokens.source[i - 1]!) ordered = false;
+    perSource.set(s, (perSource.get(s) ?? 0) + 1);
+  }
+  if (perSource.size <= 1) return [n, d];
+  const counts = [...perSource.values()];
+  const kinds = new Set([...perSource.keys()].map((s) => tokens.sources[s]!.kind));
+  const frames = kinds.size === 1 && kinds.has('frame');
+  if (frames && ordered && counts.every((c) => c === counts[0])) return [perSource.size, counts[0]!, d];
+  const what = frames
+    ? ordered
+      ? `${perSource.size} frames with unequal token counts (${Math.min(...counts)}–${Math.max(...counts)})`
+      : `${perSource.size} frames out of frame order`
+    : `${perSource.size} sources (${[...kinds].join(', ')})`;
+  throw new UsageError(`${name}: these ${n} tokens come from ${what}; .npy holds only [n, d] or [frames, tokens, d] and would lose which token belongs where — write .safetensors instead`, 'E_STRUCTURE');
 }
 
 /** Writes atomically (temp file + rename) so a crash never leaves half a file. */

@@ -15,7 +15,7 @@ export function reduceCommand(): Command {
     .option('--ratio <r>', 'fraction of tokens to keep, in (0, 1]', parseNumber('--ratio'))
     .option('--budget <n>', 'number of tokens to keep (instead of --ratio)', parseInteger('--budget'))
     .option('--seed <s>', 'random seed, an integer in [0, 4294967295] (random, cluster)', parseInteger('--seed'), 0)
-    .requiredOption('--out <file>', 'output: .npy [n_out, d] or .safetensors (tokens, sizes, source, grid_pos, origin_offsets/origin_index + the input metadata)')
+    .requiredOption('--out <file>', 'output: .npy ([n_out, d] for one source, [frames, t, d] for video frames with equal counts; other multi-source results are refused) or .safetensors (tokens, sizes, source, grid_pos, origin_offsets/origin_index + the input metadata)')
     .option('--dtype <t>', 'output float type: float32 or float16', 'float32')
     .option('--json', 'print one JSON object {method, ratio, budget, n_in, n_out, d, <method stats>, keep?, assign?, ms}');
   addMethodOptions(command);
@@ -26,7 +26,7 @@ Examples:
   vtc reduce --in tokens.npy --method pool --ratio 0.25 --out pooled.npy --json
   vtc reduce --in bundle.safetensors --method random --budget 288 --seed 1 --out kept.safetensors
   vtc reduce --in bundle.safetensors --method globalcom2 --ratio 0.25 --out gc.safetensors --json   # adds crop_ratios
-  vtc reduce --in bundle.safetensors --method visionzip --budget 320 --out vz.npy                   # 64 per tile: 54 + 10
+  vtc reduce --in bundle.safetensors --method visionzip --budget 320 --out vz.safetensors           # 64 per tile: 54 + 10
   vtc reduce --in tokens.npy --method tome --ratio 0.25 --protect 0 --out merged.safetensors
 
 keep indexes input tokens (for a bundle: thumbnail first, then crop 0, crop 1, …);

@@ -84,7 +84,7 @@ test('pool on an AnyRes bundle works per tile and keep/assign index thumbnail fi
       { grid: '1,2', image_size: '672,336', patch_grid: '4,4' },
     ),
   );
-  const result = await runCli(['reduce', '--in', bundle, '--method', 'pool', '--ratio', '0.25', '--out', join(dir, 'bp.npy'), '--json']);
+  const result = await runCli(['reduce', '--in', bundle, '--method', 'pool', '--ratio', '0.25', '--out', join(dir, 'bp.safetensors'), '--json']);
   assert.equal(result.code, 0, result.stderr);
   const json = JSON.parse(result.stdout);
   assert.equal(json.n_in, 48);

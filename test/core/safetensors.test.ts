@@ -39,3 +39,17 @@ test('decodeSafetensors rejects truncated files, bad JSON, unknown dtypes and ou
   lenBytes.writeBigUInt64LE(BigInt(header.length));
   assert.throws(() => decodeSafetensors(Buffer.concat([lenBytes, header, Buffer.from([1])]), 'e.safetensors'), /tensor 'x' has unsupported dtype "U8"/);
 });
+
+test('decodeSafetensors rejects tensors whose data ranges overlap, naming both', () => {
+  const good = encodeSafetensors({ a: { shape: [2], data: Float32Array.of(1, 2) }, b: { shape: [2], data: Float32Array.of(3, 4) } });
+  const view = new DataView(good.buffer, good.byteOffset, good.byteLength);
+  const headerLength = Number(view.getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(good.subarray(8, 8 + headerLength)));
+  assert.deepEqual(header.b.data_offsets, [8, 16]);
+  // b now reads a's last value and its own first one: [4, 12) overlaps a's [0, 8).
+  header.b.data_offsets = [4, 12];
+  const json = JSON.stringify(header).padEnd(headerLength, ' ');
+  const bad = new Uint8Array(good);
+  bad.set(new TextEncoder().encode(json), 8);
+  assert.throws(() => decodeSafetensors(bad, 'crafted.safetensors'), /crafted\.safetensors: tensors 'a' \[0, 8\) and 'b' \[4, 12\) overlap in the data section/);
+});

@@ -87,3 +87,10 @@ test('groupByAssignment groups members per output in input order; mergeTokens ca
   assert.deepEqual(Array.from(byMean.data), [7, 8]);
   assert.deepEqual(Array.from(byMean.size), [2, 2]);
 });
+
+test('sizes must be finite counts > 0: zero, negative and NaN sizes are rejected naming the token', () => {
+  for (const bad of [0, -1, Number.NaN]) {
+    const size = Float64Array.of(1, bad, 1, 1);
+    assert.throws(() => createTokenSet({ data: new Float32Array(8), n: 4, d: 2, size }), (error: unknown) => error instanceof InputError && /size\[1\] = (0|-1|NaN), expected a finite count > 0/.test(error.message));
+  }
+});

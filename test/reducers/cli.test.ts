@@ -110,7 +110,7 @@ test('vtc reduce runs every method on an AnyRes bundle .safetensors with keep/as
 });
 
 test('--json budget of a per-tile method is what the tiles keep: visionzip R = 0.1 → 5 × round(1.6) = 10, not round(8)', async () => {
-  const [vz] = await runAll([['reduce', '--in', bundle, '--method', 'visionzip', '--ratio', '0.1', '--out', join(dir, 'vz10.npy'), '--json']]);
+  const [vz] = await runAll([['reduce', '--in', bundle, '--method', 'visionzip', '--ratio', '0.1', '--out', join(dir, 'vz10.safetensors'), '--json']]);
   const json = JSON.parse(vz!.stdout);
   assert.deepEqual([json.budget, json.n_out, json.budgets], [10, 10, [2, 2, 2, 2, 2]]);
 });
@@ -145,11 +145,11 @@ test('method flags reach the reducers: --protect, --iterations, --dominant-share
   const [tome, cluster, vz, gc, pool, bundleOrder, canvasOrder] = await runAll([
     ['reduce', '--in', npy, '--method', 'tome', '--budget', '8', '--protect', '0,1', '--out', join(dir, 'f1.npy'), '--json'],
     ['reduce', '--in', npy, '--method', 'cluster', '--budget', '8', '--iterations', '0', '--out', join(dir, 'f2.npy'), '--json'],
-    ['reduce', '--in', bundle, '--method', 'visionzip', '--budget', '20', '--dominant-share', '0.5', '--out', join(dir, 'f3.npy'), '--json'],
-    ['reduce', '--in', bundle, '--method', 'globalcom2', '--ratio', '0.5', '--temperature', '1e9', '--out', join(dir, 'f4.npy'), '--json'],
+    ['reduce', '--in', bundle, '--method', 'visionzip', '--budget', '20', '--dominant-share', '0.5', '--out', join(dir, 'f3.safetensors'), '--json'],
+    ['reduce', '--in', bundle, '--method', 'globalcom2', '--ratio', '0.5', '--temperature', '1e9', '--out', join(dir, 'f4.safetensors'), '--json'],
     ['reduce', '--in', npy, '--method', 'pool', '--ratio', '0.5', '--kernel', '4', '--out', join(dir, 'f5.npy'), '--json'],
-    ['reduce', '--in', bundle, '--method', 'globalcom2', '--ratio', '0.5', '--out', join(dir, 'f6.npy'), '--json'],
-    ['reduce', '--in', bundle, '--method', 'globalcom2', '--ratio', '0.5', '--order', 'canvas', '--out', join(dir, 'f7.npy'), '--json'],
+    ['reduce', '--in', bundle, '--method', 'globalcom2', '--ratio', '0.5', '--out', join(dir, 'f6.safetensors'), '--json'],
+    ['reduce', '--in', bundle, '--method', 'globalcom2', '--ratio', '0.5', '--order', 'canvas', '--out', join(dir, 'f7.safetensors'), '--json'],
   ]);
   const t = JSON.parse(tome!.stdout);
   assert.equal(t.assign.filter((a: number) => a === t.assign[0]).length, 1, 'token 0 alone');
