@@ -12,6 +12,8 @@ export type { SaveTokensOptions } from './encoders/tokenfile.js';
 export * from './encoders/index.js';
 export * from './video/index.js';
 export * from './eval/index.js';
+export { apiKeyFromEnv, chatCompletion, EndpointError, imageDataUrl, userMessage } from './client/index.js';
+export type { ChatCompletionOptions, ChatCompletionResult, ChatMessage, ContentPart } from './client/index.js';
 export { renderText, planRender, writePages, encodePage, measureCompression, ocrPages, createOcr, characterErrorRate, parseConfig as parseRenderConfig, loadConfig as loadRenderConfig, toConfigFile as toRenderConfigFile, DEFAULT_CONFIG as DEFAULT_RENDER_CONFIG, searchConfig as searchRenderConfig, visionTokens, getProfile as getVisionProfile, profileNames as visionProfileNames, loadTextTokenizer } from './render/index.js';
 export type { RenderConfig, RenderedPage, RenderResult, RenderPlan, CompressionReport, FidelityReport, VisionProfile, TextTokenizer, SearchResult as RenderSearchResult, ImageFormat } from './render/index.js';
 export { runDemo, summaryText } from './samples/demo.js';

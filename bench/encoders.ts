@@ -6,7 +6,7 @@ import { encodeAnyRes } from '../encoders/encode.js';
 import { readImage, resizeImage } from '../encoders/image.js';
 import { createOnnxEncoder } from '../encoders/onnx.js';
 import { createPatchEncoder } from '../encoders/patch.js';
-import { writeTinyVit } from '../test/encoders/tiny-vit.js';
+import { writeTinyVit } from '../samples/tiny-vit.js';
 import { measure, type Benchmark } from './harness.js';
 
 /** A 1280×720 synthetic photo-like PNG (gradients + texture), deterministic. */

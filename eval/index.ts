@@ -19,8 +19,6 @@ export type { EvalMethod, MethodContext, PreparedInput } from './methods.js';
 export { buildPrompt, createEndpointModel, createOcrModel } from './models.js';
 export type { EndpointModelOptions, EvalModel, ModelAnswer, OcrModelOptions } from './models.js';
 export { answerFromText } from './ocr-reader.js';
-export { apiKeyFromEnv, chatCompletion, EndpointError, imageDataUrl, userMessage } from './openai.js';
-export type { ChatCompletionOptions, ChatCompletionResult, ChatMessage, ContentPart } from './openai.js';
 export { writeReport } from './report.js';
 export { readResults, resultKey, ResultsStore } from './results.js';
 export type { ResultKey, ResultRow } from './results.js';

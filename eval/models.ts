@@ -8,7 +8,7 @@ import { englishDataDir } from '../render/ocr.js';
 import type { EvalSample } from './datasets.js';
 import type { PreparedEmbeds, PreparedInput } from './methods.js';
 import { answerFromText } from './ocr-reader.js';
-import { chatCompletion, imageDataUrl, type ChatUsage, type ContentPart } from './openai.js';
+import { chatCompletion, imageDataUrl, type ChatUsage, type ContentPart } from '../client/openai.js';
 import { optionLetters } from './scoring.js';
 
 /**

@@ -5,7 +5,7 @@ import { loadDataset, type EvalDataset, type EvalSample } from './datasets.js';
 import { analyzeTask, BASELINE_METHOD, formatK, type RunCorrectness, type TaskAnalysis } from './groups.js';
 import { getMethod, type EvalMethod, type MethodContext } from './methods.js';
 import type { EvalModel } from './models.js';
-import { EndpointError } from './openai.js';
+import { EndpointError } from '../client/openai.js';
 import { writeReport } from './report.js';
 import { readResults, resultKey, ResultsStore, type ResultRow } from './results.js';
 import { scoreAnswer, type Metric } from './scoring.js';

@@ -1,7 +1,8 @@
 import { UsageError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { ALIGNMENTS, PAGE_SIZES, type Alignment, type RenderConfig } from './config.js';
-import { measureCompression, renderText } from './index.js';
+import { measureCompression } from './compression.js';
+import { renderText } from './pages.js';
 import { createOcr, ocrPages, type OcrEngine } from './ocr.js';
 import { getProfile } from './profiles.js';
 import { loadTextTokenizer } from './text-tokens.js';

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { UsageError } from '../core/errors.js';
-import { chatCompletion, userMessage, type ChatMessage } from '../eval/openai.js';
+import { chatCompletion, userMessage, type ChatMessage } from '../client/openai.js';
 import type { RgbImage } from '../encoders/types.js';
 import { contactSheet } from './contact-sheet.js';
 import { planVideo, type VideoPlan, type VideoPlanOptions } from './pipeline.js';

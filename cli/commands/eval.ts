@@ -6,7 +6,7 @@ import { analyzeLogs } from '../../eval/analyze.js';
 import { summarizeTasks, type TaskAnalysis } from '../../eval/groups.js';
 import { getMethod, methodNames } from '../../eval/methods.js';
 import { createEndpointModel, createOcrModel, type EvalModel } from '../../eval/models.js';
-import { apiKeyFromEnv } from '../../eval/openai.js';
+import { apiKeyFromEnv } from '../../client/openai.js';
 import { parseShard, runEval } from '../../eval/runner.js';
 import { METRICS, parseMetric } from '../../eval/scoring.js';
 import { createProgress } from '../progress.js';

@@ -3,7 +3,7 @@ import { UsageError } from '../../core/errors.js';
 import { loadEncoder } from '../../encoders/encode.js';
 import { saveTokens } from '../../encoders/tokenfile.js';
 import type { VisionEncoder } from '../../encoders/types.js';
-import { apiKeyFromEnv } from '../../eval/openai.js';
+import { apiKeyFromEnv } from '../../client/openai.js';
 import { profileNames } from '../../render/profiles.js';
 import { loadDualEncoder, type DualEncoder } from '../../video/dual-encoder.js';
 import { formatTime } from '../../video/contact-sheet.js';

@@ -11,7 +11,7 @@ import {
   parseRetryAfter,
   serverErrorMessage,
   userMessage,
-} from '../../eval/openai.js';
+} from '../../client/openai.js';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 
