@@ -1,6 +1,6 @@
 import { InputError, ShapeError } from './errors.js';
 import type { SafetensorsFile, SafetensorsInput } from './safetensors.js';
-import { createTokenSet, type AnyResInfo, type TokenSet, type TokenSource } from './tokenset.js';
+import { createTokenSet, gridPositions, type AnyResInfo, type TokenSet, type TokenSource } from './tokenset.js';
 
 /**
  * AnyRes bundle (DESIGN.md §3): one safetensors file with
@@ -83,7 +83,10 @@ export function bundleToTokenSet(file: SafetensorsFile, where = 'bundle'): Token
   }
   const anyres: AnyResInfo = { gridRows, gridCols, imageWidth, imageHeight, patchRows, patchCols };
   const meta = { ...file.metadata };
-  return withWhere(where, () => createTokenSet({ data, n, d: D, source, sources, anyres, meta, ...(score ? { score } : {}) }));
+  const tokens = withWhere(where, () => createTokenSet({ data, n, d: D, source, sources, anyres, meta, ...(score ? { score } : {}) }));
+  // A bundle is LLaVA-NeXT AnyRes: positions are (0, row, col) in each tile.
+  tokens.positions = gridPositions(tokens);
+  return tokens;
 }
 
 /**
@@ -159,7 +162,8 @@ export function tokenSetToBundle(tokens: TokenSet): { tensors: Record<string, Sa
 /**
  * A (possibly reduced) token set as safetensors tensors: `tokens` [n, d],
  * `sizes` [n], plus `source` [n], `grid_pos` [n, 2], `scores` [n] when
- * present and, after a reduction, `origin_offsets` [n+1] + `origin_index`
+ * present, `positions` [n, 3] int32 and `extra.<name>` [n, d_k] when the set
+ * has them and, after a reduction, `origin_offsets` [n+1] + `origin_index`
  * (the input tokens each output covers, CSR), so reductions stay traceable
  * (also through a second reduction of the file); the input's metadata is kept.
  */
@@ -176,6 +180,10 @@ export function tokenSetToTensors(tokens: TokenSet): { tensors: Record<string, S
     grid_pos: { shape: [tokens.n, 2], data: gridPos, dtype: 'I32' },
   };
   if (tokens.score) tensors.scores = { shape: [tokens.n], data: tokens.score };
+  if (tokens.positions) tensors.positions = { shape: [tokens.n, 3], data: tokens.positions, dtype: 'I32' };
+  for (const [name, values] of Object.entries(tokens.extra ?? {})) {
+    tensors[`${EXTRA_PREFIX}${name}`] = { shape: [tokens.n, tokens.n > 0 ? values.length / tokens.n : 0], data: values };
+  }
   // Origins (which input tokens each output covers) only when some token is not its own origin [i].
   if (tokens.origin.some((o, i) => o.length !== 1 || o[0] !== i)) {
     const offsets = new Int32Array(tokens.n + 1);
@@ -220,6 +228,9 @@ function readOrigins(file: SafetensorsFile, n: number, where: string): Int32Arra
   return origin;
 }
 
+/** Tensor-name prefix of TokenSet.extra entries in token files (`extra.deepstack_0`). */
+export const EXTRA_PREFIX = 'extra.';
+
 /** Reads a `tokens` [n, d] safetensors file (as written by tokenSetToTensors, or any with that tensor). */
 export function tensorsToTokenSet(file: SafetensorsFile, where = 'tokens file'): TokenSet {
   const t = floatTensor(file, 'tokens', where);
@@ -253,6 +264,19 @@ export function tensorsToTokenSet(file: SafetensorsFile, where = 'tokens file'):
   }
   const origin = readOrigins(file, n, where);
   if (origin) init.origin = origin;
+  const positions = file.tensors.positions;
+  if (positions) {
+    if (!(positions.data instanceof Int32Array) || positions.shape.length !== 2 || positions.shape[0] !== n || positions.shape[1] !== 3) {
+      throw new ShapeError(`${where}: 'positions' must be an integer [${n}, 3] tensor ((t, h, w) per token), got ${positions.dtype} [${positions.shape.join(', ')}]`);
+    }
+    init.positions = positions.data;
+  }
+  for (const [name, tensor] of Object.entries(file.tensors)) {
+    if (!name.startsWith(EXTRA_PREFIX)) continue;
+    const t = floatTensor(file, name, where)!;
+    if (t.shape.length !== 2 || t.shape[0] !== n) throw new ShapeError(`${where}: '${name}' must be [${n}, d_k] (one row per token), got ${tensor.dtype} [${t.shape.join(', ')}]`);
+    (init.extra ??= {})[name.slice(EXTRA_PREFIX.length)] = t.data;
+  }
   if (file.metadata.grid && file.metadata.image_size && file.metadata.patch_grid) {
     const [gridRows, gridCols] = parsePair(file.metadata, 'grid', where);
     const [imageWidth, imageHeight] = parsePair(file.metadata, 'image_size', where);

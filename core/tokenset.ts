@@ -53,6 +53,20 @@ export interface TokenSet {
   origin: Int32Array[];
   /** Optional per-token importance (e.g. pre-softmax CLS attention). */
   score?: Float32Array;
+  /**
+   * Optional 3-D position per token, row-major n×3: (t, h, w) in merged-grid
+   * units (Qwen M-RoPE; LLaVA-family encoders: t = frame index, h/w = grid
+   * cell in the source). A selected token keeps its position; a merged token
+   * takes its representative's (see mergeTokens).
+   */
+  positions?: Int32Array;
+  /**
+   * Optional per-token extra feature tensors by name (e.g. Qwen3-VL DeepStack
+   * `deepstack_0..2`), each n×d_k row-major with d_k = length / n. Carried like
+   * `data`: selected rows kept, merged rows combined by the method's rule
+   * (size-weighted mean unless the method names another).
+   */
+  extra?: Record<string, Float32Array>;
   sources: TokenSource[];
   anyres?: AnyResInfo;
   /** Free-form string metadata carried to output files. */
@@ -66,6 +80,12 @@ export interface Reduction {
   keep?: Int32Array;
   /** Merge methods: for each input token, the output token it went into. */
   assign?: Int32Array;
+  /**
+   * Merge methods: per output token, the input token whose position, source
+   * and score it took (the method's representative rule, docs/methods.md).
+   * Absent: mergeTokens' default, the member with the smallest origin index.
+   */
+  representative?: Int32Array;
   stats: Record<string, unknown>;
 }
 
@@ -80,6 +100,8 @@ export interface TokenSetInit {
   size?: Float64Array;
   origin?: Int32Array[];
   score?: Float32Array;
+  positions?: Int32Array;
+  extra?: Record<string, Float32Array>;
   anyres?: AnyResInfo;
   meta?: Record<string, string>;
 }
@@ -120,6 +142,8 @@ export function createTokenSet(init: TokenSetInit): TokenSet {
   const origin = init.origin ?? Array.from({ length: n }, (_, i) => Int32Array.of(i));
   const tokens: TokenSet = { n, d, data, source, row, col, size, origin, sources, meta: init.meta ?? {} };
   if (init.score) tokens.score = init.score;
+  if (init.positions) tokens.positions = init.positions;
+  if (init.extra) tokens.extra = init.extra;
   if (init.anyres) tokens.anyres = init.anyres;
   validateTokenSet(tokens);
   return tokens;
@@ -159,6 +183,45 @@ export function validateTokenSet(tokens: TokenSet, where = 'tokens'): void {
   }
   assertFinite(tokens.data, `${where}.data`, d);
   if (tokens.score) assertFinite(tokens.score, `${where}.score`, 1);
+  if (tokens.positions) {
+    const p = tokens.positions;
+    if (p.length !== 3 * n) throw new ShapeError(`${where}: positions has ${p.length} values, expected 3·n = ${3 * n} ((t, h, w) per token)`);
+    for (let i = 0; i < p.length; i++) {
+      if (p[i]! < 0) throw new ShapeError(`${where}: positions of token ${Math.floor(i / 3)} has ${'thw'[i % 3]} = ${p[i]}, expected ≥ 0`);
+    }
+  }
+  for (const [name, values] of Object.entries(tokens.extra ?? {})) {
+    const width = n > 0 ? values.length / n : 0;
+    if (n > 0 ? !(Number.isInteger(width) && width >= 1) : values.length !== 0) {
+      throw new ShapeError(`${where}: extra.${name} has ${values.length} values, expected n·d_k for n = ${n} tokens and some width d_k ≥ 1`);
+    }
+    assertFinite(values, `${where}.extra.${name}`, Math.max(1, width));
+  }
+}
+
+/** Width d_k of the extra tensor `name` (values per token). */
+export function extraWidth(tokens: TokenSet, name: string): number {
+  const values = tokens.extra?.[name];
+  if (!values) throw new ShapeError(`extra.${name}: no such extra tensor (have: ${Object.keys(tokens.extra ?? {}).join(', ') || 'none'})`);
+  return tokens.n > 0 ? values.length / tokens.n : 0;
+}
+
+/**
+ * LLaVA-family positions: (t, h, w) = (frame index for 'frame' sources else
+ * 0, grid row, grid col) per token, n×3 row-major.
+ *
+ * @example
+ * gridPositions(createTokenSet({ data: new Float32Array(4), n: 4, d: 1 })); // [0,0,0, 0,0,1, 0,1,0, 0,1,1]
+ */
+export function gridPositions(tokens: Pick<TokenSet, 'n' | 'source' | 'row' | 'col' | 'sources'>): Int32Array {
+  const positions = new Int32Array(3 * tokens.n);
+  for (let i = 0; i < tokens.n; i++) {
+    const src = tokens.sources[tokens.source[i]!]!;
+    positions[3 * i] = src.kind === 'frame' ? src.index : 0;
+    positions[3 * i + 1] = tokens.row[i]!;
+    positions[3 * i + 2] = tokens.col[i]!;
+  }
+  return positions;
 }
 
 /** Throws InputError at the first NaN/Inf, naming the token and dimension. */
@@ -192,10 +255,12 @@ export function selectTokens(tokens: TokenSet, keptIndices: ArrayLike<number>): 
   const size = new Float64Array(k);
   const origin: Int32Array[] = new Array(k);
   const score = tokens.score ? new Float32Array(k) : undefined;
+  const positions = tokens.positions ? new Int32Array(3 * k) : undefined;
   for (let j = 0; j < k; j++) {
     const i = keptIndices[j]!;
     if (!(i >= 0 && i < tokens.n)) throw new ShapeError(`selectTokens: index ${i} at position ${j} is outside [0, ${tokens.n})`);
     data.set(tokens.data.subarray(i * d, (i + 1) * d), j * d);
+    if (positions) positions.set(tokens.positions!.subarray(3 * i, 3 * i + 3), 3 * j);
     source[j] = tokens.source[i]!;
     row[j] = tokens.row[i]!;
     col[j] = tokens.col[i]!;
@@ -205,7 +270,44 @@ export function selectTokens(tokens: TokenSet, keptIndices: ArrayLike<number>): 
   }
   const out: TokenSet = { n: k, d, data, source, row, col, size, origin, sources: tokens.sources, meta: { ...tokens.meta } };
   if (score) out.score = score;
+  if (positions) out.positions = positions;
+  if (tokens.extra) out.extra = mapExtra(tokens, (values, width) => selectRows(values, width, keptIndices));
   if (tokens.anyres) out.anyres = tokens.anyres;
+  return out;
+}
+
+/** Applies `fn` to every extra tensor (with its width), keeping the names. */
+function mapExtra(tokens: TokenSet, fn: (values: Float32Array, width: number, name: string) => Float32Array): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  for (const [name, values] of Object.entries(tokens.extra ?? {})) out[name] = fn(values, tokens.n > 0 ? values.length / tokens.n : 0, name);
+  return out;
+}
+
+function selectRows(values: Float32Array, width: number, indices: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(indices.length * width);
+  for (let j = 0; j < indices.length; j++) out.set(values.subarray(indices[j]! * width, (indices[j]! + 1) * width), j * width);
+  return out;
+}
+
+/**
+ * Size-weighted mean of the rows of an n×width matrix per merge output
+ * (members grouped by groupByAssignment), accumulated in float64.
+ */
+function weightedMeanRows(values: Float32Array, width: number, size: Float64Array, start: Int32Array, members: Int32Array, outputCount: number): Float32Array {
+  const out = new Float32Array(outputCount * width);
+  const acc = new Float64Array(width);
+  for (let o = 0; o < outputCount; o++) {
+    acc.fill(0);
+    let total = 0;
+    for (let p = start[o]!; p < start[o + 1]!; p++) {
+      const i = members[p]!;
+      const w = size[i]!;
+      total += w;
+      const base = i * width;
+      for (let c = 0; c < width; c++) acc[c]! += w * values[base + c]!;
+    }
+    for (let c = 0; c < width; c++) out[o * width + c] = acc[c]! / total;
+  }
   return out;
 }
 
@@ -242,6 +344,13 @@ export interface MergeOptions {
   representative?: Int32Array;
   /** Score of an output = plain mean of its members' scores (pooling) instead of the representative's. */
   meanScore?: boolean;
+  /**
+   * The method's feature rule for `extra` tensors: given an input matrix
+   * n×width, the outputCount×width result. Default: size-weighted means (the
+   * rule `data` gets without `features`). Methods whose `features` follow
+   * another rule pass the same rule here so extra tensors stay consistent.
+   */
+  combine?: (values: Float32Array, width: number, name: string) => Float32Array;
 }
 
 /**
@@ -250,7 +359,9 @@ export interface MergeOptions {
  * mean of members, accumulated in float64, unless `features` is given; size is
  * the sum of member sizes; origin is the sorted union; position, source and
  * score come from the member with the smallest origin index (the
- * representative), unless `representative` names one per output.
+ * representative), unless `representative` names one per output; positions
+ * (when present) come from the representative too, and `extra` tensors are
+ * combined by `combine` (default size-weighted means).
  * Members are grouped with a counting sort (no per-token JS arrays), so this
  * stays fast for tens of thousands of tokens.
  *
@@ -279,6 +390,10 @@ export function mergeTokens(
   const size = new Float64Array(outputCount);
   const origin: Int32Array[] = new Array(outputCount);
   const score = tokens.score ? new Float32Array(outputCount) : undefined;
+  const positions = tokens.positions ? new Int32Array(3 * outputCount) : undefined;
+  if (options.representative && options.representative.length !== outputCount) {
+    throw new ShapeError(`mergeTokens: representative has length ${options.representative.length}, expected ${outputCount} (one per output)`);
+  }
   for (let o = 0; o < outputCount; o++) {
     const from = start[o]!;
     const to = start[o + 1]!;
@@ -301,7 +416,11 @@ export function mergeTokens(
       const outBase = o * d;
       for (let c = 0; c < d; c++) data[outBase + c] = acc[c]! / total;
     }
-    if (options.representative) rep = options.representative[o]!;
+    if (options.representative) {
+      rep = options.representative[o]!;
+      if (!(rep >= 0 && rep < n && assign[rep] === o)) throw new ShapeError(`mergeTokens: representative[${o}] = ${rep} is not a member of output ${o}`);
+    }
+    if (positions) positions.set(tokens.positions!.subarray(3 * rep, 3 * rep + 3), 3 * o);
     size[o] = total;
     source[o] = tokens.source[rep]!;
     row[o] = tokens.row[rep]!;
@@ -333,6 +452,14 @@ export function mergeTokens(
   }
   const out: TokenSet = { n: outputCount, d, data, source, row, col, size, origin, sources: tokens.sources, meta: { ...tokens.meta } };
   if (score) out.score = score;
+  if (positions) out.positions = positions;
+  if (tokens.extra) {
+    out.extra = mapExtra(tokens, (values, width, name) => {
+      const merged = options.combine ? options.combine(values, width, name) : weightedMeanRows(values, width, tokens.size, start, members, outputCount);
+      if (merged.length !== outputCount * width) throw new ShapeError(`mergeTokens: combined extra.${name} has ${merged.length} values, expected ${outputCount}·${width}`);
+      return merged;
+    });
+  }
   if (tokens.anyres) out.anyres = tokens.anyres;
   return out;
 }
@@ -378,7 +505,55 @@ export function concatTokenSets(parts: TokenSet[]): TokenSet {
   }
   const out: TokenSet = { n, d, data, source, row, col, size, origin, sources, meta: { ...parts[0]!.meta } };
   if (score) out.score = score;
+  const positions = concatPositions(parts);
+  if (positions) out.positions = positions;
+  const extra = concatExtra(parts);
+  if (extra) out.extra = extra;
   if (parts[0]!.anyres) out.anyres = parts[0]!.anyres;
+  return out;
+}
+
+/** Positions of a concatenation: all parts have them or none (a mix is a ShapeError naming the part). */
+function concatPositions(parts: TokenSet[]): Int32Array | undefined {
+  const withPositions = parts.filter((p) => p.positions).length;
+  if (withPositions === 0) return undefined;
+  if (withPositions !== parts.length) {
+    const missing = parts.findIndex((p) => !p.positions);
+    throw new ShapeError(`concatTokenSets: part ${missing} has no positions but other parts do (give positions for every part or none)`);
+  }
+  const out = new Int32Array(3 * parts.reduce((s, p) => s + p.n, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part.positions!, offset);
+    offset += part.positions!.length;
+  }
+  return out;
+}
+
+/** Extra tensors of a concatenation: every part has the same names and widths (else a ShapeError naming the tensor). */
+function concatExtra(parts: TokenSet[]): Record<string, Float32Array> | undefined {
+  const names = Object.keys(parts[0]!.extra ?? {}).sort();
+  for (const [p, part] of parts.entries()) {
+    const own = Object.keys(part.extra ?? {}).sort();
+    if (own.join('\u0000') !== names.join('\u0000')) {
+      throw new ShapeError(`concatTokenSets: part ${p} has extra tensors [${own.join(', ')}], expected [${names.join(', ')}] like part 0`);
+    }
+  }
+  if (names.length === 0) return undefined;
+  const out: Record<string, Float32Array> = {};
+  for (const name of names) {
+    const widths = parts.filter((p) => p.n > 0).map((p) => p.extra![name]!.length / p.n);
+    const width = widths[0] ?? 0;
+    const bad = widths.findIndex((w) => w !== width);
+    if (bad >= 0) throw new ShapeError(`concatTokenSets: extra.${name} has width ${widths[bad]} in a part, expected ${width} like the first`);
+    const values = new Float32Array(parts.reduce((s, p) => s + p.extra![name]!.length, 0));
+    let offset = 0;
+    for (const part of parts) {
+      values.set(part.extra![name]!, offset);
+      offset += part.extra![name]!.length;
+    }
+    out[name] = values;
+  }
   return out;
 }
 

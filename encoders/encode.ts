@@ -1,5 +1,5 @@
 import { UsageError } from '../core/errors.js';
-import { createTokenSet, type TokenSet, type TokenSource } from '../core/tokenset.js';
+import { createTokenSet, gridPositions, type TokenSet, type TokenSource } from '../core/tokenset.js';
 import { planAnyRes, type AnyResPlan, type Resolution } from './anyres.js';
 import { cropImage, padImage, readImage, resizeExact, resizeImage, type ResizeMode } from './image.js';
 import { createOnnxEncoder } from './onnx.js';
@@ -50,7 +50,7 @@ function tileSource(kind: TokenSource['kind'], index: number, tile: EncodedTile)
   return source;
 }
 
-/** Concatenates tiles (each one source) into a TokenSet with scores and raster positions. */
+/** Concatenates tiles (each one source) into a TokenSet with scores, raster grid cells and (t, h, w) positions. */
 function tilesToTokens(tiles: EncodedTile[], sources: TokenSource[], extra: Pick<Parameters<typeof createTokenSet>[0], 'anyres' | 'meta'>): TokenSet {
   const d = tiles[0]!.dim;
   const n = tiles.reduce((sum, t) => sum + t.rows * t.cols, 0);
@@ -65,7 +65,10 @@ function tilesToTokens(tiles: EncodedTile[], sources: TokenSource[], extra: Pick
     source.fill(s, offset, offset + count);
     offset += count;
   });
-  return createTokenSet({ data, n, d, source, sources, score, ...extra });
+  const tokens = createTokenSet({ data, n, d, source, sources, score, ...extra });
+  // LLaVA-family positions: (0, row, col) in each tile (frames: t = frame index).
+  tokens.positions = gridPositions(tokens);
+  return tokens;
 }
 
 /** An encoded single image plus the exact pixels the encoder saw (for overlays). */

@@ -1,6 +1,6 @@
 import { readFile, writeFile, rename } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { bundleToTokenSet, isBundle, tensorsToTokenSet, tokenSetToBundle, tokenSetToTensors } from '../core/bundle.js';
+import { bundleToTokenSet, EXTRA_PREFIX, isBundle, tensorsToTokenSet, tokenSetToBundle, tokenSetToTensors } from '../core/bundle.js';
 import { InputError, UsageError } from '../core/errors.js';
 import { decodeNpy, encodeNpy } from '../core/npy.js';
 import { decodeSafetensors, encodeSafetensors } from '../core/safetensors.js';
@@ -83,7 +83,10 @@ export function encodeTokens(tokens: TokenSet, name: string, options: SaveTokens
   if (ext === '.safetensors') {
     const { tensors, metadata } = options.bundle ? tokenSetToBundle(tokens) : tokenSetToTensors(tokens);
     // float16 applies to features only: sizes (counts that exceed 2048 after merging) and scores stay float32.
-    if (dtype === 'float16') for (const name of FEATURE_TENSORS) if (tensors[name]) tensors[name]!.dtype = 'F16';
+    if (dtype === 'float16') {
+      for (const name of FEATURE_TENSORS) if (tensors[name]) tensors[name]!.dtype = 'F16';
+      for (const name of Object.keys(tensors)) if (name.startsWith(EXTRA_PREFIX)) tensors[name]!.dtype = 'F16';
+    }
     return encodeSafetensors(tensors, metadata);
   }
   throw new UsageError(`${name}: unsupported output extension ${JSON.stringify(ext)} (expected .npy or .safetensors)`, 'E_FORMAT');

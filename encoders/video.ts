@@ -1,5 +1,5 @@
 import { ShapeError } from '../core/errors.js';
-import { createTokenSet, type TokenSet, type TokenSource } from '../core/tokenset.js';
+import { createTokenSet, gridPositions, type TokenSet, type TokenSource } from '../core/tokenset.js';
 import { readFrames, sceneChanges, type VideoFrame, type VideoInfo } from './ffmpeg.js';
 import { resizeImage } from './image.js';
 import type { EncodedTile, RgbImage, VisionEncoder } from './types.js';
@@ -58,7 +58,10 @@ export function tilesToFrameTokens(tiles: EncodedTile[], times: number[], meta: 
     sources.push(src);
     offset += count;
   }
-  return createTokenSet({ data, n, d: dim, sources, source, row, col, score, meta });
+  const tokens = createTokenSet({ data, n, d: dim, sources, source, row, col, score, meta });
+  // (t, h, w) = (frame index, grid row, grid col).
+  tokens.positions = gridPositions(tokens);
+  return tokens;
 }
 
 /**

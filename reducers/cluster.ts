@@ -33,7 +33,8 @@ export const CLUSTER_TOLERANCE = 1e-4;
  * - empty clusters are re-seeded with the point farthest from its centroid
  *   (taken from a cluster of ≥ 2), so exactly k clusters are emitted;
  * - outputs are ordered by their smallest origin index; `assign` maps every
- *   input token to its cluster.
+ *   input token to its cluster; an output's position and source are those of
+ *   the member nearest its centroid (`representative`).
  *
  * Point×centroid similarities are exact sums over one native n×n cosine GEMM
  * (x̂_i·c_j = Σ_{m∈C_j} w_m G_im / ‖Σ w_m x̂_m‖); the per-cluster sums are
@@ -63,9 +64,11 @@ export const clusterReducer: Reducer<ClusterOptions> = {
     const { gram } = await cosineGram(tokens, 'cluster');
     const result = sphericalKMeans(gram, tokens.n, tokens.size, budget, { iterations, tolerance, seed });
     const assign = orderBySmallestOrigin(result.assign, budget, tokens);
+    const representative = nearestToCentroid(tokens, assign, budget);
     return {
-      tokens: mergeTokens(tokens, assign, budget),
+      tokens: mergeTokens(tokens, assign, budget, { representative }),
       assign,
+      representative,
       stats: { budget, ratio, iterations: result.iterations, objective: result.objective, reseeded: result.reseeded },
     };
   },
@@ -242,4 +245,37 @@ function orderBySmallestOrigin(assign: Int32Array, k: number, tokens: TokenSet):
   const rank = new Int32Array(k);
   order.forEach((j, r) => (rank[j] = r));
   return assign.map((a) => rank[a]!);
+}
+
+/**
+ * Per cluster, the member with the highest cosine to the cluster's spherical
+ * centroid (normalised size-weighted sum of its members' normalised
+ * features), lowest index on ties. Two O(n·d) passes, no Gram matrix.
+ */
+export function nearestToCentroid(tokens: TokenSet, assign: Int32Array, k: number): Int32Array {
+  const { n, d, data } = tokens;
+  const inverseNorm = new Float64Array(n);
+  const sums = new Float64Array(k * d);
+  for (let i = 0; i < n; i++) {
+    let sq = 0;
+    for (let c = 0; c < d; c++) sq += data[i * d + c]! * data[i * d + c]!;
+    inverseNorm[i] = sq > 0 ? 1 / Math.sqrt(sq) : 0;
+    const w = tokens.size[i]! * inverseNorm[i]!;
+    const base = assign[i]! * d;
+    for (let c = 0; c < d; c++) sums[base + c]! += w * data[i * d + c]!;
+  }
+  const best = new Float64Array(k).fill(-Infinity);
+  const representative = new Int32Array(k).fill(-1);
+  for (let i = 0; i < n; i++) {
+    const j = assign[i]!;
+    let dot = 0;
+    for (let c = 0; c < d; c++) dot += data[i * d + c]! * sums[j * d + c]!;
+    // The centroid's norm is common to the cluster, so the point's own norm is all that scales the cosine.
+    const cosine = dot * inverseNorm[i]!;
+    if (cosine > best[j]! || representative[j] === -1) {
+      best[j] = cosine;
+      representative[j] = i;
+    }
+  }
+  return representative;
 }

@@ -51,7 +51,8 @@ export const poolReducer: Reducer<PoolOptions> = {
     });
     const { assign, count } = poolAssignment(tokens, tiles, kernels);
     const features = await nativePoolFeatures(tokens, tiles, kernels, count);
-    return { tokens: averageByAssignment(tokens, assign, count, features), assign, stats: { ratio, kernel: kernels[0], kernels } };
+    const pooled = averageByAssignment(tokens, assign, count, features);
+    return { tokens: pooled.tokens, assign, representative: pooled.representative, stats: { ratio, kernel: kernels[0], kernels } };
   },
 };
 
@@ -110,9 +111,10 @@ async function nativePoolFeatures(tokens: TokenSet, tiles: { sourceIndex: number
 /**
  * Plain mean of the member features per output (members in input order),
  * unless `features` were computed natively; sizes summed, position and source
- * of the cell's top-left token, mean score (core's mergeTokens does the rest).
+ * of the cell's top-left token, mean score (core's mergeTokens does the rest;
+ * extra tensors get the same plain mean).
  */
-function averageByAssignment(tokens: TokenSet, assign: Int32Array, count: number, features?: Float32Array): TokenSet {
+function averageByAssignment(tokens: TokenSet, assign: Int32Array, count: number, features?: Float32Array): { tokens: TokenSet; representative: Int32Array } {
   const { d } = tokens;
   const { start, members } = groupByAssignment(assign, count, 'pool');
   const data = features ?? new Float32Array(count * d);
@@ -129,7 +131,12 @@ function averageByAssignment(tokens: TokenSet, assign: Int32Array, count: number
     representative[o] = first;
     if (!features) meanRows(tokens.data, d, members, from, to, 1 / (to - from), data, o * d);
   }
-  return mergeTokens(tokens, assign, count, { features: data, representative, meanScore: true });
+  const combine = (values: Float32Array, width: number): Float32Array => {
+    const out = new Float32Array(count * width);
+    for (let o = 0; o < count; o++) meanRows(values, width, members, start[o]!, start[o + 1]!, 1 / (start[o + 1]! - start[o]!), out, o * width);
+    return out;
+  };
+  return { tokens: mergeTokens(tokens, assign, count, { features: data, representative, meanScore: true, combine }), representative };
 }
 
 /**

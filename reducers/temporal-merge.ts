@@ -25,6 +25,8 @@ export interface TemporalMergeResult {
   groups: number[][];
   /** Similarity of each merge performed, in order (for inspection/tests). */
   mergedSimilarities: number[];
+  /** Each merge performed, in order: the index (in the frame list at that moment) of the pair's first frame. */
+  steps: number[];
 }
 
 /**
@@ -72,25 +74,33 @@ export function mergeAdjacentFrames(frames: FrameFeatures[], d: number, budget: 
   }
   const features = frames.map((f) => f);
   const groups = frames.map((_, i) => [i]);
-  if (frames.length <= budget) return { features, groups, mergedSimilarities: [] };
+  if (frames.length <= budget) return { features, groups, mergedSimilarities: [], steps: [] };
   const sims: number[] = [];
   for (let i = 0; i + 1 < features.length; i++) sims.push(framePatchSimilarity(features[i]!, features[i + 1]!, d));
   const mergedSimilarities: number[] = [];
+  const steps: number[] = [];
   while (features.length > budget) {
     let best = 0;
     for (let i = 1; i < sims.length; i++) if (sims[i]! > sims[best]!) best = i;
     mergedSimilarities.push(sims[best]!);
-    const a = features[best]!;
-    const b = features[best + 1]!;
-    const h = new Float32Array(size);
-    for (let c = 0; c < size; c++) h[c] = (a[c]! + b[c]!) / 2;
-    features.splice(best, 2, h);
+    steps.push(best);
+    const h = averagePair(features, best);
     groups.splice(best, 2, [...groups[best]!, ...groups[best + 1]!]);
     sims.splice(best, 1);
     if (best > 0) sims[best - 1] = framePatchSimilarity(features[best - 1]!, h, d);
     if (best < features.length - 1) sims[best] = framePatchSimilarity(h, features[best + 1]!, d);
   }
-  return { features, groups, mergedSimilarities };
+  return { features, groups, mergedSimilarities, steps };
+}
+
+/** Replaces frames[at] and frames[at + 1] by their average (MARC's H = (Ha + Hb) / 2); returns it. */
+function averagePair(frames: FrameFeatures[], at: number): FrameFeatures {
+  const a = frames[at]!;
+  const b = frames[at + 1]!;
+  const h = new Float32Array(a.length);
+  for (let c = 0; c < a.length; c++) h[c] = (a[c]! + b[c]!) / 2;
+  frames.splice(at, 2, h);
+  return h;
 }
 
 /**
@@ -98,7 +108,8 @@ export function mergeAdjacentFrames(frames: FrameFeatures[], d: number, budget: 
  * same rows×cols, tokens grouped by frame in order): merges down to
  * `frames` frames. Token p of every frame in a group goes into output token p
  * of that group; features are the MARC running average, not the size-weighted
- * mean; positions and source come from the group's first frame.
+ * mean (extra tensors replay the same averages); positions and source come
+ * from the group's first (earliest) frame.
  *
  * @example
  * const { tokens, stats } = temporalMerge(videoTokens, { frames: 4 });
@@ -123,10 +134,22 @@ export function temporalMerge(tokens: TokenSet, options: { frames: number }): Re
   result.features.forEach((f, g) => data.set(f, g * perFrame * d));
   const representative = new Int32Array(outputCount);
   result.groups.forEach((members, g) => frameTokens[members[0]!]!.forEach((t, p) => (representative[g * perFrame + p] = t)));
-  const merged = mergeTokens(tokens, assign, outputCount, { features: data, representative });
+  const combine = (values: Float32Array, width: number): Float32Array => {
+    const replay = frameTokens.map((indices) => {
+      const f = new Float32Array(perFrame * width);
+      indices.forEach((t, p) => f.set(values.subarray(t * width, (t + 1) * width), p * width));
+      return f;
+    });
+    for (const at of result.steps) averagePair(replay, at);
+    const out = new Float32Array(outputCount * width);
+    replay.forEach((f, g) => out.set(f, g * perFrame * width));
+    return out;
+  };
+  const merged = mergeTokens(tokens, assign, outputCount, { features: data, representative, combine });
   return {
     tokens: merged,
     assign,
+    representative,
     stats: { frames_in: frames.length, frames_out: result.groups.length, groups: result.groups, merged_similarities: result.mergedSimilarities },
   };
 }

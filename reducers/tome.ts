@@ -30,7 +30,10 @@ export interface ToMeOptions extends BaseReduceOptions {
  *   reference does for the class token).
  *
  * Every output token is the size-weighted mean of the original features it
- * covers (recomputed from the input in float64 at the end).
+ * covers (recomputed from the input in float64 at the end); its position and
+ * source are those of its destination token (the B token the others merged
+ * into, which itself never merged away), like ToMe's merged token that sits
+ * in the destination's slot.
  *
  * @example
  * const { tokens, assign } = await tomeReducer.run(grid576, { budget: 144, protect: [0] });
@@ -47,8 +50,8 @@ export const tomeReducer: Reducer<ToMeOptions> = {
   async run(tokens: TokenSet, options: ToMeOptions): Promise<Reduction> {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'tome');
     const isProtected = protectedFlags(tokens.n, options.protect);
-    const { assign, count, rounds } = await bipartiteRounds(tokens, budget, isProtected);
-    return { tokens: mergeTokens(tokens, assign, count), assign, stats: { budget, ratio, rounds } };
+    const { assign, count, rounds, representative } = await bipartiteRounds(tokens, budget, isProtected);
+    return { tokens: mergeTokens(tokens, assign, count, { representative }), assign, representative, stats: { budget, ratio, rounds } };
   },
 };
 
@@ -64,9 +67,11 @@ function protectedFlags(n: number, protect: number[] | undefined): Uint8Array {
 /**
  * The merge rounds. Works on running size-weighted means (the similarity
  * metric); returns `assign` (input → output, outputs in ascending order of
- * their smallest origin index) and the output count.
+ * their smallest origin index), the output count and each output's
+ * destination token (the input token that was merged into and never merged
+ * away: its position and source are the output's).
  */
-async function bipartiteRounds(tokens: TokenSet, budget: number, isProtected: Uint8Array): Promise<{ assign: Int32Array; count: number; rounds: number }> {
+async function bipartiteRounds(tokens: TokenSet, budget: number, isProtected: Uint8Array): Promise<{ assign: Int32Array; count: number; rounds: number; representative: Int32Array }> {
   const { d } = tokens;
   let m = tokens.n;
   let feats = tokens.data;
@@ -75,6 +80,7 @@ async function bipartiteRounds(tokens: TokenSet, budget: number, isProtected: Ui
   let prot = isProtected;
   const assign = new Int32Array(tokens.n);
   for (let i = 0; i < tokens.n; i++) assign[i] = i;
+  let destination = Int32Array.from({ length: tokens.n }, (_, i) => i);
   let rounds = 0;
   while (m > budget) {
     const r = Math.min(m - budget, Math.floor(m / 2));
@@ -113,9 +119,11 @@ async function bipartiteRounds(tokens: TokenSet, budget: number, isProtected: Ui
     const nextProt = new Uint8Array(count);
     const sizeOut = new Float64Array(count);
     const firstOut = new Int32Array(count);
+    const destinationOut = new Int32Array(count);
     for (let k = 0; k < count; k++) {
       const s = survivors[k]!;
       newIndex[s] = k;
+      destinationOut[k] = destination[s]!;
       nextProt[k] = prot[s]!;
       sizeOut[k] = nextSize[s]!;
       firstOut[k] = nextFirst[s]!;
@@ -140,10 +148,11 @@ async function bipartiteRounds(tokens: TokenSet, budget: number, isProtected: Ui
     size = sizeOut;
     firstOrigin = firstOut;
     prot = nextProt;
+    destination = destinationOut;
     m = survivors.length;
     rounds++;
   }
-  return { assign, count: m, rounds };
+  return { assign, count: m, rounds, representative: destination };
 }
 
 /** Rows of x split alternately: even positions → a, odd → b (ToMe's A/B sets). */

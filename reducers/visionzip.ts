@@ -146,5 +146,23 @@ function assembleOutputs(tokens: TokenSet, plans: TilePlan[]): Reduction {
       o++;
     });
   }
-  return { tokens: mergeTokens(tokens, assign, count, { features, representative }), keep: Int32Array.from(keep), assign, stats: {} };
+  // Extra tensors (e.g. DeepStack) follow the same rule: dominant rows copied, contextual = target + mean of members.
+  const combine = (values: Float32Array, width: number): Float32Array => {
+    const out = new Float32Array(count * width);
+    const sum = new Float64Array(width);
+    let slot = 0;
+    for (const plan of plans) {
+      for (const i of plan.dominant) out.set(values.subarray(i * width, (i + 1) * width), slot++ * width);
+      plan.targets.forEach((target, t) => {
+        const group = plan.members[t]!;
+        sum.fill(0);
+        for (const i of group) for (let c = 0; c < width; c++) sum[c]! += values[i * width + c]!;
+        const inv = 1 / Math.max(1, group.length);
+        for (let c = 0; c < width; c++) out[slot * width + c] = values[target * width + c]! + sum[c]! * inv;
+        slot++;
+      });
+    }
+    return out;
+  };
+  return { tokens: mergeTokens(tokens, assign, count, { features, representative, combine }), keep: Int32Array.from(keep), assign, representative, stats: {} };
 }

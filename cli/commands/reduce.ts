@@ -15,9 +15,9 @@ export function reduceCommand(): Command {
     .option('--ratio <r>', 'fraction of tokens to keep, in (0, 1]', parseNumber('--ratio'))
     .option('--budget <n>', 'number of tokens to keep (instead of --ratio)', parseInteger('--budget'))
     .option('--seed <s>', 'random seed, an integer in [0, 4294967295] (random, cluster)', parseInteger('--seed'), 0)
-    .requiredOption('--out <file>', 'output: .npy ([n_out, d] for one source, [frames, t, d] for video frames with equal counts; other multi-source results are refused) or .safetensors (tokens, sizes, source, grid_pos, origin_offsets/origin_index + the input metadata)')
+    .requiredOption('--out <file>', 'output: .npy ([n_out, d] for one source, [frames, t, d] for video frames with equal counts; other multi-source results are refused) or .safetensors (tokens, sizes, source, grid_pos, positions, extra.*, origin_offsets/origin_index + the input metadata)')
     .option('--dtype <t>', 'output float type: float32 or float16', 'float32')
-    .option('--json', 'print one JSON object {method, ratio, budget, n_in, n_out, d, <method stats>, keep?, assign?, ms}');
+    .option('--json', 'print one JSON object {method, ratio, budget, n_in, n_out, d, <method stats>, keep?, assign?, representative?, ms}');
   addMethodOptions(command);
   command.addHelpText(
     'after',
@@ -30,7 +30,8 @@ Examples:
   vtc reduce --in tokens.npy --method tome --ratio 0.25 --protect 0 --out merged.safetensors
 
 keep indexes input tokens (for a bundle: thumbnail first, then crop 0, crop 1, …);
-assign[i] is the output token that input token i went into.`,
+assign[i] is the output token that input token i went into; representative[o] is the
+input token whose position (t, h, w), source and grid cell output o took (merges).`,
   );
   command.action(async (opts: Record<string, unknown>) => {
     if ((opts.ratio === undefined) === (opts.budget === undefined)) throw new UsageError('reduce: give exactly one of --ratio or --budget');
@@ -64,6 +65,7 @@ assign[i] is the output token that input token i went into.`,
         ...extra,
         ...(reduction.keep ? { keep: reduction.keep } : {}),
         ...(reduction.assign ? { assign: reduction.assign } : {}),
+        ...(reduction.representative ? { representative: reduction.representative } : {}),
         ms,
       });
     } else {

@@ -81,16 +81,20 @@ test('vtc reduce runs every method on an AnyRes bundle .safetensors with keep/as
     assert.equal(file.metadata.grid, '2,2');
     assert.equal(file.metadata.image_size, '640,480');
     assert.equal(file.metadata.encoder, 'test-vit', `${method}: the input's own metadata is carried`);
-    // source and grid position of every output token: those of its representative (kept / target token, else smallest origin)
+    // source, grid position and (t, h, w) of every output token: those of its representative (kept token, else the named representative)
     const source = file.tensors.source!.data as Int32Array;
     const gridPos = file.tensors.grid_pos!.data as Int32Array;
+    const positions = file.tensors.positions!.data as Int32Array;
     const keep = json.keep as number[] | undefined;
     const assign = json.assign as number[] | undefined;
+    const representative = json.representative as number[] | undefined;
+    assert.equal(merging.has(method), representative !== undefined, `${method}: representative in JSON for merges`);
     for (let o = 0; o < (json.n_out as number); o++) {
-      const i = keep && !assign ? keep[o]! : assign!.indexOf(o);
-      const rep = keep && assign ? keep.find((k) => assign[k] === o)! : i;
+      const rep = representative ? representative[o]! : keep![o]!;
+      if (assign) assert.equal(assign[rep], o, `${method}: representative of output ${o} is a member`);
       assert.equal(source[o], Math.floor(rep / T), `${method}: output ${o} source`);
       assert.deepEqual([gridPos[2 * o], gridPos[2 * o + 1]], [Math.floor((rep % T) / 4), rep % 4], `${method}: output ${o} grid position`);
+      assert.deepEqual(Array.from(positions.subarray(3 * o, 3 * o + 3)), [0, Math.floor((rep % T) / 4), rep % 4], `${method}: output ${o} position`);
     }
   });
   const byMethod = Object.fromEntries(methods.map((m, i) => [m, JSON.parse(results[i]!.stdout) as Record<string, unknown>]));
