@@ -1,5 +1,6 @@
-import { resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
+import type { Reduction, TokenSet } from '../core/tokenset.js';
 import { getReducer } from '../reducers/index.js';
+import { runReducer } from '../reducers/run.js';
 import type { Resolution } from './anyres.js';
 import { encodeAnyResDetailed, encodeImageDetailed, type ImageInput } from './encode.js';
 import { encodePng, type ResizeMode } from './image.js';
@@ -34,6 +35,11 @@ export interface CompressImageResult {
   reduction: Reduction;
   budget: number;
   ratio: number;
+  /** Tokens the method worked on (a bundle's thumbnail + unpadded crop tokens), and the padding left out. */
+  nIn: number;
+  nPadding: number;
+  /** E.g. an output larger than the budget (pool with an explicit kernel). */
+  warnings: string[];
   stats: OverlayStats;
   /** The overlay as raw RGB and as PNG bytes. */
   overlay: RgbImage;
@@ -65,11 +71,11 @@ export async function compressImage(input: ImageInput, options: CompressImageOpt
     layout = imageLayout(encoded.tile, encoder.patchSize);
   }
   const spec = { ...(options.ratio !== undefined ? { ratio: options.ratio } : {}), ...(options.budget !== undefined ? { budget: options.budget } : {}) };
-  const { budget, ratio } = resolveBudget(tokens.n, spec, reducer.name);
   const started = performance.now();
-  const reduction = await reducer.run(tokens, { ...options.methodOptions, ...spec, seed: options.seed ?? 0 });
+  const run = await runReducer(reducer, tokens, { ...options.methodOptions, ...spec, seed: options.seed ?? 0 });
   const ms = performance.now() - started;
+  const { reduction } = run;
   const { image, stats } = drawReductionOverlay(layout, tokens, reduction);
   if (options.tokensOut) await saveTokens(options.tokensOut, reduction.tokens);
-  return { input: tokens, reduction, budget, ratio, stats, overlay: image, png: await encodePng(image), ms };
+  return { input: tokens, reduction, budget: run.budget, ratio: run.ratio, nIn: run.n_in, nPadding: run.n_padding, warnings: run.warnings, stats, overlay: image, png: await encodePng(image), ms };
 }

@@ -7,6 +7,7 @@ import { poolReducer } from './pool.js';
 import { randomReducer } from './random.js';
 import { tomeReducer } from './tome.js';
 import { visionzipReducer } from './visionzip.js';
+import { runReducer } from './run.js';
 import type { AnyReducer, BaseReduceOptions } from './types.js';
 
 export type { AnyReducer, BaseReduceOptions, OptionSpec, Reducer } from './types.js';
@@ -18,6 +19,7 @@ export { poolReducer, type PoolOptions } from './pool.js';
 export { randomReducer, type RandomOptions } from './random.js';
 export { tomeReducer, type ToMeOptions } from './tome.js';
 export { visionzipReducer, type VisionZipOptions } from './visionzip.js';
+export { runReducer, unpaddedIndices, type ReductionRun } from './run.js';
 
 /** Every reducer by registry name. One file per method in this folder. */
 export const reducers: Record<string, AnyReducer> = {
@@ -42,9 +44,10 @@ export function getReducer(name: string): AnyReducer {
 
 /**
  * Runs a registered reducer by name, after validating the token set (shapes,
- * metadata lengths, finite features and scores; errors name the method).
- * `getReducer(name).run` skips that check for token sets known to be valid
- * (createTokenSet and the token-file loaders already validate).
+ * metadata lengths, finite features and scores; errors name the method), the
+ * way `vtc reduce` does (see runReducer): an AnyRes bundle's padding is left
+ * out first, and `stats` gains the shared counts `budget`, `n_in`,
+ * `n_padding` and `warnings`.
  *
  * @example
  * const result = await reduce(tokens, 'pool', { ratio: 0.25 });
@@ -53,5 +56,6 @@ export function getReducer(name: string): AnyReducer {
 export async function reduce(tokens: TokenSet, method: string, options: BaseReduceOptions & Record<string, unknown>): Promise<Reduction> {
   const reducer = getReducer(method);
   validateTokenSet(tokens, reducer.name);
-  return reducer.run(tokens, options);
+  const run = await runReducer(reducer, tokens, options);
+  return { ...run.reduction, stats: { ...run.reduction.stats, budget: run.budget, n_in: run.n_in, n_padding: run.n_padding, warnings: run.warnings } };
 }

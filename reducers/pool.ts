@@ -6,22 +6,30 @@ import type { BaseReduceOptions, Reducer } from './types.js';
 
 /** Options of `pool`. */
 export interface PoolOptions extends BaseReduceOptions {
-  /** Pool kernel size k ≥ 1; overrides the value derived from ratio/budget. */
+  /** Square pool kernel k ≥ 1; overrides the kernel derived from ratio/budget (the output may then exceed the budget: stats.warnings says so). */
   kernel?: number;
 }
 
+/** A pool kernel: kr rows × kc columns of tokens per cell. */
+export type PoolKernel = [rows: number, cols: number];
+
 /**
- * `pool` — k×k average pooling of each tile's token grid: the token-space
- * twin of VTC-Bench's image downsampling by K.
+ * `pool` — average pooling of each tile's token grid with a kr×kc kernel:
+ * the token-space twin of VTC-Bench's image downsampling by K.
  *
- * k = round(1/√R) for a ratio R (0.25, 0.1111, 0.0625, 0.04, 0.01 ↔ k = 2, 3,
- * 4, 5, 10); for a budget, each tile's share b_t (split evenly, remainder to
- * the first tiles) gives k = max(1, round(√(n_t / b_t))). A grid not
- * divisible by k gives ⌈rows/k⌉×⌈cols/k⌉ cells, each the plain mean of the
- * tokens inside it, emitted per tile in raster order of cells. So the output
- * count follows the grid, not exactly R·n. Size is the sum of member sizes;
- * position and source are those of the cell's first (top-left) token; the
- * score is the mean member score.
+ * Kernel rule (per tile, with budget b_t = max(1, round(n_t·R)) for a ratio,
+ * or the tile's even share of a budget): among all kr×kc kernels, the one
+ * whose cell count is largest without exceeding b_t; ties go to the most
+ * square kernel, then to the smaller kr. So a ratio always reduces and never
+ * exceeds the budget: R = 0.25, 0.1111, 0.0625 on a 24×24 grid give the
+ * square 2×2, 3×3, 4×4 kernels (144, 64, 36 tokens), R = 0.5 gives 1×2 (288).
+ * Cells are cut from the source grid (⌈rows/kr⌉×⌈cols/kc⌉, a border cell may
+ * be partial), each the plain mean of the tokens inside it, emitted per tile
+ * in raster order of cells. Size is the sum of member sizes; position and
+ * source are those of the cell's first (top-left) token; the score is the
+ * mean member score. A tile whose tokens do not fill a rectangle (an already
+ * reduced set) is pooled with square kernels only: the smallest k whose cell
+ * count fits.
  *
  * @example
  * // 24×24 grid, R = 0.25 → 12×12 = 144 tokens, each a 2×2 mean
@@ -29,10 +37,10 @@ export interface PoolOptions extends BaseReduceOptions {
  */
 export const poolReducer: Reducer<PoolOptions> = {
   name: 'pool',
-  summary: 'k×k average pooling on each tile grid, k = round(1/sqrt(R))',
+  summary: 'average pooling on each tile grid with the largest kernel count within the budget (2×2 at R = 0.25)',
   kind: 'merge',
   scope: 'tile',
-  options: { kernel: { type: 'integer', description: 'pool kernel k (overrides the k derived from --ratio/--budget)' } },
+  options: { kernel: { type: 'integer', description: 'square pool kernel k (overrides the kernel derived from --ratio/--budget; may exceed the budget)' } },
   async run(tokens: TokenSet, options: PoolOptions): Promise<Reduction> {
     const { ratio } = resolveBudget(tokens.n, options, 'pool');
     if (options.kernel !== undefined && !(Number.isInteger(options.kernel) && options.kernel >= 1)) {
@@ -44,30 +52,82 @@ export const poolReducer: Reducer<PoolOptions> = {
       options,
       'pool',
     );
-    const kernels = tiles.map((tile, t) => {
-      if (options.kernel !== undefined) return options.kernel;
-      if (options.budget === undefined) return Math.max(1, Math.round(1 / Math.sqrt(ratio)));
-      return Math.max(1, Math.round(Math.sqrt(tile.indices.length / budgets[t]!)));
-    });
+    const kernels = tiles.map((tile, t): PoolKernel => (options.kernel !== undefined ? [options.kernel, options.kernel] : poolKernel(tokens, tile.indices, budgets[t]!)));
     const { assign, count } = poolAssignment(tokens, tiles, kernels);
     const features = await nativePoolFeatures(tokens, tiles, kernels, count);
+    const budget = budgets.reduce((a, b) => a + b, 0);
     const pooled = averageByAssignment(tokens, assign, count, features);
-    return { tokens: pooled.tokens, assign, representative: pooled.representative, stats: { ratio, kernel: kernels[0], kernels } };
+    return { tokens: pooled.tokens, assign, representative: pooled.representative, stats: { ratio, budget, budgets, kernel: kernels[0], kernels } };
   },
 };
+
+/**
+ * The kernel of one tile for a budget (see the rule on poolReducer). Cell
+ * counts are exact: for a rectangle of tokens spanning grid rows
+ * [top, bottom] the row cells are ⌊bottom/kr⌋ − ⌊top/kr⌋ + 1 (likewise for
+ * columns), so every kr×kc pair is tried in O(1).
+ *
+ * @example
+ * poolKernel(grid576, all576, 288); // [1, 2]
+ */
+export function poolKernel(tokens: TokenSet, indices: Int32Array, budget: number): PoolKernel {
+  let top = Infinity;
+  let bottom = -Infinity;
+  let left = Infinity;
+  let right = -Infinity;
+  for (const i of indices) {
+    top = Math.min(top, tokens.row[i]!);
+    bottom = Math.max(bottom, tokens.row[i]!);
+    left = Math.min(left, tokens.col[i]!);
+    right = Math.max(right, tokens.col[i]!);
+  }
+  const height = bottom - top + 1;
+  const width = right - left + 1;
+  // A kernel past the last row and column puts the whole tile in one cell: the fallback that always fits.
+  const oneCell: PoolKernel = [bottom + 1, right + 1];
+  if (height * width !== indices.length) return squareKernel(tokens, indices, budget, Math.max(...oneCell));
+  let best = oneCell;
+  let bestCount = 1;
+  for (let kr = 1; kr <= oneCell[0]; kr++) {
+    const rowCells = Math.floor(bottom / kr) - Math.floor(top / kr) + 1;
+    if (rowCells > budget) continue;
+    for (let kc = 1; kc <= oneCell[1]; kc++) {
+      const count = rowCells * (Math.floor(right / kc) - Math.floor(left / kc) + 1);
+      if (count > budget || count < bestCount) continue;
+      const squareness = Math.abs(kr - kc);
+      const bestSquareness = Math.abs(best[0] - best[1]);
+      if (count > bestCount || squareness < bestSquareness || (squareness === bestSquareness && kr < best[0])) {
+        best = [kr, kc];
+        bestCount = count;
+      }
+    }
+  }
+  return best;
+}
+
+/** Smallest square k whose exact count of occupied cells fits the budget (tiles that are not a full rectangle). */
+function squareKernel(tokens: TokenSet, indices: Int32Array, budget: number, maxKernel: number): PoolKernel {
+  for (let k = 1; k < maxKernel; k++) {
+    // Cells are keyed by (row cell, col cell); 1_000_003 exceeds any column-cell count.
+    const cells = new Set<number>();
+    for (const i of indices) cells.add(Math.floor(tokens.row[i]! / k) * 1_000_003 + Math.floor(tokens.col[i]! / k));
+    if (cells.size <= budget) return [k, k];
+  }
+  return [maxKernel, maxKernel];
+}
 
 /**
  * Cell of every token: per tile (in order of first appearance), the used
  * cells of its ⌈rows/k⌉×⌈cols/k⌉ grid numbered in raster order.
  */
-function poolAssignment(tokens: TokenSet, tiles: { sourceIndex: number; indices: Int32Array }[], kernels: number[]): { assign: Int32Array; count: number } {
+function poolAssignment(tokens: TokenSet, tiles: { sourceIndex: number; indices: Int32Array }[], kernels: PoolKernel[]): { assign: Int32Array; count: number } {
   const assign = new Int32Array(tokens.n);
   let offset = 0;
   tiles.forEach(({ sourceIndex, indices }, t) => {
-    const k = kernels[t]!;
+    const [kr, kc] = kernels[t]!;
     const src = tokens.sources[sourceIndex]!;
-    const cellRows = Math.ceil(src.rows / k);
-    const cellCols = Math.ceil(src.cols / k);
+    const cellRows = Math.ceil(src.rows / kr);
+    const cellCols = Math.ceil(src.cols / kc);
     const numbering = new Int32Array(cellRows * cellCols).fill(-1);
     for (const i of indices) {
       const r = tokens.row[i]!;
@@ -75,7 +135,7 @@ function poolAssignment(tokens: TokenSet, tiles: { sourceIndex: number; indices:
       if (r < 0 || r >= src.rows || c < 0 || c >= src.cols) {
         throw new ShapeError(`pool: token ${i} at grid position (${r}, ${c}) lies outside its source's ${src.rows}x${src.cols} grid`);
       }
-      const cell = Math.floor(r / k) * cellCols + Math.floor(c / k);
+      const cell = Math.floor(r / kr) * cellCols + Math.floor(c / kc);
       numbering[cell] = 0;
       assign[i] = cell;
     }
@@ -90,17 +150,19 @@ function poolAssignment(tokens: TokenSet, tiles: { sourceIndex: number; indices:
 /**
  * The pooled features computed natively (meanPoolNative) when the input has
  * the common layout — equal full grids, tile after tile in raster order, one
- * k dividing rows and cols — else undefined (the JS path handles the rest).
+ * square k dividing rows and cols — else undefined (the JS path handles the
+ * rest, including rectangular kernels).
  */
-async function nativePoolFeatures(tokens: TokenSet, tiles: { sourceIndex: number; indices: Int32Array }[], kernels: number[], count: number): Promise<Float32Array | undefined> {
-  const k = kernels[0]!;
+async function nativePoolFeatures(tokens: TokenSet, tiles: { sourceIndex: number; indices: Int32Array }[], kernels: PoolKernel[], count: number): Promise<Float32Array | undefined> {
+  const [k, kc] = kernels[0]!;
+  if (k !== kc) return undefined;
   const first = tokens.sources[tiles[0]!.sourceIndex]!;
   const { rows, cols } = first;
   if (k < 2 || rows % k !== 0 || cols % k !== 0 || count * k * k !== tokens.n) return undefined;
   let i = 0;
   for (const [t, tile] of tiles.entries()) {
     const src = tokens.sources[tile.sourceIndex]!;
-    if (kernels[t] !== k || src.rows !== rows || src.cols !== cols || tile.indices.length !== rows * cols) return undefined;
+    if (kernels[t]![0] !== k || kernels[t]![1] !== k || src.rows !== rows || src.cols !== cols || tile.indices.length !== rows * cols) return undefined;
     for (let local = 0; local < rows * cols; local++, i++) {
       if (tile.indices[local] !== i || tokens.row[i] !== Math.floor(local / cols) || tokens.col[i] !== local % cols) return undefined;
     }

@@ -6,6 +6,7 @@ import { encodeAnyResDetailed, encodeImageDetailed } from '../encoders/encode.js
 import { encodePng } from '../encoders/image.js';
 import { anyresLayout, drawReductionOverlay, imageLayout, type OverlayLayout } from '../encoders/overlay.js';
 import { reducers } from '../reducers/index.js';
+import { runReducer } from '../reducers/run.js';
 import { DEFAULT_CONFIG, measureCompression, ocrPages, renderText, writePages } from '../render/index.js';
 import { videoQa } from '../video/qa.js';
 import { samplesRoot } from './paths.js';
@@ -110,22 +111,19 @@ export function sampleText(root = samplesRoot): string {
 interface EncodedForOverlay {
   input: TokenSet;
   layout: OverlayLayout;
-  /** Tokens the ratio applies to: all of a tile; for AnyRes the thumbnail + the unpadded crop tokens (LLaVA-NeXT drops the padding rows). */
-  tokensIn: number;
 }
 
 /** One 336² tile with the built-in patch encoder, and where its patches sit. */
 async function encodeTileForOverlay(image: string): Promise<EncodedForOverlay> {
   const { tokens, tile } = await encodeImageDetailed(image);
-  return { input: tokens, layout: imageLayout(tile, tile.width / tokens.sources[0]!.cols), tokensIn: tokens.n };
+  return { input: tokens, layout: imageLayout(tile, tile.width / tokens.sources[0]!.cols) };
 }
 
 /** An AnyRes bundle (thumbnail + crops) with the built-in patch encoder, laid out thumbnail | crop canvas. */
 async function encodeAnyResForOverlay(image: string): Promise<EncodedForOverlay> {
-  const { tokens, thumbnail, canvas, plan } = await encodeAnyResDetailed(image);
+  const { tokens, thumbnail, canvas } = await encodeAnyResDetailed(image);
   const grid = tokens.anyres!;
-  const tokensIn = plan.patchRows * plan.patchCols + plan.unpad.rows * plan.unpad.cols;
-  return { input: tokens, layout: anyresLayout(thumbnail, canvas, grid.gridRows, grid.gridCols, thumbnail.width / grid.patchCols), tokensIn };
+  return { input: tokens, layout: anyresLayout(thumbnail, canvas, grid.gridRows, grid.gridCols, thumbnail.width / grid.patchCols) };
 }
 
 /** Paths inside the repository relative to its root (samples/…), others as given. */
@@ -179,9 +177,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         const label = `${name} · ${method.name} · ${percent(ratio)}%`;
         try {
           // GlobalCom² is defined on AnyRes bundles (thumbnail + crops); the others on one tile.
-          const { input, layout, tokensIn } = method.scope === 'anyres' ? (anyres ??= await encodeAnyResForOverlay(image)) : (plain ??= await encodeTileForOverlay(image));
+          const { input, layout } = method.scope === 'anyres' ? (anyres ??= await encodeAnyResForOverlay(image)) : (plain ??= await encodeTileForOverlay(image));
           const t0 = performance.now();
-          const reduction = await method.run(input, { ratio, seed: 0 });
+          const { reduction, n_in: tokensIn } = await runReducer(method, input, { ratio, seed: 0 });
           const ms = performance.now() - t0;
           const file = join('images', `${name}-${method.name}-${percent(ratio)}.png`);
           writeFileSync(join(outDir, file), await encodePng(drawReductionOverlay(layout, input, reduction).image));

@@ -30,7 +30,7 @@ export function compressCommand(): Command {
     .option('--seed <s>', 'random seed', parseInteger('--seed'), 0)
     .requiredOption('--out <overlay.png>', 'overlay PNG: kept patches as they are, dropped ones dimmed; merged groups coloured per output token')
     .option('--tokens-out <file>', 'also write the reduced tokens (.safetensors or .npy)')
-    .option('--json', 'print one JSON object {method, ratio, budget, n_in, n_out, d, mode, per_source, overlay, ms}');
+    .option('--json', 'print one JSON object {method, ratio, budget, n_in, n_padding, n_out, d, mode, per_source, overlay, warnings, ms}');
   addMethodOptions(command);
   command.addHelpText(
     'after',
@@ -66,6 +66,7 @@ Method-specific flags (listed above) apply to the methods named in brackets.`,
     } finally {
       await encoder.dispose();
     }
+    for (const warning of result.warnings) process.stderr.write(`vtc: warning: ${warning}\n`);
     const temp = `${opts.out}.tmp-${process.pid}`;
     await writeFile(temp, result.png);
     await rename(temp, opts.out);
@@ -75,18 +76,20 @@ Method-specific flags (listed above) apply to the methods named in brackets.`,
         encoder: encoder.name,
         ratio: result.ratio,
         budget: result.budget,
-        n_in: result.input.n,
+        n_in: result.nIn,
+        n_padding: result.nPadding,
         n_out: result.reduction.tokens.n,
         d: result.input.d,
         mode: result.stats.mode,
         per_source: result.stats.perSource,
         overlay: opts.out,
+        warnings: result.warnings,
         ...(opts.tokensOut ? { tokens_out: opts.tokensOut } : {}),
         ms: result.ms,
       });
     } else {
       const parts = result.stats.perSource.map((s) => `${s.kind}${s.kind === 'image' ? '' : ` ${s.index}`}: ${s.covered}/${s.tokens}`).join(', ');
-      process.stdout.write(`${reducer.name}: ${result.input.n} → ${result.reduction.tokens.n} tokens (${result.stats.mode}; ${parts}) → ${opts.out}\n`);
+      process.stdout.write(`${reducer.name}: ${result.nIn} → ${result.reduction.tokens.n} tokens (${result.stats.mode}; ${parts}) → ${opts.out}\n`);
     }
   });
   return command;

@@ -1,9 +1,10 @@
 import { extname } from 'node:path';
 import { Command } from 'commander';
 import { InputError, UsageError, VtcError } from '../../core/errors.js';
-import { resolveBudget, type TokenSet } from '../../core/tokenset.js';
+import type { TokenSet } from '../../core/tokenset.js';
 import { loadTokens, saveTokens } from '../../encoders/tokenfile.js';
 import { getReducer, reducers } from '../../reducers/index.js';
+import { runReducer } from '../../reducers/run.js';
 import { addMethodOptions, methodOptionValues, rejectForeignMethodOptions } from '../method-options.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
 
@@ -17,7 +18,7 @@ export function reduceCommand(): Command {
     .option('--seed <s>', 'random seed, an integer in [0, 4294967295] (random, cluster)', parseInteger('--seed'), 0)
     .requiredOption('--out <file>', 'output: .npy ([n_out, d] for one source, [frames, t, d] for video frames with equal counts; other multi-source results are refused) or .safetensors (tokens, sizes, source, grid_pos, positions, extra.*, origin_offsets/origin_index + the input metadata)')
     .option('--dtype <t>', 'output float type: float32 or float16', 'float32')
-    .option('--json', 'print one JSON object {method, ratio, budget, n_in, n_out, d, <method stats>, keep?, assign?, representative?, ms}');
+    .option('--json', 'print one JSON object {method, ratio, budget, n_in, n_padding, n_out, d, <method stats>, warnings, keep?, assign?, representative?, ms}');
   addMethodOptions(command);
   command.addHelpText(
     'after',
@@ -30,8 +31,13 @@ Examples:
   vtc reduce --in tokens.npy --method tome --ratio 0.25 --protect 0 --out merged.safetensors
 
 keep indexes input tokens (for a bundle: thumbnail first, then crop 0, crop 1, …);
-assign[i] is the output token that input token i went into; representative[o] is the
-input token whose position (t, h, w), source and grid cell output o took (merges).`,
+assign[i] is the output token that input token i went into (−1: AnyRes padding);
+representative[o] is the input token whose position (t, h, w), source and grid
+cell output o took (merges).
+On a bundle every method works on the thumbnail + the unpadded crop tokens, as
+LLaVA-NeXT does before its LLM: n_in counts those, n_padding the tokens left
+out, and the ratio applies to n_in. An output larger than the budget (only
+pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
   );
   command.action(async (opts: Record<string, unknown>) => {
     if ((opts.ratio === undefined) === (opts.budget === undefined)) throw new UsageError('reduce: give exactly one of --ratio or --budget');
@@ -46,30 +52,32 @@ input token whose position (t, h, w), source and grid cell output o took (merges
     if (outExt !== '.npy' && outExt !== '.safetensors') throw new UsageError(`${reducer.name}: --out ${outPath}: unsupported output extension ${JSON.stringify(outExt)} (expected .npy or .safetensors)`);
     const tokens = await withMethod(reducer.name, () => loadTokens(String(opts.in)));
     const spec = { ratio: opts.ratio as number | undefined, budget: opts.budget as number | undefined };
-    const { budget, ratio } = resolveBudget(tokens.n, spec, reducer.name);
     const options: Record<string, unknown> = { ...spec, seed: opts.seed, ...methodOptionValues(reducer, opts) };
     const started = performance.now();
-    const reduction = await reducer.run(tokens, options);
+    const run = await runReducer(reducer, tokens, options);
     const ms = performance.now() - started;
+    const { reduction } = run;
+    for (const warning of run.warnings) process.stderr.write(`vtc: warning: ${warning}\n`);
     await writeOutput(reducer.name, outPath, reduction.tokens, opts.dtype);
     if (opts.json) {
-      const { ratio: _r, budget: reducerBudget, ...extra } = reduction.stats;
+      const { ratio: _r, budget: _b, ...extra } = reduction.stats;
       printJson({
         method: reducer.name,
-        ratio,
-        // Per-tile methods round each tile's share (Σ max(1, round(n_t·R))), which can differ from round(n·R).
-        budget: typeof reducerBudget === 'number' ? reducerBudget : budget,
-        n_in: tokens.n,
-        n_out: reduction.tokens.n,
+        ratio: run.ratio,
+        budget: run.budget,
+        n_in: run.n_in,
+        n_padding: run.n_padding,
+        n_out: run.n_out,
         d: tokens.d,
         ...extra,
+        warnings: run.warnings,
         ...(reduction.keep ? { keep: reduction.keep } : {}),
         ...(reduction.assign ? { assign: reduction.assign } : {}),
         ...(reduction.representative ? { representative: reduction.representative } : {}),
         ms,
       });
     } else {
-      process.stdout.write(`${reducer.name}: ${tokens.n} → ${reduction.tokens.n} tokens (d = ${tokens.d}) in ${ms.toFixed(1)} ms → ${outPath}\n`);
+      process.stdout.write(`${reducer.name}: ${run.n_in} → ${run.n_out} tokens (d = ${tokens.d}${run.n_padding ? `; ${run.n_padding} AnyRes padding tokens left out` : ''}) in ${ms.toFixed(1)} ms → ${outPath}\n`);
     }
   });
   return command;

@@ -47,22 +47,25 @@ async function runAll(argLists: string[][]): Promise<CliResult[]> {
 const selection = new Set(['random', 'divprune', 'globalcom2', 'visionzip']);
 const merging = new Set(['cluster', 'tome', 'pool', 'visionzip']);
 
-function checkJson(method: string, json: Record<string, unknown>, nIn: number): void {
+/** nIn: tokens the method worked on; nTotal: tokens in the file (a bundle's padding included), which keep/assign index. */
+function checkJson(method: string, json: Record<string, unknown>, nIn: number, nTotal = nIn): void {
   assert.equal(json.method, method);
   assert.equal(json.n_in, nIn);
+  assert.equal(json.n_padding, nTotal - nIn);
   const nOut = json.n_out as number;
   if (selection.has(method)) {
     const keep = json.keep as number[];
     assert.ok(Array.isArray(keep), `${method}: keep in JSON`);
     assert.equal(new Set(keep).size, keep.length, `${method}: distinct keep`);
-    assert.ok(keep.every((k) => k >= 0 && k < nIn));
+    assert.ok(keep.every((k) => k >= 0 && k < nTotal));
     assert.equal(keep.length, nOut);
   }
   if (merging.has(method)) {
     const assign = json.assign as number[];
-    assert.equal(assign.length, nIn, `${method}: assign covers every input`);
-    assert.equal(new Set(assign).size, nOut, `${method}: every output has members`);
-    assert.ok(assign.every((a) => a >= 0 && a < nOut));
+    assert.equal(assign.length, nTotal, `${method}: assign covers every input`);
+    assert.equal(new Set(assign.filter((a) => a >= 0)).size, nOut, `${method}: every output has members`);
+    assert.ok(assign.every((a) => a >= -1 && a < nOut));
+    assert.equal(assign.filter((a) => a === -1).length, nTotal - nIn, `${method}: exactly the padding is left out`);
   }
 }
 
@@ -73,11 +76,12 @@ test('vtc reduce runs every method on an AnyRes bundle .safetensors with keep/as
     const method = methods[i]!;
     assert.equal(result.code, 0, `${method}: ${result.stderr}`);
     const json = JSON.parse(result.stdout) as Record<string, unknown>;
-    checkJson(method, json, 80);
+    // 16 thumbnail tokens + 4 crops × 12 unpadded (the 640×480 image fills canvas rows 1..6 of 8)
+    checkJson(method, json, 64, 80);
     const file = decodeSafetensors(readFileSync(join(dir, `b-${method}.safetensors`)));
     assert.deepEqual(file.tensors.tokens!.shape, [json.n_out, d]);
     const sizes = Array.from(file.tensors.sizes!.data as Float32Array);
-    if (merging.has(method) && method !== 'visionzip') assert.equal(sizes.reduce((a, b) => a + b, 0), 80, `${method}: sizes sum to n_in`);
+    if (merging.has(method) && method !== 'visionzip') assert.equal(sizes.reduce((a, b) => a + b, 0), 64, `${method}: sizes sum to n_in`);
     assert.equal(file.metadata.grid, '2,2');
     assert.equal(file.metadata.image_size, '640,480');
     assert.equal(file.metadata.encoder, 'test-vit', `${method}: the input's own metadata is carried`);
@@ -98,10 +102,13 @@ test('vtc reduce runs every method on an AnyRes bundle .safetensors with keep/as
     }
   });
   const byMethod = Object.fromEntries(methods.map((m, i) => [m, JSON.parse(results[i]!.stdout) as Record<string, unknown>]));
-  assert.equal(byMethod.cluster!.n_out, 20);
-  assert.equal(byMethod.tome!.n_out, 20);
-  assert.equal(byMethod.pool!.n_out, 20);
-  assert.equal(byMethod.visionzip!.n_out, 20);
+  // R = 0.25 of n_in = 64 → 16; per tile: thumbnail 4 + each crop round(12/4) = 3
+  assert.equal(byMethod.cluster!.n_out, 16);
+  assert.equal(byMethod.tome!.n_out, 16);
+  assert.equal(byMethod.pool!.n_out, 16);
+  assert.deepEqual(byMethod.pool!.kernels, [[2, 2], [1, 4], [1, 4], [1, 4], [1, 4]]);
+  assert.equal(byMethod.visionzip!.n_out, 16);
+  for (const method of methods) assert.deepEqual([byMethod[method]!.n_in, byMethod[method]!.n_padding], [64, 16], method);
   // GlobalCom²: 4 thumbnail tokens + ⌊N_valid·r_j⌋ per crop; crops have 4×3 valid tokens
   const ratios = byMethod.globalcom2!.crop_ratios as number[];
   assert.equal(ratios.length, 4);
@@ -113,10 +120,10 @@ test('vtc reduce runs every method on an AnyRes bundle .safetensors with keep/as
   for (const k of keep.filter((k) => k >= 16 && k < 32)) assert.ok(k - 16 >= 4, `crop 0 token ${k - 16} is in the padding`);
 });
 
-test('--json budget of a per-tile method is what the tiles keep: visionzip R = 0.1 → 5 × round(1.6) = 10, not round(8)', async () => {
-  const [vz] = await runAll([['reduce', '--in', bundle, '--method', 'visionzip', '--ratio', '0.1', '--out', join(dir, 'vz10.safetensors'), '--json']]);
+test('--json budget of a per-tile method is what the tiles keep: visionzip R = 0.3 → round(4.8) + 4 × round(3.6) = 21, not round(19.2)', async () => {
+  const [vz] = await runAll([['reduce', '--in', bundle, '--method', 'visionzip', '--ratio', '0.3', '--out', join(dir, 'vz10.safetensors'), '--json']]);
   const json = JSON.parse(vz!.stdout);
-  assert.deepEqual([json.budget, json.n_out, json.budgets], [10, 10, [2, 2, 2, 2, 2]]);
+  assert.deepEqual([json.budget, json.n_out, json.budgets], [21, 21, [5, 4, 4, 4, 4]]);
 });
 
 test('vtc reduce on an .npy: merge/select methods run; visionzip and globalcom2 explain what is missing', async () => {
@@ -180,7 +187,7 @@ test('bad input: d mismatch in a bundle, ratio out of range, budget > n, unknown
   const cases: Array<[string[], number, RegExp]> = [
     [['--in', mismatch, '--method', 'globalcom2', '--ratio', '0.5'], 1, /crops have d = 3 but thumbnail has d = 4/],
     [['--in', bundle, '--method', 'tome', '--ratio', '0'], 2, /tome: ratio must be in \(0, 1\], got 0/],
-    [['--in', bundle, '--method', 'divprune', '--budget', '81'], 2, /divprune: budget 81 is larger than the number of input tokens n = 80/],
+    [['--in', bundle, '--method', 'divprune', '--budget', '65'], 2, /divprune: budget 65 is larger than the number of input tokens n = 64/],
     [['--in', bundle, '--method', 'kmeans', '--ratio', '0.5'], 2, /unknown method "kmeans" \(available: cluster, globalcom2, tome, visionzip, divprune, pool, random\)/],
   ];
   const results = await runAll(cases.map(([args]) => ['reduce', ...args, '--out', out]));

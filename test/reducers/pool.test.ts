@@ -20,13 +20,13 @@ test('pool 2×2 on a 4×4 grid: hand-computed means, raster cells, top-left meta
   assert.deepEqual(Array.from(result.tokens.col), [0, 2, 0, 2]);
   assert.deepEqual(Array.from(result.tokens.origin[1]!), [2, 3, 6, 7]);
   assert.deepEqual(Array.from(result.tokens.size), [4, 4, 4, 4]);
-  assert.equal(result.stats.kernel, 2);
+  assert.deepEqual(result.stats.kernel, [2, 2]);
   checkMergeInvariants(tokens, result);
 });
 
 test('pool on a grid not divisible by k: ⌈rows/k⌉×⌈cols/k⌉ cells, each the mean of the tokens inside', async () => {
   const tokens = grid(5);
-  const result = await poolReducer.run(tokens, { ratio: 0.25 });
+  const result = await poolReducer.run(tokens, { ratio: 0.25, kernel: 2 });
   assert.equal(result.tokens.n, 9);
   // cells: [0,1,5,6] [2,3,7,8] [4,9] [10,11,15,16] [12,13,17,18] [14,19] [20,21] [22,23] [24]
   assertClose(result.tokens.data, [3, 5, 6.5, 13, 15, 16.5, 20.5, 22.5, 24], 1e-6, 'means');
@@ -34,25 +34,55 @@ test('pool on a grid not divisible by k: ⌈rows/k⌉×⌈cols/k⌉ cells, each 
   checkMergeInvariants(tokens, result);
 });
 
-test('pool kernel follows k = round(1/√R) for the VTC-Bench ratios; large cells average exactly', async () => {
-  const tokens = grid(20);
-  const cases: Array<[number, number, number]> = [
-    [0.25, 2, 100],
-    [0.1111, 3, 49],
-    [0.0625, 4, 25],
-    [0.04, 5, 16],
-    [0.01, 10, 4],
+test('pool kernel: the largest cell count within the budget, most square first — square for the VTC-Bench ratios on 24×24', async () => {
+  const tokens24 = grid(24);
+  // [ratio, kernel, count]: budget round(576·R) = 288, 144, 64, 36
+  const cases24: Array<[number, [number, number], number]> = [
+    [0.5, [1, 2], 288],
+    [0.25, [2, 2], 144],
+    [0.1111, [3, 3], 64],
+    [0.0625, [4, 4], 36],
   ];
-  for (const [ratio, k, count] of cases) {
-    const result = await poolReducer.run(tokens, { ratio });
-    assert.equal(result.stats.kernel, k, `R = ${ratio}`);
+  for (const [ratio, kernel, count] of cases24) {
+    const result = await poolReducer.run(tokens24, { ratio });
+    assert.deepEqual(result.stats.kernel, kernel, `R = ${ratio}`);
     assert.equal(result.tokens.n, count, `R = ${ratio}`);
+    checkMergeInvariants(tokens24, result);
+  }
+  // 20×20: budget round(400·R). R = 0.1111 → 44: 3×3 would give 7·7 = 49 > 44; the best count within 44 is 40,
+  // reached by 2×5, 5×2, 1×10 and 10×1 → most square with the smaller row kernel: 2×5 (10 × 4 cells).
+  const tokens = grid(20);
+  const cases: Array<[number, [number, number], number]> = [
+    [0.25, [2, 2], 100],
+    [0.1111, [2, 5], 40],
+    [0.0625, [4, 4], 25],
+    [0.04, [5, 5], 16],
+    [0.01, [10, 10], 4],
+  ];
+  for (const [ratio, kernel, count] of cases) {
+    const result = await poolReducer.run(tokens, { ratio });
+    assert.deepEqual(result.stats.kernel, kernel, `R = ${ratio}`);
+    assert.equal(result.tokens.n, count, `R = ${ratio}`);
+    assert.ok(result.tokens.n <= (result.stats.budget as number), `R = ${ratio}: within the budget`);
     checkMergeInvariants(tokens, result);
   }
   // 10×10 cell 0 holds rows 0..9, cols 0..9: mean = 9·20/2 + 4.5 = 94.5
   const k10 = await poolReducer.run(tokens, { ratio: 0.01 });
   assertClose(k10.tokens.data, [94.5, 104.5, 294.5, 304.5], 1e-4, 'k = 10 means');
+  // an explicit kernel decides the count, whatever the budget
   assert.equal((await poolReducer.run(tokens, { ratio: 0.25, kernel: 4 })).tokens.n, 25);
+  // 1×2 cells on a 4×4 grid: means of horizontal pairs
+  const pairs = await poolReducer.run(grid(4), { ratio: 0.5 });
+  assertClose(pairs.tokens.data, [0.5, 2.5, 4.5, 6.5, 8.5, 10.5, 12.5, 14.5], 1e-6, '1×2 means');
+});
+
+test('pool on a tile that is not a full rectangle uses square kernels: the smallest k whose occupied cells fit', async () => {
+  // the 2×2-pooled tokens of a 4×4 grid sit at rows/cols {0, 2}: k = 2 still leaves 4 occupied cells, k = 3 leaves 1
+  const pooled = await poolReducer.run(grid(4), { ratio: 0.25 });
+  const again = await poolReducer.run(pooled.tokens, { budget: 1 });
+  assert.deepEqual(again.stats.kernel, [3, 3]);
+  assert.equal(again.tokens.n, 1);
+  assert.equal(again.tokens.size[0], 16);
 });
 
 test('pool on an AnyRes bundle works per tile; a budget is split evenly over tiles, remainder first', async () => {
@@ -62,12 +92,12 @@ test('pool on an AnyRes bundle works per tile; a budget is split evenly over til
   assert.deepEqual(Array.from(byRatio.tokens.source), [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4]);
   assert.equal(byRatio.assign![16], 4); // first token of crop 0 → first cell of tile 1
   checkMergeInvariants(tokens, byRatio);
-  // budget 22 over 5 tiles → [5, 5, 4, 4, 4] → k = round(√(16/5)) = 2, round(√(16/4)) = 2
+  // budget 22 over 5 tiles → [5, 5, 4, 4, 4]; on a 4×4 tile no kernel gives 5 cells, so 4 (2×2) for all
   const byBudget = await poolReducer.run(tokens, { budget: 22 });
-  assert.deepEqual(byBudget.stats.kernels, [2, 2, 2, 2, 2]);
+  assert.deepEqual(byBudget.stats.kernels, [[2, 2], [2, 2], [2, 2], [2, 2], [2, 2]]);
   // budget 5 → one token per tile → k = 4
   const one = await poolReducer.run(tokens, { budget: 5 });
-  assert.deepEqual(one.stats.kernels, [4, 4, 4, 4, 4]);
+  assert.deepEqual(one.stats.kernels, [[4, 4], [4, 4], [4, 4], [4, 4], [4, 4]]);
   assert.equal(one.tokens.n, 5);
   checkMergeInvariants(tokens, one);
 });
