@@ -1,5 +1,5 @@
 import { getProfile, type VisionProfile } from './profiles.js';
-import { loadTextTokenizer, type TextTokenizer } from './text-tokens.js';
+import { defaultTokenizerFor, loadTextTokenizer, type TextTokenizer } from '../tokenizer/index.js';
 
 export interface CompressionReport {
   profile: string;
@@ -25,7 +25,7 @@ export async function measureCompression(
   options: { profile?: string | VisionProfile; tokenizer?: string | TextTokenizer } = {},
 ): Promise<CompressionReport> {
   const profile = typeof options.profile === 'object' ? options.profile : getProfile(options.profile ?? 'qwen2.5-vl');
-  const tokenizer = typeof options.tokenizer === 'object' ? options.tokenizer : await loadTextTokenizer(options.tokenizer ?? 'o200k_base');
+  const tokenizer = typeof options.tokenizer === 'object' ? options.tokenizer : await loadTextTokenizer(options.tokenizer ?? defaultTokenizerFor(profile.name));
   const textTokens = tokenizer.count(text);
   const pageTokens = pages.map((p) => profile.tokens(p.width, p.height));
   const visionTokens = pageTokens.reduce((a, b) => a + b, 0);

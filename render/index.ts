@@ -13,10 +13,8 @@ export { claudeTokens, geminiTokens, getProfile, gpt4oTokens, profileNames, smar
 export type { VisionProfile } from './profiles.js';
 export { planRender } from './render.js';
 export type { MissingGlyph, RenderPlan, RenderedPage } from './render.js';
-export { loadTextTokenizer } from './text-tokens.js';
 export { searchConfig, paretoFront } from './search.js';
 export type { Candidate, Genome, SearchOptions, SearchResult } from './search.js';
-export type { TextTokenizer } from './text-tokens.js';
 export { encodePage, IMAGE_FORMATS, renderText, writePages } from './pages.js';
 export type { ImageFormat, RenderResult, WriteOptions } from './pages.js';
 export { measureCompression } from './compression.js';

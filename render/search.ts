@@ -5,7 +5,7 @@ import { measureCompression } from './compression.js';
 import { renderText } from './pages.js';
 import { createOcr, ocrPages, type OcrEngine } from './ocr.js';
 import { getProfile } from './profiles.js';
-import { loadTextTokenizer } from './text-tokens.js';
+import { defaultTokenizerFor, loadTextTokenizer } from '../tokenizer/index.js';
 
 /**
  * Glyph's config search, as a seeded evolutionary search: maximise the
@@ -161,7 +161,7 @@ export async function searchConfig(text: string, base: RenderConfig, options: Se
   if (!Number.isInteger(generations) || generations < 1) throw new UsageError(`render search: generations must be an integer ≥ 1, got ${generations}`);
   if (!Number.isInteger(population) || population < 2) throw new UsageError(`render search: population must be an integer ≥ 2, got ${population}`);
   const profile = getProfile(options.profile ?? 'qwen2.5-vl');
-  const tokenizer = await loadTextTokenizer(options.tokenizer ?? 'o200k_base');
+  const tokenizer = await loadTextTokenizer(options.tokenizer ?? defaultTokenizerFor(profile.name));
   const sample = excerpt(text, options.sampleChars ?? 3000);
   const rng = new Rng(options.seed ?? 0);
   const total = generations * population;

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { InputError } from '../core/errors.js';
 import { resizeExact } from '../encoders/image.js';
 import type { RgbImage } from '../encoders/types.js';
-import { loadTokenizerJson, type HfTextTokenizer } from './tokenizer.js';
+import { loadHfTokenizer, type HfTokenizer } from '../tokenizer/index.js';
 
 /**
  * A CLIP-style text–image dual encoder from a directory:
@@ -15,7 +15,7 @@ import { loadTokenizerJson, type HfTextTokenizer } from './tokenizer.js';
  *                      "vision_output"?: name, "text_output"?: name }
  *   vision.onnx      pixel_values float32 [N, 3, S, S] → image embeddings [N, D]
  *   text.onnx        input_ids int64 [1, L] (+ attention_mask when the model has it) → text embedding [1, D]
- *   tokenizer.json   Hugging Face tokenizer (see video/tokenizer.ts for what is supported)
+ *   tokenizer.json   Hugging Face tokenizer (tokenizer/: @huggingface/tokenizers; tokenizer_config.json beside it is read too)
  *
  * Embeddings come back L2-normalised, so a dot product is the cosine.
  */
@@ -103,7 +103,7 @@ export async function loadDualEncoder(dir: string, options: { threads?: number }
     }
   };
   const [vision, text] = await Promise.all([create(config.vision), create(config.text)]);
-  const tokenizer = loadTokenizerJson(join(dir, config.tokenizer));
+  const tokenizer = loadHfTokenizer(join(dir, config.tokenizer));
   return createDualEncoder(dir, config, vision, text, tokenizer);
 }
 
@@ -112,7 +112,7 @@ function createDualEncoder(
   config: z.output<typeof configSchema>,
   vision: ort.InferenceSession,
   text: ort.InferenceSession,
-  tokenizer: HfTextTokenizer,
+  tokenizer: HfTokenizer,
 ): DualEncoder {
   const side = config.image_size;
   const visionInput = vision.inputNames[0]!;
@@ -144,7 +144,7 @@ function createDualEncoder(
       return rows(out[visionOutput], visionOutput, 'vision', images.length);
     },
     async embedText(query) {
-      const ids = tokenizer.encode(query, config.context_length);
+      const ids = tokenizer.encodeWithSpecialTokens(query, config.context_length);
       const padded = new BigInt64Array(config.context_length).fill(BigInt(config.pad_id));
       const mask = new BigInt64Array(config.context_length);
       ids.forEach((id, i) => {

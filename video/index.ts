@@ -13,8 +13,6 @@ export type { FrameRange, SegmentOptions } from './segment.js';
 export { clipEmbedding, noveltyCoverageScores, textClipScores, topClips } from './retrieve.js';
 export { loadDualEncoder } from './dual-encoder.js';
 export type { DualEncoder, DualEncoderConfig } from './dual-encoder.js';
-export { loadTokenizerJson, tokenizerFromJson } from './tokenizer.js';
-export type { HfTextTokenizer } from './tokenizer.js';
 export { frameBudget, planVideo, uniformFrameCount } from './pipeline.js';
 export type { Keyframe, PlannedClip, VideoPlan, VideoPlanOptions } from './pipeline.js';
 export { contactSheet } from './contact-sheet.js';

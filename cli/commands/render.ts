@@ -27,7 +27,7 @@ function baseConfig(path: string | undefined): RenderConfig {
 interface RenderOptions {
   config?: string;
   profile: string;
-  tokenizer: string;
+  tokenizer?: string;
   out?: string;
   format: string;
   quality: number;
@@ -40,7 +40,7 @@ interface RenderOptions {
 interface SearchOpts {
   config?: string;
   profile: string;
-  tokenizer: string;
+  tokenizer?: string;
   maxCer: number;
   generations: number;
   population: number;
@@ -71,7 +71,7 @@ function searchCommand(): Command {
     .argument('<text>', 'text file, or - for stdin')
     .option('--config <file>', 'base config (Glyph kebab-case JSON); its settings seed the search', undefined)
     .option('--profile <name>', `vision-token profile: ${profileNames().join(', ')}`, 'qwen2.5-vl')
-    .option('--tokenizer <name>', 'text tokenizer: o200k_base, cl100k_base, or a Hugging Face tokenizer.json', 'o200k_base')
+    .option('--tokenizer <name>', 'text tokenizer: o200k_base, cl100k_base, qwen, or a Hugging Face tokenizer.json (default: qwen for Qwen profiles, o200k_base otherwise)')
     .requiredOption('--max-cer <c>', 'largest acceptable OCR character error rate, e.g. 0.05', parseNumber('--max-cer'))
     .option('--generations <g>', 'generations', parseInteger('--generations'), 4)
     .option('--population <n>', 'candidates per generation', parseInteger('--population'), 8)
@@ -130,7 +130,7 @@ export function renderCommand(): Command {
     .argument('<text>', 'text file, or - for stdin')
     .option('--config <file>', "render config: Glyph's kebab-case JSON (config_en.json loads as is); defaults to Glyph's best config with DejaVu Sans")
     .option('--profile <name>', `vision-token profile: ${profileNames().join(', ')}`, 'qwen2.5-vl')
-    .option('--tokenizer <name>', 'text tokenizer: o200k_base, cl100k_base, or a Hugging Face tokenizer.json', 'o200k_base')
+    .option('--tokenizer <name>', 'text tokenizer: o200k_base, cl100k_base, qwen, or a Hugging Face tokenizer.json (default: qwen for Qwen profiles, o200k_base otherwise)')
     // Not requiredOption: commander checks a parent's mandatory options for its subcommands too (render search).
     .option('--out <dir>', 'output folder for page_001.png, page_002.png, … (required)')
     .option('--format <f>', `image format: ${IMAGE_FORMATS.join(', ')}`, 'png')

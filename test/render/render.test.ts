@@ -182,8 +182,9 @@ test('writePages writes page_001.png… that decode to the rendered pixels; jpeg
   assert.equal((await sharp(join(jpegDir, 'page_002.webp')).metadata()).width, page.width);
 });
 
-test('measureCompression: o200k text tokens over profile vision tokens', async () => {
+test('measureCompression: text tokens (the Qwen tokenizer for a Qwen profile) over profile vision tokens', async () => {
   const report = await measureCompression('hello world', [{ width: 595, height: 842 }, { width: 560, height: 100 }], { profile: 'qwen2.5-vl' });
+  assert.equal(report.tokenizer, 'qwen');
   assert.equal(report.textTokens, 2);
   // 595×842 → 588×840 → 630; 560×100 → 560×112 → 20·4 = 80
   assert.deepEqual(report.pageTokens, [630, 80]);
