@@ -1,6 +1,6 @@
 import ort from 'onnxruntime-node';
 import { ShapeError } from './errors.js';
-import { nativeSession } from './linalg.js';
+import { matmulABt, matrix, nativeSession } from './linalg.js';
 import { OnnxGraph } from './onnx-graph.js';
 
 /*
@@ -129,4 +129,108 @@ export async function meanPoolNative(x: Float32Array, tiles: number, rows: numbe
     cells: new ort.Tensor('int64', BigInt64Array.of(BigInt(cellCount), BigInt(k), BigInt(d)), [3]),
   });
   return out.Y!.data as Float32Array;
+}
+
+/**
+ * Rows of x [n, d] divided by their L2 norm clamped at 1e-12 (F.normalize),
+ * natively — the same nodes as the fused kernels above, so similarities of
+ * these rows equal theirs bit for bit.
+ *
+ * @example
+ * const unit = await unitRowsNative(x, 576, 1024);
+ */
+export async function unitRowsNative(x: Float32Array, n: number, d: number): Promise<Float32Array> {
+  if (x.length !== n * d) throw new ShapeError(`unitRowsNative: expected X [${n}, ${d}], got ${x.length} values`);
+  if (n === 0) return new Float32Array(0);
+  const s = await nativeSession('unit_rows', () => {
+    const graph = new OnnxGraph('vtc_unit_rows');
+    graph.input('X', ['n', 'd']);
+    graph.initializer('eps', [], [1e-12]);
+    graph.output(normalizeRowsNode(graph, 'X'), ['n', 'd']);
+    return graph;
+  });
+  const out = await s.run({ X: new ort.Tensor('float32', x as Float32Array<ArrayBuffer>, [n, d]) });
+  return out.X_unit!.data as Float32Array;
+}
+
+/**
+ * Most similarities a blocked kernel holds at once (2²⁴ float32 = 64 MiB):
+ * tiles of rows against all columns are sized so rows × columns stays below
+ * it, so extra memory is O(block·n), never O(n²).
+ */
+export const SIMILARITY_TILE_VALUES = 1 << 24;
+
+/**
+ * Rows per tile for q columns: as many as fit in `tileValues`, but at most
+ * ⌈q/8⌉ (≥ 256) so symmetric kernels still split small inputs into enough
+ * row blocks to skip most of the lower triangle.
+ */
+function tileRows(q: number, tileValues: number): number {
+  return Math.max(1, Math.min(q, Math.floor(tileValues / Math.max(1, q)), Math.max(256, Math.ceil(q / 8))));
+}
+
+/**
+ * nearest[i] = max_{j≠i} xᵢ·xⱼ for the rows of `unit` (already L2-normalised,
+ * so these are cosines), −Infinity when n = 1. Blocked and symmetric: row
+ * block [s, s+p) is multiplied only against rows [s, n) (one native graph:
+ * Gemm, the diagonal pushed down by 4, ReduceMax along both axes), so the
+ * work is ≈ n²·d/2 multiply-adds and at most `tileValues` similarities exist
+ * at once.
+ *
+ * @example
+ * const nearest = await nearestCosineNeighbours(unitRows, 36864, 1024);
+ */
+export async function nearestCosineNeighbours(unit: Float32Array, n: number, d: number, tileValues = SIMILARITY_TILE_VALUES): Promise<Float32Array> {
+  if (unit.length !== n * d || n < 1) throw new ShapeError(`nearestCosineNeighbours: expected X [${n}, ${d}] with n ≥ 1, got ${unit.length} values`);
+  const nearest = new Float32Array(n).fill(-Infinity);
+  if (n === 1) return nearest;
+  const s = await nativeSession('nearest_tile', () => {
+    const graph = new OnnxGraph('vtc_nearest_tile');
+    // A is the first p rows of B, so the tile's diagonal S[i][i] is xᵢ·xᵢ: push it below any cosine.
+    graph.input('A', ['p', 'd']).input('B', ['q', 'd']);
+    graph.initializer('four', [], [4]);
+    graph.node('Gemm', ['A', 'B'], ['S'], { transB: 1 });
+    graph.node('EyeLike', ['S'], ['eye']);
+    graph.node('Mul', ['eye', 'four'], ['diagonal']);
+    graph.node('Sub', ['S', 'diagonal'], ['S_off']);
+    graph.node('ReduceMax', ['S_off'], ['row_max'], { axes: [1], keepdims: 0 });
+    graph.node('ReduceMax', ['S_off'], ['col_max'], { axes: [0], keepdims: 0 });
+    graph.output('row_max', ['p']).output('col_max', ['q']);
+    return graph;
+  });
+  for (let start = 0; start < n - 1; ) {
+    const q = n - start;
+    const p = tileRows(q, tileValues);
+    const rows = unit.subarray(start * d, (start + q) * d);
+    const out = await s.run({
+      A: new ort.Tensor('float32', rows.subarray(0, p * d) as Float32Array<ArrayBuffer>, [p, d]),
+      B: new ort.Tensor('float32', rows as Float32Array<ArrayBuffer>, [q, d]),
+    });
+    const rowMax = out.row_max!.data as Float32Array;
+    const colMax = out.col_max!.data as Float32Array;
+    for (let i = 0; i < p; i++) if (rowMax[i]! > nearest[start + i]!) nearest[start + i] = rowMax[i]!;
+    for (let j = 0; j < q; j++) if (colMax[j]! > nearest[start + j]!) nearest[start + j] = colMax[j]!;
+    start += p;
+  }
+  return nearest;
+}
+
+/**
+ * Rows `which` of the cosine matrix of `unit` (L2-normalised rows): a
+ * [which.length, n] block, one native GEMM. DivPrune's greedy steps and
+ * k-means++ seeding need only these rows, never the n×n matrix.
+ *
+ * @example
+ * const rows = await cosineRows(unitRows, 36864, 1024, [5, 17]); // 2 × 36864
+ */
+export async function cosineRows(unit: Float32Array, n: number, d: number, which: ArrayLike<number>): Promise<Float32Array> {
+  if (unit.length !== n * d) throw new ShapeError(`cosineRows: expected X [${n}, ${d}], got ${unit.length} values`);
+  const picked = new Float32Array(which.length * d);
+  for (let r = 0; r < which.length; r++) {
+    const i = which[r]!;
+    if (!(Number.isInteger(i) && i >= 0 && i < n)) throw new ShapeError(`cosineRows: row ${i} is outside [0, ${n})`);
+    picked.set(unit.subarray(i * d, (i + 1) * d), r * d);
+  }
+  // Always native: the same Gemm as the fused kernels, so these rows equal theirs bit for bit.
+  return (await matmulABt(matrix(which.length, d, picked), matrix(n, d, unit), 'native')).data;
 }

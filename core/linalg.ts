@@ -1,5 +1,5 @@
 import ort from 'onnxruntime-node';
-import { ShapeError } from './errors.js';
+import { InputError, ShapeError } from './errors.js';
 import { OnnxGraph } from './onnx-graph.js';
 
 /** A dense row-major float32 matrix. */
@@ -205,4 +205,29 @@ export function l2norm(v: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
   return Math.sqrt(s);
+}
+
+/**
+ * Largest n·d a token set may have for the similarity kernels (2²⁸ float32
+ * values = 1 GiB; the reducers keep one normalised copy besides the input).
+ * 100,000 × 1024 fits; an hour of video at 1 fps × 196 tokens × 1152 does
+ * not and must be reduced per segment first.
+ */
+export const MAX_FEATURE_VALUES = 2 ** 28;
+
+/**
+ * Throws a clear InputError, before anything is allocated, when n·d exceeds
+ * MAX_FEATURE_VALUES, naming the size and the limit.
+ *
+ * @example
+ * checkFeatureSize(700000, 1152, 'divprune'); // throws: n·d = 700000×1152 = 806,400,000 values …
+ */
+export function checkFeatureSize(n: number, d: number, where: string): void {
+  const values = n * d;
+  if (values <= MAX_FEATURE_VALUES) return;
+  const gib = (values * 4) / 2 ** 30;
+  throw new InputError(
+    `${where}: n·d = ${n}×${d} = ${values.toLocaleString('en-US')} feature values (${gib.toFixed(1)} GiB of float32) exceeds the limit of ${MAX_FEATURE_VALUES.toLocaleString('en-US')} (1 GiB); reduce per segment or frame first`,
+    'E_TOO_LARGE',
+  );
 }

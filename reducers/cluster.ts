@@ -1,7 +1,8 @@
 import { UsageError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { mergeTokens, resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
-import { cosineGram } from './similarity.js';
+import { checkFeatureSize } from '../core/linalg.js';
+import { bestCosineMatch, cosineGramNative, cosineRows, SIMILARITY_TILE_VALUES, unitRowsNative } from '../core/linalg-kernels.js';
 import { seedOf } from './options.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 
@@ -36,10 +37,15 @@ export const CLUSTER_TOLERANCE = 1e-4;
  *   input token to its cluster; an output's position and source are those of
  *   the member nearest its centroid (`representative`).
  *
- * Point×centroid similarities are exact sums over one native n×n cosine GEMM
- * (x̂_i·c_j = Σ_{m∈C_j} w_m G_im / ‖Σ w_m x̂_m‖); the per-cluster sums are
- * updated only for points that move, so a Lloyd step costs O(k·n + moved·n)
- * instead of O(n·k·d).
+ * No n×n matrix beyond one similarity tile: k-means++ needs only the similarity row of each new centre
+ * (one GEMV each), and a Lloyd step is the n×k point×centroid cosine GEMM in
+ * row blocks with the arg-max taken natively (`bestCosineMatch`), so extra
+ * memory is one normalised copy of the features plus at most 64 MiB of
+ * similarities, and the work is n·k·d multiply-adds per iteration. Inputs
+ * whose n×n cosine matrix fits in one 64 MiB tile (n ≤ 4096) and costs less
+ * than the iterations (n ≤ k·(iterations + 1)) run on that matrix instead
+ * (`sphericalKMeans`: point×centroid similarities as exact sums of Gram rows,
+ * updated only for points that move).
  *
  * @example
  * const { tokens, assign } = await clusterReducer.run(tokens576, { budget: 64, seed: 1 });
@@ -61,8 +67,14 @@ export const clusterReducer: Reducer<ClusterOptions> = {
     if (!(Number.isInteger(iterations) && iterations >= 0)) throw new UsageError(`cluster: iterations must be an integer ≥ 0, got ${iterations}`);
     if (!(Number.isFinite(tolerance) && tolerance >= 0)) throw new UsageError(`cluster: tolerance must be a finite number ≥ 0, got ${tolerance}`);
     const seed = seedOf(options, 'cluster');
-    const { gram } = await cosineGram(tokens, 'cluster');
-    const result = sphericalKMeans(gram, tokens.n, tokens.size, budget, { iterations, tolerance, seed });
+    checkFeatureSize(tokens.n, tokens.d, 'cluster');
+    const { n, d } = tokens;
+    const kMeansOptions = { iterations, tolerance, seed };
+    // Small inputs: the whole Gram matrix fits in one similarity tile and costs n²·d once instead of n·k·d per iteration.
+    const result =
+      n * n <= SIMILARITY_TILE_VALUES && n <= budget * (iterations + 1)
+        ? sphericalKMeans((await cosineGramNative(tokens.data, n, d)).gram, n, tokens.size, budget, kMeansOptions)
+        : await sphericalKMeansBlocked(tokens.data, n, d, tokens.size, budget, kMeansOptions);
     const assign = orderBySmallestOrigin(result.assign, budget, tokens);
     const representative = nearestToCentroid(tokens, assign, budget);
     return {
@@ -99,7 +111,10 @@ export function sphericalKMeans(
   k: number,
   options: { iterations: number; tolerance: number; seed: number },
 ): KMeansResult {
-  const seeds = kMeansPlusPlus(gram, n, weights, k, new Rng(options.seed));
+  const seeding = kMeansPlusPlus(n, weights, k, new Rng(options.seed));
+  let step = seeding.next();
+  while (!step.done) step = seeding.next(gram.subarray(step.value * n, (step.value + 1) * n));
+  const seeds = step.value;
   let assign = new Int32Array(n);
   const best = new Float64Array(n);
   // Initial assignment: to the seed points themselves (unit centroids).
@@ -130,8 +145,84 @@ export function sphericalKMeans(
   return { assign, iterations, objective, reseeded };
 }
 
-/** k-means++ on cosine distance: first uniform, then ∝ w·D², D = 1 − max cos. */
-function kMeansPlusPlus(gram: Float32Array, n: number, weights: Float64Array, k: number, rng: Rng): Int32Array {
+/**
+ * The same spherical k-means on features x [n, d] (raw; normalised natively)
+ * without a Gram matrix: k-means++ takes one similarity row per centre, each
+ * Lloyd step assigns points to the normalised size-weighted centroid sums by
+ * the n×k cosine GEMM in row blocks.
+ *
+ * @example
+ * const { assign } = await sphericalKMeansBlocked(x, 36864, 1024, sizes, 3686, { iterations: 10, tolerance: 1e-4, seed: 0 });
+ */
+export async function sphericalKMeansBlocked(
+  x: Float32Array,
+  n: number,
+  d: number,
+  weights: Float64Array,
+  k: number,
+  options: { iterations: number; tolerance: number; seed: number },
+): Promise<KMeansResult> {
+  const unit = await unitRowsNative(x, n, d);
+  const seeding = kMeansPlusPlus(n, weights, k, new Rng(options.seed));
+  let step = seeding.next();
+  while (!step.done) step = seeding.next(await cosineRows(unit, n, d, [step.value]));
+  const seeds = step.value;
+  const centroids = new Float32Array(k * d);
+  // Raw seed rows: the kernel normalises them exactly as the Gram matrix's rows, so the first assignment matches it.
+  seeds.forEach((i, j) => centroids.set(x.subarray(i * d, (i + 1) * d), j * d));
+  let assign = new Int32Array(n);
+  const best = new Float64Array(n);
+  await assignToCentroids(x, n, d, centroids, k, assign, best);
+  let reseeded = fillEmptyClusters(assign, best, n, k);
+  let objective = weightedSum(best, weights);
+  let iterations = 0;
+  for (let it = 0; it < options.iterations; it++) {
+    centroidSums(unit, n, d, weights, assign, k, centroids);
+    const next = new Int32Array(n);
+    await assignToCentroids(x, n, d, centroids, k, next, best);
+    reseeded += fillEmptyClusters(next, best, n, k);
+    const nextObjective = weightedSum(best, weights);
+    iterations++;
+    let changed = 0;
+    for (let i = 0; i < n; i++) if (next[i] !== assign[i]) changed++;
+    const improvement = nextObjective - objective;
+    assign = next;
+    objective = nextObjective;
+    if (options.tolerance > 0 && (changed === 0 || improvement <= options.tolerance * Math.abs(objective))) break;
+  }
+  return { assign, iterations, objective, reseeded };
+}
+
+/** Each point's most cosine-similar centroid (first on ties) and that cosine, natively in row blocks of ≤ 64 MiB of similarities. */
+async function assignToCentroids(x: Float32Array, n: number, d: number, centroids: Float32Array, k: number, assign: Int32Array, best: Float64Array): Promise<void> {
+  const zero = new Float32Array(k);
+  const blockRows = Math.max(1, Math.floor(SIMILARITY_TILE_VALUES / k));
+  for (let start = 0; start < n; start += blockRows) {
+    const rows = Math.min(blockRows, n - start);
+    const match = await bestCosineMatch(x.subarray(start * d, (start + rows) * d), rows, centroids, k, d, zero);
+    assign.set(match.index, start);
+    best.set(match.best, start);
+  }
+}
+
+/** Σ_{m∈C_j} w_m x̂_m per cluster (float64 accumulation), written into `out` [k, d]; its direction is the spherical centroid. */
+function centroidSums(unit: Float32Array, n: number, d: number, weights: Float64Array, assign: Int32Array, k: number, out: Float32Array): void {
+  const acc = new Float64Array(k * d);
+  for (let m = 0; m < n; m++) {
+    const w = weights[m]!;
+    const to = assign[m]! * d;
+    const from = m * d;
+    for (let c = 0; c < d; c++) acc[to + c]! += w * unit[from + c]!;
+  }
+  out.set(acc);
+}
+
+/**
+ * k-means++ on cosine distance: first uniform, then ∝ w·D², D = 1 − max cos.
+ * A generator so the same rule runs on a Gram matrix and on features: it
+ * yields each new centre and is sent back that centre's similarity row.
+ */
+function* kMeansPlusPlus(n: number, weights: Float64Array, k: number, rng: Rng): Generator<number, Int32Array, Float32Array> {
   const seeds = new Int32Array(k);
   const chosen = new Uint8Array(n);
   const dist = new Float64Array(n).fill(Infinity);
@@ -141,10 +232,10 @@ function kMeansPlusPlus(gram: Float32Array, n: number, weights: Float64Array, k:
     seeds[s] = next;
     chosen[next] = 1;
     if (s === k - 1) break;
-    const row = next * n;
+    const row = yield next;
     let total = 0;
     for (let i = 0; i < n; i++) {
-      const d = Math.max(0, 1 - gram[row + i]!);
+      const d = Math.max(0, 1 - row[i]!);
       if (d < dist[i]!) dist[i] = d;
       prob[i] = chosen[i] ? 0 : weights[i]! * dist[i]! * dist[i]!;
       total += prob[i]!;

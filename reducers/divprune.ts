@@ -1,5 +1,6 @@
+import { checkFeatureSize } from '../core/linalg.js';
+import { cosineRows, nearestCosineNeighbours, SIMILARITY_TILE_VALUES, unitRowsNative } from '../core/linalg-kernels.js';
 import { resolveBudget, selectTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
-import { cosineGram } from './similarity.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 
 /** Options of `divprune`: only ratio/budget (budget = max(1, round(R·n)), as the reference's round(ratio·N)). */
@@ -14,8 +15,14 @@ export type DivPruneOptions = BaseReduceOptions;
  *   largest (ties → lowest index);
  * - the kept tokens are returned in original order.
  *
- * All pairwise similarities and nearest-neighbour similarities come from one
- * native graph (reducers/similarity.ts).
+ * No n×n matrix: nearest-neighbour similarities come from symmetric row
+ * tiles (core/linalg-kernels `nearestCosineNeighbours`, ≈ n²·d/2
+ * multiply-adds), and each greedy step needs only the similarity row of the
+ * token just picked. Those rows are computed in batches by one GEMM for the
+ * likeliest next picks (the tokens with the largest current minimum
+ * distance); a batch is recomputed only when a pick falls outside it, so the
+ * result is exactly the sequential rule's. Extra memory: one normalised copy
+ * of the features plus at most 64 MiB of similarities.
  *
  * @example
  * const { keep } = await divpruneReducer.run(grid576, { ratio: 0.1 }); // 58 indices, ascending
@@ -28,47 +35,169 @@ export const divpruneReducer: Reducer<DivPruneOptions> = {
   options: {},
   async run(tokens: TokenSet, options: DivPruneOptions): Promise<Reduction> {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'divprune');
-    const { gram, nearest } = await cosineGram(tokens, 'divprune');
-    const order = maxMinDiverse(gram, tokens.n, budget, nearest);
-    const keep = Int32Array.from(order).sort();
-    return { tokens: selectTokens(tokens, keep), keep, stats: { budget, ratio, first_pick: order[0] } };
+    checkFeatureSize(tokens.n, tokens.d, 'divprune');
+    const { picks, rowsComputed } = await maxMinDiverseBlocked(tokens.data, tokens.n, tokens.d, budget);
+    const keep = Int32Array.from(picks).sort();
+    return { tokens: selectTokens(tokens, keep), keep, stats: { budget, ratio, first_pick: picks[0], similarity_rows: rowsComputed } };
   },
 };
 
 /**
  * Greedy max–min selection on distances 1 − sim (sim row-major n×n, symmetric).
  * `nearestSimilarity[i]` = max_{j≠i} sim[i][j] when already known (computed
- * here otherwise). Returns the picks in selection order.
+ * here otherwise). Returns the picks in selection order. The reference for
+ * small inputs; `divprune` itself runs the same rule without the matrix.
  *
  * @example
  * maxMinDiverse(gram, 4, 2); // e.g. Int32Array [3, 0]
  */
 export function maxMinDiverse(sim: Float32Array, n: number, budget: number, nearestSimilarity?: Float32Array): Int32Array {
-  const picks = new Int32Array(budget);
-  const selected = new Uint8Array(n);
-  const nearest = nearestSimilarity ?? offDiagonalRowMax(sim, n);
-  // First pick: the largest nearest-neighbour distance 1 − max_{j≠i} sim (first on ties).
-  let first = 0;
-  for (let i = 1; i < n; i++) if (nearest[i]! < nearest[first]!) first = i;
-  const minDist = new Float64Array(n).fill(Infinity);
-  let pick = first;
-  for (let p = 0; p < budget; p++) {
-    picks[p] = pick;
-    selected[pick] = 1;
-    const row = pick * n;
+  const state = new GreedyState(n, budget, nearestSimilarity ?? offDiagonalRowMax(sim, n));
+  while (!state.done()) state.step(sim, state.pick * n);
+  return state.picks;
+}
+
+/**
+ * The same greedy rule on features x [n, d] (raw; L2-normalised here) without
+ * the n×n matrix. Returns the picks in selection order and how many
+ * similarity rows were computed (budget − 1 when every prediction held).
+ *
+ * Each round predicts the next picks exactly: the M unselected tokens with
+ * the largest minimum distance (the pool) plus the current pick get their
+ * (M+1)² similarities, and the greedy rule runs inside the pool while its best
+ * value stays above every outside token's minimum distance (which can only
+ * shrink) — so those picks are certain. Their full similarity rows then come
+ * from one GEMM and are applied in order as the sequential rule does.
+ *
+ * @example
+ * const { picks } = await maxMinDiverseBlocked(x, 36864, 1024, 3686);
+ */
+export async function maxMinDiverseBlocked(x: Float32Array, n: number, d: number, budget: number): Promise<{ picks: Int32Array; rowsComputed: number }> {
+  const unit = await unitRowsNative(x, n, d);
+  const state = new GreedyState(n, budget, await nearestCosineNeighbours(unit, n, d));
+  const capacity = Math.max(1, Math.min(n, Math.floor(SIMILARITY_TILE_VALUES / n)));
+  let poolSize = Math.max(32, Math.min(1024, Math.round(n / 16)));
+  let rowsComputed = 0;
+  while (!state.done()) {
+    // The last pick's row is never needed: nothing is chosen after it.
+    if (state.remaining() === 1) {
+      state.step(undefined, 0);
+      break;
+    }
+    const predicted = await state.certainPicks(unit, d, Math.min(poolSize, n - 1), Math.min(capacity, state.remaining() - 1));
+    const rows = await cosineRows(unit, n, d, predicted);
+    rowsComputed += predicted.length;
+    for (let r = 0; r < predicted.length && state.pick === predicted[r]; r++) state.step(rows, r * n);
+    // Most of the pool came true: a larger pool predicts further ahead.
+    if (predicted.length > poolSize / 2) poolSize = Math.min(capacity, 2 * poolSize);
+  }
+  return { picks: state.picks, rowsComputed };
+}
+
+/**
+ * DivPrune's greedy state: picks so far, each token's minimum distance to
+ * them, and the next pick (argmax of that distance over unselected tokens,
+ * first on ties). `step` consumes the similarity row of the current pick.
+ */
+class GreedyState {
+  readonly picks: Int32Array;
+  pick: number;
+  private count = 0;
+  private readonly selected: Uint8Array;
+  private readonly minDist: Float64Array;
+
+  constructor(private readonly n: number, budget: number, nearest: Float32Array) {
+    this.picks = new Int32Array(budget);
+    this.selected = new Uint8Array(n);
+    this.minDist = new Float64Array(n).fill(Infinity);
+    // First pick: the largest nearest-neighbour distance 1 − max_{j≠i} sim (first on ties).
+    let first = 0;
+    for (let i = 1; i < n; i++) if (nearest[i]! < nearest[first]!) first = i;
+    this.pick = first;
+  }
+
+  done(): boolean {
+    return this.count === this.picks.length;
+  }
+
+  /** Records the current pick; with its similarity row (sim[base..base+n)) also finds the next one. */
+  step(sim: Float32Array | undefined, base: number): void {
+    const { n, selected, minDist } = this;
+    this.picks[this.count++] = this.pick;
+    selected[this.pick] = 1;
+    if (!sim) return;
     let next = -1;
     let nextValue = -Infinity;
     for (let j = 0; j < n; j++) {
-      const dist = 1 - sim[row + j]!;
+      const dist = 1 - sim[base + j]!;
       if (dist < minDist[j]!) minDist[j] = dist;
       if (!selected[j] && minDist[j]! > nextValue) {
         nextValue = minDist[j]!;
         next = j;
       }
     }
-    pick = next;
+    this.pick = next;
   }
-  return picks;
+
+  remaining(): number {
+    return this.picks.length - this.count;
+  }
+
+  /**
+   * The current pick followed by the picks certain to come next (at most
+   * `limit` in all): the greedy rule run inside a pool of the `poolSize`
+   * unselected tokens with the largest minimum distance, stopped as soon as
+   * its best value is not above the largest outside value τ.
+   */
+  async certainPicks(unit: Float32Array, d: number, poolSize: number, limit: number): Promise<Int32Array> {
+    const { n, selected, minDist } = this;
+    const open: number[] = [];
+    for (let j = 0; j < n; j++) if (!selected[j] && j !== this.pick) open.push(j);
+    let pool = open;
+    let outside = -Infinity;
+    if (open.length > poolSize) {
+      const values = Float64Array.from(open, (j) => minDist[j]!).sort();
+      const threshold = values[values.length - poolSize]!;
+      pool = [];
+      for (const j of open) if (minDist[j]! > threshold) pool.push(j);
+      for (const j of open) if (minDist[j] === threshold && pool.length < poolSize) pool.push(j);
+      pool.sort((a, b) => a - b);
+      const inPool = new Set(pool);
+      for (const j of open) if (!inPool.has(j) && minDist[j]! > outside) outside = minDist[j]!;
+    }
+    const members = Int32Array.from([this.pick, ...pool]);
+    const m = members.length;
+    const sims = await cosineSubmatrix(unit, d, members);
+    const localMin = Float64Array.from(members, (j) => minDist[j]!);
+    const taken = new Uint8Array(m);
+    const out = [this.pick];
+    let current = 0;
+    while (out.length < limit) {
+      taken[current] = 1;
+      let best = -1;
+      let bestValue = -Infinity;
+      // Pool members are in ascending token order, so "first on ties" matches the global rule.
+      for (let r = 1; r < m; r++) {
+        const dist = 1 - sims[current * m + r]!;
+        if (dist < localMin[r]!) localMin[r] = dist;
+        if (!taken[r] && localMin[r]! > bestValue) {
+          bestValue = localMin[r]!;
+          best = r;
+        }
+      }
+      if (best < 0 || !(bestValue > outside)) break;
+      out.push(members[best]!);
+      current = best;
+    }
+    return Int32Array.from(out);
+  }
+}
+
+/** Cosine similarities among the rows `members` of `unit` (row-major m×m). */
+async function cosineSubmatrix(unit: Float32Array, d: number, members: Int32Array): Promise<Float32Array> {
+  const rows = new Float32Array(members.length * d);
+  members.forEach((i, r) => rows.set(unit.subarray(i * d, (i + 1) * d), r * d));
+  return cosineRows(rows, members.length, d, Int32Array.from(members, (_, r) => r));
 }
 
 /** max_{j≠i} sim[i][j] per row (−Infinity for a single token). */

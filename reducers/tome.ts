@@ -1,6 +1,7 @@
 import { InputError, UsageError } from '../core/errors.js';
 import { mergeTokens, resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { bestCosineMatch } from '../core/linalg-kernels.js';
+import { checkFeatureSize } from '../core/linalg.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 
 /** Options of `tome`. */
@@ -49,6 +50,7 @@ export const tomeReducer: Reducer<ToMeOptions> = {
   },
   async run(tokens: TokenSet, options: ToMeOptions): Promise<Reduction> {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'tome');
+    checkFeatureSize(tokens.n, tokens.d, 'tome');
     const isProtected = protectedFlags(tokens.n, options.protect);
     const { assign, count, rounds, representative } = await bipartiteRounds(tokens, budget, isProtected);
     return { tokens: mergeTokens(tokens, assign, count, { representative }), assign, representative, stats: { budget, ratio, rounds } };
