@@ -7,5 +7,5 @@ export * from './bundle.js';
 export * from './linalg.js';
 export { OnnxGraph } from './onnx-graph.js';
 export { floatToHalf, halfToFloat } from './float16.js';
-export { bestCosineMatch, cosineGramNative, meanPoolNative } from './linalg-kernels.js';
+export { bestCosineMatch, cosineGramNative, cosineRows, meanPoolNative, nearestCosineNeighbours, SIMILARITY_TILE_VALUES, unitRowsNative } from './linalg-kernels.js';
 export { levenshtein } from './edit-distance.js';

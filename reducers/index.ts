@@ -11,8 +11,8 @@ import { runReducer } from './run.js';
 import type { AnyReducer, BaseReduceOptions } from './types.js';
 
 export type { AnyReducer, BaseReduceOptions, OptionSpec, Reducer } from './types.js';
-export { clusterReducer, sphericalKMeans, type ClusterOptions, type KMeansResult } from './cluster.js';
-export { divpruneReducer, maxMinDiverse, type DivPruneOptions } from './divprune.js';
+export { clusterReducer, sphericalKMeans, sphericalKMeansBlocked, type ClusterOptions, type KMeansResult } from './cluster.js';
+export { divpruneReducer, maxMinDiverse, maxMinDiverseBlocked, type DivPruneOptions } from './divprune.js';
 export { globalcom2Reducer, cropRetentionRatios, type GlobalCom2Options } from './globalcom2.js';
 export { anyresUnpadLayout, bilinearResize, type CropValidRegion, type UnpadLayout } from './anyres-unpad.js';
 export { poolReducer, type PoolOptions } from './pool.js';
