@@ -198,7 +198,7 @@ export function anyresTokenCount(width: number, height: number, options: AnyResO
 }
 
 /** Python's round(): half to even, as Qwen's smart_resize uses it. */
-function roundHalfEven(x: number): number {
+export function roundHalfEven(x: number): number {
   const floor = Math.floor(x);
   const diff = x - floor;
   if (diff > 0.5) return floor + 1;

@@ -284,13 +284,13 @@ export async function createOnnxEncoder(dir: string, options: OnnxEncoderOptions
   };
 }
 
-function declaredType(session: ort.InferenceSession, input: string): string {
+export function declaredType(session: ort.InferenceSession, input: string): string {
   const meta = session.inputMetadata?.[session.inputNames.indexOf(input)];
   return meta && meta.isTensor ? meta.type : 'float32';
 }
 
 /** float16 outputs (half-precision exports) become float32; other types are refused. */
-function asFloat32(tensor: ort.Tensor, name: string, where: string): ort.Tensor {
+export function asFloat32(tensor: ort.Tensor, name: string, where: string): ort.Tensor {
   if (tensor.type === 'float32') return tensor;
   if (tensor.type === 'float16') return new ort.Tensor('float32', Float32Array.from(tensor.data as Uint16Array, halfToFloat), tensor.dims);
   throw new ShapeError(`${where}: output ${name} is ${tensor.type}; expected float32 or float16`);
