@@ -122,7 +122,8 @@ export function qwenImageSize(family: QwenFamily, width: number, height: number,
  * Qwen3-VL (Qwen3VLVideoProcessor) counts the frames, rounded to pairs, in the budget.
  *
  * @example
- * qwenVideoSize('qwen3-vl', 8, 1280, 720); // [608, 352]
+ * qwenVideoSize('qwen3-vl', 8, 1280, 720);    // [1280, 704]
+ * qwenVideoSize('qwen2.5-vl', 8, 1920, 1080); // [1008, 560]
  */
 export function qwenVideoSize(family: QwenFamily, frames: number, width: number, height: number, limits: Partial<QwenPixelLimits> = {}): [number, number] {
   const spec = qwenFamilySpec(family);
@@ -262,7 +263,7 @@ export async function preprocessQwenImage(image: RgbImage, family: QwenFamily, o
  * patchify in pairs (video_grid_thw = [ceil(frames/2), h, w]).
  *
  * @example
- * const clip = await preprocessQwenVideo(frames, 'qwen3-vl'); // 8 frames of 1280x720 → 608x352, grid [4, 22, 38]
+ * const clip = await preprocessQwenVideo(frames, 'qwen3-vl'); // 8 frames of 1280x720 → 1280x704, grid [4, 44, 80]
  */
 export async function preprocessQwenVideo(frames: RgbImage[], family: QwenFamily, options: QwenPreprocessOptions = {}): Promise<QwenPreprocessed> {
   const spec = qwenFamilySpec(family);
