@@ -507,7 +507,8 @@ interface TokenSetFacts {
 /**
  * Tower output → TokenSet: one source per temporal patch ('image', or
  * 'frame' with the mean time of its frame pair, as Qwen3-VL's processor
- * stamps a pair), rows/cols in the merged grid, raster order.
+ * stamps a pair), rows/cols in the merged grid, raster order, positions
+ * (t, h, w) and DeepStack tensors as extra.deepstack_k (n × D each).
  */
 function qwenTokenSet(out: QwenTowerOutput, pre: QwenPreprocessed, facts: TokenSetFacts): TokenSet {
   const [t, h, w] = out.grid;
@@ -528,12 +529,19 @@ function qwenTokenSet(out: QwenTowerOutput, pre: QwenPreprocessed, facts: TokenS
   const source = new Int32Array(out.n);
   const row = new Int32Array(out.n);
   const col = new Int32Array(out.n);
+  // (t, h, w) in merged-grid units: t = temporal patch (0 for an image), as get_rope_index counts them.
+  const positions = new Int32Array(3 * out.n);
   for (let i = 0; i < out.n; i++) {
     const local = i % perFrame;
     source[i] = Math.floor(i / perFrame);
     row[i] = Math.floor(local / cols);
     col[i] = local % cols;
+    positions[3 * i] = source[i]!;
+    positions[3 * i + 1] = row[i]!;
+    positions[3 * i + 2] = col[i]!;
   }
+  const extra: Record<string, Float32Array> = {};
+  out.deepstack.forEach((values, k) => (extra[`deepstack_${k}`] = values));
   const gridKey = facts.kind === 'image' ? 'image_grid_thw' : 'video_grid_thw';
   const meta: Record<string, string> = {
     ...facts.meta,
@@ -545,7 +553,7 @@ function qwenTokenSet(out: QwenTowerOutput, pre: QwenPreprocessed, facts: TokenS
     score_rule: out.scoreRule,
   };
   if (facts.kind === 'video') meta.frames = String(pre.frames);
-  return createTokenSet({ data: out.features, n: out.n, d: out.dim, sources, source, row, col, score: out.scores, meta });
+  return createTokenSet({ data: out.features, n: out.n, d: out.dim, sources, source, row, col, score: out.scores, positions, ...(out.deepstack.length > 0 ? { extra } : {}), meta });
 }
 
 export interface EncodeQwenImageOptions {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { InputError, ShapeError, UsageError } from '../../core/errors.js';
+import { selectTokens } from '../../core/tokenset.js';
 import { NORMALIZATION_PRESETS, toNchw, type Normalization } from '../../encoders/image.js';
 import { encodeQwenImage, loadQwenEncoder, readQwenConfig, resolveQwenConfig } from '../../encoders/qwen.js';
 import { patchifyFrames, QWEN_FAMILY_SPECS } from '../../encoders/qwen-preprocess.js';
@@ -63,8 +64,11 @@ test('qwen2.5-vl tiny tower (window attention, window index in the graph) matche
     assert.deepEqual([tokens.sources[0]!.rows, tokens.sources[0]!.cols], [5, 6]);
     assert.ok(maxDiff(tokens.data, ref.features) < 1e-4, `features differ by ${maxDiff(tokens.data, ref.features)}`);
     assert.equal(tokens.meta.score_rule, 'negative-cosine-to-mean');
-    // Raster metadata: token 7 is row 1, col 1.
+    // Raster metadata: token 7 is row 1, col 1; positions (t, h, w) in merged units.
     assert.deepEqual([tokens.row[7], tokens.col[7]], [1, 1]);
+    assert.deepEqual([...tokens.positions!.subarray(3 * 7, 3 * 8)], [0, 1, 1]);
+    assert.deepEqual([...tokens.positions!.subarray(3 * 29)], [0, 4, 5]);
+    assert.equal(tokens.extra, undefined);
   } finally {
     await encoder.dispose();
   }
@@ -105,6 +109,7 @@ test('qwen2.5-vl video: 3 frames → 2 temporal patches (last frame repeated); c
     assert.equal(tokens.n, 2 * 30);
     assert.equal(tokens.meta.video_grid_thw, '2,10,12');
     assert.deepEqual(tokens.sources.map((s) => [s.kind, s.index, s.time]), [['frame', 0, 0.25], ['frame', 1, 1]]);
+    assert.deepEqual([...tokens.positions!.subarray(3 * 31, 3 * 32)], [1, 0, 1]); // second temporal patch
     assert.ok(maxDiff(tokens.data, ref.features) < 1e-4, `features differ by ${maxDiff(tokens.data, ref.features)}`);
   }
 });
@@ -130,6 +135,13 @@ test('qwen3-vl tiny tower with DeepStack outputs matches the reference; the conc
     const tokens = await encodeQwenImage(image, { encoder: separate });
     assert.equal(tokens.meta.image_grid_thw, '1,8,10');
     assert.ok(maxDiff(tokens.data, ref.features) < 1e-4);
+    assert.deepEqual(Object.keys(tokens.extra!), ['deepstack_0', 'deepstack_1']);
+    assert.ok(maxDiff(tokens.extra!.deepstack_1!, ref.deepstack[1]!) < 1e-4);
+    // The same keep mask applies to DeepStack: selecting tokens 3 and 17 keeps their DeepStack rows and positions.
+    const kept = selectTokens(tokens, [3, 17]);
+    assert.deepEqual([...kept.positions!], [0, 0, 3, 0, 3, 2]);
+    const expected = Float32Array.of(...ref.deepstack[0]!.subarray(3 * 5, 4 * 5), ...ref.deepstack[0]!.subarray(17 * 5, 18 * 5));
+    assert.ok(maxDiff(kept.extra!.deepstack_0!, expected) < 1e-4);
   } finally {
     await separate.dispose();
     await concat.dispose();
