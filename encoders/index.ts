@@ -24,6 +24,22 @@ export {
 export type { DecodedImage, Normalization, NormalizationPreset, ReadImageOptions, ResizeMode, ResizeOptions } from './image.js';
 export { createOnnxEncoder, ENCODER_CONFIG_FILE, ONNX_ENCODER_PRESETS, readOnnxConfig, resolveOnnxConfig } from './onnx.js';
 export type { OnnxEncoderConfig, OnnxEncoderConfigInput, OnnxEncoderOptions, OnnxEncoderPreset } from './onnx.js';
+export {
+  checkGrid,
+  inversePermutation,
+  patchifyFrames,
+  preprocessQwenImage,
+  preprocessQwenVideo,
+  qwenFamilySpec,
+  qwenImageSize,
+  qwenVideoSize,
+  qwenWindowIndex,
+  QWEN_FAMILIES,
+  QWEN_FAMILY_SPECS,
+} from './qwen-preprocess.js';
+export type { GridThw, QwenFamily, QwenFamilySpec, QwenPatches, QwenPixelLimits, QwenPreprocessed, QwenPreprocessOptions } from './qwen-preprocess.js';
+export { encodeQwenImage, encodeQwenVideo, isQwenModel, loadQwenEncoder, readQwenConfig, resolveQwenConfig } from './qwen.js';
+export type { EncodeQwenImageOptions, EncodeQwenVideoOptions, QwenEncoder, QwenEncoderConfig, QwenEncoderConfigInput, QwenEncoderOptions, QwenEncoderSource, QwenTowerOutput } from './qwen.js';
 export { encodeAnyRes, encodeAnyResDetailed, encodeImage, encodeImageDetailed, loadEncoder } from './encode.js';
 export type { EncodeAnyResOptions, EncodedAnyRes, EncodedImage, EncodeImageOptions, ImageInput, LoadEncoderOptions } from './encode.js';
 export { compressImage } from './compress.js';

@@ -47,6 +47,8 @@ export const ONNX_ENCODER_PRESETS = Object.freeze({
 export type OnnxEncoderPreset = keyof typeof ONNX_ENCODER_PRESETS;
 
 const triple = z.tuple([z.number(), z.number(), z.number()]);
+/** A normalisation preset name or explicit per-channel constants, as config files give them. */
+export const normalizationSchema = z.union([z.enum(['clip', 'siglip', 'imagenet']), z.object({ mean: triple, std: triple })]);
 const configSchema = z
   .object({
     name: z.string().min(1).optional(),
@@ -55,7 +57,7 @@ const configSchema = z
     inputName: z.string().min(1).optional(),
     inputSize: z.number().int().positive().optional(),
     patchSize: z.number().int().positive().optional(),
-    normalization: z.union([z.enum(['clip', 'siglip', 'imagenet']), z.object({ mean: triple, std: triple })]).optional(),
+    normalization: normalizationSchema.optional(),
     resize: z.enum(RESIZE_MODES as unknown as [ResizeMode, ...ResizeMode[]]).optional(),
     features: z.string().min(1).default('features'),
     hasCls: z.boolean().optional(),
@@ -98,12 +100,7 @@ export interface OnnxEncoderConfig {
  * resolveOnnxConfig({ preset: 'siglip-so400m-384', features: 'last_hidden_state' }).hasCls; // false
  */
 export function resolveOnnxConfig(raw: unknown, where = ENCODER_CONFIG_FILE): OnnxEncoderConfig {
-  const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new InputError(`${where}: ${issue.path.join('.') || 'config'}: ${issue.message}`, 'E_CONFIG');
-  }
-  const c = parsed.data;
+  const c = parseConfig(configSchema, raw, where);
   const preset = c.preset ? ONNX_ENCODER_PRESETS[c.preset] : undefined;
   const inputSize = c.inputSize ?? preset?.inputSize;
   const patchSize = c.patchSize ?? preset?.patchSize;
@@ -133,6 +130,30 @@ export function resolveOnnxConfig(raw: unknown, where = ENCODER_CONFIG_FILE): On
   if (heads !== undefined) config.heads = heads;
   if (c.scale !== undefined) config.scale = c.scale;
   return config;
+}
+
+/** Parses a raw config with a zod schema; the first issue becomes one InputError naming the field. */
+export function parseConfig<T extends z.ZodType>(schema: T, raw: unknown, where: string): z.output<T> {
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new InputError(`${where}: ${issue.path.join('.') || 'config'}: ${issue.message}`, 'E_CONFIG');
+  }
+  return parsed.data;
+}
+
+/**
+ * Opens an onnxruntime session (all graph optimisations, `threads` intra-op
+ * threads when > 0); a model onnxruntime cannot load is an InputError naming the file.
+ */
+export async function openOnnxSession(modelPath: string, threads?: number): Promise<ort.InferenceSession> {
+  const sessionOptions: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all' };
+  if (threads) sessionOptions.intraOpNumThreads = threads;
+  try {
+    return await ort.InferenceSession.create(modelPath, sessionOptions);
+  } catch (error) {
+    throw new InputError(`${modelPath}: onnxruntime cannot load the model (${String((error as Error).message).split('\n')[0]})`, 'E_MODEL');
+  }
 }
 
 /**
@@ -196,14 +217,7 @@ export async function createOnnxEncoder(dir: string, options: OnnxEncoderOptions
   } catch {
     throw new InputError(`${modelPath}: model file not found (named by "model" in ${join(dir, ENCODER_CONFIG_FILE)})`, 'E_NOENT');
   }
-  const sessionOptions: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all' };
-  if (options.threads) sessionOptions.intraOpNumThreads = options.threads;
-  let session: ort.InferenceSession;
-  try {
-    session = await ort.InferenceSession.create(modelPath, sessionOptions);
-  } catch (error) {
-    throw new InputError(`${modelPath}: onnxruntime cannot load the model (${String((error as Error).message).split('\n')[0]})`, 'E_MODEL');
-  }
+  const session = await openOnnxSession(modelPath, options.threads);
   const inputName = config.inputName ?? session.inputNames[0]!;
   if (!session.inputNames.includes(inputName)) throw new InputError(`${modelPath}: no input named ${JSON.stringify(inputName)} (inputs: ${session.inputNames.join(', ')})`, 'E_MODEL');
   const inputType = declaredType(session, inputName);

@@ -5,9 +5,9 @@ import { z } from 'zod';
 import { InputError, ShapeError, UsageError } from '../core/errors.js';
 import { floatToHalf } from '../core/float16.js';
 import { createTokenSet, type TokenSet, type TokenSource } from '../core/tokenset.js';
-import { readFrames } from './ffmpeg.js';
+import { readFrames, sceneChanges } from './ffmpeg.js';
 import { readImage, resolveNormalization, type Normalization } from './image.js';
-import { asFloat32, declaredType, ENCODER_CONFIG_FILE } from './onnx.js';
+import { asFloat32, declaredType, ENCODER_CONFIG_FILE, normalizationSchema, openOnnxSession, parseConfig } from './onnx.js';
 import { negativeCosineToMean } from './patch.js';
 import {
   checkGrid,
@@ -59,7 +59,6 @@ import type { RgbImage } from './types.js';
  * chunking changes nothing in the output.
  */
 
-const triple = z.tuple([z.number(), z.number(), z.number()]);
 const qwenConfigSchema = z
   .object({
     family: z.enum(QWEN_FAMILIES as unknown as [QwenFamily, ...QwenFamily[]]),
@@ -81,7 +80,7 @@ const qwenConfigSchema = z
     maxPixels: z.number().int().positive().optional(),
     videoMinPixels: z.number().int().positive().optional(),
     videoMaxPixels: z.number().int().positive().optional(),
-    normalization: z.union([z.enum(['clip', 'siglip', 'imagenet']), z.object({ mean: triple, std: triple })]).optional(),
+    normalization: normalizationSchema.optional(),
     temporalChunk: z.number().int().positive().default(4),
   })
   .strict();
@@ -119,12 +118,7 @@ export interface QwenEncoderConfig {
  * resolveQwenConfig({ family: 'qwen2.5-vl' }).features; // 'image_features'
  */
 export function resolveQwenConfig(raw: unknown, where = ENCODER_CONFIG_FILE): QwenEncoderConfig {
-  const parsed = qwenConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new InputError(`${where}: ${issue.path.join('.') || 'config'}: ${issue.message}`, 'E_CONFIG');
-  }
-  const c = parsed.data;
+  const c = parseConfig(qwenConfigSchema, raw, where);
   const spec = qwenFamilySpec(c.family);
   if (c.deepstack && c.deepstackConcat) throw new InputError(`${where}: give either "deepstack" (output names) or "deepstackConcat" (columns in the features), not both`, 'E_CONFIG');
   if ((c.deepstack || c.deepstackConcat) && c.family !== 'qwen3-vl') throw new InputError(`${where}: DeepStack outputs exist only in qwen3-vl towers, not ${c.family}`, 'E_CONFIG');
@@ -293,15 +287,7 @@ export async function loadQwenEncoder(source: QwenEncoderSource, options: QwenEn
   } catch {
     throw new InputError(`${modelPath}: model file not found`, 'E_NOENT');
   }
-  const sessionOptions: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all' };
-  if (options.threads) sessionOptions.intraOpNumThreads = options.threads;
-  let session: ort.InferenceSession;
-  try {
-    session = await ort.InferenceSession.create(modelPath, sessionOptions);
-  } catch (error) {
-    throw new InputError(`${modelPath}: onnxruntime cannot load the model (${String((error as Error).message).split('\n')[0]})`, 'E_MODEL');
-  }
-  return createQwenEncoderFromSession(session, config, modelPath);
+  return createQwenEncoderFromSession(await openOnnxSession(modelPath, options.threads), config, modelPath);
 }
 
 function createQwenEncoderFromSession(session: ort.InferenceSession, config: QwenEncoderConfig, modelPath: string): QwenEncoder {
@@ -579,6 +565,8 @@ export interface EncodeQwenVideoOptions {
   fps?: number;
   /** Frame cap (default 64); the rate drops so the cap still spans the whole video. */
   maxFrames?: number;
+  /** Also detect scene changes (ffmpeg scene score above this, in (0, 1)); their times go to meta.scene_changes. */
+  sceneThreshold?: number;
   /** Called after each run of temporal patches (done, total). */
   onChunk?: (done: number, total: number) => void;
 }
@@ -593,10 +581,12 @@ export interface EncodeQwenVideoOptions {
 export async function encodeQwenVideo(path: string, options: EncodeQwenVideoOptions): Promise<TokenSet> {
   const { frames } = await readFrames(path, { fps: options.fps ?? 2, maxFrames: options.maxFrames ?? 64 });
   if (frames.length === 0) throw new InputError(`${path}: no frames decoded`, 'E_FRAMES');
+  const meta: Record<string, string> = { video: path };
+  if (options.sceneThreshold !== undefined) meta.scene_changes = (await sceneChanges(path, options.sceneThreshold)).join(',');
   return options.encoder.encodeFrames(
     frames.map((f) => f.image),
     frames.map((f) => f.time),
-    { video: path },
+    meta,
     options.onChunk,
   );
 }

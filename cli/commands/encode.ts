@@ -8,7 +8,9 @@ import { RESIZE_MODES, type ResizeMode } from '../../encoders/image.js';
 import { saveTokens } from '../../encoders/tokenfile.js';
 import type { VisionEncoder } from '../../encoders/types.js';
 import { encodeVideo } from '../../encoders/video.js';
+import { isQwenModel } from '../../encoders/qwen.js';
 import { createProgress } from '../progress.js';
+import { encodeWithQwen, isQwenFamily, wantsQwen, type QwenEncodeFlags } from './encode-qwen.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
 
 /** Extensions `vtc encode` hands to ffmpeg instead of sharp. */
@@ -58,6 +60,7 @@ export interface EncoderFlags {
 }
 
 export async function openEncoder(flags: EncoderFlags): Promise<VisionEncoder> {
+  if (isQwenFamily(flags.encoder) || (await isQwenModel(flags.encoder))) throw new UsageError(`--encoder ${flags.encoder}: Qwen towers run in \`vtc encode\` only (dynamic resolution, no square tiles)`);
   if (flags.maxPixels !== undefined && flags.maxPixels < 1) throw new UsageError(`--max-pixels must be ≥ 1, got ${flags.maxPixels}`, 'E_RANGE');
   if (flags.threads !== undefined && flags.threads < 0) throw new UsageError(`--threads must be ≥ 0, got ${flags.threads}`, 'E_RANGE');
   if (flags.batchSize !== undefined && flags.batchSize < 1) throw new UsageError(`--batch-size must be ≥ 1, got ${flags.batchSize}`, 'E_RANGE');
@@ -65,6 +68,7 @@ export async function openEncoder(flags: EncoderFlags): Promise<VisionEncoder> {
 }
 
 interface EncodeFlags extends EncoderFlags {
+  model?: string;
   out: string;
   dtype: string;
   json?: boolean;
@@ -84,6 +88,7 @@ export function encodeCommand(): Command {
     .option('--scenes <T>', "video: also detect scene changes (ffmpeg scene score > T, in (0, 1); 0.3 suits hard cuts) and store their times in the file's metadata (scene_changes)", parseNumber('--scenes'))
     .requiredOption('--out <file>', 'output: .safetensors (AnyRes: the bundle of DESIGN.md §3; else tokens, sizes, source, grid_pos, scores) or .npy [n, d]')
     .option('--dtype <t>', 'output float type: float32 or float16', 'float32')
+    .option('--model <path>', 'with --encoder qwen2.5-vl|qwen3-vl: the vision tower (.onnx file, model directory with vtc-encoder.json, or a .json config)')
     .option('--json', 'print one JSON object {input, kind, encoder, n, d, tiles, …, out, ms}');
   command.addHelpText(
     'after',
@@ -95,10 +100,14 @@ Examples:
   vtc encode movie.mp4 --fps 2 --max-frames 32 --out frames.safetensors
   vtc encode movie.mp4 --scenes 0.3 --json --out frames.safetensors   # + scene-change times
   vtc reduce --in bundle.safetensors --method globalcom2 --ratio 0.25 --out kept.safetensors
+  vtc encode photo.jpg --encoder qwen2.5-vl --model models/qwen25/vision_encoder.onnx --out q.safetensors
+  vtc encode clip.mp4 --encoder models/qwen3-vl --json --out q3.safetensors  # dir whose vtc-encoder.json names the family
 
 The patch encoder is a weight-free baseline (colour, gradient and layout
 statistics per patch; scores −cos(x, mean)), not a semantic model. An ONNX model
-directory holds model.onnx and vtc-encoder.json (see docs/encoders.md).`,
+directory holds model.onnx and vtc-encoder.json (see docs/encoders.md). Qwen
+towers take the whole image at dynamic resolution (smart_resize) or a video as
+frame pairs (default 2 fps) and write positions (t, h, w) and DeepStack tensors.`,
   );
   command.action(async (input: string, opts: EncodeFlags) => {
     if (opts.dtype !== 'float32' && opts.dtype !== 'float16') throw new UsageError(`encode: --dtype must be float32 or float16, got ${JSON.stringify(opts.dtype)}`);
@@ -108,6 +117,7 @@ directory holds model.onnx and vtc-encoder.json (see docs/encoders.md).`,
     if (opts.scenes !== undefined && !(opts.scenes > 0 && opts.scenes < 1)) throw new UsageError(`encode: --scenes must be in (0, 1), got ${opts.scenes}`, 'E_RANGE');
     if (!(opts.fps! > 0)) throw new UsageError(`encode: --fps must be > 0, got ${opts.fps}`, 'E_RANGE');
     if (!(opts.maxFrames! >= 1)) throw new UsageError(`encode: --max-frames must be ≥ 1, got ${opts.maxFrames}`, 'E_RANGE');
+    if (await wantsQwen(opts)) return encodeWithQwen(input, opts as QwenEncodeFlags, video, command.getOptionValueSource('fps') === 'cli');
     const encoder = await openEncoder(opts);
     const progress = createProgress();
     let progressStarted = false;
