@@ -7,6 +7,7 @@ import { floatToHalf, halfToFloat } from '../core/float16.js';
 import { resolveNormalization, toNchw, RESIZE_MODES, type Normalization, type ResizeMode } from './image.js';
 import { negativeCosineToMean } from './patch.js';
 import type { EncodedTile, RgbImage, VisionEncoder } from './types.js';
+import { checkInteger, parseFile } from '../core/validate.js';
 
 /**
  * ViT-style vision towers exported to ONNX, run with onnxruntime-node.
@@ -132,14 +133,9 @@ export function resolveOnnxConfig(raw: unknown, where = ENCODER_CONFIG_FILE): On
   return config;
 }
 
-/** Parses a raw config with a zod schema; the first issue becomes one InputError naming the field. */
+/** Parses a raw config with a zod schema; the first issue becomes one InputError naming the field (core/validate's parseFile). */
 export function parseConfig<T extends z.ZodType>(schema: T, raw: unknown, where: string): z.output<T> {
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new InputError(`${where}: ${issue.path.join('.') || 'config'}: ${issue.message}`, 'E_CONFIG');
-  }
-  return parsed.data;
+  return parseFile(schema, raw, where);
 }
 
 /**
@@ -207,10 +203,10 @@ export interface OnnxEncoderOptions {
 export async function createOnnxEncoder(dir: string, options: OnnxEncoderOptions = {}): Promise<VisionEncoder & { config: OnnxEncoderConfig }> {
   const config = await readOnnxConfig(dir);
   if (options.batchSize !== undefined) {
-    if (!(Number.isInteger(options.batchSize) && options.batchSize >= 1)) throw new UsageError(`batch size must be an integer ≥ 1, got ${options.batchSize}`, 'E_RANGE');
+    checkInteger(options.batchSize, 'batchSize (--batch-size)', { min: 1, code: 'E_RANGE' });
     config.batchSize = options.batchSize;
   }
-  if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 0)) throw new UsageError(`threads must be an integer ≥ 0, got ${options.threads}`, 'E_RANGE');
+  if (options.threads !== undefined) checkInteger(options.threads, 'threads', { min: 0, code: 'E_RANGE' });
   const modelPath = join(dir, config.model);
   try {
     await stat(modelPath);

@@ -1,5 +1,6 @@
 import { ShapeError, UsageError } from '../core/errors.js';
 import type { EncodedTile, RgbImage, VisionEncoder } from './types.js';
+import { checkInteger } from '../core/validate.js';
 
 /**
  * The built-in `patch` encoder: a weight-free, deterministic baseline that
@@ -49,7 +50,7 @@ export interface PatchEncoderOptions {
 export function createPatchEncoder(options: PatchEncoderOptions = {}): VisionEncoder {
   const inputSize = options.inputSize ?? 336;
   const patchSize = options.patchSize ?? 14;
-  if (!(Number.isInteger(patchSize) && patchSize >= 4)) throw new UsageError(`patch encoder: patch size must be an integer ≥ 4, got ${patchSize}`, 'E_ENCODER');
+  checkInteger(patchSize, 'patch size', { min: 4, where: 'patch encoder', code: 'E_ENCODER' });
   if (!(Number.isInteger(inputSize) && inputSize >= patchSize && inputSize % patchSize === 0)) {
     throw new UsageError(`patch encoder: input size must be a positive multiple of the patch size ${patchSize}, got ${inputSize}`, 'E_ENCODER');
   }

@@ -3,6 +3,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { InputError, UsageError } from '../core/errors.js';
 import { METRICS, type Metric } from './scoring.js';
+import { formatZodError } from '../core/validate.js';
 
 /**
  * Evaluation datasets: JSONL rows, VLMEvalKit TSV files (base64 images), or a
@@ -57,10 +58,6 @@ const rowSchema = z
     message: 'needs one of image, images, video or text',
   });
 
-function zodMessage(error: z.ZodError): string {
-  const issue = error.issues[0]!;
-  return `${issue.path.length ? `field ${issue.path.join('.')}: ` : ''}${issue.message}`;
-}
 
 /** Options as an array in letter order (a record {A: …, B: …} must not skip letters). */
 function optionList(options: unknown, where: string): string[] | undefined {
@@ -82,7 +79,7 @@ function optionList(options: unknown, where: string): string[] | undefined {
  */
 export function parseRow(raw: unknown, baseDir: string, where: string): EvalSample {
   const parsed = rowSchema.safeParse(raw);
-  if (!parsed.success) throw new InputError(`${where}: ${zodMessage(parsed.error)}`);
+  if (!parsed.success) throw new InputError(formatZodError(parsed.error, where, { label: (key) => `field ${key}:` }));
   const row = parsed.data;
   const imagePaths = row.images ?? (row.image !== undefined ? [row.image] : []);
   const answer = Array.isArray(row.answer) ? row.answer.map(String).join('|') : String(row.answer);

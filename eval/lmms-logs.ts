@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { InputError, UsageError } from '../core/errors.js';
 import { analyzeTask, BASELINE_METHOD, factorForKept, type RunCorrectness, type TaskAnalysis } from './groups.js';
 import { isCorrect, type LmmsSample } from './lmms-correctness.js';
+import { formatZodError } from '../core/validate.js';
 
 /**
  * Reads lmms-eval `--log_samples` output laid out as VTC-Bench runs it: one
@@ -83,8 +84,7 @@ export async function readManifest(dir: string): Promise<Map<string, RunSpec> | 
   const body = json && typeof json === 'object' && 'runs' in json ? (json as { runs: unknown }).runs : json;
   const parsed = manifestSchema.safeParse(body);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new InputError(`${path}: expected {"<folder>": {"method": string, "ratio": number}}, ${issue.path.length ? `at ${issue.path.join('.')}: ` : ''}${issue.message}`);
+    throw new InputError(formatZodError(parsed.error, `${path}: expected {"<folder>": {"method": string, "ratio": number}}`, { label: (key) => `at ${key}`, input: body }));
   }
   const entries = parsed.data;
   const specs = new Map<string, RunSpec>();

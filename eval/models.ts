@@ -1,5 +1,4 @@
 import sharp from 'sharp';
-import { UsageError } from '../core/errors.js';
 import { createWorker, type Worker } from 'tesseract.js';
 import { VtcError } from '../core/errors.js';
 import { encodeNpy } from '../core/npy.js';
@@ -10,6 +9,8 @@ import type { PreparedEmbeds, PreparedInput } from './methods.js';
 import { answerFromText } from './ocr-reader.js';
 import { chatCompletion, imageDataUrl, type ChatUsage, type ContentPart } from '../client/openai.js';
 import { optionLetters } from './scoring.js';
+import { checkInteger } from '../core/validate.js';
+import { checkEndpointModelOptions } from './run-options.js';
 
 /**
  * Models `vtc eval run` can query: any OpenAI-compatible chat-completions
@@ -81,6 +82,7 @@ export function encodeEmbeds(embeds: PreparedEmbeds, format: EmbedsFormat = 'npy
  * const model = createEndpointModel({ endpoint: 'http://127.0.0.1:8000/v1', model: 'Qwen/Qwen2.5-VL-3B-Instruct' });
  */
 export function createEndpointModel(options: EndpointModelOptions): EvalModel {
+  checkEndpointModelOptions(options);
   return {
     name: options.model,
     async answer(sample, input, signal) {
@@ -156,7 +158,7 @@ async function prepareForOcr(bytes: Uint8Array, minSide: number, negate: boolean
  */
 export async function createOcrModel(options: OcrModelOptions = {}): Promise<EvalModel> {
   const count = options.workers ?? 1;
-  if (!Number.isInteger(count) || count < 1) throw new UsageError(`ocr model: workers must be an integer ≥ 1, got ${count}`);
+  checkInteger(count, 'workers', { min: 1, where: 'ocr model' });
   const minSide = options.minSide ?? 1600;
   const idle: Worker[] = [];
   for (let i = 0; i < count; i++) idle.push(await startWorker());

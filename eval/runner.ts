@@ -9,6 +9,7 @@ import { EndpointError } from '../client/openai.js';
 import { writeReport } from './report.js';
 import { readResults, resultKey, ResultsStore, type ResultRow } from './results.js';
 import { scoreAnswer, type Metric } from './scoring.js';
+import { checkRunOptions } from './run-options.js';
 
 /**
  * `vtc eval run`: every sample × (uncompressed, downsample ×K, each method
@@ -162,8 +163,7 @@ export function analyzeResults(rows: ResultRow[], dataset: string, model: string
 export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> {
   const started = performance.now();
   const concurrency = options.concurrency ?? 1;
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`concurrency must be an integer ≥ 1, got ${concurrency}`);
-  if (options.limit !== undefined && !(Number.isInteger(options.limit) && options.limit >= 1)) throw new UsageError(`limit must be an integer ≥ 1, got ${options.limit}`);
+  checkRunOptions({ methods: options.methods, model: options.model.name, encoder: options.context?.encoder !== undefined, concurrency, limit: options.limit });
   const plan = conditions(options.methods, options.ratios);
   const dataset = typeof options.dataset === 'string' ? await loadDataset(options.dataset) : options.dataset;
   const samples = selectSamples(dataset.samples, options.limit, options.shard);

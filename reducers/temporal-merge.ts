@@ -1,5 +1,6 @@
-import { ShapeError, UsageError } from '../core/errors.js';
+import { ShapeError } from '../core/errors.js';
 import { mergeTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
+import { checkInteger } from '../core/validate.js';
 
 /**
  * Temporal merging of video frames, as in MARC's visual memory retriever:
@@ -65,7 +66,7 @@ export function framePatchSimilarity(a: FrameFeatures, b: FrameFeatures, d: numb
  * const { groups } = mergeAdjacentFrames([f0, f1, f2, f3], 4, 2); // e.g. [[0, 1], [2, 3]]
  */
 export function mergeAdjacentFrames(frames: FrameFeatures[], d: number, budget: number): TemporalMergeResult {
-  if (!Number.isInteger(budget) || budget < 1) throw new UsageError(`temporal merge: frame budget must be an integer ≥ 1, got ${budget}`);
+  checkInteger(budget, 'frame budget', { min: 1, where: 'temporal merge' });
   if (frames.length === 0) throw new ShapeError('temporal merge: no frames');
   const size = frames[0]!.length;
   for (const [i, f] of frames.entries()) {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { InputError, UsageError, describe } from '../core/errors.js';
+import { formatZodError } from '../core/validate.js';
 
 /**
  * Render configuration in Glyph's vocabulary. Files use Glyph's kebab-case
@@ -207,24 +208,21 @@ const KEY_MAP: Record<string, keyof RenderConfig> = {
 /**
  * Validates a kebab-case config object and merges it over the defaults.
  * `baseDir` resolves relative font paths (the config file's folder).
- * Errors name the key, what was expected and what was given.
+ * Errors name the key, what was expected and what was given: UsageError
+ * for an object passed in code, InputError (fromFile) for a config file.
  *
  * @example
  * const config = parseConfig({ 'font-size': 10, 'page-size': 'Letter' });
  * config.pageSize; // [612, 792]
  */
-export function parseConfig(input: unknown, options: { baseDir?: string; source?: string } = {}): RenderConfig {
+export function parseConfig(input: unknown, options: { baseDir?: string; source?: string; fromFile?: boolean } = {}): RenderConfig {
   const source = options.source ?? 'render config';
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new UsageError(`${source}: expected a JSON object of Glyph config keys, got ${describe(input)}`, 'E_CONFIG');
+  const Invalid = options.fromFile ? InputError : UsageError;
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new Invalid(`${source}: expected a JSON object of Glyph config keys, got ${describe(input)}`, 'E_CONFIG');
   const parsed = configFileSchema.safeParse(input);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const key = issue.path.length ? `"${issue.path.join('.')}"` : '';
-    if (issue.code === 'unrecognized_keys') {
-      throw new UsageError(`${source}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (known keys: ${Object.keys(KEY_MAP).join(', ')})`, 'E_CONFIG');
-    }
-    const got = issue.path.length ? describe((input as Record<string, unknown>)[String(issue.path[0])]) : '';
-    throw new UsageError(`${source}: ${key} ${issue.message}${got && !issue.message.includes('got') ? `, got ${got}` : ''}`.replace(/\s+/g, ' '), 'E_CONFIG');
+    const message = formatZodError(parsed.error, source, { input, label: (key) => `"${key}"`, knownKeys: Object.keys(KEY_MAP) });
+    throw options.fromFile ? new InputError(message, 'E_CONFIG') : new UsageError(message, 'E_CONFIG');
   }
   const config: RenderConfig = { ...DEFAULT_CONFIG, pageSize: [...DEFAULT_CONFIG.pageSize] as [number, number], fallbackFonts: [] };
   const record = config as unknown as Record<string, unknown>;
@@ -258,9 +256,9 @@ export function loadConfig(path: string): RenderConfig {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new UsageError(`config ${path} is not valid JSON: ${(error as Error).message}`, 'E_CONFIG');
+    throw new InputError(`config ${path} is not valid JSON: ${(error as Error).message}`, 'E_CONFIG');
   }
-  return parseConfig(json, { baseDir: dirname(resolve(path)), source: `config ${path}` });
+  return parseConfig(json, { baseDir: dirname(resolve(path)), source: `config ${path}`, fromFile: true });
 }
 
 /**

@@ -6,7 +6,7 @@
 export { ALIGNMENTS, DEFAULT_CONFIG, PAGE_SIZES, loadConfig, parseConfig, toConfigFile } from './config.js';
 export type { Alignment, RenderConfig } from './config.js';
 export { fontFamilies } from './fonts.js';
-export { characterErrorRate, createOcr, levenshtein, normalizeForCer, ocrPages } from './ocr.js';
+export { characterErrorRate, checkOcrOptions, createOcr, levenshtein, normalizeForCer, ocrPages } from './ocr.js';
 export type { FidelityReport, OcrEngine, PageFidelity } from './ocr.js';
 export { encodePng } from './png.js';
 export { claudeTokens, geminiTokens, getProfile, gpt4oTokens, profileNames, smartResize, visionTokens } from './profiles.js';
@@ -15,7 +15,7 @@ export { planRender } from './render.js';
 export type { MissingGlyph, RenderPlan, RenderedPage } from './render.js';
 export { searchConfig, paretoFront } from './search.js';
 export type { Candidate, Genome, SearchOptions, SearchResult } from './search.js';
-export { encodePage, IMAGE_FORMATS, renderText, writePages } from './pages.js';
+export { checkPageOutput, encodePage, IMAGE_FORMATS, renderText, writePages } from './pages.js';
 export type { ImageFormat, RenderResult, WriteOptions } from './pages.js';
 export { measureCompression } from './compression.js';
 export type { CompressionReport } from './compression.js';

@@ -6,6 +6,7 @@ import { VtcError } from '../core/errors.js';
 import { encodePng } from './png.js';
 import type { RenderedPage } from './render.js';
 import { levenshtein } from '../core/edit-distance.js';
+import { checkInteger } from '../core/validate.js';
 
 export { levenshtein };
 
@@ -121,13 +122,22 @@ export async function createOcr(): Promise<OcrEngine> {
 }
 
 /**
+ * Checks OCR options (what `vtc render --ocr-upscale` checks):
+ * UsageError "render: upscale (--ocr-upscale) must be an integer in [1, 8], got 9".
+ */
+export function checkOcrOptions(options: { upscale?: unknown }): void {
+  if (options.upscale !== undefined) checkInteger(options.upscale, 'upscale (--ocr-upscale)', { min: 1, max: 8, where: 'render' });
+}
+
+/**
  * OCRs pages with one worker and scores each against its laid-out text.
  *
  * @example
  * const report = await ocrPages(renderText(text, config).pages);
  * report.cer; // e.g. 0.05
  */
-export async function ocrPages(pages: Iterable<RenderedPage>, options: { engine?: OcrEngine; onPage?: (done: number) => void; /** Upscale factor before OCR (default ocrUpscale(dpi); 1 = the page as rendered). */ upscale?: number } = {}): Promise<FidelityReport> {
+export async function ocrPages(pages: Iterable<RenderedPage>, options: { engine?: OcrEngine; onPage?: (done: number) => void; /** Upscale factor before OCR, an integer in [1, 8] (default ocrUpscale(dpi); 1 = the page as rendered). */ upscale?: number } = {}): Promise<FidelityReport> {
+  checkOcrOptions(options);
   const engine = options.engine ?? (await createOcr());
   const results: PageFidelity[] = [];
   try {

@@ -1,7 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { UsageError, describe } from '../core/errors.js';
+import { z } from 'zod';
+import { integer, oneOf, parseOptions } from '../core/validate.js';
 import type { RenderConfig } from './config.js';
 import { encodePng } from './png.js';
 import { planRender, type MissingGlyph, type RenderedPage } from './render.js';
@@ -30,6 +31,16 @@ export function renderText(text: string, config: RenderConfig): RenderResult {
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
 export const IMAGE_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp'];
 
+const pageOutputSchema = z.object({ format: oneOf(['png', 'jpeg', 'webp']).optional(), quality: integer(1, 100).optional(), concurrency: integer(1).optional() });
+
+/**
+ * Checks page-output options (what `vtc render` checks for --format,
+ * --quality): UsageError "render: quality must be an integer in [1, 100], got 0".
+ */
+export function checkPageOutput(options: { format?: unknown; quality?: unknown; concurrency?: unknown }): void {
+  parseOptions(pageOutputSchema, options, 'render');
+}
+
 /**
  * Encodes one page: PNG with the fast raw writer, JPEG/WebP through sharp.
  *
@@ -37,11 +48,11 @@ export const IMAGE_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp'];
  * const webp = await encodePage(renderText(text, config).pages[0], 'webp', 80);
  */
 export async function encodePage(page: RenderedPage, format: ImageFormat = 'png', quality = 90): Promise<Buffer> {
+  checkPageOutput({ format, quality });
   if (format === 'png') return encodePng(page.pixels, page.width, page.height, page.channels);
   const image = sharp(Buffer.from(page.pixels.buffer, page.pixels.byteOffset, page.pixels.byteLength), { raw: { width: page.width, height: page.height, channels: page.channels } });
   if (format === 'jpeg') return image.jpeg({ quality }).toBuffer();
-  if (format === 'webp') return image.webp({ quality }).toBuffer();
-  throw new UsageError(`unknown image format ${describe(format)} (expected one of: ${IMAGE_FORMATS.join(', ')})`);
+  return image.webp({ quality }).toBuffer();
 }
 
 export interface WriteOptions {
@@ -61,9 +72,9 @@ export interface WriteOptions {
  * const files = await writePages(planRender(text, config).pages(), 'out', { format: 'png' });
  */
 export async function writePages(pages: Iterable<RenderedPage>, dir: string, options: WriteOptions = {}): Promise<string[]> {
+  checkPageOutput(options);
   const format = options.format ?? 'png';
-  if (!IMAGE_FORMATS.includes(format)) throw new UsageError(`unknown image format ${describe(format)} (expected one of: ${IMAGE_FORMATS.join(', ')})`);
-  const concurrency = Math.max(1, options.concurrency ?? 4);
+  const concurrency = options.concurrency ?? 4;
   await mkdir(dir, { recursive: true });
   const files: string[] = [];
   const pending = new Set<Promise<void>>();

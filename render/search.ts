@@ -6,6 +6,7 @@ import { renderText } from './pages.js';
 import { createOcr, ocrPages, type OcrEngine } from './ocr.js';
 import { getProfile } from './profiles.js';
 import { defaultTokenizerFor, loadTextTokenizer } from '../tokenizer/index.js';
+import { checkInteger } from '../core/validate.js';
 
 /**
  * Glyph's config search, as a seeded evolutionary search: maximise the
@@ -158,8 +159,8 @@ export async function searchConfig(text: string, base: RenderConfig, options: Se
   const generations = options.generations ?? 4;
   const population = options.population ?? 8;
   if (!(options.maxCer > 0 && options.maxCer <= 1)) throw new UsageError(`render search: max CER must be in (0, 1], got ${options.maxCer}`);
-  if (!Number.isInteger(generations) || generations < 1) throw new UsageError(`render search: generations must be an integer ≥ 1, got ${generations}`);
-  if (!Number.isInteger(population) || population < 2) throw new UsageError(`render search: population must be an integer ≥ 2, got ${population}`);
+  checkInteger(generations, 'generations', { min: 1, where: 'render search' });
+  checkInteger(population, 'population', { min: 2, where: 'render search' });
   const profile = getProfile(options.profile ?? 'qwen2.5-vl');
   const tokenizer = await loadTextTokenizer(options.tokenizer ?? defaultTokenizerFor(profile.name));
   const sample = excerpt(text, options.sampleChars ?? 3000);

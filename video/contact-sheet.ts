@@ -2,6 +2,7 @@ import { createCanvas, type SKRSContext2D } from '@napi-rs/canvas';
 import { UsageError } from '../core/errors.js';
 import type { RgbImage } from '../encoders/types.js';
 import { familyPath, loadFont } from '../render/fonts.js';
+import { checkInteger } from '../core/validate.js';
 
 /**
  * A contact sheet: the chosen frames in a grid, each captioned with its
@@ -66,7 +67,7 @@ function text(ctx: SKRSContext2D, value: string, x: number, y: number, size: num
 export async function contactSheet(frames: SheetFrame[], options: ContactSheetOptions = {}): Promise<Uint8Array> {
   if (frames.length === 0) throw new UsageError('contact sheet: no frames to draw');
   const columns = options.columns ?? Math.min(4, frames.length);
-  if (!Number.isInteger(columns) || columns < 1) throw new UsageError(`contact sheet: columns must be an integer ≥ 1, got ${columns}`);
+  checkInteger(columns, 'columns', { min: 1, where: 'contact sheet' });
   const thumbWidth = options.thumbWidth ?? 240;
   const aspect = frames[0]!.image.height / frames[0]!.image.width;
   const thumbHeight = Math.round(thumbWidth * aspect);

@@ -6,6 +6,7 @@ import { InputError } from '../core/errors.js';
 import { resizeExact } from '../encoders/image.js';
 import type { RgbImage } from '../encoders/types.js';
 import { loadHfTokenizer, type HfTokenizer } from '../tokenizer/index.js';
+import { parseFile } from '../core/validate.js';
 
 /**
  * A CLIP-style text–image dual encoder from a directory:
@@ -83,13 +84,13 @@ function toTensorData(images: RgbImage[], mean: number[], std: number[]): Float3
 export async function loadDualEncoder(dir: string, options: { threads?: number } = {}): Promise<DualEncoder> {
   const configPath = join(dir, 'dual.json');
   if (!existsSync(configPath)) throw new InputError(`dual encoder ${dir}: missing dual.json (expected vision/text ONNX towers, tokenizer.json and dual.json)`, 'E_DUAL_CONFIG');
-  let config: z.output<typeof configSchema>;
+  let raw: unknown;
   try {
-    config = configSchema.parse(JSON.parse(readFileSync(configPath, 'utf8')));
+    raw = JSON.parse(readFileSync(configPath, 'utf8'));
   } catch (error) {
-    const detail = error instanceof z.ZodError ? error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : (error as Error).message;
-    throw new InputError(`dual encoder ${configPath}: invalid config (${detail})`, 'E_DUAL_CONFIG');
+    throw new InputError(`dual encoder ${configPath}: invalid config (${(error as Error).message})`, 'E_DUAL_CONFIG');
   }
+  const config = parseFile(configSchema, raw, `dual encoder ${configPath}: invalid config`, 'E_DUAL_CONFIG');
   for (const file of [config.vision, config.text, config.tokenizer]) {
     if (!existsSync(join(dir, file))) throw new InputError(`dual encoder ${dir}: missing ${file}`, 'E_DUAL_CONFIG');
   }

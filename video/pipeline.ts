@@ -9,6 +9,7 @@ import { getProfile, visionTokens } from '../render/profiles.js';
 import type { DualEncoder } from './dual-encoder.js';
 import { noveltyCoverageScores, textClipScores, topClips } from './retrieve.js';
 import { segmentBySimilarity, type FrameRange } from './segment.js';
+import { checkInteger } from '../core/validate.js';
 
 /**
  * The video pipeline (MARC-style visual memory retrieval):
@@ -109,13 +110,13 @@ export function frameBudget(options: Pick<VideoPlanOptions, 'frames' | 'tokenBud
   if (options.frames !== undefined && options.tokenBudget !== undefined) throw new UsageError('give either a frame budget or a token budget, not both');
   if (options.tokenBudget !== undefined) {
     const budget = options.tokenBudget;
-    if (!Number.isInteger(budget) || budget < 1) throw new UsageError(`token budget must be an integer ≥ 1, got ${budget}`);
+    checkInteger(budget, 'tokenBudget (--token-budget)', { min: 1 });
     const frames = Math.floor(budget / tokensPerFrame);
     if (frames < 1) throw new UsageError(`token budget ${budget} is below the cost of one frame (${tokensPerFrame} tokens at this resolution and profile)`);
     return frames;
   }
   const frames = options.frames ?? 8;
-  if (!Number.isInteger(frames) || frames < 1) throw new UsageError(`frames must be an integer ≥ 1, got ${frames}`);
+  checkInteger(frames, 'frames', { min: 1 });
   return frames;
 }
 
@@ -141,7 +142,7 @@ export async function planVideo(path: string, options: VideoPlanOptions = {}): P
   const profileName = options.profile ?? 'qwen2.5-vl';
   getProfile(profileName);
   const clipsWanted = options.clips ?? 3;
-  if (!Number.isInteger(clipsWanted) || clipsWanted < 1) throw new UsageError(`clips must be an integer ≥ 1, got ${clipsWanted}`);
+  checkInteger(clipsWanted, 'clips', { min: 1 });
   // Check the budget options before decoding (a token budget is checked against the real per-frame cost later).
   frameBudget(options, 1);
   const encoder = options.encoder ?? createPatchEncoder({ inputSize: 224, patchSize: 14 });

@@ -6,6 +6,8 @@ import { chatCompletion, userMessage, type ChatMessage } from '../client/openai.
 import type { RgbImage } from '../encoders/types.js';
 import { contactSheet } from './contact-sheet.js';
 import { planVideo, type VideoPlan, type VideoPlanOptions } from './pipeline.js';
+import { z } from 'zod';
+import { integer, number, parseOptions } from '../core/validate.js';
 
 /**
  * Video question answering against any OpenAI-compatible chat-completions
@@ -93,6 +95,20 @@ export function qaResult(plan: VideoPlan, answer: string | null): VideoQaResult 
   };
 }
 
+const videoQaSchema = z.object({ frames: integer(1).optional(), tokenBudget: integer(1).optional(), maxTokens: integer(1).optional(), timeoutMs: number({ gt: 0 }).optional(), jpegQuality: integer(1, 100).optional() });
+
+/**
+ * The option checks `vtc video-qa` and `videoQa` share (UsageError, same
+ * words for both): endpoint and model unless dry-run, frames or a token
+ * budget (not both), counts in range.
+ */
+export function checkVideoQaOptions(options: Pick<VideoQaOptions, 'endpoint' | 'model' | 'dryRun' | 'maxTokens' | 'timeoutMs' | 'jpegQuality'> & { frames?: number; tokenBudget?: number }): void {
+  if (options.frames !== undefined && options.tokenBudget !== undefined) throw new UsageError('video-qa: give either frames (--frames) or tokenBudget (--token-budget), not both');
+  if (!options.dryRun && !options.endpoint) throw new UsageError('video-qa: endpoint (--endpoint) is required (or use dryRun, --dry-run)');
+  if (!options.dryRun && !options.model) throw new UsageError('video-qa: model (--model) is required (or use dryRun, --dry-run)');
+  parseOptions(videoQaSchema, { frames: options.frames, tokenBudget: options.tokenBudget, maxTokens: options.maxTokens, timeoutMs: options.timeoutMs, jpegQuality: options.jpegQuality }, 'video-qa');
+}
+
 /**
  * Answers a question about a video, or (dryRun) writes what it would send.
  *
@@ -104,8 +120,7 @@ export function qaResult(plan: VideoPlan, answer: string | null): VideoQaResult 
  */
 export async function videoQa(path: string, options: VideoQaOptions): Promise<VideoQaRun> {
   if (!options.question || options.question.trim() === '') throw new UsageError('video-qa: the question (-q) must not be empty');
-  if (!options.dryRun && !options.endpoint) throw new UsageError('video-qa: --endpoint is required (or use --dry-run)');
-  if (!options.dryRun && !options.model) throw new UsageError('video-qa: --model is required (or use --dry-run)');
+  checkVideoQaOptions(options);
   const plan = await planVideo(path, options);
   const quality = options.jpegQuality ?? 85;
   const jpegs = await Promise.all(plan.keyframes.map((k) => encodeJpeg(k.image, quality)));

@@ -1,5 +1,5 @@
-import { UsageError } from '../core/errors.js';
 import { cosine, type FrameRange } from './segment.js';
+import { checkInteger } from '../core/validate.js';
 
 /**
  * Clip scoring. With a question and a dual encoder: cosine between the clip's
@@ -59,7 +59,7 @@ export function noveltyCoverageScores(frameEmbeddings: Float32Array[], clips: Fr
  * topClips([0.2, 0.9, 0.5, 0.7], 2); // [1, 3]
  */
 export function topClips(scores: number[], k: number): number[] {
-  if (!Number.isInteger(k) || k < 1) throw new UsageError(`clips must be an integer ≥ 1, got ${k}`);
+  checkInteger(k, 'clips', { min: 1 });
   const order = scores.map((_, i) => i).sort((a, b) => scores[b]! - scores[a]! || a - b);
   return order.slice(0, k).sort((a, b) => a - b);
 }

@@ -1,4 +1,5 @@
 import { UsageError } from '../core/errors.js';
+import { checkInteger } from '../core/validate.js';
 
 /**
  * Event segmentation: a video's frame sequence is cut into clips where the
@@ -52,7 +53,7 @@ export function segmentBySimilarity(similarities: number[], options: SegmentOpti
   const frames = similarities.length + 1;
   const segments = options.segments ?? Math.ceil(frames / 8);
   const threshold = options.threshold ?? 0.8;
-  if (!Number.isInteger(segments) || segments < 1) throw new UsageError(`segments must be an integer ≥ 1, got ${segments}`);
+  checkInteger(segments, 'segments', { min: 1 });
   if (!Number.isFinite(threshold)) throw new UsageError(`segment threshold must be a number, got ${threshold}`);
   const cuts = new Set<number>();
   // Least similar transitions first; earlier transition on ties (stable sort).

@@ -1,16 +1,17 @@
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { UsageError, VtcError } from '../../core/errors.js';
+import { VtcError } from '../../core/errors.js';
 import { loadEncoder } from '../../encoders/encode.js';
 import { analyzeLogs } from '../../eval/analyze.js';
 import { summarizeTasks, type TaskAnalysis } from '../../eval/groups.js';
 import { getMethod, methodNames } from '../../eval/methods.js';
-import { createEndpointModel, createOcrModel, type EvalModel } from '../../eval/models.js';
+import { createEndpointModel, createOcrModel, type EmbedsFormat, type EvalModel } from '../../eval/models.js';
 import { apiKeyFromEnv } from '../../client/openai.js';
 import { parseShard, runEval } from '../../eval/runner.js';
 import { METRICS, parseMetric } from '../../eval/scoring.js';
 import { createProgress } from '../progress.js';
 import { configureCommand, parseInteger, parseNumberList, printJson } from '../run.js';
+import { checkEndpointModelOptions, checkRunOptions } from '../../eval/run-options.js';
 
 function fmt(value: number | null): string {
   return value === null ? '—' : value.toFixed(1);
@@ -130,17 +131,14 @@ Groups: A = uncompressed right but downsampled wrong (difficult), B = both right
       const metric = parseMetric(opts.metric);
       const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;
       const results = opts.results ?? join(opts.out, shard ? `results.shard-${shard.index}-of-${shard.count}.jsonl` : 'results.jsonl');
-      const tokenLevel = methods.filter((m) => getMethod(m).level === 'token');
-      if (tokenLevel.length && opts.model === 'ocr') throw new UsageError(`eval run: token-level methods (${tokenLevel.join(', ')}) need an endpoint model served by vLLM with --enable-mm-embeds, not the ocr reader`);
-      if (tokenLevel.length && !opts.encoder) throw new UsageError(`eval run: token-level methods (${tokenLevel.join(', ')}) need --encoder (patch or an ONNX encoder folder)`);
-      if (opts.embedsFormat !== 'npy' && opts.embedsFormat !== 'torch') throw new UsageError(`eval run: --embeds-format must be npy or torch, got ${JSON.stringify(opts.embedsFormat)}`);
-      if (opts.model !== 'ocr' && !opts.endpoint) throw new UsageError(`eval run: --model ${opts.model} needs --endpoint <url ending in /v1> (or use --model ocr for the offline reader)`);
+      // The library's own checks, before anything loads (same messages as runEval / createEndpointModel).
+      checkRunOptions({ methods, model: opts.model, encoder: opts.encoder !== undefined, concurrency: opts.concurrency, limit: opts.limit });
+      if (opts.model !== 'ocr') checkEndpointModelOptions({ endpoint: opts.endpoint, model: opts.model, embedsFormat: opts.embedsFormat, maxTokens: opts.maxTokens, retries: opts.retries, timeoutMs: opts.timeout });
       if (opts.model === 'ocr' && opts.endpoint) process.stderr.write('vtc: warning: --endpoint is ignored with --model ocr (the offline reader)\n');
-      if (!(opts.concurrency >= 1)) throw new UsageError(`eval run: --concurrency must be ≥ 1, got ${opts.concurrency}`);
       const model: EvalModel =
         opts.model === 'ocr'
           ? await createOcrModel({ workers: opts.concurrency })
-          : createEndpointModel({ endpoint: opts.endpoint!, model: opts.model, apiKey: apiKeyFromEnv(opts.apiKeyEnv), timeoutMs: opts.timeout, retries: opts.retries, maxTokens: opts.maxTokens, embedsFormat: opts.embedsFormat });
+          : createEndpointModel({ endpoint: opts.endpoint!, model: opts.model, apiKey: apiKeyFromEnv(opts.apiKeyEnv), timeoutMs: opts.timeout, retries: opts.retries, maxTokens: opts.maxTokens, embedsFormat: opts.embedsFormat as EmbedsFormat });
       const encoder = opts.encoder ? await loadEncoder(opts.encoder) : undefined;
       const progress = createProgress();
       const controller = new AbortController();

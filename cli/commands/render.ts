@@ -1,8 +1,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
-import { InputError, UsageError, describe } from '../../core/errors.js';
-import { DEFAULT_CONFIG, IMAGE_FORMATS, getProfile, loadConfig, measureCompression, ocrPages, planRender, profileNames, toConfigFile, writePages, type ImageFormat, type RenderConfig, type RenderedPage } from '../../render/index.js';
+import { InputError, UsageError } from '../../core/errors.js';
+import { DEFAULT_CONFIG, IMAGE_FORMATS, checkOcrOptions, checkPageOutput, getProfile, loadConfig, measureCompression, ocrPages, planRender, profileNames, toConfigFile, writePages, type ImageFormat, type RenderConfig, type RenderedPage } from '../../render/index.js';
 import { searchConfig, type Candidate } from '../../render/search.js';
+import { checkInteger } from '../../core/validate.js';
 import { createProgress } from '../progress.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
 
@@ -152,10 +153,10 @@ compression = text tokens / vision tokens; ms = layout + rasterising + encoding 
     )
     .action(async (source: string, opts: RenderOptions) => {
       if (!opts.out) throw new UsageError('render: --out <dir> is required (the folder for page_001.png, …)');
-      if (!IMAGE_FORMATS.includes(opts.format as ImageFormat)) throw new UsageError(`render: --format must be one of ${IMAGE_FORMATS.join(', ')}, got ${describe(opts.format)}`);
-      if (!(opts.quality >= 1 && opts.quality <= 100)) throw new UsageError(`render: --quality must be in 1–100, got ${opts.quality}`);
-      if (opts.ocrUpscale !== undefined && !(opts.ocrUpscale >= 1 && opts.ocrUpscale <= 8)) throw new UsageError(`render: --ocr-upscale must be in 1–8, got ${opts.ocrUpscale}`);
-      if (opts.ocrPages !== undefined && opts.ocrPages < 1) throw new UsageError(`render: --ocr-pages must be ≥ 1, got ${opts.ocrPages}`);
+      // The library's checks (writePages, ocrPages), run before any page is drawn.
+      checkPageOutput({ format: opts.format, quality: opts.quality });
+      checkOcrOptions({ upscale: opts.ocrUpscale });
+      if (opts.ocrPages !== undefined) checkInteger(opts.ocrPages, 'ocrPages (--ocr-pages)', { min: 1, where: 'render' });
       getProfile(opts.profile);
       const text = await readText(source);
       const config = baseConfig(opts.config);

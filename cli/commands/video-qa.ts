@@ -7,7 +7,7 @@ import { apiKeyFromEnv } from '../../client/openai.js';
 import { profileNames } from '../../render/profiles.js';
 import { loadDualEncoder, type DualEncoder } from '../../video/dual-encoder.js';
 import { formatTime } from '../../video/contact-sheet.js';
-import { videoQa, type VideoQaRun } from '../../video/qa.js';
+import { checkVideoQaOptions, videoQa, type VideoQaRun } from '../../video/qa.js';
 import { createProgress } from '../progress.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
 
@@ -93,11 +93,9 @@ keep the top --clips, merge the most similar adjacent frames down to the budget,
 merged group. tokens_uniform is what 1 fps sampling (≤ 64 frames, same resolution) would cost.`,
   );
   command.action(async (video: string, flags: VideoQaFlags) => {
-    if (flags.frames !== undefined && flags.tokenBudget !== undefined) throw new UsageError('video-qa: give either --frames or --token-budget, not both');
-    if (!flags.dryRun && !flags.endpoint) throw new UsageError('video-qa: --endpoint is required (or use --dry-run)');
-    if (!flags.dryRun && !flags.model) throw new UsageError('video-qa: --model is required (or use --dry-run)');
-    if (flags.maxTokens < 1) throw new UsageError(`video-qa: --max-tokens must be ≥ 1, got ${flags.maxTokens}`);
     if (!(flags.timeout > 0)) throw new UsageError(`video-qa: --timeout must be > 0 seconds, got ${flags.timeout}`);
+    // videoQa's own checks, before the encoder loads.
+    checkVideoQaOptions({ ...flags, timeoutMs: flags.timeout * 1000 });
     const apiKey = apiKeyFromEnv(flags.apiKeyEnv);
     const encoder: VisionEncoder = await loadEncoder(flags.encoder, flags.encoder === 'patch' ? { inputSize: 224, patchSize: 14 } : {});
     let dualEncoder: DualEncoder | undefined;

@@ -19,7 +19,8 @@ import ts from 'typescript';
  * 3. core/ and reducers/ import no Node built-in and no package, except the
  *    in-memory native layer: `onnxruntime-node` from core/linalg.ts and
  *    core/linalg-*.ts (sessions built from graph bytes, never from files) and
- *    `onnx-proto` from core/onnx-graph.ts (protobuf encoding of those graphs).
+ *    `onnx-proto` from core/onnx-graph.ts (protobuf encoding of those graphs),
+ *    and `zod` from core/validate.ts (option schemas, pure).
  */
 
 const distRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -104,6 +105,7 @@ function allowedExternal(file: string, specifier: string): boolean {
   if (folder === 'client') return true;
   if (specifier === 'onnxruntime-node') return /^core\/linalg(-[\w-]+)?\.js$/.test(file);
   if (specifier === 'onnx-proto') return file === 'core/onnx-graph.js';
+  if (specifier === 'zod') return file === 'core/validate.js';
   return false;
 }
 

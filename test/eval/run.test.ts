@@ -293,7 +293,7 @@ describe('vtc eval run --model ocr on the sample benchmark', () => {
   it('rejects bad flags with a usage error', async () => {
     let r = await runCli(['eval', 'run', '--dataset', join(repoRoot, 'samples', 'bench', 'bench.jsonl'), '--model', 'qwen']);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /^vtc: error: eval run: --model qwen needs --endpoint/);
+    assert.match(r.stderr, /^vtc: error: eval run: model "qwen" needs endpoint \(--endpoint\), a URL ending in \/v1/);
     r = await runCli(['eval', 'run', '--dataset', join(repoRoot, 'samples', 'bench', 'bench.jsonl'), '--model', 'ocr', '--methods', 'fastv']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /unknown method "fastv" \(available: downsample, glyph, keyframes/);

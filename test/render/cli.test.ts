@@ -75,9 +75,10 @@ test('bad input: one-line errors and exit codes (2 usage, 1 input)', () => {
   writeFileSync(join(dir, 'font.json'), JSON.stringify({ 'font-path': 'missing.ttf' }));
   const cases: [string[], number, RegExp][] = [
     [['render', join(dir, 'in.txt'), '--out', dir, '--profile', 'qwen9'], 2, /unknown vision profile "qwen9"/],
-    [['render', join(dir, 'in.txt'), '--out', dir, '--config', join(dir, 'bad.json')], 2, /"font-size" .*expected number/],
+    // A config file's content is input (exit 1), a flag is usage (exit 2).
+    [['render', join(dir, 'in.txt'), '--out', dir, '--config', join(dir, 'bad.json')], 1, /"font-size" .*expected number/],
     [['render', join(dir, 'in.txt'), '--out', dir, '--config', join(dir, 'font.json')], 1, /font file not found: .*missing\.ttf/],
-    [['render', join(dir, 'in.txt'), '--out', dir, '--format', 'gif'], 2, /--format must be one of png, jpeg, webp, got "gif"/],
+    [['render', join(dir, 'in.txt'), '--out', dir, '--format', 'gif'], 2, /render: format must be one of png, jpeg, webp, got "gif"/],
     [['render', join(dir, 'nope.txt'), '--out', dir], 1, /cannot read text/],
     [['render', '-', '--out', dir], 1, /text is empty/],
     [['render', 'search', join(dir, 'in.txt'), '--max-cer', '2'], 2, /max CER must be in \(0, 1\]/],

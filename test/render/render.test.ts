@@ -46,7 +46,7 @@ test('config validation: named page sizes, Glyph line-height default, clear erro
   assert.throws(() => renderText('x', parseConfig({ 'font-path': '/nonexistent/font.ttf' })), (e: unknown) => e instanceof InputError && /font file not found/.test(e.message));
   const dir = mkdtempSync(join(tmpdir(), 'vtc-render-'));
   writeFileSync(join(dir, 'bad.json'), '{"dpi": 72,');
-  assert.throws(() => loadConfig(join(dir, 'bad.json')), (e: unknown) => e instanceof UsageError && /is not valid JSON/.test(e.message));
+  assert.throws(() => loadConfig(join(dir, 'bad.json')), (e: unknown) => e instanceof InputError && /is not valid JSON/.test(e.message));
 });
 
 test('empty text and characters no font has are errors, never silently dropped', () => {

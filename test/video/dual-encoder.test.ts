@@ -69,7 +69,7 @@ test('bad dual encoder directories are clear errors', async () => {
   const dir = tempDir();
   await assert.rejects(loadDualEncoder(dir), /missing dual\.json/);
   writeFileSync(join(dir, 'dual.json'), JSON.stringify({ image_size: -1 }));
-  await assert.rejects(loadDualEncoder(dir), /invalid config \(image_size: /);
+  await assert.rejects(loadDualEncoder(dir), /invalid config: image_size: /);
   writeFileSync(join(dir, 'dual.json'), JSON.stringify({ image_size: 32 }));
   await assert.rejects(loadDualEncoder(dir), /missing vision\.onnx/);
 });

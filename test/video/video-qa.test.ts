@@ -161,10 +161,10 @@ test('a refused connection fails at once with one line and exit 1; non-2xx answe
 test('usage errors: missing endpoint, both budgets, unknown profile, bad video', async () => {
   const noEndpoint = await runCli(['video-qa', sample, '-q', 'x']);
   assert.equal(noEndpoint.code, 2);
-  assert.match(noEndpoint.stderr, /--endpoint is required \(or use --dry-run\)/);
+  assert.match(noEndpoint.stderr, /endpoint \(--endpoint\) is required \(or use dryRun, --dry-run\)/);
   const both = await runCli(['video-qa', sample, '-q', 'x', '--dry-run', '--frames', '2', '--token-budget', '500']);
   assert.equal(both.code, 2);
-  assert.match(both.stderr, /either --frames or --token-budget, not both/);
+  assert.match(both.stderr, /either frames \(--frames\) or tokenBudget \(--token-budget\), not both/);
   const profile = await runCli(['video-qa', sample, '-q', 'x', '--dry-run', '--profile', 'nope', '--out', tempDir()]);
   assert.equal(profile.code, 2);
   assert.match(profile.stderr, /unknown vision profile "nope"/);
