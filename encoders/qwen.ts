@@ -109,6 +109,8 @@ export interface QwenEncoderConfig {
   video: { minPixels?: number; maxPixels?: number };
   normalization: Normalization;
   temporalChunk: number;
+  /** Processor files read beside the tower (preprocessor_config.json, video_preprocessor_config.json). */
+  processorConfigs: string[];
 }
 
 /**
@@ -147,6 +149,7 @@ export function resolveQwenConfig(raw: unknown, where = ENCODER_CONFIG_FILE): Qw
     video: { ...(c.videoMinPixels !== undefined ? { minPixels: c.videoMinPixels } : {}), ...(c.videoMaxPixels !== undefined ? { maxPixels: c.videoMaxPixels } : {}) },
     normalization: c.normalization ? resolveNormalization(c.normalization) : spec.normalization,
     temporalChunk: c.temporalChunk,
+    processorConfigs: [],
   };
   if (c.gridInput) config.gridInput = c.gridInput;
   if (c.deepstack) config.deepstack = c.deepstack;
@@ -196,20 +199,74 @@ export async function readQwenConfig(source: QwenEncoderSource): Promise<QwenEnc
     throw new InputError(`${model}: not found (expected an .onnx file, a model directory with ${ENCODER_CONFIG_FILE}, or a .json config)`, 'E_NOENT');
   }
   let config: QwenEncoderConfig;
+  let explicit: Record<string, unknown> = {};
   if (info.isFile() && extname(model).toLowerCase() === '.onnx') {
     if (source.family === undefined) throw new UsageError(`${model}: a bare .onnx tower needs its family (qwen2.5-vl or qwen3-vl)`, 'E_FAMILY');
     config = resolveQwenConfig({ family: source.family, model: basename(model) }, model);
     config.model = model;
-    return config;
+  } else {
+    const configPath = info.isDirectory() ? join(model, ENCODER_CONFIG_FILE) : model;
+    if (!info.isDirectory() && extname(model).toLowerCase() !== '.json') throw new UsageError(`${model}: expected an .onnx file, a model directory or a .json config`, 'E_FORMAT');
+    const raw = await readJson(configPath);
+    if (typeof raw === 'object' && raw !== null) explicit = raw as Record<string, unknown>;
+    if (source.family !== undefined && !('family' in explicit)) explicit.family = source.family;
+    config = resolveQwenConfig(raw, configPath);
+    if (source.family !== undefined && config.family !== source.family) throw new UsageError(`${configPath}: the config is for ${config.family}, but ${source.family} was asked for`, 'E_FAMILY');
+    config.model = resolve(dirname(configPath), config.model);
   }
-  const configPath = info.isDirectory() ? join(model, ENCODER_CONFIG_FILE) : model;
-  if (!info.isDirectory() && extname(model).toLowerCase() !== '.json') throw new UsageError(`${model}: expected an .onnx file, a model directory or a .json config`, 'E_FORMAT');
-  const raw = await readJson(configPath);
-  if (source.family !== undefined && typeof raw === 'object' && raw !== null && !('family' in raw)) (raw as Record<string, unknown>).family = source.family;
-  config = resolveQwenConfig(raw, configPath);
-  if (source.family !== undefined && config.family !== source.family) throw new UsageError(`${configPath}: the config is for ${config.family}, but ${source.family} was asked for`, 'E_FAMILY');
-  config.model = resolve(dirname(configPath), config.model);
+  await applyProcessorConfigs(config, explicit);
   return config;
+}
+
+/** The processor files a Hugging Face repo ships; `vtc models pull` fetches them with the .onnx files. */
+export const PROCESSOR_CONFIG_FILES = { image: 'preprocessor_config.json', video: 'video_preprocessor_config.json' } as const;
+
+/**
+ * Takes smart_resize bounds and mean/std from the checkpoint's own processor
+ * files when they sit beside the tower (its folder or the folder above, as in
+ * a repo with onnx/…): `min_pixels`/`max_pixels` (else `size.shortest_edge` /
+ * `size.longest_edge`), `image_mean`/`image_std`. Fields set in the vtc config
+ * win. Patch, merge and temporal sizes must agree with the family.
+ */
+async function applyProcessorConfigs(config: QwenEncoderConfig, explicit: Record<string, unknown>): Promise<void> {
+  const spec = qwenFamilySpec(config.family);
+  const folders = [dirname(config.model), dirname(dirname(config.model))];
+  for (const kind of ['image', 'video'] as const) {
+    let path: string | undefined;
+    for (const folder of folders) {
+      const candidate = join(folder, PROCESSOR_CONFIG_FILES[kind]);
+      if (await stat(candidate).then((s) => s.isFile(), () => false)) {
+        path = candidate;
+        break;
+      }
+    }
+    if (!path) continue;
+    const raw = await readJson(path);
+    if (typeof raw !== 'object' || raw === null) throw new InputError(`${path}: expected a JSON object`, 'E_CONFIG');
+    const facts = raw as Record<string, unknown>;
+    for (const [key, expected] of [['patch_size', spec.patchSize], ['merge_size', spec.mergeSize], ['temporal_patch_size', spec.temporalPatchSize]] as const) {
+      if (facts[key] !== undefined && facts[key] !== expected) throw new InputError(`${path}: ${key} is ${JSON.stringify(facts[key])}, but ${config.family} uses ${expected}; is this the right checkpoint?`, 'E_CONFIG');
+    }
+    const size = (typeof facts.size === 'object' && facts.size !== null ? facts.size : {}) as Record<string, unknown>;
+    const bound = (value: unknown, field: string): number | undefined => {
+      if (value === undefined || value === null) return undefined;
+      if (!(typeof value === 'number' && Number.isInteger(value) && value > 0)) throw new InputError(`${path}: ${field} must be a positive integer, got ${JSON.stringify(value)}`, 'E_CONFIG');
+      return value;
+    };
+    const minPixels = bound(facts.min_pixels ?? size.shortest_edge, facts.min_pixels !== undefined ? 'min_pixels' : 'size.shortest_edge');
+    const maxPixels = bound(facts.max_pixels ?? size.longest_edge, facts.max_pixels !== undefined ? 'max_pixels' : 'size.longest_edge');
+    const [minKey, maxKey] = kind === 'image' ? ['minPixels', 'maxPixels'] : ['videoMinPixels', 'videoMaxPixels'];
+    if (minPixels !== undefined && explicit[minKey] === undefined) config[kind].minPixels = minPixels;
+    if (maxPixels !== undefined && explicit[maxKey] === undefined) config[kind].maxPixels = maxPixels;
+    if (kind === 'image' && explicit.normalization === undefined && Array.isArray(facts.image_mean) && Array.isArray(facts.image_std)) {
+      try {
+        config.normalization = resolveNormalization({ mean: facts.image_mean as Normalization['mean'], std: facts.image_std as Normalization['std'] });
+      } catch (error) {
+        throw new InputError(`${path}: image_mean/image_std: ${(error as Error).message}`, 'E_CONFIG');
+      }
+    }
+    config.processorConfigs.push(path);
+  }
 }
 
 /**

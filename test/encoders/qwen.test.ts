@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -190,3 +190,22 @@ test('config validation: family, DeepStack only for qwen3-vl, attention layer mu
   await writeFile(join(dir, 'q3-missing.json'), JSON.stringify({ family: 'qwen3-vl', model: join(dir, 'q3', 'vision_encoder.onnx'), deepstack: ['deepstack_9'] }));
   await assert.rejects(loadQwenEncoder({ model: join(dir, 'q3-missing.json') }), (e: unknown) => e instanceof InputError && /no output named "deepstack_9" \(outputs: /.test(e.message));
 });
+
+test('processor files beside the tower (repo root above onnx/) supply smart_resize bounds and mean/std; the vtc config wins; wrong patch size is refused', async () => {
+  const repo = join(dir, 'repo');
+  await mkdir(join(repo, 'onnx'), { recursive: true });
+  await copyFile(join(dir, 'q3', 'vision_encoder.onnx'), join(repo, 'onnx', 'vision_encoder.onnx'));
+  const preprocessor = { size: { shortest_edge: 1024, longest_edge: 16777216 }, patch_size: 16, merge_size: 2, temporal_patch_size: 2, image_mean: [0.5, 0.5, 0.5], image_std: [0.25, 0.5, 0.5] };
+  await writeFile(join(repo, 'preprocessor_config.json'), JSON.stringify(preprocessor));
+  await writeFile(join(repo, 'video_preprocessor_config.json'), JSON.stringify({ size: { shortest_edge: 2048, longest_edge: 4194304 }, patch_size: 16 }));
+  const config = await readQwenConfig({ family: 'qwen3-vl', model: join(repo, 'onnx', 'vision_encoder.onnx') });
+  assert.deepEqual([config.image, config.video], [{ minPixels: 1024, maxPixels: 16777216 }, { minPixels: 2048, maxPixels: 4194304 }]);
+  assert.deepEqual(config.normalization.std, [0.25, 0.5, 0.5]);
+  assert.deepEqual(config.processorConfigs, [join(repo, 'preprocessor_config.json'), join(repo, 'video_preprocessor_config.json')]);
+  await writeFile(join(repo, 'onnx', 'vtc-encoder.json'), JSON.stringify({ family: 'qwen3-vl', minPixels: 4096, normalization: 'siglip' }));
+  const own = await readQwenConfig({ model: join(repo, 'onnx') });
+  assert.deepEqual([own.image.minPixels, own.image.maxPixels, own.normalization.std], [4096, 16777216, [0.5, 0.5, 0.5]]);
+  await writeFile(join(repo, 'preprocessor_config.json'), JSON.stringify({ ...preprocessor, patch_size: 14 }));
+  await assert.rejects(readQwenConfig({ model: join(repo, 'onnx') }), (e: unknown) => e instanceof InputError && /preprocessor_config\.json: patch_size is 14, but qwen3-vl uses 16/.test(e.message));
+});
+
