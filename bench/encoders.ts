@@ -6,6 +6,7 @@ import { encodeAnyRes } from '../encoders/encode.js';
 import { readImage, resizeImage } from '../encoders/image.js';
 import { createOnnxEncoder } from '../encoders/onnx.js';
 import { createPatchEncoder } from '../encoders/patch.js';
+import { preprocessQwenImage, qwenWindowIndex } from '../encoders/qwen-preprocess.js';
 import { writeTinyVit } from '../samples/tiny-vit.js';
 import { measure, type Benchmark } from './harness.js';
 
@@ -31,7 +32,7 @@ async function samplePng(): Promise<Buffer> {
  * measures the plumbing (normalisation, session, CLS-row extraction), not CLIP.
  */
 export const encodersBenchmark: Benchmark = {
-  description: 'image decode/resize, patch encoder per tile, AnyRes 1280×720, ONNX one-block ViT-L/14-336-width tile',
+  description: 'image decode/resize, patch encoder per tile, AnyRes 1280×720, Qwen preprocessing and window index, ONNX one-block ViT-L/14-336-width tile',
   async run({ runs, log }) {
     const png = await samplePng();
     const image = await readImage(png);
@@ -51,6 +52,13 @@ export const encodersBenchmark: Benchmark = {
     const anyres = await measure('encodeAnyRes 1280x720 PNG, patch encoder (5 tiles)', runs, () => encodeAnyRes(png, { encoder: patch }));
     results.push(anyres);
     log(`AnyRes: ${anyres.medianMs.toFixed(1)} ms`);
+    const q25 = await measure('Qwen2.5-VL preprocess 1280x720 → 1288x728: 4784 patches × 1176 (resize, normalise, patchify)', runs, () => preprocessQwenImage(image, 'qwen2.5-vl'));
+    results.push(q25);
+    const q3 = await measure('Qwen3-VL preprocess 1280x720 → 1280x704: 3520 patches × 1536', runs, () => preprocessQwenImage(image, 'qwen3-vl'));
+    results.push(q3);
+    const windows = await measure('Qwen2.5-VL window index, 64 temporal patches of 52×92 patches (76544 merged units)', runs, () => qwenWindowIndex([[64, 52, 92]]));
+    results.push(windows);
+    log(`Qwen preprocess: ${q25.medianMs.toFixed(1)} / ${q3.medianMs.toFixed(1)} ms; window index ${windows.medianMs.toFixed(1)} ms`);
     const dir = await mkdtemp(join(tmpdir(), 'vtc-bench-vit-'));
     try {
       await writeTinyVit(dir, { inputSize: 336, patchSize: 14, dim: 1024, heads: 16, seed: 1, embed: 'conv', cls: true }, { attention: 'attention_logits', normalization: 'clip', batchSize: 5 });

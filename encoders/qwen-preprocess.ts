@@ -202,11 +202,17 @@ export function patchifyFrames(planar: Float32Array, frames: number, height: num
             for (let c = 0; c < 3; c++) {
               for (let tt = 0; tt < TP; tt++) {
                 const frame = Math.min(t * TP + tt, frames - 1);
+                if (tt > 0 && frame === Math.min(t * TP + tt - 1, frames - 1)) {
+                  // A repeated frame (an image, or the padding of an odd clip): copy the block just written.
+                  pixelValues.copyWithin(k, k - P * P, k);
+                  k += P * P;
+                  continue;
+                }
                 const base = (frame * 3 + c) * plane;
                 for (let py = 0; py < P; py++) {
+                  // A plain loop: 14 or 16 values per copy are too few for subarray views to pay off.
                   const from = base + (y0 + py) * width + x0;
-                  pixelValues.set(planar.subarray(from, from + P), k);
-                  k += P;
+                  for (let px = 0; px < P; px++) pixelValues[k++] = planar[from + px]!;
                 }
               }
             }
