@@ -4,6 +4,8 @@ import { planAnyRes, type AnyResPlan, type Resolution } from './anyres.js';
 import { cropImage, padImage, readImage, resizeExact, resizeImage, type ResizeMode } from './image.js';
 import { createOnnxEncoder } from './onnx.js';
 import { createPatchEncoder } from './patch.js';
+import { isQwenModel } from './qwen.js';
+import { QWEN_FAMILIES } from './qwen-preprocess.js';
 import type { EncodedTile, RgbImage, VisionEncoder } from './types.js';
 
 /**
@@ -189,6 +191,9 @@ export interface LoadEncoderOptions {
 export async function loadEncoder(spec: string, options: LoadEncoderOptions = {}): Promise<VisionEncoder> {
   if (spec === 'patch') {
     return createPatchEncoder({ ...(options.inputSize ? { inputSize: options.inputSize } : {}), ...(options.patchSize ? { patchSize: options.patchSize } : {}) });
+  }
+  if ((QWEN_FAMILIES as readonly string[]).includes(spec) || (await isQwenModel(spec))) {
+    throw new UsageError(`${spec}: a Qwen2.5-VL / Qwen3-VL tower works at dynamic resolution, not on square tiles; use loadQwenEncoder or \`vtc encode --encoder qwen2.5-vl|qwen3-vl --model …\``, 'E_ENCODER');
   }
   return createOnnxEncoder(spec, { ...(options.threads !== undefined ? { threads: options.threads } : {}), ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}) });
 }

@@ -8,9 +8,8 @@ import { RESIZE_MODES, type ResizeMode } from '../../encoders/image.js';
 import { saveTokens } from '../../encoders/tokenfile.js';
 import type { VisionEncoder } from '../../encoders/types.js';
 import { encodeVideo } from '../../encoders/video.js';
-import { isQwenModel } from '../../encoders/qwen.js';
 import { createProgress } from '../progress.js';
-import { encodeWithQwen, isQwenFamily, wantsQwen, type QwenEncodeFlags } from './encode-qwen.js';
+import { encodeWithQwen, wantsQwen, type QwenEncodeFlags } from './encode-qwen.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
 
 /** Extensions `vtc encode` hands to ffmpeg instead of sharp. */
@@ -60,7 +59,6 @@ export interface EncoderFlags {
 }
 
 export async function openEncoder(flags: EncoderFlags): Promise<VisionEncoder> {
-  if (isQwenFamily(flags.encoder) || (await isQwenModel(flags.encoder))) throw new UsageError(`--encoder ${flags.encoder}: Qwen towers run in \`vtc encode\` only (dynamic resolution, no square tiles)`);
   if (flags.maxPixels !== undefined && flags.maxPixels < 1) throw new UsageError(`--max-pixels must be ≥ 1, got ${flags.maxPixels}`, 'E_RANGE');
   if (flags.threads !== undefined && flags.threads < 0) throw new UsageError(`--threads must be ≥ 0, got ${flags.threads}`, 'E_RANGE');
   if (flags.batchSize !== undefined && flags.batchSize < 1) throw new UsageError(`--batch-size must be ≥ 1, got ${flags.batchSize}`, 'E_RANGE');

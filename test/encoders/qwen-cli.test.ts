@@ -59,7 +59,7 @@ test('vtc encode Qwen usage errors exit 2 with one line; a missing tower exits 1
     [['encode', photo, '--model', join(dir, 'q25'), '--out', join(dir, 'x.safetensors')], 2, /--model goes with --encoder qwen2.5-vl\|qwen3-vl, got --encoder "patch"/],
     [['encode', photo, '--encoder', 'qwen2.5-vl', '--model', join(dir, 'q25', 'vision_encoder.onnx'), '--anyres', '--out', join(dir, 'x.safetensors')], 2, /--anyres does not apply to Qwen towers/],
     [['encode', photo, '--encoder', 'qwen2.5-vl', '--model', join(dir, 'nope.onnx'), '--out', join(dir, 'x.safetensors')], 1, /nope\.onnx: not found/],
-    [['compress', photo, '--encoder', 'qwen2.5-vl', '--method', 'pool', '--ratio', '0.5', '--out', join(dir, 'x.png')], 2, /Qwen towers run in `vtc encode` only/],
+    [['compress', photo, '--encoder', 'qwen2.5-vl', '--method', 'pool', '--ratio', '0.5', '--out', join(dir, 'x.png')], 2, /qwen2\.5-vl: a Qwen2\.5-VL \/ Qwen3-VL tower works at dynamic resolution, not on square tiles/],
   ];
   for (const [args, code, message] of cases) {
     const r = await runCli(args);
