@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { InputError, ShapeError, UsageError } from '../core/errors.js';
 import { floatToHalf } from '../core/float16.js';
 import { createTokenSet, type TokenSet, type TokenSource } from '../core/tokenset.js';
-import { readFrames, sceneChanges } from './ffmpeg.js';
+import { effectiveFps, readFrames, sceneChanges } from './ffmpeg.js';
 import { readImage, resolveNormalization, type Normalization } from './image.js';
 import { asFloat32, declaredType, ENCODER_CONFIG_FILE, normalizationSchema, openOnnxSession, parseConfig } from './onnx.js';
 import { negativeCosineToMean } from './patch.js';
@@ -636,9 +636,12 @@ export interface EncodeQwenVideoOptions {
  * const tokens = await encodeQwenVideo('clip.mp4', { encoder, fps: 2, maxFrames: 16 }); // meta.video_grid_thw = '8,…'
  */
 export async function encodeQwenVideo(path: string, options: EncodeQwenVideoOptions): Promise<TokenSet> {
-  const { frames } = await readFrames(path, { fps: options.fps ?? 2, maxFrames: options.maxFrames ?? 64 });
+  const fps = options.fps ?? 2;
+  const maxFrames = options.maxFrames ?? 64;
+  const { info, frames } = await readFrames(path, { fps, maxFrames });
   if (frames.length === 0) throw new InputError(`${path}: no frames decoded`, 'E_FRAMES');
-  const meta: Record<string, string> = { video: path };
+  // The rate actually sampled (lower than asked when maxFrames caps a long video): seconds per grid = 2 / fps.
+  const meta: Record<string, string> = { video: path, fps: String(effectiveFps(info.duration, fps, maxFrames)) };
   if (options.sceneThreshold !== undefined) meta.scene_changes = (await sceneChanges(path, options.sceneThreshold)).join(',');
   return options.encoder.encodeFrames(
     frames.map((f) => f.image),

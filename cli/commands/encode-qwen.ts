@@ -90,6 +90,7 @@ export async function encodeWithQwen(input: string, flags: QwenEncodeFlags, vide
   };
   if (video) {
     summary.frames = Number(tokens.meta.frames);
+    summary.fps = Number(tokens.meta.fps);
     summary.times = tokens.sources.map((s) => s.time);
     if (tokens.meta.scene_changes !== undefined) summary.scene_changes = tokens.meta.scene_changes === '' ? [] : tokens.meta.scene_changes.split(',').map(Number);
   }
