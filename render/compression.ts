@@ -1,4 +1,4 @@
-import { getProfile, type VisionProfile } from './profiles.js';
+import { getProfile, type VisionProfile } from '../profiles/index.js';
 import { defaultTokenizerFor, loadTextTokenizer, type TextTokenizer } from '../tokenizer/index.js';
 
 export interface CompressionReport {

@@ -9,8 +9,6 @@ export { fontFamilies } from './fonts.js';
 export { characterErrorRate, checkOcrOptions, createOcr, levenshtein, normalizeForCer, ocrPages } from './ocr.js';
 export type { FidelityReport, OcrEngine, PageFidelity } from './ocr.js';
 export { encodePng } from './png.js';
-export { claudeTokens, geminiTokens, getProfile, gpt4oTokens, profileNames, smartResize, visionTokens } from './profiles.js';
-export type { VisionProfile } from './profiles.js';
 export { planRender } from './render.js';
 export type { MissingGlyph, RenderPlan, RenderedPage } from './render.js';
 export { searchConfig, paretoFront } from './search.js';

@@ -4,7 +4,7 @@ import { ALIGNMENTS, PAGE_SIZES, type Alignment, type RenderConfig } from './con
 import { measureCompression } from './compression.js';
 import { renderText } from './pages.js';
 import { createOcr, ocrPages, type OcrEngine } from './ocr.js';
-import { getProfile } from './profiles.js';
+import { getProfile } from '../profiles/index.js';
 import { defaultTokenizerFor, loadTextTokenizer } from '../tokenizer/index.js';
 import { checkInteger } from '../core/validate.js';
 

@@ -5,7 +5,7 @@ import { createPatchEncoder } from '../encoders/patch.js';
 import type { VideoInfo } from '../encoders/ffmpeg.js';
 import type { RgbImage, VisionEncoder } from '../encoders/types.js';
 import { framePatchSimilarity, temporalMerge } from '../reducers/temporal-merge.js';
-import { getProfile, visionTokens } from '../render/profiles.js';
+import { getProfile, visionTokens } from '../profiles/index.js';
 import type { DualEncoder } from './dual-encoder.js';
 import { noveltyCoverageScores, textClipScores, topClips } from './retrieve.js';
 import { segmentBySimilarity, type FrameRange } from './segment.js';
@@ -36,7 +36,7 @@ export interface VideoPlanOptions {
   frames?: number;
   /** Vision-token budget under `profile`; frames = floor(budget / tokens per frame). */
   tokenBudget?: number;
-  /** Model profile for token accounting (default 'qwen2.5-vl'; see render/profiles.ts). */
+  /** Model profile for token accounting (default 'qwen2.5-vl'; see profiles/). */
   profile?: string;
   /** Clips to keep (default 3). */
   clips?: number;

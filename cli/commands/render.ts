@@ -1,7 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { InputError, UsageError } from '../../core/errors.js';
-import { DEFAULT_CONFIG, IMAGE_FORMATS, checkOcrOptions, checkPageOutput, getProfile, loadConfig, measureCompression, ocrPages, planRender, profileNames, toConfigFile, writePages, type ImageFormat, type RenderConfig, type RenderedPage } from '../../render/index.js';
+import { getProfile, profileNames } from '../../profiles/index.js';
+import { DEFAULT_CONFIG, IMAGE_FORMATS, checkOcrOptions, checkPageOutput, loadConfig, measureCompression, ocrPages, planRender, toConfigFile, writePages, type ImageFormat, type RenderConfig, type RenderedPage } from '../../render/index.js';
 import { searchConfig, type Candidate } from '../../render/search.js';
 import { checkInteger } from '../../core/validate.js';
 import { createProgress } from '../progress.js';

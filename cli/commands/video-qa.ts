@@ -4,7 +4,7 @@ import { loadEncoder } from '../../encoders/encode.js';
 import { saveTokens } from '../../encoders/tokenfile.js';
 import type { VisionEncoder } from '../../encoders/types.js';
 import { apiKeyFromEnv } from '../../client/openai.js';
-import { profileNames } from '../../render/profiles.js';
+import { profileNames } from '../../profiles/index.js';
 import { loadDualEncoder, type DualEncoder } from '../../video/dual-encoder.js';
 import { formatTime } from '../../video/contact-sheet.js';
 import { checkVideoQaOptions, videoQa, type VideoQaRun } from '../../video/qa.js';
