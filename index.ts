@@ -20,5 +20,7 @@ export type { VisionProfile, ProcessedImage } from './profiles/index.js';
 export type { RenderConfig, RenderedPage, RenderResult, RenderPlan, CompressionReport, FidelityReport, SearchResult as RenderSearchResult, ImageFormat } from './render/index.js';
 export { defaultTokenizerFor, hfTokenizerFromJson, loadHfTokenizer, loadTextTokenizer } from './tokenizer/index.js';
 export type { HfTokenizer, TextTokenizer } from './tokenizer/index.js';
+export { askImage, planImage, PLAN_METHODS as PLAN_IMAGE_METHODS } from './ask/index.js';
+export type { AskImageOptions, AskResult, AskRun, ImagePlan, PlanImageOptions, PlanInput, PlanMethod, PlannedImage } from './ask/index.js';
 export { runDemo, summaryText } from './samples/demo.js';
 export type { DemoOptions, DemoSummary } from './samples/demo.js';

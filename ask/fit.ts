@@ -34,7 +34,15 @@ export function aspectSize(width: number, height: number, long: number): { width
 function* candidates(width: number, height: number, profile: VisionProfile, maxLong: number): Generator<FitSize> {
   for (let long = maxLong; long >= 1; long--) {
     const size = aspectSize(width, height, long);
-    yield { ...size, tokens: profile.tokens(size.width, size.height) };
+    let tokens: number;
+    try {
+      tokens = profile.tokens(size.width, size.height);
+    } catch (error) {
+      // A size the model refuses (Qwen's aspect ratio ≥ 200 once the short side rounds to 1 px) is not a candidate.
+      if (error instanceof UsageError && error.code === 'E_SIZE') continue;
+      throw error;
+    }
+    yield { ...size, tokens };
   }
 }
 
@@ -62,10 +70,22 @@ export function largestFit(width: number, height: number, profile: VisionProfile
  * cheapestSize(4000, 3000, getProfile('qwen2.5-vl')); // { width: …, height: …, tokens: 4 }
  */
 export function cheapestSize(width: number, height: number, profile: VisionProfile): FitSize {
+  let cache = cheapestCache.get(profile);
+  if (!cache) cheapestCache.set(profile, (cache = new Map()));
+  const key = `${width}x${height}`;
+  const cached = cache.get(key);
+  if (cached) return cached;
   let best: FitSize | undefined;
   for (const size of candidates(width, height, profile, longSide(width, height))) if (!best || size.tokens < best.tokens) best = size;
+  // No size is accepted at all: the rule's own error says why.
+  if (!best) profile.tokens(width, height);
+  if (cache.size > 4096) cache.clear();
+  cache.set(key, best!);
   return best!;
 }
+
+/** The scan is a few thousand rule evaluations; planners ask for the same pictures repeatedly. */
+const cheapestCache = new WeakMap<VisionProfile, Map<string, FitSize>>();
 
 /** A budget below the cheapest size: a usage error naming the minimum. */
 export function belowMinimum(width: number, height: number, profile: VisionProfile, budget: number, what = 'image'): UsageError {

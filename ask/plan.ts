@@ -11,7 +11,8 @@ import { encodePage, parseConfig, renderText } from '../render/index.js';
 import { loadTextTokenizer } from '../tokenizer/index.js';
 import type { DualEncoder } from '../video/dual-encoder.js';
 import { planVideo } from '../video/pipeline.js';
-import { aspectSize, belowMinimum, cheapestSize, largestFit } from './fit.js';
+import { belowMinimum, cheapestSize, largestFit } from './fit.js';
+import { allocateRegions, focusLayout } from './focus-budget.js';
 import { boxScore, mergeOverlapping, topBoxes, windowGrid, type Box } from './regions.js';
 
 /**
@@ -222,69 +223,32 @@ function cropRgb(image: RgbImage, x: number, y: number, w: number, h: number): R
 }
 
 /**
- * focus: thumbnail at `thumbnailShare` of the budget; regions get the rest. The window
- * size is the largest (aspect-preserving, at most half the picture per side) whose crop
- * at the region scale — `zoom` × the scale downsampling would give, never above native —
- * fits an equal share of the rest; windows on a half-window grid are ranked by the
- * encoder's scores, the top `regions` are merged where they overlap, and the rest of
- * the budget is split over the merged regions (each its minimum first, then by area).
+ * focus (pixels): the budget arithmetic is ask/focus-budget.ts (pure, property-tested);
+ * this ranks the candidate windows with the encoder and encodes the crops.
  */
 async function planFocus(source: Extract<Source, { kind: 'image' }>, profile: VisionProfile, budget: number, index: number, options: PlanImageOptions, notes: string[]): Promise<PlannedImage[]> {
   const { image } = source;
   const { width: W, height: H } = image;
-  const full = profile.tokens(W, H);
-  if (full <= budget) {
+  const layout = focusLayout(W, H, profile, budget, options);
+  if (layout.kind === 'whole') {
     notes.push('focus: the whole image fits the budget; sent as is');
-    return [await wholeImage(source, W, H, full, index, options)];
+    return [await wholeImage(source, W, H, layout.fit.tokens, index, options)];
   }
-  const share = options.thumbnailShare ?? 0.25;
-  const regionCount = options.regions ?? 3;
-  const zoom = options.zoom ?? 2;
-  if (!(share > 0 && share < 1)) throw new UsageError(`focus: thumbnailShare must be in (0, 1), got ${describe(share)}`);
-  if (!(Number.isInteger(regionCount) && regionCount >= 1)) throw new UsageError(`focus: regions must be an integer ≥ 1, got ${describe(regionCount)}`);
-  if (!(zoom >= 1)) throw new UsageError(`focus: zoom must be ≥ 1, got ${describe(zoom)}`);
-  const whole = largestFit(W, H, profile, budget);
-  if (!whole) throw belowMinimum(W, H, profile, budget);
-  const fallback = async (why: string) => {
-    notes.push(`focus: ${why}; sent one downsampled image instead`);
-    return [await wholeImage(source, whole.width, whole.height, whole.tokens, index, options)];
-  };
-  const minimum = cheapestSize(W, H, profile).tokens;
-  const thumb = largestFit(W, H, profile, Math.max(minimum, Math.floor(budget * share)));
-  if (!thumb) return fallback('the budget has no room for a thumbnail');
-  const rest = budget - thumb.tokens;
-  const regionScale = Math.min(1, (zoom * Math.max(whole.width, whole.height)) / Math.max(W, H));
-  // The largest window (at most half the picture per side) whose crop at the region scale fits an equal share.
-  const perRegion = Math.floor(rest / regionCount);
-  let window: { width: number; height: number } | undefined;
-  for (let long = Math.floor(Math.max(W, H) / 2); long >= 1 && !window; long--) {
-    const win = aspectSize(W, H, long);
-    const sent = aspectSize(win.width, win.height, Math.max(1, Math.round(long * regionScale)));
-    if (profile.tokens(sent.width, sent.height) <= perRegion) window = win;
+  if (layout.kind === 'fallback') {
+    notes.push(`focus: ${layout.reason}; sent one downsampled image instead`);
+    return [await wholeImage(source, layout.fit.width, layout.fit.height, layout.fit.tokens, index, options)];
   }
-  if (!window) return fallback(`the ${rest} tokens left after the thumbnail cannot buy a region`);
-  const windows = windowGrid(W, H, window.width, window.height);
+  const windows = windowGrid(W, H, layout.window.width, layout.window.height);
   const scores = await regionScores(image, windows, options, notes);
-  const merged = mergeOverlapping(topBoxes(windows, scores, regionCount));
-  // Each merged region its cheapest size first (highest-scoring first), then the rest by area.
-  const mins = merged.map(([, , w, h]) => cheapestSize(w, h, profile).tokens);
-  const kept: number[] = [];
-  let reserved = 0;
-  for (let i = 0; i < merged.length; i++) {
-    if (reserved + mins[i]! <= rest) {
-      kept.push(i);
-      reserved += mins[i]!;
-    }
+  const allocation = allocateRegions(W, H, profile, budget, layout, mergeOverlapping(topBoxes(windows, scores, layout.regions)));
+  if (allocation.regions.length === 0) {
+    notes.push('focus: no region fits the budget left after the thumbnail; sent one downsampled image instead');
+    return [await wholeImage(source, layout.whole.width, layout.whole.height, layout.whole.tokens, index, options)];
   }
-  if (kept.length === 0) return fallback('no region fits the budget left after the thumbnail');
-  const area = kept.reduce((s, i) => s + merged[i]![2] * merged[i]![3], 0);
-  const spare = rest - reserved;
+  const { thumbnail } = allocation;
   const images: PlannedImage[] = [];
-  images.push({ ...(await encodeRegion(image, [0, 0, W, H], thumb.width, thumb.height, options)), width: thumb.width, height: thumb.height, box: [0, 0, W, H], tokens: thumb.tokens, role: 'thumbnail', source: index });
-  for (const i of kept) {
-    const box = merged[i]!;
-    const allowance = mins[i]! + Math.floor((spare * box[2] * box[3]) / area);
-    const fit = largestFit(box[2], box[3], profile, allowance)!;
+  images.push({ ...(await encodeRegion(image, [0, 0, W, H], thumbnail.width, thumbnail.height, options)), width: thumbnail.width, height: thumbnail.height, box: [0, 0, W, H], tokens: thumbnail.tokens, role: 'thumbnail', source: index });
+  for (const { box, fit } of allocation.regions) {
     images.push({ ...(await encodeRegion(image, box, fit.width, fit.height, options)), width: fit.width, height: fit.height, box, tokens: fit.tokens, role: 'region', source: index });
   }
   return images;

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { askCommand } from './commands/ask.js';
 import { benchCommand } from './commands/bench.js';
 import { compressCommand } from './commands/compress.js';
 import { demoCommand } from './commands/demo.js';
@@ -9,6 +10,7 @@ import { evalCommand } from './commands/eval.js';
 import { modelsCommand } from './commands/models.js';
 import { reduceCommand } from './commands/reduce.js';
 import { renderCommand } from './commands/render.js';
+import { tokensCommand } from './commands/tokens.js';
 import { videoQaCommand } from './commands/video-qa.js';
 import { configureCommand, reportError } from './run.js';
 
@@ -20,7 +22,7 @@ export function buildProgram(): Command {
     .version(pkg.version, '-V, --version')
     .option('--verbose', 'print stack traces on errors');
   // In the order a newcomer meets them: demo, the token pipeline, then text, video, evaluation, tools.
-  for (const command of [demoCommand(), encodeCommand(), reduceCommand(), compressCommand(), renderCommand(), videoQaCommand(), evalCommand(), modelsCommand(), benchCommand()]) {
+  for (const command of [demoCommand(), encodeCommand(), reduceCommand(), compressCommand(), renderCommand(), videoQaCommand(), askCommand(), tokensCommand(), evalCommand(), modelsCommand(), benchCommand()]) {
     program.addCommand(command);
   }
   for (const sub of program.commands) configureCommand(sub);

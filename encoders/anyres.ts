@@ -197,7 +197,7 @@ export function anyresTokenCount(width: number, height: number, options: AnyResO
   return planAnyRes(width, height, options).tokenCount;
 }
 
-/** Python's round(): half to even, as Qwen's smart_resize uses it. */
+/** Python's round(): half to even, as Qwen's (and GLM's) smart_resize uses it. */
 export function roundHalfEven(x: number): number {
   const floor = Math.floor(x);
   const diff = x - floor;

@@ -1,5 +1,5 @@
 import { UsageError } from '../core/errors.js';
-import { planAnyRes, qwenResize } from '../encoders/anyres.js';
+import { planAnyRes, qwenResize, roundHalfEven } from '../encoders/anyres.js';
 
 /**
  * Provider vision-token rules as pure arithmetic: for an image of w×h pixels,
@@ -41,15 +41,6 @@ export function smartResize(width: number, height: number, limits: PatchGridLimi
 export function patchGridImage(width: number, height: number, limits: PatchGridLimits): ProcessedImage {
   const [w, h] = smartResize(width, height, limits);
   return { width: w, height: h, tokens: (w / limits.factor) * (h / limits.factor) };
-}
-
-/** Python's round(): half to even (GLM's smart_resize uses it). */
-function roundHalfEven(x: number): number {
-  const floor = Math.floor(x);
-  const diff = x - floor;
-  if (diff > 0.5) return floor + 1;
-  if (diff < 0.5) return floor;
-  return floor % 2 === 0 ? floor : floor + 1;
 }
 
 /**
