@@ -8,7 +8,7 @@ import { createPatchEncoder } from '../encoders/patch.js';
 import type { RgbImage, VisionEncoder } from '../encoders/types.js';
 import { getProfile, type VisionProfile } from '../profiles/index.js';
 import { encodePage, parseConfig, renderText } from '../render/index.js';
-import { loadTextTokenizer } from '../tokenizer/index.js';
+import { defaultTokenizerFor, loadTextTokenizer } from '../tokenizer/index.js';
 import type { DualEncoder } from '../video/dual-encoder.js';
 import { planVideo } from '../video/pipeline.js';
 import { belowMinimum, cheapestSize, largestFit } from './fit.js';
@@ -302,8 +302,9 @@ interface LoadedInput {
   size: { width: number; height: number };
 }
 
-async function textTokens(text: string): Promise<number> {
-  return (await loadTextTokenizer('o200k_base')).count(text);
+/** A text input sent as text: counted with the profile's tokenizer (Qwen's for Qwen profiles, else o200k). */
+async function textTokens(text: string, profile: VisionProfile): Promise<number> {
+  return (await loadTextTokenizer(defaultTokenizerFor(profile.name))).count(text);
 }
 
 /**
@@ -325,7 +326,7 @@ export async function planImage(input: PlanInput | PlanInput[], options: PlanIma
     const method = options.method ?? defaultMethod(source.kind);
     checkMethod(method, source.kind);
     if (source.kind === 'image') loaded.push({ source, full: profile.tokens(source.image.width, source.image.height), size: { width: source.image.width, height: source.image.height } });
-    else if (source.kind === 'text') loaded.push({ source, full: await textTokens(source.text), size: { width: 0, height: 0 } });
+    else if (source.kind === 'text') loaded.push({ source, full: await textTokens(source.text, profile), size: { width: 0, height: 0 } });
     else loaded.push({ source, full: 0, size: { width: 0, height: 0 } });
   }
   if (loaded.some((l) => l.source.kind === 'video') && options.ratio !== undefined) throw new UsageError('a video input needs a token budget (--budget), not a ratio', 'E_BUDGET');
