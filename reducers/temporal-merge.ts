@@ -1,4 +1,4 @@
-import { ShapeError } from '../core/errors.js';
+import { ShapeError, UsageError } from '../core/errors.js';
 import { mergeTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { checkInteger } from '../core/validate.js';
 
@@ -61,11 +61,13 @@ export function framePatchSimilarity(a: FrameFeatures, b: FrameFeatures, d: numb
 /**
  * Merges adjacent frames until `budget` remain (H = (Ha + Hb)/2, most similar
  * pair first, earliest pair on ties). Budget ≥ frame count returns the input.
+ * With `quotas`, pairs merge only inside a segment until every segment is
+ * down to its quota (the frames left are then Σ quota, not `budget`).
  *
  * @example
  * const { groups } = mergeAdjacentFrames([f0, f1, f2, f3], 4, 2); // e.g. [[0, 1], [2, 3]]
  */
-export function mergeAdjacentFrames(frames: FrameFeatures[], d: number, budget: number): TemporalMergeResult {
+export function mergeAdjacentFrames(frames: FrameFeatures[], d: number, budget: number, quotas?: SegmentQuotas): TemporalMergeResult {
   checkInteger(budget, 'frame budget', { min: 1, where: 'temporal merge' });
   if (frames.length === 0) throw new ShapeError('temporal merge: no frames');
   const size = frames[0]!.length;
@@ -75,14 +77,23 @@ export function mergeAdjacentFrames(frames: FrameFeatures[], d: number, budget: 
   }
   const features = frames.map((f) => f);
   const groups = frames.map((_, i) => [i]);
-  if (frames.length <= budget) return { features, groups, mergedSimilarities: [], steps: [] };
+  const segmentOfGroup = quotas ? checkQuotas(quotas, frames.length) : undefined;
+  const groupsLeft = quotas ? quotas.quota.map((_, q) => segmentOfGroup!.filter((s) => s === q).length) : [];
+  const target = quotas ? quotas.quota.reduce((a, b) => a + b, 0) : budget;
+  if (frames.length <= target) return { features, groups, mergedSimilarities: [], steps: [] };
   const sims: number[] = [];
   for (let i = 0; i + 1 < features.length; i++) sims.push(framePatchSimilarity(features[i]!, features[i + 1]!, d));
   const mergedSimilarities: number[] = [];
   const steps: number[] = [];
-  while (features.length > budget) {
-    let best = 0;
-    for (let i = 1; i < sims.length; i++) if (sims[i]! > sims[best]!) best = i;
+  // With quotas a pair may merge only inside one segment that still has more groups than its quota.
+  const mergeable = (i: number) => !segmentOfGroup || (segmentOfGroup[i] === segmentOfGroup[i + 1] && groupsLeft[segmentOfGroup[i]!]! > quotas!.quota[segmentOfGroup[i]!]!);
+  while (features.length > target) {
+    let best = -1;
+    for (let i = 0; i < sims.length; i++) if (mergeable(i) && (best < 0 || sims[i]! > sims[best]!)) best = i;
+    if (segmentOfGroup) {
+      groupsLeft[segmentOfGroup[best]!]!--;
+      segmentOfGroup.splice(best, 1);
+    }
     mergedSimilarities.push(sims[best]!);
     steps.push(best);
     const h = averagePair(features, best);
@@ -92,6 +103,34 @@ export function mergeAdjacentFrames(frames: FrameFeatures[], d: number, budget: 
     if (best < features.length - 1) sims[best] = framePatchSimilarity(h, features[best + 1]!, d);
   }
   return { features, groups, mergedSimilarities, steps };
+}
+
+/**
+ * Per-segment frame quotas for mergeAdjacentFrames: `segment[f]` is frame f's
+ * segment (0, 1, … non-decreasing), `quota[s]` ≥ 1 how many merged frames
+ * segment s ends with (at most its frame count). Merges never cross a
+ * segment boundary, so every segment stays represented.
+ */
+export interface SegmentQuotas {
+  segment: ArrayLike<number>;
+  quota: number[];
+}
+
+/** Validates quotas; returns each frame's segment as a mutable list (spliced as groups merge). */
+function checkQuotas(quotas: SegmentQuotas, frameCount: number): number[] {
+  if (quotas.segment.length !== frameCount) throw new ShapeError(`temporal merge: quotas name a segment for ${quotas.segment.length} frames, expected ${frameCount}`);
+  const segmentOf = Array.from(quotas.segment);
+  const counts = quotas.quota.map(() => 0);
+  segmentOf.forEach((s, f) => {
+    if (!(Number.isInteger(s) && s >= 0 && s < quotas.quota.length) || (f > 0 && s < segmentOf[f - 1]!)) {
+      throw new ShapeError(`temporal merge: frame ${f} has segment ${s}; segments must be non-decreasing integers in [0, ${quotas.quota.length})`);
+    }
+    counts[s]!++;
+  });
+  quotas.quota.forEach((q, s) => {
+    if (!(Number.isInteger(q) && q >= 1 && q <= counts[s]!)) throw new UsageError(`temporal merge: segment ${s} has ${counts[s]} frames, its quota must be an integer in [1, ${counts[s]}], got ${q}`);
+  });
+  return segmentOf;
 }
 
 /** Replaces frames[at] and frames[at + 1] by their average (MARC's H = (Ha + Hb) / 2); returns it. */
@@ -116,7 +155,7 @@ function averagePair(frames: FrameFeatures[], at: number): FrameFeatures {
  * const { tokens, stats } = temporalMerge(videoTokens, { frames: 4 });
  * stats.groups; // [[0,1,2],[3],[4,5],[6,7]]
  */
-export function temporalMerge(tokens: TokenSet, options: { frames: number }): Reduction {
+export function temporalMerge(tokens: TokenSet, options: { frames: number; quotas?: SegmentQuotas }): Reduction {
   const frameTokens = framesOf(tokens);
   const { d } = tokens;
   const perFrame = frameTokens[0]!.length;
@@ -125,7 +164,7 @@ export function temporalMerge(tokens: TokenSet, options: { frames: number }): Re
     indices.forEach((t, p) => f.set(tokens.data.subarray(t * d, (t + 1) * d), p * d));
     return f;
   });
-  const result = mergeAdjacentFrames(frames, d, Math.min(options.frames, frames.length));
+  const result = mergeAdjacentFrames(frames, d, Math.min(options.frames, frames.length), options.quotas);
   const assign = new Int32Array(tokens.n);
   for (const [g, members] of result.groups.entries()) {
     for (const f of members) frameTokens[f]!.forEach((t, p) => (assign[t] = g * perFrame + p));

@@ -8,6 +8,7 @@ import { framePatchSimilarity, temporalMerge } from '../reducers/temporal-merge.
 import { getProfile, visionTokens } from '../profiles/index.js';
 import type { DualEncoder } from './dual-encoder.js';
 import { noveltyCoverageScores, textClipScores, topClips } from './retrieve.js';
+import { allocateFrames, isBlankFrame } from './coverage.js';
 import { segmentBySimilarity, type FrameRange } from './segment.js';
 import { checkInteger } from '../core/validate.js';
 
@@ -38,7 +39,7 @@ export interface VideoPlanOptions {
   tokenBudget?: number;
   /** Model profile for token accounting (default 'qwen2.5-vl'; see profiles/). */
   profile?: string;
-  /** Clips to keep (default 3). */
+  /** Clips to keep when a question drives retrieval (default 3); query-free plans cover every long shot instead. */
   clips?: number;
   /** Segmentation: target event count and cut threshold τ (see video/segment.ts). */
   segments?: number;
@@ -52,6 +53,8 @@ export interface PlannedClip extends FrameRange {
   endTime: number;
   score: number;
   selected: boolean;
+  /** Frames this clip sends (query-free coverage allocation; question-driven plans leave it to temporal merging). */
+  frames?: number;
 }
 
 export interface Keyframe {
@@ -183,23 +186,44 @@ export async function planVideo(path: string, options: VideoPlanOptions = {}): P
     scores = noveltyCoverageScores(frameMeans, segments);
     retrieval = 'query-free';
   }
-  const kept = new Set(topClips(scores, Math.min(clipsWanted, segments.length)));
   const times = frames.map((f) => f.time);
   // A clip ends where the next begins; the last one at the end of the video.
   const videoEnd = Number.isFinite(info.duration) ? Math.max(info.duration, times.at(-1)!) : times.at(-1)! + sampleStep(times);
+  // Near-blank frames (fades, black cards) are never sent, unless the whole video is blank.
+  const blank = frames.map((f) => isBlankFrame(f.image));
+  const anyVisible = blank.some((b) => !b);
+  const clipFrames = segments.map((s) => range(s.start, s.end).filter((f) => !anyVisible || !blank[f]));
   const clips: PlannedClip[] = segments.map((s, i) => ({
     ...s,
     startTime: times[s.start]!,
     endTime: i + 1 < segments.length ? times[segments[i + 1]!.start]! : videoEnd,
     score: scores[i]!,
-    selected: kept.has(i),
+    selected: false,
   }));
+  let quotas: { segment: number[]; quota: number[] } | undefined;
+  if (retrieval === 'query-free') {
+    // No question to rank shots by: cover the timeline (video/coverage.ts).
+    const allocation = allocateFrames(
+      clips.map((c, i) => ({ duration: c.endTime - c.startTime, candidates: clipFrames[i]!.length })),
+      budget,
+    );
+    clips.forEach((c, i) => {
+      c.selected = allocation[i]! > 0;
+      if (c.selected) c.frames = allocation[i]!;
+    });
+    const kept = clips.map((c, i) => i).filter((i) => clips[i]!.selected);
+    quotas = { segment: kept.flatMap((i, q) => clipFrames[i]!.map(() => q)), quota: kept.map((i) => allocation[i]!) };
+  } else {
+    const rankable = scores.map((score, i) => (clipFrames[i]!.length > 0 ? score : -Infinity));
+    const withFrames = clipFrames.filter((f) => f.length > 0).length;
+    for (const i of topClips(rankable, Math.min(clipsWanted, withFrames))) clips[i]!.selected = true;
+  }
 
-  // Temporal merging over the kept clips' frames, in temporal order.
-  const keptFrames = clips.filter((c) => c.selected).flatMap((c) => range(c.start, c.end));
+  // Temporal merging over the kept clips' frames, in temporal order (query-free: within each clip, down to its quota).
+  const keptFrames = clips.flatMap((c, i) => (c.selected ? clipFrames[i]! : []));
   const keptTokenIndices = keptFrames.flatMap((f) => range(ranges[f]!.start, ranges[f]!.end));
   const keptTokens = selectTokens(tokens, keptTokenIndices);
-  const merged = temporalMerge(keptTokens, { frames: budget });
+  const merged = temporalMerge(keptTokens, { frames: budget, ...(quotas ? { quotas } : {}) });
   const groups = (merged.stats.groups as number[][]).map((g) => g.map((local) => keptFrames[local]!));
   const perFrame = ranges[0]!.end - ranges[0]!.start;
   const keyframes = groups.map((members, g) => {
