@@ -94,16 +94,32 @@ async function pngFromRgb(image: RgbImage): Promise<Uint8Array> {
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
 }
 
+/** The size an image of width×height has after downsampling by K per side (at least 1×1). */
+export function downsampledSize(width: number, height: number, k: number): { width: number; height: number } {
+  if (k === 1) return { width, height };
+  return { width: Math.max(1, Math.round(width / k)), height: Math.max(1, Math.round(height / k)) };
+}
+
 /** Downsamples RGB by K per side (area-averaging, as a resize to a smaller grid does), at least 1×1. */
 export async function downsampleRgb(image: RgbImage, k: number): Promise<RgbImage> {
   if (k === 1) return image;
-  const width = Math.max(1, Math.round(image.width / k));
-  const height = Math.max(1, Math.round(image.height / k));
+  const { width, height } = downsampledSize(image.width, image.height, k);
+  return resizeRgb(image, width, height);
+}
+
+async function resizeRgb(image: RgbImage, width: number, height: number): Promise<RgbImage> {
   const { data, info } = await sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), { raw: { width: image.width, height: image.height, channels: 3 } })
     .resize(width, height, { fit: 'fill', kernel: 'cubic' })
     .raw()
     .toBuffer({ resolveWithObject: true });
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+}
+
+/** The image as is when it has at most `maxPixels` pixels, else scaled down (aspect kept, sizes floored) to fit. */
+async function fitPixels(image: RgbImage, maxPixels: number): Promise<RgbImage> {
+  if (image.width * image.height <= maxPixels) return image;
+  const scale = Math.sqrt(maxPixels / (image.width * image.height));
+  return resizeRgb(image, Math.max(1, Math.floor(image.width * scale)), Math.max(1, Math.floor(image.height * scale)));
 }
 
 async function toPrepared(image: RgbImage): Promise<PreparedImage> {
@@ -175,9 +191,17 @@ const keyframesMethod: EvalMethod = {
   async prepare(sample, k, context) {
     const uniform = context.videoFrames ?? 16;
     if (k === 1) return pixelInput(await Promise.all((await uniformFrames(sample, context)).map(toPrepared)), sample.text);
-    const frames = Math.max(1, Math.round(uniform * keptFraction(k)));
+    // The same pixel budget as downsample at this K: the uniform frames it would send, each shrunk by K per side.
+    const uniformImages = await uniformFrames(sample, context);
+    const pixelBudget = uniformImages.reduce((sum, f) => {
+      const size = downsampledSize(f.width, f.height, k);
+      return sum + size.width * size.height;
+    }, 0);
+    const framePixels = uniformImages[0]!.width * uniformImages[0]!.height;
+    const frames = Math.max(1, Math.floor(pixelBudget / framePixels));
     const plan = await planVideo(sample.video!, { question: sample.question, frames, maxSide: context.videoMaxSide ?? 448, maxFrames: Math.max(uniform, 32) });
-    return pixelInput(await Promise.all(plan.keyframes.map((f) => toPrepared(f.image))), sample.text);
+    const images = await Promise.all(plan.keyframes.map((f) => fitPixels(f.image, pixelBudget / plan.keyframes.length)));
+    return pixelInput(await Promise.all(images.map(toPrepared)), sample.text);
   },
 };
 

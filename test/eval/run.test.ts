@@ -306,20 +306,24 @@ describe('vtc eval run --model ocr on the sample benchmark', () => {
 });
 
 describe('video inputs', () => {
-  it('sends N uniform frames uncompressed, downsampled frames, and N/K² keyframes', async () => {
+  it('sends N uniform frames uncompressed, downsampled frames, and keyframes within the same pixel budget', async () => {
     const vlm = await fakeVlm();
     try {
       const dir = tempDir('vtc-run-video-');
       const dataset = join(dir, 'video.jsonl');
       writeFileSync(dataset, `${JSON.stringify({ id: 'v1', video: join(repoRoot, 'samples', 'video', 'scenes.mp4'), question: 'Please say boat.', answer: 'boat' })}\n`);
       const model = createEndpointModel({ endpoint: vlm.base, model: 'fake-vlm', retries: 0 });
-      await runEval({ dataset, model, methods: ['keyframes'], ratios: [2], results: join(dir, 'r.jsonl'), context: { videoFrames: 4, videoMaxSide: 256 } });
+      await runEval({ dataset, model, methods: ['keyframes'], ratios: [2, 3], results: join(dir, 'r.jsonl'), context: { videoFrames: 4, videoMaxSide: 256 } });
       const rows = readFileSync(join(dir, 'r.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ResultRow);
       const pixels = (method: string, k: number) => rows.find((r) => r.method === method && r.ratio === k)!.pixels;
       const frame = pixels('downsample', 1) / 4;
       assert.equal(frame, 256 * 144); // 4 frames of the 16:9 video at 256 px
       assert.equal(pixels('downsample', 2), 4 * 128 * 72);
-      assert.equal(pixels('keyframes', 2), frame); // round(4 / 2²) = 1 keyframe at full size
+      // keyframes get downsample's pixel budget at each K: 4·128·72 = one full 256×144 keyframe at K = 2;
+      // at K = 3 4·85·48 = 16320 pixels, less than one frame → one keyframe scaled by √(16320/36864) to ⌊170.3⌋×⌊95.8⌋ = 170×95
+      assert.equal(pixels('keyframes', 2), frame);
+      assert.equal(pixels('downsample', 3), 4 * 85 * 48);
+      assert.equal(pixels('keyframes', 3), 170 * 95);
     } finally {
       vlm.server.close();
     }
