@@ -259,13 +259,3 @@ export function toNchw(images: RgbImage[], normalization: NormalizationPreset | 
   return out;
 }
 
-/**
- * Encodes raw RGB as PNG bytes (for overlays and debugging).
- *
- * @example
- * await writeFile('tile.png', await encodePng(tile));
- */
-export async function encodePng(image: RgbImage): Promise<Uint8Array> {
-  const buffer = await rawInput(image).png().toBuffer();
-  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
-}

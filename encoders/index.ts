@@ -10,7 +10,6 @@ export type { PatchEncoderOptions } from './patch.js';
 export {
   cropImage,
   DEFAULT_MAX_PIXELS,
-  encodePng,
   NORMALIZATION_PRESETS,
   padImage,
   readImage,
@@ -22,6 +21,8 @@ export {
   toNchw,
 } from './image.js';
 export type { DecodedImage, Normalization, NormalizationPreset, ReadImageOptions, ResizeMode, ResizeOptions } from './image.js';
+export { encodeJpeg, encodePng, encodeWebp } from './codecs.js';
+export type { RawPixels } from './codecs.js';
 export { createOnnxEncoder, ENCODER_CONFIG_FILE, ONNX_ENCODER_PRESETS, readOnnxConfig, resolveOnnxConfig } from './onnx.js';
 export type { OnnxEncoderConfig, OnnxEncoderConfigInput, OnnxEncoderOptions, OnnxEncoderPreset } from './onnx.js';
 export {

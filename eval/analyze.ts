@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { summarizeTasks, type TaskAnalysis } from './groups.js';
+import { summariseTasks, type TaskAnalysis } from './groups.js';
 import { analyzeLmmsLogs, assertLogDirectory, type DiscoveredRun } from './lmms-logs.js';
 import { writeReport } from './report.js';
 import { readResults, resultKey, type ResultRow } from './results.js';
@@ -18,7 +18,7 @@ export interface AnalyzeResult {
   runs: DiscoveredRun[];
   warnings: string[];
   /** The `--json` summary object. */
-  summary: ReturnType<typeof summarizeTasks>;
+  summary: ReturnType<typeof summariseTasks>;
   reportFiles: string[];
 }
 
@@ -41,7 +41,7 @@ export async function analyzeLogs(dir: string, options: AnalyzeOptions = {}): Pr
         warnings,
         meta: resultFiles.length > 0 ? { results: resultFiles.join(', ') } : { runs: runs.map((r) => `${r.folder} → ${r.method} K=${r.k}`).join('; ') },
       });
-  return { tasks, runs, warnings, summary: summarizeTasks(tasks), reportFiles };
+  return { tasks, runs, warnings, summary: summariseTasks(tasks), reportFiles };
 }
 
 /** `results*.jsonl` files written by `vtc eval run` (e.g. shard files copied together) at the top of `dir`. */

@@ -171,7 +171,7 @@ export function formatK(k: number): string {
  * The compact summary `vtc eval analyze --json` prints:
  * `{tasks: {task: {n_correct_uncompressed, ratios: {K: {group_a, group_b, methods: {m: {acc_a, acc_b}}}}}}}`.
  */
-export function summarizeTasks(tasks: TaskAnalysis[]): { tasks: Record<string, unknown> } {
+export function summariseTasks(tasks: TaskAnalysis[]): { tasks: Record<string, unknown> } {
   const out: Record<string, unknown> = {};
   for (const task of tasks) {
     const ratios: Record<string, unknown> = {};

@@ -9,7 +9,7 @@ export { barChart, lineChart } from './charts.js';
 export type { ChartSeries, ChartSpec } from './charts.js';
 export { loadDataset, loadFolderDataset, loadJsonlDataset, loadTsvDataset, parsePythonStringList, parseRow } from './datasets.js';
 export type { EvalDataset, EvalSample, ImageRef } from './datasets.js';
-export { analyzeTask, BASELINE_METHOD, factorForKept, keptFraction, summarizeTasks } from './groups.js';
+export { analyzeTask, BASELINE_METHOD, factorForKept, keptFraction, summariseTasks } from './groups.js';
 export type { MethodGroupResult, RatioAnalysis, RunCorrectness, TaskAnalysis } from './groups.js';
 export { isCorrect, pythonStr } from './lmms-correctness.js';
 export type { LmmsSample } from './lmms-correctness.js';

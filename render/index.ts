@@ -8,7 +8,6 @@ export type { Alignment, RenderConfig } from './config.js';
 export { fontFamilies } from './fonts.js';
 export { characterErrorRate, checkOcrOptions, createOcr, levenshtein, normalizeForCer, ocrPages } from './ocr.js';
 export type { FidelityReport, OcrEngine, PageFidelity } from './ocr.js';
-export { encodePng } from './png.js';
 export { planRender } from './render.js';
 export type { MissingGlyph, RenderPlan, RenderedPage } from './render.js';
 export { searchConfig, paretoFront } from './search.js';

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { createWorker, type Worker } from 'tesseract.js';
 import { VtcError } from '../core/errors.js';
-import { encodePng } from './png.js';
+import { encodePng } from '../encoders/codecs.js';
 import type { RenderedPage } from './render.js';
 import { levenshtein } from '../core/edit-distance.js';
 import { checkInteger } from '../core/validate.js';
@@ -56,7 +56,7 @@ export function ocrUpscale(dpi: number): number {
 
 /** PNG handed to tesseract for a page (upscaled per ocrUpscale). */
 export async function ocrImage(page: RenderedPage, factor = ocrUpscale(page.dpi)): Promise<Buffer> {
-  if (factor === 1) return encodePng(page.pixels, page.width, page.height, page.channels);
+  if (factor === 1) return encodePng({ data: page.pixels, width: page.width, height: page.height, channels: page.channels });
   return sharp(Buffer.from(page.pixels.buffer, page.pixels.byteOffset, page.pixels.byteLength), { raw: { width: page.width, height: page.height, channels: page.channels } })
     .resize(page.width * factor, page.height * factor, { kernel: 'lanczos3' })
     .png({ compressionLevel: 1 })

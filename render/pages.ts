@@ -1,10 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { z } from 'zod';
 import { integer, oneOf, parseOptions } from '../core/validate.js';
-import type { RenderConfig } from './config.js';
-import { encodePng } from './png.js';
+import { DEFAULT_CONFIG, type RenderConfig } from './config.js';
+import { encodeJpeg, encodePng, encodeWebp } from '../encoders/codecs.js';
 import { planRender, type MissingGlyph, type RenderedPage } from './render.js';
 
 export interface RenderResult {
@@ -15,13 +14,15 @@ export interface RenderResult {
 }
 
 /**
- * Renders text to pages held in memory (raw pixels + the text on each page).
+ * Renders text to pages held in memory (raw pixels + the text on each page),
+ * with Glyph's default config (DEFAULT_CONFIG) unless one is given.
  *
  * @example
+ * const { pages: defaultPages } = renderText(longText);
  * const { pages } = renderText(longText, parseConfig({ dpi: 96 }));
  * pages.map((p) => [p.width, p.height]);
  */
-export function renderText(text: string, config: RenderConfig): RenderResult {
+export function renderText(text: string, config: RenderConfig = DEFAULT_CONFIG): RenderResult {
   const started = performance.now();
   const plan = planRender(text, config);
   const pages = [...plan.pages()];
@@ -49,10 +50,9 @@ export function checkPageOutput(options: { format?: unknown; quality?: unknown; 
  */
 export async function encodePage(page: RenderedPage, format: ImageFormat = 'png', quality = 90): Promise<Buffer> {
   checkPageOutput({ format, quality });
-  if (format === 'png') return encodePng(page.pixels, page.width, page.height, page.channels);
-  const image = sharp(Buffer.from(page.pixels.buffer, page.pixels.byteOffset, page.pixels.byteLength), { raw: { width: page.width, height: page.height, channels: page.channels } });
-  if (format === 'jpeg') return image.jpeg({ quality }).toBuffer();
-  return image.webp({ quality }).toBuffer();
+  const pixels = { data: page.pixels, width: page.width, height: page.height, channels: page.channels };
+  if (format === 'png') return encodePng(pixels);
+  return format === 'jpeg' ? encodeJpeg(pixels, quality) : encodeWebp(pixels, quality);
 }
 
 export interface WriteOptions {

@@ -3,7 +3,7 @@ import { basename, join, relative, resolve } from 'node:path';
 import { InputError } from '../core/errors.js';
 import type { TokenSet } from '../core/tokenset.js';
 import { encodeAnyResDetailed, encodeImageDetailed } from '../encoders/encode.js';
-import { encodePng } from '../encoders/image.js';
+import { encodePng } from '../encoders/codecs.js';
 import { anyresLayout, drawReductionOverlay, imageLayout, type OverlayLayout } from '../encoders/overlay.js';
 import { reducers } from '../reducers/index.js';
 import { runReducer } from '../reducers/run.js';

@@ -17,5 +17,5 @@ export { frameBudget, planVideo, uniformFrameCount } from './pipeline.js';
 export type { Keyframe, PlannedClip, VideoPlan, VideoPlanOptions } from './pipeline.js';
 export { contactSheet } from './contact-sheet.js';
 export type { ContactSheetOptions, SheetFrame } from './contact-sheet.js';
-export { encodeJpeg, qaResult, videoPrompt, videoQa } from './qa.js';
+export { checkVideoQaOptions, qaResult, videoPrompt, videoQa } from './qa.js';
 export type { VideoQaOptions, VideoQaResult, VideoQaRun } from './qa.js';

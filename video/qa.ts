@@ -1,9 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import sharp from 'sharp';
+import { encodeJpeg } from '../encoders/codecs.js';
 import { UsageError } from '../core/errors.js';
 import { chatCompletion, userMessage, type ChatMessage } from '../client/openai.js';
-import type { RgbImage } from '../encoders/types.js';
 import { contactSheet } from './contact-sheet.js';
 import { planVideo, type VideoPlan, type VideoPlanOptions } from './pipeline.js';
 import { z } from 'zod';
@@ -53,17 +52,6 @@ export interface VideoQaRun {
   request: { model: string; messages: ChatMessage[]; max_tokens: number; temperature: number };
   /** Dry run: where the contact sheet and request were written. */
   files?: { contactSheet: string; request: string };
-}
-
-/**
- * JPEG bytes of a packed RGB frame.
- *
- * @example
- * const jpeg = await encodeJpeg(plan.keyframes[0].image, 85);
- */
-export async function encodeJpeg(image: RgbImage, quality = 85): Promise<Uint8Array> {
-  const buffer = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).jpeg({ quality }).toBuffer();
-  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
 }
 
 /**

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { VtcError } from '../../core/errors.js';
 import { loadEncoder } from '../../encoders/encode.js';
 import { analyzeLogs } from '../../eval/analyze.js';
-import { summarizeTasks, type TaskAnalysis } from '../../eval/groups.js';
+import { summariseTasks, type TaskAnalysis } from '../../eval/groups.js';
 import { getMethod, methodNames } from '../../eval/methods.js';
 import { createEndpointModel, createOcrModel, type EmbedsFormat, type EvalModel } from '../../eval/models.js';
 import { apiKeyFromEnv } from '../../client/openai.js';
@@ -186,7 +186,7 @@ Groups: A = uncompressed right but downsampled wrong (difficult), B = both right
             unsupported: summary.unsupported,
             interrupted: summary.interrupted,
             results,
-            report: summary.analysis ? summarizeTasks([summary.analysis]) : null,
+            report: summary.analysis ? summariseTasks([summary.analysis]) : null,
             files: summary.reportFiles,
             seconds: summary.ms / 1000,
           });

@@ -8,7 +8,7 @@ import { InputError, UsageError } from '../../core/errors.js';
 import { DEFAULT_CONFIG, loadConfig, parseConfig, toConfigFile } from '../../render/config.js';
 import { dejavuDir, familyPath, loadFont } from '../../render/fonts.js';
 import { measureCompression, planRender, renderText, writePages } from '../../render/index.js';
-import { encodePngSync } from '../../render/png.js';
+import { encodePngSync } from '../../encoders/codecs.js';
 import { invertHexColor, usesLightTextGamma } from '../../render/render.js';
 
 const PROSE = 'It was a bright cold day in the print shop, and the compositor set the last line of the page.\n'.repeat(4);
@@ -158,11 +158,11 @@ test('horizontal scale squeezes the drawing: ink extent shrinks by the factor', 
 
 test('PNG writer round-trips exact pixels (grey and RGB) through a real decoder', async () => {
   const grey = Uint8Array.from({ length: 7 * 5 }, (_, i) => (i * 37) % 256);
-  const decoded = await sharp(encodePngSync(grey, 7, 5, 1)).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
+  const decoded = await sharp(encodePngSync({ data: grey, width: 7, height: 5, channels: 1 })).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
   assert.deepEqual([decoded.info.width, decoded.info.height, decoded.info.channels], [7, 5, 1]);
   assert.deepEqual(new Uint8Array(decoded.data), grey);
   const rgb = Uint8Array.from({ length: 3 * 4 * 3 }, (_, i) => (i * 53) % 256);
-  const decodedRgb = await sharp(encodePngSync(rgb, 4, 3, 3)).raw().toBuffer();
+  const decodedRgb = await sharp(encodePngSync({ data: rgb, width: 4, height: 3 })).raw().toBuffer();
   assert.deepEqual(new Uint8Array(decodedRgb), rgb);
 });
 

@@ -13,7 +13,6 @@ test('vtc demo writes a consistent offline report: overlays, Glyph pages, contac
   assert.equal(result.code, 0, result.stderr);
   const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as DemoSummary;
   assert.deepEqual(summary.failures, []);
-  assert.ok(summary.seconds < 60, `demo took ${summary.seconds} s`);
 
   // Every sample image × every registered reducer × {25%, 10%}.
   const methods = reducerNames();
