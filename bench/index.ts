@@ -4,6 +4,7 @@ import { reducersBenchmark } from './reducers.js';
 import { videoBenchmark } from './video.js';
 import { encodersBenchmark } from './encoders.js';
 import { evalBenchmark } from './eval.js';
+import { scaleBenchmark } from './scale.js';
 import type { Benchmark } from './harness.js';
 
 export type { Benchmark, BenchResult } from './harness.js';
@@ -17,4 +18,5 @@ export const benchmarks: Record<string, Benchmark> = {
   video: videoBenchmark,
   encoders: encodersBenchmark,
   eval: evalBenchmark,
+  scale: scaleBenchmark,
 };
