@@ -260,47 +260,124 @@ export function uniformSelect(rate: number): string {
  */
 export async function readFrames(path: string, options: ReadFramesOptions = {}): Promise<{ info: VideoInfo; frames: VideoFrame[] }> {
   const info = await probeVideo(path);
+  const frames: VideoFrame[] = [];
+  for await (const frame of streamFrames(path, options, info)) {
+    frames.push(frame);
+    options.onFrame?.(frame);
+  }
+  return { info, frames };
+}
+
+/** Options of streamFrames: readFrames' plus what to do with a truncated file. */
+export interface StreamFramesOptions extends ReadFramesOptions {
+  /**
+   * A file cut short (ffmpeg reports a partial file) ends the stream with the
+   * frames decoded so far instead of an error (default false).
+   */
+  partial?: boolean;
+  /** With `partial`, told what was cut when the file turns out truncated. */
+  onTruncated?: (message: string) => void;
+  /** Frames decoded ahead of the consumer before ffmpeg's pipe is paused (default 8). */
+  readAhead?: number;
+}
+
+/**
+ * Frames sampled uniformly in time, yielded as ffmpeg decodes them (raw RGB
+ * over a pipe; ffmpeg is paused while `readAhead` frames wait), so a long
+ * video never sits in memory as pixels. Each frame carries its presentation
+ * time from ffmpeg's showinfo line. A truncated file ends in an InputError
+ * after the frames before the cut, unless `partial` is set.
+ *
+ * @example
+ * for await (const frame of streamFrames('long.mp4', { fps: 1, maxFrames: 3600, width: 336, height: 336 })) encode(frame);
+ */
+export async function* streamFrames(path: string, options: StreamFramesOptions = {}, probed?: VideoInfo): AsyncGenerator<VideoFrame> {
+  const info = probed ?? (await probeVideo(path));
   const maxFrames = options.maxFrames ?? 64;
   const rate = effectiveFps(info.duration, options.fps ?? 1, maxFrames);
   const { width, height } = frameSize(info, options);
   const frameBytes = width * height * 3;
-  const frames: VideoFrame[] = [];
-  let pending: Buffer = Buffer.alloc(0);
-  let received = 0;
+  const readAhead = Math.max(1, options.readAhead ?? 8);
   // Sample before scaling (cheaper), then scale with area averaging. `select`
   // keeps the first decoded frame of each 1/rate interval, so showinfo reports
   // the frame's own pts; the fps filter would stamp the slot time on the last
   // frame that rounds into the slot (up to half an interval later).
   const filter = `${uniformSelect(rate)},scale=${width}:${height}:flags=area,showinfo`;
-  const result = await runFfmpeg(
-    ['-i', path, '-an', '-sn', '-vf', filter, '-vsync', 'vfr', '-frames:v', String(maxFrames), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'],
-    (chunk) => {
-      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-      while (pending.length >= frameBytes) {
-        const data = new Uint8Array(frameBytes);
-        data.set(pending.subarray(0, frameBytes));
-        pending = pending.subarray(frameBytes);
-        const frame: VideoFrame = { index: received, time: Number.NaN, image: { data, width, height } };
-        received++;
-        frames.push(frame);
-        options.onFrame?.(frame);
+  const args = ['-hide_banner', '-nostdin', '-i', path, '-an', '-sn', '-vf', filter, '-vsync', 'vfr', '-frames:v', String(maxFrames), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
+  const child = spawn(ffmpegPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const ready: Uint8Array[] = [];
+  const times: number[] = [];
+  let stderr = '';
+  let stderrTail = '';
+  let pending: Buffer = Buffer.alloc(0);
+  let exitCode: number | undefined;
+  let spawnError: Error | undefined;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    wake?.();
+    wake = undefined;
+  };
+  child.stdout.on('data', (chunk: Buffer) => {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    while (pending.length >= frameBytes) {
+      ready.push(Uint8Array.from(pending.subarray(0, frameBytes)));
+      pending = pending.subarray(frameBytes);
+    }
+    if (ready.length >= readAhead) child.stdout.pause();
+    notify();
+  });
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (text: string) => {
+    // showinfo lines are parsed as they come; only the text kept for the error summary grows.
+    const lines = (stderrTail + text).split('\n');
+    stderrTail = lines.pop()!;
+    for (const line of lines) {
+      const m = SHOWINFO.exec(line);
+      if (m) times[Number(m[1])] = Number(m[2]);
+      else stderr += `${line}\n`;
+    }
+    notify();
+  });
+  child.on('error', (error) => {
+    spawnError = error;
+    notify();
+  });
+  child.on('close', (code) => {
+    exitCode = code ?? 1;
+    notify();
+  });
+  let index = 0;
+  try {
+    for (;;) {
+      if (spawnError) throw new VtcError(`cannot start ffmpeg (${ffmpegPath()}): ${spawnError.message}`, 'E_FFMPEG_SPAWN');
+      // A frame is handed out once its showinfo time is known (or ffmpeg has finished).
+      if (ready.length > 0 && (times[index] !== undefined || exitCode !== undefined)) {
+        const data = ready.shift()!;
+        if (ready.length < readAhead) child.stdout.resume();
+        const t = times[index];
+        // showinfo always reports each output frame; the fallback keeps a sane time if a line was lost.
+        yield { index, time: t !== undefined && Number.isFinite(t) ? t : index / rate, image: { data, width, height } };
+        index++;
+        continue;
       }
-    },
-  );
-  if (result.code !== 0) throw new InputError(`video ${path}: ffmpeg failed (exit ${result.code}): ${summariseFfmpegError(result.stderr)}`, 'E_VIDEO_DECODE');
-  if (frames.length === 0) throw new InputError(`video ${path}: no frames could be decoded (${summariseFfmpegError(result.stderr)})`, 'E_VIDEO_EMPTY');
-  const times = parseShowinfoTimes(result.stderr);
-  // ffmpeg exits 0 on a file cut short after some decodable frames; half a video must not pass silently.
-  if (/partial file/i.test(result.stderr)) {
-    const last = times.filter(Number.isFinite).at(-1) ?? 0;
-    throw new InputError(`video ${path} is truncated (${summariseFfmpegError(result.stderr)}): frames stop at ${last} s of ${info.duration} s`, 'E_VIDEO_DECODE');
+      if (exitCode !== undefined && ready.length === 0) break;
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+    stderr += stderrTail;
+    if (exitCode !== 0) throw new InputError(`video ${path}: ffmpeg failed (exit ${exitCode}): ${summariseFfmpegError(stderr)}`, 'E_VIDEO_DECODE');
+    if (index === 0) throw new InputError(`video ${path}: no frames could be decoded (${summariseFfmpegError(stderr)})`, 'E_VIDEO_EMPTY');
+    // ffmpeg exits 0 on a file cut short after some decodable frames; half a video must not pass silently.
+    if (/partial file/i.test(stderr)) {
+      const last = times.filter(Number.isFinite).at(-1) ?? 0;
+      if (options.partial) {
+        options.onTruncated?.(`${summariseFfmpegError(stderr)}: frames stop at ${last} s of ${info.duration} s`);
+        return;
+      }
+      throw new InputError(`video ${path} is truncated (${summariseFfmpegError(stderr)}): frames stop at ${last} s of ${info.duration} s`, 'E_VIDEO_DECODE');
+    }
+  } finally {
+    if (exitCode === undefined) child.kill('SIGKILL');
   }
-  for (const frame of frames) {
-    const t = times[frame.index];
-    // showinfo always reports each output frame; the fallback keeps a sane time if a line was lost.
-    frame.time = t !== undefined && Number.isFinite(t) ? t : frame.index / rate;
-  }
-  return { info, frames };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { ShapeError } from '../core/errors.js';
 import { createTokenSet, gridPositions, type TokenSet, type TokenSource } from '../core/tokenset.js';
-import { readFrames, sceneChanges, type VideoFrame, type VideoInfo } from './ffmpeg.js';
+import { effectiveFps, probeVideo, readFrames, sceneChanges, streamFrames, type VideoFrame, type VideoInfo } from './ffmpeg.js';
 import { resizeImage } from './image.js';
 import type { EncodedTile, RgbImage, VisionEncoder } from './types.js';
 
@@ -19,6 +19,12 @@ export interface EncodeVideoOptions {
   batchSize?: number;
   /** Also detect scene changes (ffmpeg scene score above this, in (0, 1)); their times go to meta.scene_changes ("1.5,3,4.5"). */
   sceneThreshold?: number;
+  /**
+   * A truncated file keeps the frames decoded before the cut (meta.truncated
+   * says what was cut) instead of failing (default false).
+   */
+  partial?: boolean;
+  /** Progress: frames encoded so far and the expected total (from the probe; the cap when the duration is unknown). */
   onFrame?: (done: number, total: number) => void;
 }
 
@@ -93,8 +99,33 @@ export async function encodeFrames(images: RgbImage[], encoder: VisionEncoder, b
  * (await encodeVideo('samples/video/scenes.mp4', { encoder, sceneThreshold: 0.3 })).meta.scene_changes; // '1.5,3,4.5'
  */
 export async function encodeVideo(path: string, options: EncodeVideoOptions): Promise<TokenSet> {
-  const { tokens } = await encodeVideoFrames(path, options);
-  return tokens;
+  const { encoder } = options;
+  const info = await probeVideo(path);
+  const fps = options.fps ?? 1;
+  const maxFrames = options.maxFrames ?? 64;
+  const batchSize = options.batchSize ?? 8;
+  const expected = Number.isFinite(info.duration) ? Math.max(1, Math.min(maxFrames, Math.ceil(info.duration * effectiveFps(info.duration, fps, maxFrames)))) : maxFrames;
+  const squash = (encoder.preferredResize ?? 'squash') === 'squash';
+  const size = squash ? { width: encoder.inputSize, height: encoder.inputSize } : { maxSide: 2 * encoder.inputSize };
+  const meta: Record<string, string> = { video: path, encoder: encoder.name };
+  // Streamed: ffmpeg decodes at most one batch (plus its read-ahead) ahead of the encoder, and pixels are dropped once encoded.
+  const tiles: EncodedTile[] = [];
+  const times: number[] = [];
+  let batch: VideoFrame[] = [];
+  const flush = async () => {
+    tiles.push(...(await encodeFrames(batch.map((f) => f.image), encoder, batchSize)));
+    times.push(...batch.map((f) => f.time));
+    batch = [];
+    options.onFrame?.(tiles.length, Math.max(expected, tiles.length));
+  };
+  const stream = streamFrames(path, { fps, maxFrames, ...size, readAhead: batchSize, partial: options.partial ?? false, onTruncated: (message) => (meta.truncated = message) }, info);
+  for await (const frame of stream) {
+    batch.push(frame);
+    if (batch.length === batchSize) await flush();
+  }
+  if (batch.length > 0) await flush();
+  if (options.sceneThreshold !== undefined) meta.scene_changes = (await sceneChanges(path, options.sceneThreshold)).join(',');
+  return tilesToFrameTokens(tiles, times, meta);
 }
 
 /**

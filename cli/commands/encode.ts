@@ -73,6 +73,7 @@ interface EncodeFlags extends EncoderFlags {
   fps?: number;
   maxFrames?: number;
   scenes?: number;
+  partial?: boolean;
 }
 
 export function encodeCommand(): Command {
@@ -84,6 +85,7 @@ export function encodeCommand(): Command {
     .option('--fps <r>', 'video: frames per second to sample', parseNumber('--fps'), 1)
     .option('--max-frames <n>', 'video: at most this many frames (the rate drops to span the whole video)', parseInteger('--max-frames'), 64)
     .option('--scenes <T>', "video: also detect scene changes (ffmpeg scene score > T, in (0, 1); 0.3 suits hard cuts) and store their times in the file's metadata (scene_changes)", parseNumber('--scenes'))
+    .option('--partial', 'video: a truncated file keeps the frames decoded before the cut (the JSON says what was cut) instead of failing')
     .requiredOption('--out <file>', 'output: .safetensors (AnyRes: the bundle of DESIGN.md §3; else tokens, sizes, source, grid_pos, scores) or .npy [n, d]')
     .option('--dtype <t>', 'output float type: float32 or float16', 'float32')
     .option('--model <path>', 'with --encoder qwen2.5-vl|qwen3-vl: the vision tower (.onnx file, model directory with vtc-encoder.json, or a .json config)')
@@ -97,6 +99,7 @@ Examples:
   vtc encode photo.jpg --encoder models/clip-l-336 --anyres --out b.safetensors
   vtc encode movie.mp4 --fps 2 --max-frames 32 --out frames.safetensors
   vtc encode movie.mp4 --scenes 0.3 --json --out frames.safetensors   # + scene-change times
+  vtc encode long.mp4 --max-frames 3600 --partial --out hour.npy        # streamed; [frames, tokens, d]; a cut file keeps its frames
   vtc reduce --in bundle.safetensors --method globalcom2 --ratio 0.25 --out kept.safetensors
   vtc encode photo.jpg --encoder qwen2.5-vl --model models/qwen25/vision_encoder.onnx --out q.safetensors
   vtc encode clip.mp4 --encoder models/qwen3-vl --json --out q3.safetensors  # dir whose vtc-encoder.json names the family
@@ -112,6 +115,7 @@ frame pairs (default 2 fps) and write positions (t, h, w) and DeepStack tensors.
     const video = isVideoPath(input);
     if (video && opts.anyres) throw new UsageError('encode: --anyres applies to images, not videos');
     if (!video && opts.scenes !== undefined) throw new UsageError('encode: --scenes applies to videos, not images');
+    if (!video && opts.partial) throw new UsageError('encode: --partial applies to videos, not images');
     if (opts.scenes !== undefined && !(opts.scenes > 0 && opts.scenes < 1)) throw new UsageError(`encode: --scenes must be in (0, 1), got ${opts.scenes}`, 'E_RANGE');
     if (!(opts.fps! > 0)) throw new UsageError(`encode: --fps must be > 0, got ${opts.fps}`, 'E_RANGE');
     if (!(opts.maxFrames! >= 1)) throw new UsageError(`encode: --max-frames must be ≥ 1, got ${opts.maxFrames}`, 'E_RANGE');
@@ -134,6 +138,7 @@ frame pairs (default 2 fps) and write positions (t, h, w) and DeepStack tensors.
           maxFrames: opts.maxFrames!,
           ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
           ...(opts.scenes !== undefined ? { sceneThreshold: opts.scenes } : {}),
+          ...(opts.partial ? { partial: true } : {}),
           onFrame: report('frames'),
         });
       } else if (opts.anyres) {
@@ -162,6 +167,7 @@ frame pairs (default 2 fps) and write positions (t, h, w) and DeepStack tensors.
       summary.llava_next_tokens = Number(tokens.meta.anyres_tokens);
     }
     if (video) summary.times = tokens.sources.map((s) => s.time);
+    if (tokens.meta.truncated !== undefined) summary.truncated = tokens.meta.truncated;
     if (tokens.meta.scene_changes !== undefined) summary.scene_changes = tokens.meta.scene_changes === '' ? [] : tokens.meta.scene_changes.split(',').map(Number);
     Object.assign(summary, { out: opts.out, ms });
     if (opts.json) printJson(summary);
