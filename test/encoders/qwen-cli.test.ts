@@ -52,6 +52,17 @@ test('vtc encode a video with a Qwen3-VL model directory: frame pairs, DeepStack
   const tokens = await loadTokens(out);
   assert.equal(tokens.extra!.deepstack_1!.length, tokens.n * 4);
   assert.equal(tokens.positions![3 * (tokens.n - 1)], 1); // last token: temporal patch 1
+  // vtc reduce keeps DeepStack rows with the same keep mask.
+  const reduced = join(dir, 'vr.safetensors');
+  const red = await runCli(['reduce', '--in', out, '--method', 'random', '--ratio', '0.5', '--out', reduced, '--json']);
+  assert.equal(red.code, 0, red.stderr);
+  const keep: number[] = JSON.parse(red.stdout).keep;
+  const kept = await loadTokens(reduced);
+  assert.equal(kept.n, keep.length);
+  keep.forEach((i, j) => {
+    assert.deepEqual([...kept.extra!.deepstack_0!.subarray(4 * j, 4 * j + 4)], [...tokens.extra!.deepstack_0!.subarray(4 * i, 4 * i + 4)]);
+    assert.deepEqual([...kept.positions!.subarray(3 * j, 3 * j + 3)], [...tokens.positions!.subarray(3 * i, 3 * i + 3)]);
+  });
 });
 
 test('vtc encode Qwen usage errors exit 2 with one line; a missing tower exits 1', async () => {

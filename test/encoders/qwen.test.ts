@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { InputError, ShapeError, UsageError } from '../../core/errors.js';
+import { floatToHalf, halfToFloat } from '../../core/float16.js';
 import { selectTokens } from '../../core/tokenset.js';
 import { NORMALIZATION_PRESETS, toNchw, type Normalization } from '../../encoders/image.js';
 import { encodeQwenImage, loadQwenEncoder, readQwenConfig, resolveQwenConfig } from '../../encoders/qwen.js';
@@ -207,5 +208,40 @@ test('processor files beside the tower (repo root above onnx/) supply smart_resi
   assert.deepEqual([own.image.minPixels, own.image.maxPixels, own.normalization.std], [4096, 16777216, [0.5, 0.5, 0.5]]);
   await writeFile(join(repo, 'preprocessor_config.json'), JSON.stringify({ ...preprocessor, patch_size: 14 }));
   await assert.rejects(readQwenConfig({ model: join(repo, 'onnx') }), (e: unknown) => e instanceof InputError && /preprocessor_config\.json: patch_size is 14, but qwen3-vl uses 16/.test(e.message));
+});
+
+test('scores from pre-softmax logits are softmaxed within each temporal patch (the full-attention block\'s cu_seqlens) and equal those from probabilities; a float16 pixel input works', async () => {
+  const frames = [pattern(168, 140, 7), pattern(168, 140, 8), pattern(168, 140, 9), pattern(168, 140, 10)];
+  const ref = reference(Q25, w25, frames, NORMALIZATION_PRESETS.clip);
+  const scores: Float32Array[] = [];
+  for (const attentionKind of ['logits', 'probs']) {
+    const path = join(dir, `q25-${attentionKind}.json`);
+    await writeFile(path, JSON.stringify({ family: 'qwen2.5-vl', model: join(dir, 'q25', 'vision_encoder.onnx'), videoMinPixels: 3136, attention: attentionKind === 'logits' ? 'attn_logits_1' : 'attn_probs_1', attentionKind, attentionLayer: 15 }));
+    const encoder = await loadQwenEncoder({ model: path });
+    try {
+      const tokens = await encoder.encodeFrames(frames, [0, 1, 2, 3]);
+      assert.equal(tokens.n, 60);
+      scores.push(tokens.score!);
+    } finally {
+      await encoder.dispose();
+    }
+  }
+  assert.ok(maxDiff(scores[0]!, ref.received) < 1e-4, `logit scores differ by ${maxDiff(scores[0]!, ref.received)}`);
+  assert.ok(maxDiff(scores[1]!, ref.received) < 1e-4);
+  // Each temporal patch's 120 queries give out mass 120 in total.
+  assert.ok(Math.abs(scores[0]!.subarray(0, 30).reduce((a, b) => a + b, 0) - 120) < 1e-3);
+  const halfSpec: TinyQwenSpec = { ...Q3, float16Input: true };
+  const halfWeights = await writeTinyQwen(join(dir, 'q3-half'), halfSpec, { minPixels: 1024 });
+  const encoder = await loadQwenEncoder({ model: join(dir, 'q3-half') });
+  try {
+    const image = pattern(160, 128, 3);
+    const tokens = await encoder.encodeImage(image);
+    // The reference sees the same pixels rounded to float16, as the encoder sends them.
+    const halfPixels = toNchw([image], NORMALIZATION_PRESETS.siglip).map((v) => halfToFloat(floatToHalf(v)));
+    const halfRef = referenceQwenForward(halfSpec, halfWeights, halfPixels, 1, 128, 160);
+    assert.ok(maxDiff(tokens.data, halfRef.features) < 1e-4, `float16 input differs by ${maxDiff(tokens.data, halfRef.features)}`);
+  } finally {
+    await encoder.dispose();
+  }
 });
 

@@ -4,6 +4,7 @@ import { OnnxGraph } from '../../core/onnx-graph.js';
 import { Rng } from '../../core/rng.js';
 
 const INT64 = 7; // onnx.TensorProto.DataType
+const FLOAT16 = 10;
 
 /**
  * Tiny Qwen-structured vision towers generated for tests, with the I/O of the
@@ -38,6 +39,8 @@ export interface TinyQwenSpec {
   seed: number;
   /** Qwen2.5-VL window side in merged units (112 px / 28 = 4). */
   windowUnits?: number;
+  /** A float16 `pixel_values` input (cast to float32 inside), as half-precision exports have. */
+  float16Input?: boolean;
 }
 
 interface BlockWeights {
@@ -141,11 +144,17 @@ export function tinyQwenBytes(spec: TinyQwenSpec, w: TinyQwenWeights): Uint8Arra
     g.initializer(name, dims, values);
     return name;
   };
-  g.input('pixel_values', ['patches', K]);
+  if (spec.float16Input) {
+    g.input('pixel_values', ['patches', K], FLOAT16);
+    g.node('Cast', ['pixel_values'], ['pixel_values_f32'], { to: 1 });
+  } else {
+    g.input('pixel_values', ['patches', K]);
+  }
+  const pixels = spec.float16Input ? 'pixel_values_f32' : 'pixel_values';
   g.input('image_grid_thw', [1, 3], INT64);
   float('patch_w', [K, D], w.patch);
   float('patch_b', [D], w.patchBias);
-  g.node('MatMul', ['pixel_values', 'patch_w'], ['pe_mm']);
+  g.node('MatMul', [pixels, 'patch_w'], ['pe_mm']);
   g.node('Add', ['pe_mm', 'patch_b'], ['patch_embeds']);
 
   // Grid scalars.
@@ -287,8 +296,8 @@ export function tinyQwenBytes(spec: TinyQwenSpec, w: TinyQwenWeights): Uint8Arra
     g.node('Transpose', [`${p}_vh`], [`${p}_vt`], { perm: [1, 0, 2] });
     g.node('MatMul', [`${p}_qt`, `${p}_kt`], [`${p}_qk`]);
     float(`${p}_scale`, [], [1 / Math.sqrt(dh)]);
-    g.node('Mul', [`${p}_qk`, `${p}_scale`], [`${p}_logits`]);
-    g.node('Add', [`${p}_logits`, mask], [`${p}_masked`]);
+    g.node('Mul', [`${p}_qk`, `${p}_scale`], [b === 1 ? 'attn_logits_1' : `${p}_logits`]);
+    g.node('Add', [b === 1 ? 'attn_logits_1' : `${p}_logits`, mask], [`${p}_masked`]);
     const probs = g.node('Softmax', [`${p}_masked`], [probsName ?? `${p}_probs`], { axis: -1 });
     g.node('MatMul', [probs, `${p}_vt`], [`${p}_ctx`]);
     g.node('Transpose', [`${p}_ctx`], [`${p}_ctx_t`], { perm: [1, 0, 2] });
@@ -342,7 +351,7 @@ export function tinyQwenBytes(spec: TinyQwenSpec, w: TinyQwenWeights): Uint8Arra
     g.node('Range', ['zero_i', 'units_scalar', 'one_i'], ['positions']);
     g.node('ScatterElements', ['positions', windowIndex, 'positions'], ['reverse'], { axis: 0 });
     g.node('Gather', [mergedWindow, 'reverse'], ['image_features'], { axis: 0 });
-    outputs.push(['image_features', ['tokens', spec.outDim]], ['image_features_window', ['tokens', spec.outDim]], ['attn_probs_1', [H, 'patches', 'patches']], ['window_index', ['tokens']]);
+    outputs.push(['image_features', ['tokens', spec.outDim]], ['image_features_window', ['tokens', spec.outDim]], ['attn_probs_1', [H, 'patches', 'patches']], ['attn_logits_1', [H, 'patches', 'patches']], ['window_index', ['tokens']]);
   } else {
     const b0 = block(x, w.blocks[0]!, 'frame_mask', 0);
     const ds0 = merger(b0, w.deepstack[0]!, 'ds0', true);
@@ -359,6 +368,7 @@ export function tinyQwenBytes(spec: TinyQwenSpec, w: TinyQwenWeights): Uint8Arra
       ['deepstack_1', ['tokens', spec.outDim]],
       ['image_features_concat', ['tokens', 3 * spec.outDim]],
       ['attn_probs_1', [H, 'patches', 'patches']],
+      ['attn_logits_1', [H, 'patches', 'patches']],
     );
   }
   for (const [name, dims] of outputs) g.output(name, dims, name === 'window_index' ? INT64 : undefined);
