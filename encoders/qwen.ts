@@ -427,7 +427,7 @@ function createQwenEncoderFromSession(session: ort.InferenceSession, config: Qwe
     if (!Number.isInteger(rows) || patches.patchDim !== 3 * spec.temporalPatchSize * spec.patchSize * spec.patchSize) {
       throw new ShapeError(`pixel_values: rows of ${patches.patchDim} values, expected 3·${spec.temporalPatchSize}·${spec.patchSize}·${spec.patchSize} = ${3 * spec.temporalPatchSize * spec.patchSize * spec.patchSize} for ${config.family}`);
     }
-    const [t, h, w] = checkGrid(patches.grid, rows, spec, config.family === 'qwen2.5-vl' ? 'image_grid_thw' : 'grid_thw');
+    const [t, h, w] = checkGrid(patches.grid, rows, spec, gridInput);
     const perFrame = h * w;
     const tokensPerFrame = perFrame / unit;
     const n = t * tokensPerFrame;
