@@ -234,3 +234,28 @@ export async function cosineRows(unit: Float32Array, n: number, d: number, which
   // Always native: the same Gemm as the fused kernels, so these rows equal theirs bit for bit.
   return (await matmulABt(matrix(which.length, d, picked), matrix(n, d, unit), 'native')).data;
 }
+
+/**
+ * v·M for a row vector v [k] and a row-major M [k, n] → [n] (one native
+ * MatMul; M may be a view of the first k rows of a larger buffer, no copy).
+ * The per-pick update of CDPruner's greedy DPP, where a JS loop is several
+ * times slower.
+ *
+ * @example
+ * const y = await vecMatNative(c, cis.subarray(0, k * n), k, n); // y[j] = Σ_t c[t]·cis[t·n + j]
+ */
+export async function vecMatNative(v: Float32Array, m: Float32Array, k: number, n: number): Promise<Float32Array> {
+  if (v.length !== k || m.length !== k * n || k < 1) throw new ShapeError(`vecMatNative: expected v [${k}] and M [${k}, ${n}] with k ≥ 1, got ${v.length} and ${m.length} values`);
+  const s = await nativeSession('vec_mat', () => {
+    const graph = new OnnxGraph('vtc_vec_mat');
+    graph.input('v', [1, 'k']).input('M', ['k', 'n']);
+    graph.node('MatMul', ['v', 'M'], ['y']);
+    graph.output('y', [1, 'n']);
+    return graph;
+  });
+  const out = await s.run({
+    v: new ort.Tensor('float32', v as Float32Array<ArrayBuffer>, [1, k]),
+    M: new ort.Tensor('float32', m as Float32Array<ArrayBuffer>, [k, n]),
+  });
+  return out.y!.data as Float32Array;
+}

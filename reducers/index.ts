@@ -8,6 +8,11 @@ import { randomReducer } from './random.js';
 import { tomeReducer } from './tome.js';
 import { visionzipReducer } from './visionzip.js';
 import { runReducer } from './run.js';
+import { cdprunerReducer } from './cdpruner.js';
+import { visprunerReducer } from './vispruner.js';
+import { dartReducer } from './dart.js';
+import { evsReducer } from './evs.js';
+import { fastvidReducer } from './fastvid.js';
 import type { AnyReducer, BaseReduceOptions } from './types.js';
 
 export type { AnyReducer, BaseReduceOptions, OptionSpec, Reducer } from './types.js';
@@ -20,6 +25,11 @@ export { randomReducer, type RandomOptions } from './random.js';
 export { tomeReducer, type ToMeOptions } from './tome.js';
 export { visionzipReducer, type VisionZipOptions } from './visionzip.js';
 export { runReducer, unpaddedIndices, type ReductionRun } from './run.js';
+export { cdprunerReducer, greedyDppMap, queryRelevance, type CDPrunerOptions } from './cdpruner.js';
+export { visprunerReducer, type VisPrunerOptions } from './vispruner.js';
+export { dartReducer, type DartOptions } from './dart.js';
+export { evsReducer, frameDissimilarity, type EvsOptions } from './evs.js';
+export { fastvidReducer, dynamicSegments, anchorDistribution, type FastVidOptions } from './fastvid.js';
 
 /** Every reducer by registry name. One file per method in this folder. */
 export const reducers: Record<string, AnyReducer> = {
@@ -30,6 +40,11 @@ export const reducers: Record<string, AnyReducer> = {
   divprune: divpruneReducer as AnyReducer,
   pool: poolReducer as AnyReducer,
   random: randomReducer as AnyReducer,
+  cdpruner: cdprunerReducer as AnyReducer,
+  vispruner: visprunerReducer as AnyReducer,
+  dart: dartReducer as AnyReducer,
+  evs: evsReducer as AnyReducer,
+  fastvid: fastvidReducer as AnyReducer,
 };
 
 export function reducerNames(): string[] {

@@ -12,7 +12,8 @@ export interface BaseReduceOptions {
 
 /** Describes a method-specific option so the CLI can expose it as a flag. */
 export interface OptionSpec {
-  type: 'number' | 'integer' | 'string' | 'boolean' | 'integer-list';
+  /** 'npy': a .npy file the CLI loads into a Matrix ([d] → 1×d) before calling the reducer (reducers never read files). */
+  type: 'number' | 'integer' | 'string' | 'boolean' | 'integer-list' | 'npy';
   description: string;
   default?: number | string | boolean;
 }
@@ -24,8 +25,8 @@ export interface Reducer<O extends BaseReduceOptions = BaseReduceOptions> {
   summary: string;
   /** 'select' returns `keep`, 'merge' returns `assign` (and `keep` when outputs are input tokens). */
   kind: 'select' | 'merge';
-  /** Budget scope: all tokens together, per tile, or the AnyRes bundle rule. */
-  scope: 'all' | 'tile' | 'anyres';
+  /** Budget scope: all tokens together, per tile, the AnyRes bundle rule, or a video token set [frames, tokens, d] (frame sources). */
+  scope: 'all' | 'tile' | 'anyres' | 'video';
   /** Method-specific options (beyond ratio/budget/seed), by camelCase name. */
   options: Record<string, OptionSpec>;
   run(tokens: TokenSet, options: O): Promise<Reduction>;

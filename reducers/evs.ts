@@ -1,0 +1,76 @@
+import { resolveBudget, selectTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
+import { frameLayout } from './frames.js';
+import type { BaseReduceOptions, Reducer } from './types.js';
+
+/** Options of `evs`: only ratio/budget; the kept count is max(tokens per frame, budget). */
+export type EvsOptions = BaseReduceOptions;
+
+/** Dissimilarity vLLM gives every first-frame token so they always rank first. */
+const FIRST_FRAME_DISSIMILARITY = 255;
+
+/**
+ * `evs` — Efficient Video Sampling as vLLM implements it
+ * (vllm/multimodal/evs.py, `compute_retention_mask`), on a video token set
+ * [T frames, N tokens, d] (merging, if any, already done):
+ *
+ * - dissimilarity of token p of frame t = 1 − cos(x[t, p], x[t−1, p]), with
+ *   torch 2's cosine (x·y / (max(‖x‖, 1e-8)·max(‖y‖, 1e-8))); frame 0 gets 255, so it is
+ *   always kept;
+ * - kept count K = max(N, budget), budget = max(1, round(T·N·R));
+ * - the K largest dissimilarities over the flattened [T·N] array, stable
+ *   descending order (lower flat index first on ties);
+ * - kept tokens in original order, each still in its frame (sources, grid
+ *   positions and times unchanged).
+ *
+ * @example
+ * const { keep, stats } = await evsReducer.run(video, { ratio: 0.1 }); // stats.kept_per_frame[0] === N
+ */
+export const evsReducer: Reducer<EvsOptions> = {
+  name: 'evs',
+  summary: 'EVS (vLLM): keep the tokens that changed most since the previous frame, all of frame 0, in original order',
+  kind: 'select',
+  scope: 'video',
+  options: {},
+  async run(tokens: TokenSet, options: EvsOptions): Promise<Reduction> {
+    const { frames, perFrame } = frameLayout(tokens, 'evs');
+    const { budget, ratio } = resolveBudget(tokens.n, options, 'evs');
+    const count = Math.max(perFrame, budget);
+    const dissimilarity = frameDissimilarity(tokens.data, frames, perFrame, tokens.d);
+    const order = new Int32Array(tokens.n);
+    for (let i = 0; i < tokens.n; i++) order[i] = i;
+    // Typed-array sort with a comparator that breaks ties by index: the stable descending argsort.
+    order.sort((a, b) => dissimilarity[b]! - dissimilarity[a]! || a - b);
+    const keep = order.slice(0, count).sort();
+    const keptPerFrame = new Array<number>(frames).fill(0);
+    for (const i of keep) keptPerFrame[Math.floor(i / perFrame)]!++;
+    return { tokens: selectTokens(tokens, keep), keep, stats: { budget: count, ratio, frames, tokens_per_frame: perFrame, kept_per_frame: keptPerFrame } };
+  },
+};
+
+/**
+ * 1 − cos between each token and the same token of the previous frame,
+ * 255 for frame 0 ([frames·perFrame], flat index t·perFrame + p).
+ *
+ * @example
+ * frameDissimilarity(Float32Array.of(1, 0, 0, 1), 2, 1, 2); // [255, 1]
+ */
+export function frameDissimilarity(data: Float32Array, frames: number, perFrame: number, d: number): Float64Array {
+  const out = new Float64Array(frames * perFrame);
+  out.fill(FIRST_FRAME_DISSIMILARITY, 0, perFrame);
+  for (let i = perFrame; i < frames * perFrame; i++) {
+    const a = i * d;
+    const b = (i - perFrame) * d;
+    let dot = 0;
+    let na = 0;
+    let nb = 0;
+    for (let c = 0; c < d; c++) {
+      const x = data[a + c]!;
+      const y = data[b + c]!;
+      dot += x * y;
+      na += x * x;
+      nb += y * y;
+    }
+    out[i] = 1 - dot / (Math.max(Math.sqrt(na), 1e-8) * Math.max(Math.sqrt(nb), 1e-8));
+  }
+  return out;
+}

@@ -1,0 +1,348 @@
+import { UsageError } from '../core/errors.js';
+import { matmulABt, normalizeRows, squaredDistances, topK, type Matrix } from '../core/linalg.js';
+import { mergeTokens, resolveBudget, selectTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
+import { attentionScores } from './attention.js';
+import { frameLayout } from './frames.js';
+import type { BaseReduceOptions, Reducer } from './types.js';
+
+/** Options of `fastvid`; defaults are the reference's (LunarShen/FastVID, LLaVA-OneVision). */
+export interface FastVidOptions extends BaseReduceOptions {
+  /** DySeg c: at least c segments — the c − 1 lowest adjacent-frame similarities are cuts (default 8). */
+  segments?: number;
+  /** DySeg τ: every adjacent-frame similarity below τ is a cut too (default 0.9). */
+  cutThreshold?: number;
+  /** STPrune d: share of each frame's kept tokens that are context (density-picked, merged) rather than salient (default 0.4). */
+  contextShare?: number;
+  /** DTM p: in a multi-frame segment every p-th frame, counted from its last, holds the segment's context tokens (default 4). */
+  anchorStride?: number;
+  /** DTM β: lower bound of the anchor token's own weight when it absorbs its cluster (default 0.6). */
+  mergeWeight?: number;
+}
+
+export const FASTVID_DEFAULTS = { segments: 8, cutThreshold: 0.9, contextShare: 0.4, anchorStride: 4, mergeWeight: 0.6 } as const;
+/** Neighbours (self included) in the DPC-kNN local density. */
+const DENSITY_NEIGHBOURS = 4;
+
+/**
+ * `fastvid` — FastVID (Shen et al., 2025, LunarShen/FastVID) on a video token
+ * set [F frames, P tokens, d], as its reference code runs it:
+ *
+ * 1. DySeg: cosine of adjacent frames' global features (the frame's CLS
+ *    vector, else the mean of its tokens); cut after the c − 1 least similar
+ *    pairs and after every pair below τ; segments are the runs between cuts.
+ * 2. Per frame m = ⌊budget / F⌋ tokens: m − ⌊m·d⌋ salient ones (highest
+ *    attention, `score`), and ctx = ⌊m·d⌋ context ones.
+ * 3. Anchor frames: in a segment of L frames, frames L−1, L−1−p, … each get
+ *    ⌊ctx·L / ⌈L/p⌉⌋ context tokens (a one-frame segment: ctx).
+ * 4. Density (DPC-kNN) per frame over its non-salient tokens: distance
+ *    ‖x_i − x_j‖ / √d, density ρ_i = exp(−mean of the 4 smallest squared
+ *    distances, self included), δ_i = distance to the nearest denser token
+ *    (the frame's largest distance when none is denser), score ρ_i·δ_i;
+ *    an anchor frame's context tokens are its top-scoring ones.
+ * 5. DTM: every non-salient token of the segment (of the frame, for a
+ *    one-frame segment) joins its most cosine-similar context token of each
+ *    anchor frame; a context token becomes w·itself + (1 − w)·mean(joined)
+ *    with w = max(1/(joined + 1), β).
+ * 6. Output: salient + context tokens in original order, in their frames.
+ *
+ * `assign` counts each input once (sizes and origins): a non-salient token
+ * goes to the context token it joined in the anchor frame whose p-frame
+ * window holds it; features follow the reference, where it joins one context
+ * token of every anchor frame of its segment.
+ *
+ * @example
+ * const { keep, stats } = await fastvidReducer.run(video, { ratio: 0.1 }); // stats.segments: frames per segment
+ */
+export const fastvidReducer: Reducer<FastVidOptions> = {
+  name: 'fastvid',
+  summary: 'FastVID: dynamic temporal segmentation, then salient + density-picked context tokens merged per segment',
+  kind: 'merge',
+  scope: 'video',
+  options: {
+    segments: { type: 'integer', description: 'DySeg c: at least this many segments (c − 1 least similar frame pairs are cuts), ≥ 1', default: FASTVID_DEFAULTS.segments },
+    cutThreshold: { type: 'number', description: 'DySeg τ: adjacent frames less similar than τ are cut, in [-1, 1]', default: FASTVID_DEFAULTS.cutThreshold },
+    contextShare: { type: 'number', description: 'STPrune d: share of each frame\'s kept tokens that are density-picked context tokens, in [0, 1]', default: FASTVID_DEFAULTS.contextShare },
+    anchorStride: { type: 'integer', description: 'DTM p: every p-th frame of a segment (from its end) holds its context tokens, ≥ 1', default: FASTVID_DEFAULTS.anchorStride },
+    mergeWeight: { type: 'number', description: 'DTM β: least weight of a context token in its merged feature, in [0, 1]', default: FASTVID_DEFAULTS.mergeWeight },
+  },
+  async run(tokens: TokenSet, options: FastVidOptions): Promise<Reduction> {
+    const { frames, perFrame } = frameLayout(tokens, 'fastvid');
+    const { budget, ratio } = resolveBudget(tokens.n, options, 'fastvid');
+    const params = fastvidParams(options);
+    const perFrameKept = Math.floor(budget / frames);
+    if (perFrameKept < 1) throw new UsageError(`fastvid: budget ${budget} is smaller than the number of frames (${frames}); every frame keeps at least one token`, 'E_RANGE');
+    const contextCount = Math.floor(perFrameKept * params.contextShare);
+    const salientCount = perFrameKept - contextCount;
+    const { n, d } = tokens;
+
+    const segments = dynamicSegments(frameGlobals(tokens, frames, perFrame), frames, d, params.segments, params.cutThreshold);
+    const anchorContext = anchorDistribution(segments, frames, contextCount, params.anchorStride);
+
+    const { scores, from } = attentionScores(tokens);
+    const outputOf = new Int32Array(n).fill(-1);
+    const features = new Map<number, Float32Array>();
+    const assign = new Int32Array(n).fill(-1);
+    const filteredPerFrame: Int32Array[] = [];
+    for (let f = 0; f < frames; f++) {
+      const base = f * perFrame;
+      const salient = topK(scores.subarray(base, base + perFrame), salientCount);
+      const isSalient = new Uint8Array(perFrame);
+      for (const p of salient) {
+        isSalient[p] = 1;
+        features.set(base + p, tokens.data.subarray((base + p) * d, (base + p + 1) * d));
+        assign[base + p] = base + p;
+      }
+      const filtered = new Int32Array(perFrame - salientCount);
+      let o = 0;
+      for (let p = 0; p < perFrame; p++) if (!isSalient[p]) filtered[o++] = base + p;
+      filteredPerFrame.push(filtered);
+    }
+
+    if (contextCount > 0) {
+      // Per frame: raw and unit rows of the non-salient tokens, and their density scores.
+      const raw = filteredPerFrame.map((list) => gatherRows(tokens, list));
+      const unit = raw.map((m) => normalizeRows(m));
+      const densityScores: Float64Array[] = [];
+      for (const m of raw) densityScores.push(await densityPeakScores(m));
+      let offset = 0;
+      for (const length of segments) {
+        const segmentFrames = Array.from({ length }, (_, k) => offset + k);
+        const anchors = length === 1 ? segmentFrames : segmentFrames.filter((f) => anchorContext[f]! > contextCount);
+        // Members: every frame of the segment (just the anchor's own frame in a one-frame segment).
+        const memberFrames = segmentFrames;
+        const memberIndices = concatInt(memberFrames.map((f) => filteredPerFrame[f]!));
+        const memberRaw = concatMatrix(memberFrames.map((f) => raw[f]!), d);
+        const memberUnit = concatMatrix(memberFrames.map((f) => unit[f]!), d);
+        for (const a of anchors) {
+          const count = Math.min(anchorContext[a]!, filteredPerFrame[a]!.length);
+          const pickedLocal = topK(densityScores[a]!, count);
+          const targets = Int32Array.from(pickedLocal, (j) => filteredPerFrame[a]![j]!);
+          const targetUnit = gatherMatrixRows(unit[a]!, pickedLocal);
+          const similarity = await matmulABt(memberUnit, targetUnit);
+          const joined = argmaxRows(similarity.data, memberIndices.length, count);
+          const merged = mergeIntoTargets(memberRaw, joined, targets, tokens, params.mergeWeight);
+          targets.forEach((t, k) => features.set(t, merged.subarray(k * d, (k + 1) * d)));
+          // Primary assignment: frames of this anchor's window (a − p, a] (or the anchor's own frame).
+          const windowStart = length === 1 ? a : Math.max(offset, a - params.anchorStride + 1);
+          memberIndices.forEach((i, r) => {
+            const f = Math.floor(i / perFrame);
+            if (f >= windowStart && f <= a) assign[i] = targets[joined[r]!]!;
+          });
+          for (const t of targets) assign[t] = t;
+        }
+        offset += length;
+      }
+    }
+
+    const keep = Int32Array.from(features.keys()).sort();
+    keep.forEach((i, o) => (outputOf[i] = o));
+    const stats = { budget: keep.length, ratio, frames, tokens_per_frame: perFrame, per_frame: perFrameKept, salient: salientCount, context: contextCount, segments, anchor_context: Array.from(anchorContext), score_source: from };
+    if (contextCount === 0) return { tokens: selectTokens(tokens, keep), keep, stats };
+    const data = new Float32Array(keep.length * d);
+    keep.forEach((i, o) => data.set(features.get(i)!, o * d));
+    const outputAssign = Int32Array.from(assign, (target) => outputOf[target]!);
+    return { tokens: mergeTokens(tokens, outputAssign, keep.length, { features: data, representative: keep }), keep, assign: outputAssign, stats };
+  },
+};
+
+function fastvidParams(options: FastVidOptions): Required<Pick<FastVidOptions, keyof typeof FASTVID_DEFAULTS>> {
+  const p = { ...FASTVID_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([k, v]) => k in FASTVID_DEFAULTS && v !== undefined)) } as { segments: number; cutThreshold: number; contextShare: number; anchorStride: number; mergeWeight: number };
+  if (!Number.isInteger(p.segments) || p.segments < 1) throw new UsageError(`fastvid: segments must be an integer ≥ 1, got ${p.segments}`, 'E_RANGE');
+  if (!(Number.isFinite(p.cutThreshold) && p.cutThreshold >= -1 && p.cutThreshold <= 1)) throw new UsageError(`fastvid: cut-threshold must be in [-1, 1], got ${p.cutThreshold}`, 'E_RANGE');
+  if (!(Number.isFinite(p.contextShare) && p.contextShare >= 0 && p.contextShare <= 1)) throw new UsageError(`fastvid: context-share must be in [0, 1], got ${p.contextShare}`, 'E_RANGE');
+  if (!Number.isInteger(p.anchorStride) || p.anchorStride < 1) throw new UsageError(`fastvid: anchor-stride must be an integer ≥ 1, got ${p.anchorStride}`, 'E_RANGE');
+  if (!(Number.isFinite(p.mergeWeight) && p.mergeWeight >= 0 && p.mergeWeight <= 1)) throw new UsageError(`fastvid: merge-weight must be in [0, 1], got ${p.mergeWeight}`, 'E_RANGE');
+  return p;
+}
+
+/** Each frame's global feature [F, d]: its source's CLS vector when every frame has one, else the mean of its tokens. */
+function frameGlobals(tokens: TokenSet, frames: number, perFrame: number): Float64Array {
+  const { d, data } = tokens;
+  const out = new Float64Array(frames * d);
+  const cls = Array.from({ length: frames }, (_, f) => tokens.sources[tokens.source[f * perFrame]!]!.cls);
+  if (cls.every((v) => v !== undefined)) {
+    cls.forEach((v, f) => out.set(v!, f * d));
+    return out;
+  }
+  for (let f = 0; f < frames; f++) {
+    for (let p = 0; p < perFrame; p++) {
+      const base = (f * perFrame + p) * d;
+      for (let c = 0; c < d; c++) out[f * d + c]! += data[base + c]!;
+    }
+    for (let c = 0; c < d; c++) out[f * d + c]! /= perFrame;
+  }
+  return out;
+}
+
+/**
+ * DySeg: segment lengths (frames per segment, in order). Cuts after frame f
+ * where cos(g_f, g_{f+1}) is among the c − 1 smallest (ties → lower f) or
+ * below τ.
+ *
+ * @example
+ * dynamicSegments(globals, 6, d, 2, 0.9); // e.g. [3, 3] for a cut between frames 2 and 3
+ */
+export function dynamicSegments(globals: Float64Array, frames: number, d: number, c: number, tau: number): number[] {
+  if (frames === 1) return [1];
+  const norms = new Float64Array(frames);
+  for (let f = 0; f < frames; f++) {
+    let s = 0;
+    for (let k = 0; k < d; k++) s += globals[f * d + k]! * globals[f * d + k]!;
+    norms[f] = Math.sqrt(s);
+  }
+  const similarity = new Float64Array(frames - 1);
+  for (let f = 0; f + 1 < frames; f++) {
+    let dot = 0;
+    for (let k = 0; k < d; k++) dot += globals[f * d + k]! * globals[(f + 1) * d + k]!;
+    const denom = norms[f]! * norms[f + 1]!;
+    similarity[f] = denom > 0 ? dot / denom : 0;
+  }
+  const cut = new Uint8Array(frames - 1);
+  for (const f of topK(similarity.map((v) => -v), Math.min(c - 1, frames - 1))) cut[f] = 1;
+  for (let f = 0; f + 1 < frames; f++) if (similarity[f]! < tau) cut[f] = 1;
+  const lengths: number[] = [];
+  let start = 0;
+  for (let f = 0; f + 1 < frames; f++) {
+    if (cut[f]) {
+      lengths.push(f + 1 - start);
+      start = f + 1;
+    }
+  }
+  lengths.push(frames - start);
+  return lengths;
+}
+
+/**
+ * Context tokens per frame: in a segment of L frames the frames L−1, L−1−p, …
+ * (offsets from its start) get ⌊ctx·L / ⌈L/p⌉⌋, the others 0.
+ *
+ * @example
+ * anchorDistribution([1, 5], 6, 7, 4); // [7, 0, 17, 0, 0, 17]
+ */
+export function anchorDistribution(segments: number[], frames: number, contextCount: number, stride: number): Int32Array {
+  const out = new Int32Array(frames);
+  let offset = 0;
+  for (const length of segments) {
+    const anchors = Math.ceil(length / stride);
+    const each = Math.floor((contextCount * length) / anchors);
+    for (let k = 0; k < length; k++) if ((length - 1 - k) % stride === 0) out[offset + k] = each;
+    offset += length;
+  }
+  return out;
+}
+
+/**
+ * DPC-kNN density-peak scores ρ·δ of the rows of x (one frame's non-salient
+ * tokens), distances ‖x_i − x_j‖ / √d from one native GEMM.
+ */
+async function densityPeakScores(x: Matrix): Promise<Float64Array> {
+  const m = x.rows;
+  const out = new Float64Array(m);
+  if (m === 0) return out;
+  const squared = await squaredDistances(x, x);
+  const scale = 1 / Math.sqrt(x.cols);
+  const dist = new Float64Array(m * m);
+  let distMax = 0;
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < m; j++) {
+      const v = i === j ? 0 : Math.sqrt(squared.data[i * m + j]!) * scale;
+      dist[i * m + j] = v;
+      if (v > distMax) distMax = v;
+    }
+  }
+  const k = Math.min(DENSITY_NEIGHBOURS, m);
+  const density = new Float64Array(m);
+  const nearest = new Float64Array(k);
+  for (let i = 0; i < m; i++) {
+    nearest.fill(Infinity);
+    for (let j = 0; j < m; j++) {
+      const v = dist[i * m + j]!;
+      if (v < nearest[k - 1]!) {
+        let p = k - 1;
+        while (p > 0 && nearest[p - 1]! > v) {
+          nearest[p] = nearest[p - 1]!;
+          p--;
+        }
+        nearest[p] = v;
+      }
+    }
+    let sum = 0;
+    for (let q = 0; q < k; q++) sum += nearest[q]! * nearest[q]!;
+    density[i] = Math.exp(-sum / k);
+  }
+  for (let i = 0; i < m; i++) {
+    let delta = distMax;
+    for (let j = 0; j < m; j++) if (density[j]! > density[i]! && dist[i * m + j]! < delta) delta = dist[i * m + j]!;
+    out[i] = delta * density[i]!;
+  }
+  return out;
+}
+
+/** For each of `rows` rows of a rows×cols matrix, the first column of its maximum. */
+function argmaxRows(values: Float32Array, rows: number, cols: number): Int32Array {
+  const out = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    for (let c = 1; c < cols; c++) if (values[r * cols + c]! > values[r * cols + best]!) best = c;
+    out[r] = best;
+  }
+  return out;
+}
+
+/** w·target + (1 − w)·mean(members joined), w = max(1/(joined + 1), β); a target nobody joined stays itself. */
+function mergeIntoTargets(members: Matrix, joined: Int32Array, targets: Int32Array, tokens: TokenSet, beta: number): Float32Array {
+  const { d } = tokens;
+  const count = targets.length;
+  const sums = new Float64Array(count * d);
+  const counts = new Float64Array(count);
+  for (let r = 0; r < joined.length; r++) {
+    const t = joined[r]!;
+    counts[t]!++;
+    const base = r * d;
+    for (let c = 0; c < d; c++) sums[t * d + c]! += members.data[base + c]!;
+  }
+  const out = new Float32Array(count * d);
+  for (let t = 0; t < count; t++) {
+    const w = Math.max(1 / (counts[t]! + 1), beta);
+    const div = Math.max(counts[t]!, 1);
+    const base = targets[t]! * d;
+    for (let c = 0; c < d; c++) out[t * d + c] = w * tokens.data[base + c]! + (1 - w) * (sums[t * d + c]! / div);
+  }
+  return out;
+}
+
+function gatherRows(tokens: TokenSet, list: Int32Array): Matrix {
+  const { d } = tokens;
+  const data = new Float32Array(list.length * d);
+  list.forEach((i, r) => data.set(tokens.data.subarray(i * d, (i + 1) * d), r * d));
+  return { rows: list.length, cols: d, data };
+}
+
+function gatherMatrixRows(m: Matrix, rows: Int32Array): Matrix {
+  const data = new Float32Array(rows.length * m.cols);
+  rows.forEach((r, o) => data.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), o * m.cols));
+  return { rows: rows.length, cols: m.cols, data };
+}
+
+function concatMatrix(parts: Matrix[], cols: number): Matrix {
+  if (parts.length === 1) return parts[0]!;
+  const rows = parts.reduce((s, p) => s + p.rows, 0);
+  const data = new Float32Array(rows * cols);
+  let o = 0;
+  for (const p of parts) {
+    data.set(p.data, o);
+    o += p.data.length;
+  }
+  return { rows, cols, data };
+}
+
+function concatInt(parts: Int32Array[]): Int32Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Int32Array(parts.reduce((s, p) => s + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
