@@ -217,7 +217,7 @@ export function dynamicSegments(globals: Float64Array, frames: number, d: number
  * (offsets from its start) get ⌊ctx·L / ⌈L/p⌉⌋, the others 0.
  *
  * @example
- * anchorDistribution([1, 5], 6, 7, 4); // [7, 0, 17, 0, 0, 17]
+ * anchorDistribution([1, 5], 6, 7, 4); // [7, 17, 0, 0, 0, 17]
  */
 export function anchorDistribution(segments: number[], frames: number, contextCount: number, stride: number): Int32Array {
   const out = new Int32Array(frames);

@@ -94,7 +94,8 @@ async function selectTile(tokens: TokenSet, indices: Int32Array, allScores: Floa
       residual = removeDuplicates(residual, gram, n, removed);
     }
   }
-  keep.push(...residual);
+  // The reference keeps only the important tokens when no diverse ones are asked for.
+  if (diverseCount > 0) keep.push(...residual);
   return { keep, importantCount };
 }
 

@@ -5,7 +5,7 @@ import { UsageError } from '../../core/errors.js';
 import { compressImage } from '../../encoders/compress.js';
 import { getReducer, reducers } from '../../reducers/index.js';
 import { addEncoderOptions, isVideoPath, openEncoder, type EncoderFlags } from './encode.js';
-import { addMethodOptions, methodOptionValues } from '../method-options.js';
+import { addMethodOptions, addQueryTextOptions, loadMethodOptions, withTextQuery } from '../method-options.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
 
 interface CompressFlags extends EncoderFlags {
@@ -32,6 +32,7 @@ export function compressCommand(): Command {
     .option('--tokens-out <file>', 'also write the reduced tokens (.safetensors or .npy)')
     .option('--json', 'print one JSON object {method, ratio, budget, n_in, n_padding, n_out, d, mode, per_source, overlay, warnings, ms}');
   addMethodOptions(command);
+  addQueryTextOptions(command);
   command.addHelpText(
     'after',
     `
@@ -47,6 +48,7 @@ Method-specific flags (listed above) apply to the methods named in brackets.`,
     if ((opts.ratio === undefined) === (opts.budget === undefined)) throw new UsageError('compress: give exactly one of --ratio or --budget');
     if (extname(opts.out).toLowerCase() !== '.png') throw new UsageError(`compress: --out must be a .png file, got ${JSON.stringify(opts.out)}`);
     const reducer = getReducer(opts.method);
+    const methodOptions = await withTextQuery(reducer, opts, await loadMethodOptions(reducer, opts));
     const encoder = await openEncoder(opts);
     let result;
     try {
@@ -56,7 +58,7 @@ Method-specific flags (listed above) apply to the methods named in brackets.`,
         ...(opts.ratio !== undefined ? { ratio: opts.ratio } : {}),
         ...(opts.budget !== undefined ? { budget: opts.budget } : {}),
         seed: opts.seed,
-        methodOptions: methodOptionValues(reducer, opts),
+        methodOptions,
         anyres: Boolean(opts.anyres),
         ...(opts.pinpoints ? { pinpoints: opts.pinpoints } : {}),
         ...(opts.resize ? { resize: opts.resize } : {}),

@@ -5,7 +5,7 @@ import type { TokenSet } from '../../core/tokenset.js';
 import { loadTokens, saveTokens } from '../../encoders/tokenfile.js';
 import { getReducer, reducers } from '../../reducers/index.js';
 import { runReducer } from '../../reducers/run.js';
-import { addMethodOptions, methodOptionValues, rejectForeignMethodOptions } from '../method-options.js';
+import { addMethodOptions, addQueryTextOptions, loadMethodOptions, rejectForeignMethodOptions, withTextQuery } from '../method-options.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
 
 export function reduceCommand(): Command {
@@ -20,6 +20,7 @@ export function reduceCommand(): Command {
     .option('--dtype <t>', 'output float type: float32 or float16', 'float32')
     .option('--json', 'print one JSON object {method, ratio, budget, n_in, n_padding, n_out, d, <method stats>, warnings, keep?, assign?, representative?, ms}');
   addMethodOptions(command);
+  addQueryTextOptions(command);
   command.addHelpText(
     'after',
     `
@@ -29,6 +30,8 @@ Examples:
   vtc reduce --in bundle.safetensors --method globalcom2 --ratio 0.25 --out gc.safetensors --json   # adds crop_ratios
   vtc reduce --in bundle.safetensors --method visionzip --budget 320 --out vz.safetensors           # 64 per tile: 54 + 10
   vtc reduce --in tokens.npy --method tome --ratio 0.25 --protect 0 --out merged.safetensors
+  vtc reduce --in tokens.npy --method cdpruner --budget 64 --query question.npy --theta 0.5 --out kept.npy --json
+  vtc reduce --in video.npy --method evs --ratio 0.1 --out kept.safetensors --json             # video.npy: [frames, tokens, d]
 
 keep indexes input tokens (for a bundle: thumbnail first, then crop 0, crop 1, …);
 assign[i] is the output token that input token i went into (−1: AnyRes padding);
@@ -52,7 +55,8 @@ pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
     if (outExt !== '.npy' && outExt !== '.safetensors') throw new UsageError(`${reducer.name}: --out ${outPath}: unsupported output extension ${JSON.stringify(outExt)} (expected .npy or .safetensors)`);
     const tokens = await withMethod(reducer.name, () => loadTokens(String(opts.in)));
     const spec = { ratio: opts.ratio as number | undefined, budget: opts.budget as number | undefined };
-    const options: Record<string, unknown> = { ...spec, seed: opts.seed, ...methodOptionValues(reducer, opts) };
+    const methodValues = await withTextQuery(reducer, opts, await loadMethodOptions(reducer, opts));
+    const options: Record<string, unknown> = { ...spec, seed: opts.seed, ...methodValues };
     const started = performance.now();
     const run = await runReducer(reducer, tokens, options);
     const ms = performance.now() - started;

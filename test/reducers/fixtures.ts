@@ -118,3 +118,15 @@ export function checkSelection(input: TokenSet, result: Reduction, budget: numbe
     assert.equal(result.tokens.size[j], input.size[i]);
   });
 }
+
+/** A video token set [frames, perFrame, d] laid out as a 3-D .npy loads (frame sources, raster grids). */
+export function videoTokens(frames: number[][][], score?: number[]): TokenSet {
+  const perFrame = frames[0]!.length;
+  const d = frames[0]![0]!.length;
+  const side = Math.round(Math.sqrt(perFrame));
+  const [rows, cols] = side * side === perFrame ? [side, side] : [1, perFrame];
+  const sources: TokenSource[] = frames.map((_, f) => ({ kind: 'frame', index: f, rows, cols, time: f / 2 }));
+  const source = new Int32Array(frames.length * perFrame);
+  frames.forEach((_, f) => source.fill(f, f * perFrame, (f + 1) * perFrame));
+  return createTokenSet({ data: Float32Array.from(frames.flat(2)), n: frames.length * perFrame, d, sources, source, ...(score ? { score: Float32Array.from(score) } : {}) });
+}
