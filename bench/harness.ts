@@ -14,7 +14,8 @@ export interface BenchResult {
 
 export interface Benchmark {
   description: string;
-  run(options: { runs: number; log: (line: string) => void }): Promise<BenchResult[]>;
+  /** `methods`: only these (for benchmarks over named methods, e.g. reducers). */
+  run(options: { runs: number; log: (line: string) => void; methods?: string[] }): Promise<BenchResult[]>;
 }
 
 export async function measure(name: string, runs: number, fn: () => Promise<unknown> | unknown, warmup = 1): Promise<BenchResult> {

@@ -2,8 +2,9 @@ import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { InputError, UsageError } from '../core/errors.js';
 import { encodeImage } from '../encoders/encode.js';
-import { readFrames } from '../encoders/ffmpeg.js';
+import { readFrames, type VideoFrame } from '../encoders/ffmpeg.js';
 import { readImage } from '../encoders/image.js';
+import { encodeFrames, tilesToFrameTokens } from '../encoders/video.js';
 import type { RgbImage, VisionEncoder } from '../encoders/types.js';
 import { getReducer, reducerNames } from '../reducers/index.js';
 import { encodePage, parseConfig, renderText } from '../render/index.js';
@@ -135,9 +136,14 @@ async function sampleImages(sample: EvalSample): Promise<RgbImage[]> {
 }
 
 async function uniformFrames(sample: EvalSample, context: MethodContext): Promise<RgbImage[]> {
+  return (await uniformVideoFrames(sample, context)).map((f) => f.image);
+}
+
+/** The uncompressed video input's uniform frames, with their times. */
+async function uniformVideoFrames(sample: EvalSample, context: MethodContext): Promise<VideoFrame[]> {
   const { frames } = await readFrames(sample.video!, { fps: 1, maxFrames: context.videoFrames ?? 16, maxSide: context.videoMaxSide ?? 448 });
   if (frames.length === 0) throw new InputError(`${sample.where}: video ${sample.video} gave no frames`);
-  return frames.map((f) => f.image);
+  return frames;
 }
 
 /** Renders a text input to page images at the given DPI (Glyph's default layout otherwise). */
@@ -207,6 +213,7 @@ const keyframesMethod: EvalMethod = {
 
 function reducerMethod(name: string): EvalMethod {
   const reducer = getReducer(name);
+  if (reducer.scope === 'video') return videoReducerMethod(name);
   return {
     name,
     level: 'token',
@@ -220,6 +227,35 @@ function reducerMethod(name: string): EvalMethod {
         embeds.push({ data: reduced.data, shape: [reduced.n, reduced.d] });
       }
       return { images: [], ...(sample.text !== undefined ? { text: sample.text } : {}), embeds, pixels: 0, tokens: embeds.reduce((s, e) => s + e.shape[0], 0) };
+    },
+  };
+}
+
+/**
+ * A video reducer (evs, fastvid): the uniform frames of a video input are
+ * encoded into one frame token set [frames, tokens, d], reduced with ratio
+ * 1/K², and sent as one embedding block.
+ */
+function videoReducerMethod(name: string): EvalMethod {
+  const reducer = getReducer(name);
+  return {
+    name,
+    level: 'token',
+    unsupported: (sample) => (sample.video === undefined ? `${name} (token level, video) needs a video input` : undefined),
+    async prepare(sample, k, context) {
+      if (!context.encoder) throw new UsageError(`method ${name} is token level: give a vision encoder (--encoder) and an endpoint started with --enable-mm-embeds`);
+      const frames = await uniformVideoFrames(sample, context);
+      const tiles = await encodeFrames(
+        frames.map((f) => f.image),
+        context.encoder,
+      );
+      const tokens = tilesToFrameTokens(
+        tiles,
+        frames.map((f) => f.time),
+      );
+      const reduced = k === 1 ? tokens : (await reducer.run(tokens, { ratio: keptFraction(k), seed: context.seed ?? 0 })).tokens;
+      const embeds: PreparedEmbeds[] = [{ data: reduced.data, shape: [reduced.n, reduced.d] }];
+      return { images: [], ...(sample.text !== undefined ? { text: sample.text } : {}), embeds, pixels: 0, tokens: reduced.n };
     },
   };
 }

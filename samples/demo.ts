@@ -5,6 +5,8 @@ import type { TokenSet } from '../core/tokenset.js';
 import { encodeAnyResDetailed, encodeImageDetailed } from '../encoders/encode.js';
 import { encodePng } from '../encoders/codecs.js';
 import { anyresLayout, drawReductionOverlay, imageLayout, type OverlayLayout } from '../encoders/overlay.js';
+import { createPatchEncoder } from '../encoders/patch.js';
+import { encodeVideoFrames } from '../encoders/video.js';
 import { reducers } from '../reducers/index.js';
 import { runReducer } from '../reducers/run.js';
 import { DEFAULT_CONFIG, measureCompression, ocrPages, renderText, writePages } from '../render/index.js';
@@ -114,6 +116,27 @@ interface EncodedForOverlay {
 }
 
 /** One 336² tile with the built-in patch encoder, and where its patches sit. */
+/** Frames shown on the video-method overlays (2 per second, so the 6 s sample's scene cuts fall between frames). */
+const DEMO_VIDEO_FRAMES = 8;
+
+/** The sample video's frames, patch-encoded (one 24×24 grid each), laid out 4 per row for the overlays. */
+async function encodeFramesForOverlay(video: string): Promise<EncodedForOverlay> {
+  const { tokens, frames } = await encodeVideoFrames(video, { encoder: createPatchEncoder(), fps: 2, maxFrames: DEMO_VIDEO_FRAMES });
+  const side = frames[0]!.image.width;
+  const perRow = 4;
+  const gap = 8;
+  const rows = Math.ceil(frames.length / perRow);
+  const width = perRow * side + (perRow - 1) * gap;
+  const height = rows * side + (rows - 1) * gap;
+  const data = new Uint8Array(width * height * 3).fill(48);
+  const tiles = frames.map((_, f) => ({ x: (f % perRow) * (side + gap), y: Math.floor(f / perRow) * (side + gap) }));
+  frames.forEach((frame, f) => {
+    const { image } = frame;
+    for (let r = 0; r < image.height; r++) data.set(image.data.subarray(r * image.width * 3, (r + 1) * image.width * 3), ((tiles[f]!.y + r) * width + tiles[f]!.x) * 3);
+  });
+  return { input: tokens, layout: { canvas: { data, width, height }, tiles, patchSize: side / tokens.sources[0]!.cols }, tokensIn: tokens.n };
+}
+
 async function encodeTileForOverlay(image: string): Promise<EncodedForOverlay> {
   const { tokens, tile } = await encodeImageDetailed(image);
   return { input: tokens, layout: imageLayout(tile, tile.width / tokens.sources[0]!.cols) };
@@ -156,14 +179,16 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   const ocrCount = options.ocrPages ?? 1;
   mkdirSync(join(outDir, 'images'), { recursive: true });
   const summary: DemoSummary = { outDir, seconds: 0, images: [], failures: [] };
-  const methods = Object.values(reducers);
+  // Video methods (scope 'video': evs, fastvid) run on the sample video's frame tokens, the others on each image.
+  const methods = Object.values(reducers).filter((m) => m.scope !== 'video');
+  const videoMethods = Object.values(reducers).filter((m) => m.scope === 'video');
   let images: string[] = [];
   try {
     images = sampleImages(root);
   } catch (error) {
     summary.failures.push({ part: 'images', message: message(error) });
   }
-  const total = images.length * methods.length * ratios.length + 3;
+  const total = (images.length * methods.length + videoMethods.length) * ratios.length + 3;
   let done = 0;
   const step = (label: string) => options.onProgress?.(++done, total, label);
   options.onProgress?.(0, total, 'starting');
@@ -189,6 +214,35 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         }
         step(label);
       }
+    }
+  }
+
+  const videoPath = join(root, 'video', 'scenes.mp4');
+  let frames: EncodedForOverlay | undefined;
+  // A missing video is reported once, by the video part below.
+  if (videoMethods.length > 0 && existsSync(videoPath)) {
+    try {
+      frames = await encodeFramesForOverlay(videoPath);
+    } catch (error) {
+      summary.failures.push({ part: 'video reducers', message: message(error) });
+    }
+  }
+  for (const method of videoMethods) {
+    for (const ratio of ratios) {
+      const label = `${basename(videoPath)} · ${method.name} · ${percent(ratio)}%`;
+      if (frames) {
+        try {
+          const t0 = performance.now();
+          const reduction = await method.run(frames.input, { ratio, seed: 0 });
+          const ms = performance.now() - t0;
+          const file = join('images', `${basename(videoPath).replace(/\.\w+$/, '')}-${method.name}-${percent(ratio)}.png`);
+          writeFileSync(join(outDir, file), await encodePng(drawReductionOverlay(frames.layout, frames.input, reduction).image));
+          summary.images.push({ image: basename(videoPath), method: method.name, ratio, tokensIn: frames.tokensIn, tokensOut: reduction.tokens.n, ms, overlay: file });
+        } catch (error) {
+          summary.failures.push({ part: `video ${label}`, message: message(error) });
+        }
+      }
+      step(label);
     }
   }
 

@@ -9,8 +9,16 @@ export function benchCommand(): Command {
     .description(`run a performance benchmark and print medians over repeated runs (${Object.keys(benchmarks).join(', ')})`)
     .argument('[name]', 'benchmark name; all when omitted')
     .option('--runs <n>', 'timed runs per case (median reported)', parseInteger('--runs'), 7)
+    .option('--methods <list>', 'only these methods, comma-separated (reducers: e.g. cdpruner,evs)')
     .option('--json', 'print one JSON object {machine, results: {name: [{name, median_ms, min_ms, runs, ...extra}]}}')
-    .action(async (name: string | undefined, opts: { runs: number; json?: boolean }) => {
+    .addHelpText(
+      'after',
+      `
+Examples:
+  vtc bench reducers --runs 9
+  vtc bench reducers --methods cdpruner,vispruner,dart,evs,fastvid --json`,
+    )
+    .action(async (name: string | undefined, opts: { runs: number; json?: boolean; methods?: string }) => {
       const names = name ? [name] : Object.keys(benchmarks);
       for (const n of names) if (!benchmarks[n]) throw new UsageError(`bench: unknown benchmark ${JSON.stringify(n)} (available: ${Object.keys(benchmarks).join(', ')})`);
       if (!(opts.runs >= 1)) throw new UsageError(`bench: --runs must be ≥ 1, got ${opts.runs}`);
@@ -19,7 +27,8 @@ export function benchCommand(): Command {
       const log = opts.json ? () => {} : (line: string) => process.stderr.write(`${line}\n`);
       if (!opts.json) process.stdout.write(`machine: ${machine}\n`);
       for (const n of names) {
-        const results = await benchmarks[n]!.run({ runs: opts.runs, log });
+        const methods = opts.methods?.split(',').map((m) => m.trim()).filter(Boolean);
+        const results = await benchmarks[n]!.run({ runs: opts.runs, log, ...(methods ? { methods } : {}) });
         all[n] = results.map((r) => ({ name: r.name, median_ms: r.medianMs, min_ms: r.minMs, runs: r.runs, ...(r.extra ?? {}) }));
         if (!opts.json) process.stdout.write(`\n## ${n}: ${benchmarks[n]!.description}\n\n${formatTable(results)}\n`);
       }

@@ -6,7 +6,8 @@ import sharp from 'sharp';
 import type { EvalSample } from '../../eval/datasets.js';
 import { downsampleRgb, getMethod } from '../../eval/methods.js';
 import { buildPrompt } from '../../eval/models.js';
-import { tempDir } from '../helpers.js';
+import { createPatchEncoder } from '../../encoders/patch.js';
+import { repoRoot, tempDir } from '../helpers.js';
 
 const sample = (images: EvalSample['images'], extra: Partial<EvalSample> = {}): EvalSample => ({ id: 'x', question: 'Q?', answer: 'a', images, where: 'test:1', ...extra });
 
@@ -46,6 +47,17 @@ describe('pixel methods', () => {
     assert.equal(getMethod('keyframes').unsupported(sample([])), 'keyframes needs a video input');
     assert.equal(getMethod('pool').level, 'token');
     assert.throws(() => getMethod('fastv'), /unknown method "fastv"/);
+  });
+
+  it('video reducers (evs, fastvid) take a video input: its uniform frames as one frame token set', async () => {
+    assert.equal(getMethod('evs').unsupported(sample([{ bytes: new Uint8Array(1) }])), 'evs (token level, video) needs a video input');
+    assert.equal(getMethod('fastvid').unsupported(sample([], { video: 'v.mp4' })), undefined);
+    assert.equal(getMethod('cdpruner').unsupported(sample([], { video: 'v.mp4' })), 'cdpruner (token level) needs image inputs');
+    const video = sample([], { video: join(repoRoot, 'samples', 'video', 'scenes.mp4') });
+    // 4 frames × 576 patch tokens at K = 2 (R = 1/4): evs keeps max(576, round(2304/4)) = 576 rows in one block.
+    const input = await getMethod('evs').prepare(video, 2, { encoder: createPatchEncoder(), videoFrames: 4 });
+    assert.equal(input.embeds.length, 1);
+    assert.deepEqual([input.embeds[0]!.shape[0], input.tokens], [576, 576]);
   });
 
   it('token-level methods need an encoder', async () => {

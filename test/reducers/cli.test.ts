@@ -188,7 +188,7 @@ test('bad input: d mismatch in a bundle, ratio out of range, budget > n, unknown
     [['--in', mismatch, '--method', 'globalcom2', '--ratio', '0.5'], 1, /crops have d = 3 but thumbnail has d = 4/],
     [['--in', bundle, '--method', 'tome', '--ratio', '0'], 2, /tome: ratio must be in \(0, 1\], got 0/],
     [['--in', bundle, '--method', 'divprune', '--budget', '65'], 2, /divprune: budget 65 is larger than the number of input tokens n = 64/],
-    [['--in', bundle, '--method', 'kmeans', '--ratio', '0.5'], 2, /unknown method "kmeans" \(available: cluster, globalcom2, tome, visionzip, divprune, pool, random\)/],
+    [['--in', bundle, '--method', 'kmeans', '--ratio', '0.5'], 2, /unknown method "kmeans" \(available: cluster, globalcom2, tome, visionzip, divprune, pool, random, cdpruner, vispruner, dart, evs, fastvid\)/],
   ];
   const results = await runAll(cases.map(([args]) => ['reduce', ...args, '--out', out]));
   results.forEach((result, i) => {
@@ -197,4 +197,70 @@ test('bad input: d mismatch in a bundle, ratio out of range, budget > n, unknown
     assert.match(result.stderr, message);
     assert.equal(result.stderr.trim().split('\n').length, 1);
   });
+});
+
+// A 3-D .npy video [4 frames, 3×3 tokens, d] for the video methods.
+const videoNpy = join(dir, 'video.npy');
+writeFileSync(videoNpy, encodeNpy([4, 9, d], Float32Array.from({ length: 4 * 9 * d }, () => rng.float() * 2 - 1)));
+
+test('vtc reduce runs cdpruner, vispruner, dart on .npy and bundles, evs and fastvid on a 3-D .npy, with keep/assign', async () => {
+  const query = join(dir, 'query.npy');
+  writeFileSync(query, encodeNpy([2, d], Float32Array.from({ length: 2 * d }, () => rng.float() * 2 - 1)));
+  const runs: Array<[string, string, string[], number]> = [
+    ['cdpruner', npy, ['--budget', '16', '--query', query, '--theta', '0.5'], 64],
+    ['cdpruner', bundle, ['--ratio', '0.25'], 80],
+    ['vispruner', bundle, ['--ratio', '0.25'], 80],
+    ['vispruner', npy, ['--budget', '16', '--important-share', '0.25'], 64],
+    ['dart', npy, ['--budget', '16'], 64],
+    ['dart', bundle, ['--ratio', '0.25', '--pivots', '2'], 80],
+    ['evs', videoNpy, ['--ratio', '0.5'], 36],
+    ['fastvid', videoNpy, ['--ratio', '0.5', '--segments', '2'], 36],
+  ];
+  const results = await runAll(runs.map(([m, input, extra], i) => ['reduce', '--in', input, '--method', m, ...extra, '--out', join(dir, `new-${i}.safetensors`), '--json']));
+  results.forEach((result, i) => {
+    const [method, , , nIn] = runs[i]!;
+    assert.equal(result.code, 0, `${method}: ${result.stderr}`);
+    const json = JSON.parse(result.stdout) as Record<string, unknown>;
+    assert.equal(json.method, method);
+    assert.equal(json.n_in, nIn);
+    const keep = json.keep as number[];
+    assert.ok(keep.every((k, j) => j === 0 || keep[j - 1]! < k), `${method}: keep ascending`);
+    assert.equal(keep.length, json.n_out, `${method}: one kept index per output`);
+    if (method === 'fastvid') {
+      const assign = json.assign as number[];
+      assert.equal(assign.length, nIn);
+      assert.equal(new Set(assign).size, json.n_out);
+    }
+    const file = decodeSafetensors(readFileSync(join(dir, `new-${i}.safetensors`)));
+    assert.deepEqual(file.tensors.tokens!.shape, [json.n_out, d]);
+  });
+  const json = results.map((r) => JSON.parse(r.stdout) as Record<string, unknown>);
+  assert.equal(json[0]!.n_out, 16);
+  assert.equal(json[0]!.theta, 0.5);
+  assert.equal(json[0]!.conditional, true);
+  assert.deepEqual(json[2]!.important, [2, 2, 2, 2, 2]);
+  assert.deepEqual(json[5]!.quotas, [9, 9], 'dart: 18 slots over 2 pivots');
+  // evs: 4 frames × 9 tokens at 0.5 → 18 kept, frame 0 (tokens 0–8) whole; fastvid keeps whole frames' structure.
+  assert.equal(json[6]!.n_out, 18);
+  assert.deepEqual((json[6]!.keep as number[]).slice(0, 9), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.equal(json[7]!.per_frame, 4);
+});
+
+test('vtc reduce: --query errors name both dimensions; --theta needs cdpruner; a 2-D input for a video method', async () => {
+  const wrong = join(dir, 'wrong-query.npy');
+  writeFileSync(wrong, encodeNpy([3, d + 1], new Float32Array(3 * (d + 1)).fill(1)));
+  const [dim, foreign, video, missing] = await runAll([
+    ['reduce', '--in', npy, '--method', 'cdpruner', '--budget', '4', '--query', wrong, '--out', join(dir, 'e1.npy')],
+    ['reduce', '--in', npy, '--method', 'dart', '--budget', '4', '--theta', '0.5', '--out', join(dir, 'e2.npy')],
+    ['reduce', '--in', npy, '--method', 'evs', '--ratio', '0.5', '--out', join(dir, 'e3.npy')],
+    ['reduce', '--in', npy, '--method', 'cdpruner', '--budget', '4', '--query', join(dir, 'nope.npy'), '--out', join(dir, 'e4.npy')],
+  ]);
+  assert.equal(dim!.code, 1);
+  assert.match(dim!.stderr, /^vtc: error: cdpruner: query has dimension 9 \(shape \[3, 9\]\) but the tokens have d = 8/);
+  assert.equal(foreign!.code, 2);
+  assert.match(foreign!.stderr, /dart: --theta does not apply \(it is an option of cdpruner\)/);
+  assert.equal(video!.code, 1);
+  assert.match(video!.stderr, /evs: needs a video token set \[frames, tokens, d\]/);
+  assert.equal(missing!.code, 1);
+  assert.match(missing!.stderr, /--query .*nope\.npy: file not found/);
 });

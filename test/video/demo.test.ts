@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { reducerNames } from '../../reducers/index.js';
+import { reducers } from '../../reducers/index.js';
 import type { DemoSummary } from '../../samples/demo.js';
 import { runCli, tempDir } from '../helpers.js';
 
@@ -14,12 +14,16 @@ test('vtc demo writes a consistent offline report: overlays, Glyph pages, contac
   const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as DemoSummary;
   assert.deepEqual(summary.failures, []);
 
-  // Every sample image × every registered reducer × {25%, 10%}.
-  const methods = reducerNames();
+  // Every sample image × every image reducer × {25%, 10%}; the video reducers on the sample video's frames.
+  const methods = Object.values(reducers).filter((m) => m.scope !== 'video').map((m) => m.name);
+  const videoMethods = Object.values(reducers).filter((m) => m.scope === 'video').map((m) => m.name);
   const images = [...new Set(summary.images.map((r) => r.image))];
-  assert.deepEqual(images, ['chart.png', 'meadow.png', 'night.png', 'ocean.png']);
-  assert.equal(summary.images.length, images.length * methods.length * 2);
-  for (const method of methods) assert.ok(summary.images.some((r) => r.method === method), `no rows for ${method}`);
+  assert.deepEqual(images, ['chart.png', 'meadow.png', 'night.png', 'ocean.png', 'scenes.mp4']);
+  assert.equal(summary.images.length, (4 * methods.length + videoMethods.length) * 2);
+  for (const method of [...methods, ...videoMethods]) assert.ok(summary.images.some((r) => r.method === method), `no rows for ${method}`);
+  // evs on 8 frames × 576 tokens: max(one frame, round(4608·R)) → 1152 at 25%, 576 at 10%.
+  const evsRows = summary.images.filter((r) => r.method === 'evs');
+  assert.deepEqual(evsRows.map((r) => [r.image, r.tokensIn, r.tokensOut]), [['scenes.mp4', 4608, 1152], ['scenes.mp4', 4608, 576]]);
   for (const row of summary.images) {
     assert.ok(row.tokensOut >= 1 && row.tokensOut <= row.tokensIn, `${row.method}: ${row.tokensOut} of ${row.tokensIn}`);
     if (['random', 'divprune', 'cluster', 'tome', 'visionzip'].includes(row.method)) {
