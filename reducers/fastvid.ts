@@ -80,7 +80,9 @@ export const fastvidReducer: Reducer<FastVidOptions> = {
 
     const { scores, from } = attentionScores(tokens);
     const outputOf = new Int32Array(n).fill(-1);
-    const features = new Map<number, Float32Array>();
+    // Kept tokens; for a context token, the tokens that joined it and its own weight w.
+    const kept = new Set<number>();
+    const joinedBy = new Map<number, { members: number[]; weight: number }>();
     const assign = new Int32Array(n).fill(-1);
     const filteredPerFrame: Int32Array[] = [];
     for (let f = 0; f < frames; f++) {
@@ -89,7 +91,7 @@ export const fastvidReducer: Reducer<FastVidOptions> = {
       const isSalient = new Uint8Array(perFrame);
       for (const p of salient) {
         isSalient[p] = 1;
-        features.set(base + p, tokens.data.subarray((base + p) * d, (base + p + 1) * d));
+        kept.add(base + p);
         assign[base + p] = base + p;
       }
       const filtered = new Int32Array(perFrame - salientCount);
@@ -99,7 +101,7 @@ export const fastvidReducer: Reducer<FastVidOptions> = {
     }
 
     if (contextCount > 0) {
-      // Per frame: raw and unit rows of the non-salient tokens, and their density scores.
+      // Per frame: unit rows of the non-salient tokens, and their density scores.
       const raw = filteredPerFrame.map((list) => gatherRows(tokens, list));
       const unit = raw.map((m) => normalizeRows(m));
       const densityScores: Float64Array[] = [];
@@ -111,7 +113,6 @@ export const fastvidReducer: Reducer<FastVidOptions> = {
         // Members: every frame of the segment (just the anchor's own frame in a one-frame segment).
         const memberFrames = segmentFrames;
         const memberIndices = concatInt(memberFrames.map((f) => filteredPerFrame[f]!));
-        const memberRaw = concatMatrix(memberFrames.map((f) => raw[f]!), d);
         const memberUnit = concatMatrix(memberFrames.map((f) => unit[f]!), d);
         for (const a of anchors) {
           const count = Math.min(anchorContext[a]!, filteredPerFrame[a]!.length);
@@ -120,8 +121,12 @@ export const fastvidReducer: Reducer<FastVidOptions> = {
           const targetUnit = gatherMatrixRows(unit[a]!, pickedLocal);
           const similarity = await matmulABt(memberUnit, targetUnit);
           const joined = argmaxRows(similarity.data, memberIndices.length, count);
-          const merged = mergeIntoTargets(memberRaw, joined, targets, tokens, params.mergeWeight);
-          targets.forEach((t, k) => features.set(t, merged.subarray(k * d, (k + 1) * d)));
+          const members = Array.from(targets, () => [] as number[]);
+          joined.forEach((k, r) => members[k]!.push(memberIndices[r]!));
+          targets.forEach((t, k) => {
+            kept.add(t);
+            joinedBy.set(t, { members: members[k]!, weight: Math.max(1 / (members[k]!.length + 1), params.mergeWeight) });
+          });
           // Primary assignment: frames of this anchor's window (a − p, a] (or the anchor's own frame).
           const windowStart = length === 1 ? a : Math.max(offset, a - params.anchorStride + 1);
           memberIndices.forEach((i, r) => {
@@ -134,16 +139,40 @@ export const fastvidReducer: Reducer<FastVidOptions> = {
       }
     }
 
-    const keep = Int32Array.from(features.keys()).sort();
+    const keep = Int32Array.from(kept).sort();
     keep.forEach((i, o) => (outputOf[i] = o));
     const stats = { budget: keep.length, ratio, frames, tokens_per_frame: perFrame, per_frame: perFrameKept, salient: salientCount, context: contextCount, segments, anchor_context: Array.from(anchorContext), score_source: from };
     if (contextCount === 0) return { tokens: selectTokens(tokens, keep), keep, stats };
-    const data = new Float32Array(keep.length * d);
-    keep.forEach((i, o) => data.set(features.get(i)!, o * d));
+    // The DTM rule, for the features and every extra tensor alike.
+    const combine = (values: Float32Array, width: number): Float32Array => dtmMerge(values, width, keep, joinedBy);
     const outputAssign = Int32Array.from(assign, (target) => outputOf[target]!);
-    return { tokens: mergeTokens(tokens, outputAssign, keep.length, { features: data, representative: keep }), keep, assign: outputAssign, stats };
+    const merged = mergeTokens(tokens, outputAssign, keep.length, { features: combine(tokens.data, d), representative: keep, combine });
+    return { tokens: merged, keep, assign: outputAssign, representative: keep, stats };
   },
 };
+
+/**
+ * Output rows in `keep` order: a salient token as it is; a context token t
+ * as w·x_t + (1 − w)·mean(x of the tokens that joined it) (itself when none did).
+ */
+function dtmMerge(values: Float32Array, width: number, keep: Int32Array, joinedBy: Map<number, { members: number[]; weight: number }>): Float32Array {
+  const out = new Float32Array(keep.length * width);
+  const sum = new Float64Array(width);
+  keep.forEach((t, o) => {
+    const entry = joinedBy.get(t);
+    const own = values.subarray(t * width, (t + 1) * width);
+    if (!entry) {
+      out.set(own, o * width);
+      return;
+    }
+    sum.fill(0);
+    for (const i of entry.members) for (let c = 0; c < width; c++) sum[c]! += values[i * width + c]!;
+    const div = Math.max(entry.members.length, 1);
+    const w = entry.weight;
+    for (let c = 0; c < width; c++) out[o * width + c] = w * own[c]! + (1 - w) * (sum[c]! / div);
+  });
+  return out;
+}
 
 function fastvidParams(options: FastVidOptions): Required<Pick<FastVidOptions, keyof typeof FASTVID_DEFAULTS>> {
   const p = { ...FASTVID_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([k, v]) => k in FASTVID_DEFAULTS && v !== undefined)) } as { segments: number; cutThreshold: number; contextShare: number; anchorStride: number; mergeWeight: number };
@@ -285,28 +314,6 @@ function argmaxRows(values: Float32Array, rows: number, cols: number): Int32Arra
     let best = 0;
     for (let c = 1; c < cols; c++) if (values[r * cols + c]! > values[r * cols + best]!) best = c;
     out[r] = best;
-  }
-  return out;
-}
-
-/** w·target + (1 − w)·mean(members joined), w = max(1/(joined + 1), β); a target nobody joined stays itself. */
-function mergeIntoTargets(members: Matrix, joined: Int32Array, targets: Int32Array, tokens: TokenSet, beta: number): Float32Array {
-  const { d } = tokens;
-  const count = targets.length;
-  const sums = new Float64Array(count * d);
-  const counts = new Float64Array(count);
-  for (let r = 0; r < joined.length; r++) {
-    const t = joined[r]!;
-    counts[t]!++;
-    const base = r * d;
-    for (let c = 0; c < d; c++) sums[t * d + c]! += members.data[base + c]!;
-  }
-  const out = new Float32Array(count * d);
-  for (let t = 0; t < count; t++) {
-    const w = Math.max(1 / (counts[t]! + 1), beta);
-    const div = Math.max(counts[t]!, 1);
-    const base = targets[t]! * d;
-    for (let c = 0; c < d; c++) out[t * d + c] = w * tokens.data[base + c]! + (1 - w) * (sums[t * d + c]! / div);
   }
   return out;
 }

@@ -134,7 +134,7 @@ async function encodeFramesForOverlay(video: string): Promise<EncodedForOverlay>
     const { image } = frame;
     for (let r = 0; r < image.height; r++) data.set(image.data.subarray(r * image.width * 3, (r + 1) * image.width * 3), ((tiles[f]!.y + r) * width + tiles[f]!.x) * 3);
   });
-  return { input: tokens, layout: { canvas: { data, width, height }, tiles, patchSize: side / tokens.sources[0]!.cols }, tokensIn: tokens.n };
+  return { input: tokens, layout: { canvas: { data, width, height }, tiles, patchSize: side / tokens.sources[0]!.cols } };
 }
 
 async function encodeTileForOverlay(image: string): Promise<EncodedForOverlay> {
@@ -233,11 +233,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       if (frames) {
         try {
           const t0 = performance.now();
-          const reduction = await method.run(frames.input, { ratio, seed: 0 });
+          const { reduction, n_in: tokensIn } = await runReducer(method, frames.input, { ratio, seed: 0 });
           const ms = performance.now() - t0;
           const file = join('images', `${basename(videoPath).replace(/\.\w+$/, '')}-${method.name}-${percent(ratio)}.png`);
           writeFileSync(join(outDir, file), await encodePng(drawReductionOverlay(frames.layout, frames.input, reduction).image));
-          summary.images.push({ image: basename(videoPath), method: method.name, ratio, tokensIn: frames.tokensIn, tokensOut: reduction.tokens.n, ms, overlay: file });
+          summary.images.push({ image: basename(videoPath), method: method.name, ratio, tokensIn, tokensOut: reduction.tokens.n, ms, overlay: file });
         } catch (error) {
           summary.failures.push({ part: `video ${label}`, message: message(error) });
         }

@@ -208,11 +208,12 @@ test('vtc reduce runs cdpruner, vispruner, dart on .npy and bundles, evs and fas
   writeFileSync(query, encodeNpy([2, d], Float32Array.from({ length: 2 * d }, () => rng.float() * 2 - 1)));
   const runs: Array<[string, string, string[], number]> = [
     ['cdpruner', npy, ['--budget', '16', '--query', query, '--theta', '0.5'], 64],
-    ['cdpruner', bundle, ['--ratio', '0.25'], 80],
-    ['vispruner', bundle, ['--ratio', '0.25'], 80],
+    // The bundle's crops are 640×480 letterboxed: 64 valid tokens, 16 padding left out before the method.
+    ['cdpruner', bundle, ['--ratio', '0.25'], 64],
+    ['vispruner', bundle, ['--ratio', '0.25'], 64],
     ['vispruner', npy, ['--budget', '16', '--important-share', '0.25'], 64],
     ['dart', npy, ['--budget', '16'], 64],
-    ['dart', bundle, ['--ratio', '0.25', '--pivots', '2'], 80],
+    ['dart', bundle, ['--ratio', '0.25', '--pivots', '2'], 64],
     ['evs', videoNpy, ['--ratio', '0.5'], 36],
     ['fastvid', videoNpy, ['--ratio', '0.5', '--segments', '2'], 36],
   ];
@@ -229,6 +230,7 @@ test('vtc reduce runs cdpruner, vispruner, dart on .npy and bundles, evs and fas
     if (method === 'fastvid') {
       const assign = json.assign as number[];
       assert.equal(assign.length, nIn);
+      assert.deepEqual(json.representative, keep, 'fastvid: each output takes its kept token\'s position');
       assert.equal(new Set(assign).size, json.n_out);
     }
     const file = decodeSafetensors(readFileSync(join(dir, `new-${i}.safetensors`)));
@@ -238,8 +240,9 @@ test('vtc reduce runs cdpruner, vispruner, dart on .npy and bundles, evs and fas
   assert.equal(json[0]!.n_out, 16);
   assert.equal(json[0]!.theta, 0.5);
   assert.equal(json[0]!.conditional, true);
-  assert.deepEqual(json[2]!.important, [2, 2, 2, 2, 2]);
-  assert.deepEqual(json[5]!.quotas, [9, 9], 'dart: 18 slots over 2 pivots');
+  // Per tile: the thumbnail's 16 tokens keep 4 (2 important), each crop's 12 valid ones keep 3 (⌊1.5⌋ = 1 important).
+  assert.deepEqual(json[2]!.important, [2, 1, 1, 1, 1]);
+  assert.deepEqual(json[5]!.quotas, [7, 7], 'dart: 14 slots over 2 pivots');
   // evs: 4 frames × 9 tokens at 0.5 → 18 kept, frame 0 (tokens 0–8) whole; fastvid keeps whole frames' structure.
   assert.equal(json[6]!.n_out, 18);
   assert.deepEqual((json[6]!.keep as number[]).slice(0, 9), [0, 1, 2, 3, 4, 5, 6, 7, 8]);

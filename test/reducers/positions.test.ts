@@ -18,6 +18,25 @@ function positioned(seed: number): TokenSet {
   return base;
 }
 
+/** A video token set (4 frames × 3×3, d = 6, frame sources) with scores, (t, h, w) positions and the same extra tensors, for the scope-'video' reducers. */
+function positionedVideo(seed: number): TokenSet {
+  const frames = 4;
+  const perFrame = 9;
+  const n = frames * perFrame;
+  const data = Float32Array.from({ length: n * 6 }, (_, k) => Math.sin(k * 0.7 + seed));
+  const tokens = createTokenSet({
+    data,
+    n,
+    d: 6,
+    sources: Array.from({ length: frames }, (_, f) => ({ kind: 'frame' as const, index: f, rows: 3, cols: 3, time: f })),
+    source: Int32Array.from({ length: n }, (_, i) => Math.floor(i / perFrame)),
+    score: Float32Array.from({ length: n }, (_, i) => Math.cos(i * 1.3 + seed)),
+    extra: { copy: data.slice(), wide: Float32Array.from({ length: 3 * n }, (_, k) => Math.cos(k)) },
+  });
+  tokens.positions = Int32Array.from({ length: 3 * n }, (_, k) => (k % 3 === 0 ? Math.floor(k / 3 / perFrame) : k % 3 === 1 ? Math.floor((Math.floor(k / 3) % perFrame) / 3) : Math.floor(k / 3) % 3));
+  return tokens;
+}
+
 /** The input index each output's position must come from: `keep` for selections, else the named representative (default: smallest origin). */
 function representativesOf(input: TokenSet, result: Reduction): Int32Array {
   if (!result.assign) return result.keep!;
@@ -51,7 +70,7 @@ function checkCarried(input: TokenSet, result: Reduction, what: string): void {
 test('every registered reducer carries positions (selections exact, merges from the named representative) and extra like data', async () => {
   for (const name of Object.keys(reducers)) {
     for (const ratio of [0.5, 0.25]) {
-      const input = positioned(3);
+      const input = reducers[name]!.scope === 'video' ? positionedVideo(3) : positioned(3);
       const result = await reducers[name]!.run(input, { ratio, seed: 1 });
       checkCarried(input, result, `${name} R=${ratio}`);
     }
