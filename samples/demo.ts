@@ -116,14 +116,14 @@ interface EncodedForOverlay {
 }
 
 /** One 336² tile with the built-in patch encoder, and where its patches sit. */
-/** Frames shown on the video-method overlays (2 per second, so the 6 s sample's scene cuts fall between frames). */
-const DEMO_VIDEO_FRAMES = 8;
+/** Frames shown on the video-method overlays (1 per second: the 6 s sample's scene cuts at 1.5, 3, 4.5 s fall between frames). */
+const DEMO_VIDEO_FRAMES = 6;
 
-/** The sample video's frames, patch-encoded (one 24×24 grid each), laid out 4 per row for the overlays. */
+/** The sample video's frames, patch-encoded (one 24×24 grid each), laid out 3 per row for the overlays. */
 async function encodeFramesForOverlay(video: string): Promise<EncodedForOverlay> {
-  const { tokens, frames } = await encodeVideoFrames(video, { encoder: createPatchEncoder(), fps: 2, maxFrames: DEMO_VIDEO_FRAMES });
+  const { tokens, frames } = await encodeVideoFrames(video, { encoder: createPatchEncoder(), fps: 1, maxFrames: DEMO_VIDEO_FRAMES });
   const side = frames[0]!.image.width;
-  const perRow = 4;
+  const perRow = 3;
   const gap = 8;
   const rows = Math.ceil(frames.length / perRow);
   const width = perRow * side + (perRow - 1) * gap;

@@ -21,9 +21,9 @@ test('vtc demo writes a consistent offline report: overlays, Glyph pages, contac
   assert.deepEqual(images, ['chart.png', 'meadow.png', 'night.png', 'ocean.png', 'scenes.mp4']);
   assert.equal(summary.images.length, (4 * methods.length + videoMethods.length) * 2);
   for (const method of [...methods, ...videoMethods]) assert.ok(summary.images.some((r) => r.method === method), `no rows for ${method}`);
-  // evs on 8 frames × 576 tokens: max(one frame, round(4608·R)) → 1152 at 25%, 576 at 10%.
+  // evs on 6 frames × 576 tokens: max(one frame, round(3456·R)) → 864 at 25%, 576 at 10%.
   const evsRows = summary.images.filter((r) => r.method === 'evs');
-  assert.deepEqual(evsRows.map((r) => [r.image, r.tokensIn, r.tokensOut]), [['scenes.mp4', 4608, 1152], ['scenes.mp4', 4608, 576]]);
+  assert.deepEqual(evsRows.map((r) => [r.image, r.tokensIn, r.tokensOut]), [['scenes.mp4', 3456, 864], ['scenes.mp4', 3456, 576]]);
   for (const row of summary.images) {
     assert.ok(row.tokensOut >= 1 && row.tokensOut <= row.tokensIn, `${row.method}: ${row.tokensOut} of ${row.tokensIn}`);
     if (['random', 'divprune', 'cluster', 'tome', 'visionzip'].includes(row.method)) {
