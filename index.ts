@@ -7,6 +7,8 @@ export { reduce, reducers, reducerNames, getReducer } from './reducers/index.js'
 export type { AnyReducer, BaseReduceOptions, OptionSpec, Reducer } from './reducers/index.js';
 export { clusterReducer, globalcom2Reducer, tomeReducer, visionzipReducer, divpruneReducer, poolReducer, randomReducer, sphericalKMeans, maxMinDiverse, cropRetentionRatios, anyresUnpadLayout, bilinearResize } from './reducers/index.js';
 export type { ClusterOptions, GlobalCom2Options, ToMeOptions, VisionZipOptions, DivPruneOptions, PoolOptions, RandomOptions, KMeansResult, UnpadLayout, CropValidRegion } from './reducers/index.js';
+export { cdprunerReducer, visprunerReducer, dartReducer, evsReducer, fastvidReducer } from './reducers/index.js';
+export type { CDPrunerOptions, VisPrunerOptions, DartOptions, EvsOptions, FastVidOptions } from './reducers/index.js';
 export { loadTokens, saveTokens, decodeTokens, encodeTokens } from './encoders/tokenfile.js';
 export type { SaveTokensOptions } from './encoders/tokenfile.js';
 export * from './encoders/index.js';
