@@ -3,7 +3,7 @@ import type { SafetensorsFile, SafetensorsInput } from './safetensors.js';
 import { createTokenSet, gridPositions, type AnyResInfo, type TokenSet, type TokenSource } from './tokenset.js';
 
 /**
- * AnyRes bundle (DESIGN.md §3): one safetensors file with
+ * AnyRes bundle: one safetensors file with
  *   thumbnail [T, D], crops [C, T, D], thumbnail_cls [T], crops_cls [C, T]
  *   (pre-softmax CLS row scores), optional thumbnail_cls_token [D] and
  *   crops_cls_token [C, D] (the encoder's CLS vectors), and metadata

@@ -20,7 +20,7 @@ export interface TokenSource {
   cls?: Float32Array;
 }
 
-/** AnyRes facts a bundle carries (DESIGN.md §3). */
+/** AnyRes facts a bundle carries (core/bundle.ts). */
 export interface AnyResInfo {
   /** Crop grid rows × cols (e.g. 2×2 for 672×672). */
   gridRows: number;

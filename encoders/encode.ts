@@ -129,7 +129,7 @@ export interface EncodedAnyRes {
  * squashes the whole image to an inputSize thumbnail. Returns the bundle
  * TokenSet: thumbnail tokens first, then crop 0, crop 1, … (each raster order),
  * `anyres` set, `score` = per-tile CLS (or −cos) scores, `sources[i].cls` = CLS vectors.
- * `saveTokens(path, tokens, { bundle: true })` writes the DESIGN.md §3 bundle.
+ * `saveTokens(path, tokens, { bundle: true })` writes the AnyRes bundle (core/bundle.ts).
  *
  * @example
  * const bundle = await encodeAnyRes('page.png', { encoder });

@@ -86,7 +86,7 @@ export function encodeCommand(): Command {
     .option('--max-frames <n>', 'video: at most this many frames (the rate drops to span the whole video)', parseInteger('--max-frames'), 64)
     .option('--scenes <T>', "video: also detect scene changes (ffmpeg scene score > T, in (0, 1); 0.3 suits hard cuts) and store their times in the file's metadata (scene_changes)", parseNumber('--scenes'))
     .option('--partial', 'video: a truncated file keeps the frames decoded before the cut (the JSON says what was cut) instead of failing')
-    .requiredOption('--out <file>', 'output: .safetensors (AnyRes: the bundle of DESIGN.md §3; else tokens, sizes, source, grid_pos, scores) or .npy [n, d]')
+    .requiredOption('--out <file>', 'output: .safetensors (AnyRes: the bundle of thumbnail, crops and their CLS scores; else tokens, sizes, source, grid_pos, scores) or .npy [n, d]')
     .option('--dtype <t>', 'output float type: float32 or float16', 'float32')
     .option('--model <path>', 'with --encoder qwen2.5-vl|qwen3-vl: the vision tower (.onnx file, model directory with vtc-encoder.json, or a .json config)')
     .option('--json', 'print one JSON object {input, kind, encoder, n, d, tiles, …, out, ms}');

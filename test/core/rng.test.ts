@@ -30,5 +30,5 @@ test('weighted never picks a zero-weight index', () => {
   for (let i = 0; i < 1000; i++) assert.notEqual(rng.weighted([1, 0, 2]), 1);
 });
 
-// Cross-checked against an independent Python implementation of SplitMix32 + xoshiro128**.
+// Printed by test/reference/rng_stream.py (SplitMix32 + xoshiro128** in Python); test/reference/reference.test.ts reruns it.
 const PINNED_42 = [2837322924, 544945897, 479756282, 3500138142];

@@ -156,8 +156,9 @@ test('GlobalCom² errors: no AnyRes info, reduced bundle, ratio out of range, ba
 
 test('GlobalCom² keep lists equal a NumPy port of the reference (llava_arch.py) on 6×6 tiles, wide and tall, R = 0.5 and 0.25', async () => {
   // Scores ((i·37) mod 101)/101 for thumbnail then crops: local and interpolated thumbnail terms both matter.
-  // Expected lists printed by a line-by-line NumPy port of compress_thumbnail / generate_scale_for_crop_features /
-  // interpolate_and_split_cls_attn_scores / select_topk_crop_features (F.interpolate re-implemented, align_corners=False).
+  // Expected lists printed by test/reference/globalcom2_keep.py, a NumPy port of compress_thumbnail /
+  // generate_scale_for_crop_features / interpolate_and_split_cls_attn_scores / select_topk_crop_features
+  // (F.interpolate re-implemented, align_corners=False); test/reference/reference.test.ts reruns it when NumPy is there.
   const score = Float32Array.from({ length: 5 * 36 }, (_, i) => ((i * 37) % 101) / 101);
   const thumbnail = [30, 19, 8, 27, 16, 5, 35, 24, 13, 2, 32, 21, 10, 29, 18, 7, 26, 15];
   const expected: Array<[number, number, number, number[]]> = [

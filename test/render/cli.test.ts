@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from '../helpers.js';
 
 // Compiled: dist/test/render → dist/cli/main.js; under tsx: test/render → cli/main.ts.
 const here = dirname(fileURLToPath(import.meta.url));
@@ -15,7 +15,7 @@ const vtc = (args: string[], input?: string) => spawnSync(process.execPath, [...
 const TEXT = Array.from({ length: 120 }, (_, i) => `Line ${i}: the compositor set another line of type and pulled a proof.`).join('\n');
 
 test('vtc render --json prints {pages, text_tokens, vision_tokens, compression, page_sizes, ms} and writes the pages', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vtc-render-cli-'));
+  const dir = tempDir('vtc-render-cli-');
   writeFileSync(join(dir, 'in.txt'), TEXT);
   const run = vtc(['render', join(dir, 'in.txt'), '--out', join(dir, 'pages'), '--json']);
   assert.equal(run.status, 0, run.stderr);
@@ -33,7 +33,7 @@ test('vtc render --json prints {pages, text_tokens, vision_tokens, compression, 
 });
 
 test('vtc render --ocr adds cer (OCR excluded from ms)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vtc-render-cli-'));
+  const dir = tempDir('vtc-render-cli-');
   const run = vtc(['render', '-', '--out', dir, '--ocr', '--json'], 'The quick brown fox jumps over the lazy dog.\nPack my box with five dozen liquor jugs.');
   assert.equal(run.status, 0, run.stderr);
   const out = JSON.parse(run.stdout);
@@ -42,7 +42,7 @@ test('vtc render --ocr adds cer (OCR excluded from ms)', () => {
 });
 
 test('vtc render reads stdin, honours --config and --format', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vtc-render-cli-'));
+  const dir = tempDir('vtc-render-cli-');
   writeFileSync(join(dir, 'cfg.json'), JSON.stringify({ dpi: 96, 'page-size': 'A5', 'auto-crop-width': false, 'auto-crop-last-page': false }));
   const run = vtc(['render', '-', '--config', join(dir, 'cfg.json'), '--profile', 'llava-1.5', '--format', 'jpeg', '--out', dir, '--json'], 'short text');
   assert.equal(run.status, 0, run.stderr);
@@ -53,7 +53,7 @@ test('vtc render reads stdin, honours --config and --format', () => {
 });
 
 test('vtc render search: shared flags (--profile, --out, --json) reach the search; the best config loads back', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vtc-render-cli-'));
+  const dir = tempDir('vtc-render-cli-');
   writeFileSync(join(dir, 'in.txt'), 'A short line of plain English text for the search.');
   const run = vtc(['render', 'search', join(dir, 'in.txt'), '--max-cer', '0.5', '--generations', '1', '--population', '2', '--profile', 'llava-1.5', '--out', join(dir, 'best.json'), '--json']);
   assert.equal(run.status, 0, run.stderr);
@@ -69,7 +69,7 @@ test('vtc render search: shared flags (--profile, --out, --json) reach the searc
 });
 
 test('bad input: one-line errors and exit codes (2 usage, 1 input)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vtc-render-cli-'));
+  const dir = tempDir('vtc-render-cli-');
   writeFileSync(join(dir, 'in.txt'), 'hello');
   writeFileSync(join(dir, 'bad.json'), JSON.stringify({ 'font-size': 'big' }));
   writeFileSync(join(dir, 'font.json'), JSON.stringify({ 'font-path': 'missing.ttf' }));

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { InputError, UsageError } from '../../core/errors.js';
@@ -10,11 +9,12 @@ import { dejavuDir, familyPath, loadFont } from '../../render/fonts.js';
 import { measureCompression, planRender, renderText, writePages } from '../../render/index.js';
 import { encodePngSync } from '../../encoders/codecs.js';
 import { invertHexColor, usesLightTextGamma } from '../../render/render.js';
+import { tempDir } from '../helpers.js';
 
 const PROSE = 'It was a bright cold day in the print shop, and the compositor set the last line of the page.\n'.repeat(4);
 
 test("Glyph's config_en.json loads as is, with its relative font path resolved against the file", () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vtc-render-'));
+  const dir = tempDir('vtc-render-');
   mkdirSync(join(dir, 'config'));
   mkdirSync(join(dir, 'scripts'));
   copyFileSync(familyPath('DejaVu Sans'), join(dir, 'config', 'Verdana.ttf')); // stands in for Glyph's Verdana.ttf
@@ -44,7 +44,7 @@ test('config validation: named page sizes, Glyph line-height default, clear erro
   assert.throws(() => parseConfig([1, 2]), /expected a JSON object/);
   assert.throws(() => renderText('x', parseConfig({ 'font-family': 'Comic Sans' })), (e: unknown) => e instanceof UsageError && /unknown font family "Comic Sans"/.test(e.message));
   assert.throws(() => renderText('x', parseConfig({ 'font-path': '/nonexistent/font.ttf' })), (e: unknown) => e instanceof InputError && /font file not found/.test(e.message));
-  const dir = mkdtempSync(join(tmpdir(), 'vtc-render-'));
+  const dir = tempDir('vtc-render-');
   writeFileSync(join(dir, 'bad.json'), '{"dpi": 72,');
   assert.throws(() => loadConfig(join(dir, 'bad.json')), (e: unknown) => e instanceof InputError && /is not valid JSON/.test(e.message));
 });
@@ -167,7 +167,7 @@ test('PNG writer round-trips exact pixels (grey and RGB) through a real decoder'
 });
 
 test('writePages writes page_001.png… that decode to the rendered pixels; jpeg and webp via sharp', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vtc-render-'));
+  const dir = tempDir('vtc-render-');
   const plan = planRender(Array.from({ length: 200 }, (_, i) => `line ${i}`).join('\n'), DEFAULT_CONFIG);
   const files = await writePages(plan.pages(), dir);
   assert.deepEqual(readdirSync(dir).sort(), ['page_001.png', 'page_002.png', 'page_003.png']);
