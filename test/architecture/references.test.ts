@@ -19,7 +19,7 @@ function textFiles(dir: string, out: string[] = []): string[] {
 }
 
 test('no source, doc or help text cites a design note that is not in the repository', () => {
-  const note = ['DESIGN', 'md'].join('.');
+  const note = ['DES', 'IGN.md'].join(''); // split so this file does not cite it either
   const citing = textFiles(repoRoot)
     .filter((f) => readFileSync(f, 'utf8').includes(note))
     .map((f) => relative(repoRoot, f));
