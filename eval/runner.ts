@@ -7,7 +7,7 @@ import { getMethod, type EvalMethod, type MethodContext } from './methods.js';
 import type { EvalModel } from './models.js';
 import { EndpointError } from '../client/openai.js';
 import { writeReport } from './report.js';
-import { readResults, resultKey, ResultsStore, type ResultRow } from './results.js';
+import { readResults, resultKey, ResultsStore, type ResultKey, type ResultRow } from './results.js';
 import { scoreAnswer, type Metric } from './scoring.js';
 import { checkRunOptions } from './run-options.js';
 
@@ -82,12 +82,14 @@ export interface EvalRunSummary {
   ms: number;
 }
 
-interface Condition {
+/** One (method, K) of a run. */
+export interface Condition {
   method: EvalMethod;
   k: number;
 }
 
-function conditions(methods: string[], ratios: number[]): Condition[] {
+/** The run's conditions: uncompressed, then per K the downsample baseline and each method (validated). */
+export function conditions(methods: string[], ratios: number[]): Condition[] {
   for (const k of ratios) if (!(Number.isFinite(k) && k > 1)) throw new UsageError(`ratios are downsample factors K > 1 (budget 1/K²), got ${k}`);
   const ks = [...new Set(ratios)].sort((a, b) => a - b);
   const names = [...new Set(methods.filter((m) => m !== BASELINE_METHOD))];
@@ -105,6 +107,74 @@ function conditions(methods: string[], ratios: number[]): Condition[] {
 export function selectSamples(samples: EvalSample[], limit?: number, shard?: Shard): EvalSample[] {
   const limited = limit === undefined ? samples : samples.slice(0, limit);
   return shard ? limited.filter((_, i) => i % shard.count === shard.index - 1) : limited;
+}
+
+/** The result key of one job. */
+export function jobKey(dataset: string, model: string, sample: EvalSample, condition: Condition): ResultKey {
+  return { dataset, sample: sample.id, model, method: condition.method.name, ratio: condition.k };
+}
+
+export interface PlannedJobs {
+  /** Jobs still to run, sample-major in condition order. */
+  jobs: { sample: EvalSample; condition: Condition }[];
+  /** Jobs skipped because `isDone` said so. */
+  cached: number;
+  /** (sample, condition) pairs a method cannot handle, and why. */
+  unsupported: number;
+  unsupportedReasons: Set<string>;
+}
+
+/** Every (sample, condition) of a run that a method can handle and that is not done yet. */
+export function planJobs(samples: EvalSample[], plan: Condition[], isDone: (sample: EvalSample, condition: Condition) => boolean): PlannedJobs {
+  const jobs: PlannedJobs['jobs'] = [];
+  let unsupported = 0;
+  let cached = 0;
+  const unsupportedReasons = new Set<string>();
+  for (const sample of samples) {
+    for (const condition of plan) {
+      const reason = condition.method.unsupported(sample);
+      if (reason) {
+        unsupported++;
+        unsupportedReasons.add(reason);
+        continue;
+      }
+      if (isDone(sample, condition)) cached++;
+      else jobs.push({ sample, condition });
+    }
+  }
+  return { jobs, cached, unsupported, unsupportedReasons };
+}
+
+/**
+ * Runs one job: prepares the compressed input, asks the model, scores the
+ * answer and returns the results row. The local runner and queue workers
+ * both use it, so their rows are the same.
+ */
+export async function runJob(
+  dataset: string,
+  sample: EvalSample,
+  condition: Condition,
+  model: EvalModel,
+  options: { metric?: Metric; context?: MethodContext; signal?: AbortSignal } = {},
+): Promise<ResultRow> {
+  const jobStarted = performance.now();
+  const input = await condition.method.prepare(sample, condition.k, options.context ?? {});
+  const reply = await model.answer(sample, input, options.signal);
+  const score = scoreAnswer(reply.text, sample.answer, { metric: sample.metric ?? options.metric ?? 'auto', ...(sample.options ? { options: sample.options } : {}) });
+  return {
+    ...jobKey(dataset, model.name, sample, condition),
+    question: sample.question,
+    answer: sample.answer,
+    prediction: reply.text,
+    metric: score.metric,
+    score: score.score,
+    correct: score.correct,
+    pixels: input.pixels,
+    tokens: input.tokens,
+    ms: Math.round(performance.now() - jobStarted),
+    ...(reply.usage ? { usage: reply.usage as Record<string, number> } : {}),
+    at: new Date().toISOString(),
+  };
 }
 
 /** Errors every further job would repeat: stop the run at once instead of failing job by job. */
@@ -150,6 +220,45 @@ export function analyzeResults(rows: ResultRow[], dataset: string, model: string
   return analyzeTask(dataset, [...runs.values()]);
 }
 
+export interface RunReportOptions {
+  dataset: string;
+  /** Where the dataset came from (the report's source line). */
+  source: string;
+  model: string;
+  methods: string[];
+  ratios: number[];
+  /** Report folder; no report when absent. */
+  out?: string;
+  /** The run's warnings so far; the analysis' own warnings are appended. */
+  warnings: string[];
+}
+
+/**
+ * Analyses the rows of a results file (and its sibling shard files) for one
+ * dataset and model, and writes the report when the uncompressed runs exist.
+ */
+export async function reportRun(store: ResultsStore, options: RunReportOptions): Promise<{ analysis: TaskAnalysis | null; reportFiles: string[] }> {
+  const rows = await allRows(store);
+  const hasUncompressed = rows.some((r) => r.dataset === options.dataset && r.model === options.model && r.method === BASELINE_METHOD && r.ratio === 1);
+  if (!hasUncompressed) return { analysis: null, reportFiles: [] };
+  const analysis = analyzeResults(rows, options.dataset, options.model);
+  options.warnings.push(...analysis.warnings);
+  if (!options.out) return { analysis, reportFiles: [] };
+  const reportFiles = await writeReport(options.out, {
+    title: `VTC-Bench run: ${options.dataset} × ${options.model}`,
+    source: options.source,
+    tasks: [analysis],
+    warnings: options.warnings,
+    meta: {
+      model: options.model,
+      methods: [BASELINE_METHOD, ...options.methods.filter((m) => m !== BASELINE_METHOD)].join(', '),
+      ratios: [...new Set(options.ratios)].sort((a, b) => a - b).join(', '),
+      results: store.path,
+    },
+  });
+  return { analysis, reportFiles };
+}
+
 /**
  * Runs the evaluation (resumable) and writes the report.
  *
@@ -172,22 +281,7 @@ export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> 
   if (store.repairedBytes > 0) warnings.push(`${options.results}: cut off a torn last line (${store.repairedBytes} bytes) left by an interrupted run; that job runs again`);
   if (store.duplicates > 0) warnings.push(`${options.results}: ${store.duplicates} duplicate lines ignored`);
 
-  const jobs: { sample: EvalSample; condition: Condition }[] = [];
-  let unsupported = 0;
-  let cached = 0;
-  const unsupportedReasons = new Set<string>();
-  for (const sample of samples) {
-    for (const condition of plan) {
-      const reason = condition.method.unsupported(sample);
-      if (reason) {
-        unsupported++;
-        unsupportedReasons.add(reason);
-        continue;
-      }
-      if (store.has({ dataset: dataset.name, sample: sample.id, model: options.model.name, method: condition.method.name, ratio: condition.k })) cached++;
-      else jobs.push({ sample, condition });
-    }
-  }
+  const { jobs, cached, unsupported, unsupportedReasons } = planJobs(samples, plan, (sample, condition) => store.has(jobKey(dataset.name, options.model.name, sample, condition)));
   for (const reason of unsupportedReasons) warnings.push(`skipped samples a method cannot handle: ${reason}`);
 
   const total = jobs.length + cached;
@@ -206,29 +300,8 @@ export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> 
         return;
       }
       const { sample, condition } = jobs[next++]!;
-      const jobStarted = performance.now();
       try {
-        const input = await condition.method.prepare(sample, condition.k, options.context ?? {});
-        const reply = await options.model.answer(sample, input, options.signal);
-        const score = scoreAnswer(reply.text, sample.answer, { metric: sample.metric ?? options.metric ?? 'auto', ...(sample.options ? { options: sample.options } : {}) });
-        await store.append({
-          dataset: dataset.name,
-          sample: sample.id,
-          model: options.model.name,
-          method: condition.method.name,
-          ratio: condition.k,
-          question: sample.question,
-          answer: sample.answer,
-          prediction: reply.text,
-          metric: score.metric,
-          score: score.score,
-          correct: score.correct,
-          pixels: input.pixels,
-          tokens: input.tokens,
-          ms: Math.round(performance.now() - jobStarted),
-          ...(reply.usage ? { usage: reply.usage as Record<string, number> } : {}),
-          at: new Date().toISOString(),
-        });
+        await store.append(await runJob(dataset.name, sample, condition, options.model, options));
         consecutiveFailures = 0;
         done++;
         options.onProgress?.(cached + done, total, `${condition.method.name} K=${formatK(condition.k)}`);
@@ -259,28 +332,7 @@ export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> 
   for (const f of failed.slice(0, 5)) warnings.push(`failed (will run again next time): sample ${f.sample} ${f.method} K=${formatK(f.ratio)}: ${f.error}`);
   if (failed.length > 5) warnings.push(`… and ${failed.length - 5} more failures`);
 
-  const rows = await allRows(store);
-  let analysis: TaskAnalysis | null = null;
-  let reportFiles: string[] = [];
-  const hasUncompressed = rows.some((r) => r.dataset === dataset.name && r.model === options.model.name && r.method === BASELINE_METHOD && r.ratio === 1);
-  if (hasUncompressed) {
-    analysis = analyzeResults(rows, dataset.name, options.model.name);
-    warnings.push(...analysis.warnings);
-    if (options.out) {
-      reportFiles = await writeReport(options.out, {
-        title: `VTC-Bench run: ${dataset.name} × ${options.model.name}`,
-        source: dataset.path,
-        tasks: [analysis],
-        warnings,
-        meta: {
-          model: options.model.name,
-          methods: [BASELINE_METHOD, ...options.methods.filter((m) => m !== BASELINE_METHOD)].join(', '),
-          ratios: [...new Set(options.ratios)].sort((a, b) => a - b).join(', '),
-          results: options.results,
-        },
-      });
-    }
-  }
+  const { analysis, reportFiles } = await reportRun(store, { dataset: dataset.name, source: dataset.path, model: options.model.name, methods: options.methods, ratios: options.ratios, out: options.out, warnings });
   return {
     dataset: dataset.name,
     model: options.model.name,
