@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { VtcError } from '../../core/errors.js';
+import { UsageError, VtcError } from '../../core/errors.js';
 import { loadEncoder } from '../../encoders/encode.js';
 import { analyzeLogs } from '../../eval/analyze.js';
 import { summariseTasks, type TaskAnalysis } from '../../eval/groups.js';
@@ -10,6 +10,7 @@ import { apiKeyFromEnv } from '../../client/openai.js';
 import { parseShard, runEval } from '../../eval/runner.js';
 import { METRICS, parseMetric } from '../../eval/scoring.js';
 import { createProgress } from '../progress.js';
+import { addQueueRunOptions, collectSubcommand, QUEUE_RUN_HELP, repeatable, runQueued, workerSubcommand, type QueueRunFlags } from './eval-queue.js';
 import { configureCommand, parseInteger, parseNumberList, printJson } from '../run.js';
 import { checkEndpointModelOptions, checkRunOptions } from '../../eval/run-options.js';
 
@@ -68,7 +69,7 @@ or results*.jsonl files written by vtc eval run (e.g. shards copied together).`,
 interface RunFlags {
   dataset: string;
   model: string;
-  endpoint?: string;
+  endpoint?: string[];
   apiKeyEnv?: string;
   methods: string;
   ratios: number[];
@@ -86,14 +87,15 @@ interface RunFlags {
   videoFrames: number;
   seed: number;
   json?: boolean;
+  queue?: string;
 }
 
 function runSubcommand(): Command {
-  return configureCommand(new Command('run'))
+  return addQueueRunOptions(configureCommand(new Command('run')))
     .description('run a dataset through a model for the downsample baseline and methods at each ratio K, resumably, and write the VTC-Bench report')
     .requiredOption('--dataset <path>', 'JSONL rows {id, image|images|video|text, question, options?, answer}, a VLMEvalKit .tsv, or a folder with images + questions.jsonl/.json/.tsv/.csv')
     .requiredOption('--model <name>', '"ocr" (offline tesseract.js reader), or the model name served at --endpoint')
-    .option('--endpoint <url>', 'OpenAI-compatible base URL ending in /v1 (vLLM, llama.cpp server, Ollama, LM Studio)')
+    .option('--endpoint <url>', 'OpenAI-compatible base URL ending in /v1 (vLLM, llama.cpp server, Ollama, LM Studio); repeatable with --queue --workers', repeatable)
     .option('--api-key-env <VAR>', 'environment variable holding the API key (sent as a Bearer token)')
     .option('--methods <list>', `comma-separated methods besides the downsample baseline: ${methodNames().join(', ')} (reducers are token level: need --encoder and a vLLM server with --enable-mm-embeds)`, 'downsample')
     .option('--ratios <list>', 'downsample factors K > 1 (kept budget 1/K²: 2 → 25%, 3 → 11.1%, 4 → 6.25%)', parseNumberList('--ratios'), [2, 3, 4])
@@ -123,7 +125,8 @@ Examples:
 Every sample runs uncompressed (K=1) and downsampled by each K; other methods run at
 each K with the same budget. Results are appended to the cache as they finish: run the
 same command again to resume after a crash or Ctrl-C (nothing finished is redone).
-Groups: A = uncompressed right but downsampled wrong (difficult), B = both right (simple).`,
+Groups: A = uncompressed right but downsampled wrong (difficult), B = both right (simple).
+${QUEUE_RUN_HELP}`,
     )
     .action(async (opts: RunFlags) => {
       const methods = opts.methods.split(',').map((m) => m.trim()).filter((m) => m !== '');
@@ -133,12 +136,15 @@ Groups: A = uncompressed right but downsampled wrong (difficult), B = both right
       const results = opts.results ?? join(opts.out, shard ? `results.shard-${shard.index}-of-${shard.count}.jsonl` : 'results.jsonl');
       // The library's own checks, before anything loads (same messages as runEval / createEndpointModel).
       checkRunOptions({ methods, model: opts.model, encoder: opts.encoder !== undefined, concurrency: opts.concurrency, limit: opts.limit });
-      if (opts.model !== 'ocr') checkEndpointModelOptions({ endpoint: opts.endpoint, model: opts.model, embedsFormat: opts.embedsFormat, maxTokens: opts.maxTokens, retries: opts.retries, timeoutMs: opts.timeout });
-      if (opts.model === 'ocr' && opts.endpoint) process.stderr.write('vtc: warning: --endpoint is ignored with --model ocr (the offline reader)\n');
+      if (opts.queue !== undefined) return runQueued(opts as RunFlags & QueueRunFlags, { methods, metric, ...(shard ? { shard } : {}), results, report: (analysis) => formatTaskTable([analysis]) });
+      if ((opts.endpoint?.length ?? 0) > 1) throw new UsageError('eval run: several --endpoint need queue mode (--queue … --workers n)');
+      const endpoint = opts.endpoint?.[0];
+      if (opts.model !== 'ocr') checkEndpointModelOptions({ endpoint, model: opts.model, embedsFormat: opts.embedsFormat, maxTokens: opts.maxTokens, retries: opts.retries, timeoutMs: opts.timeout });
+      if (opts.model === 'ocr' && endpoint) process.stderr.write('vtc: warning: --endpoint is ignored with --model ocr (the offline reader)\n');
       const model: EvalModel =
         opts.model === 'ocr'
           ? await createOcrModel({ workers: opts.concurrency })
-          : createEndpointModel({ endpoint: opts.endpoint!, model: opts.model, apiKey: apiKeyFromEnv(opts.apiKeyEnv), timeoutMs: opts.timeout, retries: opts.retries, maxTokens: opts.maxTokens, embedsFormat: opts.embedsFormat as EmbedsFormat });
+          : createEndpointModel({ endpoint: endpoint!, model: opts.model, apiKey: apiKeyFromEnv(opts.apiKeyEnv), timeoutMs: opts.timeout, retries: opts.retries, maxTokens: opts.maxTokens, embedsFormat: opts.embedsFormat as EmbedsFormat });
       const encoder = opts.encoder ? await loadEncoder(opts.encoder) : undefined;
       const progress = createProgress();
       const controller = new AbortController();
@@ -212,6 +218,8 @@ export function evalCommand(): Command {
   const command = configureCommand(new Command('eval')).description('VTC-Bench evaluation: analyse lmms-eval logs, or run a dataset through a model for methods × ratios');
   command.addCommand(analyzeSubcommand());
   command.addCommand(runSubcommand());
+  command.addCommand(workerSubcommand());
+  command.addCommand(collectSubcommand((analysis) => formatTaskTable([analysis])));
   for (const sub of command.commands) configureCommand(sub);
   return command;
 }
