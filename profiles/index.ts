@@ -122,7 +122,7 @@ export function profileNames(): string[] {
  * getProfile('qwen2.5-vl').tokens(588, 840) // 630
  */
 export function getProfile(name: string): VisionProfile {
-  const found = Object.prototype.hasOwnProperty.call(profiles, name) ? profiles[name] : undefined;
+  const found = Object.hasOwn(profiles, name) ? profiles[name] : undefined;
   if (!found) throw new UsageError(`unknown vision profile ${describe(name)} (expected one of: ${profileNames().join(', ')})`, 'E_PROFILE');
   return found;
 }

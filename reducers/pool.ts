@@ -238,11 +238,11 @@ function meanRows(x: Float32Array, d: number, members: Int32Array, from: number,
     const r1 = members[p + 1]! * d;
     const r2 = members[p + 2]! * d;
     const r3 = members[p + 3]! * d;
-    for (let c = 0; c < d; c++) out[outBase + c] += x[r0 + c]! + x[r1 + c]! + x[r2 + c]! + x[r3 + c]!;
+    for (let c = 0; c < d; c++) out[outBase + c] = out[outBase + c]! + x[r0 + c]! + x[r1 + c]! + x[r2 + c]! + x[r3 + c]!;
   }
   for (; p < to; p++) {
     const r0 = members[p]! * d;
-    for (let c = 0; c < d; c++) out[outBase + c] += x[r0 + c]!;
+    for (let c = 0; c < d; c++) out[outBase + c] = out[outBase + c]! + x[r0 + c]!;
   }
-  for (let c = 0; c < d; c++) out[outBase + c] *= inv;
+  for (let c = 0; c < d; c++) out[outBase + c] = out[outBase + c]! * inv;
 }

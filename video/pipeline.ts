@@ -211,7 +211,7 @@ export async function planVideo(path: string, options: VideoPlanOptions = {}): P
       c.selected = allocation[i]! > 0;
       if (c.selected) c.frames = allocation[i]!;
     });
-    const kept = clips.map((c, i) => i).filter((i) => clips[i]!.selected);
+    const kept = clips.map((_clip, i) => i).filter((i) => clips[i]!.selected);
     quotas = { segment: kept.flatMap((i, q) => clipFrames[i]!.map(() => q)), quota: kept.map((i) => allocation[i]!) };
   } else {
     const rankable = scores.map((score, i) => (clipFrames[i]!.length > 0 ? score : -Infinity));
