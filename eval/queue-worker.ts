@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { z } from 'zod';
-import { UsageError, VtcError } from '../core/errors.js';
+import { UsageError, type VtcError } from '../core/errors.js';
 import { integer, number, parseOptions } from '../core/validate.js';
 import { loadEncoder } from '../encoders/encode.js';
 import type { VisionEncoder } from '../encoders/types.js';
