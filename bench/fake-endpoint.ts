@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * A deterministic stand-in for a VLM behind an OpenAI-compatible endpoint,
- * for the queue benchmark and tests: every request sleeps `delayMs`, then
+ * for the queue benchmark and tests: every request sleeps `delayMs` (at most
+ * `capacity` at once, like a GPU server's batch; the rest wait), then
  * answers the word after "say" in the prompt when it can "see" enough (an
  * image at least `minWidth` px wide, or no image at all), else "wrong".
  * `override` may answer a request itself (to inject 503s or 400s), and
@@ -24,6 +25,8 @@ export interface FakeEndpoint {
 
 export interface FakeEndpointOptions {
   delayMs?: number;
+  /** Requests served at once (default unlimited); later ones queue in arrival order. */
+  capacity?: number;
   minWidth?: number;
   override?: (prompt: string) => { status: number; body: unknown } | undefined;
   gate?: (prompt: string) => Promise<void> | undefined;
@@ -39,6 +42,20 @@ export function startFakeEndpoint(options: FakeEndpointOptions = {}): Promise<Fa
   const prompts: string[] = [];
   let current = 0;
   let most = 0;
+  let serving = 0;
+  const waiting: (() => void)[] = [];
+  const slot = (): Promise<void> => {
+    if (serving < (options.capacity ?? Infinity)) {
+      serving++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => waiting.push(resolve));
+  };
+  const freeSlot = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else serving--;
+  };
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk));
@@ -49,7 +66,9 @@ export function startFakeEndpoint(options: FakeEndpointOptions = {}): Promise<Fa
       const list = typeof parts === 'string' ? [{ type: 'text', text: parts }] : parts;
       const prompt = list.find((p) => p.type === 'text')?.text ?? '';
       await options.gate?.(prompt);
+      await slot();
       setTimeout(() => {
+        freeSlot();
         current--;
         prompts.push(prompt);
         const injected = options.override?.(prompt);

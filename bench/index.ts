@@ -5,6 +5,7 @@ import { videoBenchmark } from './video.js';
 import { encodersBenchmark } from './encoders.js';
 import { evalBenchmark } from './eval.js';
 import { scaleBenchmark } from './scale.js';
+import { queueBenchmark } from './queue.js';
 import type { Benchmark } from './harness.js';
 
 export type { Benchmark, BenchResult } from './harness.js';
@@ -19,4 +20,5 @@ export const benchmarks: Record<string, Benchmark> = {
   encoders: encodersBenchmark,
   eval: evalBenchmark,
   scale: scaleBenchmark,
+  queue: queueBenchmark,
 };

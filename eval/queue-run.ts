@@ -26,7 +26,6 @@ import {
   sampleToJob,
   withTimeout,
   type QueueJobData,
-  type QueueRunConfig,
   type QueueUrl,
 } from './queue.js';
 import { ResultsStore, type ResultKey, type ResultRow } from './results.js';
@@ -554,4 +553,3 @@ export function failureWarnings(failed: QueueFailure[], what = 'failed for good 
   return lines;
 }
 
-export type { QueueRunConfig };

@@ -245,6 +245,25 @@ describe('eval queue mode on a real redis-server', { skip }, () => {
     assert.equal(await client.exists('vtc:eval:inline:config', 'bull:inline:meta'), 0);
   });
 
+  it('vtc eval run --queue: --detach enqueues and exits, --workers 2 starts local workers and collects', async () => {
+    const dir = tempDir('vtc-queue-cli-');
+    dirs.push(dir);
+    const dataset = await writeDataset(dir);
+    const args = ['eval', 'run', '--dataset', dataset, '--model', 'fake', '--ratios', '2', '--queue', redis.url, '--queue-name', 'cli', '--out', join(dir, 'out'), '--json'];
+    const detached = await runCli([...args, '--detach']);
+    assert.equal(detached.code, 0, detached.stderr);
+    assert.deepEqual(((r) => [r.detached, r.enqueued, r.done, r.report])(JSON.parse(detached.stdout)), [true, 8, 0, null]);
+    const run = await runCli([...args, '--workers', '2', '--endpoint', vlm.base]);
+    assert.equal(run.code, 0, run.stderr);
+    const summary = JSON.parse(run.stdout);
+    assert.deepEqual([summary.enqueued, summary.already_queued, summary.done, summary.failed], [0, 8, 8, 0]);
+    assert.deepEqual(summary.report.tasks.tiny.ratios['2'], { group_a: 2, group_b: 2, methods: {} });
+    // Both local workers started, served and stopped with the command.
+    assert.match(run.stderr, /\[worker 1\] vtc: worker local-\d+-1 serving queue cli/);
+    assert.match(run.stderr, /\[worker 2\] vtc: worker local-\d+-2 serving queue cli/);
+    assert.equal(await client.zcard('bull:cli:completed'), 8);
+  });
+
   it('fails fast with one line when Redis does not answer, and stops when it goes away mid-run; a rerun resumes', async () => {
     const dir = tempDir('vtc-queue-down-');
     dirs.push(dir);
