@@ -259,3 +259,61 @@ export async function vecMatNative(v: Float32Array, m: Float32Array, k: number, 
   });
   return out.y!.data as Float32Array;
 }
+
+/**
+ * Per-batch Gram matrices X_b·X_bᵀ of b row blocks of m rows each (x =
+ * [b·m, d], row-major) → [b·m·m], one batched native MatMul. FastVID's
+ * per-frame distance matrices come from these and the row norms.
+ *
+ * @example
+ * const gram = await batchedGramNative(x, 32, 184, 1152); // gram[(f·m + i)·m + j] = x_{f,i}·x_{f,j}
+ */
+export async function batchedGramNative(x: Float32Array, batches: number, m: number, d: number): Promise<Float32Array> {
+  if (x.length !== batches * m * d) throw new ShapeError(`batchedGramNative: expected X [${batches}, ${m}, ${d}], got ${x.length} values`);
+  if (batches * m === 0) return new Float32Array(0);
+  const s = await nativeSession('batched_gram', () => {
+    const graph = new OnnxGraph('vtc_batched_gram');
+    graph.input('X', ['b', 'm', 'd']);
+    graph.node('Transpose', ['X'], ['XT'], { perm: [0, 2, 1] });
+    graph.node('MatMul', ['X', 'XT'], ['G']);
+    graph.output('G', ['b', 'm', 'm']);
+    return graph;
+  });
+  const out = await s.run({ X: new ort.Tensor('float32', x as Float32Array<ArrayBuffer>, [batches, m, d]) });
+  return out.G!.data as Float32Array;
+}
+
+/**
+ * Cosine of row i of A with row i of B for i < m (A, B [m, d]), torch 2's
+ * rule: a·b / (max(‖a‖, eps)·max(‖b‖, eps)), eps = 1e-8. One native graph;
+ * A and B may be overlapping views of one buffer (EVS: frames 1… against
+ * frames …T−2).
+ *
+ * @example
+ * const cos = await pairedCosineNative(data.subarray(N * d), data.subarray(0, (T - 1) * N * d), (T - 1) * N, d);
+ */
+export async function pairedCosineNative(a: Float32Array, b: Float32Array, m: number, d: number): Promise<Float32Array> {
+  if (a.length !== m * d || b.length !== m * d) throw new ShapeError(`pairedCosineNative: expected A and B [${m}, ${d}], got ${a.length} and ${b.length} values`);
+  if (m === 0) return new Float32Array(0);
+  const s = await nativeSession('paired_cosine', () => {
+    const graph = new OnnxGraph('vtc_paired_cosine');
+    graph.input('A', ['m', 'd']).input('B', ['m', 'd']);
+    graph.initializer('eps', [], [1e-8]);
+    graph.initializer('axis', [1], [1], true);
+    graph.node('Mul', ['A', 'B'], ['AB']);
+    graph.node('ReduceSum', ['AB', 'axis'], ['dot'], { keepdims: 0 });
+    graph.node('ReduceL2', ['A'], ['A_norm'], { axes: [1], keepdims: 0 });
+    graph.node('ReduceL2', ['B'], ['B_norm'], { axes: [1], keepdims: 0 });
+    graph.node('Max', ['A_norm', 'eps'], ['A_safe']);
+    graph.node('Max', ['B_norm', 'eps'], ['B_safe']);
+    graph.node('Mul', ['A_safe', 'B_safe'], ['denominator']);
+    graph.node('Div', ['dot', 'denominator'], ['cos']);
+    graph.output('cos', ['m']);
+    return graph;
+  });
+  const out = await s.run({
+    A: new ort.Tensor('float32', a as Float32Array<ArrayBuffer>, [m, d]),
+    B: new ort.Tensor('float32', b as Float32Array<ArrayBuffer>, [m, d]),
+  });
+  return out.cos!.data as Float32Array;
+}

@@ -1,3 +1,4 @@
+import { pairedCosineNative } from '../core/linalg-kernels.js';
 import { resolveBudget, selectTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { frameLayout } from './frames.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
@@ -35,7 +36,7 @@ export const evsReducer: Reducer<EvsOptions> = {
     const { frames, perFrame } = frameLayout(tokens, 'evs');
     const { budget, ratio } = resolveBudget(tokens.n, options, 'evs');
     const count = Math.max(perFrame, budget);
-    const dissimilarity = frameDissimilarity(tokens.data, frames, perFrame, tokens.d);
+    const dissimilarity = await frameDissimilarity(tokens.data, frames, perFrame, tokens.d);
     const order = new Int32Array(tokens.n);
     for (let i = 0; i < tokens.n; i++) order[i] = i;
     // Typed-array sort with a comparator that breaks ties by index: the stable descending argsort.
@@ -49,28 +50,18 @@ export const evsReducer: Reducer<EvsOptions> = {
 
 /**
  * 1 − cos between each token and the same token of the previous frame,
- * 255 for frame 0 ([frames·perFrame], flat index t·perFrame + p).
+ * 255 for frame 0 ([frames·perFrame], flat index t·perFrame + p). The
+ * cosines are one native graph over two overlapping views of the features
+ * (frames 1…T−1 against frames 0…T−2), in float32 as vLLM computes them.
  *
  * @example
- * frameDissimilarity(Float32Array.of(1, 0, 0, 1), 2, 1, 2); // [255, 1]
+ * await frameDissimilarity(Float32Array.of(1, 0, 0, 1), 2, 1, 2); // [255, 1]
  */
-export function frameDissimilarity(data: Float32Array, frames: number, perFrame: number, d: number): Float64Array {
+export async function frameDissimilarity(data: Float32Array, frames: number, perFrame: number, d: number): Promise<Float64Array> {
   const out = new Float64Array(frames * perFrame);
   out.fill(FIRST_FRAME_DISSIMILARITY, 0, perFrame);
-  for (let i = perFrame; i < frames * perFrame; i++) {
-    const a = i * d;
-    const b = (i - perFrame) * d;
-    let dot = 0;
-    let na = 0;
-    let nb = 0;
-    for (let c = 0; c < d; c++) {
-      const x = data[a + c]!;
-      const y = data[b + c]!;
-      dot += x * y;
-      na += x * x;
-      nb += y * y;
-    }
-    out[i] = 1 - dot / (Math.max(Math.sqrt(na), 1e-8) * Math.max(Math.sqrt(nb), 1e-8));
-  }
+  const pairs = (frames - 1) * perFrame;
+  const cos = await pairedCosineNative(data.subarray(perFrame * d, frames * perFrame * d), data.subarray(0, pairs * d), pairs, d);
+  for (let i = 0; i < pairs; i++) out[perFrame + i] = 1 - cos[i]!;
   return out;
 }

@@ -1,5 +1,6 @@
 import { UsageError } from '../core/errors.js';
-import { matmulABt, normalizeRows, squaredDistances, topK, type Matrix } from '../core/linalg.js';
+import { matmulABt, topK } from '../core/linalg.js';
+import { batchedGramNative, meanPoolNative } from '../core/linalg-kernels.js';
 import { mergeTokens, resolveBudget, selectTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { attentionScores } from './attention.js';
 import { frameLayout } from './frames.js';
@@ -75,7 +76,7 @@ export const fastvidReducer: Reducer<FastVidOptions> = {
     const salientCount = perFrameKept - contextCount;
     const { n, d } = tokens;
 
-    const segments = dynamicSegments(frameGlobals(tokens, frames, perFrame), frames, d, params.segments, params.cutThreshold);
+    const segments = dynamicSegments(await frameGlobals(tokens, frames, perFrame), frames, d, params.segments, params.cutThreshold);
     const anchorContext = anchorDistribution(segments, frames, contextCount, params.anchorStride);
 
     const { scores, from } = attentionScores(tokens);
@@ -101,26 +102,37 @@ export const fastvidReducer: Reducer<FastVidOptions> = {
     }
 
     if (contextCount > 0) {
-      // Per frame: unit rows of the non-salient tokens, and their density scores.
-      const raw = filteredPerFrame.map((list) => gatherRows(tokens, list));
-      const unit = raw.map((m) => normalizeRows(m));
-      const densityScores: Float64Array[] = [];
-      for (const m of raw) densityScores.push(await densityPeakScores(m));
+      // The non-salient rows of every frame, frame after frame ([F·M, d]), their norms, and each
+      // frame's Gram matrix (one batched native MatMul): distances and cosines all come from these.
+      const M = perFrame - salientCount;
+      const rows = new Float32Array(frames * M * d);
+      filteredPerFrame.forEach((list, f) => list.forEach((i, r) => rows.set(tokens.data.subarray(i * d, (i + 1) * d), (f * M + r) * d)));
+      const norms = rowNorms(rows, frames * M, d);
+      const gram = await batchedGramNative(rows, frames, M, d);
+      const densityScores = Array.from({ length: frames }, (_, f) => densityPeakScores(gram.subarray(f * M * M, (f + 1) * M * M), norms.subarray(f * M, (f + 1) * M), M, d));
       let offset = 0;
       for (const length of segments) {
         const segmentFrames = Array.from({ length }, (_, k) => offset + k);
         const anchors = length === 1 ? segmentFrames : segmentFrames.filter((f) => anchorContext[f]! > contextCount);
         // Members: every frame of the segment (just the anchor's own frame in a one-frame segment).
-        const memberFrames = segmentFrames;
-        const memberIndices = concatInt(memberFrames.map((f) => filteredPerFrame[f]!));
-        const memberUnit = concatMatrix(memberFrames.map((f) => unit[f]!), d);
+        const memberIndices = concatInt(segmentFrames.map((f) => filteredPerFrame[f]!));
+        const memberCount = length * M;
         for (const a of anchors) {
-          const count = Math.min(anchorContext[a]!, filteredPerFrame[a]!.length);
+          const count = Math.min(anchorContext[a]!, M);
           const pickedLocal = topK(densityScores[a]!, count);
           const targets = Int32Array.from(pickedLocal, (j) => filteredPerFrame[a]![j]!);
-          const targetUnit = gatherMatrixRows(unit[a]!, pickedLocal);
-          const similarity = await matmulABt(memberUnit, targetUnit);
-          const joined = argmaxRows(similarity.data, memberIndices.length, count);
+          // dots[r, k] = member r · target k: the frame's Gram matrix, or one GEMM across the segment.
+          let dots: Float32Array;
+          if (length === 1) {
+            dots = new Float32Array(M * count);
+            const block = a * M * M;
+            for (let r = 0; r < M; r++) for (let k = 0; k < count; k++) dots[r * count + k] = gram[block + r * M + pickedLocal[k]!]!;
+          } else {
+            const targetRows = new Float32Array(count * d);
+            pickedLocal.forEach((j, k) => targetRows.set(rows.subarray((a * M + j) * d, (a * M + j + 1) * d), k * d));
+            dots = (await matmulABt({ rows: memberCount, cols: d, data: rows.subarray(offset * M * d, (offset + length) * M * d) }, { rows: count, cols: d, data: targetRows })).data;
+          }
+          const joined = mostSimilarTarget(dots, norms.subarray(offset * M, (offset + length) * M), Float64Array.from(pickedLocal, (j) => norms[a * M + j]!), memberCount, count);
           const members = Array.from(targets, () => [] as number[]);
           joined.forEach((k, r) => members[k]!.push(memberIndices[r]!));
           targets.forEach((t, k) => {
@@ -185,12 +197,18 @@ function fastvidParams(options: FastVidOptions): Required<Pick<FastVidOptions, k
 }
 
 /** Each frame's global feature [F, d]: its source's CLS vector when every frame has one, else the mean of its tokens. */
-function frameGlobals(tokens: TokenSet, frames: number, perFrame: number): Float64Array {
+async function frameGlobals(tokens: TokenSet, frames: number, perFrame: number): Promise<Float64Array> {
   const { d, data } = tokens;
   const out = new Float64Array(frames * d);
   const cls = Array.from({ length: frames }, (_, f) => tokens.sources[tokens.source[f * perFrame]!]!.cls);
   if (cls.every((v) => v !== undefined)) {
     cls.forEach((v, f) => out.set(v!, f * d));
+    return out;
+  }
+  const side = Math.round(Math.sqrt(perFrame));
+  if (side * side === perFrame) {
+    // The mean of a frame does not depend on its token order: one side×side pooling cell per frame, natively.
+    out.set(await meanPoolNative(data, frames, side, side, side, d));
     return out;
   }
   for (let f = 0; f < frames; f++) {
@@ -261,20 +279,21 @@ export function anchorDistribution(segments: number[], frames: number, contextCo
 }
 
 /**
- * DPC-kNN density-peak scores ρ·δ of the rows of x (one frame's non-salient
- * tokens), distances ‖x_i − x_j‖ / √d from one native GEMM.
+ * DPC-kNN density-peak scores ρ·δ of one frame's m non-salient tokens, from
+ * their Gram matrix and norms: distance ‖x_i − x_j‖/√d (the reference's
+ * cdist also expands ‖a‖² + ‖b‖² − 2a·b), 0 on the diagonal.
  */
-async function densityPeakScores(x: Matrix): Promise<Float64Array> {
-  const m = x.rows;
+function densityPeakScores(gram: Float32Array, norms: Float64Array, m: number, d: number): Float64Array {
   const out = new Float64Array(m);
   if (m === 0) return out;
-  const squared = await squaredDistances(x, x);
-  const scale = 1 / Math.sqrt(x.cols);
+  const scale = 1 / Math.sqrt(d);
   const dist = new Float64Array(m * m);
   let distMax = 0;
   for (let i = 0; i < m; i++) {
+    const ni = norms[i]! * norms[i]!;
     for (let j = 0; j < m; j++) {
-      const v = i === j ? 0 : Math.sqrt(squared.data[i * m + j]!) * scale;
+      const squared = ni + norms[j]! * norms[j]! - 2 * gram[i * m + j]!;
+      const v = i === j || squared <= 0 ? 0 : Math.sqrt(squared) * scale;
       dist[i * m + j] = v;
       if (v > distMax) distMax = v;
     }
@@ -307,40 +326,38 @@ async function densityPeakScores(x: Matrix): Promise<Float64Array> {
   return out;
 }
 
-/** For each of `rows` rows of a rows×cols matrix, the first column of its maximum. */
-function argmaxRows(values: Float32Array, rows: number, cols: number): Int32Array {
-  const out = new Int32Array(rows);
+/** L2 norm of each of `rows` rows. */
+function rowNorms(x: Float32Array, rows: number, d: number): Float64Array {
+  const out = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
-    let best = 0;
-    for (let c = 1; c < cols; c++) if (values[r * cols + c]! > values[r * cols + best]!) best = c;
-    out[r] = best;
+    let s = 0;
+    const base = r * d;
+    for (let c = 0; c < d; c++) s += x[base + c]! * x[base + c]!;
+    out[r] = Math.sqrt(s);
   }
   return out;
 }
 
-function gatherRows(tokens: TokenSet, list: Int32Array): Matrix {
-  const { d } = tokens;
-  const data = new Float32Array(list.length * d);
-  list.forEach((i, r) => data.set(tokens.data.subarray(i * d, (i + 1) * d), r * d));
-  return { rows: list.length, cols: d, data };
-}
-
-function gatherMatrixRows(m: Matrix, rows: Int32Array): Matrix {
-  const data = new Float32Array(rows.length * m.cols);
-  rows.forEach((r, o) => data.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), o * m.cols));
-  return { rows: rows.length, cols: m.cols, data };
-}
-
-function concatMatrix(parts: Matrix[], cols: number): Matrix {
-  if (parts.length === 1) return parts[0]!;
-  const rows = parts.reduce((s, p) => s + p.rows, 0);
-  const data = new Float32Array(rows * cols);
-  let o = 0;
-  for (const p of parts) {
-    data.set(p.data, o);
-    o += p.data.length;
+/**
+ * For each member row, the target of largest cosine dots[r,k] / (‖member‖·‖target‖)
+ * (first on ties; a zero-norm row has cosine 0 to all).
+ */
+function mostSimilarTarget(dots: Float32Array, memberNorms: Float64Array, targetNorms: Float64Array, members: number, targets: number): Int32Array {
+  const out = new Int32Array(members);
+  for (let r = 0; r < members; r++) {
+    let best = 0;
+    let bestValue = -Infinity;
+    for (let k = 0; k < targets; k++) {
+      const denominator = memberNorms[r]! * targetNorms[k]!;
+      const v = denominator > 0 ? dots[r * targets + k]! / denominator : 0;
+      if (v > bestValue) {
+        bestValue = v;
+        best = k;
+      }
+    }
+    out[r] = best;
   }
-  return { rows, cols, data };
+  return out;
 }
 
 function concatInt(parts: Int32Array[]): Int32Array {

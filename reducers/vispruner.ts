@@ -81,7 +81,7 @@ async function selectTile(tokens: TokenSet, indices: Int32Array, allScores: Floa
     n,
   );
   const keep = Array.from(order.subarray(0, importantCount));
-  let residual = Array.from(order.subarray(importantCount));
+  let residual = order.subarray(importantCount);
   if (diverseCount > 0 && residual.length > diverseCount) {
     const { d } = tokens;
     const rows = new Float32Array(n * d);
@@ -95,7 +95,7 @@ async function selectTile(tokens: TokenSet, indices: Int32Array, allScores: Floa
     }
   }
   // The reference keeps only the important tokens when no diverse ones are asked for.
-  if (diverseCount > 0) keep.push(...residual);
+  if (diverseCount > 0) for (const j of residual) keep.push(j);
   return { keep, importantCount };
 }
 
@@ -106,18 +106,25 @@ async function selectTile(tokens: TokenSet, indices: Int32Array, allScores: Floa
  * an odd list A has one token more than B and every survivor is kept (the
  * reference's reshape fails there).
  */
-function removeDuplicates(list: number[], gram: Float32Array, n: number, removed: number): number[] {
-  const a = list.filter((_, p) => p % 2 === 0);
-  const b = list.filter((_, p) => p % 2 === 1);
-  const best = new Float32Array(a.length);
-  for (const [p, i] of a.entries()) {
+function removeDuplicates(list: Int32Array, gram: Float32Array, n: number, removed: number): Int32Array {
+  const aCount = Math.ceil(list.length / 2);
+  const bCount = list.length - aCount;
+  const b = new Int32Array(bCount);
+  for (let q = 0; q < bCount; q++) b[q] = list[2 * q + 1]!;
+  const best = new Float32Array(aCount);
+  for (let p = 0; p < aCount; p++) {
+    const row = list[2 * p]! * n;
     let m = -Infinity;
-    const row = i * n;
-    for (const j of b) if (gram[row + j]! > m) m = gram[row + j]!;
+    for (let q = 0; q < bCount; q++) {
+      const v = gram[row + b[q]!]!;
+      if (v > m) m = v;
+    }
     best[p] = m;
   }
-  const ranked = topK(best, a.length);
-  const survivors: number[] = [];
-  for (let p = removed; p < ranked.length; p++) survivors.push(a[ranked[p]!]!);
-  return survivors.concat(b);
+  const ranked = topK(best, aCount);
+  const next = new Int32Array(Math.max(0, aCount - removed) + bCount);
+  let o = 0;
+  for (let p = removed; p < aCount; p++) next[o++] = list[2 * ranked[p]!]!;
+  next.set(b, o);
+  return next;
 }

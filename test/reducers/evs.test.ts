@@ -18,7 +18,7 @@ const video = [
 
 test('evs: dissimilarity to the previous frame, frame 0 always kept, ties to the lower flat index', async () => {
   const tokens = videoTokens(video);
-  assert.deepEqual(Array.from(frameDissimilarity(tokens.data, 3, 2, 2)), [255, 255, 0, 1, 2, 1]);
+  assert.deepEqual(Array.from(await frameDissimilarity(tokens.data, 3, 2, 2)), [255, 255, 0, 1, 2, 1]);
   const three = await evsReducer.run(tokens, { budget: 3 });
   assert.deepEqual(Array.from(three.keep!), [0, 1, 4]);
   assert.deepEqual(three.stats.kept_per_frame, [2, 0, 1]);
