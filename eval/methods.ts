@@ -9,6 +9,8 @@ import type { RgbImage, VisionEncoder } from '../encoders/types.js';
 import { getReducer, reducerNames } from '../reducers/index.js';
 import { encodePage, parseConfig, renderText } from '../render/index.js';
 import { planVideo } from '../video/pipeline.js';
+import { planImage } from '../ask/plan.js';
+import { getProfile } from '../profiles/index.js';
 import type { EvalSample, ImageRef } from './datasets.js';
 import { BASELINE_METHOD, keptFraction } from './groups.js';
 
@@ -58,6 +60,8 @@ export interface MethodContext {
   /** DPI of the uncompressed rendering of a text input (default 144): Glyph renders at this / K. */
   textDpi?: number;
   seed?: number;
+  /** Vision profile whose billed tokens set the `focus` budget (default qwen2.5-vl). */
+  profile?: string;
 }
 
 export interface EvalMethod {
@@ -68,7 +72,7 @@ export interface EvalMethod {
   prepare(sample: EvalSample, k: number, context: MethodContext): Promise<PreparedInput>;
 }
 
-export const PIXEL_METHODS = ['downsample', 'glyph', 'keyframes'] as const;
+export const PIXEL_METHODS = ['downsample', 'glyph', 'keyframes', 'focus'] as const;
 
 /** All method names `--methods` accepts: the pixel methods and every reducer. */
 export function methodNames(): string[] {
@@ -211,6 +215,31 @@ const keyframesMethod: EvalMethod = {
   },
 };
 
+/**
+ * focus (ask/plan.ts) at the same token budget as downsample at K: each image gets the
+ * profile's billed tokens of the downsampled image (round(w/K) × round(h/K)) and sends
+ * a thumbnail plus its highest-scoring regions within that budget. Region scores come
+ * from `context.encoder` when given, else the patch encoder (query-free saliency).
+ */
+const focusMethod: EvalMethod = {
+  name: 'focus',
+  level: 'pixel',
+  unsupported: (sample) => (sample.images.length === 0 ? 'focus needs image inputs' : undefined),
+  async prepare(sample, k, context) {
+    if (k === 1) return pixelInput(await Promise.all(sample.images.map(originalImage)), sample.text);
+    const profile = getProfile(context.profile ?? 'qwen2.5-vl');
+    const images: PreparedImage[] = [];
+    let tokens = 0;
+    for (const image of await sampleImages(sample)) {
+      const budget = profile.tokens(Math.max(1, Math.round(image.width / k)), Math.max(1, Math.round(image.height / k)));
+      const plan = await planImage(image, { profile: profile.name, budget, method: 'focus', ...(context.encoder ? { encoder: context.encoder } : {}) });
+      images.push(...plan.images.map(({ bytes, mime, width, height }) => ({ bytes, mime, width, height })));
+      tokens += plan.tokens_sent;
+    }
+    return { ...pixelInput(images, sample.text), tokens };
+  },
+};
+
 function reducerMethod(name: string): EvalMethod {
   const reducer = getReducer(name);
   if (reducer.scope === 'video') return videoReducerMethod(name);
@@ -271,6 +300,7 @@ export function getMethod(name: string): EvalMethod {
   if (name === BASELINE_METHOD) return downsampleMethod;
   if (name === 'glyph') return glyphMethod;
   if (name === 'keyframes') return keyframesMethod;
+  if (name === 'focus') return focusMethod;
   if (reducerNames().includes(name)) return reducerMethod(name);
   throw new UsageError(`unknown method ${JSON.stringify(name)} (available: ${methodNames().join(', ')})`, 'E_METHOD');
 }

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { UsageError, VtcError } from '../../core/errors.js';
 import { loadEncoder } from '../../encoders/encode.js';
+import { getProfile } from '../../profiles/index.js';
 import { analyzeLogs } from '../../eval/analyze.js';
 import { summariseTasks, type TaskAnalysis } from '../../eval/groups.js';
 import { getMethod, methodNames } from '../../eval/methods.js';
@@ -86,6 +87,7 @@ interface RunFlags {
   embedsFormat: string;
   videoFrames: number;
   seed: number;
+  profile: string;
   json?: boolean;
   queue?: string;
 }
@@ -112,6 +114,7 @@ function runSubcommand(): Command {
     .option('--embeds-format <fmt>', 'image_embeds serialisation for token-level methods: npy, or torch (torch.save bytes, what stock vLLM decodes)', 'npy')
     .option('--video-frames <n>', 'uniform frames of an uncompressed video input', parseInteger('--video-frames'), 16)
     .option('--seed <n>', 'seed for randomised reducers', parseInteger('--seed'), 0)
+    .option('--profile <name>', 'vision profile whose billed tokens set the focus budget (the tokens downsample sends at K)', 'qwen2.5-vl')
     .option('--json', 'print one JSON object {dataset, model, jobs, cached, done, failed, report: {tasks: …} as in eval analyze --json, files}')
     .addHelpText(
       'after',
@@ -166,7 +169,7 @@ ${QUEUE_RUN_HELP}`,
           ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
           ...(shard ? { shard } : {}),
           metric,
-          context: { ...(encoder ? { encoder } : {}), videoFrames: opts.videoFrames, seed: opts.seed },
+          context: { ...(encoder ? { encoder } : {}), videoFrames: opts.videoFrames, seed: opts.seed, profile: getProfile(opts.profile).name },
           signal: controller.signal,
           onProgress: (done, total, label) => {
             if (!started) {
