@@ -137,3 +137,16 @@ test('several images share one budget in proportion to their full cost', async (
   assert.ok(plan.images[0]!.tokens > plan.images[1]!.tokens);
   assert.equal(plan.tokens_full, getProfile('qwen2.5-vl').tokens(800, 600) + getProfile('qwen2.5-vl').tokens(200, 150));
 });
+
+test('planImage agrees with the providers published examples', async () => {
+  const flat = (width: number, height: number): RgbImage => ({ data: new Uint8Array(width * height * 3).fill(200), width, height });
+  const square = await planImage(flat(1024, 1024), { profile: 'gpt-4o', budget: 765 });
+  assert.deepEqual([square.tokens_full, square.tokens_sent, square.images[0]!.width], [765, 765, 1024]); // 768² → 4 tiles
+  const smaller = await planImage(flat(1024, 1024), { profile: 'gpt-4o', budget: 764 });
+  assert.deepEqual([smaller.tokens_sent, smaller.images[0]!.width, smaller.images[0]!.height], [255, 512, 512]);
+  const patches = await planImage(flat(1800, 2400), { profile: 'gpt-4.1-mini', budget: 5000 });
+  assert.equal(patches.tokens_full, 2353); // 1452 patches × 1.62, rounded up
+  assert.deepEqual([patches.images[0]!.width, patches.images[0]!.height], [1800, 2400]);
+  const low = await planImage(flat(1024, 1024), { profile: 'gpt-4o-low', budget: 85 });
+  assert.deepEqual([low.tokens_full, low.tokens_sent, low.images[0]!.width], [85, 85, 1024]);
+});
