@@ -43,7 +43,7 @@ async function writeDataset(dir: string): Promise<string> {
   return path;
 }
 
-function stop(children: ChildProcess[]): Promise<void[]> {
+function stop(children: ChildProcess[]): Promise<unknown[]> {
   return Promise.all(
     children.map(
       (child) =>
