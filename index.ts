@@ -24,5 +24,6 @@ export { defaultTokenizerFor, hfTokenizerFromJson, loadHfTokenizer, loadTextToke
 export type { HfTokenizer, TextTokenizer } from './tokenizer/index.js';
 export { askImage, planImage, PLAN_METHODS as PLAN_IMAGE_METHODS } from './ask/index.js';
 export type { AskImageOptions, AskResult, AskRun, ImagePlan, PlanImageOptions, PlanInput, PlanMethod, PlannedImage } from './ask/index.js';
+export * from './prompt/index.js';
 export { runDemo, summaryText } from './samples/demo.js';
 export type { DemoOptions, DemoSummary } from './samples/demo.js';

@@ -8,6 +8,7 @@ import { demoCommand } from './commands/demo.js';
 import { encodeCommand } from './commands/encode.js';
 import { evalCommand } from './commands/eval.js';
 import { modelsCommand } from './commands/models.js';
+import { promptCommand } from './commands/prompt.js';
 import { reduceCommand } from './commands/reduce.js';
 import { renderCommand } from './commands/render.js';
 import { tokensCommand } from './commands/tokens.js';
@@ -22,7 +23,7 @@ export function buildProgram(): Command {
     .version(pkg.version, '-V, --version')
     .option('--verbose', 'print stack traces on errors');
   // In the order a newcomer meets them: demo, the token pipeline, then text, video, evaluation, tools.
-  for (const command of [demoCommand(), encodeCommand(), reduceCommand(), compressCommand(), renderCommand(), videoQaCommand(), askCommand(), tokensCommand(), evalCommand(), modelsCommand(), benchCommand()]) {
+  for (const command of [demoCommand(), encodeCommand(), reduceCommand(), compressCommand(), promptCommand(), renderCommand(), videoQaCommand(), askCommand(), tokensCommand(), evalCommand(), modelsCommand(), benchCommand()]) {
     program.addCommand(command);
   }
   for (const sub of program.commands) configureCommand(sub);
