@@ -1,5 +1,6 @@
 import { InputError, ShapeError, UsageError } from '../core/errors.js';
 import type { TokenSet } from '../core/tokenset.js';
+import type { GridThw } from '../encoders/qwen-preprocess.js';
 
 /**
  * Qwen2.5-VL / Qwen3-VL prompt plans: for a conversation of text and (reduced)
@@ -32,8 +33,8 @@ export const QWEN_PROMPT_FAMILIES: readonly QwenPromptFamily[] = ['qwen2.5-vl', 
 /** Special token ids shared by Qwen2-VL, Qwen2.5-VL and Qwen3-VL. */
 export const QWEN_TOKEN_IDS = { visionStart: 151652, visionEnd: 151653, imagePad: 151655, videoPad: 151656 } as const;
 
-/** Grid of a visual input in patches before the 2×2 merge, as `image_grid_thw` / `video_grid_thw`. */
-export type GridThw = [t: number, h: number, w: number];
+/** Grid of a visual input in patches before the 2×2 merge, as `image_grid_thw` / `video_grid_thw` (encoders/qwen-preprocess). */
+export type { GridThw };
 
 /** Anything that turns text into token ids (the Qwen tokenizer for real prompts). */
 export interface TextTokenEncoder {

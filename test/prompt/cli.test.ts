@@ -33,6 +33,21 @@ test('vtc reduce --method pool on a Qwen image, then vtc prompt --json: pads at 
   assert.match(human.stdout, /qwen2\.5-vl: 9 tokens, 4 visual in 1 block\(s\), rope delta -1/);
 });
 
+test('vtc prompt, qwen3-vl video with text: the built-in Qwen tokenizer encodes the chat text and "<t seconds>" per frame', async () => {
+  await saveTokens(join(dir, 'video.safetensors'), qwenTokens('video', [2, 4, 4], [0.25, 1.25]));
+  writeFileSync(join(dir, 'video.json'), JSON.stringify([{ text: '<|im_start|>user\n' }, { video: 'video.safetensors' }]));
+  const result = await runCli(['prompt', join(dir, 'video.json'), '--family', 'qwen3-vl', '--json']);
+  assert.equal(result.code, 0, result.stderr);
+  const plan = JSON.parse(result.stdout) as { input_ids: number[]; position_ids: number[][]; blocks: { timestamp: string; base: number }[] };
+  const { visionStart: VS, visionEnd: VE, videoPad: VP } = QWEN_TOKEN_IDS;
+  // "<0.2 seconds>" = < 0 . 2 ␣seconds > (Qwen digits are single tokens)
+  const first = [27, 15, 13, 17, 6486, 29];
+  const second = [27, 16, 13, 17, 6486, 29];
+  assert.deepEqual(plan.input_ids, [151644, 872, 198, ...first, VS, VP, VP, VP, VP, VE, ...second, VS, VP, VP, VP, VP, VE]);
+  assert.deepEqual(plan.blocks.map((b) => [b.timestamp, b.base]), [['<0.2 seconds>', 10], ['<1.2 seconds>', 20]]);
+  assert.deepEqual(plan.position_ids[1]!.slice(9, 16), [9, 10, 10, 11, 11, 12, 13]);
+});
+
 test('vtc prompt errors: usage (exit 2) for a bad family or a mismatch, input (exit 1) naming the field', async () => {
   await saveTokens(join(dir, 'img.safetensors'), qwenTokens('image', [1, 4, 4]));
   writeFileSync(join(dir, 'bad-grid.json'), JSON.stringify([{ image: 'img.safetensors', grid: [1, 2, 2] }]));
