@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { startFakeEndpoint, type FakeEndpoint } from '../../bench/fake-endpoint.js';
 import { redisServerAvailable, startLocalRedis, type LocalRedis } from '../../bench/redis-server.js';
+import { createPatchEncoder } from '../../encoders/patch.js';
 import { createEndpointModel } from '../../eval/models.js';
 import { configDifferences, jobIdForKey, keyForJobId, parseQueueUrl, type QueueRunConfig } from '../../eval/queue.js';
 import { collectQueue, failuresPath, submitQueueRun } from '../../eval/queue-run.js';
@@ -229,18 +230,25 @@ describe('eval queue mode on a real redis-server', { skip }, () => {
     }
   });
 
-  it('--inline-inputs sends image bytes, so workers need no dataset files', async () => {
+  it('--inline-inputs sends image bytes, so workers need no dataset files; token-level jobs use the worker\'s encoder; rows equal a local run', async () => {
     const dir = tempDir('vtc-queue-inline-');
     dirs.push(dir);
     const dataset = await writeDataset(dir);
+    const model = createEndpointModel({ endpoint: vlm.base, model: 'fake', retries: 0 });
+    const local = await runEval({ dataset, model, methods: ['pool'], ratios: [2], results: join(dir, 'local', 'results.jsonl'), concurrency: 4, context: { encoder: createPatchEncoder() } });
+    assert.equal(local.done, 12);
     const results = join(dir, 'out', 'results.jsonl');
-    const submitted = await submitQueueRun({ queue: redis.url, queueName: 'inline', dataset, model: 'fake', methods: [], ratios: [2], results, inlineInputs: true, detach: true });
-    assert.equal(submitted.enqueued, 8);
+    const submitted = await submitQueueRun({ queue: redis.url, queueName: 'inline', dataset, model: 'fake', methods: ['pool'], ratios: [2], encoder: 'patch', results, inlineInputs: true, detach: true });
+    assert.equal(submitted.enqueued, 12);
     for (let i = 0; i < 4; i++) unlinkSync(join(dir, `img${i}.png`));
     const worker = await startQueueWorker({ queue: redis.url, queueName: 'inline', endpoints: [vlm.base], concurrency: 4 });
     const summary = await collectQueue({ queue: redis.url, queueName: 'inline', results, out: join(dir, 'out'), drop: true }).finally(() => worker.close());
-    assert.deepEqual([summary.done, summary.failed.length, summary.dropped], [8, 0, true]);
-    assert.deepEqual(summary.analysis!.ratios['2']!.group_a, 2);
+    assert.deepEqual([summary.done, summary.failed.length, summary.dropped], [12, 0, true]);
+    const rows = readRows(results);
+    assert.deepEqual(comparable(rows), comparable(readRows(join(dir, 'local', 'results.jsonl'))));
+    // pool keeps 576/4 = 144 patch tokens at K=2, sent as image_embeds.
+    assert.deepEqual(rows.filter((r) => r.method === 'pool').map((r) => r.tokens), [144, 144, 144, 144]);
+    assert.deepEqual([summary.analysis!.ratios['2']!.group_a, summary.analysis!.ratios['2']!.methods.pool!.acc_a], [2, 100]);
     assert.ok(existsSync(join(dir, 'out', 'report.md')));
     assert.equal(await client.exists('vtc:eval:inline:config', 'bull:inline:meta'), 0);
   });
