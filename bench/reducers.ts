@@ -128,6 +128,7 @@ export const reducersBenchmark: Benchmark = {
         let outputCount = 0;
         let iterations: unknown;
         let stats: Record<string, unknown> = {};
+        const cpuTimes: number[] = [];
         // cluster: tolerance 0 disables early stopping, so the timing covers the full 10 Lloyd iterations of the target.
         const methodOptions = reducer.name === 'cluster' ? { iterations: 10, tolerance: 0 } : {};
         // Repeats scale with cost: millisecond methods get 8× the runs so a stray GC pause of the
@@ -137,12 +138,19 @@ export const reducersBenchmark: Benchmark = {
         const probeMs = performance.now() - probe;
         const repeats = probeMs < 20 ? runs * 8 : probeMs > 500 ? Math.min(runs, 3) : runs;
         const result = await measure(`${reducer.name} ${input.label}`, repeats, async () => {
+          const cpu = process.cpuUsage();
           const reduction = await reducer.run(input.tokens, { ...input.spec, ...methodOptions, seed: 1 });
+          const used = process.cpuUsage(cpu);
+          cpuTimes.push((used.user + used.system) / 1000);
           outputCount = reduction.tokens.n;
           iterations = reduction.stats.iterations;
           stats = reduction.stats;
         });
-        const extra: Record<string, number | string> = { method: reducer.name, case: input.label.split(' ')[0]!, n_in: input.tokens.n, n_out: outputCount };
+        // Process CPU time (all threads): unlike wall time it barely grows when other jobs share the
+        // cores; with --threads 1 it approximates the single-core wall time of the call.
+        cpuTimes.sort((a, b) => a - b);
+        const cpuMs = cpuTimes[Math.floor(cpuTimes.length / 2)]!;
+        const extra: Record<string, number | string> = { method: reducer.name, case: input.label.split(' ')[0]!, n_in: input.tokens.n, n_out: outputCount, cpu_ms: Number(cpuMs.toFixed(2)) };
         if (typeof iterations === 'number') extra.iterations = iterations;
         const ops = operationCount(reducer.name, input.tokens, outputCount, stats);
         if (ops) extra.operations = ops;
