@@ -6,6 +6,7 @@ import { encodersBenchmark } from './encoders.js';
 import { evalBenchmark } from './eval.js';
 import { scaleBenchmark } from './scale.js';
 import { queueBenchmark } from './queue.js';
+import { pytorchBenchmark } from './pytorch.js';
 import type { Benchmark } from './harness.js';
 
 export type { Benchmark, BenchResult } from './harness.js';
@@ -21,4 +22,5 @@ export const benchmarks: Record<string, Benchmark> = {
   eval: evalBenchmark,
   scale: scaleBenchmark,
   queue: queueBenchmark,
+  pytorch: pytorchBenchmark,
 };

@@ -169,21 +169,37 @@ function tileRows(q: number, tileValues: number): number {
   return Math.max(1, Math.min(q, Math.floor(tileValues / Math.max(1, q)), Math.max(256, Math.ceil(q / 8))));
 }
 
+/** One row block of the upper block triangle of a cosine matrix: rows [start, start+rows) × columns [start, n). */
+export interface SimilarityTile {
+  start: number;
+  rows: number;
+  cols: number;
+  /** rows × cols, row-major: values[r·cols + c] = cos(x_{start+r}, x_{start+c}). */
+  values: Float32Array;
+}
+
 /**
  * nearest[i] = max_{j≠i} xᵢ·xⱼ for the rows of `unit` (already L2-normalised,
  * so these are cosines), −Infinity when n = 1. Blocked and symmetric: row
  * block [s, s+p) is multiplied only against rows [s, n) (one native graph:
  * Gemm, the diagonal pushed down by 4, ReduceMax along both axes), so the
  * work is ≈ n²·d/2 multiply-adds and at most `tileValues` similarities exist
- * at once.
+ * at once — unless `keepTiles` asks for the tiles back (the upper block
+ * triangle, ≈ n²/2 values; for inputs small enough to keep).
  *
  * @example
- * const nearest = await nearestCosineNeighbours(unitRows, 36864, 1024);
+ * const { nearest } = await nearestCosineNeighbours(unitRows, 36864, 1024);
  */
-export async function nearestCosineNeighbours(unit: Float32Array, n: number, d: number, tileValues = SIMILARITY_TILE_VALUES): Promise<Float32Array> {
+export async function nearestCosineNeighbours(
+  unit: Float32Array,
+  n: number,
+  d: number,
+  tileValues = SIMILARITY_TILE_VALUES,
+  keepTiles = false,
+): Promise<{ nearest: Float32Array; tiles: SimilarityTile[] }> {
   if (unit.length !== n * d || n < 1) throw new ShapeError(`nearestCosineNeighbours: expected X [${n}, ${d}] with n ≥ 1, got ${unit.length} values`);
   const nearest = new Float32Array(n).fill(-Infinity);
-  if (n === 1) return nearest;
+  const tiles: SimilarityTile[] = [];
   const s = await nativeSession('nearest_tile', () => {
     const graph = new OnnxGraph('vtc_nearest_tile');
     // A is the first p rows of B, so the tile's diagonal S[i][i] is xᵢ·xᵢ: push it below any cosine.
@@ -195,24 +211,30 @@ export async function nearestCosineNeighbours(unit: Float32Array, n: number, d: 
     graph.node('Sub', ['S', 'diagonal'], ['S_off']);
     graph.node('ReduceMax', ['S_off'], ['row_max'], { axes: [1], keepdims: 0 });
     graph.node('ReduceMax', ['S_off'], ['col_max'], { axes: [0], keepdims: 0 });
-    graph.output('row_max', ['p']).output('col_max', ['q']);
+    graph.output('row_max', ['p']).output('col_max', ['q']).output('S', ['p', 'q']);
     return graph;
   });
-  for (let start = 0; start < n - 1; ) {
+  const fetches = keepTiles ? ['row_max', 'col_max', 'S'] : ['row_max', 'col_max'];
+  for (let start = 0; start < n; ) {
     const q = n - start;
     const p = tileRows(q, tileValues);
     const rows = unit.subarray(start * d, (start + q) * d);
-    const out = await s.run({
+    const feeds = {
       A: new ort.Tensor('float32', rows.subarray(0, p * d) as Float32Array<ArrayBuffer>, [p, d]),
       B: new ort.Tensor('float32', rows as Float32Array<ArrayBuffer>, [q, d]),
-    });
+    };
+    const out = await s.run(feeds, fetches);
     const rowMax = out.row_max!.data as Float32Array;
     const colMax = out.col_max!.data as Float32Array;
-    for (let i = 0; i < p; i++) if (rowMax[i]! > nearest[start + i]!) nearest[start + i] = rowMax[i]!;
-    for (let j = 0; j < q; j++) if (colMax[j]! > nearest[start + j]!) nearest[start + j] = colMax[j]!;
+    // A 1×1 tile (the last row alone) holds only the diagonal: nothing to learn from it.
+    if (q > 1) {
+      for (let i = 0; i < p; i++) if (rowMax[i]! > nearest[start + i]!) nearest[start + i] = rowMax[i]!;
+      for (let j = 0; j < q; j++) if (colMax[j]! > nearest[start + j]!) nearest[start + j] = colMax[j]!;
+    }
+    if (keepTiles) tiles.push({ start, rows: p, cols: q, values: out.S!.data as Float32Array });
     start += p;
   }
-  return nearest;
+  return { nearest, tiles };
 }
 
 /**

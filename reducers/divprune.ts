@@ -1,5 +1,5 @@
 import { checkFeatureSize } from '../core/linalg.js';
-import { cosineRows, nearestCosineNeighbours, SIMILARITY_TILE_VALUES, unitRowsNative } from '../core/linalg-kernels.js';
+import { cosineRows, nearestCosineNeighbours, SIMILARITY_TILE_VALUES, unitRowsNative, type SimilarityTile } from '../core/linalg-kernels.js';
 import { resolveBudget, selectTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 
@@ -22,7 +22,9 @@ export type DivPruneOptions = BaseReduceOptions;
  * likeliest next picks (the tokens with the largest current minimum
  * distance); a batch is recomputed only when a pick falls outside it, so the
  * result is exactly the sequential rule's. Extra memory: one normalised copy
- * of the features plus at most 64 MiB of similarities.
+ * of the features plus at most 64 MiB of similarities. Inputs whose n×n
+ * matrix fits in that (n ≤ 4096) keep the nearest-neighbour pass's tiles (the
+ * upper block triangle) and read each pick's row from them: no second GEMM.
  *
  * @example
  * const { keep } = await divpruneReducer.run(grid576, { ratio: 0.1 }); // 58 indices, ascending
@@ -60,7 +62,8 @@ export function maxMinDiverse(sim: Float32Array, n: number, budget: number, near
 /**
  * The same greedy rule on features x [n, d] (raw; L2-normalised here) without
  * the n×n matrix. Returns the picks in selection order and how many
- * similarity rows were computed (budget − 1 when every prediction held).
+ * similarity rows were computed after the nearest-neighbour pass (budget − 1
+ * when every prediction held; 0 for n ≤ 4096, whose rows come from that pass).
  *
  * Each round predicts the next picks exactly: the M unselected tokens with
  * the largest minimum distance (the pool) plus the current pick get their
@@ -74,7 +77,16 @@ export function maxMinDiverse(sim: Float32Array, n: number, budget: number, near
  */
 export async function maxMinDiverseBlocked(x: Float32Array, n: number, d: number, budget: number): Promise<{ picks: Int32Array; rowsComputed: number }> {
   const unit = await unitRowsNative(x, n, d);
-  const state = new GreedyState(n, budget, await nearestCosineNeighbours(unit, n, d));
+  // Small inputs keep the nearest-neighbour tiles (the upper block triangle, within one 64 MiB tile) and read rows from them.
+  const keepTiles = n * n <= SIMILARITY_TILE_VALUES;
+  const { nearest, tiles } = await nearestCosineNeighbours(unit, n, d, SIMILARITY_TILE_VALUES, keepTiles);
+  const state = new GreedyState(n, budget, nearest);
+  if (keepTiles) {
+    const rows = new TileRows(tiles, n);
+    const row = new Float32Array(n);
+    while (!state.done()) state.step(rows.read(state.pick, row), 0);
+    return { picks: state.picks, rowsComputed: 0 };
+  }
   const capacity = Math.max(1, Math.min(n, Math.floor(SIMILARITY_TILE_VALUES / n)));
   let poolSize = Math.max(32, Math.min(1024, Math.round(n / 16)));
   let rowsComputed = 0;
@@ -92,6 +104,26 @@ export async function maxMinDiverseBlocked(x: Float32Array, n: number, d: number
     if (predicted.length > poolSize / 2) poolSize = Math.min(capacity, 2 * poolSize);
   }
   return { picks: state.picks, rowsComputed };
+}
+
+/** Full similarity rows read from the upper block triangle: row i, column j < i's block comes from j's tile, transposed. */
+class TileRows {
+  private readonly tileOf: Int32Array;
+
+  constructor(private readonly tiles: SimilarityTile[], n: number) {
+    this.tileOf = new Int32Array(n);
+    tiles.forEach((tile, t) => this.tileOf.fill(t, tile.start, tile.start + tile.rows));
+  }
+
+  read(i: number, out: Float32Array): Float32Array {
+    const own = this.tiles[this.tileOf[i]!]!;
+    for (let t = 0; t < this.tileOf[i]!; t++) {
+      const { start, rows, cols, values } = this.tiles[t]!;
+      for (let r = 0; r < rows; r++) out[start + r] = values[r * cols + (i - start)]!;
+    }
+    out.set(own.values.subarray((i - own.start) * own.cols, (i - own.start + 1) * own.cols), own.start);
+    return out;
+  }
 }
 
 /**

@@ -10,20 +10,26 @@ test('nearestCosineNeighbours: hand-computed cosines, duplicates, one token', as
   const h = Math.SQRT1_2;
   const unit = await unitRowsNative(Float32Array.of(1, 0, 1, 1, 0, 3), 3, 2);
   assert.deepEqual(Array.from(unit), Array.from(Float32Array.of(1, 0, h, h, 0, 1)));
-  const nearest = await nearestCosineNeighbours(unit, 3, 2);
+  const { nearest } = await nearestCosineNeighbours(unit, 3, 2);
   assert.deepEqual(Array.from(nearest), Array.from(Float32Array.of(h, h, h)));
   // a duplicate's nearest neighbour is its twin (cos 1), never itself
-  const dup = await nearestCosineNeighbours(await unitRowsNative(Float32Array.of(1, 0, 0, 1, 1, 0), 3, 2), 3, 2);
+  const { nearest: dup } = await nearestCosineNeighbours(await unitRowsNative(Float32Array.of(1, 0, 0, 1, 1, 0), 3, 2), 3, 2);
   assert.deepEqual(Array.from(dup), [1, 0, 1]);
-  assert.deepEqual(Array.from(await nearestCosineNeighbours(Float32Array.of(1, 0), 1, 2)), [Number.NEGATIVE_INFINITY]);
+  assert.deepEqual(Array.from((await nearestCosineNeighbours(Float32Array.of(1, 0), 1, 2)).nearest), [Number.NEGATIVE_INFINITY]);
 });
 
 test('nearestCosineNeighbours in many small symmetric tiles equals the Gram matrix row maxima bit for bit', async () => {
   const { data, n, d } = randomTokens(700, 16, 4);
   const unit = await unitRowsNative(data, n, d);
-  const reference = (await cosineGramNative(data, n, d)).nearest;
+  const { nearest: reference, gram } = await cosineGramNative(data, n, d);
   // tileValues 4000 → row blocks of 5–256 rows: every tile shape, the diagonal inside each
-  for (const tileValues of [4000, 1 << 24]) assert.deepEqual(await nearestCosineNeighbours(unit, n, d, tileValues), reference, `tile ${tileValues}`);
+  for (const tileValues of [4000, 1 << 24]) {
+    const { nearest, tiles } = await nearestCosineNeighbours(unit, n, d, tileValues, true);
+    assert.deepEqual(nearest, reference, `tile ${tileValues}`);
+    // the kept tiles are the upper block triangle of the Gram matrix, bit for bit
+    for (const { start, rows, cols, values } of tiles) for (let r = 0; r < rows; r++) assert.deepEqual(values.subarray(r * cols, (r + 1) * cols), gram.subarray((start + r) * n + start, (start + r + 1) * n), `row ${start + r}`);
+    assert.equal(tiles.at(-1)!.start + tiles.at(-1)!.rows, n);
+  }
 });
 
 test('cosineRows equals the chosen rows of the Gram matrix bit for bit; rejects rows outside [0, n)', async () => {

@@ -25,11 +25,21 @@ test('divprune without the n×n matrix picks exactly what the Gram-matrix rule p
     const reference = maxMinDiverse(gram, tokens.n, budget, nearest);
     const blocked = await maxMinDiverseBlocked(tokens.data, tokens.n, tokens.d, budget);
     assert.deepEqual(blocked.picks, reference, `n = ${tokens.n}, budget ${budget}`);
-    // every row computed was a pick's (the predictions held): budget − 1 rows, the last pick needs none
-    assert.equal(blocked.rowsComputed, budget - 1);
+    // n ≤ 4096: every row comes from the nearest-neighbour tiles, no second GEMM
+    assert.equal(blocked.rowsComputed, 0);
   }
   const result = await divpruneReducer.run(randomTokens(900, 16, 3), { budget: 90 });
-  assert.equal(result.stats.similarity_rows, 89);
+  assert.equal(result.stats.similarity_rows, 0);
+});
+
+test('divprune above 4096 tokens: rows of certain picks only, batched, same picks as the Gram-matrix rule', async () => {
+  const tokens = clusteredTokens(4200, 4, 6);
+  const { gram, nearest } = await cosineGramNative(tokens.data, tokens.n, tokens.d);
+  const reference = maxMinDiverse(gram, tokens.n, 300, nearest);
+  const blocked = await maxMinDiverseBlocked(tokens.data, tokens.n, tokens.d, 300);
+  assert.deepEqual(blocked.picks, reference);
+  // every row computed was a pick's (the predictions held): budget − 1 rows, the last pick needs none
+  assert.equal(blocked.rowsComputed, 299);
 });
 
 test('cluster without the n×n matrix: the same k-means as on the Gram matrix (seeding, Lloyd steps, objective)', async () => {

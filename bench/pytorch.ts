@@ -1,0 +1,122 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodeNpy } from '../core/npy.js';
+import { createTokenSet } from '../core/tokenset.js';
+import { reducers } from '../reducers/index.js';
+import { measure, syntheticFeatures, type Benchmark, type BenchResult } from './harness.js';
+
+/**
+ * `vtc bench pytorch`: divprune, tome and cluster on the LLaVA-NeXT concat
+ * shape (thumbnail + 2×2 crops = 2880 × 1024) at 25%, in one run:
+ *
+ * - warm: the library's median per call in this process (after a warm-up);
+ * - cold: the `ms` that `vtc reduce … --json` reports in a fresh process
+ *   (median of 3 processes), and that process's wall time;
+ * - PyTorch: bench/torch_reference.py, the same rules written in PyTorch with
+ *   2 threads, warm median — only when a python3 with torch is found
+ *   ($VTC_TORCH_PYTHON, /usr/bin/python3 or python3 on PATH); skipped otherwise.
+ *
+ * cluster runs its full 10 Lloyd iterations (tolerance 0) on both sides.
+ */
+const N = 2880;
+const D = 1024;
+const RATIO = 0.25;
+const METHODS = ['divprune', 'tome', 'cluster'] as const;
+const OPTIONS: Record<string, Record<string, unknown>> = { cluster: { iterations: 10, tolerance: 0 } };
+const CLI_FLAGS: Record<string, string[]> = { cluster: ['--iterations', '10', '--tolerance', '0'] };
+
+/** A python3 that imports torch, or undefined. */
+function torchPython(): string | undefined {
+  for (const candidate of [process.env.VTC_TORCH_PYTHON, '/usr/bin/python3', 'python3']) {
+    if (!candidate) continue;
+    try {
+      execFileSync(candidate, ['-c', 'import torch, numpy'], { stdio: 'ignore' });
+      return candidate;
+    } catch {
+      // no torch here
+    }
+  }
+  return undefined;
+}
+
+function run(command: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr, ms: performance.now() - started }));
+  });
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export const pytorchBenchmark: Benchmark = {
+  description: 'divprune, tome, cluster on 2880x1024 at 25%: warm per call, cold CLI call, and a warm PyTorch implementation of the same rule (2 threads)',
+  async run({ runs, log }) {
+    log(`load average at start: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+    const dir = mkdtempSync(join(tmpdir(), 'vtc-bench-pytorch-'));
+    try {
+      const data = syntheticFeatures(N * D, 51);
+      const input = join(dir, 'concat.npy');
+      writeFileSync(input, encodeNpy([N, D], data));
+      const tokens = createTokenSet({ data, n: N, d: D });
+      const python = torchPython();
+      let torch: Record<string, { median_ms: number }> | undefined;
+      let torchVersion = 'not installed';
+      if (python) {
+        const script = fileURLToPath(new URL('../../bench/torch_reference.py', import.meta.url));
+        const result = await run(python, [existsSync(script) ? script : fileURLToPath(new URL('./torch_reference.py', import.meta.url)), input, String(RATIO), String(runs), '2']);
+        if (result.code !== 0) throw new Error(`bench pytorch: ${python} failed: ${result.stderr.trim().split('\n').pop()}`);
+        const parsed = JSON.parse(result.stdout) as { torch: string; methods: Record<string, { median_ms: number }> };
+        torch = parsed.methods;
+        torchVersion = parsed.torch;
+      } else log('PyTorch not found (python3 -c "import torch" fails): the PyTorch column is skipped');
+      const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+      const results: BenchResult[] = [];
+      for (const method of METHODS) {
+        const reducer = reducers[method]!;
+        const options = { ratio: RATIO, seed: 1, ...(OPTIONS[method] ?? {}) };
+        const warm = await measure(`${method} ${N}x${D} R=${RATIO}`, runs, () => reducer.run(tokens, options));
+        const cold: number[] = [];
+        const wall: number[] = [];
+        for (let p = 0; p < 3; p++) {
+          const result = await run(process.execPath, [cli, 'reduce', '--in', input, '--method', method, '--ratio', String(RATIO), ...(CLI_FLAGS[method] ?? []), '--out', join(dir, 'out.npy'), '--json']);
+          if (result.code !== 0) throw new Error(`bench pytorch: vtc reduce --method ${method} failed: ${result.stderr.trim()}`);
+          cold.push((JSON.parse(result.stdout) as { ms: number }).ms);
+          wall.push(result.ms);
+        }
+        const coldMs = median(cold);
+        const extra: Record<string, number | string> = {
+          method,
+          cold_ms: +coldMs.toFixed(1),
+          cold_over_warm: +(coldMs / warm.medianMs).toFixed(2),
+          cold_process_ms: Math.round(median(wall)),
+          torch: torchVersion,
+        };
+        const torchMs = torch?.[method]?.median_ms;
+        if (torchMs !== undefined) {
+          extra.torch_warm_ms = +torchMs.toFixed(1);
+          extra.warm_over_torch = +(warm.medianMs / torchMs).toFixed(2);
+        }
+        warm.extra = extra;
+        log(`${method}: warm ${warm.medianMs.toFixed(1)} ms, cold ${coldMs.toFixed(1)} ms (×${extra.cold_over_warm})${torchMs !== undefined ? `, PyTorch ${torchMs.toFixed(1)} ms (×${extra.warm_over_torch})` : ''}`);
+        results.push(warm);
+      }
+      log(`load average at end: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+      return results;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
