@@ -339,3 +339,33 @@ export async function pairedCosineNative(a: Float32Array, b: Float32Array, m: nu
   });
   return out.cos!.data as Float32Array;
 }
+
+/** The native kernels a reducer may declare it uses, so a one-shot caller can set them up ahead (warmUpKernels). */
+export type NativeKernel = 'gemm' | 'best_cosine_match' | 'cosine_gram' | 'mean_pool' | 'unit_rows' | 'nearest_tile' | 'vec_mat' | 'batched_gram' | 'paired_cosine';
+
+/**
+ * Creates the onnxruntime sessions of `kernels` and runs each once on a tiny
+ * input (the runtime's environment, the session's thread pool and first-run
+ * allocations are what a cold call pays). Returns the milliseconds spent.
+ * `vtc reduce` starts this while it reads the input file, so the reduction's
+ * `ms` is the method's own time and the set-up is reported beside it.
+ *
+ * @example
+ * const setupMs = await warmUpKernels(['best_cosine_match']);
+ */
+export async function warmUpKernels(kernels: readonly NativeKernel[]): Promise<number> {
+  const started = performance.now();
+  const x = Float32Array.of(1, 0, 0, 1);
+  for (const kernel of new Set(kernels)) {
+    if (kernel === 'gemm') await matmulABt(matrix(2, 2, x), matrix(2, 2, x), 'native');
+    else if (kernel === 'best_cosine_match') await bestCosineMatch(x, 2, x, 2, 2, new Float32Array(2));
+    else if (kernel === 'cosine_gram') await cosineGramNative(x, 2, 2);
+    else if (kernel === 'mean_pool') await meanPoolNative(Float32Array.of(1, 2, 3, 4), 1, 2, 2, 2, 1);
+    else if (kernel === 'unit_rows') await unitRowsNative(x, 2, 2);
+    else if (kernel === 'vec_mat') await vecMatNative(Float32Array.of(1, 0), x, 2, 2);
+    else if (kernel === 'batched_gram') await batchedGramNative(x, 1, 2, 2);
+    else if (kernel === 'paired_cosine') await pairedCosineNative(x, x, 2, 2);
+    else await nearestCosineNeighbours(x, 2, 2);
+  }
+  return performance.now() - started;
+}

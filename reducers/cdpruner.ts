@@ -49,6 +49,7 @@ export const cdprunerReducer: Reducer<CDPrunerOptions> = {
     query: { type: 'npy', description: 'instruction embedding in the tokens\' space: .npy [d] or [m, d] (CLI: a file path)' },
     theta: { type: 'number', description: 'relevance weight θ in [0, 1): q = exp(θ/(2(1-θ))·r) instead of the raw relevance r (needs --query)' },
   },
+  native: ['cosine_gram', 'vec_mat', 'gemm'],
   async run(tokens: TokenSet, options: CDPrunerOptions): Promise<Reduction> {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'cdpruner');
     if (options.theta !== undefined) {

@@ -60,6 +60,7 @@ export const clusterReducer: Reducer<ClusterOptions> = {
     iterations: { type: 'integer', description: 'k-means Lloyd iterations', default: CLUSTER_ITERATIONS },
     tolerance: { type: 'number', description: 'stop early when assignments settle or the objective improves by at most this fraction (0: run all iterations)', default: CLUSTER_TOLERANCE },
   },
+  native: ['cosine_gram', 'unit_rows', 'gemm', 'best_cosine_match'],
   async run(tokens: TokenSet, options: ClusterOptions): Promise<Reduction> {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'cluster');
     const iterations = options.iterations ?? CLUSTER_ITERATIONS;

@@ -36,6 +36,7 @@ export const dartReducer: Reducer<DartOptions> = {
   options: {
     pivots: { type: 'integer', description: 'number of pivot tokens (largest L1 norm), ≥ 1', default: DART_PIVOTS },
   },
+  native: ['gemm'],
   async run(tokens: TokenSet, options: DartOptions): Promise<Reduction> {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'dart');
     const pivotCount = options.pivots ?? DART_PIVOTS;

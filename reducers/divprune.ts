@@ -35,6 +35,7 @@ export const divpruneReducer: Reducer<DivPruneOptions> = {
   kind: 'select',
   scope: 'all',
   options: {},
+  native: ['unit_rows', 'nearest_tile', 'gemm'],
   async run(tokens: TokenSet, options: DivPruneOptions): Promise<Reduction> {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'divprune');
     checkFeatureSize(tokens.n, tokens.d, 'divprune');

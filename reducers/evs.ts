@@ -32,6 +32,7 @@ export const evsReducer: Reducer<EvsOptions> = {
   kind: 'select',
   scope: 'video',
   options: {},
+  native: ['paired_cosine'],
   async run(tokens: TokenSet, options: EvsOptions): Promise<Reduction> {
     const { frames, perFrame } = frameLayout(tokens, 'evs');
     const { budget, ratio } = resolveBudget(tokens.n, options, 'evs');

@@ -66,6 +66,7 @@ export const fastvidReducer: Reducer<FastVidOptions> = {
     anchorStride: { type: 'integer', description: 'DTM p: every p-th frame of a segment (from its end) holds its context tokens, ≥ 1', default: FASTVID_DEFAULTS.anchorStride },
     mergeWeight: { type: 'number', description: 'DTM β: least weight of a context token in its merged feature, in [0, 1]', default: FASTVID_DEFAULTS.mergeWeight },
   },
+  native: ['batched_gram', 'mean_pool', 'gemm'],
   async run(tokens: TokenSet, options: FastVidOptions): Promise<Reduction> {
     const { frames, perFrame } = frameLayout(tokens, 'fastvid');
     const { budget, ratio } = resolveBudget(tokens.n, options, 'fastvid');

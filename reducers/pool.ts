@@ -41,6 +41,7 @@ export const poolReducer: Reducer<PoolOptions> = {
   kind: 'merge',
   scope: 'tile',
   options: { kernel: { type: 'integer', description: 'square pool kernel k (overrides the kernel derived from --ratio/--budget; may exceed the budget)' } },
+  native: ['mean_pool'],
   async run(tokens: TokenSet, options: PoolOptions): Promise<Reduction> {
     const { ratio } = resolveBudget(tokens.n, options, 'pool');
     if (options.kernel !== undefined && !(Number.isInteger(options.kernel) && options.kernel >= 1)) {

@@ -48,6 +48,7 @@ export const tomeReducer: Reducer<ToMeOptions> = {
   options: {
     protect: { type: 'integer-list', description: 'comma-separated input token indices that never merge' },
   },
+  native: ['best_cosine_match'],
   async run(tokens: TokenSet, options: ToMeOptions): Promise<Reduction> {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'tome');
     checkFeatureSize(tokens.n, tokens.d, 'tome');

@@ -1,3 +1,4 @@
+import type { NativeKernel } from '../core/linalg-kernels.js';
 import type { Reduction, TokenSet } from '../core/tokenset.js';
 
 /** Options every reducer accepts. Give exactly one of ratio / budget. */
@@ -29,6 +30,8 @@ export interface Reducer<O extends BaseReduceOptions = BaseReduceOptions> {
   scope: 'all' | 'tile' | 'anyres' | 'video';
   /** Method-specific options (beyond ratio/budget/seed), by camelCase name. */
   options: Record<string, OptionSpec>;
+  /** Native kernels the method runs (core/linalg-kernels), so a one-shot caller can set them up while it loads the input. */
+  native?: readonly NativeKernel[];
   run(tokens: TokenSet, options: O): Promise<Reduction>;
 }
 

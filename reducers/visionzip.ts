@@ -46,6 +46,7 @@ export const visionzipReducer: Reducer<VisionZipOptions> = {
   options: {
     dominantShare: { type: 'number', description: 'share of kept tokens that are dominant (CLS top-k)', default: VISIONZIP_DOMINANT_SHARE },
   },
+  native: ['best_cosine_match'],
   async run(tokens: TokenSet, options: VisionZipOptions): Promise<Reduction> {
     const { ratio } = resolveBudget(tokens.n, options, 'visionzip');
     const share = options.dominantShare ?? VISIONZIP_DOMINANT_SHARE;

@@ -42,6 +42,7 @@ export const visprunerReducer: Reducer<VisPrunerOptions> = {
   options: {
     importantShare: { type: 'number', description: 'share of kept tokens that are important (top CLS attention), in [0, 1]', default: VISPRUNER_IMPORTANT_SHARE },
   },
+  native: ['cosine_gram'],
   async run(tokens: TokenSet, options: VisPrunerOptions): Promise<Reduction> {
     const { ratio } = resolveBudget(tokens.n, options, 'vispruner');
     const share = options.importantShare ?? VISPRUNER_IMPORTANT_SHARE;

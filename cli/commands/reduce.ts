@@ -5,6 +5,7 @@ import type { TokenSet } from '../../core/tokenset.js';
 import { loadTokens, saveTokens } from '../../encoders/tokenfile.js';
 import { getReducer, reducers } from '../../reducers/index.js';
 import { runReducer } from '../../reducers/run.js';
+import { warmUpKernels } from '../../core/linalg-kernels.js';
 import { addMethodOptions, addQueryTextOptions, loadMethodOptions, rejectForeignMethodOptions, withTextQuery } from '../method-options.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
 
@@ -18,7 +19,7 @@ export function reduceCommand(): Command {
     .option('--seed <s>', 'random seed, an integer in [0, 4294967295] (random, cluster)', parseInteger('--seed'), 0)
     .requiredOption('--out <file>', 'output: .npy ([n_out, d] for one source, [frames, t, d] for video frames with equal counts; other multi-source results are refused) or .safetensors (tokens, sizes, source, grid_pos, positions, extra.*, origin_offsets/origin_index + the input metadata)')
     .option('--dtype <t>', 'output float type: float32 or float16', 'float32')
-    .option('--json', 'print one JSON object {method, ratio, budget, n_in, n_padding, n_out, d, <method stats>, warnings, keep?, assign?, representative?, ms}');
+    .option('--json', 'print one JSON object {method, ratio, budget, n_in, n_padding, n_out, d, <method stats>, warnings, native_setup_ms, keep?, assign?, representative?, ms (the method alone; onnxruntime set-up overlaps reading the input and is native_setup_ms)}');
   addMethodOptions(command);
   addQueryTextOptions(command);
   command.addHelpText(
@@ -53,7 +54,11 @@ pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
     // Checked before the (possibly long) reduction rather than after it.
     const outExt = extname(outPath).toLowerCase();
     if (outExt !== '.npy' && outExt !== '.safetensors') throw new UsageError(`${reducer.name}: --out ${outPath}: unsupported output extension ${JSON.stringify(outExt)} (expected .npy or .safetensors)`);
+    // onnxruntime's set-up (environment, sessions, first runs) proceeds while the input is read; reported as native_setup_ms.
+    const setup = warmUpKernels(reducer.native ?? []);
+    setup.catch(() => undefined); // a failing input file is the error to report; the set-up's own failure surfaces at the await below
     const tokens = await withMethod(reducer.name, () => loadTokens(String(opts.in)));
+    const setupMs = await setup;
     const spec = { ratio: opts.ratio as number | undefined, budget: opts.budget as number | undefined };
     const methodValues = await withTextQuery(reducer, opts, await loadMethodOptions(reducer, opts));
     const options: Record<string, unknown> = { ...spec, seed: opts.seed, ...methodValues };
@@ -75,6 +80,7 @@ pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
         d: tokens.d,
         ...extra,
         warnings: run.warnings,
+        native_setup_ms: setupMs,
         ...(reduction.keep ? { keep: reduction.keep } : {}),
         ...(reduction.assign ? { assign: reduction.assign } : {}),
         ...(reduction.representative ? { representative: reduction.representative } : {}),

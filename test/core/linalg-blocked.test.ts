@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InputError } from '../../core/errors.js';
 import { checkFeatureSize, MAX_FEATURE_VALUES } from '../../core/linalg.js';
-import { cosineGramNative, cosineRows, nearestCosineNeighbours, unitRowsNative } from '../../core/linalg-kernels.js';
+import { cosineGramNative, cosineRows, nearestCosineNeighbours, unitRowsNative, warmUpKernels } from '../../core/linalg-kernels.js';
 import { randomTokens } from '../reducers/fixtures.js';
 
 test('nearestCosineNeighbours: hand-computed cosines, duplicates, one token', async () => {
@@ -50,4 +50,14 @@ test('checkFeatureSize: clear InputError naming n, d, the size and the limit, be
       e instanceof InputError &&
       e.message === 'divprune: n·d = 700000×1152 = 806,400,000 feature values (3.0 GiB of float32) exceeds the limit of 268,435,456 (1 GiB); reduce per segment or frame first',
   );
+});
+
+test('warmUpKernels sets up every kernel a reducer declares; the kernels then give the same answers', async () => {
+  const { reducers } = await import('../../reducers/index.js');
+  const declared = Object.values(reducers).flatMap((r) => [...(r.native ?? [])]);
+  assert.ok(declared.includes('nearest_tile') && declared.includes('best_cosine_match'), declared.join(','));
+  const ms = await warmUpKernels(declared);
+  assert.ok(Number.isFinite(ms) && ms >= 0);
+  const { nearest } = await nearestCosineNeighbours(await unitRowsNative(Float32Array.of(1, 0, 1, 1, 0, 3), 3, 2), 3, 2);
+  assert.deepEqual(Array.from(nearest), Array.from(Float32Array.of(Math.SQRT1_2, Math.SQRT1_2, Math.SQRT1_2)));
 });
