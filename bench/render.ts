@@ -30,11 +30,11 @@ export const renderBenchmark: Benchmark = {
       // Cold: the process-wide width cache is emptied first, as in a one-shot `vtc render`.
       const cold = await measure(`render ${(text.length / 1024).toFixed(0)} KB → ${pageCount} PNG pages (layout+raster+encode+write), cold`, runs, () => {
         clearWidthCache();
-        return writePages(planRender(text, DEFAULT_CONFIG).pages(), dir);
+        return writePages(planRender(text, DEFAULT_CONFIG).pages(), dir, { existing: 'clean' });
       });
       cold.extra = { 'pages/s': +((pageCount * 1000) / cold.medianMs).toFixed(1), 'ms/page': +(cold.medianMs / pageCount).toFixed(2) };
       log(`render+write (cold): ${cold.medianMs.toFixed(1)} ms for ${pageCount} pages = ${cold.extra['pages/s']} pages/s`);
-      const warm = await measure(`same, word widths cached (repeated renders in one process)`, runs, () => writePages(planRender(text, DEFAULT_CONFIG).pages(), dir));
+      const warm = await measure(`same, word widths cached (repeated renders in one process)`, runs, () => writePages(planRender(text, DEFAULT_CONFIG).pages(), dir, { existing: 'clean' }));
       warm.extra = { 'pages/s': +((pageCount * 1000) / warm.medianMs).toFixed(1), 'ms/page': +(warm.medianMs / pageCount).toFixed(2) };
       log(`render+write (warm): ${warm.extra['pages/s']} pages/s`);
       const raster = await measure(`layout+raster only (${pageCount} pages), cold`, runs, () => {

@@ -61,4 +61,5 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 
 const code = await main();
-process.exitCode = code;
+// A command may set a failing exit code itself after printing its output; keep it.
+process.exitCode = code !== 0 ? code : (process.exitCode ?? 0);

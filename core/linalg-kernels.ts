@@ -1,4 +1,4 @@
-import ort from 'onnxruntime-node';
+import ort from './ort.js';
 import { ShapeError } from './errors.js';
 import { matmulABt, matrix, nativeSession } from './linalg.js';
 import { OnnxGraph } from './onnx-graph.js';

@@ -1,4 +1,4 @@
-import ort from 'onnxruntime-node';
+import ort from './ort.js';
 import { InputError, ShapeError } from './errors.js';
 import { OnnxGraph } from './onnx-graph.js';
 

@@ -3,6 +3,8 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { InputError, UsageError, VtcError } from '../core/errors.js';
+import { HttpFault, httpRequest, REPLY_LIMITS, withRetries, type HttpResponse } from '../io/http.js';
+import { writeFailure } from '../io/write.js';
 
 /**
  * Downloads model files from the Hugging Face hub (or any server with the same
@@ -14,6 +16,14 @@ import { InputError, UsageError, VtcError } from '../core/errors.js';
  *
  * The endpoint defaults to $VTC_HF_ENDPOINT, then $HF_ENDPOINT, then
  * https://huggingface.co; a token for gated repos comes from $HF_TOKEN.
+ *
+ * Bounded (io/http.ts): a server that accepts and never answers fails after
+ * `timeoutMs` (connect, then headers, then each silence in the body); a body
+ * may not run past the size the hub announced (or Content-Length, or
+ * REPLY_LIMITS.download when neither is given); JSON listings are capped at
+ * REPLY_LIMITS.hubJson. Resets and stalls are retried `retries` times with
+ * backoff, each retry resuming the `.part` file; a refused connection, 4xx
+ * and checksum mismatches fail at once.
  */
 
 export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
@@ -37,7 +47,17 @@ export interface PullOptions {
   token?: string;
   onStart?: (file: string, total: number | undefined, resumeFrom: number) => void;
   onProgress?: (progress: PullProgress) => void;
+  /** Connect, header and idle timeout in ms: how long the server may stay silent (default 60000). */
+  timeoutMs?: number;
+  /** Retries of a file after a reset, stall or 5xx, each resuming the .part (default 3). */
+  retries?: number;
+  /** First backoff wait in ms, doubled per retry (default 1000). */
+  backoffMs?: number;
+  signal?: AbortSignal;
 }
+
+/** The network settings every hub request shares. */
+type HubNet = Pick<PullOptions, 'timeoutMs' | 'signal'>;
 
 export interface PulledFile {
   file: string;
@@ -60,8 +80,11 @@ export interface PullResult {
 const REPO_PATTERN = /^[A-Za-z0-9][\w.-]*(\/[A-Za-z0-9][\w.-]*)?$/;
 
 export class NetworkError extends VtcError {
-  constructor(message: string) {
+  /** Trying again may help (a reset, a stall, a 5xx); false for refused connections and unknown hosts. */
+  readonly retryable: boolean;
+  constructor(message: string, retryable = false) {
     super(message, 'E_NETWORK', 1);
+    this.retryable = retryable;
   }
 }
 
@@ -103,20 +126,38 @@ function fileUrl(endpoint: string, repo: string, kind: 'resolve' | 'raw', revisi
   return `${endpoint}/${repo}/${kind}/${encodeURIComponent(revision)}/${file.split('/').map(encodeURIComponent).join('/')}`;
 }
 
-async function request(url: string, init: RequestInit, what: string): Promise<Response> {
+async function request(url: string, init: { method?: string; headers?: Record<string, string>; follow?: boolean }, what: string, net: HubNet): Promise<HttpResponse> {
+  const timeoutMs = net.timeoutMs ?? 60_000;
   try {
-    return await fetch(url, init);
+    return await httpRequest({
+      url,
+      method: init.method ?? 'GET',
+      headers: init.headers ?? {},
+      maxRedirects: init.follow === false ? 0 : 5,
+      connectTimeoutMs: timeoutMs,
+      headersTimeoutMs: timeoutMs,
+      idleTimeoutMs: timeoutMs,
+      ...(net.signal ? { signal: net.signal } : {}),
+    });
   } catch (error) {
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    throw new NetworkError(`${what}: cannot reach ${new URL(url).origin} (${cause?.code ?? cause?.message ?? (error as Error).message})`);
+    throw networkFailure(error, url, what);
   }
 }
 
-function httpError(response: Response, what: string, repo: string, revision: string): VtcError {
+function networkFailure(error: unknown, url: string, what: string): unknown {
+  if (!(error instanceof HttpFault)) return error;
+  const origin = new URL(url).origin;
+  if (error.kind === 'refused') return new NetworkError(`${what}: cannot reach ${origin} (ECONNREFUSED)`);
+  if (error.kind === 'dns') return new NetworkError(`${what}: cannot reach ${origin} (unknown host)`);
+  return new NetworkError(`${what}: ${error.message}`, error.retryable);
+}
+
+function httpError(response: HttpResponse, what: string, repo: string, revision: string): VtcError {
   const status = response.status;
+  response.discard();
   if (status === 404) return new InputError(`${what}: not found in ${repo} at revision ${revision} (HTTP 404)`, 'E_NOENT');
   if (status === 401 || status === 403) return new InputError(`${what}: access denied (HTTP ${status}); the repo may be gated or private — set HF_TOKEN`, 'E_AUTH');
-  return new NetworkError(`${what}: server answered HTTP ${status} ${response.statusText}`);
+  return new NetworkError(`${what}: server answered HTTP ${status} ${response.statusText}`, status === 429 || status === 408 || status >= 500);
 }
 
 /**
@@ -125,14 +166,21 @@ function httpError(response: Response, what: string, repo: string, revision: str
  * @example
  * const files = await listRepoFiles('Xenova/clip-vit-base-patch32'); // ['config.json', 'onnx/vision_model.onnx', …]
  */
-export async function listRepoFiles(repo: string, revision = 'main', options: { endpoint?: string; token?: string } = {}): Promise<string[]> {
+export async function listRepoFiles(repo: string, revision = 'main', options: { endpoint?: string; token?: string } & HubNet = {}): Promise<string[]> {
   const endpoint = hubEndpoint(options.endpoint);
   const url = `${endpoint}/api/models/${repo}/revision/${encodeURIComponent(revision)}`;
-  const response = await request(url, { headers: authHeaders(options.token) }, `${repo}@${revision}`);
-  if (!response.ok) throw httpError(response, `${repo}@${revision}`, repo, revision);
+  const what = `${repo}@${revision}`;
+  const response = await request(url, { headers: authHeaders(options.token) }, what, options);
+  if (!response.ok) throw httpError(response, what, repo, revision);
+  let text: string;
+  try {
+    text = (await response.bytes(REPLY_LIMITS.hubJson, 'file list')).toString('utf8');
+  } catch (error) {
+    throw networkFailure(error, url, what);
+  }
   let body: { siblings?: { rfilename?: unknown }[] };
   try {
-    body = (await response.json()) as typeof body;
+    body = JSON.parse(text) as typeof body;
   } catch {
     throw new NetworkError(`${url}: expected JSON with a "siblings" list`);
   }
@@ -161,13 +209,13 @@ export interface RemoteFileInfo {
   sha256?: string;
 }
 
-function parseSha(etag: string | null): string | undefined {
+function parseSha(etag: string | null | undefined): string | undefined {
   const value = etag?.replace(/^W\//, '').replace(/"/g, '').trim().toLowerCase();
   return value && /^[0-9a-f]{64}$/.test(value) ? value : undefined;
 }
 
-function parseSize(text: string | null): number | undefined {
-  if (text === null) return undefined;
+function parseSize(text: string | null | undefined): number | undefined {
+  if (text === null || text === undefined) return undefined;
   const n = Number(text);
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
@@ -194,43 +242,30 @@ export function parseLfsPointer(text: string): RemoteFileInfo | undefined {
  * @example
  * const { size, sha256 } = await remoteFileInfo('https://huggingface.co', 'org/vit', 'main', 'model.onnx');
  */
-export async function remoteFileInfo(endpoint: string, repo: string, revision: string, file: string, token?: string): Promise<RemoteFileInfo> {
+export async function remoteFileInfo(endpoint: string, repo: string, revision: string, file: string, token?: string, net: HubNet = {}): Promise<RemoteFileInfo> {
   const url = fileUrl(endpoint, repo, 'resolve', revision, file);
-  const response = await request(url, { method: 'HEAD', redirect: 'manual', headers: authHeaders(token) }, file);
+  const response = await request(url, { method: 'HEAD', follow: false, headers: authHeaders(token) }, file, net);
   if (response.status >= 400) throw httpError(response, file, repo, revision);
+  response.discard();
   const info: RemoteFileInfo = {};
-  const linkedSha = parseSha(response.headers.get('x-linked-etag'));
-  const linkedSize = parseSize(response.headers.get('x-linked-size'));
+  const linkedSha = parseSha(response.header('x-linked-etag'));
+  const linkedSize = parseSize(response.header('x-linked-size'));
   if (linkedSha) info.sha256 = linkedSha;
   if (linkedSize !== undefined) info.size = linkedSize;
   else if (response.status < 300) {
-    const length = parseSize(response.headers.get('content-length'));
+    const length = parseSize(response.header('content-length'));
     if (length !== undefined) info.size = length;
   }
   if (!info.sha256) {
-    const raw = await request(fileUrl(endpoint, repo, 'raw', revision, file), { headers: { ...authHeaders(token), range: 'bytes=0-1023' } }, file);
-    if (raw.ok && raw.body) {
-      const pointer = parseLfsPointer(await readPrefix(raw, 1024));
+    const raw = await request(fileUrl(endpoint, repo, 'raw', revision, file), { headers: { ...authHeaders(token), range: 'bytes=0-1023' } }, file, net);
+    if (raw.ok) {
+      const pointer = parseLfsPointer(await raw.prefix(1024));
       if (pointer) Object.assign(info, pointer);
     } else {
-      await raw.body?.cancel();
+      raw.discard();
     }
   }
   return info;
-}
-
-async function readPrefix(response: Response, limit: number): Promise<string> {
-  const reader = response.body!.getReader();
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  while (length < limit) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    length += value.length;
-  }
-  await reader.cancel();
-  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
 }
 
 async function fileSize(path: string): Promise<number | undefined> {
@@ -253,15 +288,20 @@ async function hashFile(path: string, hash = createHash('sha256')): Promise<Retu
  * @example
  * await pullFile({ repo: 'openai/clip-vit-large-patch14-336', file: 'onnx/model.onnx', dir: 'models/clip' });
  */
-export async function pullFile(options: { repo: string; file: string; revision?: string; dir: string; endpoint?: string; token?: string; onStart?: PullOptions['onStart']; onProgress?: PullOptions['onProgress'] }): Promise<PulledFile> {
+export async function pullFile(options: { repo: string; file: string; revision?: string; dir: string; endpoint?: string; token?: string; onStart?: PullOptions['onStart']; onProgress?: PullOptions['onProgress'] } & HubNet): Promise<PulledFile> {
   const { repo, file, dir } = options;
   const revision = options.revision ?? 'main';
   checkFileName(file);
   const endpoint = hubEndpoint(options.endpoint);
-  const info = await remoteFileInfo(endpoint, repo, revision, file, options.token);
+  const net: HubNet = { ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+  const info = await remoteFileInfo(endpoint, repo, revision, file, options.token, net);
   const path = join(dir, file);
   const part = `${path}.part`;
-  await mkdir(dirname(path), { recursive: true });
+  try {
+    await mkdir(dirname(path), { recursive: true });
+  } catch (error) {
+    throw writeFailure(error, path);
+  }
   const verified: PulledFile['verified'] = info.sha256 ? 'sha256' : info.size !== undefined ? 'size' : 'none';
 
   const existing = await fileSize(path);
@@ -278,36 +318,36 @@ export async function pullFile(options: { repo: string; file: string; revision?:
   const hash = createHash('sha256');
   let received = offset;
   let resumed = false;
+  const url = fileUrl(endpoint, repo, 'resolve', revision, file);
+  const progress = (r: number) => options.onProgress?.({ file, received: r, ...(info.size !== undefined ? { total: info.size } : {}) });
+  // The body may not run past what the hub announced (or Content-Length): a server that streams forever is cut off at once.
+  const limitFor = (response: HttpResponse, start: number) => info.size ?? (Number(response.header('content-length')) >= 0 ? start + Number(response.header('content-length')) : REPLY_LIMITS.download);
   if (offset > 0 && (info.size === undefined || offset < info.size)) {
-    const response = await request(fileUrl(endpoint, repo, 'resolve', revision, file), { headers: { ...authHeaders(options.token), range: `bytes=${offset}-` } }, file);
+    const response = await request(url, { headers: { ...authHeaders(options.token), range: `bytes=${offset}-` } }, file, net);
     if (response.status === 206 && rangeStart(response) === offset) {
       await hashFile(part, hash);
       resumed = true;
       options.onStart?.(file, info.size, offset);
-      received = await streamTo(response, part, 'a', hash, offset, (r) => options.onProgress?.({ file, received: r, ...(info.size !== undefined ? { total: info.size } : {}) }));
+      received = await streamTo(response, part, 'a', hash, offset, limitFor(response, offset), file, progress);
     } else if (response.ok) {
       // The server ignored the Range: start over with this full response.
       options.onStart?.(file, info.size, 0);
-      received = await streamTo(response, part, 'w', hash, 0, (r) => options.onProgress?.({ file, received: r, ...(info.size !== undefined ? { total: info.size } : {}) }));
+      received = await streamTo(response, part, 'w', hash, 0, limitFor(response, 0), file, progress);
     } else {
-      await response.body?.cancel();
       throw httpError(response, file, repo, revision);
     }
   } else if (offset > 0) {
     await hashFile(part, hash); // a complete .part from an interrupted verification
     resumed = true;
   } else {
-    const response = await request(fileUrl(endpoint, repo, 'resolve', revision, file), { headers: authHeaders(options.token) }, file);
-    if (!response.ok) {
-      await response.body?.cancel();
-      throw httpError(response, file, repo, revision);
-    }
+    const response = await request(url, { headers: authHeaders(options.token) }, file, net);
+    if (!response.ok) throw httpError(response, file, repo, revision);
     options.onStart?.(file, info.size, 0);
-    received = await streamTo(response, part, 'w', hash, 0, (r) => options.onProgress?.({ file, received: r, ...(info.size !== undefined ? { total: info.size } : {}) }));
+    received = await streamTo(response, part, 'w', hash, 0, limitFor(response, 0), file, progress);
   }
 
   if (info.size !== undefined && received !== info.size) {
-    if (received < info.size) throw new NetworkError(`${file}: download stopped at ${received} of ${info.size} bytes; run the command again to resume from ${part}`);
+    if (received < info.size) throw new NetworkError(`${file}: download stopped at ${received} of ${info.size} bytes; run the command again to resume from ${part}`, true);
     await rm(part, { force: true });
     throw new InputError(`${file}: size mismatch, expected ${info.size} bytes, got ${received}; the partial file was removed`, 'E_SIZE');
   }
@@ -316,35 +356,58 @@ export async function pullFile(options: { repo: string; file: string; revision?:
     await rm(part, { force: true });
     throw new InputError(`${file}: sha256 mismatch, expected ${info.sha256}, got ${sha}; the partial file was removed`, 'E_CHECKSUM');
   }
-  await rename(part, path);
+  try {
+    await rename(part, path);
+  } catch (error) {
+    throw writeFailure(error, path);
+  }
   return { file, path, bytes: received, sha256: sha, status: resumed ? 'resumed' : 'downloaded', verified };
 }
 
-function rangeStart(response: Response): number | undefined {
-  const match = /^bytes (\d+)-/.exec(response.headers.get('content-range') ?? '');
+function rangeStart(response: HttpResponse): number | undefined {
+  const match = /^bytes (\d+)-/.exec(response.header('content-range') ?? '');
   return match ? Number(match[1]) : undefined;
 }
 
-/** Streams a response body into `path`, updating the hash; returns the total bytes now in the file. */
-async function streamTo(response: Response, path: string, flags: 'a' | 'w', hash: ReturnType<typeof createHash>, start: number, onProgress: (received: number) => void): Promise<number> {
+/**
+ * Streams a response body into `path`, updating the hash; returns the total
+ * bytes now in the file. Stops (and removes the file) as soon as the body
+ * passes `limit` bytes in total.
+ */
+async function streamTo(response: HttpResponse, path: string, flags: 'a' | 'w', hash: ReturnType<typeof createHash>, start: number, limit: number, file: string, onProgress: (received: number) => void): Promise<number> {
   const out = createWriteStream(path, { flags });
+  let writeError: unknown;
+  out.on('error', (error) => (writeError ??= error));
   let received = start;
+  const close = () => new Promise<void>((resolve) => (out.closed ? resolve() : out.end(() => resolve())));
   try {
-    if (response.body) {
-      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-        hash.update(chunk);
-        if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', resolve));
-        received += chunk.length;
-        onProgress(received);
+    for await (const chunk of response.chunks()) {
+      if (writeError) break;
+      if (received + chunk.length > limit) {
+        response.discard();
+        await close();
+        await rm(path, { force: true });
+        throw new InputError(`${file}: the server sent more than the ${limit} bytes it announced; stopped and removed the partial file`, 'E_SIZE');
       }
+      hash.update(chunk);
+      if (!out.write(chunk)) await new Promise<void>((resolve) => { out.once('drain', resolve); out.once('error', () => resolve()); });
+      received += chunk.length;
+      onProgress(received);
     }
   } catch (error) {
-    // Keep what arrived: the next run resumes from it.
-    await new Promise<void>((resolve) => out.end(resolve));
-    const cause = (error as { cause?: { code?: string } }).cause;
-    throw new NetworkError(`${path}: connection lost after ${received} bytes (${cause?.code ?? (error as Error).message}); run the command again to resume`);
+    if (error instanceof InputError) throw error;
+    // Keep what arrived: the next attempt (or run) resumes from it.
+    await close();
+    if (writeError) throw writeFailure(writeError, path);
+    const reason = error instanceof HttpFault ? error.message.replace(/^\S+: /, '') : (error as Error).message;
+    throw new NetworkError(`${file}: connection lost after ${received} bytes (${reason}); run the command again to resume from ${path}`, !(error instanceof HttpFault) || error.retryable);
   }
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  if (writeError) {
+    response.discard();
+    await close();
+    throw writeFailure(writeError, path);
+  }
+  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(writeFailure(err, path)) : resolve())));
   return received;
 }
 
@@ -364,25 +427,32 @@ export async function pullModel(options: PullOptions): Promise<PullResult> {
   const dir = options.dir ?? defaultModelDir(repo);
   let files = options.files;
   if (!files || files.length === 0) {
-    const listed = await listRepoFiles(repo, revision, { ...(options.endpoint ? { endpoint: options.endpoint } : {}), ...(options.token ? { token: options.token } : {}) });
+    const listed = await listRepoFiles(repo, revision, { ...(options.endpoint ? { endpoint: options.endpoint } : {}), ...(options.token ? { token: options.token } : {}), ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}), ...(options.signal ? { signal: options.signal } : {}) });
     files = defaultPullFiles(listed);
     if (files.length === 0) throw new InputError(`${repo}@${revision}: no .onnx or .json files among ${listed.length} files; name files with --file`, 'E_NOENT');
   }
   for (const file of files) checkFileName(file);
   const pulled: PulledFile[] = [];
   for (const file of files) {
-    pulled.push(
-      await pullFile({
-        repo,
-        file,
-        revision,
-        dir,
-        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-        ...(options.token ? { token: options.token } : {}),
-        ...(options.onStart ? { onStart: options.onStart } : {}),
-        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-      }),
+    // A retry resumes the .part the failed attempt left, so a reset costs only the bytes in flight.
+    const { value } = await withRetries(
+      () =>
+        pullFile({
+          repo,
+          file,
+          revision,
+          dir,
+          ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+          ...(options.token ? { token: options.token } : {}),
+          ...(options.onStart ? { onStart: options.onStart } : {}),
+          ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+          ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+        }),
+      (error) => ({ retry: error instanceof NetworkError && error.retryable }),
+      { retries: options.retries ?? 3, backoffMs: options.backoffMs ?? 1000, ...(options.signal ? { signal: options.signal } : {}) },
     );
+    pulled.push(value);
   }
   return { repo, revision, dir, files: pulled };
 }

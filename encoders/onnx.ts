@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import ort from 'onnxruntime-node';
+import ort from '../core/ort.js';
 import { z } from 'zod';
 import { InputError, ShapeError, UsageError } from '../core/errors.js';
 import { floatToHalf, halfToFloat } from '../core/float16.js';

@@ -1,10 +1,11 @@
-import { readFile, writeFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { bundleToTokenSet, EXTRA_PREFIX, isBundle, tensorsToTokenSet, tokenSetToBundle, tokenSetToTensors } from '../core/bundle.js';
 import { InputError, UsageError } from '../core/errors.js';
 import { decodeNpy, encodeNpy } from '../core/npy.js';
 import { decodeSafetensors, encodeSafetensors } from '../core/safetensors.js';
 import { createTokenSet, type TokenSet, type TokenSource } from '../core/tokenset.js';
+import { writeFileAtomic } from '../io/write.js';
 
 /**
  * Token files on disk (the only file I/O for tokens; core/ holds the pure codecs):
@@ -123,8 +124,5 @@ export function npyShape(tokens: TokenSet, name: string): number[] {
 
 /** Writes atomically (temp file + rename) so a crash never leaves half a file. */
 export async function saveTokens(path: string, tokens: TokenSet, options: SaveTokensOptions = {}): Promise<void> {
-  const bytes = encodeTokens(tokens, path, options);
-  const temp = `${path}.tmp-${process.pid}`;
-  await writeFile(temp, bytes);
-  await rename(temp, path);
+  await writeFileAtomic(path, encodeTokens(tokens, path, options));
 }

@@ -1,7 +1,8 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { InputError, UsageError } from '../core/errors.js';
+import { readTextFile } from '../io/text.js';
 import { METRICS, type Metric } from './scoring.js';
 import { formatZodError } from '../core/validate.js';
 
@@ -123,7 +124,7 @@ async function assertInputFilesExist(samples: EvalSample[]): Promise<void> {
 
 /** Reads a JSONL dataset (blank lines skipped). */
 export async function loadJsonlDataset(path: string): Promise<EvalDataset> {
-  const text = await readFile(path, 'utf8');
+  const text = await readTextFile(path);
   const samples: EvalSample[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -225,7 +226,7 @@ const isMissing = (v: string | undefined) => v === undefined || v === '' || v.to
  * hint and category. A hint is prepended to the question.
  */
 export async function loadTsvDataset(path: string): Promise<EvalDataset> {
-  const rows = parseDelimited(await readFile(path, 'utf8'), '\t');
+  const rows = parseDelimited(await readTextFile(path), '\t');
   if (rows.length < 2) throw new InputError(`${path}: expected a header row and at least one data row`);
   const header = rows[0]!.cells.map((h) => h.trim());
   const col = (name: string) => header.indexOf(name);
@@ -329,14 +330,14 @@ export async function loadFolderDataset(dir: string): Promise<EvalDataset> {
   else if (file.endsWith('.json')) {
     let list: unknown;
     try {
-      list = JSON.parse(await readFile(path, 'utf8'));
+      list = JSON.parse(await readTextFile(path));
     } catch (error) {
       throw new InputError(`${path}: not valid JSON (${(error as Error).message})`);
     }
     if (!Array.isArray(list)) throw new InputError(`${path}: expected a JSON array of rows`);
     samples = list.map((raw, i) => parseRow(raw, dir, `${path}[${i}]`));
   } else {
-    const rows = parseDelimited(await readFile(path, 'utf8'), file.endsWith('.tsv') ? '\t' : ',');
+    const rows = parseDelimited(await readTextFile(path), file.endsWith('.tsv') ? '\t' : ',');
     const header = rows[0]?.cells.map((h) => h.trim()) ?? [];
     samples = rows.slice(1).map((row) => {
       const raw: Record<string, unknown> = {};

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { ensureDir, writeFileAtomic } from '../io/write.js';
 import { join } from 'node:path';
 import { barChart, lineChart, paletteColor } from './charts.js';
 import { BASELINE_METHOD, type TaskAnalysis } from './groups.js';
@@ -170,11 +170,11 @@ export function toMarkdown(input: ReportInput, chartFiles: Record<string, { accu
  * const files = await writeReport('report', { title: 'VTC-Bench', source: 'logs/', tasks, warnings: [] });
  */
 export async function writeReport(outDir: string, input: ReportInput): Promise<string[]> {
-  await mkdir(outDir, { recursive: true });
+  await ensureDir(outDir);
   const written: string[] = [];
   const put = async (name: string, data: string | Buffer) => {
     const path = join(outDir, name);
-    await writeFile(path, data);
+    await writeFileAtomic(path, data);
     written.push(path);
   };
   const chartFiles: Record<string, { accuracy: string; groups: string }> = {};

@@ -1,9 +1,11 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { integer, oneOf, parseOptions } from '../core/validate.js';
 import { DEFAULT_CONFIG, type RenderConfig } from './config.js';
 import { encodeJpeg, encodePng, encodeWebp } from '../encoders/codecs.js';
+import { VtcError } from '../core/errors.js';
+import { ensureDir, writeFailure, writeFileAtomic } from '../io/write.js';
 import { planRender, type MissingGlyph, type RenderedPage } from './render.js';
 
 export interface RenderResult {
@@ -32,13 +34,13 @@ export function renderText(text: string, config: RenderConfig = DEFAULT_CONFIG):
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
 export const IMAGE_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp'];
 
-const pageOutputSchema = z.object({ format: oneOf(['png', 'jpeg', 'webp']).optional(), quality: integer(1, 100).optional(), concurrency: integer(1).optional() });
+const pageOutputSchema = z.object({ format: oneOf(['png', 'jpeg', 'webp']).optional(), quality: integer(1, 100).optional(), concurrency: integer(1).optional(), existing: oneOf(['refuse', 'clean']).optional() });
 
 /**
  * Checks page-output options (what `vtc render` checks for --format,
  * --quality): UsageError "render: quality must be an integer in [1, 100], got 0".
  */
-export function checkPageOutput(options: { format?: unknown; quality?: unknown; concurrency?: unknown }): void {
+export function checkPageOutput(options: { format?: unknown; quality?: unknown; concurrency?: unknown; existing?: unknown }): void {
   parseOptions(pageOutputSchema, options, 'render');
 }
 
@@ -61,6 +63,26 @@ export interface WriteOptions {
   /** Pages encoded at once (encoding runs on the thread pool while the next page rasterises). */
   concurrency?: number;
   onPage?: (done: number) => void;
+  /**
+   * Page files (page_NNN.png/.jpg/.webp) already in the folder from an earlier
+   * render: 'refuse' (default) fails before writing anything, so old pages are
+   * never mixed with new ones; 'clean' deletes them first (only page files,
+   * nothing else in the folder).
+   */
+  existing?: 'refuse' | 'clean';
+}
+
+/** The names writePages gives pages: page_001.png, page_002.jpg, … */
+export const PAGE_FILE_PATTERN = /^page_\d{3,}\.(png|jpg|webp)$/;
+
+/** Page files (by name, sorted) in a folder; none when the folder does not exist. */
+export async function existingPageFiles(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter((name) => PAGE_FILE_PATTERN.test(name)).sort();
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ENOENT') return [];
+    throw writeFailure(error, dir);
+  }
 }
 
 /**
@@ -75,22 +97,36 @@ export async function writePages(pages: Iterable<RenderedPage>, dir: string, opt
   checkPageOutput(options);
   const format = options.format ?? 'png';
   const concurrency = options.concurrency ?? 4;
-  await mkdir(dir, { recursive: true });
+  await ensureDir(dir);
+  const stale = await existingPageFiles(dir);
+  if (stale.length > 0) {
+    if (options.existing !== 'clean') {
+      throw new VtcError(`${dir} already holds ${stale.length} page file${stale.length === 1 ? '' : 's'} from an earlier render (${stale[0]}${stale.length > 1 ? ` … ${stale.at(-1)}` : ''}); choose another folder or clean them first (vtc render --clean)`, 'E_STALE_PAGES');
+    }
+    for (const name of stale) await rm(join(dir, name), { force: true });
+  }
   const files: string[] = [];
   const pending = new Set<Promise<void>>();
   let done = 0;
-  for (const page of pages) {
-    const file = join(dir, `page_${String(page.index + 1).padStart(3, '0')}.${format === 'jpeg' ? 'jpg' : format}`);
-    files.push(file);
-    const job: Promise<void> = encodePage(page, format, options.quality)
-      .then((bytes) => writeFile(file, bytes))
-      .then(() => {
-        pending.delete(job);
-        options.onPage?.(++done);
-      });
-    pending.add(job);
-    if (pending.size >= concurrency) await Promise.race(pending);
+  try {
+    for (const page of pages) {
+      const file = join(dir, `page_${String(page.index + 1).padStart(3, '0')}.${format === 'jpeg' ? 'jpg' : format}`);
+      files.push(file);
+      const job: Promise<void> = encodePage(page, format, options.quality)
+        .then((bytes) => writeFileAtomic(file, bytes))
+        .then(() => {
+          pending.delete(job);
+          options.onPage?.(++done);
+        });
+      pending.add(job);
+      if (pending.size >= concurrency) await Promise.race(pending);
+    }
+    await Promise.all(pending);
+  } catch (error) {
+    // A render that fails half way must not leave half a document to be mistaken for a whole one.
+    await Promise.allSettled(pending);
+    await Promise.all(files.map((file) => rm(file, { force: true }).catch(() => undefined)));
+    throw error;
   }
-  await Promise.all(pending);
   return files;
 }

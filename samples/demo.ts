@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { InputError } from '../core/errors.js';
 import type { TokenSet } from '../core/tokenset.js';
@@ -11,6 +11,7 @@ import { reducers } from '../reducers/index.js';
 import { runReducer } from '../reducers/run.js';
 import { DEFAULT_CONFIG, measureCompression, ocrPages, renderText, writePages } from '../render/index.js';
 import { videoQa } from '../video/qa.js';
+import { ensureDirSync, writeFileAtomicSync } from '../io/write.js';
 import { samplesRoot } from './paths.js';
 
 /**
@@ -177,7 +178,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   const ratios = options.ratios ?? [0.25, 0.1];
   const root = resolve(options.samplesDir ?? samplesRoot);
   const ocrCount = options.ocrPages ?? 1;
-  mkdirSync(join(outDir, 'images'), { recursive: true });
+  ensureDirSync(join(outDir, 'images'));
   const summary: DemoSummary = { outDir, seconds: 0, images: [], failures: [] };
   // Video methods (scope 'video': evs, fastvid) run on the sample video's frame tokens, the others on each image.
   const methods = Object.values(reducers).filter((m) => m.scope !== 'video');
@@ -207,7 +208,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
           const { reduction, n_in: tokensIn } = await runReducer(method, input, { ratio, seed: 0 });
           const ms = performance.now() - t0;
           const file = join('images', `${name}-${method.name}-${percent(ratio)}.png`);
-          writeFileSync(join(outDir, file), await encodePng(drawReductionOverlay(layout, input, reduction).image));
+          writeFileAtomicSync(join(outDir, file), await encodePng(drawReductionOverlay(layout, input, reduction).image));
           summary.images.push({ image: basename(image), method: method.name, ratio, tokensIn, tokensOut: reduction.tokens.n, ms, overlay: file });
         } catch (error) {
           summary.failures.push({ part: `image ${label}`, message: message(error) });
@@ -260,9 +261,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   }
   step('video');
   summary.seconds = (performance.now() - started) / 1000;
-  writeFileSync(join(outDir, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);
-  writeFileSync(join(outDir, 'summary.md'), summaryMarkdown(summary));
-  writeFileSync(join(outDir, 'index.html'), summaryHtml(summary));
+  writeFileAtomicSync(join(outDir, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);
+  writeFileAtomicSync(join(outDir, 'summary.md'), summaryMarkdown(summary));
+  writeFileAtomicSync(join(outDir, 'index.html'), summaryHtml(summary));
   return summary;
 }
 
@@ -271,7 +272,7 @@ async function glyphPart(root: string, outDir: string, ocrCount: number, step: (
   const text = readFileSync(source, 'utf8');
   const config = { ...DEFAULT_CONFIG };
   const { pages } = renderText(text, config);
-  const files = await writePages(pages, join(outDir, 'glyph'));
+  const files = await writePages(pages, join(outDir, 'glyph'), { existing: 'clean' });
   const report = await measureCompression(text, pages, { profile: 'qwen2.5-vl' });
   step('glyph · rendered');
   const fidelity = await ocrPages(pages.slice(0, Math.max(1, ocrCount)));

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import ort from 'onnxruntime-node';
+import ort from '../core/ort.js';
 import { z } from 'zod';
 import { InputError } from '../core/errors.js';
 import { resizeExact } from '../encoders/image.js';

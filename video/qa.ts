@@ -1,7 +1,7 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { encodeJpeg } from '../encoders/codecs.js';
 import { UsageError } from '../core/errors.js';
+import { ensureDir, writeFileAtomic } from '../io/write.js';
 import { chatCompletion, userMessage, type ChatMessage } from '../client/openai.js';
 import { contactSheet } from './contact-sheet.js';
 import { planVideo, type VideoPlan, type VideoPlanOptions } from './pipeline.js';
@@ -117,14 +117,14 @@ export async function videoQa(path: string, options: VideoQaOptions): Promise<Vi
   const request = { model: options.model ?? '(dry run)', messages, max_tokens: maxTokens, temperature: 0 };
   if (options.dryRun) {
     const outDir = resolve(options.outDir ?? 'vtc-video-qa');
-    mkdirSync(outDir, { recursive: true });
+    await ensureDir(outDir);
     const sheet = await contactSheet(
       plan.keyframes.map((k) => ({ image: k.image, time: k.time, caption: k.members.length > 1 ? `(${k.members.length} merged)` : undefined })),
       { title: `${path} — ${plan.keyframes.length} frames, ${plan.tokensSent} vs ${plan.tokensUniform} tokens (${plan.profile})` },
     );
     const files = { contactSheet: join(outDir, 'contact-sheet.png'), request: join(outDir, 'request.json') };
-    writeFileSync(files.contactSheet, sheet);
-    writeFileSync(files.request, `${JSON.stringify(request, null, 1)}\n`);
+    await writeFileAtomic(files.contactSheet, sheet);
+    await writeFileAtomic(files.request, `${JSON.stringify(request, null, 1)}\n`);
     return { result: qaResult(plan, null), plan, request, files };
   }
   const completion = await chatCompletion({

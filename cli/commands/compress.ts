@@ -1,4 +1,4 @@
-import { writeFile, rename } from 'node:fs/promises';
+import { writeFileAtomic } from '../../io/write.js';
 import { extname } from 'node:path';
 import { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
@@ -69,9 +69,7 @@ Method-specific flags (listed above) apply to the methods named in brackets.`,
       await encoder.dispose();
     }
     for (const warning of result.warnings) process.stderr.write(`vtc: warning: ${warning}\n`);
-    const temp = `${opts.out}.tmp-${process.pid}`;
-    await writeFile(temp, result.png);
-    await rename(temp, opts.out);
+    await writeFileAtomic(opts.out, result.png);
     if (opts.json) {
       printJson({
         method: reducer.name,

@@ -2,7 +2,8 @@ import { Command } from 'commander';
 import { createProgress } from '../progress.js';
 import { defaultModelDir, pullModel } from '../../encoders/hub.js';
 import { ONNX_ENCODER_PRESETS } from '../../encoders/onnx.js';
-import { configureCommand, printJson } from '../run.js';
+import { UsageError } from '../../core/errors.js';
+import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -16,6 +17,8 @@ function pullCommand(): Command {
     .option('--revision <rev>', 'branch, tag or commit', 'main')
     .option('--dir <dir>', 'destination directory (default models/<owner>--<name>)')
     .option('--endpoint <url>', 'hub base URL (default $VTC_HF_ENDPOINT, $HF_ENDPOINT or https://huggingface.co)')
+    .option('--timeout <s>', 'seconds the server may stay silent: to connect, to send its headers, between two chunks of a download', parseNumber('--timeout'), 60)
+    .option('--retries <n>', 'retries of a file after a reset, a stall or a 5xx, each resuming the .part file (backoff 1 s, 2 s, 4 s, …)', parseInteger('--retries'), 3)
     .option('--json', 'print one JSON object {repo, revision, dir, files: [{file, path, bytes, sha256, status, verified}]}');
   command.addHelpText(
     'after',
@@ -27,11 +30,17 @@ Examples:
 
 Downloads go to <file>.part and are renamed once the size and the sha256 the hub
 announces (x-linked-etag, or the LFS pointer) match; an interrupted download
-resumes with an HTTP Range request. Gated repos need HF_TOKEN in the environment.
+resumes with an HTTP Range request. A server that accepts and then says nothing
+fails after --timeout seconds; a reset or stall is retried (--retries), resuming
+where it stopped, so the worst case is (retries + 1) attempts each ending after
+at most --timeout seconds of silence, plus the backoff waits. A download may not
+exceed the size the hub announced. Gated repos need HF_TOKEN in the environment.
 After pulling, add vtc-encoder.json to the directory (docs/encoders.md) to use it
 with --encoder.`,
   );
-  command.action(async (repo: string, opts: { file?: string[]; revision: string; dir?: string; endpoint?: string; json?: boolean }) => {
+  command.action(async (repo: string, opts: { file?: string[]; revision: string; dir?: string; endpoint?: string; timeout: number; retries: number; json?: boolean }) => {
+    if (!(opts.timeout > 0)) throw new UsageError(`models pull: --timeout must be > 0 seconds, got ${opts.timeout}`);
+    if (!(Number.isInteger(opts.retries) && opts.retries >= 0)) throw new UsageError(`models pull: --retries must be an integer ≥ 0, got ${opts.retries}`);
     const progress = createProgress();
     const dir = opts.dir ?? defaultModelDir(repo);
     let result;
@@ -42,6 +51,8 @@ with --encoder.`,
         dir,
         ...(opts.file ? { files: opts.file } : {}),
         ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
+        timeoutMs: opts.timeout * 1000,
+        retries: opts.retries,
         onStart: (file, total, resumeFrom) => {
           progress.stop();
           if (total !== undefined) progress.start(total, resumeFrom > 0 ? `${file} (resumed)` : file);

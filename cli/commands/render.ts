@@ -1,6 +1,7 @@
-import { readFile, writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
-import { InputError, UsageError } from '../../core/errors.js';
+import { UsageError, VtcError } from '../../core/errors.js';
+import { checkEncoding, readTextFile } from '../../io/text.js';
+import { writeFileAtomic } from '../../io/write.js';
 import { getProfile, profileNames } from '../../profiles/index.js';
 import { DEFAULT_CONFIG, IMAGE_FORMATS, checkOcrOptions, checkPageOutput, loadConfig, measureCompression, ocrPages, planRender, toConfigFile, writePages, type ImageFormat, type RenderConfig, type RenderedPage } from '../../render/index.js';
 import { searchConfig, type Candidate } from '../../render/search.js';
@@ -8,18 +9,9 @@ import { checkInteger } from '../../core/validate.js';
 import { createProgress } from '../progress.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
 
-/** Reads the text argument: a file path, or "-" for stdin. */
-async function readText(source: string): Promise<string> {
-  if (source === '-') {
-    const chunks: Buffer[] = [];
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks).toString('utf8');
-  }
-  try {
-    return await readFile(source, 'utf8');
-  } catch (error) {
-    throw new InputError(`cannot read text ${source}: ${(error as Error).message}`);
-  }
+/** Reads the text argument: a file path, or "-" for stdin (UTF-8, UTF-16 with BOM, or --encoding). */
+function readText(source: string, encoding: string | undefined): Promise<string> {
+  return readTextFile(source, encoding ? { encoding } : {});
 }
 
 function baseConfig(path: string | undefined): RenderConfig {
@@ -36,6 +28,8 @@ interface RenderOptions {
   ocr?: boolean;
   ocrPages?: number;
   ocrUpscale?: number;
+  encoding?: string;
+  clean?: boolean;
   json?: boolean;
 }
 
@@ -48,6 +42,7 @@ interface SearchOpts {
   population: number;
   seed: number;
   sampleChars: number;
+  encoding?: string;
   out?: string;
   json?: boolean;
 }
@@ -61,7 +56,7 @@ function withParentOptions(opts: SearchOpts, command: Command): SearchOpts {
   const parent = command.parent;
   if (!parent) return opts;
   const merged: Record<string, unknown> = { ...opts };
-  for (const key of ['config', 'profile', 'tokenizer', 'out', 'json']) {
+  for (const key of ['config', 'profile', 'tokenizer', 'encoding', 'out', 'json']) {
     if (parent.getOptionValueSource(key) === 'cli') merged[key] = parent.getOptionValue(key);
   }
   return merged as unknown as SearchOpts;
@@ -79,6 +74,7 @@ function searchCommand(): Command {
     .option('--population <n>', 'candidates per generation', parseInteger('--population'), 8)
     .option('--seed <s>', 'random seed', parseInteger('--seed'), 0)
     .option('--sample-chars <n>', 'characters of the text OCR checks per candidate', parseInteger('--sample-chars'), 3000)
+    .option('--encoding <name>', 'text encoding when the file has no byte-order mark: utf-8 (default; invalid bytes are an error), latin1, windows-1252, utf-16le, shift_jis, …')
     .option('--out <file>', 'write the best config here (Glyph kebab-case JSON)')
     .option('--json', 'print one JSON object {best, baseline, pareto: [{compression, cer, pages, vision_tokens, config}], evaluated}')
     .addHelpText(
@@ -94,7 +90,8 @@ candidate 0, so the best config is never worse than it when it is feasible.`,
     )
     .action(async (source: string, localOpts: SearchOpts, command: Command) => {
       const opts = withParentOptions(localOpts, command);
-      const text = await readText(source);
+      if (opts.encoding) checkEncoding(opts.encoding);
+      const text = await readText(source, opts.encoding);
       const base = baseConfig(opts.config);
       const progress = createProgress(!opts.json && Boolean(process.stderr.isTTY) && !process.env.CI);
       progress.start(opts.generations * opts.population, 'search');
@@ -109,7 +106,7 @@ candidate 0, so the best config is never worse than it when it is feasible.`,
         onCandidate: (c, done) => progress.update(done, `ρ ${c.compression.toFixed(2)} CER ${(c.cer * 100).toFixed(1)}%`),
       });
       progress.stop();
-      if (opts.out && result.best) await writeFile(opts.out, `${JSON.stringify(toConfigFile(result.best.config), null, 2)}\n`);
+      if (opts.out && result.best) await writeFileAtomic(opts.out, `${JSON.stringify(toConfigFile(result.best.config), null, 2)}\n`);
       const summary = (c: Candidate) => ({ compression: c.compression, cer: c.cer, feasible: c.feasible, pages: c.pages, vision_tokens: c.visionTokens, config: toConfigFile(c.config) });
       if (opts.json) {
         printJson({ best: result.best && summary(result.best), baseline: summary(result.baseline), pareto: result.pareto.map(summary), evaluated: result.evaluated.length });
@@ -120,9 +117,8 @@ candidate 0, so the best config is never worse than it when it is feasible.`,
         for (const c of result.pareto) process.stdout.write(`${c.feasible ? '*' : ' '} ${line(c)}\n`);
         process.stdout.write(`baseline: ${line(result.baseline)}\n`);
         if (result.best) process.stdout.write(`best (CER ≤ ${opts.maxCer}): ${line(result.best)}${opts.out ? ` → ${opts.out}` : ''}\n`);
-        else process.stdout.write(`no config met CER ≤ ${opts.maxCer}; nothing written\n`);
       }
-      if (!result.best) process.exitCode = 1;
+      if (!result.best) throw new VtcError(`render search: no config met CER ≤ ${opts.maxCer} (${result.evaluated.length} evaluated)${opts.out ? `; ${opts.out} not written` : ''}`, 'E_NO_FEASIBLE_CONFIG');
     });
 }
 
@@ -135,12 +131,14 @@ export function renderCommand(): Command {
     .option('--tokenizer <name>', 'text tokenizer: o200k_base, cl100k_base, qwen, or a Hugging Face tokenizer.json (default: qwen for Qwen profiles, o200k_base otherwise)')
     // Not requiredOption: commander checks a parent's mandatory options for its subcommands too (render search).
     .option('--out <dir>', 'output folder for page_001.png, page_002.png, … (required)')
+    .option('--encoding <name>', 'text encoding when the file has no byte-order mark: utf-8 (default; invalid bytes are an error), latin1, windows-1252, utf-16le, shift_jis, …')
+    .option('--clean', 'delete page files (page_NNN.png/.jpg/.webp) an earlier render left in --out; without it such a folder is refused')
     .option('--format <f>', `image format: ${IMAGE_FORMATS.join(', ')}`, 'png')
     .option('--quality <q>', 'JPEG/WebP quality 1–100', parseInteger('--quality'), 90)
     .option('--ocr', 'OCR the pages (tesseract.js, offline English) and report the character error rate')
     .option('--ocr-pages <n>', 'with --ocr: only the first n pages', parseInteger('--ocr-pages'))
     .option('--ocr-upscale <k>', 'with --ocr: upscale pages k× before OCR (default: enough for ≥ 144 dpi; 1 = as rendered)', parseInteger('--ocr-upscale'))
-    .option('--json', 'print one JSON object {pages, text_tokens, vision_tokens, compression, cer?, page_sizes, ms} (cer only with --ocr)')
+    .option('--json', 'print one JSON object {pages, text_tokens, vision_tokens, compression, cer?, page_sizes, files, ms} (cer only with --ocr; files: the page paths written)')
     .addHelpText(
       'after',
       `
@@ -150,7 +148,11 @@ Examples:
   cat notes.txt | vtc render - --profile gpt-4o --format webp --out pages
   vtc render search book.txt --profile qwen2.5-vl --max-cer 0.05 --out best.json
 
-compression = text tokens / vision tokens; ms = layout + rasterising + encoding + writing (OCR excluded).`,
+compression = text tokens / vision tokens; ms = layout + rasterising + encoding + writing (OCR excluded).
+A folder that already holds page files from an earlier render is refused (old pages
+would mix with new ones); --clean deletes those page files (and nothing else) first.
+Text is UTF-8 (invalid bytes are an error, never replacement characters) or UTF-16
+with a byte-order mark; other encodings need --encoding.`,
     )
     .action(async (source: string, opts: RenderOptions) => {
       if (!opts.out) throw new UsageError('render: --out <dir> is required (the folder for page_001.png, …)');
@@ -159,7 +161,8 @@ compression = text tokens / vision tokens; ms = layout + rasterising + encoding 
       checkOcrOptions({ upscale: opts.ocrUpscale });
       if (opts.ocrPages !== undefined) checkInteger(opts.ocrPages, 'ocrPages (--ocr-pages)', { min: 1, where: 'render' });
       getProfile(opts.profile);
-      const text = await readText(source);
+      if (opts.encoding) checkEncoding(opts.encoding);
+      const text = await readText(source, opts.encoding);
       const config = baseConfig(opts.config);
       const started = performance.now();
       const plan = planRender(text, config);
@@ -174,7 +177,7 @@ compression = text tokens / vision tokens; ms = layout + rasterising + encoding 
           yield page;
         }
       })();
-      await writePages(tracked, opts.out!, { format: opts.format as ImageFormat, quality: opts.quality, onPage: (done) => progress.update(done) });
+      const files = await writePages(tracked, opts.out!, { format: opts.format as ImageFormat, quality: opts.quality, existing: opts.clean ? 'clean' : 'refuse', onPage: (done) => progress.update(done) });
       const ms = performance.now() - started;
       progress.stop();
       for (const g of plan.missingGlyphs) process.stderr.write(`vtc: warning: no font has ${JSON.stringify(g.char)} ${g.codePoint} (${g.count}×); drawn from a system font or as a missing-glyph box, so these pixels depend on the machine\n`);
@@ -198,6 +201,7 @@ compression = text tokens / vision tokens; ms = layout + rasterising + encoding 
           compression: compression.compression,
           ...(cer !== undefined ? { cer } : {}),
           page_sizes: sizes,
+          files,
           ms,
         });
         return;

@@ -16,6 +16,7 @@ const config = Buffer.from('{"inputSize": 336}');
 const pointerBlob = Buffer.from('pointer-verified payload');
 const requests: string[] = [];
 let dropNextTransfer = false;
+let flakyResets = 0;
 
 function sendBlob(req: IncomingMessage, res: ServerResponse, blob: Buffer): void {
   const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
@@ -56,6 +57,26 @@ const server = createServer((req, res) => {
     res.writeHead(200);
     return void res.end(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha(pointerBlob)}\nsize ${pointerBlob.length}\n`);
   }
+  if (url === '/org/silent/resolve/main/model.onnx') return; // accepts, never answers
+  if (url === '/org/endless/resolve/main/model.onnx') {
+    // Announces 1000 bytes, then streams without end.
+    res.writeHead(200, { 'x-linked-size': '1000' });
+    if (req.method === 'HEAD') return void res.end();
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    const pump = () => {
+      while (!res.destroyed && res.write(chunk));
+      if (!res.destroyed) res.once('drain', pump);
+    };
+    return void pump();
+  }
+  if (url === '/org/flaky/resolve/main/model.onnx') {
+    // The first transfer dies after 100 kB (a reset); later ones resume with Range.
+    if (req.method === 'GET' && !req.headers.range && flakyResets++ === 0) {
+      res.writeHead(200, { 'content-length': weights.length });
+      return void res.write(weights.subarray(0, 100_000), () => setTimeout(() => res.destroy(), 20));
+    }
+    return sendBlob(req, res, weights);
+  }
   if (url === '/org/gated/resolve/main/model.onnx') {
     res.writeHead(401);
     return void res.end();
@@ -92,7 +113,7 @@ test('pulls an LFS file with sha256 verification, then reports it cached', async
 test('resumes an interrupted download with an HTTP Range request', async () => {
   const target = join(dir, 'b');
   dropNextTransfer = true;
-  await assert.rejects(pullModel({ repo: 'org/tiny', files: ['model.onnx'], dir: target, endpoint }), (e: unknown) => e instanceof NetworkError && /run the command again to resume/.test(e.message));
+  await assert.rejects(pullModel({ repo: 'org/tiny', files: ['model.onnx'], dir: target, endpoint, retries: 0 }), (e: unknown) => e instanceof NetworkError && /run the command again to resume/.test(e.message));
   const partial = (await stat(join(target, 'model.onnx.part'))).size;
   assert.ok(partial >= 100_000 && partial < weights.length, `partial size ${partial}`);
   requests.length = 0;
@@ -136,4 +157,28 @@ test('sha256 mismatch, 404, 401, bad names and unreachable servers give clear er
 test('parseLfsPointer reads oid and size', () => {
   assert.deepEqual(parseLfsPointer(`version https://git-lfs.github.com/spec/v1\noid sha256:${'a'.repeat(64)}\nsize 12\n`), { sha256: 'a'.repeat(64), size: 12 });
   assert.equal(parseLfsPointer('{"json": true}'), undefined);
+});
+
+test('a server that accepts and never answers fails after the timeout; an endless body stops at the announced size', async () => {
+  const target = join(dir, 'f');
+  await assert.rejects(
+    pullModel({ repo: 'org/silent', files: ['model.onnx'], dir: target, endpoint, timeoutMs: 200, retries: 1, backoffMs: 10 }),
+    (e: unknown) => e instanceof NetworkError && /model\.onnx: .*no reply headers within 200 ms \(gave up after 2 attempts\)$/.test(e.message),
+  );
+  await assert.rejects(
+    pullModel({ repo: 'org/endless', files: ['model.onnx'], dir: target, endpoint, timeoutMs: 2000 }),
+    (e: unknown) => e instanceof InputError && e.code === 'E_SIZE' && /more than the 1000 bytes it announced/.test(e.message),
+  );
+  await assert.rejects(stat(join(target, 'model.onnx.part')), /ENOENT/);
+});
+
+test('a reset mid-download is retried and resumes from the .part (no second full transfer)', async () => {
+  const target = join(dir, 'g');
+  requests.length = 0;
+  const result = await pullModel({ repo: 'org/flaky', files: ['model.onnx'], dir: target, endpoint, backoffMs: 10 });
+  assert.equal(result.files[0]!.status, 'resumed');
+  assert.deepEqual(await readFile(join(target, 'model.onnx')), weights);
+  const gets = requests.filter((r) => r.startsWith('GET /org/flaky/resolve/main/model.onnx'));
+  assert.equal(gets.length, 2);
+  assert.match(gets[1]!, /bytes=\d+-$/);
 });

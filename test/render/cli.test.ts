@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../helpers.js';
@@ -14,13 +15,14 @@ const vtc = (args: string[], input?: string) => spawnSync(process.execPath, [...
 
 const TEXT = Array.from({ length: 120 }, (_, i) => `Line ${i}: the compositor set another line of type and pulled a proof.`).join('\n');
 
-test('vtc render --json prints {pages, text_tokens, vision_tokens, compression, page_sizes, ms} and writes the pages', () => {
+test('vtc render --json prints {pages, text_tokens, vision_tokens, compression, page_sizes, files, ms} and writes the pages', () => {
   const dir = tempDir('vtc-render-cli-');
   writeFileSync(join(dir, 'in.txt'), TEXT);
   const run = vtc(['render', join(dir, 'in.txt'), '--out', join(dir, 'pages'), '--json']);
   assert.equal(run.status, 0, run.stderr);
   const out = JSON.parse(run.stdout);
-  assert.deepEqual(Object.keys(out), ['pages', 'text_tokens', 'vision_tokens', 'compression', 'page_sizes', 'ms']);
+  assert.deepEqual(Object.keys(out), ['pages', 'text_tokens', 'vision_tokens', 'compression', 'page_sizes', 'files', 'ms']);
+  assert.deepEqual(out.files, [join(dir, 'pages', 'page_001.png'), join(dir, 'pages', 'page_002.png')]);
   assert.equal(out.pages, 2); // 120 lines at 81 lines per A4 page (822 − 12 pt frame padding → 81 lines of 10 pt)
   assert.equal(out.page_sizes.length, 2);
   assert.equal(out.page_sizes[0][1], 842);
@@ -37,7 +39,7 @@ test('vtc render --ocr adds cer (OCR excluded from ms)', () => {
   const run = vtc(['render', '-', '--out', dir, '--ocr', '--json'], 'The quick brown fox jumps over the lazy dog.\nPack my box with five dozen liquor jugs.');
   assert.equal(run.status, 0, run.stderr);
   const out = JSON.parse(run.stdout);
-  assert.deepEqual(Object.keys(out), ['pages', 'text_tokens', 'vision_tokens', 'compression', 'cer', 'page_sizes', 'ms']);
+  assert.deepEqual(Object.keys(out), ['pages', 'text_tokens', 'vision_tokens', 'compression', 'cer', 'page_sizes', 'files', 'ms']);
   assert.ok(out.cer >= 0 && out.cer <= 0.08, `cer ${out.cer}`);
 });
 
@@ -90,4 +92,64 @@ test('bad input: one-line errors and exit codes (2 usage, 1 input)', () => {
     assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
   }
   assert.equal(readFileSync(join(dir, 'in.txt'), 'utf8'), 'hello');
+});
+
+test('a folder holding an earlier render is refused (nothing written); --clean replaces only the page files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vtc-render-cli-'));
+  try {
+    const out = join(dir, 'pages');
+    assert.equal(vtc(['render', '-', '--out', out, '--json'], TEXT).status, 0);
+    writeFileSync(join(out, 'notes.txt'), 'mine');
+    const short = vtc(['render', '-', '--out', out, '--json'], 'one short line');
+    assert.equal(short.status, 1);
+    assert.equal(short.stderr, `vtc: error: ${out} already holds 2 page files from an earlier render (page_001.png … page_002.png); choose another folder or clean them first (vtc render --clean)\n`);
+    assert.deepEqual(readdirSync(out).sort(), ['notes.txt', 'page_001.png', 'page_002.png']);
+    const cleaned = vtc(['render', '-', '--out', out, '--clean', '--json'], 'one short line');
+    assert.equal(cleaned.status, 0, cleaned.stderr);
+    assert.deepEqual(JSON.parse(cleaned.stdout).files, [join(out, 'page_001.png')]);
+    assert.deepEqual(readdirSync(out).sort(), ['notes.txt', 'page_001.png']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('render search exits 1 with one line when no config meets the constraint', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vtc-render-cli-'));
+  try {
+    // Cyrillic under an English OCR model: no config reaches CER 1%.
+    writeFileSync(join(dir, 'in.txt'), 'Съешь же ещё этих мягких французских булок, да выпей чаю.');
+    const run = vtc(['render', 'search', join(dir, 'in.txt'), '--max-cer', '0.01', '--generations', '1', '--population', '2', '--out', join(dir, 'best.json'), '--json']);
+    assert.equal(run.status, 1, run.stderr);
+    assert.equal(JSON.parse(run.stdout).best, null);
+    assert.match(run.stderr, /^vtc: error: render search: no config met CER ≤ 0\.01 \(2 evaluated\); .*best\.json not written\n$/);
+    assert.equal(existsSync(join(dir, 'best.json')), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('text encodings: UTF-16 with a BOM reads like UTF-8; Latin-1 is an error naming the byte, or decoded with --encoding', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vtc-render-cli-'));
+  try {
+    const text = 'Café au lait, naïve façade — ½ price.';
+    writeFileSync(join(dir, 'utf8.txt'), text);
+    writeFileSync(join(dir, 'utf16le.txt'), Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]));
+    writeFileSync(join(dir, 'latin1.txt'), Buffer.from(text.replace('—', '-'), 'latin1'));
+    writeFileSync(join(dir, 'utf8-dash.txt'), text.replace('—', '-'));
+    const tokens = (file: string, extra: string[] = []) => {
+      const run = vtc(['render', join(dir, file), '--out', join(dir, file + '.pages'), '--json', ...extra]);
+      assert.equal(run.status, 0, run.stderr);
+      return JSON.parse(run.stdout).text_tokens as number;
+    };
+    assert.equal(tokens('utf16le.txt'), tokens('utf8.txt'));
+    const bad = vtc(['render', join(dir, 'latin1.txt'), '--out', join(dir, 'x'), '--json']);
+    assert.equal(bad.status, 1);
+    assert.equal(bad.stderr, `vtc: error: ${join(dir, 'latin1.txt')} is not valid UTF-8: byte 0xe9 at offset 3 (line 1); if it is Latin-1 or another legacy encoding, name it with --encoding (e.g. --encoding latin1)\n`);
+    assert.equal(tokens('latin1.txt', ['--encoding', 'latin1']), tokens('utf8-dash.txt'));
+    const unknown = vtc(['render', join(dir, 'latin1.txt'), '--out', join(dir, 'y'), '--encoding', 'klingon']);
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /unknown text encoding "klingon"/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
