@@ -1,4 +1,5 @@
 import { UsageError, VtcError } from '../core/errors.js';
+import { HttpFault, httpRequest, REPLY_LIMITS, withRetries } from './http.js';
 
 /**
  * A small client for OpenAI-compatible chat-completions endpoints (vLLM,
@@ -11,6 +12,13 @@ import { UsageError, VtcError } from '../core/errors.js';
  * failure means the endpoint is wrong or down; retrying only hides that, so it
  * fails at once with one clear line. Other 4xx answers are the caller's fault
  * and are reported with the status and the server's own error message.
+ *
+ * Bounds (client/http.ts): `timeoutMs` is a deadline for each attempt as a
+ * whole — connecting, waiting for the headers and reading the entire body —
+ * so a server that answers 200 and then streams without end is cut off; the
+ * body is also capped at `maxResponseBytes` (REPLY_LIMITS.chat, 16 MiB). Retries
+ * do multiply the timeout: a call takes at most (retries + 1) × timeoutMs plus
+ * the backoff waits (each ≤ maxBackoffMs), and never longer.
  */
 
 /** One part of a multimodal user message. */
@@ -32,8 +40,10 @@ export interface ChatCompletionOptions {
   messages: ChatMessage[];
   /** Bearer token; see {@link apiKeyFromEnv} to read it from an environment variable. */
   apiKey?: string;
-  /** Per-attempt timeout in milliseconds (default 60000). */
+  /** Deadline of each attempt in ms, body included (default 60000); see the module note for the total. */
   timeoutMs?: number;
+  /** Largest reply body accepted, in bytes (default REPLY_LIMITS.chat = 16 MiB). */
+  maxResponseBytes?: number;
   /** Retries after the first attempt for timeouts, 429, 5xx and dropped connections (default 3). */
   retries?: number;
   /** First backoff delay in ms, doubled on each retry (default 500). */
@@ -68,10 +78,13 @@ export interface ChatCompletionResult {
 export class EndpointError extends VtcError {
   readonly status?: number;
   readonly retryable: boolean;
-  constructor(message: string, code: string, options: { status?: number; retryable?: boolean } = {}) {
+  /** The server's Retry-After in ms, when it sent one. */
+  readonly retryAfterMs?: number;
+  constructor(message: string, code: string, options: { status?: number; retryable?: boolean; retryAfterMs?: number } = {}) {
     super(message, code, 1);
     this.status = options.status;
     this.retryable = options.retryable ?? false;
+    if (options.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
   }
 }
 
@@ -159,112 +172,69 @@ export async function chatCompletion(options: ChatCompletionOptions): Promise<Ch
   });
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
   if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
-  const backoffMs = options.backoffMs ?? 500;
-  const maxBackoffMs = options.maxBackoffMs ?? 30_000;
-
-  for (let attempt = 0; ; attempt++) {
-    let failure: EndpointError;
-    let retryAfterMs: number | undefined;
-    try {
-      const result = await attemptOnce(url, headers, body, timeoutMs, options.signal);
-      return { ...result, attempts: attempt + 1 };
-    } catch (error) {
-      if (!(error instanceof AttemptFailure)) throw error;
-      failure = error.error;
-      retryAfterMs = error.retryAfterMs;
-    }
-    if (!failure.retryable || attempt >= retries) {
-      if (attempt > 0 && failure.retryable) {
-        throw new EndpointError(`${failure.message} (gave up after ${attempt + 1} attempts)`, failure.code, { status: failure.status, retryable: true });
-      }
-      throw failure;
-    }
-    const exponential = backoffMs * 2 ** attempt;
-    const wait = Math.min(maxBackoffMs, Math.max(exponential, retryAfterMs ?? 0));
-    await sleep(wait, options.signal);
+  const maxResponseBytes = options.maxResponseBytes ?? REPLY_LIMITS.chat;
+  if (!(maxResponseBytes > 0)) throw new UsageError(`maxResponseBytes must be > 0, got ${maxResponseBytes}`);
+  try {
+    const { value, attempts } = await withRetries(
+      () => attemptOnce(url, headers, body, timeoutMs, maxResponseBytes, options.signal),
+      (error) => (error instanceof EndpointError ? { retry: error.retryable, ...(error.retryAfterMs !== undefined ? { afterMs: error.retryAfterMs } : {}) } : { retry: false }),
+      { retries, backoffMs: options.backoffMs ?? 500, maxBackoffMs: options.maxBackoffMs ?? 30_000, ...(options.signal ? { signal: options.signal } : {}) },
+    );
+    return { ...value, attempts };
+  } catch (error) {
+    if (error instanceof HttpFault && error.kind === 'cancelled') throw new EndpointError(`request to ${url} was cancelled`, 'E_ENDPOINT_CANCELLED');
+    throw error;
   }
 }
 
-/** Internal carrier: the error plus the server's Retry-After, if any. */
-class AttemptFailure extends Error {
-  constructor(
-    readonly error: EndpointError,
-    readonly retryAfterMs?: number,
-  ) {
-    super(error.message);
-  }
-}
-
-async function attemptOnce(
-  url: string,
-  headers: Record<string, string>,
-  body: string,
-  timeoutMs: number,
-  signal: AbortSignal | undefined,
-): Promise<Omit<ChatCompletionResult, 'attempts'>> {
-  const timeout = AbortSignal.timeout(timeoutMs);
-  const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
-  let response: Response;
+async function attemptOnce(url: string, headers: Record<string, string>, body: string, timeoutMs: number, maxResponseBytes: number, signal: AbortSignal | undefined): Promise<Omit<ChatCompletionResult, 'attempts'>> {
+  let status: number;
   let text: string;
   try {
-    response = await fetch(url, { method: 'POST', headers, body, signal: combined });
-    text = await response.text();
-  } catch (error) {
-    if (signal?.aborted) throw new EndpointError(`request to ${url} was cancelled`, 'E_ENDPOINT_CANCELLED');
-    if (timeout.aborted) {
-      throw new AttemptFailure(new EndpointError(`${url} did not answer within ${timeoutMs} ms`, 'E_ENDPOINT_TIMEOUT', { retryable: true }));
+    const response = await httpRequest({ url, method: 'POST', headers, body, deadlineMs: timeoutMs, connectTimeoutMs: timeoutMs, headersTimeoutMs: timeoutMs, idleTimeoutMs: timeoutMs, ...(signal ? { signal } : {}) });
+    status = response.status;
+    if (!response.ok) {
+      const errorText = await response.prefix(REPLY_LIMITS.errorBody);
+      const retryable = status === 429 || status === 408 || status >= 500;
+      const message = `${url} answered HTTP ${status}${response.statusText ? ` ${response.statusText}` : ''}: ${serverErrorMessage(errorText)}`;
+      const retryAfterMs = parseRetryAfter(response.header('retry-after') ?? null);
+      throw new EndpointError(message, 'E_ENDPOINT_HTTP', { status, retryable, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
     }
-    throw new AttemptFailure(networkError(url, error));
-  }
-  if (!response.ok) {
-    const retryable = response.status === 429 || response.status === 408 || response.status >= 500;
-    const message = `${url} answered HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}: ${serverErrorMessage(text)}`;
-    throw new AttemptFailure(
-      new EndpointError(message, 'E_ENDPOINT_HTTP', { status: response.status, retryable }),
-      parseRetryAfter(response.headers.get('retry-after')),
-    );
+    text = (await response.bytes(maxResponseBytes, 'chat reply')).toString('utf8');
+  } catch (error) {
+    throw endpointFailure(url, error, timeoutMs);
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch {
-    throw new EndpointError(`${url} answered HTTP ${response.status} with a body that is not JSON: ${clip(text)}`, 'E_ENDPOINT_BODY', { status: response.status });
+    throw new EndpointError(`${url} answered HTTP ${status} with a body that is not JSON: ${clip(text)}`, 'E_ENDPOINT_BODY', { status });
   }
   return { text: messageText(raw, url), usage: (raw as { usage?: ChatUsage }).usage, raw };
 }
 
-/** Maps a fetch failure to a clear error; refused connections and DNS failures are final. */
-function networkError(url: string, error: unknown): EndpointError {
-  const code = errorCode(error);
-  const host = safeHost(url);
-  if (code === 'ECONNREFUSED') return new EndpointError(`cannot connect to ${host}: connection refused (is the server running at ${url}?)`, 'E_ENDPOINT_REFUSED');
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new EndpointError(`cannot resolve host ${host} (${code}); check the endpoint URL ${url}`, 'E_ENDPOINT_DNS');
-  const detail = code ?? (error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error));
-  // Socket-level failures (ECONNRESET, UND_ERR_SOCKET, …) may pass on a retry; errors without a
-  // system code come from fetch itself (a blocked port such as 9, a malformed URL) and never will.
-  return new EndpointError(`request to ${url} failed: ${detail}`, 'E_ENDPOINT_NETWORK', { retryable: code !== undefined });
-}
-
-/** Finds a Node system error code (ECONNREFUSED, …) on an error or its cause chain (undici nests them). */
-function errorCode(error: unknown): string | undefined {
-  for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && /^E[A-Z_]+$/.test(code)) return code;
-    const nested = (current as { errors?: unknown[] }).errors;
-    if (Array.isArray(nested)) for (const inner of nested) {
-      const innerCode = errorCode(inner);
-      if (innerCode) return innerCode;
-    }
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
-
-function safeHost(url: string): string {
-  try {
-    return new URL(url).host;
-  } catch {
-    return url;
+/** Maps a transport fault to an endpoint error: refused and DNS failures are final, resets and timeouts are retried. */
+function endpointFailure(url: string, error: unknown, timeoutMs: number): unknown {
+  if (!(error instanceof HttpFault)) return error;
+  switch (error.kind) {
+    case 'cancelled':
+      return new EndpointError(`request to ${url} was cancelled`, 'E_ENDPOINT_CANCELLED');
+    case 'refused':
+      return new EndpointError(error.message, 'E_ENDPOINT_REFUSED');
+    case 'dns':
+      return new EndpointError(error.message, 'E_ENDPOINT_DNS');
+    case 'connect-timeout':
+    case 'headers-timeout':
+      return new EndpointError(`${url} did not answer within ${timeoutMs} ms`, 'E_ENDPOINT_TIMEOUT', { retryable: true });
+    case 'deadline':
+      if (!error.headersReceived) return new EndpointError(`${url} did not answer within ${timeoutMs} ms`, 'E_ENDPOINT_TIMEOUT', { retryable: true });
+      return new EndpointError(`${url} did not finish its reply within ${timeoutMs} ms (the timeout covers the whole reply, body included)`, 'E_ENDPOINT_TIMEOUT', { retryable: true });
+    case 'idle-timeout':
+      return new EndpointError(`${url} did not finish its reply within ${timeoutMs} ms (the timeout covers the whole reply, body included)`, 'E_ENDPOINT_TIMEOUT', { retryable: true });
+    case 'too-large':
+      return new EndpointError(error.message, 'E_ENDPOINT_TOO_LARGE');
+    default:
+      return new EndpointError(`request to ${url} failed: ${error.message.replace(`${url}: `, '')}`, 'E_ENDPOINT_NETWORK', { retryable: error.retryable });
   }
 }
 
@@ -311,19 +281,4 @@ function messageText(raw: unknown, url: string): string {
   // No text at all (content null: a refusal, a tool call, a filtered answer) is not an empty answer.
   const refusal = typeof choice.message?.refusal === 'string' ? `, refusal: ${clip(choice.message.refusal)}` : '';
   throw new EndpointError(`${url} answered without text content (finish_reason ${JSON.stringify(choice.finish_reason ?? null)}${refusal})`, 'E_ENDPOINT_BODY');
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new EndpointError('request was cancelled', 'E_ENDPOINT_CANCELLED'));
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new EndpointError('request was cancelled', 'E_ENDPOINT_CANCELLED'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

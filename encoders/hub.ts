@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { InputError, UsageError, VtcError } from '../core/errors.js';
-import { HttpFault, httpRequest, REPLY_LIMITS, withRetries, type HttpResponse } from '../io/http.js';
+import { HttpFault, httpRequest, REPLY_LIMITS, withRetries, type HttpResponse } from '../client/http.js';
 import { writeFailure } from '../io/write.js';
 
 /**

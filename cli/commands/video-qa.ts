@@ -73,7 +73,7 @@ export function videoQaCommand(): Command {
     .option('--dual-encoder <dir>', 'CLIP-style dual encoder (dual.json, vision.onnx, text.onnx, tokenizer.json) for question-driven clip retrieval')
     .option('--threshold <tau>', 'cut clips wherever adjacent-frame similarity drops below this', parseNumber('--threshold'))
     .option('--segments <n>', 'target number of event clips from the least-similar-transition rule', parseInteger('--segments'))
-    .option('--timeout <s>', 'seconds to wait for the endpoint', parseNumber('--timeout'), 120)
+    .option('--timeout <s>', 'deadline in seconds for one request to the endpoint, whole reply included (one retry after a timeout, reset or 5xx: at most 2 × this plus a short backoff)', parseNumber('--timeout'), 120)
     .option('--max-tokens <n>', 'longest answer the model may write, in tokens', parseInteger('--max-tokens'), 512)
     .option('--out <dir>', 'where --dry-run writes contact-sheet.png and request.json', 'vtc-video-qa')
     .option('--tokens-out <file>', 'also save the token-level result (kept frames after temporal merging) as .safetensors or .npy')

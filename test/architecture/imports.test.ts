@@ -17,7 +17,7 @@ import ts from 'typescript';
  * 2. core/ imports only core/; reducers/ imports only core/ and reducers/;
  *    client/ imports only core/ and client/ (it sits below every caller).
  * 3. core/ and reducers/ import no Node built-in and no package, except the
- *    in-memory native layer: `onnxruntime-node` from core/linalg.ts and
+ *    in-memory native layer: `onnxruntime-node` from core/ort.ts (telemetry off), core/linalg.ts and
  *    core/linalg-*.ts (sessions built from graph bytes, never from files) and
  *    `onnx-proto` from core/onnx-graph.ts (protobuf encoding of those graphs),
  *    and `zod` from core/validate.ts (option schemas, pure).
@@ -103,7 +103,7 @@ const LOCAL_LAYERS: Record<string, readonly string[]> = {
 function allowedExternal(file: string, specifier: string): boolean {
   const folder = file.split('/')[0];
   if (folder === 'client') return true;
-  if (specifier === 'onnxruntime-node') return /^core\/linalg(-[\w-]+)?\.js$/.test(file);
+  if (specifier === 'onnxruntime-node') return /^core\/(linalg(-[\w-]+)?|ort)\.js$/.test(file);
   if (specifier === 'onnx-proto') return file === 'core/onnx-graph.js';
   if (specifier === 'zod') return file === 'core/validate.js';
   return false;

@@ -240,3 +240,88 @@ describe('unreachable endpoints fail at once', () => {
     assert.ok(Date.now() - started < 900);
   });
 });
+
+describe('bounded replies and transient faults', () => {
+  const servers: Server[] = [];
+  after(() => {
+    for (const server of servers) {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+  const serve = async (handler: (req: IncomingMessage, res: ServerResponse) => void, port = 0) => {
+    const server = createServer(handler);
+    servers.push(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', resolve);
+    });
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+  };
+
+  it('a 200 that streams forever ends with one line at the reply cap, memory bounded', async () => {
+    const base = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = Buffer.alloc(256 * 1024, 0x20);
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      pump();
+    });
+    await assert.rejects(chatCompletion({ endpoint: base, model: 'm', messages: [userMessage('x')], timeoutMs: 60_000, retries: 3 }), (e: unknown) => {
+      assert.ok(e instanceof EndpointError);
+      assert.equal(e.code, 'E_ENDPOINT_TOO_LARGE');
+      assert.equal(e.message, `${base}/chat/completions: the chat reply exceeds the 16 MiB limit for a chat reply; stopped reading`);
+      return true;
+    });
+    assert.ok(process.memoryUsage().rss < 500 * 1024 * 1024, `rss ${process.memoryUsage().rss}`);
+  });
+
+  it('--timeout is a deadline for the whole reply: a body that trickles forever is cut off, per attempt', async () => {
+    let requests = 0;
+    const base = await serve((_req, res) => {
+      requests++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const timer = setInterval(() => res.write(' '), 10);
+      res.on('close', () => clearInterval(timer));
+    });
+    await assert.rejects(
+      chatCompletion({ endpoint: base, model: 'm', messages: [userMessage('x')], timeoutMs: 200, retries: 1, backoffMs: 1 }),
+      (e: unknown) => e instanceof EndpointError && e.code === 'E_ENDPOINT_TIMEOUT' && e.message === `${base}/chat/completions did not finish its reply within 200 ms (the timeout covers the whole reply, body included) (gave up after 2 attempts)`,
+    );
+    assert.equal(requests, 2);
+  });
+
+  it('a connection reset is retried (only a refused connection fails fast)', async () => {
+    let connections = 0;
+    const base = await serve((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        if (connections++ === 0) return void res.socket?.destroy();
+        reply(res, 200, ok('after reset'));
+      });
+    });
+    const result = await chatCompletion({ endpoint: base, model: 'm', messages: [userMessage('x')], retries: 2, backoffMs: 1 });
+    assert.equal(result.text, 'after reset');
+    assert.equal(result.attempts, 2);
+  });
+
+  it('endpoints on ports that fetch refuses (6000, 6667, …) work', async () => {
+    let base: string | undefined;
+    for (const port of [6000, 6665, 6666, 6667, 6668, 6669, 10080]) {
+      try {
+        base = await serve((req, res) => {
+          req.resume();
+          req.on('end', () => reply(res, 200, ok('blocked port ok')));
+        }, port);
+        break;
+      } catch {
+        // busy here; try the next port fetch blocks
+      }
+    }
+    assert.ok(base, 'no blocked port was free');
+    const result = await chatCompletion({ endpoint: base, model: 'm', messages: [userMessage('x')], retries: 0 });
+    assert.equal(result.text, 'blocked port ok');
+  });
+});

@@ -39,6 +39,8 @@ export type HttpFaultKind = 'refused' | 'dns' | 'reset' | 'connect-timeout' | 'h
 export class HttpFault extends VtcError {
   readonly kind: HttpFaultKind;
   readonly retryable: boolean;
+  /** Whether the status line and headers had arrived (a deadline hit while reading the body). */
+  headersReceived = false;
   constructor(message: string, kind: HttpFaultKind) {
     super(message, `E_HTTP_${kind.toUpperCase().replace(/-/g, '_')}`, 1);
     this.kind = kind;
@@ -164,6 +166,7 @@ function requestOnce(options: HttpRequestOptions, deadlineAt: number | undefined
       return timer;
     };
     const fail = (error: HttpFault) => {
+      error.headersReceived = response !== undefined;
       if (!fault) fault = error;
       clearTimers();
       req.destroy(fault);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
-import { HttpFault, httpRequest, withRetries } from '../../io/http.js';
+import { HttpFault, httpRequest, withRetries } from '../../client/http.js';
 
 const servers: Server[] = [];
 after(() => {
