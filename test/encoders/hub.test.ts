@@ -30,7 +30,7 @@ function sendBlob(req: IncomingMessage, res: ServerResponse, blob: Buffer): void
   if (req.method === 'HEAD') return void res.end();
   if (dropNextTransfer) {
     dropNextTransfer = false;
-    res.write(blob.subarray(0, 100_000), () => setTimeout(() => res.destroy(), 20));
+    res.write(blob.subarray(0, 100_000), () => setTimeout(() => res.socket?.end(), 20));
     return;
   }
   res.end(blob);
@@ -73,7 +73,7 @@ const server = createServer((req, res) => {
     // The first transfer dies after 100 kB (a reset); later ones resume with Range.
     if (req.method === 'GET' && !req.headers.range && flakyResets++ === 0) {
       res.writeHead(200, { 'content-length': weights.length });
-      return void res.write(weights.subarray(0, 100_000), () => setTimeout(() => res.destroy(), 20));
+      return void res.write(weights.subarray(0, 100_000), () => setTimeout(() => res.socket?.end(), 20));
     }
     return sendBlob(req, res, weights);
   }

@@ -178,7 +178,9 @@ test('writePages writes page_001.png… that decode to the rendered pixels; jpeg
   const jpegDir = join(dir, 'jpeg');
   await writePages([page], jpegDir, { format: 'jpeg' });
   assert.equal((await sharp(join(jpegDir, 'page_002.jpg')).metadata()).format, 'jpeg');
-  await writePages([page], jpegDir, { format: 'webp' });
+  await assert.rejects(writePages([page], jpegDir, { format: 'webp' }), /already holds 1 page file from an earlier render \(page_002\.jpg\)/);
+  await writePages([page], jpegDir, { format: 'webp', existing: 'clean' });
+  assert.deepEqual(readdirSync(jpegDir), ['page_002.webp']);
   assert.equal((await sharp(join(jpegDir, 'page_002.webp')).metadata()).width, page.width);
 });
 
