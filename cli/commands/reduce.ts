@@ -1,7 +1,6 @@
 import { extname } from 'node:path';
 import { Command } from 'commander';
-import { InputError, UsageError, VtcError } from '../../core/errors.js';
-import type { TokenSet } from '../../core/tokenset.js';
+import { UsageError, VtcError } from '../../core/errors.js';
 import { loadTokens, saveTokens } from '../../encoders/tokenfile.js';
 import { getReducer, reducers } from '../../reducers/index.js';
 import { runReducer } from '../../reducers/run.js';
@@ -67,7 +66,7 @@ pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
     const ms = performance.now() - started;
     const { reduction } = run;
     for (const warning of run.warnings) process.stderr.write(`vtc: warning: ${warning}\n`);
-    await writeOutput(reducer.name, outPath, reduction.tokens, opts.dtype);
+    await saveTokens(outPath, reduction.tokens, { dtype: opts.dtype }); // io/write: atomic, failures name the path
     if (opts.json) {
       const { ratio: _r, budget: _b, ...extra } = reduction.stats;
       printJson({
@@ -103,16 +102,5 @@ async function withMethod<T>(method: string, load: () => Promise<T>): Promise<T>
   } catch (error) {
     if (error instanceof VtcError) error.message = `${method}: ${error.message}`;
     throw error;
-  }
-}
-
-/** saveTokens with file-system failures (missing folder, no permission) as one clear InputError line. */
-async function writeOutput(method: string, path: string, tokens: TokenSet, dtype: 'float32' | 'float16'): Promise<void> {
-  try {
-    await saveTokens(path, tokens, { dtype });
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (error instanceof VtcError || typeof code !== 'string') throw error;
-    throw new InputError(`${method}: --out ${path}: cannot write (${code}: ${(error as Error).message.replace(/^\w+: /, '').replace(/, open .*$/, '')})`, 'E_WRITE');
   }
 }
