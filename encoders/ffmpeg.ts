@@ -13,6 +13,18 @@ import type { RgbImage } from './types.js';
  *
  * Works with the static 2018 build shipped by @ffmpeg-installer/ffmpeg, hence
  * `-vsync vfr` (not `-fps_mode`) and `select='gt(scene,T)'` (not `scdet`).
+ *
+ * Results must not depend on which ffmpeg runs (the bundled 2018 build or a
+ * system one such as Debian's 5.1), so behaviour that changed between
+ * versions is pinned:
+ * - scene scores: newer `select` scores YUV planes while the 2018 build
+ *   converts to RGB first (a hard cut scored 0.29 vs 1.0); `format=rgb24`
+ *   before `select` gives both the same scores;
+ * - rotation: the rotate tag (2018) became a display matrix (5.x) and
+ *   auto-rotation changed with it; vtc reads the rotation itself
+ *   ({@link parseProbe}), decodes with `-noautorotate` and applies its own
+ *   transpose/flip ({@link rotationFilter}).
+ * `.ci/run` runs the video tests with both binaries (VTC_FFMPEG selects one).
  */
 
 /** Basic facts about a video file, parsed from `ffmpeg -i`. */
@@ -26,6 +38,8 @@ export interface VideoInfo {
   fps: number;
   /** Codec name, e.g. 'h264'. */
   codec: string;
+  /** Clockwise turn that makes the stored frames upright (rotate tag / display matrix); width and height are already the upright ones. */
+  rotation?: 0 | 90 | 180 | 270;
 }
 
 /** One decoded frame with its presentation time in seconds. */
@@ -162,10 +176,10 @@ export function parseProbe(path: string, stderr: string): VideoInfo {
   const duration = durationMatch ? Number(durationMatch[1]) * 3600 + Number(durationMatch[2]) * 60 + Number(durationMatch[3]) : Number.NaN;
   const streamLine = stderr.slice(stream.index).split('\n')[0]!;
   const fpsMatch = /, ([\d.]+) fps/.exec(streamLine) ?? /, ([\d.]+) tbr/.exec(streamLine);
-  // Phones store portrait video as landscape + a rotate tag; ffmpeg auto-rotates
-  // decoded frames, so the size frames come out at has the sides swapped.
-  const rotate = /^\s*rotate\s*:\s*(-?\d+)/m.exec(stderr.slice(stream.index));
-  const quarterTurn = rotate !== null && Math.abs(Number(rotate[1])) % 180 === 90;
+  // Phones store portrait video as landscape + a rotation; vtc turns the decoded
+  // frames upright itself, so the frame size has the sides swapped.
+  const rotation = probeRotation(stderr.slice(stream.index));
+  const quarterTurn = rotation % 180 === 90;
   return {
     path,
     codec: stream[1]!,
@@ -173,7 +187,38 @@ export function parseProbe(path: string, stderr: string): VideoInfo {
     height: Number(quarterTurn ? stream[2] : stream[3]),
     duration,
     fps: fpsMatch ? Number(fpsMatch[1]) : Number.NaN,
+    rotation,
   };
+}
+
+/**
+ * The clockwise rotation of the first video stream: ffmpeg ≥ 5 prints only the
+ * display matrix ("displaymatrix: rotation of -90.00 degrees", counter-
+ * clockwise), the 2018 build also a `rotate` tag (clockwise). Rounded to a
+ * quarter turn.
+ */
+function probeRotation(streamSection: string): 0 | 90 | 180 | 270 {
+  // Only this stream's own lines: stop at the next stream or input.
+  const section = streamSection.split(/\n\s*Stream #|\nInput #|\nOutput #/)[0]!;
+  const matrix = /displaymatrix: rotation of (-?[\d.]+) degrees/.exec(section);
+  const tag = /^\s*rotate\s*:\s*(-?\d+)/m.exec(section);
+  const clockwise = matrix ? -Number(matrix[1]) : tag ? Number(tag[1]) : 0;
+  const quarter = ((Math.round(clockwise / 90) % 4) + 4) % 4;
+  return (quarter * 90) as 0 | 90 | 180 | 270;
+}
+
+/**
+ * Filters that turn frames stored with a rotation upright (what ffmpeg's
+ * auto-rotation does, applied explicitly so every ffmpeg version agrees).
+ *
+ * @example
+ * rotationFilter(90); // 'transpose=clock'
+ */
+export function rotationFilter(rotation: number | undefined): string {
+  if (rotation === 90) return 'transpose=clock';
+  if (rotation === 270) return 'transpose=cclock';
+  if (rotation === 180) return 'hflip,vflip';
+  return '';
 }
 
 /**
@@ -302,8 +347,8 @@ export async function* streamFrames(path: string, options: StreamFramesOptions =
   // keeps the first decoded frame of each 1/rate interval, so showinfo reports
   // the frame's own pts; the fps filter would stamp the slot time on the last
   // frame that rounds into the slot (up to half an interval later).
-  const filter = `${uniformSelect(rate)},scale=${width}:${height}:flags=area,showinfo`;
-  const args = ['-hide_banner', '-nostdin', '-i', path, '-an', '-sn', '-vf', filter, '-vsync', 'vfr', '-frames:v', String(maxFrames), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
+  const filter = [uniformSelect(rate), rotationFilter(info.rotation), `scale=${width}:${height}:flags=area`, 'showinfo'].filter((f) => f !== '').join(',');
+  const args = ['-hide_banner', '-nostdin', '-noautorotate', '-i', path, '-an', '-sn', '-vf', filter, '-vsync', 'vfr', '-frames:v', String(maxFrames), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
   const child = spawn(ffmpegPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const ready: Uint8Array[] = [];
   const times: number[] = [];
@@ -390,7 +435,7 @@ export async function* streamFrames(path: string, options: StreamFramesOptions =
 export async function sceneChanges(path: string, threshold = 0.3): Promise<number[]> {
   if (!(threshold > 0 && threshold < 1)) throw new UsageError(`scene threshold must be in (0, 1), got ${threshold}`);
   checkVideoFile(path);
-  const result = await runFfmpeg(['-i', path, '-an', '-sn', '-vf', `select='gt(scene,${threshold})',showinfo`, '-vsync', 'vfr', '-f', 'null', '-']);
+  const result = await runFfmpeg(['-noautorotate', '-i', path, '-an', '-sn', '-vf', `format=rgb24,select='gt(scene,${threshold})',showinfo`, '-vsync', 'vfr', '-f', 'null', '-']);
   if (result.code !== 0) throw new InputError(`video ${path}: ffmpeg failed (exit ${result.code}): ${summariseFfmpegError(result.stderr)}`, 'E_VIDEO_DECODE');
   return parseShowinfoTimes(result.stderr).filter((t) => t !== undefined);
 }

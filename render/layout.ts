@@ -222,13 +222,13 @@ export function tokenize(line: string, metrics: LayoutMetrics, color?: string): 
   const items: Item[] = [];
   const pushBox = (text: string) => {
     // Boxes with nothing breakable between them (a word and a run of non-breaking spaces) form one unbreakable box.
+    // Widths are measured once at the end: re-measuring a growing box would be quadratic in its length.
     const last = items[items.length - 1];
     if (last?.kind === 'box' && last.color === color) {
       last.text += text;
-      last.width = measureCached(metrics, last.text);
       return;
     }
-    const box: Item = color ? { kind: 'box', text, width: measureCached(metrics, text), color } : { kind: 'box', text, width: measureCached(metrics, text) };
+    const box: Item = color ? { kind: 'box', text, width: Number.NaN, color } : { kind: 'box', text, width: Number.NaN };
     items.push(box);
   };
   const re = /( {2,})|( )|(\t)|([^ \t]+)/gu;
@@ -241,6 +241,7 @@ export function tokenize(line: string, metrics: LayoutMetrics, color?: string): 
       pushBox(segment);
     });
   }
+  for (const item of items) if (item.kind === 'box') item.width = measureCached(metrics, item.text);
   return items;
 }
 
@@ -299,9 +300,9 @@ function breakLine(items: Item[], firstWidth: number, width: number, metrics: La
     available = width;
     current = { items: [], widths: [], width: 0, soft: false };
   };
-  const queue = [...items];
-  while (queue.length) {
-    const item = queue.shift()!;
+  const queue = items;
+  for (let index = 0; index < queue.length; index++) {
+    const item = queue[index]!;
     if (item.kind === 'glue' || item.kind === 'break') {
       if (current.items.length === 0 && lines.length > 0) continue; // no leading space after a soft break
       const width = item.kind === 'glue' ? item.width : 0;
@@ -331,22 +332,50 @@ function breakLine(items: Item[], firstWidth: number, width: number, metrics: La
     const hasBox = current.items.some((it) => it.kind === 'box');
     if (hasBox) {
       finish(true);
-      queue.unshift(item);
+      index--; // place this item again, on the fresh line
       continue;
     }
-    // An over-long word on an empty line: take the longest prefix that fits (at least one character).
-    const [head, tail] = splitToFit(item.text, available - current.width, metrics);
-    const headBox: Item = { ...item, text: head, width: metrics.measure(head) };
-    current.items.push(headBox);
-    current.widths.push(headBox.width);
-    current.width += headBox.width;
-    if (tail) {
-      finish(true);
-      queue.unshift({ ...item, text: tail, width: metrics.measure(tail) });
+    // An over-long word on an empty line: cut it into line-long pieces (each the longest prefix that
+    // fits, at least one character). Only the pieces are measured, never the rest of the word, so a
+    // word of n characters costs O(n log line) measuring, not O(n²).
+    const chars = Array.from(item.text);
+    let start = 0;
+    while (start < chars.length) {
+      const count = longestFit(chars, start, available - current.width, metrics);
+      const head = chars.slice(start, start + count).join('');
+      const headBox: Item = { ...item, text: head, width: metrics.measure(head) };
+      current.items.push(headBox);
+      current.widths.push(headBox.width);
+      current.width += headBox.width;
+      start += count;
+      if (start < chars.length) finish(true);
     }
   }
   finish(false);
   return lines;
+}
+
+/**
+ * How many code points from `start` fit in `width` (at least one): doubles the
+ * candidate length until it overflows or reaches the end, then bisects, so the
+ * strings measured are at most twice as long as the answer.
+ */
+function longestFit(chars: string[], start: number, width: number, metrics: LayoutMetrics): number {
+  const rest = chars.length - start;
+  const fits = (count: number) => metrics.measure(chars.slice(start, start + count).join('')) <= width + EPS;
+  let lo = 1;
+  let hi = 1;
+  while (hi < rest && fits(Math.min(rest, hi * 2))) {
+    lo = hi = Math.min(rest, hi * 2);
+  }
+  if (hi >= rest) return rest;
+  hi = Math.min(rest, hi * 2) - 1; // hi * 2 overflowed (or lo is 1 and may itself be the answer)
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 /** Longest prefix (by code points, ≥ 1) of text whose width fits, and the rest. */

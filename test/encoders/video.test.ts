@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { InputError } from '../../core/errors.js';
-import { effectiveFps, frameSize, parseProbe, parseShowinfoTimes, probeVideo, readFrames, sceneChanges, summariseFfmpegError } from '../../encoders/ffmpeg.js';
+import { effectiveFps, frameSize, parseProbe, parseShowinfoTimes, probeVideo, readFrames, rotationFilter, sceneChanges, summariseFfmpegError } from '../../encoders/ffmpeg.js';
 import { createPatchEncoder } from '../../encoders/patch.js';
 import { encodeVideo, tilesToFrameTokens } from '../../encoders/video.js';
 import { repoRoot, tempDir } from '../helpers.js';
@@ -105,6 +105,18 @@ test('missing, empty and corrupt videos fail with one clear line', async () => {
   // Cut after the first scenes: ffmpeg decodes 3 frames and exits 0, but the file is still truncated.
   writeFileSync(truncated, readFileSync(sample).subarray(0, 9000));
   await assert.rejects(readFrames(truncated, { fps: 1 }), (e: Error) => e instanceof InputError && /^video .*truncated\.mp4 is truncated \(stream 0, offset 0x[0-9a-f]+: partial file\): frames stop at 2 s of 6 s$/.test(e.message));
+});
+
+test('rotation is read the same from the 2018 rotate tag and the ffmpeg ≥ 5 display matrix, and undone by vtc\'s own filter', () => {
+  const old = "Input #0, mov\n  Duration: 00:00:01.00, start: 0\n    Stream #0:0(und): Video: h264 (High) (avc1 / 0x31637661), yuv420p, 64x32 [SAR 1:1 DAR 2:1], 13 kb/s, 5 fps, 5 tbr, 10240 tbn, 10 tbc (default)\n    Metadata:\n      rotate          : 270\n    Side data:\n      displaymatrix: rotation of 90.00 degrees\n";
+  const debian = "Input #0, mov\n  Duration: 00:00:01.00, start: 0\n  Stream #0:0[0x1](und): Video: h264 (High) (avc1 / 0x31637661), yuv420p(progressive), 64x32 [SAR 1:1 DAR 2:1], 13 kb/s, 5 fps, 5 tbr, 10240 tbn (default)\n    Side data:\n      displaymatrix: rotation of 90.00 degrees\n";
+  for (const text of [old, debian]) {
+    const info = parseProbe('r.mp4', text);
+    assert.deepEqual([info.width, info.height, info.rotation], [32, 64, 270]);
+  }
+  assert.equal(parseProbe('r.mp4', debian.replace('90.00', '-90.00')).rotation, 90);
+  assert.equal(parseProbe('r.mp4', debian.replace('90.00', '180.00')).rotation, 180);
+  assert.deepEqual([90, 180, 270, 0].map((r) => rotationFilter(r)), ['transpose=clock', 'hflip,vflip', 'transpose=cclock', '']);
 });
 
 test('parse helpers: probe without a video stream, showinfo times, error summary', () => {

@@ -83,3 +83,22 @@ test('empty text and pages too small for a line are clear errors', () => {
   assert.throws(() => layoutText(' \n\t ', config(), mono), /text is empty/);
   assert.throws(() => layoutText('a', config({ pageSize: [100, 5] }), mono), /no room for one line/);
 });
+
+test('line breaking is linear in the text length: characters measured grow in proportion to a space-free line', () => {
+  // Counts the code points every measure call looks at (what a real font's measureText costs).
+  const measuredFor = (text: string) => {
+    let measured = 0;
+    const counting = { measure: (s: string) => ((measured += s.length), s.length * 10), ascent: 8 };
+    const pages = layoutText(text, config({ pageSize: [400, 100000] }), counting);
+    const laid = pages.flatMap((p) => p.lines.map((l) => l.text)).join('');
+    assert.equal(laid, text); // nothing lost or duplicated
+    return measured;
+  };
+  for (const unit of ['x', 'x  ']) {
+    const small = measuredFor(unit.repeat(5000));
+    const large = measuredFor(unit.repeat(40000));
+    // 8× the text: linear work is ≈ 8× (quadratic would be 64×); allow the log factor of bisecting within a line.
+    assert.ok(large / small < 10, `${JSON.stringify(unit)}: ${small} → ${large} characters measured (×${(large / small).toFixed(1)})`);
+    assert.ok(large < 40 * unit.length * 40000, `${large} characters measured for a ${unit.length * 40000}-character line`);
+  }
+});
