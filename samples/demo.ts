@@ -237,7 +237,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
           const { reduction, n_in: tokensIn } = await runReducer(method, frames.input, { ratio, seed: 0 });
           const ms = performance.now() - t0;
           const file = join('images', `${basename(videoPath).replace(/\.\w+$/, '')}-${method.name}-${percent(ratio)}.png`);
-          writeFileSync(join(outDir, file), await encodePng(drawReductionOverlay(frames.layout, frames.input, reduction).image));
+          writeFileAtomicSync(join(outDir, file), await encodePng(drawReductionOverlay(frames.layout, frames.input, reduction).image));
           summary.images.push({ image: basename(videoPath), method: method.name, ratio, tokensIn, tokensOut: reduction.tokens.n, ms, overlay: file });
         } catch (error) {
           summary.failures.push({ part: `video ${label}`, message: message(error) });
