@@ -1,4 +1,5 @@
 import { UsageError } from '../core/errors.js';
+import { checkPixelBudget } from '../core/pixels.js';
 import { unpadWindow as coreUnpadWindow, type UnpadWindow } from '../core/anyres.js';
 
 /**
@@ -147,6 +148,8 @@ export interface AnyResOptions {
   patchSize?: number;
   /** Candidate resolutions; default LLaVA-NeXT's pinpoints scaled to tileSize. */
   pinpoints?: readonly Resolution[];
+  /** Largest canvas (pinpoint) in pixels, the same limit as input images (default DEFAULT_MAX_PIXELS). */
+  maxPixels?: number;
 }
 
 /**
@@ -168,6 +171,8 @@ export function planAnyRes(width: number, height: number, options: AnyResOptions
     if (!(w > 0 && h > 0 && w % tileSize === 0 && h % tileSize === 0)) {
       throw new UsageError(`planAnyRes: pinpoint ${w}x${h} must be positive multiples of the tile size ${tileSize}`, 'E_PINPOINTS');
     }
+    // Checked for every pinpoint, not only the one this image picks: a bad list is a bad option whatever the image.
+    checkPixelBudget(w, h, `planAnyRes: pinpoint ${w}x${h}`, options.maxPixels);
   }
   const best = selectBestResolution(width, height, pinpoints);
   const geometry = resizeAndPadGeometry(width, height, best);

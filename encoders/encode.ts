@@ -150,7 +150,7 @@ export async function encodeAnyResDetailed(input: ImageInput, options: EncodeAny
   const encoder = options.encoder ?? createPatchEncoder();
   const image = await decode(input, options.maxPixels);
   const size = encoder.inputSize;
-  const plan = planAnyRes(image.width, image.height, { tileSize: size, patchSize: encoder.patchSize, ...(options.pinpoints ? { pinpoints: options.pinpoints } : {}) });
+  const plan = planAnyRes(image.width, image.height, { tileSize: size, patchSize: encoder.patchSize, ...(options.pinpoints ? { pinpoints: options.pinpoints } : {}), ...(options.maxPixels !== undefined ? { maxPixels: options.maxPixels } : {}) });
   const g = plan.geometry;
   const thumbnail = await resizeExact(image, size, size);
   const resized = await resizeExact(image, g.resizedWidth, g.resizedHeight);

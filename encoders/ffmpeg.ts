@@ -3,6 +3,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
 import { InputError, UsageError, VtcError } from '../core/errors.js';
+import { checkPixelBudget } from '../core/pixels.js';
 import type { RgbImage } from './types.js';
 
 /**
@@ -245,6 +246,7 @@ export function frameSize(info: Pick<VideoInfo, 'width' | 'height'>, options: Pi
     if (!Number.isInteger(width) || !Number.isInteger(height) || width! < 2 || height! < 2) {
       throw new UsageError(`frame size must be two integers ≥ 2, got ${width}×${height}`);
     }
+    checkPixelBudget(width!, height!, 'frame size');
     return { width: width!, height: height! };
   }
   const maxSide = options.maxSide ?? Math.max(info.width, info.height);

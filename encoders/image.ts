@@ -10,8 +10,9 @@ import type { RgbImage } from './types.js';
  * letterbox), and normalise to NCHW float32 with a mean/std preset.
  */
 
-/** Default pixel limit: 100 megapixels (a 10000×10000 image); guards against decompression bombs. */
-export const DEFAULT_MAX_PIXELS = 100_000_000;
+import { DEFAULT_MAX_PIXELS } from '../core/pixels.js';
+
+export { DEFAULT_MAX_PIXELS };
 
 export interface ReadImageOptions {
   /** Refuse images with more pixels than this (width × height before decoding). */

@@ -1,5 +1,6 @@
 import { createCanvas, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
 import { InputError } from '../core/errors.js';
+import { checkPixelBudget } from '../core/pixels.js';
 import { LIGHT_TEXT_GAMMA_MIN_PX, type RenderConfig } from './config.js';
 import { familyPath, loadFont, type LoadedFont } from './fonts.js';
 import { layoutText, normalizeText, parseNewlineMarkup, pixelSize, type LayoutPage } from './layout.js';
@@ -122,6 +123,9 @@ export function findMissingGlyphs(text: string, fonts: LoadedFont[]): MissingGly
  * const first = plan.page(0); // { width, height, channels: 1, pixels, text: 'Hello, world.' }
  */
 export function planRender(text: string, config: RenderConfig): RenderPlan {
+  // The page canvas comes from options (page size × dpi): same pixel limit as input images, checked before layout or allocation.
+  const scale = config.dpi / 72;
+  checkPixelBudget(pixelSize(config.pageSize[0], scale), pixelSize(config.pageSize[1], scale), `render: page ${config.pageSize.join('×')} pt at ${config.dpi} dpi`);
   const fonts = configFonts(config);
   const normalized = normalizeText(text);
   const missingGlyphs = findMissingGlyphs(normalized, fonts);
