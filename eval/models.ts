@@ -1,3 +1,4 @@
+import { freemem } from 'node:os';
 import sharp from 'sharp';
 import { createWorker, type Worker } from 'tesseract.js';
 import { VtcError } from '../core/errors.js';
@@ -28,6 +29,8 @@ export interface EvalModel {
   name: string;
   answer(sample: EvalSample, input: PreparedInput, signal?: AbortSignal): Promise<ModelAnswer>;
   close(): Promise<void>;
+  /** Workers running now (models with a worker pool, e.g. ocr). */
+  workers?(): number;
 }
 
 /**
@@ -110,10 +113,28 @@ export function createEndpointModel(options: EndpointModelOptions): EvalModel {
 }
 
 export interface OcrModelOptions {
-  /** tesseract.js workers (default 1); each uses about one CPU core. */
+  /**
+   * Most tesseract.js workers (default 1); each uses about one CPU core and
+   * ~{@link OCR_WORKER_BYTES} of memory. Workers start on demand, so a run
+   * with fewer parallel jobs than this starts only as many as it needs.
+   */
   workers?: number;
   /** Images whose longer side is below this are enlarged (up to 4×) before OCR, as a VLM resizes to its input (default 1600). */
   minSide?: number;
+}
+
+/** Memory one tesseract.js worker takes (its WASM heap and English model), a planning figure. */
+export const OCR_WORKER_BYTES = 100 * 1024 * 1024;
+
+/**
+ * How many OCR workers memory allows: half of the free memory at ~100 MB
+ * each, at least 1.
+ *
+ * @example
+ * ocrWorkersAllowed(1024 * 1024 * 1024); // 5
+ */
+export function ocrWorkersAllowed(freeBytes: number = freemem()): number {
+  return Math.max(1, Math.floor(freeBytes / 2 / OCR_WORKER_BYTES));
 }
 
 /**
@@ -160,14 +181,31 @@ export async function createOcrModel(options: OcrModelOptions = {}): Promise<Eva
   const count = options.workers ?? 1;
   checkInteger(count, 'workers', { min: 1, where: 'ocr model' });
   const minSide = options.minSide ?? 1600;
-  const idle: Worker[] = [];
-  for (let i = 0; i < count; i++) idle.push(await startWorker());
-  const all = [...idle];
+  // One worker at once (a broken install fails here, not mid-run); the others only when jobs wait for one.
+  const all: Worker[] = [await startWorker()];
+  const idle: Worker[] = [...all];
+  let starting = 0;
   const waiting: ((engine: Worker) => void)[] = [];
-  const acquire = () => new Promise<Worker>((resolve) => {
+  const acquire = () => new Promise<Worker>((resolve, reject) => {
     const engine = idle.pop();
-    if (engine) resolve(engine);
-    else waiting.push(resolve);
+    if (engine) return resolve(engine);
+    waiting.push(resolve);
+    if (all.length + starting < count) {
+      starting++;
+      startWorker().then(
+        (worker) => {
+          starting--;
+          all.push(worker);
+          release(worker);
+        },
+        (error: unknown) => {
+          starting--;
+          const index = waiting.indexOf(resolve);
+          if (index >= 0) waiting.splice(index, 1);
+          reject(error);
+        },
+      );
+    }
   });
   const release = (engine: Worker) => {
     const next = waiting.shift();
@@ -195,5 +233,6 @@ export async function createOcrModel(options: OcrModelOptions = {}): Promise<Eva
     async close() {
       await Promise.all(all.map((w) => w.terminate()));
     },
+    workers: () => all.length,
   };
 }

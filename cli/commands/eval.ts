@@ -6,7 +6,7 @@ import { getProfile } from '../../profiles/index.js';
 import { analyzeLogs } from '../../eval/analyze.js';
 import { summariseTasks, type TaskAnalysis } from '../../eval/groups.js';
 import { getMethod, methodNames } from '../../eval/methods.js';
-import { createEndpointModel, createOcrModel, type EmbedsFormat, type EvalModel } from '../../eval/models.js';
+import { createEndpointModel, createOcrModel, OCR_WORKER_BYTES, ocrWorkersAllowed, type EmbedsFormat, type EvalModel } from '../../eval/models.js';
 import { apiKeyFromEnv } from '../../client/openai.js';
 import { parseShard, runEval } from '../../eval/runner.js';
 import { METRICS, parseMetric } from '../../eval/scoring.js';
@@ -103,7 +103,7 @@ function runSubcommand(): Command {
     .option('--ratios <list>', 'downsample factors K > 1 (kept budget 1/K²: 2 → 25%, 3 → 11.1%, 4 → 6.25%)', parseNumberList('--ratios'), [2, 3, 4])
     .option('--out <dir>', 'report folder (summary.csv, report.json, report.md, charts); holds results.jsonl unless --results is given', 'vtc-eval')
     .option('--results <file>', 'results cache (JSONL; default <out>/results.jsonl, or results.shard-i-of-n.jsonl with --shard)')
-    .option('--concurrency <n>', 'parallel requests (endpoint) or tesseract workers (ocr)', parseInteger('--concurrency'), 2)
+    .option('--concurrency <n>', 'parallel requests (endpoint), or most tesseract workers (ocr: started only as jobs need them, capped by memory at ~100 MB each)', parseInteger('--concurrency'), 2)
     .option('--timeout <ms>', 'deadline of one request attempt, whole reply body included (replies over 16 MiB are refused)', parseInteger('--timeout'), 120000)
     .option('--retries <n>', 'retries for timeouts, resets, 429 and 5xx with exponential backoff; a request takes at most (retries + 1) × timeout plus the waits', parseInteger('--retries'), 3)
     .option('--max-tokens <n>', 'max_tokens for the endpoint', parseInteger('--max-tokens'), 64)
@@ -139,6 +139,14 @@ ${QUEUE_RUN_HELP}`,
       const results = opts.results ?? join(opts.out, shard ? `results.shard-${shard.index}-of-${shard.count}.jsonl` : 'results.jsonl');
       // The library's own checks, before anything loads (same messages as runEval / createEndpointModel).
       checkRunOptions({ methods, model: opts.model, encoder: opts.encoder !== undefined, concurrency: opts.concurrency, limit: opts.limit });
+      if (opts.model === 'ocr') {
+        // Each OCR worker holds ~100 MB: the pool never outgrows memory (and starts only as many as jobs run at once).
+        const allowed = ocrWorkersAllowed();
+        if (opts.concurrency > allowed) {
+          process.stderr.write(`vtc: warning: --concurrency ${opts.concurrency} capped at ${allowed} OCR workers (each needs ~${OCR_WORKER_BYTES / 1024 / 1024} MB; half the free memory allows ${allowed})\n`);
+          opts.concurrency = allowed;
+        }
+      }
       if (opts.queue !== undefined) return runQueued(opts as RunFlags & QueueRunFlags, { methods, metric, ...(shard ? { shard } : {}), results, report: (analysis) => formatTaskTable([analysis]) });
       if ((opts.endpoint?.length ?? 0) > 1) throw new UsageError('eval run: several --endpoint need queue mode (--queue … --workers n)');
       const endpoint = opts.endpoint?.[0];
