@@ -1,3 +1,4 @@
+import bidiModule, { type Bidi } from 'bidi-js';
 import { InputError, UsageError } from '../core/errors.js';
 import type { RenderConfig } from './config.js';
 
@@ -15,7 +16,13 @@ import type { RenderConfig } from './config.js';
  * - a word wider than the line is broken between characters;
  * - CJK text breaks between any two characters, except before closing and
  *   after opening punctuation (kinsoku);
- * - JUSTIFY stretches the spaces of soft-broken lines only.
+ * - JUSTIFY stretches the spaces of soft-broken lines only;
+ * - right-to-left scripts (Hebrew, Arabic, …): lines are broken in logical
+ *   order, then each line's words are placed in visual order by the Unicode
+ *   Bidirectional Algorithm (bidi-js levels, rule L2 applied to words; the
+ *   base direction of each line is its first strong character). Skia shapes
+ *   each right-to-left word (Arabic joining) as it draws it. Alignment stays
+ *   the config's (vtc; Glyph's renderer has no bidi).
  */
 export interface Fragment {
   text: string;
@@ -391,6 +398,51 @@ export function splitToFit(text: string, width: number, metrics: LayoutMetrics):
   return [chars.slice(0, lo).join(''), chars.slice(lo).join('')];
 }
 
+// bidi-js is CommonJS: its module.exports is the factory, which NodeNext types as the default's default.
+const bidiFactory = ((bidiModule as unknown as { default?: () => Bidi }).default ?? bidiModule) as unknown as () => Bidi;
+let bidi: Bidi | undefined;
+/** Strong right-to-left characters (Hebrew, Arabic, Syriac, Thaana, N'Ko, …, and their presentation forms). */
+const RTL = /[\u0590-\u08FF\uFB1D-\uFDFF\uFE70-\uFEFF]|[\u{10800}-\u{10FFF}]|[\u{1E800}-\u{1EFFF}]/u;
+
+/**
+ * Visual order of a line's items (indices, left to right) by the Unicode
+ * Bidirectional Algorithm, or undefined when the line is all left-to-right.
+ * Levels come from bidi-js on the line's text; rule L2 (reverse every run at
+ * level ≥ k, for k from the highest level down to the lowest odd one) is
+ * applied to whole items, so a word is drawn as one piece.
+ */
+export function visualOrder(items: readonly { kind: string; text?: string }[]): number[] | undefined {
+  const pieces = items.map((item) => (item.kind === 'box' ? item.text ?? '' : item.kind === 'glue' ? ' ' : item.kind === 'tab' ? '\t' : ''));
+  const text = pieces.join('');
+  if (!RTL.test(text)) return undefined;
+  bidi ??= bidiFactory();
+  const { levels, paragraphs } = bidi.getEmbeddingLevels(text);
+  const base = paragraphs[0]?.level ?? 0;
+  const itemLevels: number[] = [];
+  let offset = 0;
+  for (const piece of pieces) {
+    itemLevels.push(piece.length > 0 ? levels[offset]! : itemLevels.at(-1) ?? base);
+    offset += piece.length;
+  }
+  const order = items.map((_, i) => i);
+  const highest = Math.max(...itemLevels);
+  const lowestOdd = Math.min(...itemLevels.filter((l) => l % 2 === 1));
+  if (!Number.isFinite(lowestOdd)) return undefined;
+  for (let level = highest; level >= lowestOdd; level--) {
+    for (let i = 0; i < order.length; ) {
+      if (itemLevels[order[i]!]! < level) {
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j < order.length && itemLevels[order[j]!]! >= level) j++;
+      order.splice(i, j - i, ...order.slice(i, j).reverse());
+      i = j;
+    }
+  }
+  return order;
+}
+
 /** Turns a built line into positioned fragments for its alignment. */
 function placeLine(line: BuiltLine, left: number, available: number, baseline: number, alignment: RenderConfig['alignment']): LayoutLine {
   const slack = Math.max(0, available - line.width);
@@ -404,6 +456,20 @@ function placeLine(line: BuiltLine, left: number, available: number, baseline: n
   let x = left + offset;
   let open: Fragment | null = null;
   let text = '';
+  const visual = visualOrder(line.items);
+  if (visual) {
+    // Right-to-left words: every word its own fragment, placed in visual order; the OCR text stays logical.
+    for (let i = 0; i < line.items.length; i++) {
+      const item = line.items[i]!;
+      text += item.kind === 'box' ? item.text : item.kind === 'glue' || item.kind === 'tab' ? ' ' : '';
+    }
+    for (const i of visual) {
+      const item = line.items[i]!;
+      if (item.kind === 'box') fragments.push(item.color ? { text: item.text, x, color: item.color } : { text: item.text, x });
+      x += line.widths[i]! + (item.kind === 'glue' ? stretch : 0);
+    }
+    return { fragments, baseline, text };
+  }
   for (let i = 0; i < line.items.length; i++) {
     const item = line.items[i]!;
     const width = line.widths[i]!;

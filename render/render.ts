@@ -133,7 +133,7 @@ export function planRender(text: string, config: RenderConfig): RenderPlan {
     const sample = missingGlyphs.slice(0, 5).map((g) => `${JSON.stringify(g.char)} ${g.codePoint} ×${g.count}`).join(', ');
     const total = missingGlyphs.reduce((n, g) => n + g.count, 0);
     throw new InputError(
-      `font ${fonts[0]!.path} lacks ${missingGlyphs.length} distinct character${missingGlyphs.length > 1 ? 's' : ''} (${total} in the text) — ${sample}; add a font that has them with "fallback-fonts" or "font-path", or set "missing-glyphs": "warn"`,
+      `font ${fonts[0]!.path} lacks ${missingGlyphs.length} distinct character${missingGlyphs.length > 1 ? 's' : ''} (${total} in the text) — ${sample}; add a font that has them with "fallback-fonts" (vtc render --fallback-font FILE) or "font-path", or set "missing-glyphs": "warn"`,
       'E_MISSING_GLYPH',
     );
   }

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { UsageError, VtcError } from '../../core/errors.js';
 import { checkEncoding, readTextFile } from '../../io/text.js';
@@ -14,9 +15,17 @@ function readText(source: string, encoding: string | undefined): Promise<string>
   return readTextFile(source, encoding ? { encoding } : {});
 }
 
-function baseConfig(path: string | undefined): RenderConfig {
-  return path ? loadConfig(path) : { ...DEFAULT_CONFIG, pageSize: [...DEFAULT_CONFIG.pageSize] as [number, number], fallbackFonts: [] };
+function baseConfig(path: string | undefined, fallbackFonts: string[] = []): RenderConfig {
+  const config = path ? loadConfig(path) : { ...DEFAULT_CONFIG, pageSize: [...DEFAULT_CONFIG.pageSize] as [number, number], fallbackFonts: [] };
+  // --fallback-font adds to the config's "fallback-fonts" (paths from the command line are relative to the working folder).
+  return { ...config, fallbackFonts: [...config.fallbackFonts, ...fallbackFonts.map((f) => resolve(f))] };
 }
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+const FALLBACK_FONT_HELP = 'font file (.ttf/.otf/.ttc) for characters the main font lacks, e.g. CJK or emoji (repeatable; tried in order; adds to the config\'s "fallback-fonts")';
 
 interface RenderOptions {
   config?: string;
@@ -29,6 +38,7 @@ interface RenderOptions {
   ocrPages?: number;
   ocrUpscale?: number;
   encoding?: string;
+  fallbackFont?: string[];
   clean?: boolean;
   json?: boolean;
 }
@@ -43,6 +53,7 @@ interface SearchOpts {
   seed: number;
   sampleChars: number;
   encoding?: string;
+  fallbackFont?: string[];
   out?: string;
   json?: boolean;
 }
@@ -56,7 +67,7 @@ function withParentOptions(opts: SearchOpts, command: Command): SearchOpts {
   const parent = command.parent;
   if (!parent) return opts;
   const merged: Record<string, unknown> = { ...opts };
-  for (const key of ['config', 'profile', 'tokenizer', 'encoding', 'out', 'json']) {
+  for (const key of ['config', 'profile', 'tokenizer', 'encoding', 'fallbackFont', 'out', 'json']) {
     if (parent.getOptionValueSource(key) === 'cli') merged[key] = parent.getOptionValue(key);
   }
   return merged as unknown as SearchOpts;
@@ -74,6 +85,7 @@ function searchCommand(): Command {
     .option('--population <n>', 'candidates per generation', parseInteger('--population'), 8)
     .option('--seed <s>', 'random seed', parseInteger('--seed'), 0)
     .option('--sample-chars <n>', 'characters of the text OCR checks per candidate', parseInteger('--sample-chars'), 3000)
+    .option('--fallback-font <file>', FALLBACK_FONT_HELP, collect)
     .option('--encoding <name>', 'text encoding when the file has no byte-order mark: utf-8 (default; invalid bytes are an error), latin1, windows-1252, utf-16le, shift_jis, …')
     .option('--out <file>', 'write the best config here (Glyph kebab-case JSON)')
     .option('--json', 'print one JSON object {best, baseline, pareto: [{compression, cer, pages, vision_tokens, config}], evaluated}')
@@ -92,7 +104,7 @@ candidate 0, so the best config is never worse than it when it is feasible.`,
       const opts = withParentOptions(localOpts, command);
       if (opts.encoding) checkEncoding(opts.encoding);
       const text = await readText(source, opts.encoding);
-      const base = baseConfig(opts.config);
+      const base = baseConfig(opts.config, opts.fallbackFont);
       const progress = createProgress(!opts.json && Boolean(process.stderr.isTTY) && !process.env.CI);
       progress.start(opts.generations * opts.population, 'search');
       const result = await searchConfig(text, base, {
@@ -131,6 +143,7 @@ export function renderCommand(): Command {
     .option('--tokenizer <name>', 'text tokenizer: o200k_base, cl100k_base, qwen, or a Hugging Face tokenizer.json (default: qwen for Qwen profiles, o200k_base otherwise)')
     // Not requiredOption: commander checks a parent's mandatory options for its subcommands too (render search).
     .option('--out <dir>', 'output folder for page_001.png, page_002.png, … (required)')
+    .option('--fallback-font <file>', FALLBACK_FONT_HELP, collect)
     .option('--encoding <name>', 'text encoding when the file has no byte-order mark: utf-8 (default; invalid bytes are an error), latin1, windows-1252, utf-16le, shift_jis, …')
     .option('--clean', 'delete page files (page_NNN.png/.jpg/.webp) an earlier render left in --out; without it such a folder is refused')
     .option('--format <f>', `image format: ${IMAGE_FORMATS.join(', ')}`, 'png')
@@ -163,7 +176,7 @@ with a byte-order mark; other encodings need --encoding.`,
       getProfile(opts.profile);
       if (opts.encoding) checkEncoding(opts.encoding);
       const text = await readText(source, opts.encoding);
-      const config = baseConfig(opts.config);
+      const config = baseConfig(opts.config, opts.fallbackFont);
       const started = performance.now();
       const plan = planRender(text, config);
       const progress = createProgress(!opts.json && Boolean(process.stderr.isTTY) && !process.env.CI);

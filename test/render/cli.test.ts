@@ -153,3 +153,21 @@ test('text encodings: UTF-16 with a BOM reads like UTF-8; Latin-1 is an error na
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('--fallback-font supplies characters the main font lacks (CJK, emoji, or here Hebrew for DejaVu Sans Mono)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vtc-render-cli-'));
+  try {
+    const fonts = join(dirname(fileURLToPath(import.meta.resolve('dejavu-fonts-ttf/package.json'))), 'ttf');
+    writeFileSync(join(dir, 'mono.json'), JSON.stringify({ 'font-path': join(fonts, 'DejaVuSansMono.ttf') }));
+    writeFileSync(join(dir, 'in.txt'), 'Shalom שלום, salam سلام.');
+    const without = vtc(['render', join(dir, 'in.txt'), '--config', join(dir, 'mono.json'), '--out', join(dir, 'a')]);
+    assert.equal(without.status, 1);
+    assert.match(without.stderr, /DejaVuSansMono\.ttf lacks 4 distinct characters .*--fallback-font FILE/);
+    const withFont = vtc(['render', join(dir, 'in.txt'), '--config', join(dir, 'mono.json'), '--fallback-font', join(fonts, 'DejaVuSans.ttf'), '--out', join(dir, 'b'), '--json']);
+    assert.equal(withFont.status, 0, withFont.stderr);
+    assert.equal(withFont.stderr, '');
+    assert.equal(JSON.parse(withFont.stdout).pages, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -102,3 +102,17 @@ test('line breaking is linear in the text length: characters measured grow in pr
     assert.ok(large < 40 * unit.length * 40000, `${large} characters measured for a ${unit.length * 40000}-character line`);
   }
 });
+
+test('right-to-left words are placed in visual order (Unicode bidi), the OCR text stays logical', () => {
+  const wide = config({ pageSize: [400, 50] });
+  const [mixed] = layoutText('abc אבג דהו xyz', wide, mono)[0]!.lines;
+  // Left-to-right line: the Hebrew run is reversed as a whole, each word drawn alone (Skia shapes it right to left).
+  assert.deepEqual(mixed!.fragments, [{ text: 'abc', x: 0 }, { text: 'דהו', x: 40 }, { text: 'אבג', x: 80 }, { text: 'xyz', x: 120 }]);
+  assert.equal(mixed!.text, 'abc אבג דהו xyz');
+  // A line whose first strong character is Hebrew is right-to-left: its first word ends up rightmost.
+  const [rtl] = layoutText('אבג דהו abc', wide, mono)[0]!.lines;
+  assert.deepEqual(rtl!.fragments.map((f) => [f.text, f.x]), [['abc', 0], ['דהו', 40], ['אבג', 80]]);
+  // Arabic too, and left-to-right text is untouched (one fragment as before).
+  assert.deepEqual(layoutText('سلام عليكم', wide, mono)[0]!.lines[0]!.fragments.map((f) => f.text), ['عليكم', 'سلام']);
+  assert.deepEqual(layoutText('plain words', wide, mono)[0]!.lines[0]!.fragments, [{ text: 'plain words', x: 0 }]);
+});
