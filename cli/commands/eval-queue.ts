@@ -134,11 +134,17 @@ function interruptOnSigint(message: string): { signal: AbortSignal; dispose: () 
   return { signal: controller.signal, dispose: () => process.removeListener('SIGINT', onSignal) };
 }
 
+/** Set on `--workers` children: they stop (letting running jobs finish) when that parent is gone, even after a SIGKILL. */
+const PARENT_ENV = 'VTC_EVAL_WORKER_PARENT';
+
 /** Starts `count` `vtc eval worker` child processes; their stderr lines are passed on, prefixed. */
 function spawnWorkers(count: number, args: string[]): ChildProcess[] {
   const children: ChildProcess[] = [];
   for (let i = 1; i <= count; i++) {
-    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, 'eval', 'worker', ...args, '--name', `local-${process.pid}-${i}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, 'eval', 'worker', ...args, '--name', `local-${process.pid}-${i}`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, [PARENT_ENV]: String(process.pid) },
+    });
     createInterface({ input: child.stderr! }).on('line', (line) => process.stderr.write(`[worker ${i}] ${line}\n`));
     children.push(child);
   }
@@ -325,11 +331,15 @@ taken again once its lock (--lock-ms) expires.`,
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
+      const parent = Number(process.env[PARENT_ENV]);
+      const orphanCheck = Number.isInteger(parent) && parent > 0 ? setInterval(() => process.ppid !== parent && void worker.close(), 1000) : undefined;
+      orphanCheck?.unref();
       try {
         const summary = await worker.closed;
         if (opts.json) printJson({ name: summary.name, completed: summary.completed, retried: summary.retried, failed: summary.failed, seconds: summary.ms / 1000 });
         else process.stdout.write(`worker ${summary.name}: ${summary.completed} jobs done, ${summary.failed} failed, ${summary.retried} sent back for a retry in ${(summary.ms / 1000).toFixed(1)} s\n`);
       } finally {
+        clearInterval(orphanCheck);
         process.removeListener('SIGINT', onSignal);
         process.removeListener('SIGTERM', onSignal);
       }
