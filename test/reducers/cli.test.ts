@@ -249,6 +249,21 @@ test('vtc reduce runs cdpruner, vispruner, dart on .npy and bundles, evs and fas
   assert.equal(json[7]!.per_frame, 4);
 });
 
+test('evs and fastvid read a video tokens .safetensors (frame sources kept by the file) like the 3-D .npy', async () => {
+  const videoFile = join(dir, 'video.safetensors');
+  const [copy] = await runAll([['reduce', '--in', videoNpy, '--method', 'random', '--ratio', '1', '--out', videoFile]]);
+  assert.equal(copy!.code, 0, copy!.stderr);
+  const runs = await runAll([
+    ['reduce', '--in', videoFile, '--method', 'evs', '--ratio', '0.5', '--out', join(dir, 'sv-evs.safetensors'), '--json'],
+    ['reduce', '--in', videoNpy, '--method', 'evs', '--ratio', '0.5', '--out', join(dir, 'nv-evs.safetensors'), '--json'],
+    ['reduce', '--in', videoFile, '--method', 'fastvid', '--ratio', '0.5', '--out', join(dir, 'sv-fv.safetensors'), '--json'],
+  ]);
+  for (const r of runs) assert.equal(r.code, 0, r.stderr);
+  const [fromFile, fromNpy, fastvid] = runs.map((r) => JSON.parse(r.stdout) as Record<string, unknown>);
+  assert.deepEqual(fromFile!.keep, fromNpy!.keep, 'same keep from .safetensors and .npy');
+  assert.equal(fastvid!.frames, 4);
+});
+
 test('vtc reduce: --query errors name both dimensions; --theta needs cdpruner; a 2-D input for a video method', async () => {
   const wrong = join(dir, 'wrong-query.npy');
   writeFileSync(wrong, encodeNpy([3, d + 1], new Float32Array(3 * (d + 1)).fill(1)));
