@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { InputError, UsageError } from '../core/errors.js';
+import type { TokenSet } from '../core/tokenset.js';
+import { isQwenTokenSet, qwenServingInput } from '../prompt/serving.js';
 import { encodeImage } from '../encoders/encode.js';
 import { readFrames, type VideoFrame } from '../encoders/ffmpeg.js';
 import { readImage } from '../encoders/image.js';
@@ -38,6 +40,17 @@ export interface PreparedImage {
 export interface PreparedEmbeds {
   data: Float32Array;
   shape: [number, number];
+  /** Qwen sets whose kept tokens form a full lattice: the `image_grid_thw` to send (rows in raster order). */
+  grid?: [number, number, number];
+  /** Pruned Qwen sets: (t, h, w) per row in the original merged grid, n×3 (docs/qwen.md). */
+  positions?: Int32Array;
+}
+
+/** Embeddings of a reduced token set as sent: Qwen sets in raster order with their grid (full lattice) or positions (pruned). */
+export function embedsOf(tokens: TokenSet): PreparedEmbeds {
+  if (!isQwenTokenSet(tokens)) return { data: tokens.data, shape: [tokens.n, tokens.d] };
+  const input = qwenServingInput(tokens);
+  return input.grid ? { data: input.data, shape: input.shape, grid: input.grid } : { data: input.data, shape: input.shape, positions: input.positions };
 }
 
 export interface PreparedInput {
@@ -253,7 +266,7 @@ function reducerMethod(name: string): EvalMethod {
       for (const ref of sample.images) {
         const tokens = await encodeImage('bytes' in ref ? ref.bytes : ref.path, { encoder: context.encoder });
         const reduced = k === 1 ? tokens : (await reducer.run(tokens, { ratio: keptFraction(k), seed: context.seed ?? 0 })).tokens;
-        embeds.push({ data: reduced.data, shape: [reduced.n, reduced.d] });
+        embeds.push(embedsOf(reduced));
       }
       return { images: [], ...(sample.text !== undefined ? { text: sample.text } : {}), embeds, pixels: 0, tokens: embeds.reduce((s, e) => s + e.shape[0], 0) };
     },
@@ -283,7 +296,7 @@ function videoReducerMethod(name: string): EvalMethod {
         frames.map((f) => f.time),
       );
       const reduced = k === 1 ? tokens : (await reducer.run(tokens, { ratio: keptFraction(k), seed: context.seed ?? 0 })).tokens;
-      const embeds: PreparedEmbeds[] = [{ data: reduced.data, shape: [reduced.n, reduced.d] }];
+      const embeds: PreparedEmbeds[] = [embedsOf(reduced)];
       return { images: [], ...(sample.text !== undefined ? { text: sample.text } : {}), embeds, pixels: 0, tokens: reduced.n };
     },
   };

@@ -76,6 +76,20 @@ export function encodeEmbeds(embeds: PreparedEmbeds, format: EmbedsFormat = 'npy
 }
 
 /**
+ * The `image_embeds` value of a content part: the base64 embeddings, or for
+ * Qwen sets vLLM's dict form `{image_embeds, image_grid_thw}` (grid as a
+ * torch.save int64 [1, 3] tensor) when the kept tokens form a full lattice,
+ * and `{image_embeds, image_positions}` (int64 [n, 3], (t, h, w) per row) for
+ * pruned sets — a field stock vLLM does not accept (docs/qwen.md).
+ */
+export function embedsPart(embeds: PreparedEmbeds, format: EmbedsFormat = 'npy'): string | Record<string, string> {
+  const base64 = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  if (embeds.grid) return { image_embeds: encodeEmbeds(embeds, format), image_grid_thw: base64(encodeTorchTensor([1, 3], BigInt64Array.from(embeds.grid, BigInt))) };
+  if (embeds.positions) return { image_embeds: encodeEmbeds(embeds, format), image_positions: base64(encodeTorchTensor([embeds.shape[0], 3], BigInt64Array.from(embeds.positions, BigInt))) };
+  return encodeEmbeds(embeds, format);
+}
+
+/**
  * A model behind an OpenAI-compatible endpoint. Pixel inputs go as
  * `image_url` data URLs; token-level inputs as `image_embeds` parts holding a
  * base64 [n, d] float32 array, .npy or torch.save bytes (vLLM started with
@@ -91,7 +105,7 @@ export function createEndpointModel(options: EndpointModelOptions): EvalModel {
     async answer(sample, input, signal) {
       const content: ContentPart[] = [];
       for (const image of input.images) content.push({ type: 'image_url', image_url: { url: imageDataUrl(image.bytes, image.mime) } });
-      for (const embeds of input.embeds) content.push({ type: 'image_embeds', image_embeds: encodeEmbeds(embeds, options.embedsFormat) });
+      for (const embeds of input.embeds) content.push({ type: 'image_embeds', image_embeds: embedsPart(embeds, options.embedsFormat) });
       const prompt = buildPrompt(sample);
       content.push({ type: 'text', text: input.text !== undefined ? `${input.text}\n\n${prompt}` : prompt });
       const result = await chatCompletion({

@@ -34,8 +34,8 @@ function u16(value: number): number[] {
   return [value & 0xff, (value >>> 8) & 0xff];
 }
 
-/** The data.pkl stream for a contiguous float32 tensor of the given shape. */
-export function tensorPickle(shape: number[]): Uint8Array {
+/** The data.pkl stream for a contiguous tensor of the given shape (float32 by default; LongStorage for int64). */
+export function tensorPickle(shape: number[], storage: 'FloatStorage' | 'LongStorage' = 'FloatStorage'): Uint8Array {
   const numel = shape.reduce((a, b) => a * b, 1);
   const stride = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
   const tuple = (items: number[][]) => [0x28, ...items.flat(), 0x74]; // MARK … TUPLE
@@ -43,7 +43,7 @@ export function tensorPickle(shape: number[]): Uint8Array {
     0x80, 0x02, // PROTO 2
     ...pickleGlobal('torch._utils', '_rebuild_tensor_v2'),
     0x28, // MARK (arguments)
-    ...tuple([pickleString('storage'), pickleGlobal('torch', 'FloatStorage'), pickleString('0'), pickleString('cpu'), pickleInt(numel)]),
+    ...tuple([pickleString('storage'), pickleGlobal('torch', storage), pickleString('0'), pickleString('cpu'), pickleInt(numel)]),
     0x51, // BINPERSID
     ...pickleInt(0), // storage offset
     ...tuple(shape.map(pickleInt)),
@@ -90,19 +90,20 @@ export function storedZip(entries: { name: string; data: Uint8Array }[]): Uint8A
 }
 
 /**
- * Encodes a row-major float32 tensor as `torch.save` bytes.
+ * Encodes a row-major float32 (or int64, given as BigInt64Array: e.g. a
+ * Qwen `image_grid_thw`) tensor as `torch.save` bytes.
  *
  * @example
  * const bytes = encodeTorchTensor([144, 4096], features);
  * const part = { type: 'image_embeds', image_embeds: Buffer.from(bytes).toString('base64') };
  */
-export function encodeTorchTensor(shape: number[], data: Float32Array): Uint8Array {
+export function encodeTorchTensor(shape: number[], data: Float32Array | BigInt64Array): Uint8Array {
   const numel = shape.reduce((a, b) => a * b, 1);
   if (shape.some((s) => !Number.isInteger(s) || s < 0) || numel !== data.length) throw new ShapeError(`torch tensor: shape [${shape.join(', ')}] does not match ${data.length} values`);
   const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   // Little-endian on every platform Node runs on; copy so the zip owns aligned bytes.
   return storedZip([
-    { name: 'archive/data.pkl', data: tensorPickle(shape) },
+    { name: 'archive/data.pkl', data: tensorPickle(shape, data instanceof BigInt64Array ? 'LongStorage' : 'FloatStorage') },
     { name: 'archive/byteorder', data: new Uint8Array(Buffer.from('little')) },
     { name: 'archive/data/0', data: new Uint8Array(raw) },
     { name: 'archive/version', data: new Uint8Array(Buffer.from('3\n')) },

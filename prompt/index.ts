@@ -2,3 +2,4 @@
 export { formatOneDecimal, planQwenPrompt, QWEN_PROMPT_FAMILIES, QWEN_TOKEN_IDS, temporalIndex, visualInput } from './qwen.js';
 export type { PromptBlock, PromptSegment, QwenPromptFamily, QwenPromptOptions, QwenPromptPlan, TextTokenEncoder } from './qwen.js';
 export { loadConversation, planConversationFile, promptPlanJson, type Conversation } from './conversation.js';
+export { isQwenTokenSet, qwenServingInput, type QwenServingInput } from './serving.js';
