@@ -6,6 +6,7 @@ import { decodeNpy, encodeNpy } from '../../core/npy.js';
 import { Rng } from '../../core/rng.js';
 import { decodeSafetensors, encodeSafetensors } from '../../core/safetensors.js';
 import { runCli, tempDir, type CliResult } from '../helpers.js';
+import { writeTinyDualEncoder } from '../video/tiny-dual.js';
 
 const dir = tempDir('vtc-reducers-');
 const rng = new Rng(21);
@@ -281,4 +282,23 @@ test('vtc reduce: --query errors name both dimensions; --theta needs cdpruner; a
   assert.match(video!.stderr, /evs: needs a video token set \[frames, tokens, d\]/);
   assert.equal(missing!.code, 1);
   assert.match(missing!.stderr, /--query .*nope\.npy: file not found/);
+});
+
+test('cdpruner --query-text through a dual encoder\'s text tower equals --query with that embedding', async () => {
+  // The tiny dual encoder embeds "sea" as (0, 0, 1) in its 3-d space; the tokens live in the same 3-d space.
+  const dual = writeTinyDualEncoder(join(dir, 'dual'));
+  const tokens3 = join(dir, 'tokens3.npy');
+  writeFileSync(tokens3, encodeNpy([12, 3], Float32Array.from({ length: 36 }, () => rng.float() * 2 - 1)));
+  const seaQuery = join(dir, 'sea.npy');
+  writeFileSync(seaQuery, encodeNpy([3], Float32Array.of(0, 0, 1)));
+  const [byText, byFile, mismatch] = await runAll([
+    ['reduce', '--in', tokens3, '--method', 'cdpruner', '--budget', '4', '--query-text', 'sea', '--dual-encoder', dual, '--theta', '0.5', '--out', join(dir, 'qt.npy'), '--json'],
+    ['reduce', '--in', tokens3, '--method', 'cdpruner', '--budget', '4', '--query', seaQuery, '--theta', '0.5', '--out', join(dir, 'qf.npy'), '--json'],
+    ['reduce', '--in', npy, '--method', 'cdpruner', '--budget', '4', '--query-text', 'sea', '--dual-encoder', dual, '--out', join(dir, 'qm.npy')],
+  ]);
+  assert.equal(byText!.code, 0, byText!.stderr);
+  assert.equal(byFile!.code, 0, byFile!.stderr);
+  assert.deepEqual(JSON.parse(byText!.stdout).keep, JSON.parse(byFile!.stdout).keep);
+  assert.equal(mismatch!.code, 1);
+  assert.match(mismatch!.stderr, /cdpruner: query has dimension 3 \(shape \[3\]\) but the tokens have d = 8/);
 });
