@@ -183,6 +183,7 @@ export function planQwenPrompt(segments: PromptSegment[], options: QwenPromptOpt
         const rows = rasterRows(positions, allRows(segment.tokens.n));
         pushBlock({ segment: s, kind: 'video', rows, grid }, QWEN_TOKEN_IDS.videoPad, (t) => temporalIndex(t, secondsPerGrid, o.tokensPerSecond), positions);
       } else {
+        assertNoCrossFrameMerge(segment.tokens, positions, grid, o.spatialMerge, where);
         const byFrame = framesOf(positions, segment.tokens.n, grid[0]);
         for (let f = 0; f < grid[0]; f++) {
           const frameRows = byFrame[f]!;
@@ -325,6 +326,25 @@ function videoSecondsPerGrid(segment: Extract<PromptSegment, { type: 'video' }>,
  */
 export function temporalIndex(t: number, secondsPerGrid: number, tokensPerSecond: number): number {
   return Math.floor(Math.fround(Math.fround(t * Math.fround(secondsPerGrid)) * tokensPerSecond));
+}
+
+/**
+ * Qwen3-VL puts every temporal patch in its own block after its timestamp, so
+ * a token merged from several frames has no block to go in: refused, naming
+ * the token and the frames (origins index the unreduced set, raster order,
+ * (h/m)·(w/m) tokens per temporal patch). Reduce per frame, or use a
+ * selection method, for Qwen3-VL video.
+ */
+function assertNoCrossFrameMerge(tokens: TokenSet, positions: Int32Array, grid: GridThw, merge: number, where: string): void {
+  const perFrame = (grid[1] / merge) * (grid[2] / merge);
+  for (let i = 0; i < tokens.n; i++) {
+    const origin = tokens.origin[i]!;
+    const first = Math.floor(origin[0]! / perFrame);
+    const last = Math.floor(origin[origin.length - 1]! / perFrame);
+    if (first !== last || first !== positions[3 * i]) {
+      throw new ShapeError(`${where}: token ${i} merges tokens of frames ${first}..${last} (origin), but qwen3-vl places each frame in its own block (positions t = ${positions[3 * i]}); reduce each frame separately or use a selection method`);
+    }
+  }
 }
 
 /** Token rows per temporal patch (by positions t), in token order. */

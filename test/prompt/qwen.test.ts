@@ -10,7 +10,11 @@ const { visionStart: VS, visionEnd: VE, imagePad: IP, videoPad: VP } = QWEN_TOKE
 /** A stand-in tokenizer: one id per space-separated word (ids from a running dictionary). */
 function wordTokenizer() {
   const vocab = new Map<string, number>();
-  return { encode: (text: string) => text.split(' ').filter(Boolean).map((word) => vocab.get(word) ?? (vocab.set(word, 1000 + vocab.size), 1000 + vocab.size - 1)) };
+  const idOf = (word: string): number => {
+    if (!vocab.has(word)) vocab.set(word, 1000 + vocab.size);
+    return vocab.get(word)!;
+  };
+  return { encode: (text: string) => text.split(' ').filter(Boolean).map(idOf) };
 }
 
 const columns = (plan: { positionIds: [Int32Array, Int32Array, Int32Array] }) => plan.positionIds.map((p) => Array.from(p));
@@ -160,6 +164,18 @@ test('temporal index follows the product rule; timestamps format like Python', (
   assert.equal(temporalIndex(5, 1.5, 2), 15);
   assert.equal(temporalIndex(3, 0.7, 2), 4); // 4.2 → 4
   assert.deepEqual([0.25, 0.75, 1.25, 0.35, 2, 1.05].map(formatOneDecimal), ['0.2', '0.8', '1.2', '0.3', '2.0', '1.1']);
+});
+
+test('qwen3-vl refuses a token merged across frames; qwen2.5-vl (one block) takes it at its representative\'s position', async () => {
+  const { mergeTokens } = await import('../../core/tokenset.js');
+  const video = qwenTokens('video', [2, 4, 4], [0.5, 1.5]);
+  // token 0 of frame 0 and token 4 (frame 1) merged into one output, representative token 0
+  const assign = Int32Array.of(0, 1, 2, 3, 0, 4, 5, 6);
+  const merged = mergeTokens(video, assign, 7);
+  assert.throws(() => planQwenPrompt([{ type: 'video', tokens: merged }], { family: 'qwen3-vl', tokenizer: wordTokenizer() }), (e: unknown) => e instanceof ShapeError && /token 0 merges tokens of frames 0\.\.1 \(origin\), but qwen3-vl places each frame in its own block/.test(e.message));
+  const plan = planQwenPrompt([{ type: 'video', tokens: merged }], { family: 'qwen2.5-vl' });
+  assert.equal(plan.blocks[0]!.rows.length, 7);
+  assert.deepEqual([plan.positionIds[0][1], plan.positionIds[1][1], plan.positionIds[2][1]], [1, 1, 1]);
 });
 
 test('bad input: grids, positions, missing tokenizer — errors name the field', () => {
