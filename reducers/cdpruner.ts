@@ -1,8 +1,7 @@
 import { InputError, ShapeError, UsageError } from '../core/errors.js';
-import { matmulABt, NATIVE_THRESHOLD, normalizeRows, type Matrix } from '../core/linalg.js';
-import { vecMatNative } from '../core/linalg-kernels.js';
+import { checkFeatureSize, matmulABt, NATIVE_THRESHOLD, normalizeRows, type Matrix } from '../core/linalg.js';
+import { cosineGramNative, cosineRows, SIMILARITY_TILE_VALUES, unitRowsNative, vecMatNative } from '../core/linalg-kernels.js';
 import { resolveBudget, selectTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
-import { cosineGram } from './similarity.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 
 /** Options of `cdpruner`. */
@@ -49,7 +48,7 @@ export const cdprunerReducer: Reducer<CDPrunerOptions> = {
     query: { type: 'npy', description: 'instruction embedding in the tokens\' space: .npy [d] or [m, d] (CLI: a file path)' },
     theta: { type: 'number', description: 'relevance weight θ in [0, 1): q = exp(θ/(2(1-θ))·r) instead of the raw relevance r (needs --query)' },
   },
-  native: ['cosine_gram', 'vec_mat', 'gemm'],
+  native: ['cosine_gram', 'vec_mat', 'gemm', 'unit_rows'],
   async run(tokens: TokenSet, options: CDPrunerOptions): Promise<Reduction> {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'cdpruner');
     if (options.theta !== undefined) {
@@ -69,13 +68,14 @@ export const cdprunerReducer: Reducer<CDPrunerOptions> = {
 /**
  * Cosine similarity rows S[j, :] of the tokens, and the exact diagonal
  * (1 for a token of non-zero norm, 0 otherwise — the GEMM's diagonal is only
- * 1 ± ulp, and the first pick must not depend on that). Today backed by one
- * n×n Gram matrix (one native GEMM); the greedy only ever asks for the rows
- * of picked tokens, so this can become per-pick rows without touching it.
+ * 1 ± ulp, and the first pick must not depend on that). The greedy only asks
+ * for the rows of picked tokens: up to n = 4096 (one 64 MiB similarity tile)
+ * they are read from the Gram matrix, beyond that each is one GEMV of the
+ * normalised features — the same values, no n×n matrix.
  */
-async function similarityRows(tokens: TokenSet): Promise<{ row: (j: number) => Float32Array; unitDiagonal: Uint8Array }> {
+async function similarityRows(tokens: TokenSet): Promise<{ row: (j: number) => Float32Array | Promise<Float32Array>; unitDiagonal: Uint8Array }> {
   const { n, d, data } = tokens;
-  const { gram } = await cosineGram(tokens, 'cdpruner');
+  checkFeatureSize(n, d, 'cdpruner');
   const unitDiagonal = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     const base = i * d;
@@ -86,7 +86,13 @@ async function similarityRows(tokens: TokenSet): Promise<{ row: (j: number) => F
       }
     }
   }
-  return { row: (j) => gram.subarray(j * n, (j + 1) * n), unitDiagonal };
+  // No n×n matrix beyond one 64 MiB similarity tile: larger inputs get each picked row from one GEMV (the same values).
+  if (n * n <= SIMILARITY_TILE_VALUES) {
+    const { gram } = await cosineGramNative(data, n, d);
+    return { row: (j) => gram.subarray(j * n, (j + 1) * n), unitDiagonal };
+  }
+  const unit = await unitRowsNative(data, n, d);
+  return { row: (j) => cosineRows(unit, n, d, [j]), unitDiagonal };
 }
 
 /**
@@ -154,7 +160,7 @@ function kernelWeights(relevance: Float64Array, theta: number | undefined): Floa
  * @example
  * await greedyDppMap((j) => gram.subarray(j * n, (j + 1) * n), unit, n, 3); // Int32Array, pick order
  */
-export async function greedyDppMap(row: (j: number) => Float32Array, unitDiagonal: Uint8Array, n: number, budget: number, q?: Float64Array): Promise<Int32Array> {
+export async function greedyDppMap(row: (j: number) => Float32Array | Promise<Float32Array>, unitDiagonal: Uint8Array, n: number, budget: number, q?: Float64Array): Promise<Int32Array> {
   const picks = new Int32Array(budget);
   const di2s = new Float64Array(n);
   for (let i = 0; i < n; i++) di2s[i] = unitDiagonal[i] ? (q ? q[i]! * q[i]! : 1) : 0;
@@ -179,7 +185,7 @@ export async function greedyDppMap(row: (j: number) => Float32Array, unitDiagona
       di2s[j] = -Infinity;
       continue;
     }
-    const s = row(j);
+    const s = await row(j);
     const qj = q ? q[j]! : 1;
     if (q) for (let k = 0; k < n; k++) acc[k] = qj * s[k]! * q[k]!;
     else for (let k = 0; k < n; k++) acc[k] = s[k]!;

@@ -5,6 +5,7 @@ import { createTokenSet } from '../../core/tokenset.js';
 import { clusterReducer, sphericalKMeans, sphericalKMeansBlocked } from '../../reducers/cluster.js';
 import { divpruneReducer, maxMinDiverse, maxMinDiverseBlocked } from '../../reducers/divprune.js';
 import { tomeReducer } from '../../reducers/tome.js';
+import { cdprunerReducer, greedyDppMap } from '../../reducers/cdpruner.js';
 import { randomTokens } from './fixtures.js';
 
 /** Tokens around a few directions (as video tokens are): many near-ties, the hard case for exactness. */
@@ -61,4 +62,12 @@ test('the reducers refuse inputs beyond the feature-size limit before allocating
   for (const reducer of [divpruneReducer, clusterReducer, tomeReducer]) {
     await assert.rejects(reducer.run(huge, { ratio: 0.1 }), new RegExp(`^InputError: ${reducer.name}: n·d = 300000×1024 = 307,200,000 feature values \\(1\\.1 GiB of float32\\) exceeds the limit of 268,435,456`));
   }
+});
+
+test('cdpruner above 4096 tokens reads each pick\'s row from one GEMV: the same picks as on the Gram matrix', async () => {
+  const tokens = clusteredTokens(4200, 24, 9); // d = 24 > budget: the kernel keeps full rank, no noise-level ties
+  const { gram } = await cosineGramNative(tokens.data, tokens.n, tokens.d);
+  const reference = await greedyDppMap((j) => gram.subarray(j * tokens.n, (j + 1) * tokens.n), new Uint8Array(tokens.n).fill(1), tokens.n, 16);
+  const result = await cdprunerReducer.run(tokens, { budget: 16 });
+  assert.deepEqual(result.keep, Int32Array.from(reference).sort());
 });
