@@ -1,10 +1,10 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import { chatCompletion, userMessage, type ChatMessage } from '../client/openai.js';
 import { getProfile } from '../profiles/index.js';
 import type { VideoQaOptions } from '../video/qa.js';
 import { planImage, type ImagePlan, type PlanInput, type PlanImageOptions, type PlannedImage } from './plan.js';
+import { ensureDirSync, writeFileAtomicSync } from '../io/write.js';
 
 /**
  * Image question answering against any OpenAI-compatible chat-completions
@@ -97,14 +97,14 @@ export async function askImage(input: PlanInput | PlanInput[], options: AskImage
   const request = { model: options.model ?? '(dry run)', messages, max_tokens: maxTokens, temperature: 0 };
   if (options.dryRun) {
     const outDir = resolve(options.outDir ?? 'vtc-ask');
-    mkdirSync(outDir, { recursive: true });
+    ensureDirSync(outDir);
     const images = plan.images.map((image, i) => {
       const file = join(outDir, `image_${String(i + 1).padStart(2, '0')}_${image.role}.${EXTENSIONS[image.mime] ?? 'bin'}`);
-      writeFileSync(file, image.bytes);
+      writeFileAtomicSync(file, image.bytes);
       return file;
     });
     const requestFile = join(outDir, 'request.json');
-    writeFileSync(requestFile, `${JSON.stringify(request, null, 1)}\n`);
+    writeFileAtomicSync(requestFile, `${JSON.stringify(request, null, 1)}\n`);
     return { result: askResult(plan, null), plan, request, files: { images, request: requestFile } };
   }
   const completion = await chatCompletion({

@@ -65,7 +65,7 @@ export function askCommand(): Command {
     .option('--thumbnail-share <f>', 'focus: share of the budget for the global thumbnail (default 0.25)', parseNumber('--thumbnail-share'))
     .option('--format <fmt>', 'encoding of resized images and crops: png or jpeg', 'png')
     .option('--max-pixels <n>', 'refuse images above this many pixels (default 100000000)', parseInteger('--max-pixels'))
-    .option('--timeout <s>', 'seconds to wait for the endpoint', parseNumber('--timeout'), 120)
+    .option('--timeout <s>', 'deadline in seconds for one request to the endpoint, whole reply included (one retry after a timeout, reset or 5xx: at most 2 × this plus a short backoff)', parseNumber('--timeout'), 120)
     .option('--max-tokens <n>', 'longest answer the model may write, in tokens', parseInteger('--max-tokens'), 512)
     .option('--out <dir>', 'where --dry-run writes the planned images and request.json', 'vtc-ask')
     .option('--dry-run', 'write the planned images and the request instead of calling the endpoint')

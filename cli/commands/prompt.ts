@@ -1,6 +1,6 @@
-import { rename, writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../../io/write.js';
 import { Command } from 'commander';
-import { InputError, UsageError } from '../../core/errors.js';
+import { UsageError } from '../../core/errors.js';
 import { planConversationFile, promptPlanJson } from '../../prompt/conversation.js';
 import { QWEN_PROMPT_FAMILIES, type QwenPromptFamily } from '../../prompt/qwen.js';
 import { loadTextTokenizer } from '../../tokenizer/index.js';
@@ -59,11 +59,5 @@ visual block restarts at the block's largest position + 1.`,
 }
 
 async function writeJsonAtomically(path: string, value: unknown): Promise<void> {
-  const temp = `${path}.tmp-${process.pid}`;
-  try {
-    await writeFile(temp, `${JSON.stringify(value)}\n`);
-    await rename(temp, path);
-  } catch (error) {
-    throw new InputError(`prompt: --out ${path}: cannot write (${(error as Error).message})`, 'E_WRITE');
-  }
+  await writeFileAtomic(path, `${JSON.stringify(value)}\n`); // io/write: no temp file left, the error names the path
 }

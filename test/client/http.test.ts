@@ -6,7 +6,10 @@ import { HttpFault, httpRequest, withRetries } from '../../client/http.js';
 
 const servers: Server[] = [];
 after(() => {
-  for (const server of servers) server.closeAllConnections?.(), server.close();
+  for (const server of servers) {
+    server.closeAllConnections();
+    server.close();
+  }
 });
 
 async function listen(handler: Parameters<typeof createServer>[1], port = 0): Promise<string> {
@@ -80,7 +83,10 @@ test('refused connections are final; resets are transient and retried', async ()
   await new Promise((resolve) => closed.close(resolve));
   let attempts = 0;
   await assert.rejects(
-    withRetries(() => (attempts++, httpRequest({ url: `http://127.0.0.1:${port}/` })), (e) => ({ retry: e instanceof HttpFault && e.retryable }), { retries: 3, backoffMs: 1 }),
+    withRetries(() => {
+      attempts++;
+      return httpRequest({ url: `http://127.0.0.1:${port}/` });
+    }, (e) => ({ retry: e instanceof HttpFault && e.retryable }), { retries: 3, backoffMs: 1 }),
     (e: unknown) => e instanceof HttpFault && e.kind === 'refused' && !/gave up/.test(e.message),
   );
   assert.equal(attempts, 1);

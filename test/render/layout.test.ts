@@ -88,7 +88,13 @@ test('line breaking is linear in the text length: characters measured grow in pr
   // Counts the code points every measure call looks at (what a real font's measureText costs).
   const measuredFor = (text: string) => {
     let measured = 0;
-    const counting = { measure: (s: string) => ((measured += s.length), s.length * 10), ascent: 8 };
+    const counting = {
+      measure: (s: string) => {
+        measured += s.length;
+        return s.length * 10;
+      },
+      ascent: 8,
+    };
     const pages = layoutText(text, config({ pageSize: [400, 100000] }), counting);
     const laid = pages.flatMap((p) => p.lines.map((l) => l.text)).join('');
     assert.equal(laid, text); // nothing lost or duplicated
