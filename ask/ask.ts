@@ -15,7 +15,12 @@ import { ensureDirSync, writeFileAtomicSync } from '../io/write.js';
  */
 
 /** planImage's options plus the request options `vtc video-qa` takes, with the same defaults. */
-export interface AskImageOptions extends Omit<PlanImageOptions, 'question'>, Pick<VideoQaOptions, 'question' | 'endpoint' | 'model' | 'apiKey' | 'timeoutMs' | 'retries' | 'maxTokens' | 'dryRun'> {
+export interface AskImageOptions
+  extends Omit<PlanImageOptions, 'question'>,
+    Pick<
+      VideoQaOptions,
+      'question' | 'endpoint' | 'model' | 'apiKey' | 'timeoutMs' | 'retries' | 'maxTokens' | 'dryRun'
+    > {
   /** Folder for dry-run files (default ./vtc-ask). */
   outDir?: string;
 }
@@ -51,7 +56,8 @@ export function askPrompt(question: string, images: Pick<PlannedImage, 'role' | 
   if (!regions) return question;
   const parts = images.map((image, i) => {
     const [x, y, w, h] = image.box;
-    if (image.role === 'region') return `image ${i + 1} is a detail crop of the region x=${x}..${x + w}, y=${y}..${y + h} of that picture`;
+    if (image.role === 'region')
+      return `image ${i + 1} is a detail crop of the region x=${x}..${x + w}, y=${y}..${y + h} of that picture`;
     return `image ${i + 1} is the whole picture (${w}x${h} px, downscaled)`;
   });
   const sentence = parts.join('; ');
@@ -67,13 +73,22 @@ export function askPrompt(question: string, images: Pick<PlannedImage, 'role' | 
 export function askResult(plan: ImagePlan, answer: string | null): AskResult {
   return {
     answer,
-    images: plan.images.map((i) => ({ width: i.width, height: i.height, box: [...i.box] as [number, number, number, number] })),
+    images: plan.images.map((i) => ({
+      width: i.width,
+      height: i.height,
+      box: [...i.box] as [number, number, number, number],
+    })),
     tokens_sent: plan.tokens_sent,
     tokens_full: plan.tokens_full,
   };
 }
 
-const EXTENSIONS: Record<string, string> = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp', 'image/gif': 'gif' };
+const EXTENSIONS: Record<string, string> = {
+  'image/png': 'png',
+  'image/jpeg': 'jpg',
+  'image/webp': 'webp',
+  'image/gif': 'gif',
+};
 
 /**
  * Answers a question about one or more images (or a text / video input), or
@@ -87,19 +102,29 @@ const EXTENSIONS: Record<string, string> = { 'image/png': 'png', 'image/jpeg': '
  * result.answer; result.images; result.tokens_sent <= 300; // true
  */
 export async function askImage(input: PlanInput | PlanInput[], options: AskImageOptions): Promise<AskRun> {
-  if (!options.question || options.question.trim() === '') throw new UsageError('ask: the question (-q) must not be empty');
+  if (!options.question || options.question.trim() === '')
+    throw new UsageError('ask: the question (-q) must not be empty');
   if (!options.dryRun && !options.endpoint) throw new UsageError('ask: --endpoint is required (or use --dry-run)');
   if (!options.dryRun && !options.model) throw new UsageError('ask: --model is required (or use --dry-run)');
   const profile = getProfile(options.profile ?? 'qwen2.5-vl');
   const plan = await planImage(input, options);
-  const messages = [userMessage(askPrompt(options.question, plan.images), plan.images.map((i) => ({ bytes: i.bytes, mime: i.mime })), profile.detail)];
+  const messages = [
+    userMessage(
+      askPrompt(options.question, plan.images),
+      plan.images.map((i) => ({ bytes: i.bytes, mime: i.mime })),
+      profile.detail,
+    ),
+  ];
   const maxTokens = options.maxTokens ?? 512;
   const request = { model: options.model ?? '(dry run)', messages, max_tokens: maxTokens, temperature: 0 };
   if (options.dryRun) {
     const outDir = resolve(options.outDir ?? 'vtc-ask');
     ensureDirSync(outDir);
     const images = plan.images.map((image, i) => {
-      const file = join(outDir, `image_${String(i + 1).padStart(2, '0')}_${image.role}.${EXTENSIONS[image.mime] ?? 'bin'}`);
+      const file = join(
+        outDir,
+        `image_${String(i + 1).padStart(2, '0')}_${image.role}.${EXTENSIONS[image.mime] ?? 'bin'}`,
+      );
       writeFileAtomicSync(file, image.bytes);
       return file;
     });

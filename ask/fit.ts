@@ -23,7 +23,8 @@ export interface FitSize {
  * aspectSize(1000, 500, 300); // { width: 300, height: 150 }
  */
 export function aspectSize(width: number, height: number, long: number): { width: number; height: number } {
-  if (width >= height) return { width: long, height: Math.max(1, Math.min(height, Math.round((long * height) / width))) };
+  if (width >= height)
+    return { width: long, height: Math.max(1, Math.min(height, Math.round((long * height) / width))) };
   return { width: Math.max(1, Math.min(width, Math.round((long * width) / height))), height: long };
 }
 
@@ -57,7 +58,13 @@ function longSide(width: number, height: number): number {
  * @example
  * largestFit(1024, 1024, getProfile('gpt-4o'), 255); // { width: 512, height: 512, tokens: 255 }
  */
-export function largestFit(width: number, height: number, profile: VisionProfile, budget: number, scale = 1): FitSize | undefined {
+export function largestFit(
+  width: number,
+  height: number,
+  profile: VisionProfile,
+  budget: number,
+  scale = 1,
+): FitSize | undefined {
   const maxLong = Math.max(1, Math.floor(longSide(width, height) * Math.min(1, scale) + 1e-9));
   for (const size of candidates(width, height, profile, maxLong)) if (size.tokens <= budget) return size;
   return undefined;
@@ -76,7 +83,8 @@ export function cheapestSize(width: number, height: number, profile: VisionProfi
   const cached = cache.get(key);
   if (cached) return cached;
   let best: FitSize | undefined;
-  for (const size of candidates(width, height, profile, longSide(width, height))) if (!best || size.tokens < best.tokens) best = size;
+  for (const size of candidates(width, height, profile, longSide(width, height)))
+    if (!best || size.tokens < best.tokens) best = size;
   // No size is accepted at all: the rule's own error says why.
   if (!best) profile.tokens(width, height);
   if (cache.size > 4096) cache.clear();
@@ -88,7 +96,13 @@ export function cheapestSize(width: number, height: number, profile: VisionProfi
 const cheapestCache = new WeakMap<VisionProfile, Map<string, FitSize>>();
 
 /** A budget below the cheapest size: a usage error naming the minimum. */
-export function belowMinimum(width: number, height: number, profile: VisionProfile, budget: number, what = 'image'): UsageError {
+export function belowMinimum(
+  width: number,
+  height: number,
+  profile: VisionProfile,
+  budget: number,
+  what = 'image',
+): UsageError {
   const min = cheapestSize(width, height, profile);
   return new UsageError(
     `token budget ${budget} is below the smallest ${what} ${profile.name} accepts for this ${width}x${height} picture: ${min.tokens} tokens (at ${min.width}x${min.height})`,

@@ -34,18 +34,33 @@ export interface FocusOptions {
 export type FocusLayout =
   | { kind: 'whole'; fit: FitSize }
   | { kind: 'fallback'; fit: FitSize; reason: string }
-  | { kind: 'regions'; whole: FitSize; thumbnail: FitSize; rest: number; window: { width: number; height: number }; regions: number };
+  | {
+      kind: 'regions';
+      whole: FitSize;
+      thumbnail: FitSize;
+      rest: number;
+      window: { width: number; height: number };
+      regions: number;
+    };
 
 /**
  * @example
  * focusLayout(2000, 1000, getProfile('qwen2.5-vl'), 600); // { kind: 'regions', thumbnail: …, window: …, rest: … }
  */
-export function focusLayout(width: number, height: number, profile: VisionProfile, budget: number, options: FocusOptions = {}): FocusLayout {
+export function focusLayout(
+  width: number,
+  height: number,
+  profile: VisionProfile,
+  budget: number,
+  options: FocusOptions = {},
+): FocusLayout {
   const share = options.thumbnailShare ?? 0.25;
   const regions = options.regions ?? 3;
   const zoom = options.zoom ?? 2;
-  if (!(share > 0 && share < 1)) throw new UsageError(`focus: thumbnail share must be in (0, 1), got ${describe(share)}`);
-  if (!(Number.isInteger(regions) && regions >= 1)) throw new UsageError(`focus: regions must be an integer ≥ 1, got ${describe(regions)}`);
+  if (!(share > 0 && share < 1))
+    throw new UsageError(`focus: thumbnail share must be in (0, 1), got ${describe(share)}`);
+  if (!(Number.isInteger(regions) && regions >= 1))
+    throw new UsageError(`focus: regions must be an integer ≥ 1, got ${describe(regions)}`);
   if (!(zoom >= 1)) throw new UsageError(`focus: zoom must be ≥ 1, got ${describe(zoom)}`);
   const full = profile.tokens(width, height);
   if (full <= budget) return { kind: 'whole', fit: { width, height, tokens: full } };
@@ -61,7 +76,8 @@ export function focusLayout(width: number, height: number, profile: VisionProfil
   for (let side = Math.floor(long / 2); side >= 1; side--) {
     const window = aspectSize(width, height, side);
     const sent = aspectSize(window.width, window.height, Math.max(1, Math.round(side * regionScale)));
-    if (profile.tokens(sent.width, sent.height) <= perRegion) return { kind: 'regions', whole, thumbnail, rest, window, regions };
+    if (profile.tokens(sent.width, sent.height) <= perRegion)
+      return { kind: 'regions', whole, thumbnail, rest, window, regions };
   }
   return { kind: 'fallback', fit: whole, reason: `the ${rest} tokens left after the thumbnail cannot buy a region` };
 }
@@ -77,7 +93,14 @@ export interface RegionAllocation {
  * @example
  * allocateRegions(2000, 1000, profile, 600, layout, [[0, 0, 500, 250]]).regions[0].fit; // { width: 500, height: 250, tokens: … }
  */
-export function allocateRegions(width: number, height: number, profile: VisionProfile, budget: number, layout: Extract<FocusLayout, { kind: 'regions' }>, merged: readonly Box[]): RegionAllocation {
+export function allocateRegions(
+  width: number,
+  height: number,
+  profile: VisionProfile,
+  budget: number,
+  layout: Extract<FocusLayout, { kind: 'regions' }>,
+  merged: readonly Box[],
+): RegionAllocation {
   const mins = merged.map(([, , w, h]) => cheapestSize(w, h, profile).tokens);
   const kept: number[] = [];
   let reserved = 0;

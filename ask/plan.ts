@@ -94,9 +94,27 @@ export interface ImagePlan {
   notes: string[];
 }
 
-const VIDEO_EXTENSIONS = new Set(['.mp4', '.mkv', '.webm', '.mov', '.avi', '.m4v', '.mpg', '.mpeg', '.ts', '.flv', '.wmv', '.3gp']);
+const VIDEO_EXTENSIONS = new Set([
+  '.mp4',
+  '.mkv',
+  '.webm',
+  '.mov',
+  '.avi',
+  '.m4v',
+  '.mpg',
+  '.mpeg',
+  '.ts',
+  '.flv',
+  '.wmv',
+  '.3gp',
+]);
 const TEXT_EXTENSIONS = new Set(['.txt', '.md', '.text']);
-const WEB_FORMATS: Record<string, string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', gif: 'image/gif' };
+const WEB_FORMATS: Record<string, string> = {
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  gif: 'image/gif',
+};
 
 type Source =
   | { kind: 'image'; image: RgbImage; original?: { bytes: Uint8Array; mime: string } }
@@ -111,12 +129,19 @@ async function loadSource(input: PlanInput, maxPixels: number): Promise<Source> 
       try {
         return { kind: 'text', text: await readFile(input, 'utf8') };
       } catch (error) {
-        throw new InputError(`${input}: cannot read text (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'E_READ');
+        throw new InputError(
+          `${input}: cannot read text (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+          'E_READ',
+        );
       }
     }
     const decoded = await readImage(input, { maxPixels });
     const mime = WEB_FORMATS[decoded.format];
-    return { kind: 'image', image: decoded, ...(mime ? { original: { bytes: new Uint8Array(await readFile(input)), mime } } : {}) };
+    return {
+      kind: 'image',
+      image: decoded,
+      ...(mime ? { original: { bytes: new Uint8Array(await readFile(input)), mime } } : {}),
+    };
   }
   if (input instanceof Uint8Array) {
     const decoded = await readImage(input, { maxPixels });
@@ -125,8 +150,15 @@ async function loadSource(input: PlanInput, maxPixels: number): Promise<Source> 
   }
   if ('text' in input) return { kind: 'text', text: input.text };
   if ('video' in input) return { kind: 'video', path: input.video };
-  if (input.data.length !== input.width * input.height * 3) throw new ShapeError(`planImage: RGB image ${input.width}x${input.height} needs ${input.width * input.height * 3} bytes, got ${input.data.length}`);
-  if (input.width * input.height > maxPixels) throw new InputError(`image is ${input.width}x${input.height} = ${input.width * input.height} pixels, above the limit of ${maxPixels}`, 'E_PIXEL_LIMIT');
+  if (input.data.length !== input.width * input.height * 3)
+    throw new ShapeError(
+      `planImage: RGB image ${input.width}x${input.height} needs ${input.width * input.height * 3} bytes, got ${input.data.length}`,
+    );
+  if (input.width * input.height > maxPixels)
+    throw new InputError(
+      `image is ${input.width}x${input.height} = ${input.width * input.height} pixels, above the limit of ${maxPixels}`,
+      'E_PIXEL_LIMIT',
+    );
   return { kind: 'image', image: input };
 }
 
@@ -135,37 +167,75 @@ function defaultMethod(kind: Source['kind']): PlanMethod {
 }
 
 function checkMethod(method: PlanMethod, kind: Source['kind']): void {
-  if (!PLAN_METHODS.includes(method)) throw new UsageError(`unknown plan method ${describe(method)} (expected one of: ${PLAN_METHODS.join(', ')})`, 'E_METHOD');
-  const ok = kind === 'image' ? method === 'downsample' || method === 'focus' : kind === 'text' ? method === 'glyph' : method === 'keyframes';
-  if (!ok) throw new UsageError(`method ${method} does not apply to a ${kind} input (use ${kind === 'image' ? 'downsample or focus' : defaultMethod(kind)})`, 'E_METHOD');
+  if (!PLAN_METHODS.includes(method))
+    throw new UsageError(
+      `unknown plan method ${describe(method)} (expected one of: ${PLAN_METHODS.join(', ')})`,
+      'E_METHOD',
+    );
+  const ok =
+    kind === 'image'
+      ? method === 'downsample' || method === 'focus'
+      : kind === 'text'
+        ? method === 'glyph'
+        : method === 'keyframes';
+  if (!ok)
+    throw new UsageError(
+      `method ${method} does not apply to a ${kind} input (use ${kind === 'image' ? 'downsample or focus' : defaultMethod(kind)})`,
+      'E_METHOD',
+    );
 }
 
 /** Budget from `budget` or `ratio` × tokens_full. */
 export function resolveBudget(options: Pick<PlanImageOptions, 'budget' | 'ratio'>, tokensFull: number): number {
-  if (options.budget !== undefined && options.ratio !== undefined) throw new UsageError('give either a token budget or a ratio, not both', 'E_BUDGET');
+  if (options.budget !== undefined && options.ratio !== undefined)
+    throw new UsageError('give either a token budget or a ratio, not both', 'E_BUDGET');
   if (options.budget !== undefined) {
-    if (!Number.isInteger(options.budget) || options.budget < 1) throw new UsageError(`token budget must be an integer ≥ 1, got ${describe(options.budget)}`, 'E_BUDGET');
+    if (!Number.isInteger(options.budget) || options.budget < 1)
+      throw new UsageError(`token budget must be an integer ≥ 1, got ${describe(options.budget)}`, 'E_BUDGET');
     return options.budget;
   }
   if (options.ratio !== undefined) {
-    if (!(options.ratio > 0 && options.ratio <= 1)) throw new UsageError(`ratio must be in (0, 1], got ${describe(options.ratio)}`, 'E_BUDGET');
+    if (!(options.ratio > 0 && options.ratio <= 1))
+      throw new UsageError(`ratio must be in (0, 1], got ${describe(options.ratio)}`, 'E_BUDGET');
     return Math.max(1, Math.floor(options.ratio * tokensFull));
   }
   throw new UsageError('give a token budget or a ratio', 'E_BUDGET');
 }
 
-async function encodeRegion(image: RgbImage, box: Box, width: number, height: number, options: PlanImageOptions): Promise<{ bytes: Uint8Array; mime: string }> {
-  let pipeline = sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), { raw: { width: image.width, height: image.height, channels: 3 } });
+async function encodeRegion(
+  image: RgbImage,
+  box: Box,
+  width: number,
+  height: number,
+  options: PlanImageOptions,
+): Promise<{ bytes: Uint8Array; mime: string }> {
+  let pipeline = sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
+    raw: { width: image.width, height: image.height, channels: 3 },
+  });
   const [x, y, w, h] = box;
-  if (x !== 0 || y !== 0 || w !== image.width || h !== image.height) pipeline = pipeline.extract({ left: x, top: y, width: w, height: h });
+  if (x !== 0 || y !== 0 || w !== image.width || h !== image.height)
+    pipeline = pipeline.extract({ left: x, top: y, width: w, height: h });
   if (w !== width || h !== height) pipeline = pipeline.resize(width, height, { fit: 'fill', kernel: 'lanczos3' });
   const jpeg = options.format === 'jpeg';
-  const buffer = await (jpeg ? pipeline.jpeg({ quality: options.jpegQuality ?? 90 }) : pipeline.png({ compressionLevel: 6 })).toBuffer();
-  return { bytes: new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length), mime: jpeg ? 'image/jpeg' : 'image/png' };
+  const buffer = await (jpeg
+    ? pipeline.jpeg({ quality: options.jpegQuality ?? 90 })
+    : pipeline.png({ compressionLevel: 6 })
+  ).toBuffer();
+  return {
+    bytes: new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length),
+    mime: jpeg ? 'image/jpeg' : 'image/png',
+  };
 }
 
 /** Whole image at a size (original bytes when it goes as is and they are web-safe). */
-async function wholeImage(source: Extract<Source, { kind: 'image' }>, width: number, height: number, tokens: number, index: number, options: PlanImageOptions): Promise<PlannedImage> {
+async function wholeImage(
+  source: Extract<Source, { kind: 'image' }>,
+  width: number,
+  height: number,
+  tokens: number,
+  index: number,
+  options: PlanImageOptions,
+): Promise<PlannedImage> {
   const { image } = source;
   const box: Box = [0, 0, image.width, image.height];
   const asIs = width === image.width && height === image.height && source.original;
@@ -173,7 +243,13 @@ async function wholeImage(source: Extract<Source, { kind: 'image' }>, width: num
   return { ...encoded, width, height, box, tokens, role: 'image', source: index };
 }
 
-async function planDownsample(source: Extract<Source, { kind: 'image' }>, profile: VisionProfile, budget: number, index: number, options: PlanImageOptions): Promise<PlannedImage[]> {
+async function planDownsample(
+  source: Extract<Source, { kind: 'image' }>,
+  profile: VisionProfile,
+  budget: number,
+  index: number,
+  options: PlanImageOptions,
+): Promise<PlannedImage[]> {
   const { width, height } = source.image;
   const fit = largestFit(width, height, profile, budget);
   if (!fit) throw belowMinimum(width, height, profile, budget);
@@ -181,20 +257,33 @@ async function planDownsample(source: Extract<Source, { kind: 'image' }>, profil
 }
 
 /** Per-patch scores over the picture and how they were obtained. */
-async function regionScores(image: RgbImage, windows: Box[], options: PlanImageOptions, notes: string[]): Promise<number[]> {
+async function regionScores(
+  image: RgbImage,
+  windows: Box[],
+  options: PlanImageOptions,
+  notes: string[],
+): Promise<number[]> {
   if (options.dualEncoder && options.question) {
     const crops = await Promise.all(windows.map(async ([x, y, w, h]) => cropRgb(image, x, y, w, h)));
     const embeddings = await options.dualEncoder.embedImages(crops);
     const text = await options.dualEncoder.embedText(options.question);
-    if (text.length !== embeddings[0]!.length) throw new ShapeError(`dual encoder ${options.dualEncoder.name}: text embeddings have ${text.length} dimensions but image embeddings ${embeddings[0]!.length}`);
+    if (text.length !== embeddings[0]!.length)
+      throw new ShapeError(
+        `dual encoder ${options.dualEncoder.name}: text embeddings have ${text.length} dimensions but image embeddings ${embeddings[0]!.length}`,
+      );
     notes.push(`focus: regions ranked by the question through dual encoder ${options.dualEncoder.name}`);
     return embeddings.map((e) => e.reduce((s, v, i) => s + v * text[i]!, 0));
   }
-  if (options.question) notes.push('focus: the question is not used to choose regions (no dual encoder configured); using query-free saliency');
+  if (options.question)
+    notes.push(
+      'focus: the question is not used to choose regions (no dual encoder configured); using query-free saliency',
+    );
   let encoder = options.encoder ?? createPatchEncoder();
   let tokens = await encodeImage(image, { encoder });
   if (!usableScores(tokens.score)) {
-    notes.push(`focus: encoder ${encoder.name} gives no usable token scores; using the built-in patch encoder's saliency instead`);
+    notes.push(
+      `focus: encoder ${encoder.name} gives no usable token scores; using the built-in patch encoder's saliency instead`,
+    );
     encoder = createPatchEncoder();
     tokens = await encodeImage(image, { encoder });
   } else if (!options.question) {
@@ -218,7 +307,8 @@ function usableScores(scores: Float32Array | undefined): scores is Float32Array 
 
 function cropRgb(image: RgbImage, x: number, y: number, w: number, h: number): RgbImage {
   const data = new Uint8Array(w * h * 3);
-  for (let r = 0; r < h; r++) data.set(image.data.subarray(((y + r) * image.width + x) * 3, ((y + r) * image.width + x + w) * 3), r * w * 3);
+  for (let r = 0; r < h; r++)
+    data.set(image.data.subarray(((y + r) * image.width + x) * 3, ((y + r) * image.width + x + w) * 3), r * w * 3);
   return { data, width: w, height: h };
 }
 
@@ -226,7 +316,14 @@ function cropRgb(image: RgbImage, x: number, y: number, w: number, h: number): R
  * focus (pixels): the budget arithmetic is ask/focus-budget.ts (pure, property-tested);
  * this ranks the candidate windows with the encoder and encodes the crops.
  */
-async function planFocus(source: Extract<Source, { kind: 'image' }>, profile: VisionProfile, budget: number, index: number, options: PlanImageOptions, notes: string[]): Promise<PlannedImage[]> {
+async function planFocus(
+  source: Extract<Source, { kind: 'image' }>,
+  profile: VisionProfile,
+  budget: number,
+  index: number,
+  options: PlanImageOptions,
+  notes: string[],
+): Promise<PlannedImage[]> {
   const { image } = source;
   const { width: W, height: H } = image;
   const layout = focusLayout(W, H, profile, budget, options);
@@ -240,29 +337,64 @@ async function planFocus(source: Extract<Source, { kind: 'image' }>, profile: Vi
   }
   const windows = windowGrid(W, H, layout.window.width, layout.window.height);
   const scores = await regionScores(image, windows, options, notes);
-  const allocation = allocateRegions(W, H, profile, budget, layout, mergeOverlapping(topBoxes(windows, scores, layout.regions)));
+  const allocation = allocateRegions(
+    W,
+    H,
+    profile,
+    budget,
+    layout,
+    mergeOverlapping(topBoxes(windows, scores, layout.regions)),
+  );
   if (allocation.regions.length === 0) {
     notes.push('focus: no region fits the budget left after the thumbnail; sent one downsampled image instead');
     return [await wholeImage(source, layout.whole.width, layout.whole.height, layout.whole.tokens, index, options)];
   }
   const { thumbnail } = allocation;
   const images: PlannedImage[] = [];
-  images.push({ ...(await encodeRegion(image, [0, 0, W, H], thumbnail.width, thumbnail.height, options)), width: thumbnail.width, height: thumbnail.height, box: [0, 0, W, H], tokens: thumbnail.tokens, role: 'thumbnail', source: index });
+  images.push({
+    ...(await encodeRegion(image, [0, 0, W, H], thumbnail.width, thumbnail.height, options)),
+    width: thumbnail.width,
+    height: thumbnail.height,
+    box: [0, 0, W, H],
+    tokens: thumbnail.tokens,
+    role: 'thumbnail',
+    source: index,
+  });
   for (const { box, fit } of allocation.regions) {
-    images.push({ ...(await encodeRegion(image, box, fit.width, fit.height, options)), width: fit.width, height: fit.height, box, tokens: fit.tokens, role: 'region', source: index });
+    images.push({
+      ...(await encodeRegion(image, box, fit.width, fit.height, options)),
+      width: fit.width,
+      height: fit.height,
+      box,
+      tokens: fit.tokens,
+      role: 'region',
+      source: index,
+    });
   }
   return images;
 }
 
 /** glyph: the highest dpi (10–300) whose rendered pages fit the budget. */
-async function planGlyph(text: string, profile: VisionProfile, budget: number, index: number, options: PlanImageOptions, notes: string[]): Promise<PlannedImage[]> {
+async function planGlyph(
+  text: string,
+  profile: VisionProfile,
+  budget: number,
+  index: number,
+  options: PlanImageOptions,
+  notes: string[],
+): Promise<PlannedImage[]> {
   const pagesAt = (dpi: number) => renderText(text, parseConfig({ dpi })).pages;
-  const cost = (pages: { width: number; height: number }[]) => pages.reduce((s, p) => s + profile.tokens(p.width, p.height), 0);
+  const cost = (pages: { width: number; height: number }[]) =>
+    pages.reduce((s, p) => s + profile.tokens(p.width, p.height), 0);
   let lo = 10;
   let hi = 300;
   let best: { dpi: number; pages: ReturnType<typeof pagesAt> } | undefined;
   const low = pagesAt(lo);
-  if (cost(low) > budget) throw new UsageError(`token budget ${budget} is below what ${profile.name} bills for this text at the smallest dpi (10): ${cost(low)} tokens over ${low.length} pages`, 'E_BUDGET');
+  if (cost(low) > budget)
+    throw new UsageError(
+      `token budget ${budget} is below what ${profile.name} bills for this text at the smallest dpi (10): ${cost(low)} tokens over ${low.length} pages`,
+      'E_BUDGET',
+    );
   best = { dpi: lo, pages: low };
   while (hi - lo > 1) {
     const mid = Math.floor((lo + hi) / 2);
@@ -274,25 +406,53 @@ async function planGlyph(text: string, profile: VisionProfile, budget: number, i
   }
   notes.push(`glyph: rendered at ${best.dpi} dpi (${best.pages.length} pages)`);
   const jpeg = options.format === 'jpeg';
-  return Promise.all(best.pages.map(async (page) => {
-    const buffer = await encodePage(page, jpeg ? 'jpeg' : 'png', options.jpegQuality ?? 90);
-    return { bytes: new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length), mime: jpeg ? 'image/jpeg' : 'image/png', width: page.width, height: page.height, box: [0, 0, page.width, page.height] as Box, tokens: profile.tokens(page.width, page.height), role: 'page' as const, source: index };
-  }));
+  return Promise.all(
+    best.pages.map(async (page) => {
+      const buffer = await encodePage(page, jpeg ? 'jpeg' : 'png', options.jpegQuality ?? 90);
+      return {
+        bytes: new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length),
+        mime: jpeg ? 'image/jpeg' : 'image/png',
+        width: page.width,
+        height: page.height,
+        box: [0, 0, page.width, page.height] as Box,
+        tokens: profile.tokens(page.width, page.height),
+        role: 'page' as const,
+        source: index,
+      };
+    }),
+  );
 }
 
-async function planKeyframes(path: string, profile: VisionProfile, budget: number, index: number, options: PlanImageOptions, notes: string[]): Promise<{ images: PlannedImage[]; full: number }> {
-  const plan = await planVideo(path, { question: options.question, tokenBudget: budget, profile: profile.name, ...(options.encoder ? { encoder: options.encoder } : {}), ...(options.dualEncoder ? { dualEncoder: options.dualEncoder } : {}) });
-  notes.push(`keyframes: ${plan.keyframes.length} frames of ${plan.frameWidth}x${plan.frameHeight} (${plan.retrieval} retrieval)`);
-  const images = await Promise.all(plan.keyframes.map(async (k) => ({
-    ...(await encodeRegion(k.image, [0, 0, k.image.width, k.image.height], k.image.width, k.image.height, options)),
-    width: k.image.width,
-    height: k.image.height,
-    box: [0, 0, plan.info.width, plan.info.height] as Box,
-    tokens: plan.tokensPerFrame,
-    role: 'frame' as const,
-    source: index,
-    time: k.time,
-  })));
+async function planKeyframes(
+  path: string,
+  profile: VisionProfile,
+  budget: number,
+  index: number,
+  options: PlanImageOptions,
+  notes: string[],
+): Promise<{ images: PlannedImage[]; full: number }> {
+  const plan = await planVideo(path, {
+    question: options.question,
+    tokenBudget: budget,
+    profile: profile.name,
+    ...(options.encoder ? { encoder: options.encoder } : {}),
+    ...(options.dualEncoder ? { dualEncoder: options.dualEncoder } : {}),
+  });
+  notes.push(
+    `keyframes: ${plan.keyframes.length} frames of ${plan.frameWidth}x${plan.frameHeight} (${plan.retrieval} retrieval)`,
+  );
+  const images = await Promise.all(
+    plan.keyframes.map(async (k) => ({
+      ...(await encodeRegion(k.image, [0, 0, k.image.width, k.image.height], k.image.width, k.image.height, options)),
+      width: k.image.width,
+      height: k.image.height,
+      box: [0, 0, plan.info.width, plan.info.height] as Box,
+      tokens: plan.tokensPerFrame,
+      role: 'frame' as const,
+      source: index,
+      time: k.time,
+    })),
+  );
   return { images, full: plan.tokensUniform };
 }
 
@@ -325,11 +485,18 @@ export async function planImage(input: PlanInput | PlanInput[], options: PlanIma
     const source = await loadSource(one, maxPixels);
     const method = options.method ?? defaultMethod(source.kind);
     checkMethod(method, source.kind);
-    if (source.kind === 'image') loaded.push({ source, full: profile.tokens(source.image.width, source.image.height), size: { width: source.image.width, height: source.image.height } });
-    else if (source.kind === 'text') loaded.push({ source, full: await textTokens(source.text, profile), size: { width: 0, height: 0 } });
+    if (source.kind === 'image')
+      loaded.push({
+        source,
+        full: profile.tokens(source.image.width, source.image.height),
+        size: { width: source.image.width, height: source.image.height },
+      });
+    else if (source.kind === 'text')
+      loaded.push({ source, full: await textTokens(source.text, profile), size: { width: 0, height: 0 } });
     else loaded.push({ source, full: 0, size: { width: 0, height: 0 } });
   }
-  if (loaded.some((l) => l.source.kind === 'video') && options.ratio !== undefined) throw new UsageError('a video input needs a token budget (--budget), not a ratio', 'E_BUDGET');
+  if (loaded.some((l) => l.source.kind === 'video') && options.ratio !== undefined)
+    throw new UsageError('a video input needs a token budget (--budget), not a ratio', 'E_BUDGET');
   const totalFull = loaded.reduce((s, l) => s + l.full, 0);
   const budget = resolveBudget(options, totalFull);
   const shares = splitBudget(loaded, profile, budget);
@@ -341,7 +508,11 @@ export async function planImage(input: PlanInput | PlanInput[], options: PlanIma
     const method = options.method ?? defaultMethod(source.kind);
     const share = shares[i]!;
     if (source.kind === 'image') {
-      images.push(...(method === 'focus' ? await planFocus(source, profile, share, i, options, notes) : await planDownsample(source, profile, share, i, options)));
+      images.push(
+        ...(method === 'focus'
+          ? await planFocus(source, profile, share, i, options, notes)
+          : await planDownsample(source, profile, share, i, options)),
+      );
       tokensFull += full;
     } else if (source.kind === 'text') {
       images.push(...(await planGlyph(source.text, profile, share, i, options, notes)));
@@ -356,15 +527,30 @@ export async function planImage(input: PlanInput | PlanInput[], options: PlanIma
   const tokensSent = images.reduce((s, im) => s + im.tokens, 0);
   // The invariant every method keeps; a failure here is a planner bug, never a user error.
   if (tokensSent > budget) throw new Error(`planImage: planned ${tokensSent} tokens over the budget ${budget}`);
-  return { method: options.method ?? defaultMethod(loaded[0]!.source.kind), profile: profile.name, budget, images, tokens_sent: tokensSent, tokens_full: tokensFull, sources: loaded.map((l) => l.size), notes };
+  return {
+    method: options.method ?? defaultMethod(loaded[0]!.source.kind),
+    profile: profile.name,
+    budget,
+    images,
+    tokens_sent: tokensSent,
+    tokens_full: tokensFull,
+    sources: loaded.map((l) => l.size),
+    notes,
+  };
 }
 
 /** Budget per input: proportional to full cost, each image input at least its cheapest size. */
 function splitBudget(loaded: LoadedInput[], profile: VisionProfile, budget: number): number[] {
   if (loaded.length === 1) return [budget];
-  const mins = loaded.map((l) => (l.source.kind === 'image' ? cheapestSize(l.size.width, l.size.height, profile).tokens : 1));
+  const mins = loaded.map((l) =>
+    l.source.kind === 'image' ? cheapestSize(l.size.width, l.size.height, profile).tokens : 1,
+  );
   const minTotal = mins.reduce((a, b) => a + b, 0);
-  if (minTotal > budget) throw new UsageError(`token budget ${budget} is below the smallest images ${profile.name} accepts for these ${loaded.length} inputs: ${minTotal} tokens`, 'E_BUDGET');
+  if (minTotal > budget)
+    throw new UsageError(
+      `token budget ${budget} is below the smallest images ${profile.name} accepts for these ${loaded.length} inputs: ${minTotal} tokens`,
+      'E_BUDGET',
+    );
   const weights = loaded.map((l) => Math.max(1, l.full));
   const weightTotal = weights.reduce((a, b) => a + b, 0);
   const spare = budget - minTotal;

@@ -21,7 +21,9 @@ async function samplePng(): Promise<Buffer> {
       raw.set([(x * 200) / width + t, (y * 200) / height + t, ((x + y) % 97) + t], (y * width + x) * 3);
     }
   }
-  return sharp(raw, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  return sharp(raw, { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
 /**
@@ -32,7 +34,8 @@ async function samplePng(): Promise<Buffer> {
  * measures the plumbing (normalisation, session, CLS-row extraction), not CLIP.
  */
 export const encodersBenchmark: Benchmark = {
-  description: 'image decode/resize, patch encoder per tile, AnyRes 1280×720, Qwen preprocessing and window index, ONNX one-block ViT-L/14-336-width tile',
+  description:
+    'image decode/resize, patch encoder per tile, AnyRes 1280×720, Qwen preprocessing and window index, ONNX one-block ViT-L/14-336-width tile',
   async run({ runs, log }) {
     const png = await samplePng();
     const image = await readImage(png);
@@ -40,7 +43,9 @@ export const encodersBenchmark: Benchmark = {
     const decode = await measure('decode 1280x720 PNG (sharp)', runs, () => readImage(png));
     results.push(decode);
     log(`decode: ${decode.medianMs.toFixed(1)} ms`);
-    const resize = await measure('resize 1280x720 → 336x336 shortest + centre crop', runs, () => resizeImage(image, 336, 336, { mode: 'shortest' }));
+    const resize = await measure('resize 1280x720 → 336x336 shortest + centre crop', runs, () =>
+      resizeImage(image, 336, 336, { mode: 'shortest' }),
+    );
     results.push(resize);
     log(`resize: ${resize.medianMs.toFixed(1)} ms`);
     const patch = createPatchEncoder();
@@ -49,22 +54,44 @@ export const encodersBenchmark: Benchmark = {
     perTile.extra = { 'tiles/s': +(1000 / perTile.medianMs).toFixed(1) };
     results.push(perTile);
     log(`patch encoder: ${perTile.medianMs.toFixed(1)} ms per tile`);
-    const anyres = await measure('encodeAnyRes 1280x720 PNG, patch encoder (5 tiles)', runs, () => encodeAnyRes(png, { encoder: patch }));
+    const anyres = await measure('encodeAnyRes 1280x720 PNG, patch encoder (5 tiles)', runs, () =>
+      encodeAnyRes(png, { encoder: patch }),
+    );
     results.push(anyres);
     log(`AnyRes: ${anyres.medianMs.toFixed(1)} ms`);
-    const q25 = await measure('Qwen2.5-VL preprocess 1280x720 → 1288x728: 4784 patches × 1176 (resize, normalise, patchify)', runs, () => preprocessQwenImage(image, 'qwen2.5-vl'));
+    const q25 = await measure(
+      'Qwen2.5-VL preprocess 1280x720 → 1288x728: 4784 patches × 1176 (resize, normalise, patchify)',
+      runs,
+      () => preprocessQwenImage(image, 'qwen2.5-vl'),
+    );
     results.push(q25);
-    const q3 = await measure('Qwen3-VL preprocess 1280x720 → 1280x704: 3520 patches × 1536', runs, () => preprocessQwenImage(image, 'qwen3-vl'));
+    const q3 = await measure('Qwen3-VL preprocess 1280x720 → 1280x704: 3520 patches × 1536', runs, () =>
+      preprocessQwenImage(image, 'qwen3-vl'),
+    );
     results.push(q3);
-    const windows = await measure('Qwen2.5-VL window index, 64 temporal patches of 52×92 patches (76544 merged units)', runs, () => qwenWindowIndex([[64, 52, 92]]));
+    const windows = await measure(
+      'Qwen2.5-VL window index, 64 temporal patches of 52×92 patches (76544 merged units)',
+      runs,
+      () => qwenWindowIndex([[64, 52, 92]]),
+    );
     results.push(windows);
-    log(`Qwen preprocess: ${q25.medianMs.toFixed(1)} / ${q3.medianMs.toFixed(1)} ms; window index ${windows.medianMs.toFixed(1)} ms`);
+    log(
+      `Qwen preprocess: ${q25.medianMs.toFixed(1)} / ${q3.medianMs.toFixed(1)} ms; window index ${windows.medianMs.toFixed(1)} ms`,
+    );
     const dir = await mkdtemp(join(tmpdir(), 'vtc-bench-vit-'));
     try {
-      await writeTinyVit(dir, { inputSize: 336, patchSize: 14, dim: 1024, heads: 16, seed: 1, embed: 'conv', cls: true }, { attention: 'attention_logits', normalization: 'clip', batchSize: 5 });
+      await writeTinyVit(
+        dir,
+        { inputSize: 336, patchSize: 14, dim: 1024, heads: 16, seed: 1, embed: 'conv', cls: true },
+        { attention: 'attention_logits', normalization: 'clip', batchSize: 5 },
+      );
       const encoder = await createOnnxEncoder(dir);
       const tiles = Array.from({ length: 5 }, () => tile);
-      const onnx = await measure('ONNX ViT (1024 wide, 1 block), 5 tiles batched, with CLS scores', Math.min(runs, 5), () => encoder.encode(tiles));
+      const onnx = await measure(
+        'ONNX ViT (1024 wide, 1 block), 5 tiles batched, with CLS scores',
+        Math.min(runs, 5),
+        () => encoder.encode(tiles),
+      );
       onnx.extra = { 'tiles/s': +((5 * 1000) / onnx.medianMs).toFixed(1) };
       results.push(onnx);
       log(`ONNX one-block ViT: ${onnx.medianMs.toFixed(1)} ms per 5 tiles`);

@@ -28,7 +28,13 @@ function writeSyntheticLogs(dir: string, docs: number): void {
   for (const [folder, right] of runs) {
     mkdirSync(join(dir, folder, 'model'), { recursive: true });
     const lines = Array.from({ length: docs }, (_, i) =>
-      JSON.stringify({ doc_id: i, doc: { question: `q${i}`, answer: String(i % 97) }, target: String(i % 97), filtered_resps: [right(i) ? String(i % 97) : 'x'], relaxed_overall: right(i) ? 1 : 0 }),
+      JSON.stringify({
+        doc_id: i,
+        doc: { question: `q${i}`, answer: String(i % 97) },
+        target: String(i % 97),
+        filtered_resps: [right(i) ? String(i % 97) : 'x'],
+        relaxed_overall: right(i) ? 1 : 0,
+      }),
     );
     writeFileSync(join(dir, folder, 'model', `20250101_000000_samples_chartqa.jsonl`), `${lines.join('\n')}\n`);
   }
@@ -41,7 +47,9 @@ export const evalBenchmark: Benchmark = {
     try {
       const docs = 5000;
       writeSyntheticLogs(join(dir, 'logs'), docs);
-      const analyze = await measure(`analyze 6 runs × ${docs} docs + report (CSV, JSON, MD, 2 PNG)`, runs, () => analyzeLogs(join(dir, 'logs'), { out: join(dir, 'report') }));
+      const analyze = await measure(`analyze 6 runs × ${docs} docs + report (CSV, JSON, MD, 2 PNG)`, runs, () =>
+        analyzeLogs(join(dir, 'logs'), { out: join(dir, 'report') }),
+      );
       analyze.extra = { 'records/s': Math.round((6 * docs) / (analyze.medianMs / 1000)) };
       log(`analyze: ${analyze.medianMs.toFixed(1)} ms`);
 
@@ -50,7 +58,23 @@ export const evalBenchmark: Benchmark = {
       const cache = await measure(`results cache: ${rowsPerRun} appends (fsync each)`, runs, async () => {
         const store = await ResultsStore.open(join(dir, `results-${round++}.jsonl`));
         for (let i = 0; i < rowsPerRun; i++) {
-          const row: ResultRow = { dataset: 'd', sample: String(i), model: 'm', method: 'downsample', ratio: 2, question: 'q', answer: 'a', prediction: 'a', metric: 'exact', score: 1, correct: true, pixels: 1, tokens: 0, ms: 1, at: '2026-01-01T00:00:00.000Z' };
+          const row: ResultRow = {
+            dataset: 'd',
+            sample: String(i),
+            model: 'm',
+            method: 'downsample',
+            ratio: 2,
+            question: 'q',
+            answer: 'a',
+            prediction: 'a',
+            metric: 'exact',
+            score: 1,
+            correct: true,
+            pixels: 1,
+            tokens: 0,
+            ms: 1,
+            at: '2026-01-01T00:00:00.000Z',
+          };
           await store.append(row);
         }
         await store.close();
@@ -65,7 +89,11 @@ export const evalBenchmark: Benchmark = {
       try {
         for (const k of [1, 4]) {
           const input = await getMethod('downsample').prepare(sample, k, {});
-          const r = await measure(`ocr reader, receipt ${input.images[0]!.width}×${input.images[0]!.height} (downsample K=${k})`, Math.min(runs, 5), () => model.answer(sample, input));
+          const r = await measure(
+            `ocr reader, receipt ${input.images[0]!.width}×${input.images[0]!.height} (downsample K=${k})`,
+            Math.min(runs, 5),
+            () => model.answer(sample, input),
+          );
           log(`ocr K=${k}: ${r.medianMs.toFixed(1)} ms`);
           results.push(r);
         }

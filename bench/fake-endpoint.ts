@@ -62,7 +62,11 @@ export function startFakeEndpoint(options: FakeEndpointOptions = {}): Promise<Fa
     req.on('end', async () => {
       current++;
       most = Math.max(most, current);
-      const parts = (JSON.parse(body) as { messages: { content: string | { type: string; text?: string; image_url?: { url: string } }[] }[] }).messages[0]!.content;
+      const parts = (
+        JSON.parse(body) as {
+          messages: { content: string | { type: string; text?: string; image_url?: { url: string } }[] }[];
+        }
+      ).messages[0]!.content;
       const list = typeof parts === 'string' ? [{ type: 'text', text: parts }] : parts;
       const prompt = list.find((p) => p.type === 'text')?.text ?? '';
       await options.gate?.(prompt);
@@ -80,9 +84,18 @@ export function startFakeEndpoint(options: FakeEndpointOptions = {}): Promise<Fa
         const word = /say (\w+)/.exec(prompt)?.[1] ?? 'nothing';
         const images = list.filter((p) => p.type === 'image_url');
         // PNG width: bytes 16..19 of the file (IHDR).
-        const sees = images.length === 0 || images.some((p) => Buffer.from(p.image_url!.url.split(',')[1]!, 'base64').readUInt32BE(16) >= (options.minWidth ?? 200));
+        const sees =
+          images.length === 0 ||
+          images.some(
+            (p) => Buffer.from(p.image_url!.url.split(',')[1]!, 'base64').readUInt32BE(16) >= (options.minWidth ?? 200),
+          );
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: sees ? word : 'wrong' } }], usage: { prompt_tokens: 10, completion_tokens: 1, total_tokens: 11 } }));
+        res.end(
+          JSON.stringify({
+            choices: [{ message: { role: 'assistant', content: sees ? word : 'wrong' } }],
+            usage: { prompt_tokens: 10, completion_tokens: 1, total_tokens: 11 },
+          }),
+        );
       }, options.delayMs ?? 0);
     });
   });

@@ -18,7 +18,12 @@ export interface Benchmark {
   run(options: { runs: number; log: (line: string) => void; methods?: string[] }): Promise<BenchResult[]>;
 }
 
-export async function measure(name: string, runs: number, fn: () => Promise<unknown> | unknown, warmup = 1): Promise<BenchResult> {
+export async function measure(
+  name: string,
+  runs: number,
+  fn: () => Promise<unknown> | unknown,
+  warmup = 1,
+): Promise<BenchResult> {
   for (let i = 0; i < warmup; i++) await fn();
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -50,6 +55,16 @@ export function syntheticFeatures(count: number, seed = 1): Float32Array {
 export function formatTable(results: BenchResult[]): string {
   const extraKeys = [...new Set(results.flatMap((r) => Object.keys(r.extra ?? {})))];
   const header = ['benchmark', 'median ms', 'min ms', 'runs', ...extraKeys];
-  const rows = results.map((r) => [r.name, r.medianMs.toFixed(2), r.minMs.toFixed(2), String(r.runs), ...extraKeys.map((k) => String(r.extra?.[k] ?? ''))]);
-  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  const rows = results.map((r) => [
+    r.name,
+    r.medianMs.toFixed(2),
+    r.minMs.toFixed(2),
+    String(r.runs),
+    ...extraKeys.map((k) => String(r.extra?.[k] ?? '')),
+  ]);
+  return [
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }

@@ -62,9 +62,14 @@ function median(values: number[]): number {
 }
 
 export const pytorchBenchmark: Benchmark = {
-  description: 'divprune, tome, cluster on 2880x1024 at 25%: warm per call, cold CLI call, and a warm PyTorch implementation of the same rule (2 threads)',
+  description:
+    'divprune, tome, cluster on 2880x1024 at 25%: warm per call, cold CLI call, and a warm PyTorch implementation of the same rule (2 threads)',
   async run({ runs, log }) {
-    log(`load average at start: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+    log(
+      `load average at start: ${loadavg()
+        .map((v) => v.toFixed(2))
+        .join(' ')}`,
+    );
     const dir = mkdtempSync(join(tmpdir(), 'vtc-bench-pytorch-'));
     try {
       const data = syntheticFeatures(N * D, 51);
@@ -76,8 +81,15 @@ export const pytorchBenchmark: Benchmark = {
       let torchVersion = 'not installed';
       if (python) {
         const script = fileURLToPath(new URL('../../bench/torch_reference.py', import.meta.url));
-        const result = await run(python, [existsSync(script) ? script : fileURLToPath(new URL('./torch_reference.py', import.meta.url)), input, String(RATIO), String(runs), '2']);
-        if (result.code !== 0) throw new Error(`bench pytorch: ${python} failed: ${result.stderr.trim().split('\n').pop()}`);
+        const result = await run(python, [
+          existsSync(script) ? script : fileURLToPath(new URL('./torch_reference.py', import.meta.url)),
+          input,
+          String(RATIO),
+          String(runs),
+          '2',
+        ]);
+        if (result.code !== 0)
+          throw new Error(`bench pytorch: ${python} failed: ${result.stderr.trim().split('\n').pop()}`);
         const parsed = JSON.parse(result.stdout) as { torch: string; methods: Record<string, { median_ms: number }> };
         torch = parsed.methods;
         torchVersion = parsed.torch;
@@ -91,8 +103,22 @@ export const pytorchBenchmark: Benchmark = {
         const cold: number[] = [];
         const wall: number[] = [];
         for (let p = 0; p < 3; p++) {
-          const result = await run(process.execPath, [cli, 'reduce', '--in', input, '--method', method, '--ratio', String(RATIO), ...(CLI_FLAGS[method] ?? []), '--out', join(dir, 'out.npy'), '--json']);
-          if (result.code !== 0) throw new Error(`bench pytorch: vtc reduce --method ${method} failed: ${result.stderr.trim()}`);
+          const result = await run(process.execPath, [
+            cli,
+            'reduce',
+            '--in',
+            input,
+            '--method',
+            method,
+            '--ratio',
+            String(RATIO),
+            ...(CLI_FLAGS[method] ?? []),
+            '--out',
+            join(dir, 'out.npy'),
+            '--json',
+          ]);
+          if (result.code !== 0)
+            throw new Error(`bench pytorch: vtc reduce --method ${method} failed: ${result.stderr.trim()}`);
           cold.push((JSON.parse(result.stdout) as { ms: number }).ms);
           wall.push(result.ms);
         }
@@ -110,10 +136,16 @@ export const pytorchBenchmark: Benchmark = {
           extra.warm_over_torch = +(warm.medianMs / torchMs).toFixed(2);
         }
         warm.extra = extra;
-        log(`${method}: warm ${warm.medianMs.toFixed(1)} ms, cold ${coldMs.toFixed(1)} ms (×${extra.cold_over_warm})${torchMs !== undefined ? `, PyTorch ${torchMs.toFixed(1)} ms (×${extra.warm_over_torch})` : ''}`);
+        log(
+          `${method}: warm ${warm.medianMs.toFixed(1)} ms, cold ${coldMs.toFixed(1)} ms (×${extra.cold_over_warm})${torchMs !== undefined ? `, PyTorch ${torchMs.toFixed(1)} ms (×${extra.warm_over_torch})` : ''}`,
+        );
         results.push(warm);
       }
-      log(`load average at end: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+      log(
+        `load average at end: ${loadavg()
+          .map((v) => v.toFixed(2))
+          .join(' ')}`,
+      );
       return results;
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -35,7 +35,9 @@ async function writeDataset(dir: string): Promise<string> {
   const rows = [];
   for (let i = 0; i < SAMPLES; i++) {
     const file = join(dir, `img${i}.png`);
-    await sharp({ create: { width: 256, height: 64, channels: 3, background: { r: (i * 37) % 256, g: 90, b: 160 } } }).png().toFile(file);
+    await sharp({ create: { width: 256, height: 64, channels: 3, background: { r: (i * 37) % 256, g: 90, b: 160 } } })
+      .png()
+      .toFile(file);
     rows.push(JSON.stringify({ id: `q${i}`, image: file, question: `Please say w${i}.`, answer: `w${i}` }));
   }
   const path = join(dir, 'queue-bench.jsonl');
@@ -59,7 +61,8 @@ function stop(children: ChildProcess[]): Promise<unknown[]> {
 export const queueBenchmark: Benchmark = {
   description: `eval queue mode: jobs/s with 1, 2, 4 worker processes (concurrency ${WORKER_CONCURRENCY} each) against a fake endpoint sleeping ${DELAY_MS} ms per request, at most ${CAPACITY} at once`,
   async run({ runs, log }) {
-    if (!redisServerAvailable()) throw new VtcError('bench queue needs redis-server on PATH (apt-get install redis-server)', 'E_BENCH');
+    if (!redisServerAvailable())
+      throw new VtcError('bench queue needs redis-server on PATH (apt-get install redis-server)', 'E_BENCH');
     const dir = mkdtempSync(join(tmpdir(), 'vtc-bench-queue-'));
     const redis = await startLocalRedis();
     const endpoint = await startFakeEndpoint({ delayMs: DELAY_MS, capacity: CAPACITY });
@@ -73,32 +76,67 @@ export const queueBenchmark: Benchmark = {
       let round = 0;
       for (const count of [1, 2, 4]) {
         const children = Array.from({ length: count }, (_, i) =>
-          spawn(process.execPath, [...cliCommand(), 'eval', 'worker', '--queue', redis.url, '--queue-name', 'bench', '--endpoint', endpoint.base, '--concurrency', String(WORKER_CONCURRENCY), '--name', `bench-${count}-${i}`], { stdio: 'ignore' }),
+          spawn(
+            process.execPath,
+            [
+              ...cliCommand(),
+              'eval',
+              'worker',
+              '--queue',
+              redis.url,
+              '--queue-name',
+              'bench',
+              '--endpoint',
+              endpoint.base,
+              '--concurrency',
+              String(WORKER_CONCURRENCY),
+              '--name',
+              `bench-${count}-${i}`,
+            ],
+            { stdio: 'ignore' },
+          ),
         );
         try {
           const deadline = Date.now() + 60_000;
           while ((await queue.getWorkersCount()) < count) {
-            if (Date.now() > deadline) throw new VtcError(`bench queue: ${count} workers did not connect within 60 s`, 'E_BENCH');
+            if (Date.now() > deadline)
+              throw new VtcError(`bench queue: ${count} workers did not connect within 60 s`, 'E_BENCH');
             await new Promise((r) => setTimeout(r, 100));
           }
           const times: number[] = [];
           for (let r = 0; r < Math.min(runs, 3); r++) {
             const file = join(dir, `results-${round++}.jsonl`);
             const started = performance.now();
-            const summary = await submitQueueRun({ queue: redis.url, queueName: 'bench', dataset, model: 'fake', methods: [], ratios: [2], results: file, pollMs: 20 });
+            const summary = await submitQueueRun({
+              queue: redis.url,
+              queueName: 'bench',
+              dataset,
+              model: 'fake',
+              methods: [],
+              ratios: [2],
+              results: file,
+              pollMs: 20,
+            });
             times.push(performance.now() - started);
-            if (summary.done !== jobs) throw new VtcError(`bench queue: ${summary.done} of ${jobs} rows collected`, 'E_BENCH');
+            if (summary.done !== jobs)
+              throw new VtcError(`bench queue: ${summary.done} of ${jobs} rows collected`, 'E_BENCH');
             await collectQueue({ queue: redis.url, queueName: 'bench', results: file, drop: true });
           }
           times.sort((a, b) => a - b);
-          const medianMs = times.length % 2 ? times[(times.length - 1) / 2]! : (times[times.length / 2 - 1]! + times[times.length / 2]!) / 2;
+          const medianMs =
+            times.length % 2
+              ? times[(times.length - 1) / 2]!
+              : (times[times.length / 2 - 1]! + times[times.length / 2]!) / 2;
           const perSecond = jobs / (medianMs / 1000);
           results.push({
             name: `${count} worker process${count > 1 ? 'es' : ''} × concurrency ${WORKER_CONCURRENCY}, ${jobs} jobs`,
             medianMs,
             minMs: times[0]!,
             runs: times.length,
-            extra: { 'jobs/s': perSecond.toFixed(1), 'bound jobs/s': Math.min(count * WORKER_CONCURRENCY, CAPACITY) * (1000 / DELAY_MS) },
+            extra: {
+              'jobs/s': perSecond.toFixed(1),
+              'bound jobs/s': Math.min(count * WORKER_CONCURRENCY, CAPACITY) * (1000 / DELAY_MS),
+            },
           });
           log(`${count} workers: ${perSecond.toFixed(1)} jobs/s`);
         } finally {

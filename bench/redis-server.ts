@@ -42,9 +42,13 @@ function freePort(): Promise<number> {
 export async function startLocalRedis(options: { port?: number } = {}): Promise<LocalRedis> {
   for (let attempt = 0; ; attempt++) {
     const port = options.port ?? (await freePort());
-    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let log = '';
     const ready = await new Promise<boolean>((resolve) => {
       const onData = (chunk: Buffer) => {
@@ -74,6 +78,7 @@ export async function startLocalRedis(options: { port?: number } = {}): Promise<
     }
     child.kill('SIGKILL');
     // Another process took the port between probing and binding: try another one.
-    if (attempt >= 2 || options.port !== undefined) throw new Error(`redis-server did not start: ${log.trim().split('\n').pop() ?? 'no output'}`);
+    if (attempt >= 2 || options.port !== undefined)
+      throw new Error(`redis-server did not start: ${log.trim().split('\n').pop() ?? 'no output'}`);
   }
 }

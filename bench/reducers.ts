@@ -19,7 +19,11 @@ function scores(n: number, seed: number): Float32Array {
 function llava15Case(): ReducerCase {
   const n = 576;
   const d = 1024;
-  return { label: 'a 576x1024→64', tokens: createTokenSet({ data: syntheticFeatures(n * d, 11), n, d, score: scores(n, 12) }), spec: { budget: 64 } };
+  return {
+    label: 'a 576x1024→64',
+    tokens: createTokenSet({ data: syntheticFeatures(n * d, 11), n, d, score: scores(n, 12) }),
+    spec: { budget: 64 },
+  };
 }
 
 /** (b) LLaVA-NeXT AnyRes bundle: thumbnail + 2×2 crops of 24×24, 1024-d, a 672×672 image, R = 0.25. */
@@ -50,14 +54,33 @@ function videoCase(): ReducerCase {
   const T = 196;
   const d = 1152;
   const n = frames * T;
-  const sources: TokenSource[] = Array.from({ length: frames }, (_, f) => ({ kind: 'frame', index: f, rows: 14, cols: 14 }));
+  const sources: TokenSource[] = Array.from({ length: frames }, (_, f) => ({
+    kind: 'frame',
+    index: f,
+    rows: 14,
+    cols: 14,
+  }));
   const source = new Int32Array(n);
   for (let f = 0; f < frames; f++) source.fill(f, f * T, (f + 1) * T);
-  return { label: 'c 32x196x1152 R=0.1', tokens: createTokenSet({ data: syntheticFeatures(n * d, 31), n, d, sources, source, score: scores(n, 32) }), spec: { ratio: 0.1 } };
+  return {
+    label: 'c 32x196x1152 R=0.1',
+    tokens: createTokenSet({ data: syntheticFeatures(n * d, 31), n, d, sources, source, score: scores(n, 32) }),
+    spec: { ratio: 0.1 },
+  };
 }
 
 /** Targets for case (b) on the 2-core reference machine (issue 3; cdpruner, vispruner, dart: issue 12). */
-const TARGETS_B: Record<string, number> = { globalcom2: 5, pool: 2, random: 2, tome: 150, divprune: 300, cluster: 500, cdpruner: 1000, vispruner: 150, dart: 50 };
+const TARGETS_B: Record<string, number> = {
+  globalcom2: 5,
+  pool: 2,
+  random: 2,
+  tome: 150,
+  divprune: 300,
+  cluster: 500,
+  cdpruner: 1000,
+  vispruner: 150,
+  dart: 50,
+};
 /** Targets for case (c), the video methods (issue 12). */
 const TARGETS_C: Record<string, number> = { evs: 30, fastvid: 300 };
 
@@ -71,7 +94,12 @@ function giga(count: number): string {
  * multiply-adds (MAC) next to the time: what the kernel has to do, so a time
  * can be read as a rate. Derived from the shapes and the reduction's stats.
  */
-function operationCount(method: string, tokens: TokenSet, outputCount: number, stats: Record<string, unknown>): string | undefined {
+function operationCount(
+  method: string,
+  tokens: TokenSet,
+  outputCount: number,
+  stats: Record<string, unknown>,
+): string | undefined {
   const { n, d } = tokens;
   if (method === 'cdpruner') {
     // Cosine Gram n²·d (one native GEMM) + greedy Σ_{t<B} t·n (one native vector × matrix per pick).
@@ -112,11 +140,20 @@ function operationCount(method: string, tokens: TokenSet, outputCount: number, s
  * globalcom2 only runs on the AnyRes bundle (b).
  */
 export const reducersBenchmark: Benchmark = {
-  description: 'every reducer on (a) 576x1024→64, (b) AnyRes 5x576x1024 R=0.25, (c) video 32x196x1152 R=0.1 (evs, fastvid: (c) only)',
+  description:
+    'every reducer on (a) 576x1024→64, (b) AnyRes 5x576x1024 R=0.25, (c) video 32x196x1152 R=0.1 (evs, fastvid: (c) only)',
   async run({ runs, log, methods }) {
-    for (const m of methods ?? []) if (!reducers[m]) throw new UsageError(`bench reducers: unknown method ${JSON.stringify(m)} (available: ${Object.keys(reducers).join(', ')})`);
+    for (const m of methods ?? [])
+      if (!reducers[m])
+        throw new UsageError(
+          `bench reducers: unknown method ${JSON.stringify(m)} (available: ${Object.keys(reducers).join(', ')})`,
+        );
     // Timings on a shared 2-core machine depend on what else runs: say so next to the numbers.
-    log(`load average at start: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+    log(
+      `load average at start: ${loadavg()
+        .map((v) => v.toFixed(2))
+        .join(' ')}`,
+    );
     const results: BenchResult[] = [];
     for (const make of [llava15Case, anyresCase, videoCase]) {
       const input = make();
@@ -150,11 +187,21 @@ export const reducersBenchmark: Benchmark = {
         // cores; with --threads 1 it approximates the single-core wall time of the call.
         cpuTimes.sort((a, b) => a - b);
         const cpuMs = cpuTimes[Math.floor(cpuTimes.length / 2)]!;
-        const extra: Record<string, number | string> = { method: reducer.name, case: input.label.split(' ')[0]!, n_in: input.tokens.n, n_out: outputCount, cpu_ms: Number(cpuMs.toFixed(2)) };
+        const extra: Record<string, number | string> = {
+          method: reducer.name,
+          case: input.label.split(' ')[0]!,
+          n_in: input.tokens.n,
+          n_out: outputCount,
+          cpu_ms: Number(cpuMs.toFixed(2)),
+        };
         if (typeof iterations === 'number') extra.iterations = iterations;
         const ops = operationCount(reducer.name, input.tokens, outputCount, stats);
         if (ops) extra.operations = ops;
-        const target = input.label.startsWith('b') ? TARGETS_B[reducer.name] : input.label.startsWith('c') ? TARGETS_C[reducer.name] : undefined;
+        const target = input.label.startsWith('b')
+          ? TARGETS_B[reducer.name]
+          : input.label.startsWith('c')
+            ? TARGETS_C[reducer.name]
+            : undefined;
         if (target !== undefined) extra.target_ms = target;
         if (target !== undefined) extra.meets = result.medianMs < target ? 'yes' : 'NO';
         result.extra = extra;
@@ -162,7 +209,11 @@ export const reducersBenchmark: Benchmark = {
         results.push(result);
       }
     }
-    log(`load average at end: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+    log(
+      `load average at end: ${loadavg()
+        .map((v) => v.toFixed(2))
+        .join(' ')}`,
+    );
     return results;
   },
 };

@@ -52,7 +52,13 @@ export function scaleTokens(n: number, d: number, anyres: boolean): TokenSet {
   const source = new Int32Array(n);
   for (let t = 0; t < tiles; t++) source.fill(t, t * perTile, (t + 1) * perTile);
   if (!anyres) {
-    const sources: TokenSource[] = Array.from({ length: tiles }, (_, f) => ({ kind: 'frame', index: f, rows, cols, time: f / 2 }));
+    const sources: TokenSource[] = Array.from({ length: tiles }, (_, f) => ({
+      kind: 'frame',
+      index: f,
+      rows,
+      cols,
+      time: f / 2,
+    }));
     return createTokenSet({ data, n, d, sources, source, score });
   }
   // Thumbnail + (tiles − 1) crops laid out on the most square grid, image exactly the crop canvas (no padding).
@@ -62,7 +68,14 @@ export function scaleTokens(n: number, d: number, anyres: boolean): TokenSet {
   const gridCols = crops / gridRows;
   const sources: TokenSource[] = [{ kind: 'thumbnail', index: 0, rows, cols }];
   for (let c = 0; c < crops; c++) sources.push({ kind: 'crop', index: c, rows, cols });
-  const anyresInfo = { gridRows, gridCols, imageWidth: gridCols * cols * 14, imageHeight: gridRows * rows * 14, patchRows: rows, patchCols: cols };
+  const anyresInfo = {
+    gridRows,
+    gridCols,
+    imageWidth: gridCols * cols * 14,
+    imageHeight: gridRows * rows * 14,
+    patchRows: rows,
+    patchCols: cols,
+  };
   return createTokenSet({ data, n, d, sources, source, score, anyres: anyresInfo });
 }
 
@@ -72,7 +85,13 @@ export function scaleTokens(n: number, d: number, anyres: boolean): TokenSet {
  * for the picked rows; k-means (k−1)·n·d of k-means++ rows + (iterations+1)·n·k·d
  * of assignments; ToMe Σ_rounds ⌈m/2⌉·⌊m/2⌋·d.
  */
-export function arithmeticBound(method: string, n: number, d: number, k: number, stats: Record<string, unknown>): number | undefined {
+export function arithmeticBound(
+  method: string,
+  n: number,
+  d: number,
+  k: number,
+  stats: Record<string, unknown>,
+): number | undefined {
   if (method === 'divprune') return (n * n * d) / 2 + (k - 1) * n * d;
   if (method === 'cluster') return (k - 1) * n * d + ((Number(stats.iterations) || 0) + 1) * n * k * d;
   if (method === 'tome') {
@@ -105,7 +124,11 @@ interface ChildResult {
 /** One method at one size in a fresh process; rejects with the child's last stderr line when it fails. */
 function runChild(method: string, n: number, d: number, repeats: number): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', method, String(n), String(d), String(repeats)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [fileURLToPath(import.meta.url), '--child', method, String(n), String(d), String(repeats)],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     let err = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -133,8 +156,12 @@ async function childMain(method: string, n: number, d: number, repeats: number):
     ms.push(performance.now() - started);
   }
   const { stats } = last!.reduction;
-  const small = Object.fromEntries(Object.entries(stats).filter(([, v]) => typeof v === 'number' || typeof v === 'string'));
-  process.stdout.write(JSON.stringify({ ms, rss_mb: process.resourceUsage().maxRSS / 1024, n_out: last!.n_out, stats: small }));
+  const small = Object.fromEntries(
+    Object.entries(stats).filter(([, v]) => typeof v === 'number' || typeof v === 'string'),
+  );
+  process.stdout.write(
+    JSON.stringify({ ms, rss_mb: process.resourceUsage().maxRSS / 1024, n_out: last!.n_out, stats: small }),
+  );
 }
 
 function median(values: number[]): number {
@@ -160,9 +187,14 @@ function growthExponent(points: { n: number; ms: number }[]): number | undefined
 }
 
 export const scaleBenchmark: Benchmark = {
-  description: 'every reducer at n = 2,880 / 9,216 / 36,864 (d 1024) and 100,000 (d 256), budget 10%: median ms, peak RSS (child process), growth exponent, arithmetic bound',
+  description:
+    'every reducer at n = 2,880 / 9,216 / 36,864 (d 1024) and 100,000 (d 256), budget 10%: median ms, peak RSS (child process), growth exponent, arithmetic bound',
   async run({ runs, log }) {
-    log(`load average at start: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+    log(
+      `load average at start: ${loadavg()
+        .map((v) => v.toFixed(2))
+        .join(' ')}`,
+    );
     const rate = await gemmRate(runs);
     log(`GEMM rate: ${(rate / 1e9).toFixed(1)} G multiply-adds/s`);
     const onlyMethods = process.env.VTC_SCALE_METHODS?.split(',').filter(Boolean);
@@ -183,28 +215,48 @@ export const scaleBenchmark: Benchmark = {
           child = await runChild(method, n, d, repeats);
         } catch (error) {
           log(`${name}: FAILED ${(error as Error).message}`);
-          rows.push({ name, medianMs: Number.NaN, minMs: Number.NaN, runs: 0, extra: { method, n, d, error: (error as Error).message } });
+          rows.push({
+            name,
+            medianMs: Number.NaN,
+            minMs: Number.NaN,
+            runs: 0,
+            extra: { method, n, d, error: (error as Error).message },
+          });
           continue;
         }
         const medianMs = median(child.ms);
         if (d === 1024) growth.push({ n, ms: medianMs });
         const bound = arithmeticBound(method, n, d, k, child.stats);
-        const extra: Record<string, number | string> = { method, n, d, n_out: child.n_out, peak_rss_mb: Math.round(child.rss_mb), rss_ok: child.rss_mb < RSS_TARGET_MB ? 'yes' : 'NO' };
+        const extra: Record<string, number | string> = {
+          method,
+          n,
+          d,
+          n_out: child.n_out,
+          peak_rss_mb: Math.round(child.rss_mb),
+          rss_ok: child.rss_mb < RSS_TARGET_MB ? 'yes' : 'NO',
+        };
         if (typeof child.stats.iterations === 'number') extra.iterations = child.stats.iterations;
         if (bound !== undefined) {
           const boundMs = (bound / rate) * 1000;
           extra.bound_ms = Math.round(boundMs);
           extra.x_bound = +(medianMs / boundMs).toFixed(2);
-          if (n === 36864 && ['divprune', 'cluster', 'tome'].includes(method)) extra.bound_ok = medianMs <= BOUND_TARGET * boundMs ? 'yes' : 'NO';
+          if (n === 36864 && ['divprune', 'cluster', 'tome'].includes(method))
+            extra.bound_ok = medianMs <= BOUND_TARGET * boundMs ? 'yes' : 'NO';
         }
-        log(`${name}: ${medianMs.toFixed(0)} ms, peak RSS ${Math.round(child.rss_mb)} MB${bound !== undefined ? `, ${extra.x_bound}× bound` : ''}`);
+        log(
+          `${name}: ${medianMs.toFixed(0)} ms, peak RSS ${Math.round(child.rss_mb)} MB${bound !== undefined ? `, ${extra.x_bound}× bound` : ''}`,
+        );
         rows.push({ name, medianMs, minMs: Math.min(...child.ms), runs: child.ms.length, extra });
       }
       const exponent = growthExponent(growth);
       if (exponent !== undefined) for (const row of rows) row.extra!.growth = +exponent.toFixed(2);
       results.push(...rows);
     }
-    log(`load average at end: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+    log(
+      `load average at end: ${loadavg()
+        .map((v) => v.toFixed(2))
+        .join(' ')}`,
+    );
     for (const r of results) r.extra!.gemm_gmacs = +(rate / 1e9).toFixed(1);
     return results;
   },

@@ -14,19 +14,40 @@ import { measure, syntheticFeatures, type Benchmark } from './harness.js';
  * the whole dry-run plan on the bundled sample video.
  */
 export const videoBenchmark: Benchmark = {
-  description: 'temporal merge 64×576×1024 → 8 frames; ffmpeg 1 fps sampling of a 60 s 640×360 video; planVideo on samples/video/scenes.mp4',
+  description:
+    'temporal merge 64×576×1024 → 8 frames; ffmpeg 1 fps sampling of a 60 s 640×360 video; planVideo on samples/video/scenes.mp4',
   async run({ runs, log }) {
     const frames = Array.from({ length: 64 }, (_, f) => syntheticFeatures(576 * 1024, f + 1));
-    const merge = await measure('temporal merge 64×576×1024 → 8 frames', runs, () => mergeAdjacentFrames(frames, 1024, 8));
+    const merge = await measure('temporal merge 64×576×1024 → 8 frames', runs, () =>
+      mergeAdjacentFrames(frames, 1024, 8),
+    );
     merge.extra = { 'frames/s': +((64 / merge.medianMs) * 1000).toFixed(0) };
     log(`temporal merge: ${merge.medianMs.toFixed(1)} ms`);
 
     const dir = mkdtempSync(join(tmpdir(), 'vtc-bench-video-'));
     try {
       const video = join(dir, 'testsrc-60s.mp4');
-      const made = spawnSync(ffmpegPath(), ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=duration=60:size=640x360:rate=25', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-y', video]);
+      const made = spawnSync(ffmpegPath(), [
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-f',
+        'lavfi',
+        '-i',
+        'testsrc=duration=60:size=640x360:rate=25',
+        '-c:v',
+        'libx264',
+        '-preset',
+        'ultrafast',
+        '-pix_fmt',
+        'yuv420p',
+        '-y',
+        video,
+      ]);
       if (made.status !== 0) throw new Error(`could not make the benchmark video: ${made.stderr.toString().trim()}`);
-      const sample = await measure('ffmpeg sampling 60 s 640×360 @ 1 fps → 60 RGB frames 448×252', runs, () => readFrames(video, { fps: 1, maxFrames: 64, maxSide: 448 }));
+      const sample = await measure('ffmpeg sampling 60 s 640×360 @ 1 fps → 60 RGB frames 448×252', runs, () =>
+        readFrames(video, { fps: 1, maxFrames: 64, maxSide: 448 }),
+      );
       sample.extra = { 'frames/s': +((60 / sample.medianMs) * 1000).toFixed(0) };
       log(`ffmpeg sampling: ${sample.medianMs.toFixed(1)} ms`);
       const plan = await measure('planVideo scenes.mp4 (12 frames, patch encoder, 4 frames out)', runs, () =>

@@ -23,7 +23,20 @@ export function buildProgram(): Command {
     .version(pkg.version, '-V, --version')
     .option('--verbose', 'print stack traces on errors');
   // In the order a newcomer meets them: demo, the token pipeline, then text, video, evaluation, tools.
-  for (const command of [demoCommand(), encodeCommand(), reduceCommand(), compressCommand(), promptCommand(), renderCommand(), videoQaCommand(), askCommand(), tokensCommand(), evalCommand(), modelsCommand(), benchCommand()]) {
+  for (const command of [
+    demoCommand(),
+    encodeCommand(),
+    reduceCommand(),
+    compressCommand(),
+    promptCommand(),
+    renderCommand(),
+    videoQaCommand(),
+    askCommand(),
+    tokensCommand(),
+    evalCommand(),
+    modelsCommand(),
+    benchCommand(),
+  ]) {
     program.addCommand(command);
   }
   for (const sub of program.commands) configureCommand(sub);
@@ -34,7 +47,10 @@ export function buildProgram(): Command {
 function readPackageJson(): { version: string } {
   for (const relative of ['../package.json', '../../package.json']) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version: string };
+      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as {
+        name?: string;
+        version: string;
+      };
       if (pkg.name === 'vtc-toolkit') return pkg;
     } catch {
       // not at this level; try the next

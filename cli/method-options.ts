@@ -35,16 +35,31 @@ export function addMethodOptions(command: Command): Command {
     const flag = `--${kebab(name)}`;
     if (command.options.some((o) => o.long === flag)) continue;
     const help = `${spec.description} [${methods.join(', ')}]${spec.default !== undefined ? ` (default ${spec.default})` : ''}`;
-    const parser = spec.type === 'integer' ? parseInteger(flag) : spec.type === 'number' ? parseNumber(flag) : spec.type === 'integer-list' ? parseIntegerList(flag) : (v: string) => v;
+    const parser =
+      spec.type === 'integer'
+        ? parseInteger(flag)
+        : spec.type === 'number'
+          ? parseNumber(flag)
+          : spec.type === 'integer-list'
+            ? parseIntegerList(flag)
+            : (v: string) => v;
     const value = spec.type === 'npy' ? '<file.npy>' : '<value>';
-    command.addOption(spec.type === 'boolean' ? new Option(flag, help) : new Option(`${flag} ${value}`, help).argParser<unknown>(parser));
+    command.addOption(
+      spec.type === 'boolean'
+        ? new Option(flag, help)
+        : new Option(`${flag} ${value}`, help).argParser<unknown>(parser),
+    );
   }
   return command;
 }
 
 /** The parsed values of `reducer`'s own options that were given. */
 export function methodOptionValues(reducer: AnyReducer, opts: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.keys(reducer.options).filter((name) => opts[name] !== undefined).map((name) => [name, opts[name]]));
+  return Object.fromEntries(
+    Object.keys(reducer.options)
+      .filter((name) => opts[name] !== undefined)
+      .map((name) => [name, opts[name]]),
+  );
 }
 
 /**
@@ -55,10 +70,14 @@ export function methodOptionValues(reducer: AnyReducer, opts: Record<string, unk
  * @example
  * await loadMethodOptions(cdpruner, { query: 'q.npy', theta: 0.5 }); // { query: Float32Array(1024), theta: 0.5 }
  */
-export async function loadMethodOptions(reducer: AnyReducer, opts: Record<string, unknown>): Promise<Record<string, unknown>> {
+export async function loadMethodOptions(
+  reducer: AnyReducer,
+  opts: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
   const values = methodOptionValues(reducer, opts);
   for (const [name, spec] of Object.entries(reducer.options)) {
-    if (spec.type === 'npy' && typeof values[name] === 'string') values[name] = await loadNpyOption(`--${kebab(name)}`, values[name] as string);
+    if (spec.type === 'npy' && typeof values[name] === 'string')
+      values[name] = await loadNpyOption(`--${kebab(name)}`, values[name] as string);
   }
   return values;
 }
@@ -70,37 +89,59 @@ export async function loadNpyOption(flag: string, path: string): Promise<Float32
     bytes = await readFile(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new InputError(`${flag} ${path}: ${code === 'ENOENT' ? 'file not found' : `cannot read (${(error as Error).message})`}`, code === 'ENOENT' ? 'E_NOENT' : 'E_READ');
+    throw new InputError(
+      `${flag} ${path}: ${code === 'ENOENT' ? 'file not found' : `cannot read (${(error as Error).message})`}`,
+      code === 'ENOENT' ? 'E_NOENT' : 'E_READ',
+    );
   }
   const { shape, data } = decodeNpy(bytes, `${flag} ${path}`);
   if (shape.length === 1) return data;
   if (shape.length === 2) return { rows: shape[0]!, cols: shape[1]!, data };
-  throw new InputError(`${flag} ${path}: expected a [d] vector or [m, d] rows, got shape (${shape.join(', ')})`, 'E_SHAPE');
+  throw new InputError(
+    `${flag} ${path}: expected a [d] vector or [m, d] rows, got shape (${shape.join(', ')})`,
+    'E_SHAPE',
+  );
 }
 
 /** A flag of another method would otherwise be ignored silently (e.g. --kernel with tome). */
 export function rejectForeignMethodOptions(reducer: AnyReducer, opts: Record<string, unknown>): void {
   for (const [name, { methods }] of methodOptions()) {
-    if (opts[name] !== undefined && !(name in reducer.options)) throw new UsageError(`${reducer.name}: --${kebab(name)} does not apply (it is an option of ${methods.join(', ')})`);
+    if (opts[name] !== undefined && !(name in reducer.options))
+      throw new UsageError(
+        `${reducer.name}: --${kebab(name)} does not apply (it is an option of ${methods.join(', ')})`,
+      );
   }
 }
 
 /** `--query-text` + `--dual-encoder`: the instruction for query-conditioned methods (cdpruner) through a dual encoder's text tower. */
 export function addQueryTextOptions(command: Command): Command {
   return command
-    .option('--query-text <text>', 'instruction text, embedded by --dual-encoder\'s text tower into the query (methods with a query option: cdpruner)')
-    .option('--dual-encoder <dir>', 'CLIP-style dual encoder (dual.json, vision.onnx, text.onnx, tokenizer.json) whose text tower embeds --query-text');
+    .option(
+      '--query-text <text>',
+      "instruction text, embedded by --dual-encoder's text tower into the query (methods with a query option: cdpruner)",
+    )
+    .option(
+      '--dual-encoder <dir>',
+      'CLIP-style dual encoder (dual.json, vision.onnx, text.onnx, tokenizer.json) whose text tower embeds --query-text',
+    );
 }
 
 /**
  * The method options with `query` filled from `--query-text` (one L2-normalised
  * text embedding from the dual encoder's text tower), when given.
  */
-export async function withTextQuery(reducer: AnyReducer, opts: Record<string, unknown>, values: Record<string, unknown>): Promise<Record<string, unknown>> {
+export async function withTextQuery(
+  reducer: AnyReducer,
+  opts: Record<string, unknown>,
+  values: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
   if (opts.queryText === undefined && opts.dualEncoder === undefined) return values;
-  if (!('query' in reducer.options)) throw new UsageError(`${reducer.name}: --query-text does not apply (the method takes no query)`);
-  if (opts.queryText === undefined || opts.dualEncoder === undefined) throw new UsageError(`${reducer.name}: --query-text and --dual-encoder go together`);
-  if (values.query !== undefined) throw new UsageError(`${reducer.name}: give either --query or --query-text, not both`);
+  if (!('query' in reducer.options))
+    throw new UsageError(`${reducer.name}: --query-text does not apply (the method takes no query)`);
+  if (opts.queryText === undefined || opts.dualEncoder === undefined)
+    throw new UsageError(`${reducer.name}: --query-text and --dual-encoder go together`);
+  if (values.query !== undefined)
+    throw new UsageError(`${reducer.name}: give either --query or --query-text, not both`);
   const dual = await loadDualEncoder(String(opts.dualEncoder));
   try {
     return { ...values, query: await dual.embedText(String(opts.queryText)) };

@@ -16,7 +16,12 @@ export function createProgress(enabled = Boolean(process.stderr.isTTY) && !proce
     return { start() {}, update() {}, increment() {}, stop() {} };
   }
   const bar = new cliProgress.SingleBar(
-    { stream: process.stderr, format: '{bar} {percentage}% | {value}/{total} | ETA {eta_formatted} | {label}', hideCursor: true, clearOnComplete: true },
+    {
+      stream: process.stderr,
+      format: '{bar} {percentage}% | {value}/{total} | ETA {eta_formatted} | {label}',
+      hideCursor: true,
+      clearOnComplete: true,
+    },
     cliProgress.Presets.shades_classic,
   );
   let running = false;

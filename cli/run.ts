@@ -10,7 +10,8 @@ import { VtcError } from '../core/errors.js';
 export function parseNumber(flag: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${flag} expects a number, got ${JSON.stringify(value)}`);
+    if (value.trim() === '' || !Number.isFinite(n))
+      throw new InvalidArgumentError(`${flag} expects a number, got ${JSON.stringify(value)}`);
     return n;
   };
 }
@@ -18,25 +19,34 @@ export function parseNumber(flag: string) {
 export function parseInteger(flag: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (value.trim() === '' || !Number.isInteger(n)) throw new InvalidArgumentError(`${flag} expects an integer, got ${JSON.stringify(value)}`);
+    if (value.trim() === '' || !Number.isInteger(n))
+      throw new InvalidArgumentError(`${flag} expects an integer, got ${JSON.stringify(value)}`);
     return n;
   };
 }
 
 export function parseIntegerList(flag: string) {
   return (value: string): number[] => {
-    const parts = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    const parts = value
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
     const numbers = parts.map(Number);
-    if (parts.length === 0 || numbers.some((n) => !Number.isInteger(n))) throw new InvalidArgumentError(`${flag} expects comma-separated integers, got ${JSON.stringify(value)}`);
+    if (parts.length === 0 || numbers.some((n) => !Number.isInteger(n)))
+      throw new InvalidArgumentError(`${flag} expects comma-separated integers, got ${JSON.stringify(value)}`);
     return numbers;
   };
 }
 
 export function parseNumberList(flag: string) {
   return (value: string): number[] => {
-    const parts = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    const parts = value
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
     const numbers = parts.map(Number);
-    if (parts.length === 0 || numbers.some((n) => !Number.isFinite(n))) throw new InvalidArgumentError(`${flag} expects comma-separated numbers, got ${JSON.stringify(value)}`);
+    if (parts.length === 0 || numbers.some((n) => !Number.isFinite(n)))
+      throw new InvalidArgumentError(`${flag} expects comma-separated numbers, got ${JSON.stringify(value)}`);
     return numbers;
   };
 }
@@ -47,7 +57,8 @@ export function printJson(value: unknown): void {
 }
 
 function jsonReplacer(_key: string, value: unknown): unknown {
-  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return Array.from(value as unknown as ArrayLike<number>);
+  if (ArrayBuffer.isView(value) && !(value instanceof DataView))
+    return Array.from(value as unknown as ArrayLike<number>);
   return value;
 }
 
@@ -59,7 +70,12 @@ export function isVerbose(): boolean {
 export function reportError(error: unknown): number {
   if (error instanceof CommanderError) {
     // commander already printed its message; help/version exit 0.
-    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
+    if (
+      error.code === 'commander.helpDisplayed' ||
+      error.code === 'commander.version' ||
+      error.code === 'commander.help'
+    )
+      return 0;
     return 2;
   }
   const verbose = isVerbose();

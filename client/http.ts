@@ -1,4 +1,9 @@
-import { request as httpRequestRaw, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import {
+  request as httpRequestRaw,
+  type ClientRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+} from 'node:http';
 import { request as httpsRequestRaw } from 'node:https';
 import { VtcError } from '../core/errors.js';
 
@@ -33,7 +38,18 @@ export const REPLY_LIMITS = {
   download: 64 * 1024 * 1024 * 1024,
 } as const;
 
-export type HttpFaultKind = 'refused' | 'dns' | 'reset' | 'connect-timeout' | 'headers-timeout' | 'idle-timeout' | 'deadline' | 'too-large' | 'cancelled' | 'redirect' | 'url';
+export type HttpFaultKind =
+  | 'refused'
+  | 'dns'
+  | 'reset'
+  | 'connect-timeout'
+  | 'headers-timeout'
+  | 'idle-timeout'
+  | 'deadline'
+  | 'too-large'
+  | 'cancelled'
+  | 'redirect'
+  | 'url';
 
 /** A request that did not produce a usable reply. `retryable` says whether trying again may help. */
 export class HttpFault extends VtcError {
@@ -44,7 +60,12 @@ export class HttpFault extends VtcError {
   constructor(message: string, kind: HttpFaultKind) {
     super(message, `E_HTTP_${kind.toUpperCase().replace(/-/g, '_')}`, 1);
     this.kind = kind;
-    this.retryable = kind === 'reset' || kind === 'connect-timeout' || kind === 'headers-timeout' || kind === 'idle-timeout' || kind === 'deadline';
+    this.retryable =
+      kind === 'reset' ||
+      kind === 'connect-timeout' ||
+      kind === 'headers-timeout' ||
+      kind === 'idle-timeout' ||
+      kind === 'deadline';
   }
 }
 
@@ -114,7 +135,10 @@ export async function httpRequest(options: HttpRequestOptions): Promise<HttpResp
   let body = options.body;
   let headers = { ...(options.headers ?? {}) };
   for (let hop = 0; ; hop++) {
-    const response = await requestOnce({ ...options, url, method, headers, ...(body !== undefined ? { body } : {}) }, deadlineAt);
+    const response = await requestOnce(
+      { ...options, url, method, headers, ...(body !== undefined ? { body } : {}) },
+      deadlineAt,
+    );
     const location = response.header('location');
     const maxRedirects = options.maxRedirects ?? 0;
     if (!(maxRedirects > 0 && response.status >= 300 && response.status < 400 && location)) return response;
@@ -124,10 +148,15 @@ export async function httpRequest(options: HttpRequestOptions): Promise<HttpResp
     }
     response.discard();
     const next = new URL(location, url);
-    if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new HttpFault(`${url}: redirect to a non-http(s) URL ${location}`, 'redirect');
+    if (next.protocol !== 'http:' && next.protocol !== 'https:')
+      throw new HttpFault(`${url}: redirect to a non-http(s) URL ${location}`, 'redirect');
     if (next.origin !== new URL(url).origin) {
       // Credentials are for the server the user named, not for wherever it points (as fetch does).
-      headers = Object.fromEntries(Object.entries(headers).filter(([name]) => name.toLowerCase() !== 'authorization' && name.toLowerCase() !== 'cookie'));
+      headers = Object.fromEntries(
+        Object.entries(headers).filter(
+          ([name]) => name.toLowerCase() !== 'authorization' && name.toLowerCase() !== 'cookie',
+        ),
+      );
     }
     if (response.status === 303 || ((response.status === 301 || response.status === 302) && method === 'POST')) {
       method = method === 'HEAD' ? 'HEAD' : 'GET';
@@ -144,7 +173,8 @@ function requestOnce(options: HttpRequestOptions, deadlineAt: number | undefined
   } catch {
     return Promise.reject(new HttpFault(`not a valid URL: ${JSON.stringify(options.url)}`, 'url'));
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return Promise.reject(new HttpFault(`${options.url}: only http and https URLs are supported`, 'url'));
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    return Promise.reject(new HttpFault(`${options.url}: only http and https URLs are supported`, 'url'));
   const url = options.url;
   const connectMs = options.connectTimeoutMs ?? 30_000;
   const headersMs = options.headersTimeoutMs ?? 60_000;
@@ -180,7 +210,12 @@ function requestOnce(options: HttpRequestOptions, deadlineAt: number | undefined
     if (signal?.aborted) return reject(new HttpFault(`request to ${url} was cancelled`, 'cancelled'));
 
     const send = parsed.protocol === 'https:' ? httpsRequestRaw : httpRequestRaw;
-    const bodyBytes = options.body === undefined ? undefined : typeof options.body === 'string' ? Buffer.from(options.body, 'utf8') : options.body;
+    const bodyBytes =
+      options.body === undefined
+        ? undefined
+        : typeof options.body === 'string'
+          ? Buffer.from(options.body, 'utf8')
+          : options.body;
     const req: ClientRequest = send(parsed, {
       method: options.method ?? 'GET',
       headers: { ...(bodyBytes ? { 'content-length': String(bodyBytes.byteLength) } : {}), ...(options.headers ?? {}) },
@@ -189,16 +224,32 @@ function requestOnce(options: HttpRequestOptions, deadlineAt: number | undefined
     req.on('close', () => {
       if (!response) signal?.removeEventListener('abort', onAbort);
     });
-    if (deadlineAt !== undefined) startTimer(deadlineAt - Date.now(), () => new HttpFault(`${url}: no complete reply within ${options.deadlineMs} ms (the deadline covers connecting, the headers and the whole body)`, 'deadline'));
-    const connectTimer = startTimer(connectMs, () => new HttpFault(`${url}: could not connect within ${connectMs} ms`, 'connect-timeout'));
+    if (deadlineAt !== undefined)
+      startTimer(
+        deadlineAt - Date.now(),
+        () =>
+          new HttpFault(
+            `${url}: no complete reply within ${options.deadlineMs} ms (the deadline covers connecting, the headers and the whole body)`,
+            'deadline',
+          ),
+      );
+    const connectTimer = startTimer(
+      connectMs,
+      () => new HttpFault(`${url}: could not connect within ${connectMs} ms`, 'connect-timeout'),
+    );
     let headersTimer: NodeJS.Timeout | undefined;
     const connected = () => {
       clearTimeout(connectTimer);
       timers.delete(connectTimer);
-      if (!response && !headersTimer) headersTimer = startTimer(headersMs, () => new HttpFault(`${url}: connected, but no reply headers within ${headersMs} ms`, 'headers-timeout'));
+      if (!response && !headersTimer)
+        headersTimer = startTimer(
+          headersMs,
+          () => new HttpFault(`${url}: connected, but no reply headers within ${headersMs} ms`, 'headers-timeout'),
+        );
     };
     req.on('socket', (socket) => {
-      if (!(socket as { connecting?: boolean }).connecting) connected(); // a kept-alive socket
+      if (!(socket as { connecting?: boolean }).connecting)
+        connected(); // a kept-alive socket
       else socket.once(parsed.protocol === 'https:' ? 'secureConnect' : 'connect', connected);
     });
     req.on('error', (error) => {
@@ -235,7 +286,10 @@ function requestOnce(options: HttpRequestOptions, deadlineAt: number | undefined
         const iterator = res[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
         for (;;) {
           // The idle timer runs only while waiting for the server, not while the caller holds a chunk.
-          const idle = startTimer(idleMs, () => new HttpFault(`${url}: the reply stalled (no data for ${idleMs} ms)`, 'idle-timeout'));
+          const idle = startTimer(
+            idleMs,
+            () => new HttpFault(`${url}: the reply stalled (no data for ${idleMs} ms)`, 'idle-timeout'),
+          );
           let step: IteratorResult<Buffer>;
           try {
             step = await iterator.next();
@@ -264,7 +318,10 @@ function requestOnce(options: HttpRequestOptions, deadlineAt: number | undefined
         bytes: async (maxBytes: number, what: string) => {
           const announced = Number(header('content-length'));
           if (Number.isFinite(announced) && announced > maxBytes) {
-            const error = new HttpFault(`${url}: the ${what} is ${announced} bytes, over the ${formatBytes(maxBytes)} limit for a ${what}`, 'too-large');
+            const error = new HttpFault(
+              `${url}: the ${what} is ${announced} bytes, over the ${formatBytes(maxBytes)} limit for a ${what}`,
+              'too-large',
+            );
             fail(error);
             throw error;
           }
@@ -273,7 +330,10 @@ function requestOnce(options: HttpRequestOptions, deadlineAt: number | undefined
           for await (const chunk of chunks()) {
             length += chunk.length;
             if (length > maxBytes) {
-              const error = new HttpFault(`${url}: the ${what} exceeds the ${formatBytes(maxBytes)} limit for a ${what}; stopped reading`, 'too-large');
+              const error = new HttpFault(
+                `${url}: the ${what} exceeds the ${formatBytes(maxBytes)} limit for a ${what}; stopped reading`,
+                'too-large',
+              );
               fail(error);
               throw error;
             }
@@ -316,8 +376,10 @@ function classifyError(url: string, error: unknown): HttpFault {
   if (error instanceof HttpFault) return error;
   const code = (error as { code?: unknown }).code;
   const host = safeHost(url);
-  if (code === 'ECONNREFUSED') return new HttpFault(`cannot connect to ${host}: connection refused (is the server running at ${url}?)`, 'refused');
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new HttpFault(`cannot resolve host ${host} (${code}); check the URL ${url}`, 'dns');
+  if (code === 'ECONNREFUSED')
+    return new HttpFault(`cannot connect to ${host}: connection refused (is the server running at ${url}?)`, 'refused');
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+    return new HttpFault(`cannot resolve host ${host} (${code}); check the URL ${url}`, 'dns');
   const detail = typeof code === 'string' ? code : error instanceof Error ? error.message : String(error);
   return new HttpFault(`${url}: connection failed (${detail})`, 'reset');
 }
@@ -358,7 +420,11 @@ export interface RetryVerdict {
  * @example
  * const body = await withRetries((n) => fetchOnce(n), (e) => ({ retry: e instanceof HttpFault && e.retryable }), { retries: 3 });
  */
-export async function withRetries<T>(attempt: (index: number) => Promise<T>, judge: (error: unknown) => RetryVerdict, options: RetryOptions = {}): Promise<{ value: T; attempts: number }> {
+export async function withRetries<T>(
+  attempt: (index: number) => Promise<T>,
+  judge: (error: unknown) => RetryVerdict,
+  options: RetryOptions = {},
+): Promise<{ value: T; attempts: number }> {
   const retries = options.retries ?? 3;
   const backoffMs = options.backoffMs ?? 500;
   const maxBackoffMs = options.maxBackoffMs ?? 30_000;
@@ -367,7 +433,8 @@ export async function withRetries<T>(attempt: (index: number) => Promise<T>, jud
       return { value: await attempt(index), attempts: index + 1 };
     } catch (error) {
       const verdict = judge(error);
-      if (!verdict.retry || index >= retries || options.signal?.aborted) throw decorate(error, index + 1, verdict.retry);
+      if (!verdict.retry || index >= retries || options.signal?.aborted)
+        throw decorate(error, index + 1, verdict.retry);
       const wait = Math.min(maxBackoffMs, Math.max(backoffMs * 2 ** index, verdict.afterMs ?? 0));
       options.onRetry?.(error, index + 1, wait);
       await sleep(wait, options.signal);

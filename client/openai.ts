@@ -80,7 +80,11 @@ export class EndpointError extends VtcError {
   readonly retryable: boolean;
   /** The server's Retry-After in ms, when it sent one. */
   readonly retryAfterMs?: number;
-  constructor(message: string, code: string, options: { status?: number; retryable?: boolean; retryAfterMs?: number } = {}) {
+  constructor(
+    message: string,
+    code: string,
+    options: { status?: number; retryable?: boolean; retryAfterMs?: number } = {},
+  ) {
     super(message, code, 1);
     this.status = options.status;
     this.retryable = options.retryable ?? false;
@@ -129,7 +133,8 @@ export function userMessage(text: string, images: MessageImage[] = [], detail?: 
 export function apiKeyFromEnv(name: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (!name) return undefined;
   const value = env[name];
-  if (!value) throw new UsageError(`API key variable ${name} is not set (export ${name}=… or drop --api-key-env)`, 'E_API_KEY');
+  if (!value)
+    throw new UsageError(`API key variable ${name} is not set (export ${name}=… or drop --api-key-env)`, 'E_API_KEY');
   return value;
 }
 
@@ -139,9 +144,13 @@ export function chatCompletionsUrl(endpoint: string): string {
   try {
     url = new URL(endpoint);
   } catch {
-    throw new UsageError(`endpoint must be an http(s) URL ending in /v1, got ${JSON.stringify(endpoint)}`, 'E_ENDPOINT_URL');
+    throw new UsageError(
+      `endpoint must be an http(s) URL ending in /v1, got ${JSON.stringify(endpoint)}`,
+      'E_ENDPOINT_URL',
+    );
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`endpoint must use http or https, got ${JSON.stringify(endpoint)}`, 'E_ENDPOINT_URL');
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`endpoint must use http or https, got ${JSON.stringify(endpoint)}`, 'E_ENDPOINT_URL');
   const base = endpoint.replace(/\/+$/, '');
   return base.endsWith('/chat/completions') ? base : `${base}/chat/completions`;
 }
@@ -177,28 +186,58 @@ export async function chatCompletion(options: ChatCompletionOptions): Promise<Ch
   try {
     const { value, attempts } = await withRetries(
       () => attemptOnce(url, headers, body, timeoutMs, maxResponseBytes, options.signal),
-      (error) => (error instanceof EndpointError ? { retry: error.retryable, ...(error.retryAfterMs !== undefined ? { afterMs: error.retryAfterMs } : {}) } : { retry: false }),
-      { retries, backoffMs: options.backoffMs ?? 500, maxBackoffMs: options.maxBackoffMs ?? 30_000, ...(options.signal ? { signal: options.signal } : {}) },
+      (error) =>
+        error instanceof EndpointError
+          ? { retry: error.retryable, ...(error.retryAfterMs !== undefined ? { afterMs: error.retryAfterMs } : {}) }
+          : { retry: false },
+      {
+        retries,
+        backoffMs: options.backoffMs ?? 500,
+        maxBackoffMs: options.maxBackoffMs ?? 30_000,
+        ...(options.signal ? { signal: options.signal } : {}),
+      },
     );
     return { ...value, attempts };
   } catch (error) {
-    if (error instanceof HttpFault && error.kind === 'cancelled') throw new EndpointError(`request to ${url} was cancelled`, 'E_ENDPOINT_CANCELLED');
+    if (error instanceof HttpFault && error.kind === 'cancelled')
+      throw new EndpointError(`request to ${url} was cancelled`, 'E_ENDPOINT_CANCELLED');
     throw error;
   }
 }
 
-async function attemptOnce(url: string, headers: Record<string, string>, body: string, timeoutMs: number, maxResponseBytes: number, signal: AbortSignal | undefined): Promise<Omit<ChatCompletionResult, 'attempts'>> {
+async function attemptOnce(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs: number,
+  maxResponseBytes: number,
+  signal: AbortSignal | undefined,
+): Promise<Omit<ChatCompletionResult, 'attempts'>> {
   let status: number;
   let text: string;
   try {
-    const response = await httpRequest({ url, method: 'POST', headers, body, deadlineMs: timeoutMs, connectTimeoutMs: timeoutMs, headersTimeoutMs: timeoutMs, idleTimeoutMs: timeoutMs, ...(signal ? { signal } : {}) });
+    const response = await httpRequest({
+      url,
+      method: 'POST',
+      headers,
+      body,
+      deadlineMs: timeoutMs,
+      connectTimeoutMs: timeoutMs,
+      headersTimeoutMs: timeoutMs,
+      idleTimeoutMs: timeoutMs,
+      ...(signal ? { signal } : {}),
+    });
     status = response.status;
     if (!response.ok) {
       const errorText = await response.prefix(REPLY_LIMITS.errorBody);
       const retryable = status === 429 || status === 408 || status >= 500;
       const message = `${url} answered HTTP ${status}${response.statusText ? ` ${response.statusText}` : ''}: ${serverErrorMessage(errorText)}`;
       const retryAfterMs = parseRetryAfter(response.header('retry-after') ?? null);
-      throw new EndpointError(message, 'E_ENDPOINT_HTTP', { status, retryable, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+      throw new EndpointError(message, 'E_ENDPOINT_HTTP', {
+        status,
+        retryable,
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+      });
     }
     text = (await response.bytes(maxResponseBytes, 'chat reply')).toString('utf8');
   } catch (error) {
@@ -208,7 +247,11 @@ async function attemptOnce(url: string, headers: Record<string, string>, body: s
   try {
     raw = JSON.parse(text);
   } catch {
-    throw new EndpointError(`${url} answered HTTP ${status} with a body that is not JSON: ${clip(text)}`, 'E_ENDPOINT_BODY', { status });
+    throw new EndpointError(
+      `${url} answered HTTP ${status} with a body that is not JSON: ${clip(text)}`,
+      'E_ENDPOINT_BODY',
+      { status },
+    );
   }
   return { text: messageText(raw, url), usage: (raw as { usage?: ChatUsage }).usage, raw };
 }
@@ -225,16 +268,33 @@ function endpointFailure(url: string, error: unknown, timeoutMs: number): unknow
       return new EndpointError(error.message, 'E_ENDPOINT_DNS');
     case 'connect-timeout':
     case 'headers-timeout':
-      return new EndpointError(`${url} did not answer within ${timeoutMs} ms`, 'E_ENDPOINT_TIMEOUT', { retryable: true });
+      return new EndpointError(`${url} did not answer within ${timeoutMs} ms`, 'E_ENDPOINT_TIMEOUT', {
+        retryable: true,
+      });
     case 'deadline':
-      if (!error.headersReceived) return new EndpointError(`${url} did not answer within ${timeoutMs} ms`, 'E_ENDPOINT_TIMEOUT', { retryable: true });
-      return new EndpointError(`${url} did not finish its reply within ${timeoutMs} ms (the timeout covers the whole reply, body included)`, 'E_ENDPOINT_TIMEOUT', { retryable: true });
+      if (!error.headersReceived)
+        return new EndpointError(`${url} did not answer within ${timeoutMs} ms`, 'E_ENDPOINT_TIMEOUT', {
+          retryable: true,
+        });
+      return new EndpointError(
+        `${url} did not finish its reply within ${timeoutMs} ms (the timeout covers the whole reply, body included)`,
+        'E_ENDPOINT_TIMEOUT',
+        { retryable: true },
+      );
     case 'idle-timeout':
-      return new EndpointError(`${url} did not finish its reply within ${timeoutMs} ms (the timeout covers the whole reply, body included)`, 'E_ENDPOINT_TIMEOUT', { retryable: true });
+      return new EndpointError(
+        `${url} did not finish its reply within ${timeoutMs} ms (the timeout covers the whole reply, body included)`,
+        'E_ENDPOINT_TIMEOUT',
+        { retryable: true },
+      );
     case 'too-large':
       return new EndpointError(error.message, 'E_ENDPOINT_TOO_LARGE');
     default:
-      return new EndpointError(`request to ${url} failed: ${error.message.replace(`${url}: `, '')}`, 'E_ENDPOINT_NETWORK', { retryable: error.retryable });
+      return new EndpointError(
+        `request to ${url} failed: ${error.message.replace(`${url}: `, '')}`,
+        'E_ENDPOINT_NETWORK',
+        { retryable: error.retryable },
+      );
   }
 }
 
@@ -243,7 +303,8 @@ export function serverErrorMessage(body: string): string {
   try {
     const parsed = JSON.parse(body) as { error?: unknown; message?: unknown; detail?: unknown };
     if (typeof parsed.error === 'string') return clip(parsed.error);
-    if (parsed.error && typeof (parsed.error as { message?: unknown }).message === 'string') return clip((parsed.error as { message: string }).message);
+    if (parsed.error && typeof (parsed.error as { message?: unknown }).message === 'string')
+      return clip((parsed.error as { message: string }).message);
     if (typeof parsed.message === 'string') return clip(parsed.message);
     if (typeof parsed.detail === 'string') return clip(parsed.detail);
   } catch {
@@ -276,9 +337,16 @@ function messageText(raw: unknown, url: string): string {
   const content = choice.message?.content;
   if (typeof content === 'string') return content;
   if (Array.isArray(content)) {
-    return content.map((part) => (part && typeof (part as { text?: unknown }).text === 'string' ? (part as { text: string }).text : '')).join('');
+    return content
+      .map((part) =>
+        part && typeof (part as { text?: unknown }).text === 'string' ? (part as { text: string }).text : '',
+      )
+      .join('');
   }
   // No text at all (content null: a refusal, a tool call, a filtered answer) is not an empty answer.
   const refusal = typeof choice.message?.refusal === 'string' ? `, refusal: ${clip(choice.message.refusal)}` : '';
-  throw new EndpointError(`${url} answered without text content (finish_reason ${JSON.stringify(choice.finish_reason ?? null)}${refusal})`, 'E_ENDPOINT_BODY');
+  throw new EndpointError(
+    `${url} answered without text content (finish_reason ${JSON.stringify(choice.finish_reason ?? null)}${refusal})`,
+    'E_ENDPOINT_BODY',
+  );
 }

@@ -31,10 +31,24 @@ export function unpadWindow(width: number, height: number, featureRows: number, 
     const scale = featureCols / width;
     const newRows = Math.trunc(height * scale);
     const padding = Math.floor((featureRows - newRows) / 2);
-    return { rowStart: padding, rowEnd: featureRows - padding, colStart: 0, colEnd: featureCols, rows: featureRows - 2 * padding, cols: featureCols };
+    return {
+      rowStart: padding,
+      rowEnd: featureRows - padding,
+      colStart: 0,
+      colEnd: featureCols,
+      rows: featureRows - 2 * padding,
+      cols: featureCols,
+    };
   }
   const scale = featureRows / height;
   const newCols = Math.trunc(width * scale);
   const padding = Math.floor((featureCols - newCols) / 2);
-  return { rowStart: 0, rowEnd: featureRows, colStart: padding, colEnd: featureCols - padding, rows: featureRows, cols: featureCols - 2 * padding };
+  return {
+    rowStart: 0,
+    rowEnd: featureRows,
+    colStart: padding,
+    colEnd: featureCols - padding,
+    rows: featureRows,
+    cols: featureCols - 2 * padding,
+  };
 }

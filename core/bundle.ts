@@ -20,39 +20,63 @@ function parsePair(metadata: Record<string, string>, key: string, where: string)
   if (text === undefined) throw new InputError(`${where}: bundle metadata lacks '${key}' (expected "a,b")`, 'E_BUNDLE');
   const parts = text.split(',').map((s) => Number(s.trim()));
   if (parts.length !== 2 || parts.some((v) => !Number.isInteger(v) || v <= 0)) {
-    throw new InputError(`${where}: bundle metadata '${key}' must be two positive integers "a,b", got ${JSON.stringify(text)}`, 'E_BUNDLE');
+    throw new InputError(
+      `${where}: bundle metadata '${key}' must be two positive integers "a,b", got ${JSON.stringify(text)}`,
+      'E_BUNDLE',
+    );
   }
   return [parts[0]!, parts[1]!];
 }
 
-function floatTensor(file: SafetensorsFile, name: string, where: string): { shape: number[]; data: Float32Array } | undefined {
+function floatTensor(
+  file: SafetensorsFile,
+  name: string,
+  where: string,
+): { shape: number[]; data: Float32Array } | undefined {
   const t = file.tensors[name];
   if (!t) return undefined;
-  if (!(t.data instanceof Float32Array)) throw new InputError(`${where}: tensor '${name}' must be a float tensor, got ${t.dtype}`, 'E_DTYPE');
+  if (!(t.data instanceof Float32Array))
+    throw new InputError(`${where}: tensor '${name}' must be a float tensor, got ${t.dtype}`, 'E_DTYPE');
   return { shape: t.shape, data: t.data };
 }
 
 export function bundleToTokenSet(file: SafetensorsFile, where = 'bundle'): TokenSet {
   const thumbnail = floatTensor(file, 'thumbnail', where);
   const crops = floatTensor(file, 'crops', where);
-  if (!thumbnail || !crops) throw new InputError(`${where}: not an AnyRes bundle (needs tensors 'thumbnail' and 'crops')`, 'E_BUNDLE');
-  if (thumbnail.shape.length !== 2) throw new ShapeError(`${where}: 'thumbnail' must be [T, D], got [${thumbnail.shape.join(', ')}]`);
-  if (crops.shape.length !== 3) throw new ShapeError(`${where}: 'crops' must be [C, T, D], got [${crops.shape.join(', ')}]`);
+  if (!thumbnail || !crops)
+    throw new InputError(`${where}: not an AnyRes bundle (needs tensors 'thumbnail' and 'crops')`, 'E_BUNDLE');
+  if (thumbnail.shape.length !== 2)
+    throw new ShapeError(`${where}: 'thumbnail' must be [T, D], got [${thumbnail.shape.join(', ')}]`);
+  if (crops.shape.length !== 3)
+    throw new ShapeError(`${where}: 'crops' must be [C, T, D], got [${crops.shape.join(', ')}]`);
   const [T, D] = thumbnail.shape as [number, number];
   const [C, cropT, cropD] = crops.shape as [number, number, number];
-  if (cropD !== D) throw new ShapeError(`${where}: crops have d = ${cropD} but thumbnail has d = ${D} (feature dimensions must match)`);
+  if (cropD !== D)
+    throw new ShapeError(
+      `${where}: crops have d = ${cropD} but thumbnail has d = ${D} (feature dimensions must match)`,
+    );
   if (cropT !== T) throw new ShapeError(`${where}: crops have ${cropT} tokens per tile but thumbnail has ${T}`);
   const [gridRows, gridCols] = parsePair(file.metadata, 'grid', where);
   const [imageWidth, imageHeight] = parsePair(file.metadata, 'image_size', where);
-  const [patchRows, patchCols] = file.metadata.patch_grid ? parsePair(file.metadata, 'patch_grid', where) : squareGrid(T, where);
-  if (patchRows * patchCols !== T) throw new ShapeError(`${where}: patch_grid ${patchRows}x${patchCols} does not match ${T} tokens per tile`);
-  if (gridRows * gridCols !== C) throw new ShapeError(`${where}: grid ${gridRows}x${gridCols} needs ${gridRows * gridCols} crops, 'crops' has ${C}`);
+  const [patchRows, patchCols] = file.metadata.patch_grid
+    ? parsePair(file.metadata, 'patch_grid', where)
+    : squareGrid(T, where);
+  if (patchRows * patchCols !== T)
+    throw new ShapeError(`${where}: patch_grid ${patchRows}x${patchCols} does not match ${T} tokens per tile`);
+  if (gridRows * gridCols !== C)
+    throw new ShapeError(`${where}: grid ${gridRows}x${gridCols} needs ${gridRows * gridCols} crops, 'crops' has ${C}`);
 
   const thumbCls = floatTensor(file, 'thumbnail_cls', where);
   const cropsCls = floatTensor(file, 'crops_cls', where);
-  if ((thumbCls === undefined) !== (cropsCls === undefined)) throw new InputError(`${where}: bundle has only one of 'thumbnail_cls' and 'crops_cls'; give both or neither`, 'E_BUNDLE');
-  if (thumbCls && thumbCls.data.length !== T) throw new ShapeError(`${where}: 'thumbnail_cls' must be [${T}], got [${thumbCls.shape.join(', ')}]`);
-  if (cropsCls && cropsCls.data.length !== C * T) throw new ShapeError(`${where}: 'crops_cls' must be [${C}, ${T}], got [${cropsCls.shape.join(', ')}]`);
+  if ((thumbCls === undefined) !== (cropsCls === undefined))
+    throw new InputError(
+      `${where}: bundle has only one of 'thumbnail_cls' and 'crops_cls'; give both or neither`,
+      'E_BUNDLE',
+    );
+  if (thumbCls && thumbCls.data.length !== T)
+    throw new ShapeError(`${where}: 'thumbnail_cls' must be [${T}], got [${thumbCls.shape.join(', ')}]`);
+  if (cropsCls && cropsCls.data.length !== C * T)
+    throw new ShapeError(`${where}: 'crops_cls' must be [${C}, ${T}], got [${cropsCls.shape.join(', ')}]`);
   const thumbClsToken = floatTensor(file, 'thumbnail_cls_token', where);
   const cropsClsToken = floatTensor(file, 'crops_cls_token', where);
 
@@ -83,7 +107,9 @@ export function bundleToTokenSet(file: SafetensorsFile, where = 'bundle'): Token
   }
   const anyres: AnyResInfo = { gridRows, gridCols, imageWidth, imageHeight, patchRows, patchCols };
   const meta = { ...file.metadata };
-  const tokens = withWhere(where, () => createTokenSet({ data, n, d: D, source, sources, anyres, meta, ...(score ? { score } : {}) }));
+  const tokens = withWhere(where, () =>
+    createTokenSet({ data, n, d: D, source, sources, anyres, meta, ...(score ? { score } : {}) }),
+  );
   // A bundle is LLaVA-NeXT AnyRes: positions are (0, row, col) in each tile.
   tokens.positions = gridPositions(tokens);
   return tokens;
@@ -103,7 +129,10 @@ function assertFiniteTensor(data: Float32Array, shape: number[], name: string, w
       index.unshift(rest % shape[axis]!);
       rest = Math.floor(rest / shape[axis]!);
     }
-    throw new InputError(`${where}: tensor '${name}' has non-finite value ${data[i]} at [${index.join(', ')}] (values must be finite numbers)`, 'E_NONFINITE');
+    throw new InputError(
+      `${where}: tensor '${name}' has non-finite value ${data[i]} at [${index.join(', ')}] (values must be finite numbers)`,
+      'E_NONFINITE',
+    );
   }
 }
 
@@ -112,25 +141,31 @@ function withWhere<T>(where: string, fn: () => T): T {
   try {
     return fn();
   } catch (error) {
-    if ((error instanceof InputError || error instanceof ShapeError) && !error.message.startsWith(`${where}:`)) error.message = `${where}: ${error.message}`;
+    if ((error instanceof InputError || error instanceof ShapeError) && !error.message.startsWith(`${where}:`))
+      error.message = `${where}: ${error.message}`;
     throw error;
   }
 }
 
 function squareGrid(T: number, where: string): [number, number] {
   const side = Math.round(Math.sqrt(T));
-  if (side * side !== T) throw new InputError(`${where}: bundle lacks 'patch_grid' and ${T} tokens per tile is not a square`, 'E_BUNDLE');
+  if (side * side !== T)
+    throw new InputError(`${where}: bundle lacks 'patch_grid' and ${T} tokens per tile is not a square`, 'E_BUNDLE');
   return [side, side];
 }
 
 /** The inverse of bundleToTokenSet for an unreduced AnyRes token set. */
-export function tokenSetToBundle(tokens: TokenSet): { tensors: Record<string, SafetensorsInput>; metadata: Record<string, string> } {
+export function tokenSetToBundle(tokens: TokenSet): {
+  tensors: Record<string, SafetensorsInput>;
+  metadata: Record<string, string>;
+} {
   const info = tokens.anyres;
   if (!info) throw new InputError('tokenSetToBundle: token set has no AnyRes information', 'E_BUNDLE');
   const T = info.patchRows * info.patchCols;
   const C = info.gridRows * info.gridCols;
   const { d } = tokens;
-  if (tokens.n !== T * (C + 1)) throw new ShapeError(`tokenSetToBundle: expected ${T}x(1+${C}) = ${T * (C + 1)} tokens, got ${tokens.n}`);
+  if (tokens.n !== T * (C + 1))
+    throw new ShapeError(`tokenSetToBundle: expected ${T}x(1+${C}) = ${T * (C + 1)} tokens, got ${tokens.n}`);
   const tensors: Record<string, SafetensorsInput> = {
     thumbnail: { shape: [T, d], data: tokens.data.slice(0, T * d) },
     crops: { shape: [C, T, d], data: tokens.data.slice(T * d) },
@@ -167,7 +202,10 @@ export function tokenSetToBundle(tokens: TokenSet): { tensors: Record<string, Sa
  * (the input tokens each output covers, CSR), so reductions stay traceable
  * (also through a second reduction of the file); the input's metadata is kept.
  */
-export function tokenSetToTensors(tokens: TokenSet): { tensors: Record<string, SafetensorsInput>; metadata: Record<string, string> } {
+export function tokenSetToTensors(tokens: TokenSet): {
+  tensors: Record<string, SafetensorsInput>;
+  metadata: Record<string, string>;
+} {
   const gridPos = new Int32Array(tokens.n * 2);
   for (let i = 0; i < tokens.n; i++) {
     gridPos[2 * i] = tokens.row[i]!;
@@ -182,7 +220,10 @@ export function tokenSetToTensors(tokens: TokenSet): { tensors: Record<string, S
   if (tokens.score) tensors.scores = { shape: [tokens.n], data: tokens.score };
   if (tokens.positions) tensors.positions = { shape: [tokens.n, 3], data: tokens.positions, dtype: 'I32' };
   for (const [name, values] of Object.entries(tokens.extra ?? {})) {
-    tensors[`${EXTRA_PREFIX}${name}`] = { shape: [tokens.n, tokens.n > 0 ? values.length / tokens.n : 0], data: values };
+    tensors[`${EXTRA_PREFIX}${name}`] = {
+      shape: [tokens.n, tokens.n > 0 ? values.length / tokens.n : 0],
+      data: values,
+    };
   }
   // Origins (which input tokens each output covers) only when some token is not its own origin [i].
   if (tokens.origin.some((o, i) => o.length !== 1 || o[0] !== i)) {
@@ -195,7 +236,15 @@ export function tokenSetToTensors(tokens: TokenSet): { tensors: Record<string, S
   }
   const metadata: Record<string, string> = {
     ...tokens.meta,
-    sources: JSON.stringify(tokens.sources.map(({ kind, index, rows, cols, time }) => ({ kind, index, rows, cols, ...(time !== undefined ? { time } : {}) }))),
+    sources: JSON.stringify(
+      tokens.sources.map(({ kind, index, rows, cols, time }) => ({
+        kind,
+        index,
+        rows,
+        cols,
+        ...(time !== undefined ? { time } : {}),
+      })),
+    ),
   };
   if (tokens.anyres) {
     const a = tokens.anyres;
@@ -215,14 +264,20 @@ function readOrigins(file: SafetensorsFile, n: number, where: string): Int32Arra
   const index = file.tensors.origin_index?.data;
   if (offsets === undefined && index === undefined) return undefined;
   if (!(offsets instanceof Int32Array) || !(index instanceof Int32Array)) {
-    throw new InputError(`${where}: 'origin_offsets' and 'origin_index' must both be present as int32 tensors`, 'E_TOKENS');
+    throw new InputError(
+      `${where}: 'origin_offsets' and 'origin_index' must both be present as int32 tensors`,
+      'E_TOKENS',
+    );
   }
   if (offsets.length !== n + 1 || offsets[0] !== 0 || offsets[n] !== index.length) {
-    throw new ShapeError(`${where}: 'origin_offsets' must be [${n + 1}] from 0 to len(origin_index) = ${index.length}, got [${offsets.length}] ending at ${offsets[offsets.length - 1]}`);
+    throw new ShapeError(
+      `${where}: 'origin_offsets' must be [${n + 1}] from 0 to len(origin_index) = ${index.length}, got [${offsets.length}] ending at ${offsets[offsets.length - 1]}`,
+    );
   }
   const origin: Int32Array[] = new Array(n);
   for (let i = 0; i < n; i++) {
-    if (!(offsets[i + 1]! > offsets[i]!)) throw new ShapeError(`${where}: 'origin_offsets' must increase strictly (token ${i} covers no origin)`);
+    if (!(offsets[i + 1]! > offsets[i]!))
+      throw new ShapeError(`${where}: 'origin_offsets' must increase strictly (token ${i} covers no origin)`);
     origin[i] = index.slice(offsets[i]!, offsets[i + 1]!);
   }
   return origin;
@@ -234,7 +289,11 @@ export const EXTRA_PREFIX = 'extra.';
 /** Reads a `tokens` [n, d] safetensors file (as written by tokenSetToTensors, or any with that tensor). */
 export function tensorsToTokenSet(file: SafetensorsFile, where = 'tokens file'): TokenSet {
   const t = floatTensor(file, 'tokens', where);
-  if (!t) throw new InputError(`${where}: safetensors file has neither 'tokens' [n, d] nor the AnyRes tensors 'thumbnail' + 'crops' (found: ${Object.keys(file.tensors).join(', ') || 'none'})`, 'E_TOKENS');
+  if (!t)
+    throw new InputError(
+      `${where}: safetensors file has neither 'tokens' [n, d] nor the AnyRes tensors 'thumbnail' + 'crops' (found: ${Object.keys(file.tensors).join(', ') || 'none'})`,
+      'E_TOKENS',
+    );
   if (t.shape.length !== 2) throw new ShapeError(`${where}: 'tokens' must be [n, d], got [${t.shape.join(', ')}]`);
   const [n, d] = t.shape as [number, number];
   const sizes = floatTensor(file, 'sizes', where);
@@ -266,15 +325,25 @@ export function tensorsToTokenSet(file: SafetensorsFile, where = 'tokens file'):
   if (origin) init.origin = origin;
   const positions = file.tensors.positions;
   if (positions) {
-    if (!(positions.data instanceof Int32Array) || positions.shape.length !== 2 || positions.shape[0] !== n || positions.shape[1] !== 3) {
-      throw new ShapeError(`${where}: 'positions' must be an integer [${n}, 3] tensor ((t, h, w) per token), got ${positions.dtype} [${positions.shape.join(', ')}]`);
+    if (
+      !(positions.data instanceof Int32Array) ||
+      positions.shape.length !== 2 ||
+      positions.shape[0] !== n ||
+      positions.shape[1] !== 3
+    ) {
+      throw new ShapeError(
+        `${where}: 'positions' must be an integer [${n}, 3] tensor ((t, h, w) per token), got ${positions.dtype} [${positions.shape.join(', ')}]`,
+      );
     }
     init.positions = positions.data;
   }
   for (const [name, tensor] of Object.entries(file.tensors)) {
     if (!name.startsWith(EXTRA_PREFIX)) continue;
     const t = floatTensor(file, name, where)!;
-    if (t.shape.length !== 2 || t.shape[0] !== n) throw new ShapeError(`${where}: '${name}' must be [${n}, d_k] (one row per token), got ${tensor.dtype} [${t.shape.join(', ')}]`);
+    if (t.shape.length !== 2 || t.shape[0] !== n)
+      throw new ShapeError(
+        `${where}: '${name}' must be [${n}, d_k] (one row per token), got ${tensor.dtype} [${t.shape.join(', ')}]`,
+      );
     (init.extra ??= {})[name.slice(EXTRA_PREFIX.length)] = t.data;
   }
   if (file.metadata.grid && file.metadata.image_size && file.metadata.patch_grid) {

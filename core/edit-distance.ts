@@ -19,7 +19,14 @@ export function levenshtein(a: string, b: string): number {
       const substitution = prev[j - 1]! + (si === t[j - 1]! ? 0 : 1);
       const deletion = prev[j]! + 1;
       const insertion = curr[j - 1]! + 1;
-      curr[j] = substitution < deletion ? (substitution < insertion ? substitution : insertion) : deletion < insertion ? deletion : insertion;
+      curr[j] =
+        substitution < deletion
+          ? substitution < insertion
+            ? substitution
+            : insertion
+          : deletion < insertion
+            ? deletion
+            : insertion;
     }
     [prev, curr] = [curr, prev];
   }

@@ -38,7 +38,8 @@ export class ShapeError extends VtcError {
 /** Formats a value for an error message ("expected X, got Y"). */
 export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined)
+    return String(value);
   if (Array.isArray(value)) return `[${value.map(describe).join(', ')}]`;
   try {
     return JSON.stringify(value);

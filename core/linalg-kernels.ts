@@ -56,7 +56,9 @@ export async function bestCosineMatch(
   bias: Float32Array,
 ): Promise<{ best: Float32Array; index: Int32Array }> {
   if (a.length !== p * d || b.length !== q * d || bias.length !== q || q < 1) {
-    throw new ShapeError(`bestCosineMatch: expected A [${p}, ${d}], B [${q}, ${d}] (q ≥ 1), bias [${q}]; got ${a.length}, ${b.length}, ${bias.length} values`);
+    throw new ShapeError(
+      `bestCosineMatch: expected A [${p}, ${d}], B [${q}, ${d}] (q ≥ 1), bias [${q}]; got ${a.length}, ${b.length}, ${bias.length} values`,
+    );
   }
   if (p === 0) return { best: new Float32Array(0), index: new Int32Array(0) };
   const s = await nativeSession('best_cosine_match', bestMatchGraph);
@@ -79,8 +81,13 @@ export async function bestCosineMatch(
  * @example
  * const { gram, nearest } = await cosineGramNative(x, 576, 1024);
  */
-export async function cosineGramNative(x: Float32Array, n: number, d: number): Promise<{ gram: Float32Array; nearest: Float32Array }> {
-  if (x.length !== n * d || n < 1) throw new ShapeError(`cosineGramNative: expected X [${n}, ${d}] with n ≥ 1, got ${x.length} values`);
+export async function cosineGramNative(
+  x: Float32Array,
+  n: number,
+  d: number,
+): Promise<{ gram: Float32Array; nearest: Float32Array }> {
+  if (x.length !== n * d || n < 1)
+    throw new ShapeError(`cosineGramNative: expected X [${n}, ${d}] with n ≥ 1, got ${x.length} values`);
   const s = await nativeSession('cosine_gram', () => {
     const graph = new OnnxGraph('vtc_cosine_gram');
     graph.input('X', ['n', 'd']).input('k', [1], 7 /* INT64 */);
@@ -92,7 +99,10 @@ export async function cosineGramNative(x: Float32Array, n: number, d: number): P
     return graph;
   });
   const k = Math.min(2, n);
-  const out = await s.run({ X: new ort.Tensor('float32', x as Float32Array<ArrayBuffer>, [n, d]), k: new ort.Tensor('int64', BigInt64Array.of(BigInt(k)), [1]) });
+  const out = await s.run({
+    X: new ort.Tensor('float32', x as Float32Array<ArrayBuffer>, [n, d]),
+    k: new ort.Tensor('int64', BigInt64Array.of(BigInt(k)), [1]),
+  });
   const top = out.top!.data as Float32Array;
   const topIndex = out.top_index!.data as BigInt64Array;
   const nearest = new Float32Array(n).fill(-Infinity);
@@ -109,9 +119,18 @@ export async function cosineGramNative(x: Float32Array, n: number, d: number): P
  * @example
  * const pooled = await meanPoolNative(x, 5, 24, 24, 2, 1024); // 720 × 1024
  */
-export async function meanPoolNative(x: Float32Array, tiles: number, rows: number, cols: number, k: number, d: number): Promise<Float32Array> {
+export async function meanPoolNative(
+  x: Float32Array,
+  tiles: number,
+  rows: number,
+  cols: number,
+  k: number,
+  d: number,
+): Promise<Float32Array> {
   if (rows % k !== 0 || cols % k !== 0 || x.length !== tiles * rows * cols * d) {
-    throw new ShapeError(`meanPoolNative: expected ${tiles} tiles of ${rows}x${cols} (divisible by k = ${k}) × ${d}, got ${x.length} values`);
+    throw new ShapeError(
+      `meanPoolNative: expected ${tiles} tiles of ${rows}x${cols} (divisible by k = ${k}) × ${d}, got ${x.length} values`,
+    );
   }
   const s = await nativeSession('mean_pool', () => {
     const graph = new OnnxGraph('vtc_mean_pool');
@@ -197,7 +216,8 @@ export async function nearestCosineNeighbours(
   tileValues = SIMILARITY_TILE_VALUES,
   keepTiles = false,
 ): Promise<{ nearest: Float32Array; tiles: SimilarityTile[] }> {
-  if (unit.length !== n * d || n < 1) throw new ShapeError(`nearestCosineNeighbours: expected X [${n}, ${d}] with n ≥ 1, got ${unit.length} values`);
+  if (unit.length !== n * d || n < 1)
+    throw new ShapeError(`nearestCosineNeighbours: expected X [${n}, ${d}] with n ≥ 1, got ${unit.length} values`);
   const nearest = new Float32Array(n).fill(-Infinity);
   const tiles: SimilarityTile[] = [];
   const s = await nativeSession('nearest_tile', () => {
@@ -245,7 +265,12 @@ export async function nearestCosineNeighbours(
  * @example
  * const rows = await cosineRows(unitRows, 36864, 1024, [5, 17]); // 2 × 36864
  */
-export async function cosineRows(unit: Float32Array, n: number, d: number, which: ArrayLike<number>): Promise<Float32Array> {
+export async function cosineRows(
+  unit: Float32Array,
+  n: number,
+  d: number,
+  which: ArrayLike<number>,
+): Promise<Float32Array> {
   if (unit.length !== n * d) throw new ShapeError(`cosineRows: expected X [${n}, ${d}], got ${unit.length} values`);
   const picked = new Float32Array(which.length * d);
   for (let r = 0; r < which.length; r++) {
@@ -267,7 +292,10 @@ export async function cosineRows(unit: Float32Array, n: number, d: number, which
  * const y = await vecMatNative(c, cis.subarray(0, k * n), k, n); // y[j] = Σ_t c[t]·cis[t·n + j]
  */
 export async function vecMatNative(v: Float32Array, m: Float32Array, k: number, n: number): Promise<Float32Array> {
-  if (v.length !== k || m.length !== k * n || k < 1) throw new ShapeError(`vecMatNative: expected v [${k}] and M [${k}, ${n}] with k ≥ 1, got ${v.length} and ${m.length} values`);
+  if (v.length !== k || m.length !== k * n || k < 1)
+    throw new ShapeError(
+      `vecMatNative: expected v [${k}] and M [${k}, ${n}] with k ≥ 1, got ${v.length} and ${m.length} values`,
+    );
   const s = await nativeSession('vec_mat', () => {
     const graph = new OnnxGraph('vtc_vec_mat');
     graph.input('v', [1, 'k']).input('M', ['k', 'n']);
@@ -291,7 +319,8 @@ export async function vecMatNative(v: Float32Array, m: Float32Array, k: number, 
  * const gram = await batchedGramNative(x, 32, 184, 1152); // gram[(f·m + i)·m + j] = x_{f,i}·x_{f,j}
  */
 export async function batchedGramNative(x: Float32Array, batches: number, m: number, d: number): Promise<Float32Array> {
-  if (x.length !== batches * m * d) throw new ShapeError(`batchedGramNative: expected X [${batches}, ${m}, ${d}], got ${x.length} values`);
+  if (x.length !== batches * m * d)
+    throw new ShapeError(`batchedGramNative: expected X [${batches}, ${m}, ${d}], got ${x.length} values`);
   if (batches * m === 0) return new Float32Array(0);
   const s = await nativeSession('batched_gram', () => {
     const graph = new OnnxGraph('vtc_batched_gram');
@@ -314,8 +343,14 @@ export async function batchedGramNative(x: Float32Array, batches: number, m: num
  * @example
  * const cos = await pairedCosineNative(data.subarray(N * d), data.subarray(0, (T - 1) * N * d), (T - 1) * N, d);
  */
-export async function pairedCosineNative(a: Float32Array, b: Float32Array, m: number, d: number): Promise<Float32Array> {
-  if (a.length !== m * d || b.length !== m * d) throw new ShapeError(`pairedCosineNative: expected A and B [${m}, ${d}], got ${a.length} and ${b.length} values`);
+export async function pairedCosineNative(
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  d: number,
+): Promise<Float32Array> {
+  if (a.length !== m * d || b.length !== m * d)
+    throw new ShapeError(`pairedCosineNative: expected A and B [${m}, ${d}], got ${a.length} and ${b.length} values`);
   if (m === 0) return new Float32Array(0);
   const s = await nativeSession('paired_cosine', () => {
     const graph = new OnnxGraph('vtc_paired_cosine');
@@ -341,7 +376,16 @@ export async function pairedCosineNative(a: Float32Array, b: Float32Array, m: nu
 }
 
 /** The native kernels a reducer may declare it uses, so a one-shot caller can set them up ahead (warmUpKernels). */
-export type NativeKernel = 'gemm' | 'best_cosine_match' | 'cosine_gram' | 'mean_pool' | 'unit_rows' | 'nearest_tile' | 'vec_mat' | 'batched_gram' | 'paired_cosine';
+export type NativeKernel =
+  | 'gemm'
+  | 'best_cosine_match'
+  | 'cosine_gram'
+  | 'mean_pool'
+  | 'unit_rows'
+  | 'nearest_tile'
+  | 'vec_mat'
+  | 'batched_gram'
+  | 'paired_cosine';
 
 /**
  * Creates the onnxruntime sessions of `kernels` and runs each once on a tiny

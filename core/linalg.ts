@@ -10,7 +10,8 @@ export interface Matrix {
 }
 
 export function matrix(rows: number, cols: number, data: Float32Array = new Float32Array(rows * cols)): Matrix {
-  if (data.length !== rows * cols) throw new ShapeError(`matrix: ${rows}x${cols} needs ${rows * cols} values, got ${data.length}`);
+  if (data.length !== rows * cols)
+    throw new ShapeError(`matrix: ${rows}x${cols} needs ${rows * cols} values, got ${data.length}`);
   return { rows, cols, data };
 }
 
@@ -62,7 +63,8 @@ function gemmGraph(): OnnxGraph {
  * const sims = await matmulABt(normalizeRows(x), normalizeRows(x)); // n×n cosine
  */
 export async function matmulABt(a: Matrix, b: Matrix, force?: 'native' | 'ts'): Promise<Matrix> {
-  if (a.cols !== b.cols) throw new ShapeError(`matmulABt: A is ${a.rows}x${a.cols} and B is ${b.rows}x${b.cols}; inner dimensions differ`);
+  if (a.cols !== b.cols)
+    throw new ShapeError(`matmulABt: A is ${a.rows}x${a.cols} and B is ${b.rows}x${b.cols}; inner dimensions differ`);
   const work = a.rows * b.rows * a.cols;
   if (a.rows === 0 || b.rows === 0) return matrix(a.rows, b.rows);
   if (force === 'ts' || (force !== 'native' && work < NATIVE_THRESHOLD)) return matmulABtSync(a, b);
@@ -77,7 +79,8 @@ export async function matmulABt(a: Matrix, b: Matrix, force?: 'native' | 'ts'): 
 
 /** Plain-TS A·Bᵀ (4-way unrolled dot products); exact reference for small sizes. */
 export function matmulABtSync(a: Matrix, b: Matrix): Matrix {
-  if (a.cols !== b.cols) throw new ShapeError(`matmulABt: A is ${a.rows}x${a.cols} and B is ${b.rows}x${b.cols}; inner dimensions differ`);
+  if (a.cols !== b.cols)
+    throw new ShapeError(`matmulABt: A is ${a.rows}x${a.cols} and B is ${b.rows}x${b.cols}; inner dimensions differ`);
   const { rows: m, cols: k } = a;
   const n = b.rows;
   const out = new Float32Array(m * n);
@@ -88,7 +91,10 @@ export function matmulABtSync(a: Matrix, b: Matrix): Matrix {
     const ai = i * k;
     for (let j = 0; j < n; j++) {
       const bj = j * k;
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      let s0 = 0,
+        s1 = 0,
+        s2 = 0,
+        s3 = 0;
       let c = 0;
       for (; c < k4; c += 4) {
         s0 += A[ai + c]! * B[bj + c]!;

@@ -22,7 +22,10 @@ const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
  */
 export function decodeNpy(bytes: Uint8Array, where = '.npy'): FloatTensor {
   if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) {
-    throw new InputError(`${where}: not a .npy file (missing the \\x93NUMPY magic; got ${bytes.length} bytes)`, 'E_NPY');
+    throw new InputError(
+      `${where}: not a .npy file (missing the \\x93NUMPY magic; got ${bytes.length} bytes)`,
+      'E_NPY',
+    );
   }
   const major = bytes[6]!;
   let headerLength: number;
@@ -36,10 +39,16 @@ export function decodeNpy(bytes: Uint8Array, where = '.npy'): FloatTensor {
     headerLength = view.getUint32(8, true);
     headerStart = 12;
   } else {
-    throw new InputError(`${where}: unsupported .npy format version ${major}.${bytes[7]} (expected 1.0, 2.0 or 3.0)`, 'E_NPY');
+    throw new InputError(
+      `${where}: unsupported .npy format version ${major}.${bytes[7]} (expected 1.0, 2.0 or 3.0)`,
+      'E_NPY',
+    );
   }
   if (headerStart + headerLength > bytes.length) {
-    throw new InputError(`${where}: truncated .npy header (needs ${headerStart + headerLength} bytes, file has ${bytes.length})`, 'E_TRUNCATED');
+    throw new InputError(
+      `${where}: truncated .npy header (needs ${headerStart + headerLength} bytes, file has ${bytes.length})`,
+      'E_TRUNCATED',
+    );
   }
   const decoder = new TextDecoder(major === 3 ? 'utf-8' : 'latin1');
   const header = decoder.decode(bytes.subarray(headerStart, headerStart + headerLength));
@@ -50,30 +59,46 @@ export function decodeNpy(bytes: Uint8Array, where = '.npy'): FloatTensor {
     throw new InputError(`${where}: malformed .npy header ${JSON.stringify(header.trim())}`, 'E_NPY');
   }
   if (fortran === 'True') {
-    throw new InputError(`${where}: Fortran-order arrays are not supported (expected C order; save with np.ascontiguousarray)`, 'E_NPY_ORDER');
+    throw new InputError(
+      `${where}: Fortran-order arrays are not supported (expected C order; save with np.ascontiguousarray)`,
+      'E_NPY_ORDER',
+    );
   }
   let dtype: 'float32' | 'float16';
   if (descr === '<f4') dtype = 'float32';
   else if (descr === '<f2') dtype = 'float16';
-  else throw new InputError(`${where}: unsupported dtype '${descr}' (expected little-endian float32 '<f4' or float16 '<f2')`, 'E_DTYPE');
+  else
+    throw new InputError(
+      `${where}: unsupported dtype '${descr}' (expected little-endian float32 '<f4' or float16 '<f2')`,
+      'E_DTYPE',
+    );
   const shape = shapeText
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0)
     .map((s) => Number(s.replace(/L$/, '')));
-  if (shape.some((s) => !Number.isInteger(s) || s < 0)) throw new InputError(`${where}: invalid shape (${shapeText})`, 'E_NPY');
+  if (shape.some((s) => !Number.isInteger(s) || s < 0))
+    throw new InputError(`${where}: invalid shape (${shapeText})`, 'E_NPY');
   const count = shape.reduce((a, b) => a * b, 1);
   const itemSize = dtype === 'float32' ? 4 : 2;
   const dataStart = headerStart + headerLength;
   const needed = count * itemSize;
   if (bytes.length - dataStart < needed) {
-    throw new InputError(`${where}: truncated data: shape (${shape.join(', ')}) needs ${needed} bytes, file has ${bytes.length - dataStart}`, 'E_TRUNCATED');
+    throw new InputError(
+      `${where}: truncated data: shape (${shape.join(', ')}) needs ${needed} bytes, file has ${bytes.length - dataStart}`,
+      'E_TRUNCATED',
+    );
   }
   return { shape, data: readFloats(bytes, dataStart, count, dtype), dtype };
 }
 
 /** Reads `count` little-endian floats of `dtype` starting at byte `offset` into a new Float32Array. */
-export function readFloats(bytes: Uint8Array, offset: number, count: number, dtype: 'float32' | 'float16'): Float32Array {
+export function readFloats(
+  bytes: Uint8Array,
+  offset: number,
+  count: number,
+  dtype: 'float32' | 'float16',
+): Float32Array {
   const out = new Float32Array(count);
   if (dtype === 'float32') {
     // Copy into an aligned buffer: the data offset need not be a multiple of 4.
@@ -100,7 +125,11 @@ export function writeFloats(data: Float32Array, dtype: 'float32' | 'float16'): U
  */
 export function encodeNpy(shape: number[], data: Float32Array, dtype: 'float32' | 'float16' = 'float32'): Uint8Array {
   const count = shape.reduce((a, b) => a * b, 1);
-  if (count !== data.length) throw new InputError(`encodeNpy: shape (${shape.join(', ')}) holds ${count} values, data has ${data.length}`, 'E_SHAPE');
+  if (count !== data.length)
+    throw new InputError(
+      `encodeNpy: shape (${shape.join(', ')}) holds ${count} values, data has ${data.length}`,
+      'E_SHAPE',
+    );
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   const dict = `{'descr': '${dtype === 'float32' ? '<f4' : '<f2'}', 'fortran_order': False, 'shape': ${shapeText}, }`;
   let version = 1;

@@ -24,7 +24,10 @@ export class OnnxGraph {
   private readonly initializers: onnxProto.onnx.ITensorProto[] = [];
   private counter = 0;
 
-  constructor(private readonly name: string, private readonly opset = 17) {}
+  constructor(
+    private readonly name: string,
+    private readonly opset = 17,
+  ) {}
 
   input(name: string, dims: Dim[], elemType = onnx.TensorProto.DataType.FLOAT): this {
     this.inputs.push(valueInfo(name, dims, elemType));
@@ -68,7 +71,13 @@ export class OnnxGraph {
       irVersion: 8,
       producerName: 'vtc',
       opsetImport: [{ domain: '', version: this.opset }],
-      graph: { name: this.name, node: this.nodes, input: this.inputs, output: this.outputs, initializer: this.initializers },
+      graph: {
+        name: this.name,
+        node: this.nodes,
+        input: this.inputs,
+        output: this.outputs,
+        initializer: this.initializers,
+      },
     });
     return onnx.ModelProto.encode(model).finish();
   }

@@ -19,10 +19,19 @@ export const DEFAULT_MAX_PIXELS = 100_000_000;
  * checkPixelBudget(672, 672, 'AnyRes pinpoint 672x672'); // ok
  * checkPixelBudget(40000, 40000, 'AnyRes pinpoint 40000x40000'); // UsageError: … = 1600000000 pixels, above the limit of 100000000 …
  */
-export function checkPixelBudget(width: number, height: number, what: string, maxPixels: number = DEFAULT_MAX_PIXELS): void {
-  if (!(Number.isFinite(width) && Number.isFinite(height) && width > 0 && height > 0)) throw new UsageError(`${what}: size must be positive, got ${width}x${height}`, 'E_PIXEL_LIMIT');
+export function checkPixelBudget(
+  width: number,
+  height: number,
+  what: string,
+  maxPixels: number = DEFAULT_MAX_PIXELS,
+): void {
+  if (!(Number.isFinite(width) && Number.isFinite(height) && width > 0 && height > 0))
+    throw new UsageError(`${what}: size must be positive, got ${width}x${height}`, 'E_PIXEL_LIMIT');
   const pixels = width * height;
   if (pixels > maxPixels) {
-    throw new UsageError(`${what} is ${width}x${height} = ${pixels} pixels, above the limit of ${maxPixels} that input images also obey (raise maxPixels / --max-pixels if this is intended)`, 'E_PIXEL_LIMIT');
+    throw new UsageError(
+      `${what} is ${width}x${height} = ${pixels} pixels, above the limit of ${maxPixels} that input images also obey (raise maxPixels / --max-pixels if this is intended)`,
+      'E_PIXEL_LIMIT',
+    );
   }
 }

@@ -24,11 +24,18 @@ const SIZES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2, F64: 
  * (string → string), then the data. Offsets are checked against the buffer.
  */
 export function decodeSafetensors(bytes: Uint8Array, where = '.safetensors'): SafetensorsFile {
-  if (bytes.length < 8) throw new InputError(`${where}: truncated safetensors file (${bytes.length} bytes, header length needs 8)`, 'E_TRUNCATED');
+  if (bytes.length < 8)
+    throw new InputError(
+      `${where}: truncated safetensors file (${bytes.length} bytes, header length needs 8)`,
+      'E_TRUNCATED',
+    );
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = Number(view.getBigUint64(0, true));
   if (headerLength > bytes.length - 8 || headerLength > 100_000_000) {
-    throw new InputError(`${where}: header length ${headerLength} exceeds the file (${bytes.length} bytes): truncated or not a safetensors file`, 'E_TRUNCATED');
+    throw new InputError(
+      `${where}: header length ${headerLength} exceeds the file (${bytes.length} bytes): truncated or not a safetensors file`,
+      'E_TRUNCATED',
+    );
   }
   let header: Record<string, unknown>;
   try {
@@ -36,7 +43,8 @@ export function decodeSafetensors(bytes: Uint8Array, where = '.safetensors'): Sa
   } catch (error) {
     throw new InputError(`${where}: header is not valid JSON (${(error as Error).message})`, 'E_SAFETENSORS');
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new InputError(`${where}: header is not a JSON object`, 'E_SAFETENSORS');
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    throw new InputError(`${where}: header is not a JSON object`, 'E_SAFETENSORS');
   const dataStart = 8 + headerLength;
   const dataLength = bytes.length - dataStart;
   const metadata: Record<string, string> = {};
@@ -45,24 +53,41 @@ export function decodeSafetensors(bytes: Uint8Array, where = '.safetensors'): Sa
   for (const [name, value] of Object.entries(header)) {
     if (name === '__metadata__') {
       for (const [k, v] of Object.entries((value ?? {}) as Record<string, unknown>)) {
-        if (typeof v !== 'string') throw new InputError(`${where}: __metadata__.${k} must be a string, got ${typeof v}`, 'E_SAFETENSORS');
+        if (typeof v !== 'string')
+          throw new InputError(`${where}: __metadata__.${k} must be a string, got ${typeof v}`, 'E_SAFETENSORS');
         metadata[k] = v;
       }
       continue;
     }
     const info = value as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
     const dtype = info?.dtype as SafetensorsDtype;
-    if (!(dtype in SIZES)) throw new InputError(`${where}: tensor '${name}' has unsupported dtype ${JSON.stringify(info?.dtype)} (supported: ${Object.keys(SIZES).join(', ')})`, 'E_DTYPE');
+    if (!(dtype in SIZES))
+      throw new InputError(
+        `${where}: tensor '${name}' has unsupported dtype ${JSON.stringify(info?.dtype)} (supported: ${Object.keys(SIZES).join(', ')})`,
+        'E_DTYPE',
+      );
     const shape = info.shape;
     const offsets = info.data_offsets;
-    if (!Array.isArray(shape) || !Array.isArray(offsets) || offsets.length !== 2) throw new InputError(`${where}: tensor '${name}' lacks shape or data_offsets`, 'E_SAFETENSORS');
+    if (!Array.isArray(shape) || !Array.isArray(offsets) || offsets.length !== 2)
+      throw new InputError(`${where}: tensor '${name}' lacks shape or data_offsets`, 'E_SAFETENSORS');
     const count = shape.reduce((a, b) => a * b, 1);
     const [begin, end] = offsets;
     if (end - begin !== count * SIZES[dtype]) {
-      throw new InputError(`${where}: tensor '${name}' shape [${shape.join(', ')}] ${dtype} needs ${count * SIZES[dtype]} bytes, offsets give ${end - begin}`, 'E_SAFETENSORS');
+      throw new InputError(
+        `${where}: tensor '${name}' shape [${shape.join(', ')}] ${dtype} needs ${count * SIZES[dtype]} bytes, offsets give ${end - begin}`,
+        'E_SAFETENSORS',
+      );
     }
-    if (begin < 0 || end > dataLength) throw new InputError(`${where}: tensor '${name}' data [${begin}, ${end}) lies beyond the file's ${dataLength} data bytes (truncated?)`, 'E_TRUNCATED');
-    tensors[name] = { dtype, shape, data: decodeData(bytes, dataStart + begin, count, dtype, `${where}: tensor '${name}'`) };
+    if (begin < 0 || end > dataLength)
+      throw new InputError(
+        `${where}: tensor '${name}' data [${begin}, ${end}) lies beyond the file's ${dataLength} data bytes (truncated?)`,
+        'E_TRUNCATED',
+      );
+    tensors[name] = {
+      dtype,
+      shape,
+      data: decodeData(bytes, dataStart + begin, count, dtype, `${where}: tensor '${name}'`),
+    };
     ranges.push({ name, begin, end });
   }
   assertDisjoint(ranges, where);
@@ -86,12 +111,21 @@ function assertDisjoint(ranges: ByteRange[], where: string): void {
     const previous = byStart[i - 1]!;
     const current = byStart[i]!;
     if (current.begin < previous.end) {
-      throw new InputError(`${where}: tensors '${previous.name}' [${previous.begin}, ${previous.end}) and '${current.name}' [${current.begin}, ${current.end}) overlap in the data section (each tensor needs its own bytes)`, 'E_SAFETENSORS');
+      throw new InputError(
+        `${where}: tensors '${previous.name}' [${previous.begin}, ${previous.end}) and '${current.name}' [${current.begin}, ${current.end}) overlap in the data section (each tensor needs its own bytes)`,
+        'E_SAFETENSORS',
+      );
     }
   }
 }
 
-function decodeData(bytes: Uint8Array, offset: number, count: number, dtype: SafetensorsDtype, where: string): Float32Array | Int32Array {
+function decodeData(
+  bytes: Uint8Array,
+  offset: number,
+  count: number,
+  dtype: SafetensorsDtype,
+  where: string,
+): Float32Array | Int32Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset + offset, count * SIZES[dtype]);
   switch (dtype) {
     case 'F32':
@@ -117,7 +151,8 @@ function decodeData(bytes: Uint8Array, offset: number, count: number, dtype: Saf
       const out = new Int32Array(count);
       for (let i = 0; i < count; i++) {
         const v = view.getBigInt64(i * 8, true);
-        if (v > 2147483647n || v < -2147483648n) throw new InputError(`${where}: int64 value ${v} at ${i} does not fit in 32 bits`, 'E_DTYPE');
+        if (v > 2147483647n || v < -2147483648n)
+          throw new InputError(`${where}: int64 value ${v} at ${i} does not fit in 32 bits`, 'E_DTYPE');
         out[i] = Number(v);
       }
       return out;
@@ -137,11 +172,18 @@ export interface SafetensorsInput {
  * out by descending dtype size then name, header JSON padded with spaces to a
  * multiple of 8 bytes, `__metadata__` first.
  */
-export function encodeSafetensors(tensors: Record<string, SafetensorsInput>, metadata: Record<string, string> = {}): Uint8Array {
+export function encodeSafetensors(
+  tensors: Record<string, SafetensorsInput>,
+  metadata: Record<string, string> = {},
+): Uint8Array {
   const entries = Object.entries(tensors).map(([name, t]) => {
     const dtype = t.dtype ?? (t.data instanceof Int32Array ? 'I32' : 'F32');
     const count = t.shape.reduce((a, b) => a * b, 1);
-    if (count !== t.data.length) throw new InputError(`encodeSafetensors: tensor '${name}' shape [${t.shape.join(', ')}] holds ${count} values, data has ${t.data.length}`, 'E_SHAPE');
+    if (count !== t.data.length)
+      throw new InputError(
+        `encodeSafetensors: tensor '${name}' shape [${t.shape.join(', ')}] holds ${count} values, data has ${t.data.length}`,
+        'E_SHAPE',
+      );
     let payload: Uint8Array;
     if (dtype === 'I32') {
       const ints = t.data instanceof Int32Array ? t.data : Int32Array.from(t.data);

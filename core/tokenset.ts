@@ -120,7 +120,10 @@ export function createTokenSet(init: TokenSetInit): TokenSet {
   let sources = init.sources;
   if (!sources) {
     const side = Math.round(Math.sqrt(n));
-    sources = side * side === n ? [{ kind: 'image', index: 0, rows: side, cols: side }] : [{ kind: 'image', index: 0, rows: 1, cols: n }];
+    sources =
+      side * side === n
+        ? [{ kind: 'image', index: 0, rows: side, cols: side }]
+        : [{ kind: 'image', index: 0, rows: 1, cols: n }];
   }
   const source = init.source ?? new Int32Array(n);
   let row = init.row;
@@ -157,7 +160,8 @@ export function validateTokenSet(tokens: TokenSet, where = 'tokens'): void {
   const { n, d } = tokens;
   if (!Number.isInteger(n) || n < 0) throw new ShapeError(`${where}: n must be a non-negative integer, got ${n}`);
   if (!Number.isInteger(d) || d < 1) throw new ShapeError(`${where}: d must be a positive integer, got ${d}`);
-  if (tokens.data.length !== n * d) throw new ShapeError(`${where}: data has ${tokens.data.length} values, expected n*d = ${n}*${d} = ${n * d}`);
+  if (tokens.data.length !== n * d)
+    throw new ShapeError(`${where}: data has ${tokens.data.length} values, expected n*d = ${n}*${d} = ${n * d}`);
   const perToken: Array<[string, { length: number } | undefined]> = [
     ['source', tokens.source],
     ['row', tokens.row],
@@ -167,33 +171,48 @@ export function validateTokenSet(tokens: TokenSet, where = 'tokens'): void {
     ['score', tokens.score],
   ];
   for (const [name, array] of perToken) {
-    if (array && array.length !== n) throw new ShapeError(`${where}: ${name} has length ${array.length}, expected n = ${n}`);
+    if (array && array.length !== n)
+      throw new ShapeError(`${where}: ${name} has length ${array.length}, expected n = ${n}`);
   }
   for (let i = 0; i < n; i++) {
     const s = tokens.source[i]!;
-    if (s < 0 || s >= tokens.sources.length) throw new ShapeError(`${where}: token ${i} refers to source ${s}, but only ${tokens.sources.length} sources exist`);
+    if (s < 0 || s >= tokens.sources.length)
+      throw new ShapeError(
+        `${where}: token ${i} refers to source ${s}, but only ${tokens.sources.length} sources exist`,
+      );
   }
   for (const [s, src] of tokens.sources.entries()) {
-    if (src.cls && src.cls.length !== d) throw new ShapeError(`${where}: sources[${s}].cls has length ${src.cls.length}, expected d = ${d}`);
+    if (src.cls && src.cls.length !== d)
+      throw new ShapeError(`${where}: sources[${s}].cls has length ${src.cls.length}, expected d = ${d}`);
   }
   for (let i = 0; i < n; i++) {
     const size = tokens.size[i]!;
     // A size counts original tokens: a zero or negative weight would divide by zero or flip merged means.
-    if (!(Number.isFinite(size) && size > 0)) throw new InputError(`${where}: size[${i}] = ${size}, expected a finite count > 0 (how many original tokens token ${i} stands for)`, 'E_SIZE');
+    if (!(Number.isFinite(size) && size > 0))
+      throw new InputError(
+        `${where}: size[${i}] = ${size}, expected a finite count > 0 (how many original tokens token ${i} stands for)`,
+        'E_SIZE',
+      );
   }
   assertFinite(tokens.data, `${where}.data`, d);
   if (tokens.score) assertFinite(tokens.score, `${where}.score`, 1);
   if (tokens.positions) {
     const p = tokens.positions;
-    if (p.length !== 3 * n) throw new ShapeError(`${where}: positions has ${p.length} values, expected 3·n = ${3 * n} ((t, h, w) per token)`);
+    if (p.length !== 3 * n)
+      throw new ShapeError(`${where}: positions has ${p.length} values, expected 3·n = ${3 * n} ((t, h, w) per token)`);
     for (let i = 0; i < p.length; i++) {
-      if (p[i]! < 0) throw new ShapeError(`${where}: positions of token ${Math.floor(i / 3)} has ${'thw'[i % 3]} = ${p[i]}, expected ≥ 0`);
+      if (p[i]! < 0)
+        throw new ShapeError(
+          `${where}: positions of token ${Math.floor(i / 3)} has ${'thw'[i % 3]} = ${p[i]}, expected ≥ 0`,
+        );
     }
   }
   for (const [name, values] of Object.entries(tokens.extra ?? {})) {
     const width = n > 0 ? values.length / n : 0;
     if (n > 0 ? !(Number.isInteger(width) && width >= 1) : values.length !== 0) {
-      throw new ShapeError(`${where}: extra.${name} has ${values.length} values, expected n·d_k for n = ${n} tokens and some width d_k ≥ 1`);
+      throw new ShapeError(
+        `${where}: extra.${name} has ${values.length} values, expected n·d_k for n = ${n} tokens and some width d_k ≥ 1`,
+      );
     }
     assertFinite(values, `${where}.extra.${name}`, Math.max(1, width));
   }
@@ -202,7 +221,10 @@ export function validateTokenSet(tokens: TokenSet, where = 'tokens'): void {
 /** Width d_k of the extra tensor `name` (values per token). */
 export function extraWidth(tokens: TokenSet, name: string): number {
   const values = tokens.extra?.[name];
-  if (!values) throw new ShapeError(`extra.${name}: no such extra tensor (have: ${Object.keys(tokens.extra ?? {}).join(', ') || 'none'})`);
+  if (!values)
+    throw new ShapeError(
+      `extra.${name}: no such extra tensor (have: ${Object.keys(tokens.extra ?? {}).join(', ') || 'none'})`,
+    );
   return tokens.n > 0 ? values.length / tokens.n : 0;
 }
 
@@ -231,7 +253,10 @@ export function assertFinite(values: ArrayLike<number>, where: string, rowLength
     if (!Number.isFinite(v)) {
       const token = Math.floor(i / rowLength);
       const dim = i % rowLength;
-      throw new InputError(`${where}: non-finite value ${v} at token ${token}${rowLength > 1 ? `, dimension ${dim}` : ''} (features must be finite numbers)`, 'E_NONFINITE');
+      throw new InputError(
+        `${where}: non-finite value ${v} at token ${token}${rowLength > 1 ? `, dimension ${dim}` : ''} (features must be finite numbers)`,
+        'E_NONFINITE',
+      );
     }
   }
 }
@@ -258,7 +283,8 @@ export function selectTokens(tokens: TokenSet, keptIndices: ArrayLike<number>): 
   const positions = tokens.positions ? new Int32Array(3 * k) : undefined;
   for (let j = 0; j < k; j++) {
     const i = keptIndices[j]!;
-    if (!(i >= 0 && i < tokens.n)) throw new ShapeError(`selectTokens: index ${i} at position ${j} is outside [0, ${tokens.n})`);
+    if (!(i >= 0 && i < tokens.n))
+      throw new ShapeError(`selectTokens: index ${i} at position ${j} is outside [0, ${tokens.n})`);
     data.set(tokens.data.subarray(i * d, (i + 1) * d), j * d);
     if (positions) positions.set(tokens.positions!.subarray(3 * i, 3 * i + 3), 3 * j);
     source[j] = tokens.source[i]!;
@@ -268,7 +294,18 @@ export function selectTokens(tokens: TokenSet, keptIndices: ArrayLike<number>): 
     origin[j] = tokens.origin[i]!;
     if (score) score[j] = tokens.score![i]!;
   }
-  const out: TokenSet = { n: k, d, data, source, row, col, size, origin, sources: tokens.sources, meta: { ...tokens.meta } };
+  const out: TokenSet = {
+    n: k,
+    d,
+    data,
+    source,
+    row,
+    col,
+    size,
+    origin,
+    sources: tokens.sources,
+    meta: { ...tokens.meta },
+  };
   if (score) out.score = score;
   if (positions) out.positions = positions;
   if (tokens.extra) out.extra = mapExtra(tokens, (values, width) => selectRows(values, width, keptIndices));
@@ -277,15 +314,20 @@ export function selectTokens(tokens: TokenSet, keptIndices: ArrayLike<number>): 
 }
 
 /** Applies `fn` to every extra tensor (with its width), keeping the names. */
-function mapExtra(tokens: TokenSet, fn: (values: Float32Array, width: number, name: string) => Float32Array): Record<string, Float32Array> {
+function mapExtra(
+  tokens: TokenSet,
+  fn: (values: Float32Array, width: number, name: string) => Float32Array,
+): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
-  for (const [name, values] of Object.entries(tokens.extra ?? {})) out[name] = fn(values, tokens.n > 0 ? values.length / tokens.n : 0, name);
+  for (const [name, values] of Object.entries(tokens.extra ?? {}))
+    out[name] = fn(values, tokens.n > 0 ? values.length / tokens.n : 0, name);
   return out;
 }
 
 function selectRows(values: Float32Array, width: number, indices: ArrayLike<number>): Float32Array {
   const out = new Float32Array(indices.length * width);
-  for (let j = 0; j < indices.length; j++) out.set(values.subarray(indices[j]! * width, (indices[j]! + 1) * width), j * width);
+  for (let j = 0; j < indices.length; j++)
+    out.set(values.subarray(indices[j]! * width, (indices[j]! + 1) * width), j * width);
   return out;
 }
 
@@ -293,7 +335,14 @@ function selectRows(values: Float32Array, width: number, indices: ArrayLike<numb
  * Size-weighted mean of the rows of an n×width matrix per merge output
  * (members grouped by groupByAssignment), accumulated in float64.
  */
-function weightedMeanRows(values: Float32Array, width: number, size: Float64Array, start: Int32Array, members: Int32Array, outputCount: number): Float32Array {
+function weightedMeanRows(
+  values: Float32Array,
+  width: number,
+  size: Float64Array,
+  start: Int32Array,
+  members: Int32Array,
+  outputCount: number,
+): Float32Array {
   const out = new Float32Array(outputCount * width);
   const acc = new Float64Array(width);
   for (let o = 0; o < outputCount; o++) {
@@ -319,12 +368,17 @@ function weightedMeanRows(values: Float32Array, width: number, size: Float64Arra
  * @example
  * groupByAssignment(Int32Array.of(1, 0, 1), 2); // { start: [0, 1, 3], members: [1, 0, 2] }
  */
-export function groupByAssignment(assign: Int32Array, outputCount: number, where = 'groupByAssignment'): { start: Int32Array; members: Int32Array } {
+export function groupByAssignment(
+  assign: Int32Array,
+  outputCount: number,
+  where = 'groupByAssignment',
+): { start: Int32Array; members: Int32Array } {
   const n = assign.length;
   const start = new Int32Array(outputCount + 1);
   for (let i = 0; i < n; i++) {
     const a = assign[i]!;
-    if (!(a >= 0 && a < outputCount)) throw new ShapeError(`${where}: assign[${i}] = ${a} is outside [0, ${outputCount})`);
+    if (!(a >= 0 && a < outputCount))
+      throw new ShapeError(`${where}: assign[${i}] = ${a} is outside [0, ${outputCount})`);
     start[a + 1]!++;
   }
   for (let o = 0; o < outputCount; o++) {
@@ -392,7 +446,9 @@ export function mergeTokens(
   const score = tokens.score ? new Float32Array(outputCount) : undefined;
   const positions = tokens.positions ? new Int32Array(3 * outputCount) : undefined;
   if (options.representative && options.representative.length !== outputCount) {
-    throw new ShapeError(`mergeTokens: representative has length ${options.representative.length}, expected ${outputCount} (one per output)`);
+    throw new ShapeError(
+      `mergeTokens: representative has length ${options.representative.length}, expected ${outputCount} (one per output)`,
+    );
   }
   for (let o = 0; o < outputCount; o++) {
     const from = start[o]!;
@@ -418,7 +474,8 @@ export function mergeTokens(
     }
     if (options.representative) {
       rep = options.representative[o]!;
-      if (!(rep >= 0 && rep < n && assign[rep] === o)) throw new ShapeError(`mergeTokens: representative[${o}] = ${rep} is not a member of output ${o}`);
+      if (!(rep >= 0 && rep < n && assign[rep] === o))
+        throw new ShapeError(`mergeTokens: representative[${o}] = ${rep} is not a member of output ${o}`);
     }
     if (positions) positions.set(tokens.positions!.subarray(3 * rep, 3 * rep + 3), 3 * o);
     size[o] = total;
@@ -450,13 +507,29 @@ export function mergeTokens(
       origin[o] = ascending ? merged : merged.sort();
     }
   }
-  const out: TokenSet = { n: outputCount, d, data, source, row, col, size, origin, sources: tokens.sources, meta: { ...tokens.meta } };
+  const out: TokenSet = {
+    n: outputCount,
+    d,
+    data,
+    source,
+    row,
+    col,
+    size,
+    origin,
+    sources: tokens.sources,
+    meta: { ...tokens.meta },
+  };
   if (score) out.score = score;
   if (positions) out.positions = positions;
   if (tokens.extra) {
     out.extra = mapExtra(tokens, (values, width, name) => {
-      const merged = options.combine ? options.combine(values, width, name) : weightedMeanRows(values, width, tokens.size, start, members, outputCount);
-      if (merged.length !== outputCount * width) throw new ShapeError(`mergeTokens: combined extra.${name} has ${merged.length} values, expected ${outputCount}·${width}`);
+      const merged = options.combine
+        ? options.combine(values, width, name)
+        : weightedMeanRows(values, width, tokens.size, start, members, outputCount);
+      if (merged.length !== outputCount * width)
+        throw new ShapeError(
+          `mergeTokens: combined extra.${name} has ${merged.length} values, expected ${outputCount}·${width}`,
+        );
       return merged;
     });
   }
@@ -519,7 +592,9 @@ function concatPositions(parts: TokenSet[]): Int32Array | undefined {
   if (withPositions === 0) return undefined;
   if (withPositions !== parts.length) {
     const missing = parts.findIndex((p) => !p.positions);
-    throw new ShapeError(`concatTokenSets: part ${missing} has no positions but other parts do (give positions for every part or none)`);
+    throw new ShapeError(
+      `concatTokenSets: part ${missing} has no positions but other parts do (give positions for every part or none)`,
+    );
   }
   const out = new Int32Array(3 * parts.reduce((s, p) => s + p.n, 0));
   let offset = 0;
@@ -536,7 +611,9 @@ function concatExtra(parts: TokenSet[]): Record<string, Float32Array> | undefine
   for (const [p, part] of parts.entries()) {
     const own = Object.keys(part.extra ?? {}).sort();
     if (own.join('\u0000') !== names.join('\u0000')) {
-      throw new ShapeError(`concatTokenSets: part ${p} has extra tensors [${own.join(', ')}], expected [${names.join(', ')}] like part 0`);
+      throw new ShapeError(
+        `concatTokenSets: part ${p} has extra tensors [${own.join(', ')}], expected [${names.join(', ')}] like part 0`,
+      );
     }
   }
   if (names.length === 0) return undefined;
@@ -545,7 +622,10 @@ function concatExtra(parts: TokenSet[]): Record<string, Float32Array> | undefine
     const widths = parts.filter((p) => p.n > 0).map((p) => p.extra![name]!.length / p.n);
     const width = widths[0] ?? 0;
     const bad = widths.findIndex((w) => w !== width);
-    if (bad >= 0) throw new ShapeError(`concatTokenSets: extra.${name} has width ${widths[bad]} in a part, expected ${width} like the first`);
+    if (bad >= 0)
+      throw new ShapeError(
+        `concatTokenSets: extra.${name} has width ${widths[bad]} in a part, expected ${width} like the first`,
+      );
     const values = new Float32Array(parts.reduce((s, p) => s + p.extra![name]!.length, 0));
     let offset = 0;
     for (const part of parts) {
@@ -573,7 +653,11 @@ export function splitBySource(tokens: TokenSet): { sourceIndex: number; indices:
 }
 
 /** Budget for a ratio: max(1, round(n·R)); validates ratio ∈ (0,1] and budget ∈ [1,n]. */
-export function resolveBudget(n: number, spec: { ratio?: number; budget?: number }, method: string): { budget: number; ratio: number } {
+export function resolveBudget(
+  n: number,
+  spec: { ratio?: number; budget?: number },
+  method: string,
+): { budget: number; ratio: number } {
   if (n < 1) throw new InputError(`${method}: input has no tokens (n = 0); nothing to reduce`, 'E_EMPTY');
   if (spec.budget !== undefined) {
     const b = spec.budget;

@@ -29,7 +29,10 @@ export function optionLabel(name: string): string {
 }
 
 type Message = (issue: { input?: unknown }) => string;
-const got = (rule: string): Message => (issue) => `must be ${rule}, got ${describe(issue.input)}`;
+const got =
+  (rule: string): Message =>
+  (issue) =>
+    `must be ${rule}, got ${describe(issue.input)}`;
 
 function rangeText(min: number, max: number | undefined): string {
   return max === undefined ? `≥ ${min}` : `in [${min}, ${max}]`;
@@ -46,7 +49,18 @@ export function integer(min: number, max?: number) {
 export function number(range: { gt?: number; min?: number; max?: number; lt?: number }) {
   const low = range.gt !== undefined ? `(${range.gt}` : range.min !== undefined ? `[${range.min}` : undefined;
   const high = range.lt !== undefined ? `${range.lt})` : range.max !== undefined ? `${range.max}]` : undefined;
-  const rule = low && high ? `in ${low}, ${high}` : low ? (range.gt !== undefined ? `> ${range.gt}` : `≥ ${range.min}`) : high ? (range.lt !== undefined ? `< ${range.lt}` : `≤ ${range.max}`) : 'a finite number';
+  const rule =
+    low && high
+      ? `in ${low}, ${high}`
+      : low
+        ? range.gt !== undefined
+          ? `> ${range.gt}`
+          : `≥ ${range.min}`
+        : high
+          ? range.lt !== undefined
+            ? `< ${range.lt}`
+            : `≤ ${range.max}`
+          : 'a finite number';
   const error = got(rule);
   let schema = z.number({ error }).finite({ error });
   if (range.gt !== undefined) schema = schema.gt(range.gt, { error });
@@ -90,22 +104,34 @@ export function formatZodError(error: z.ZodError, where: string, options: ZodMes
   const path = issue.path.map(String);
   const key = path.length === 0 ? '' : `${label(path.join('.'))} `;
   let value: unknown = options.input;
-  for (const p of path) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[p] : undefined;
+  for (const p of path)
+    value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[p] : undefined;
   const got = 'input' in options && !/\bgot\b/.test(issue.message) ? `, got ${describe(value)}` : '';
   return `${where}: ${key}${issue.message}${got}`;
 }
 
 /** Validates options passed in code or from flags (UsageError, exit 2). */
-export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, where: string, code = 'E_OPTION'): z.output<S> {
+export function parseOptions<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  where: string,
+  code = 'E_OPTION',
+): z.output<S> {
   const parsed = schema.safeParse(input);
   if (!parsed.success) throw new UsageError(formatZodError(parsed.error, where, { input }), code);
   return parsed.data;
 }
 
 /** Validates values read from a file (InputError, exit 1); keys are named as written in the file ("where: key: message"). */
-export function parseFile<S extends z.ZodType>(schema: S, input: unknown, where: string, code = 'E_CONFIG'): z.output<S> {
+export function parseFile<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  where: string,
+  code = 'E_CONFIG',
+): z.output<S> {
   const parsed = schema.safeParse(input);
-  if (!parsed.success) throw new InputError(formatZodError(parsed.error, where, { input, label: (key) => `${key}:` }), code);
+  if (!parsed.success)
+    throw new InputError(formatZodError(parsed.error, where, { input, label: (key) => `${key}:` }), code);
   return parsed.data;
 }
 
@@ -116,8 +142,16 @@ export function parseFile<S extends z.ZodType>(schema: S, input: unknown, where:
  * @example
  * checkInteger(0, 'frames', { min: 1, where: 'video-qa' }); // throws 'video-qa: frames must be an integer ≥ 1, got 0'
  */
-export function checkInteger(value: unknown, name: string, rule: { min: number; max?: number; where?: string; code?: string }): number {
+export function checkInteger(
+  value: unknown,
+  name: string,
+  rule: { min: number; max?: number; where?: string; code?: string },
+): number {
   const parsed = integer(rule.min, rule.max).safeParse(value);
-  if (!parsed.success) throw new UsageError(`${rule.where ? `${rule.where}: ` : ''}${name} ${parsed.error.issues[0]!.message}`, rule.code ?? 'E_OPTION');
+  if (!parsed.success)
+    throw new UsageError(
+      `${rule.where ? `${rule.where}: ` : ''}${name} ${parsed.error.issues[0]!.message}`,
+      rule.code ?? 'E_OPTION',
+    );
   return parsed.data;
 }

@@ -48,7 +48,11 @@ function checkSize(width: number, height: number, where: string): void {
  * selectBestResolution(640, 480); // [672, 672]
  * selectBestResolution(1000, 300); // [1008, 336]
  */
-export function selectBestResolution(width: number, height: number, pinpoints: readonly Resolution[] = LLAVA_NEXT_PINPOINTS): Resolution {
+export function selectBestResolution(
+  width: number,
+  height: number,
+  pinpoints: readonly Resolution[] = LLAVA_NEXT_PINPOINTS,
+): Resolution {
   checkSize(width, height, 'selectBestResolution');
   if (pinpoints.length === 0) throw new UsageError('selectBestResolution: pinpoints list is empty', 'E_PINPOINTS');
   let best: Resolution | undefined;
@@ -164,12 +168,18 @@ export function planAnyRes(width: number, height: number, options: AnyResOptions
   const tileSize = options.tileSize ?? 336;
   const patchSize = options.patchSize ?? 14;
   if (!(Number.isInteger(tileSize) && Number.isInteger(patchSize) && patchSize > 0 && tileSize >= patchSize)) {
-    throw new UsageError(`planAnyRes: tile size ${tileSize} and patch size ${patchSize} must be positive integers with tile ≥ patch`, 'E_SIZE');
+    throw new UsageError(
+      `planAnyRes: tile size ${tileSize} and patch size ${patchSize} must be positive integers with tile ≥ patch`,
+      'E_SIZE',
+    );
   }
   const pinpoints = options.pinpoints ?? defaultPinpoints(tileSize);
   for (const [w, h] of pinpoints) {
     if (!(w > 0 && h > 0 && w % tileSize === 0 && h % tileSize === 0)) {
-      throw new UsageError(`planAnyRes: pinpoint ${w}x${h} must be positive multiples of the tile size ${tileSize}`, 'E_PINPOINTS');
+      throw new UsageError(
+        `planAnyRes: pinpoint ${w}x${h} must be positive multiples of the tile size ${tileSize}`,
+        'E_PINPOINTS',
+      );
     }
     // Checked for every pinpoint, not only the one this image picks: a bad list is a bad option whatever the image.
     checkPixelBudget(w, h, `planAnyRes: pinpoint ${w}x${h}`, options.maxPixels);
@@ -179,13 +189,28 @@ export function planAnyRes(width: number, height: number, options: AnyResOptions
   const gridCols = best[0] / tileSize;
   const gridRows = best[1] / tileSize;
   const crops = [];
-  for (let r = 0; r < gridRows; r++) for (let c = 0; c < gridCols; c++) crops.push({ x: c * tileSize, y: r * tileSize, width: tileSize, height: tileSize });
+  for (let r = 0; r < gridRows; r++)
+    for (let c = 0; c < gridCols; c++)
+      crops.push({ x: c * tileSize, y: r * tileSize, width: tileSize, height: tileSize });
   // Strided patch embeddings drop the remainder (384 px / 14 → 27 patches).
   const patchRows = Math.floor(tileSize / patchSize);
   const patchCols = patchRows;
   const unpad = unpadWindow(width, height, gridRows * patchRows, gridCols * patchCols);
   const tokenCount = patchRows * patchCols + unpad.rows * unpad.cols + unpad.rows;
-  return { imageWidth: width, imageHeight: height, tileSize, best, gridRows, gridCols, geometry, crops, patchRows, patchCols, unpad, tokenCount };
+  return {
+    imageWidth: width,
+    imageHeight: height,
+    tileSize,
+    best,
+    gridRows,
+    gridCols,
+    geometry,
+    crops,
+    patchRows,
+    patchCols,
+    unpad,
+    tokenCount,
+  };
 }
 
 /**
@@ -244,8 +269,10 @@ export function qwenResize(width: number, height: number, options: QwenResizeOpt
   const factor = options.factor ?? 28;
   const minPixels = options.minPixels ?? 56 * 56;
   const maxPixels = options.maxPixels ?? 28 * 28 * 16384;
-  if (!(Number.isInteger(factor) && factor > 0)) throw new UsageError(`qwenResize: factor must be a positive integer, got ${factor}`, 'E_SIZE');
-  if (!(minPixels > 0 && maxPixels >= minPixels)) throw new UsageError(`qwenResize: need 0 < minPixels ≤ maxPixels, got ${minPixels} and ${maxPixels}`, 'E_SIZE');
+  if (!(Number.isInteger(factor) && factor > 0))
+    throw new UsageError(`qwenResize: factor must be a positive integer, got ${factor}`, 'E_SIZE');
+  if (!(minPixels > 0 && maxPixels >= minPixels))
+    throw new UsageError(`qwenResize: need 0 < minPixels ≤ maxPixels, got ${minPixels} and ${maxPixels}`, 'E_SIZE');
   if (Math.max(width, height) / Math.min(width, height) > 200) {
     throw new UsageError(`qwenResize: aspect ratio must be below 200, got ${width}x${height}`, 'E_SIZE');
   }

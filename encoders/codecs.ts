@@ -28,7 +28,10 @@ export type PngChannels = 1 | 3;
 /** Raw scanlines with a leading filter byte (0 = None) per row. */
 function scanlines(pixels: Uint8Array, width: number, height: number, channels: PngChannels): Buffer {
   const stride = width * channels;
-  if (pixels.length !== stride * height) throw new RangeError(`encodePng: expected ${stride * height} bytes for ${width}×${height}×${channels}, got ${pixels.length}`);
+  if (pixels.length !== stride * height)
+    throw new RangeError(
+      `encodePng: expected ${stride * height} bytes for ${width}×${height}×${channels}, got ${pixels.length}`,
+    );
   const raw = Buffer.allocUnsafe((stride + 1) * height);
   for (let y = 0; y < height; y++) {
     const at = y * (stride + 1);
@@ -65,13 +68,23 @@ function assemble(width: number, height: number, channels: PngChannels, idat: Bu
  */
 export async function encodePng(image: RawPixels, options: { level?: number } = {}): Promise<Buffer> {
   const channels = image.channels ?? 3;
-  return assemble(image.width, image.height, channels, await deflateAsync(scanlines(image.data, image.width, image.height, channels), { level: options.level ?? 1 }));
+  return assemble(
+    image.width,
+    image.height,
+    channels,
+    await deflateAsync(scanlines(image.data, image.width, image.height, channels), { level: options.level ?? 1 }),
+  );
 }
 
 /** Synchronous variant of encodePng (for small images and tests). */
 export function encodePngSync(image: RawPixels, options: { level?: number } = {}): Buffer {
   const channels = image.channels ?? 3;
-  return assemble(image.width, image.height, channels, deflateSync(scanlines(image.data, image.width, image.height, channels), { level: options.level ?? 1 }));
+  return assemble(
+    image.width,
+    image.height,
+    channels,
+    deflateSync(scanlines(image.data, image.width, image.height, channels), { level: options.level ?? 1 }),
+  );
 }
 
 function sharpInput(image: RawPixels) {

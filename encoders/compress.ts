@@ -63,20 +63,47 @@ export async function compressImage(input: ImageInput, options: CompressImageOpt
   let layout: OverlayLayout;
   // A method whose budget rule is defined on the AnyRes bundle (globalcom2) needs it: encode that way.
   if (options.anyres || reducer.scope === 'anyres') {
-    const encoded = await encodeAnyResDetailed(input, { ...common, ...(options.pinpoints ? { pinpoints: options.pinpoints } : {}) });
+    const encoded = await encodeAnyResDetailed(input, {
+      ...common,
+      ...(options.pinpoints ? { pinpoints: options.pinpoints } : {}),
+    });
     tokens = encoded.tokens;
-    layout = anyresLayout(encoded.thumbnail, encoded.canvas, encoded.plan.gridRows, encoded.plan.gridCols, encoder.patchSize);
+    layout = anyresLayout(
+      encoded.thumbnail,
+      encoded.canvas,
+      encoded.plan.gridRows,
+      encoded.plan.gridCols,
+      encoder.patchSize,
+    );
   } else {
-    const encoded = await encodeImageDetailed(input, { ...common, ...(options.resize ? { resize: options.resize } : {}) });
+    const encoded = await encodeImageDetailed(input, {
+      ...common,
+      ...(options.resize ? { resize: options.resize } : {}),
+    });
     tokens = encoded.tokens;
     layout = imageLayout(encoded.tile, encoder.patchSize);
   }
-  const spec = { ...(options.ratio !== undefined ? { ratio: options.ratio } : {}), ...(options.budget !== undefined ? { budget: options.budget } : {}) };
+  const spec = {
+    ...(options.ratio !== undefined ? { ratio: options.ratio } : {}),
+    ...(options.budget !== undefined ? { budget: options.budget } : {}),
+  };
   const started = performance.now();
   const run = await runReducer(reducer, tokens, { ...options.methodOptions, ...spec, seed: options.seed ?? 0 });
   const ms = performance.now() - started;
   const { reduction } = run;
   const { image, stats } = drawReductionOverlay(layout, tokens, reduction);
   if (options.tokensOut) await saveTokens(options.tokensOut, reduction.tokens);
-  return { input: tokens, reduction, budget: run.budget, ratio: run.ratio, nIn: run.n_in, nPadding: run.n_padding, warnings: run.warnings, stats, overlay: image, png: await encodePng(image), ms };
+  return {
+    input: tokens,
+    reduction,
+    budget: run.budget,
+    ratio: run.ratio,
+    nIn: run.n_in,
+    nPadding: run.n_padding,
+    warnings: run.warnings,
+    stats,
+    overlay: image,
+    png: await encodePng(image),
+    ms,
+  };
 }

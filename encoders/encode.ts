@@ -40,7 +40,11 @@ function isRgb(input: ImageInput): input is RgbImage {
 
 async function decode(input: ImageInput, maxPixels: number | undefined): Promise<RgbImage> {
   if (isRgb(input)) {
-    if (input.data.length !== input.width * input.height * 3) throw new UsageError(`RGB image of ${input.width}x${input.height} needs ${input.width * input.height * 3} bytes, got ${input.data.length}`, 'E_SIZE');
+    if (input.data.length !== input.width * input.height * 3)
+      throw new UsageError(
+        `RGB image of ${input.width}x${input.height} needs ${input.width * input.height * 3} bytes, got ${input.data.length}`,
+        'E_SIZE',
+      );
     return input;
   }
   return readImage(input, maxPixels === undefined ? {} : { maxPixels });
@@ -53,7 +57,11 @@ function tileSource(kind: TokenSource['kind'], index: number, tile: EncodedTile)
 }
 
 /** Concatenates tiles (each one source) into a TokenSet with scores, raster grid cells and (t, h, w) positions. */
-function tilesToTokens(tiles: EncodedTile[], sources: TokenSource[], extra: Pick<Parameters<typeof createTokenSet>[0], 'anyres' | 'meta'>): TokenSet {
+function tilesToTokens(
+  tiles: EncodedTile[],
+  sources: TokenSource[],
+  extra: Pick<Parameters<typeof createTokenSet>[0], 'anyres' | 'meta'>,
+): TokenSet {
   const d = tiles[0]!.dim;
   const n = tiles.reduce((sum, t) => sum + t.rows * t.cols, 0);
   const data = new Float32Array(n * d);
@@ -107,7 +115,11 @@ export async function encodeImageDetailed(input: ImageInput, options: EncodeImag
   const mode = options.resize ?? encoder.preferredResize ?? 'squash';
   const tile = await resizeImage(image, encoder.inputSize, encoder.inputSize, { mode });
   const [encoded] = await encoder.encode([tile]);
-  const meta: Record<string, string> = { encoder: encoder.name, resize: mode, original_size: `${image.width},${image.height}` };
+  const meta: Record<string, string> = {
+    encoder: encoder.name,
+    resize: mode,
+    original_size: `${image.width},${image.height}`,
+  };
   if (typeof input === 'string') meta.input = input;
   const tokens = tilesToTokens([encoded!], [tileSource('image', 0, encoded!)], { meta });
   return { tokens, tile, originalWidth: image.width, originalHeight: image.height };
@@ -146,11 +158,19 @@ export async function encodeAnyRes(input: ImageInput, options: EncodeAnyResOptio
  * @example
  * const { tokens, plan, canvas } = await encodeAnyResDetailed('photo.jpg'); // plan.tokenCount === 2340 for 640x480
  */
-export async function encodeAnyResDetailed(input: ImageInput, options: EncodeAnyResOptions = {}): Promise<EncodedAnyRes> {
+export async function encodeAnyResDetailed(
+  input: ImageInput,
+  options: EncodeAnyResOptions = {},
+): Promise<EncodedAnyRes> {
   const encoder = options.encoder ?? createPatchEncoder();
   const image = await decode(input, options.maxPixels);
   const size = encoder.inputSize;
-  const plan = planAnyRes(image.width, image.height, { tileSize: size, patchSize: encoder.patchSize, ...(options.pinpoints ? { pinpoints: options.pinpoints } : {}), ...(options.maxPixels !== undefined ? { maxPixels: options.maxPixels } : {}) });
+  const plan = planAnyRes(image.width, image.height, {
+    tileSize: size,
+    patchSize: encoder.patchSize,
+    ...(options.pinpoints ? { pinpoints: options.pinpoints } : {}),
+    ...(options.maxPixels !== undefined ? { maxPixels: options.maxPixels } : {}),
+  });
   const g = plan.geometry;
   const thumbnail = await resizeExact(image, size, size);
   const resized = await resizeExact(image, g.resizedWidth, g.resizedHeight);
@@ -163,10 +183,23 @@ export async function encodeAnyResDetailed(input: ImageInput, options: EncodeAny
     encoded.push(...(await encoder.encode(tiles.slice(start, start + step))));
     options.onTiles?.(encoded.length, tiles.length);
   }
-  const sources = encoded.map((tile, i) => (i === 0 ? tileSource('thumbnail', 0, tile) : tileSource('crop', i - 1, tile)));
-  const meta: Record<string, string> = { encoder: encoder.name, best_resolution: `${plan.best[0]},${plan.best[1]}`, anyres_tokens: String(plan.tokenCount) };
+  const sources = encoded.map((tile, i) =>
+    i === 0 ? tileSource('thumbnail', 0, tile) : tileSource('crop', i - 1, tile),
+  );
+  const meta: Record<string, string> = {
+    encoder: encoder.name,
+    best_resolution: `${plan.best[0]},${plan.best[1]}`,
+    anyres_tokens: String(plan.tokenCount),
+  };
   if (typeof input === 'string') meta.input = input;
-  const anyres = { gridRows: plan.gridRows, gridCols: plan.gridCols, imageWidth: image.width, imageHeight: image.height, patchRows: encoded[0]!.rows, patchCols: encoded[0]!.cols };
+  const anyres = {
+    gridRows: plan.gridRows,
+    gridCols: plan.gridCols,
+    imageWidth: image.width,
+    imageHeight: image.height,
+    patchRows: encoded[0]!.rows,
+    patchCols: encoded[0]!.cols,
+  };
   const tokens = tilesToTokens(encoded, sources, { anyres, meta });
   return { tokens, plan, thumbnail, canvas };
 }
@@ -190,10 +223,19 @@ export interface LoadEncoderOptions {
  */
 export async function loadEncoder(spec: string, options: LoadEncoderOptions = {}): Promise<VisionEncoder> {
   if (spec === 'patch') {
-    return createPatchEncoder({ ...(options.inputSize ? { inputSize: options.inputSize } : {}), ...(options.patchSize ? { patchSize: options.patchSize } : {}) });
+    return createPatchEncoder({
+      ...(options.inputSize ? { inputSize: options.inputSize } : {}),
+      ...(options.patchSize ? { patchSize: options.patchSize } : {}),
+    });
   }
   if ((QWEN_FAMILIES as readonly string[]).includes(spec) || (await isQwenModel(spec))) {
-    throw new UsageError(`${spec}: a Qwen2.5-VL / Qwen3-VL tower works at dynamic resolution, not on square tiles; use loadQwenEncoder or \`vtc encode --encoder qwen2.5-vl|qwen3-vl --model …\``, 'E_ENCODER');
+    throw new UsageError(
+      `${spec}: a Qwen2.5-VL / Qwen3-VL tower works at dynamic resolution, not on square tiles; use loadQwenEncoder or \`vtc encode --encoder qwen2.5-vl|qwen3-vl --model …\``,
+      'E_ENCODER',
+    );
   }
-  return createOnnxEncoder(spec, { ...(options.threads !== undefined ? { threads: options.threads } : {}), ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}) });
+  return createOnnxEncoder(spec, {
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+  });
 }

@@ -97,7 +97,10 @@ export function ffmpegPath(): string {
     accessSync(installer.path, constants.X_OK);
     return (cachedBinary = installer.path);
   } catch {
-    throw new VtcError('ffmpeg not found: install ffmpeg on PATH, set VTC_FFMPEG, or reinstall @ffmpeg-installer/ffmpeg', 'E_FFMPEG_MISSING');
+    throw new VtcError(
+      'ffmpeg not found: install ffmpeg on PATH, set VTC_FFMPEG, or reinstall @ffmpeg-installer/ffmpeg',
+      'E_FFMPEG_MISSING',
+    );
   }
 }
 
@@ -116,15 +119,24 @@ function runFfmpeg(args: string[], onStdout?: (chunk: Buffer) => void): Promise<
     child.stdout.on('data', (chunk: Buffer) => (onStdout ? onStdout(chunk) : chunks.push(chunk)));
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (text: string) => (stderr += text));
-    child.on('error', (error) => reject(new VtcError(`cannot start ffmpeg (${ffmpegPath()}): ${error.message}`, 'E_FFMPEG_SPAWN')));
+    child.on('error', (error) =>
+      reject(new VtcError(`cannot start ffmpeg (${ffmpegPath()}): ${error.message}`, 'E_FFMPEG_SPAWN')),
+    );
     child.on('close', (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(chunks), stderr }));
   });
 }
 
 /** ffmpeg's closing lines that say only that something failed earlier. */
-const GENERIC_FAILURE = /^(Conversion failed!|Error marking filters as finished|Cannot determine format of input stream|Error while decoding stream|Nothing was written into output file|Output file is empty|At least one output file must be specified)/;
+const GENERIC_FAILURE =
+  /^(Conversion failed!|Error marking filters as finished|Cannot determine format of input stream|Error while decoding stream|Nothing was written into output file|Output file is empty|At least one output file must be specified)/;
 /** Causes, most telling first: a line matching an earlier pattern wins. */
-const CAUSES = [/partial file/i, /invalid data|corrupt/i, /moov atom not found/i, /no such file|permission denied/i, /not supported|unsupported|could not find codec|unknown (encoder|decoder|format)/i];
+const CAUSES = [
+  /partial file/i,
+  /invalid data|corrupt/i,
+  /moov atom not found/i,
+  /no such file|permission denied/i,
+  /not supported|unsupported|could not find codec|unknown (encoder|decoder|format)/i,
+];
 
 /**
  * The one stderr line that says what went wrong: the most telling cause
@@ -140,7 +152,12 @@ export function summariseFfmpegError(stderr: string): string {
     .split(/\r?\n/)
     .map((l) => l.trim().replace(/^\[[^\]]* @ 0x[0-9a-f]+\]\s*/i, ''))
     .filter((l) => l.length > 0)
-    .filter((l) => !/^(Input #|Output #|Stream |Metadata:|Duration:|Side data:|handler_name|encoder|major_brand|minor_version|compatible_brands|creation_time|\[Parsed_|n:\s*\d+ pts:|color_range|config (in|out)|frame=|Stream mapping|Press \[q\])/.test(l))
+    .filter(
+      (l) =>
+        !/^(Input #|Output #|Stream |Metadata:|Duration:|Side data:|handler_name|encoder|major_brand|minor_version|compatible_brands|creation_time|\[Parsed_|n:\s*\d+ pts:|color_range|config (in|out)|frame=|Stream mapping|Press \[q\])/.test(
+          l,
+        ),
+    )
     .filter((l) => !GENERIC_FAILURE.test(l));
   for (const cause of CAUSES) {
     const line = lines.find((l) => cause.test(l));
@@ -174,7 +191,9 @@ export function parseProbe(path: string, stderr: string): VideoInfo {
     throw new InputError(`video ${path} cannot be read: ${summariseFfmpegError(stderr)}`, 'E_VIDEO_CORRUPT');
   }
   const durationMatch = /Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)/.exec(stderr);
-  const duration = durationMatch ? Number(durationMatch[1]) * 3600 + Number(durationMatch[2]) * 60 + Number(durationMatch[3]) : Number.NaN;
+  const duration = durationMatch
+    ? Number(durationMatch[1]) * 3600 + Number(durationMatch[2]) * 60 + Number(durationMatch[3])
+    : Number.NaN;
   const streamLine = stderr.slice(stream.index).split('\n')[0]!;
   const fpsMatch = /, ([\d.]+) fps/.exec(streamLine) ?? /, ([\d.]+) tbr/.exec(streamLine);
   // Phones store portrait video as landscape + a rotation; vtc turns the decoded
@@ -240,7 +259,10 @@ export async function probeVideo(path: string): Promise<VideoInfo> {
  * @example
  * frameSize({ width: 1920, height: 1080 }, { maxSide: 448 }); // { width: 448, height: 252 }
  */
-export function frameSize(info: Pick<VideoInfo, 'width' | 'height'>, options: Pick<ReadFramesOptions, 'width' | 'height' | 'maxSide'>): { width: number; height: number } {
+export function frameSize(
+  info: Pick<VideoInfo, 'width' | 'height'>,
+  options: Pick<ReadFramesOptions, 'width' | 'height' | 'maxSide'>,
+): { width: number; height: number } {
   if (options.width !== undefined || options.height !== undefined) {
     const { width, height } = options;
     if (!Number.isInteger(width) || !Number.isInteger(height) || width! < 2 || height! < 2) {
@@ -250,7 +272,8 @@ export function frameSize(info: Pick<VideoInfo, 'width' | 'height'>, options: Pi
     return { width: width!, height: height! };
   }
   const maxSide = options.maxSide ?? Math.max(info.width, info.height);
-  if (!Number.isInteger(maxSide) || maxSide < 2) throw new UsageError(`maxSide (--max-side) must be an integer ≥ 2, got ${maxSide}`);
+  if (!Number.isInteger(maxSide) || maxSide < 2)
+    throw new UsageError(`maxSide (--max-side) must be an integer ≥ 2, got ${maxSide}`);
   const scale = Math.min(1, maxSide / Math.max(info.width, info.height));
   const even = (v: number) => Math.max(2, 2 * Math.round((v * scale) / 2));
   return { width: even(info.width), height: even(info.height) };
@@ -264,7 +287,8 @@ export function frameSize(info: Pick<VideoInfo, 'width' | 'height'>, options: Pi
  */
 export function effectiveFps(duration: number, fps: number, maxFrames: number): number {
   if (!(fps > 0) || !Number.isFinite(fps)) throw new UsageError(`fps (--fps) must be a positive number, got ${fps}`);
-  if (!Number.isInteger(maxFrames) || maxFrames < 1) throw new UsageError(`maxFrames (--max-frames) must be an integer ≥ 1, got ${maxFrames}`);
+  if (!Number.isInteger(maxFrames) || maxFrames < 1)
+    throw new UsageError(`maxFrames (--max-frames) must be an integer ≥ 1, got ${maxFrames}`);
   if (!(duration > 0) || !Number.isFinite(duration)) return fps;
   return Math.min(fps, maxFrames / duration);
 }
@@ -305,7 +329,10 @@ export function uniformSelect(rate: number): string {
  * const frames = await readFrames('clip.mp4', { fps: 1, maxFrames: 32, maxSide: 448 });
  * frames[3].time; // 3 (seconds)
  */
-export async function readFrames(path: string, options: ReadFramesOptions = {}): Promise<{ info: VideoInfo; frames: VideoFrame[] }> {
+export async function readFrames(
+  path: string,
+  options: ReadFramesOptions = {},
+): Promise<{ info: VideoInfo; frames: VideoFrame[] }> {
   const info = await probeVideo(path);
   const frames: VideoFrame[] = [];
   for await (const frame of streamFrames(path, options, info)) {
@@ -338,7 +365,11 @@ export interface StreamFramesOptions extends ReadFramesOptions {
  * @example
  * for await (const frame of streamFrames('long.mp4', { fps: 1, maxFrames: 3600, width: 336, height: 336 })) encode(frame);
  */
-export async function* streamFrames(path: string, options: StreamFramesOptions = {}, probed?: VideoInfo): AsyncGenerator<VideoFrame> {
+export async function* streamFrames(
+  path: string,
+  options: StreamFramesOptions = {},
+  probed?: VideoInfo,
+): AsyncGenerator<VideoFrame> {
   const info = probed ?? (await probeVideo(path));
   const maxFrames = options.maxFrames ?? 64;
   const rate = effectiveFps(info.duration, options.fps ?? 1, maxFrames);
@@ -349,8 +380,29 @@ export async function* streamFrames(path: string, options: StreamFramesOptions =
   // keeps the first decoded frame of each 1/rate interval, so showinfo reports
   // the frame's own pts; the fps filter would stamp the slot time on the last
   // frame that rounds into the slot (up to half an interval later).
-  const filter = [uniformSelect(rate), rotationFilter(info.rotation), `scale=${width}:${height}:flags=area`, 'showinfo'].filter((f) => f !== '').join(',');
-  const args = ['-hide_banner', '-nostdin', '-noautorotate', '-i', path, '-an', '-sn', '-vf', filter, '-vsync', 'vfr', '-frames:v', String(maxFrames), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
+  const filter = [uniformSelect(rate), rotationFilter(info.rotation), `scale=${width}:${height}:flags=area`, 'showinfo']
+    .filter((f) => f !== '')
+    .join(',');
+  const args = [
+    '-hide_banner',
+    '-nostdin',
+    '-noautorotate',
+    '-i',
+    path,
+    '-an',
+    '-sn',
+    '-vf',
+    filter,
+    '-vsync',
+    'vfr',
+    '-frames:v',
+    String(maxFrames),
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'rgb24',
+    'pipe:1',
+  ];
   const child = spawn(ffmpegPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const ready: Uint8Array[] = [];
   const times: number[] = [];
@@ -396,7 +448,8 @@ export async function* streamFrames(path: string, options: StreamFramesOptions =
   let index = 0;
   try {
     for (;;) {
-      if (spawnError) throw new VtcError(`cannot start ffmpeg (${ffmpegPath()}): ${spawnError.message}`, 'E_FFMPEG_SPAWN');
+      if (spawnError)
+        throw new VtcError(`cannot start ffmpeg (${ffmpegPath()}): ${spawnError.message}`, 'E_FFMPEG_SPAWN');
       // A frame is handed out once its showinfo time is known (or ffmpeg has finished).
       if (ready.length > 0 && (times[index] !== undefined || exitCode !== undefined)) {
         const data = ready.shift()!;
@@ -411,8 +464,16 @@ export async function* streamFrames(path: string, options: StreamFramesOptions =
       await new Promise<void>((resolve) => (wake = resolve));
     }
     stderr += stderrTail;
-    if (exitCode !== 0) throw new InputError(`video ${path}: ffmpeg failed (exit ${exitCode}): ${summariseFfmpegError(stderr)}`, 'E_VIDEO_DECODE');
-    if (index === 0) throw new InputError(`video ${path}: no frames could be decoded (${summariseFfmpegError(stderr)})`, 'E_VIDEO_EMPTY');
+    if (exitCode !== 0)
+      throw new InputError(
+        `video ${path}: ffmpeg failed (exit ${exitCode}): ${summariseFfmpegError(stderr)}`,
+        'E_VIDEO_DECODE',
+      );
+    if (index === 0)
+      throw new InputError(
+        `video ${path}: no frames could be decoded (${summariseFfmpegError(stderr)})`,
+        'E_VIDEO_EMPTY',
+      );
     // ffmpeg exits 0 on a file cut short after some decodable frames; half a video must not pass silently.
     if (/partial file/i.test(stderr)) {
       const last = times.filter(Number.isFinite).at(-1) ?? 0;
@@ -420,7 +481,10 @@ export async function* streamFrames(path: string, options: StreamFramesOptions =
         options.onTruncated?.(`${summariseFfmpegError(stderr)}: frames stop at ${last} s of ${info.duration} s`);
         return;
       }
-      throw new InputError(`video ${path} is truncated (${summariseFfmpegError(stderr)}): frames stop at ${last} s of ${info.duration} s`, 'E_VIDEO_DECODE');
+      throw new InputError(
+        `video ${path} is truncated (${summariseFfmpegError(stderr)}): frames stop at ${last} s of ${info.duration} s`,
+        'E_VIDEO_DECODE',
+      );
     }
   } finally {
     if (exitCode === undefined) child.kill('SIGKILL');
@@ -437,7 +501,24 @@ export async function* streamFrames(path: string, options: StreamFramesOptions =
 export async function sceneChanges(path: string, threshold = 0.3): Promise<number[]> {
   if (!(threshold > 0 && threshold < 1)) throw new UsageError(`scene threshold must be in (0, 1), got ${threshold}`);
   checkVideoFile(path);
-  const result = await runFfmpeg(['-noautorotate', '-i', path, '-an', '-sn', '-vf', `format=rgb24,select='gt(scene,${threshold})',showinfo`, '-vsync', 'vfr', '-f', 'null', '-']);
-  if (result.code !== 0) throw new InputError(`video ${path}: ffmpeg failed (exit ${result.code}): ${summariseFfmpegError(result.stderr)}`, 'E_VIDEO_DECODE');
+  const result = await runFfmpeg([
+    '-noautorotate',
+    '-i',
+    path,
+    '-an',
+    '-sn',
+    '-vf',
+    `format=rgb24,select='gt(scene,${threshold})',showinfo`,
+    '-vsync',
+    'vfr',
+    '-f',
+    'null',
+    '-',
+  ]);
+  if (result.code !== 0)
+    throw new InputError(
+      `video ${path}: ffmpeg failed (exit ${result.code}): ${summariseFfmpegError(result.stderr)}`,
+      'E_VIDEO_DECODE',
+    );
   return parseShowinfoTimes(result.stderr).filter((t) => t !== undefined);
 }

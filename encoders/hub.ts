@@ -101,7 +101,10 @@ export function defaultModelDir(repo: string): string {
 function checkFileName(file: string): void {
   const normal = normalize(file);
   if (file.length === 0 || isAbsolute(file) || normal.startsWith('..') || normal.split(sep).includes('..')) {
-    throw new UsageError(`file path ${JSON.stringify(file)} must be relative to the repo and stay inside it`, 'E_USAGE');
+    throw new UsageError(
+      `file path ${JSON.stringify(file)} must be relative to the repo and stay inside it`,
+      'E_USAGE',
+    );
   }
 }
 
@@ -126,7 +129,12 @@ function fileUrl(endpoint: string, repo: string, kind: 'resolve' | 'raw', revisi
   return `${endpoint}/${repo}/${kind}/${encodeURIComponent(revision)}/${file.split('/').map(encodeURIComponent).join('/')}`;
 }
 
-async function request(url: string, init: { method?: string; headers?: Record<string, string>; follow?: boolean }, what: string, net: HubNet): Promise<HttpResponse> {
+async function request(
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; follow?: boolean },
+  what: string,
+  net: HubNet,
+): Promise<HttpResponse> {
   const timeoutMs = net.timeoutMs ?? 60_000;
   try {
     return await httpRequest({
@@ -155,9 +163,17 @@ function networkFailure(error: unknown, url: string, what: string): unknown {
 function httpError(response: HttpResponse, what: string, repo: string, revision: string): VtcError {
   const status = response.status;
   response.discard();
-  if (status === 404) return new InputError(`${what}: not found in ${repo} at revision ${revision} (HTTP 404)`, 'E_NOENT');
-  if (status === 401 || status === 403) return new InputError(`${what}: access denied (HTTP ${status}); the repo may be gated or private — set HF_TOKEN`, 'E_AUTH');
-  return new NetworkError(`${what}: server answered HTTP ${status} ${response.statusText}`, status === 429 || status === 408 || status >= 500);
+  if (status === 404)
+    return new InputError(`${what}: not found in ${repo} at revision ${revision} (HTTP 404)`, 'E_NOENT');
+  if (status === 401 || status === 403)
+    return new InputError(
+      `${what}: access denied (HTTP ${status}); the repo may be gated or private — set HF_TOKEN`,
+      'E_AUTH',
+    );
+  return new NetworkError(
+    `${what}: server answered HTTP ${status} ${response.statusText}`,
+    status === 429 || status === 408 || status >= 500,
+  );
 }
 
 /**
@@ -166,7 +182,11 @@ function httpError(response: HttpResponse, what: string, repo: string, revision:
  * @example
  * const files = await listRepoFiles('Xenova/clip-vit-base-patch32'); // ['config.json', 'onnx/vision_model.onnx', …]
  */
-export async function listRepoFiles(repo: string, revision = 'main', options: { endpoint?: string; token?: string } & HubNet = {}): Promise<string[]> {
+export async function listRepoFiles(
+  repo: string,
+  revision = 'main',
+  options: { endpoint?: string; token?: string } & HubNet = {},
+): Promise<string[]> {
   const endpoint = hubEndpoint(options.endpoint);
   const url = `${endpoint}/api/models/${repo}/revision/${encodeURIComponent(revision)}`;
   const what = `${repo}@${revision}`;
@@ -242,7 +262,14 @@ export function parseLfsPointer(text: string): RemoteFileInfo | undefined {
  * @example
  * const { size, sha256 } = await remoteFileInfo('https://huggingface.co', 'org/vit', 'main', 'model.onnx');
  */
-export async function remoteFileInfo(endpoint: string, repo: string, revision: string, file: string, token?: string, net: HubNet = {}): Promise<RemoteFileInfo> {
+export async function remoteFileInfo(
+  endpoint: string,
+  repo: string,
+  revision: string,
+  file: string,
+  token?: string,
+  net: HubNet = {},
+): Promise<RemoteFileInfo> {
   const url = fileUrl(endpoint, repo, 'resolve', revision, file);
   const response = await request(url, { method: 'HEAD', follow: false, headers: authHeaders(token) }, file, net);
   if (response.status >= 400) throw httpError(response, file, repo, revision);
@@ -257,7 +284,12 @@ export async function remoteFileInfo(endpoint: string, repo: string, revision: s
     if (length !== undefined) info.size = length;
   }
   if (!info.sha256) {
-    const raw = await request(fileUrl(endpoint, repo, 'raw', revision, file), { headers: { ...authHeaders(token), range: 'bytes=0-1023' } }, file, net);
+    const raw = await request(
+      fileUrl(endpoint, repo, 'raw', revision, file),
+      { headers: { ...authHeaders(token), range: 'bytes=0-1023' } },
+      file,
+      net,
+    );
     if (raw.ok) {
       const pointer = parseLfsPointer(await raw.prefix(1024));
       if (pointer) Object.assign(info, pointer);
@@ -288,12 +320,26 @@ async function hashFile(path: string, hash = createHash('sha256')): Promise<Retu
  * @example
  * await pullFile({ repo: 'openai/clip-vit-large-patch14-336', file: 'onnx/model.onnx', dir: 'models/clip' });
  */
-export async function pullFile(options: { repo: string; file: string; revision?: string; dir: string; endpoint?: string; token?: string; onStart?: PullOptions['onStart']; onProgress?: PullOptions['onProgress'] } & HubNet): Promise<PulledFile> {
+export async function pullFile(
+  options: {
+    repo: string;
+    file: string;
+    revision?: string;
+    dir: string;
+    endpoint?: string;
+    token?: string;
+    onStart?: PullOptions['onStart'];
+    onProgress?: PullOptions['onProgress'];
+  } & HubNet,
+): Promise<PulledFile> {
   const { repo, file, dir } = options;
   const revision = options.revision ?? 'main';
   checkFileName(file);
   const endpoint = hubEndpoint(options.endpoint);
-  const net: HubNet = { ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+  const net: HubNet = {
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
   const info = await remoteFileInfo(endpoint, repo, revision, file, options.token, net);
   const path = join(dir, file);
   const part = `${path}.part`;
@@ -307,7 +353,8 @@ export async function pullFile(options: { repo: string; file: string; revision?:
   const existing = await fileSize(path);
   if (existing !== undefined && info.size !== undefined && existing === info.size) {
     const sha = info.sha256 ? (await hashFile(path)).digest('hex') : undefined;
-    if (!info.sha256 || sha === info.sha256) return { file, path, bytes: existing, ...(sha ? { sha256: sha } : {}), status: 'cached', verified };
+    if (!info.sha256 || sha === info.sha256)
+      return { file, path, bytes: existing, ...(sha ? { sha256: sha } : {}), status: 'cached', verified };
   }
 
   let offset = (await fileSize(part)) ?? 0;
@@ -319,11 +366,21 @@ export async function pullFile(options: { repo: string; file: string; revision?:
   let received = offset;
   let resumed = false;
   const url = fileUrl(endpoint, repo, 'resolve', revision, file);
-  const progress = (r: number) => options.onProgress?.({ file, received: r, ...(info.size !== undefined ? { total: info.size } : {}) });
+  const progress = (r: number) =>
+    options.onProgress?.({ file, received: r, ...(info.size !== undefined ? { total: info.size } : {}) });
   // The body may not run past what the hub announced (or Content-Length): a server that streams forever is cut off at once.
-  const limitFor = (response: HttpResponse, start: number) => info.size ?? (Number(response.header('content-length')) >= 0 ? start + Number(response.header('content-length')) : REPLY_LIMITS.download);
+  const limitFor = (response: HttpResponse, start: number) =>
+    info.size ??
+    (Number(response.header('content-length')) >= 0
+      ? start + Number(response.header('content-length'))
+      : REPLY_LIMITS.download);
   if (offset > 0 && (info.size === undefined || offset < info.size)) {
-    const response = await request(url, { headers: { ...authHeaders(options.token), range: `bytes=${offset}-` } }, file, net);
+    const response = await request(
+      url,
+      { headers: { ...authHeaders(options.token), range: `bytes=${offset}-` } },
+      file,
+      net,
+    );
     if (response.status === 206 && rangeStart(response) === offset) {
       await hashFile(part, hash);
       resumed = true;
@@ -347,14 +404,24 @@ export async function pullFile(options: { repo: string; file: string; revision?:
   }
 
   if (info.size !== undefined && received !== info.size) {
-    if (received < info.size) throw new NetworkError(`${file}: download stopped at ${received} of ${info.size} bytes; run the command again to resume from ${part}`, true);
+    if (received < info.size)
+      throw new NetworkError(
+        `${file}: download stopped at ${received} of ${info.size} bytes; run the command again to resume from ${part}`,
+        true,
+      );
     await rm(part, { force: true });
-    throw new InputError(`${file}: size mismatch, expected ${info.size} bytes, got ${received}; the partial file was removed`, 'E_SIZE');
+    throw new InputError(
+      `${file}: size mismatch, expected ${info.size} bytes, got ${received}; the partial file was removed`,
+      'E_SIZE',
+    );
   }
   const sha = hash.digest('hex');
   if (info.sha256 && sha !== info.sha256) {
     await rm(part, { force: true });
-    throw new InputError(`${file}: sha256 mismatch, expected ${info.sha256}, got ${sha}; the partial file was removed`, 'E_CHECKSUM');
+    throw new InputError(
+      `${file}: sha256 mismatch, expected ${info.sha256}, got ${sha}; the partial file was removed`,
+      'E_CHECKSUM',
+    );
   }
   try {
     await rename(part, path);
@@ -374,7 +441,16 @@ function rangeStart(response: HttpResponse): number | undefined {
  * bytes now in the file. Stops (and removes the file) as soon as the body
  * passes `limit` bytes in total.
  */
-async function streamTo(response: HttpResponse, path: string, flags: 'a' | 'w', hash: ReturnType<typeof createHash>, start: number, limit: number, file: string, onProgress: (received: number) => void): Promise<number> {
+async function streamTo(
+  response: HttpResponse,
+  path: string,
+  flags: 'a' | 'w',
+  hash: ReturnType<typeof createHash>,
+  start: number,
+  limit: number,
+  file: string,
+  onProgress: (received: number) => void,
+): Promise<number> {
   const out = createWriteStream(path, { flags });
   let writeError: unknown;
   out.on('error', (error) => (writeError ??= error));
@@ -387,10 +463,17 @@ async function streamTo(response: HttpResponse, path: string, flags: 'a' | 'w', 
         response.discard();
         await close();
         await rm(path, { force: true });
-        throw new InputError(`${file}: the server sent more than the ${limit} bytes it announced; stopped and removed the partial file`, 'E_SIZE');
+        throw new InputError(
+          `${file}: the server sent more than the ${limit} bytes it announced; stopped and removed the partial file`,
+          'E_SIZE',
+        );
       }
       hash.update(chunk);
-      if (!out.write(chunk)) await new Promise<void>((resolve) => { out.once('drain', resolve); out.once('error', () => resolve()); });
+      if (!out.write(chunk))
+        await new Promise<void>((resolve) => {
+          out.once('drain', resolve);
+          out.once('error', () => resolve());
+        });
       received += chunk.length;
       onProgress(received);
     }
@@ -400,14 +483,19 @@ async function streamTo(response: HttpResponse, path: string, flags: 'a' | 'w', 
     await close();
     if (writeError) throw writeFailure(writeError, path);
     const reason = error instanceof HttpFault ? error.message.replace(/^\S+: /, '') : (error as Error).message;
-    throw new NetworkError(`${file}: connection lost after ${received} bytes (${reason}); run the command again to resume from ${path}`, !(error instanceof HttpFault) || error.retryable);
+    throw new NetworkError(
+      `${file}: connection lost after ${received} bytes (${reason}); run the command again to resume from ${path}`,
+      !(error instanceof HttpFault) || error.retryable,
+    );
   }
   if (writeError) {
     response.discard();
     await close();
     throw writeFailure(writeError, path);
   }
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(writeFailure(err, path)) : resolve())));
+  await new Promise<void>((resolve, reject) =>
+    out.end((err?: Error | null) => (err ? reject(writeFailure(err, path)) : resolve())),
+  );
   return received;
 }
 
@@ -421,15 +509,26 @@ async function streamTo(response: HttpResponse, path: string, flags: 'a' | 'w', 
  */
 export async function pullModel(options: PullOptions): Promise<PullResult> {
   const { repo } = options;
-  if (!REPO_PATTERN.test(repo)) throw new UsageError(`repo must look like "owner/name", got ${JSON.stringify(repo)}`, 'E_USAGE');
+  if (!REPO_PATTERN.test(repo))
+    throw new UsageError(`repo must look like "owner/name", got ${JSON.stringify(repo)}`, 'E_USAGE');
   const revision = options.revision ?? 'main';
-  if (!/^[\w./-]+$/.test(revision)) throw new UsageError(`revision must be a branch, tag or commit, got ${JSON.stringify(revision)}`, 'E_USAGE');
+  if (!/^[\w./-]+$/.test(revision))
+    throw new UsageError(`revision must be a branch, tag or commit, got ${JSON.stringify(revision)}`, 'E_USAGE');
   const dir = options.dir ?? defaultModelDir(repo);
   let files = options.files;
   if (!files || files.length === 0) {
-    const listed = await listRepoFiles(repo, revision, { ...(options.endpoint ? { endpoint: options.endpoint } : {}), ...(options.token ? { token: options.token } : {}), ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+    const listed = await listRepoFiles(repo, revision, {
+      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+      ...(options.token ? { token: options.token } : {}),
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     files = defaultPullFiles(listed);
-    if (files.length === 0) throw new InputError(`${repo}@${revision}: no .onnx or .json files among ${listed.length} files; name files with --file`, 'E_NOENT');
+    if (files.length === 0)
+      throw new InputError(
+        `${repo}@${revision}: no .onnx or .json files among ${listed.length} files; name files with --file`,
+        'E_NOENT',
+      );
   }
   for (const file of files) checkFileName(file);
   const pulled: PulledFile[] = [];
@@ -450,7 +549,11 @@ export async function pullModel(options: PullOptions): Promise<PullResult> {
           ...(options.signal ? { signal: options.signal } : {}),
         }),
       (error) => ({ retry: error instanceof NetworkError && error.retryable }),
-      { retries: options.retries ?? 3, backoffMs: options.backoffMs ?? 1000, ...(options.signal ? { signal: options.signal } : {}) },
+      {
+        retries: options.retries ?? 3,
+        backoffMs: options.backoffMs ?? 1000,
+        ...(options.signal ? { signal: options.signal } : {}),
+      },
     );
     pulled.push(value);
   }

@@ -38,7 +38,8 @@ export async function readImage(input: string | Uint8Array, options: ReadImageOp
   const bytes = typeof input === 'string' ? await readImageFile(input) : input;
   if (bytes.length === 0) throw new InputError(`${name}: file is empty (0 bytes), expected an image`, 'E_EMPTY');
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
-  if (!(Number.isFinite(maxPixels) && maxPixels >= 1)) throw new UsageError(`readImage: maxPixels must be ≥ 1, got ${maxPixels}`, 'E_RANGE');
+  if (!(Number.isFinite(maxPixels) && maxPixels >= 1))
+    throw new UsageError(`readImage: maxPixels must be ≥ 1, got ${maxPixels}`, 'E_RANGE');
   let metadata: Metadata;
   try {
     metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
@@ -46,7 +47,8 @@ export async function readImage(input: string | Uint8Array, options: ReadImageOp
     throw new InputError(`${name}: not a readable image (${cleanSharpMessage(error)})`, 'E_IMAGE');
   }
   const { width, height } = metadata;
-  if (!width || !height) throw new InputError(`${name}: image has no size (format ${metadata.format ?? 'unknown'})`, 'E_IMAGE');
+  if (!width || !height)
+    throw new InputError(`${name}: image has no size (format ${metadata.format ?? 'unknown'})`, 'E_IMAGE');
   if (width * height > maxPixels) {
     throw new InputError(
       `${name}: image is ${width}x${height} = ${width * height} pixels, above the limit of ${maxPixels} (raise maxPixels / --max-pixels if this is intended)`,
@@ -61,9 +63,17 @@ export async function readImage(input: string | Uint8Array, options: ReadImageOp
       .raw()
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
-    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, format: metadata.format ?? 'unknown' };
+    return {
+      data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+      width: info.width,
+      height: info.height,
+      format: metadata.format ?? 'unknown',
+    };
   } catch (error) {
-    throw new InputError(`${name}: cannot decode ${metadata.format ?? 'image'} (${cleanSharpMessage(error)})`, 'E_IMAGE');
+    throw new InputError(
+      `${name}: cannot decode ${metadata.format ?? 'image'} (${cleanSharpMessage(error)})`,
+      'E_IMAGE',
+    );
   }
 }
 
@@ -101,7 +111,11 @@ export interface ResizeOptions {
 }
 
 function checkResizeMode(mode: string): asserts mode is ResizeMode {
-  if (!RESIZE_MODES.includes(mode as ResizeMode)) throw new UsageError(`resize mode must be one of ${RESIZE_MODES.join(', ')}, got ${JSON.stringify(mode)}`, 'E_RESIZE');
+  if (!RESIZE_MODES.includes(mode as ResizeMode))
+    throw new UsageError(
+      `resize mode must be one of ${RESIZE_MODES.join(', ')}, got ${JSON.stringify(mode)}`,
+      'E_RESIZE',
+    );
 }
 
 function rawInput(image: RgbImage): Sharp {
@@ -130,22 +144,41 @@ export async function resizeExact(image: RgbImage, width: number, height: number
  * @example
  * const tile = await resizeImage(image, 336, 336, { mode: 'shortest' }); // CLIP-style
  */
-export async function resizeImage(image: RgbImage, width: number, height: number, options: ResizeOptions = {}): Promise<RgbImage> {
+export async function resizeImage(
+  image: RgbImage,
+  width: number,
+  height: number,
+  options: ResizeOptions = {},
+): Promise<RgbImage> {
   const mode = options.mode ?? 'squash';
   checkResizeMode(mode);
-  if (!(Number.isInteger(width) && width > 0 && Number.isInteger(height) && height > 0)) throw new UsageError(`resizeImage: target must be positive integers, got ${width}x${height}`, 'E_SIZE');
+  if (!(Number.isInteger(width) && width > 0 && Number.isInteger(height) && height > 0))
+    throw new UsageError(`resizeImage: target must be positive integers, got ${width}x${height}`, 'E_SIZE');
   if (mode === 'squash') return resizeExact(image, width, height);
   if (mode === 'shortest') {
     // HF CLIPImageProcessor: the short side becomes the target, the long side int(target·long/short); then centre crop.
     const { width: scaledWidth, height: scaledHeight } = shortestSideSize(image.width, image.height, width, height);
     const scaled = await resizeExact(image, scaledWidth, scaledHeight);
-    return cropImage(scaled, Math.floor((scaledWidth - width) / 2), Math.floor((scaledHeight - height) / 2), width, height);
+    return cropImage(
+      scaled,
+      Math.floor((scaledWidth - width) / 2),
+      Math.floor((scaledHeight - height) / 2),
+      width,
+      height,
+    );
   }
   const scale = Math.min(width / image.width, height / image.height);
   const innerWidth = Math.min(width, Math.max(1, Math.round(image.width * scale)));
   const innerHeight = Math.min(height, Math.max(1, Math.round(image.height * scale)));
   const inner = await resizeExact(image, innerWidth, innerHeight);
-  return padImage(inner, width, height, Math.floor((width - innerWidth) / 2), Math.floor((height - innerHeight) / 2), options.background ?? [0, 0, 0]);
+  return padImage(
+    inner,
+    width,
+    height,
+    Math.floor((width - innerWidth) / 2),
+    Math.floor((height - innerHeight) / 2),
+    options.background ?? [0, 0, 0],
+  );
 }
 
 /**
@@ -155,7 +188,12 @@ export async function resizeImage(image: RgbImage, width: number, height: number
  * @example
  * shortestSideSize(640, 480, 336, 336); // { width: 448, height: 336 }
  */
-export function shortestSideSize(imageWidth: number, imageHeight: number, width: number, height: number): { width: number; height: number } {
+export function shortestSideSize(
+  imageWidth: number,
+  imageHeight: number,
+  width: number,
+  height: number,
+): { width: number; height: number } {
   if (width === height) {
     const short = Math.min(imageWidth, imageHeight);
     const long = Math.max(imageWidth, imageHeight);
@@ -163,7 +201,10 @@ export function shortestSideSize(imageWidth: number, imageHeight: number, width:
     return imageWidth <= imageHeight ? { width, height: scaledLong } : { width: scaledLong, height };
   }
   const scale = Math.max(width / imageWidth, height / imageHeight);
-  return { width: Math.max(width, Math.trunc(imageWidth * scale)), height: Math.max(height, Math.trunc(imageHeight * scale)) };
+  return {
+    width: Math.max(width, Math.trunc(imageWidth * scale)),
+    height: Math.max(height, Math.trunc(imageHeight * scale)),
+  };
 }
 
 /**
@@ -174,7 +215,10 @@ export function shortestSideSize(imageWidth: number, imageHeight: number, width:
  */
 export function cropImage(image: RgbImage, x: number, y: number, width: number, height: number): RgbImage {
   if (x < 0 || y < 0 || x + width > image.width || y + height > image.height) {
-    throw new UsageError(`cropImage: rectangle ${width}x${height}+${x}+${y} is outside the ${image.width}x${image.height} image`, 'E_SIZE');
+    throw new UsageError(
+      `cropImage: rectangle ${width}x${height}+${x}+${y} is outside the ${image.width}x${image.height} image`,
+      'E_SIZE',
+    );
   }
   const data = new Uint8Array(width * height * 3);
   for (let r = 0; r < height; r++) {
@@ -190,9 +234,19 @@ export function cropImage(image: RgbImage, x: number, y: number, width: number, 
  * @example
  * const canvas = padImage(resized, 672, 672, 0, 84); // 672x504 centred on black
  */
-export function padImage(image: RgbImage, width: number, height: number, x: number, y: number, background: [number, number, number] = [0, 0, 0]): RgbImage {
+export function padImage(
+  image: RgbImage,
+  width: number,
+  height: number,
+  x: number,
+  y: number,
+  background: [number, number, number] = [0, 0, 0],
+): RgbImage {
   if (x < 0 || y < 0 || x + image.width > width || y + image.height > height) {
-    throw new UsageError(`padImage: a ${image.width}x${image.height} image at +${x}+${y} does not fit a ${width}x${height} canvas`, 'E_SIZE');
+    throw new UsageError(
+      `padImage: a ${image.width}x${image.height} image at +${x}+${y} does not fit a ${width}x${height} canvas`,
+      'E_SIZE',
+    );
   }
   const data = new Uint8Array(width * height * 3);
   if (background.some((v) => v !== 0)) for (let p = 0; p < width * height; p++) data.set(background, p * 3);
@@ -226,12 +280,20 @@ export type NormalizationPreset = keyof typeof NORMALIZATION_PRESETS;
 export function resolveNormalization(spec: NormalizationPreset | Normalization | string): Normalization {
   if (typeof spec === 'string') {
     const preset = NORMALIZATION_PRESETS[spec as NormalizationPreset];
-    if (!preset) throw new UsageError(`unknown normalisation preset ${JSON.stringify(spec)} (available: ${Object.keys(NORMALIZATION_PRESETS).join(', ')})`, 'E_NORMALIZE');
+    if (!preset)
+      throw new UsageError(
+        `unknown normalisation preset ${JSON.stringify(spec)} (available: ${Object.keys(NORMALIZATION_PRESETS).join(', ')})`,
+        'E_NORMALIZE',
+      );
     return preset;
   }
-  const ok = (v: unknown) => Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+  const ok = (v: unknown) =>
+    Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
   if (!ok(spec.mean) || !ok(spec.std) || spec.std.some((s) => s <= 0)) {
-    throw new UsageError(`normalisation needs mean and std as 3 finite numbers each (std > 0), got mean ${JSON.stringify(spec.mean)}, std ${JSON.stringify(spec.std)}`, 'E_NORMALIZE');
+    throw new UsageError(
+      `normalisation needs mean and std as 3 finite numbers each (std > 0), got mean ${JSON.stringify(spec.mean)}, std ${JSON.stringify(spec.std)}`,
+      'E_NORMALIZE',
+    );
   }
   return spec;
 }
@@ -251,7 +313,11 @@ export function toNchw(images: RgbImage[], normalization: NormalizationPreset | 
   const scale = [0, 1, 2].map((c) => 1 / (255 * std[c]!));
   const shift = [0, 1, 2].map((c) => mean[c]! / std[c]!);
   images.forEach((image, b) => {
-    if (image.width !== width || image.height !== height) throw new UsageError(`toNchw: image ${b} is ${image.width}x${image.height}, expected ${width}x${height} like image 0`, 'E_SIZE');
+    if (image.width !== width || image.height !== height)
+      throw new UsageError(
+        `toNchw: image ${b} is ${image.width}x${image.height}, expected ${width}x${height} like image 0`,
+        'E_SIZE',
+      );
     const base = b * 3 * plane;
     for (let p = 0; p < plane; p++) {
       for (let c = 0; c < 3; c++) out[base + c * plane + p] = image.data[p * 3 + c]! * scale[c]! - shift[c]!;
@@ -259,4 +325,3 @@ export function toNchw(images: RgbImage[], normalization: NormalizationPreset | 
   });
   return out;
 }
-

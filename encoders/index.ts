@@ -20,10 +20,23 @@ export {
   shortestSideSize,
   toNchw,
 } from './image.js';
-export type { DecodedImage, Normalization, NormalizationPreset, ReadImageOptions, ResizeMode, ResizeOptions } from './image.js';
+export type {
+  DecodedImage,
+  Normalization,
+  NormalizationPreset,
+  ReadImageOptions,
+  ResizeMode,
+  ResizeOptions,
+} from './image.js';
 export { encodeJpeg, encodePng, encodeWebp } from './codecs.js';
 export type { RawPixels } from './codecs.js';
-export { createOnnxEncoder, ENCODER_CONFIG_FILE, ONNX_ENCODER_PRESETS, readOnnxConfig, resolveOnnxConfig } from './onnx.js';
+export {
+  createOnnxEncoder,
+  ENCODER_CONFIG_FILE,
+  ONNX_ENCODER_PRESETS,
+  readOnnxConfig,
+  resolveOnnxConfig,
+} from './onnx.js';
 export type { OnnxEncoderConfig, OnnxEncoderConfigInput, OnnxEncoderOptions, OnnxEncoderPreset } from './onnx.js';
 export {
   checkGrid,
@@ -38,15 +51,57 @@ export {
   QWEN_FAMILIES,
   QWEN_FAMILY_SPECS,
 } from './qwen-preprocess.js';
-export type { GridThw, QwenFamily, QwenFamilySpec, QwenPatches, QwenPixelLimits, QwenPreprocessed, QwenPreprocessOptions } from './qwen-preprocess.js';
-export { encodeQwenImage, encodeQwenVideo, isQwenModel, loadQwenEncoder, readQwenConfig, resolveQwenConfig } from './qwen.js';
-export type { EncodeQwenImageOptions, EncodeQwenVideoOptions, QwenEncoder, QwenEncoderConfig, QwenEncoderConfigInput, QwenEncoderOptions, QwenEncoderSource, QwenTowerOutput } from './qwen.js';
+export type {
+  GridThw,
+  QwenFamily,
+  QwenFamilySpec,
+  QwenPatches,
+  QwenPixelLimits,
+  QwenPreprocessed,
+  QwenPreprocessOptions,
+} from './qwen-preprocess.js';
+export {
+  encodeQwenImage,
+  encodeQwenVideo,
+  isQwenModel,
+  loadQwenEncoder,
+  readQwenConfig,
+  resolveQwenConfig,
+} from './qwen.js';
+export type {
+  EncodeQwenImageOptions,
+  EncodeQwenVideoOptions,
+  QwenEncoder,
+  QwenEncoderConfig,
+  QwenEncoderConfigInput,
+  QwenEncoderOptions,
+  QwenEncoderSource,
+  QwenTowerOutput,
+} from './qwen.js';
 export { encodeAnyRes, encodeAnyResDetailed, encodeImage, encodeImageDetailed, loadEncoder } from './encode.js';
-export type { EncodeAnyResOptions, EncodedAnyRes, EncodedImage, EncodeImageOptions, ImageInput, LoadEncoderOptions } from './encode.js';
+export type {
+  EncodeAnyResOptions,
+  EncodedAnyRes,
+  EncodedImage,
+  EncodeImageOptions,
+  ImageInput,
+  LoadEncoderOptions,
+} from './encode.js';
 export { compressImage } from './compress.js';
 export type { CompressImageOptions, CompressImageResult } from './compress.js';
 export { anyresLayout, drawReductionOverlay, groupColour, imageLayout, outputOfInput } from './overlay.js';
 export type { OverlayLayout, OverlayStats } from './overlay.js';
-export { DEFAULT_HF_ENDPOINT, defaultModelDir, defaultPullFiles, hubEndpoint, listRepoFiles, NetworkError, parseLfsPointer, pullFile, pullModel, remoteFileInfo } from './hub.js';
+export {
+  DEFAULT_HF_ENDPOINT,
+  defaultModelDir,
+  defaultPullFiles,
+  hubEndpoint,
+  listRepoFiles,
+  NetworkError,
+  parseLfsPointer,
+  pullFile,
+  pullModel,
+  remoteFileInfo,
+} from './hub.js';
 export type { PulledFile, PullOptions, PullProgress, PullResult, RemoteFileInfo } from './hub.js';
 export type { EncodedTile, RgbImage, VisionEncoder } from './types.js';

@@ -40,16 +40,40 @@ export const ENCODER_CONFIG_FILE = 'vtc-encoder.json';
 
 /** Facts about well-known towers (output names still come from the export). */
 export const ONNX_ENCODER_PRESETS = Object.freeze({
-  'clip-vit-l-14-336': { inputSize: 336, patchSize: 14, normalization: 'clip', resize: 'shortest', hasCls: true, heads: 16 },
-  'clip-vit-b-32': { inputSize: 224, patchSize: 32, normalization: 'clip', resize: 'shortest', hasCls: true, heads: 12 },
-  'siglip-so400m-384': { inputSize: 384, patchSize: 14, normalization: 'siglip', resize: 'squash', hasCls: false, heads: 16 },
+  'clip-vit-l-14-336': {
+    inputSize: 336,
+    patchSize: 14,
+    normalization: 'clip',
+    resize: 'shortest',
+    hasCls: true,
+    heads: 16,
+  },
+  'clip-vit-b-32': {
+    inputSize: 224,
+    patchSize: 32,
+    normalization: 'clip',
+    resize: 'shortest',
+    hasCls: true,
+    heads: 12,
+  },
+  'siglip-so400m-384': {
+    inputSize: 384,
+    patchSize: 14,
+    normalization: 'siglip',
+    resize: 'squash',
+    hasCls: false,
+    heads: 16,
+  },
 } as const);
 
 export type OnnxEncoderPreset = keyof typeof ONNX_ENCODER_PRESETS;
 
 const triple = z.tuple([z.number(), z.number(), z.number()]);
 /** A normalisation preset name or explicit per-channel constants, as config files give them. */
-export const normalizationSchema = z.union([z.enum(['clip', 'siglip', 'imagenet']), z.object({ mean: triple, std: triple })]);
+export const normalizationSchema = z.union([
+  z.enum(['clip', 'siglip', 'imagenet']),
+  z.object({ mean: triple, std: triple }),
+]);
 const configSchema = z
   .object({
     name: z.string().min(1).optional(),
@@ -105,12 +129,20 @@ export function resolveOnnxConfig(raw: unknown, where = ENCODER_CONFIG_FILE): On
   const preset = c.preset ? ONNX_ENCODER_PRESETS[c.preset] : undefined;
   const inputSize = c.inputSize ?? preset?.inputSize;
   const patchSize = c.patchSize ?? preset?.patchSize;
-  if (inputSize === undefined || patchSize === undefined) throw new InputError(`${where}: give inputSize and patchSize (or a preset: ${Object.keys(ONNX_ENCODER_PRESETS).join(', ')})`, 'E_CONFIG');
-  if (inputSize < patchSize) throw new InputError(`${where}: inputSize ${inputSize} is smaller than patchSize ${patchSize}`, 'E_CONFIG');
+  if (inputSize === undefined || patchSize === undefined)
+    throw new InputError(
+      `${where}: give inputSize and patchSize (or a preset: ${Object.keys(ONNX_ENCODER_PRESETS).join(', ')})`,
+      'E_CONFIG',
+    );
+  if (inputSize < patchSize)
+    throw new InputError(`${where}: inputSize ${inputSize} is smaller than patchSize ${patchSize}`, 'E_CONFIG');
   const hasCls = c.hasCls ?? preset?.hasCls ?? true;
-  if (c.attention && (c.query || c.key)) throw new InputError(`${where}: give either "attention" or "query"+"key", not both`, 'E_CONFIG');
-  if ((c.query === undefined) !== (c.key === undefined)) throw new InputError(`${where}: "query" and "key" go together (got only ${c.query ? 'query' : 'key'})`, 'E_CONFIG');
-  if (!hasCls && (c.attention || c.query)) throw new InputError(`${where}: attention/query/key outputs need a CLS token, but hasCls is false`, 'E_CONFIG');
+  if (c.attention && (c.query || c.key))
+    throw new InputError(`${where}: give either "attention" or "query"+"key", not both`, 'E_CONFIG');
+  if ((c.query === undefined) !== (c.key === undefined))
+    throw new InputError(`${where}: "query" and "key" go together (got only ${c.query ? 'query' : 'key'})`, 'E_CONFIG');
+  if (!hasCls && (c.attention || c.query))
+    throw new InputError(`${where}: attention/query/key outputs need a CLS token, but hasCls is false`, 'E_CONFIG');
   const config: OnnxEncoderConfig = {
     name: c.name ?? c.preset ?? 'onnx',
     model: c.model,
@@ -148,7 +180,10 @@ export async function openOnnxSession(modelPath: string, threads?: number): Prom
   try {
     return await ort.InferenceSession.create(modelPath, sessionOptions);
   } catch (error) {
-    throw new InputError(`${modelPath}: onnxruntime cannot load the model (${String((error as Error).message).split('\n')[0]})`, 'E_MODEL');
+    throw new InputError(
+      `${modelPath}: onnxruntime cannot load the model (${String((error as Error).message).split('\n')[0]})`,
+      'E_MODEL',
+    );
   }
 }
 
@@ -170,9 +205,15 @@ export async function readOnnxConfig(dir: string): Promise<OnnxEncoderConfig> {
       try {
         isDir = (await stat(dir)).isDirectory();
       } catch {
-        throw new InputError(`${dir}: encoder not found (expected "patch" or a model directory containing ${ENCODER_CONFIG_FILE})`, 'E_NOENT');
+        throw new InputError(
+          `${dir}: encoder not found (expected "patch" or a model directory containing ${ENCODER_CONFIG_FILE})`,
+          'E_NOENT',
+        );
       }
-      throw new InputError(`${dir}: ${isDir ? `model directory has no ${ENCODER_CONFIG_FILE}` : `is not a directory; expected a model directory with ${ENCODER_CONFIG_FILE}`}`, 'E_CONFIG');
+      throw new InputError(
+        `${dir}: ${isDir ? `model directory has no ${ENCODER_CONFIG_FILE}` : `is not a directory; expected a model directory with ${ENCODER_CONFIG_FILE}`}`,
+        'E_CONFIG',
+      );
     }
     throw new InputError(`${path}: cannot read (${(error as Error).message})`, 'E_READ');
   }
@@ -200,7 +241,10 @@ export interface OnnxEncoderOptions {
  * const tiles = await encoder.encode([tile336]); // tiles[0].scores = pre-softmax CLS row
  * await encoder.dispose();
  */
-export async function createOnnxEncoder(dir: string, options: OnnxEncoderOptions = {}): Promise<VisionEncoder & { config: OnnxEncoderConfig }> {
+export async function createOnnxEncoder(
+  dir: string,
+  options: OnnxEncoderOptions = {},
+): Promise<VisionEncoder & { config: OnnxEncoderConfig }> {
   const config = await readOnnxConfig(dir);
   if (options.batchSize !== undefined) {
     checkInteger(options.batchSize, 'batchSize (--batch-size)', { min: 1, code: 'E_RANGE' });
@@ -211,21 +255,42 @@ export async function createOnnxEncoder(dir: string, options: OnnxEncoderOptions
   try {
     await stat(modelPath);
   } catch {
-    throw new InputError(`${modelPath}: model file not found (named by "model" in ${join(dir, ENCODER_CONFIG_FILE)})`, 'E_NOENT');
+    throw new InputError(
+      `${modelPath}: model file not found (named by "model" in ${join(dir, ENCODER_CONFIG_FILE)})`,
+      'E_NOENT',
+    );
   }
   const session = await openOnnxSession(modelPath, options.threads);
   const inputName = config.inputName ?? session.inputNames[0]!;
-  if (!session.inputNames.includes(inputName)) throw new InputError(`${modelPath}: no input named ${JSON.stringify(inputName)} (inputs: ${session.inputNames.join(', ')})`, 'E_MODEL');
+  if (!session.inputNames.includes(inputName))
+    throw new InputError(
+      `${modelPath}: no input named ${JSON.stringify(inputName)} (inputs: ${session.inputNames.join(', ')})`,
+      'E_MODEL',
+    );
   const inputType = declaredType(session, inputName);
-  if (inputType !== 'float32' && inputType !== 'float16') throw new InputError(`${modelPath}: input ${inputName} is ${inputType}; expected float32 or float16 pixels`, 'E_MODEL');
+  if (inputType !== 'float32' && inputType !== 'float16')
+    throw new InputError(
+      `${modelPath}: input ${inputName} is ${inputType}; expected float32 or float16 pixels`,
+      'E_MODEL',
+    );
   const fixedBatch = declaredBatch(session, inputName);
   if (fixedBatch !== undefined && config.batchSize !== fixedBatch) {
-    if (options.batchSize !== undefined) throw new UsageError(`${modelPath}: the model's input ${inputName} has a fixed batch of ${fixedBatch}; batch size ${options.batchSize} is impossible`, 'E_RANGE');
+    if (options.batchSize !== undefined)
+      throw new UsageError(
+        `${modelPath}: the model's input ${inputName} has a fixed batch of ${fixedBatch}; batch size ${options.batchSize} is impossible`,
+        'E_RANGE',
+      );
     config.batchSize = fixedBatch; // exported with a static batch dimension: run tile by tile (or in its batch)
   }
-  const wanted = [config.features, config.attention, config.query, config.key].filter((n): n is string => n !== undefined);
+  const wanted = [config.features, config.attention, config.query, config.key].filter(
+    (n): n is string => n !== undefined,
+  );
   for (const name of wanted) {
-    if (!session.outputNames.includes(name)) throw new InputError(`${modelPath}: no output named ${JSON.stringify(name)} (outputs: ${session.outputNames.join(', ')})`, 'E_MODEL');
+    if (!session.outputNames.includes(name))
+      throw new InputError(
+        `${modelPath}: no output named ${JSON.stringify(name)} (outputs: ${session.outputNames.join(', ')})`,
+        'E_MODEL',
+      );
   }
   // A strided patch embedding drops the remainder: SigLIP so400m/14 at 384 px sees 27×27 patches.
   const rows = Math.floor(config.inputSize / config.patchSize);
@@ -235,23 +300,36 @@ export async function createOnnxEncoder(dir: string, options: OnnxEncoderOptions
 
   async function runBatch(images: RgbImage[]): Promise<EncodedTile[]> {
     // A static batch dimension gets a short last batch padded with copies (their outputs are dropped).
-    const batch = fixedBatch !== undefined && images.length < fixedBatch ? [...images, ...new Array<RgbImage>(fixedBatch - images.length).fill(images[0]!)] : images;
+    const batch =
+      fixedBatch !== undefined && images.length < fixedBatch
+        ? [...images, ...new Array<RgbImage>(fixedBatch - images.length).fill(images[0]!)]
+        : images;
     const pixels = toNchw(batch, config.normalization);
     const dims = [batch.length, 3, config.inputSize, config.inputSize];
-    const tensor = inputType === 'float16' ? new ort.Tensor('float16', Uint16Array.from(pixels, floatToHalf), dims) : new ort.Tensor('float32', pixels as Float32Array<ArrayBuffer>, dims);
+    const tensor =
+      inputType === 'float16'
+        ? new ort.Tensor('float16', Uint16Array.from(pixels, floatToHalf), dims)
+        : new ort.Tensor('float32', pixels as Float32Array<ArrayBuffer>, dims);
     const feeds = { [inputName]: tensor };
     let raw: ort.InferenceSession.OnnxValueMapType;
     try {
       raw = await session.run(feeds, wanted);
     } catch (error) {
-      throw new InputError(`${modelPath}: inference failed (${String((error as Error).message).split('\n')[0]})`, 'E_MODEL');
+      throw new InputError(
+        `${modelPath}: inference failed (${String((error as Error).message).split('\n')[0]})`,
+        'E_MODEL',
+      );
     }
-    const out: Record<string, ort.Tensor> = Object.fromEntries(wanted.map((name) => [name, asFloat32(raw[name]!, name, modelPath)]));
+    const out: Record<string, ort.Tensor> = Object.fromEntries(
+      wanted.map((name) => [name, asFloat32(raw[name]!, name, modelPath)]),
+    );
     const features = out[config.features]!;
     const tokensPerTile = rows * rows + (config.hasCls ? 1 : 0);
     const [b, t, d] = features.dims as number[];
     if (features.dims.length !== 3 || b !== batch.length || t !== tokensPerTile) {
-      throw new ShapeError(`${modelPath}: output ${config.features} has shape [${features.dims.join(', ')}], expected [${batch.length}, ${tokensPerTile}, D] (${rows}x${rows} patches${config.hasCls ? ' + CLS' : ''})`);
+      throw new ShapeError(
+        `${modelPath}: output ${config.features} has shape [${features.dims.join(', ')}], expected [${batch.length}, ${tokensPerTile}, D] (${rows}x${rows} patches${config.hasCls ? ' + CLS' : ''})`,
+      );
     }
     dim = d!;
     const data = features.data as Float32Array;
@@ -260,7 +338,9 @@ export async function createOnnxEncoder(dir: string, options: OnnxEncoderOptions
       const patchFeatures = Float32Array.from(config.hasCls ? tile.subarray(d!) : tile);
       const encoded: EncodedTile = { features: patchFeatures, rows, cols: rows, dim: d!, scores: new Float32Array(0) };
       if (config.hasCls) encoded.clsToken = Float32Array.from(tile.subarray(0, d!));
-      encoded.scores = clsScores ? clsRowScores(out, config, i, t!, modelPath) : negativeCosineToMean(patchFeatures, rows * rows, d!);
+      encoded.scores = clsScores
+        ? clsRowScores(out, config, i, t!, modelPath)
+        : negativeCosineToMean(patchFeatures, rows * rows, d!);
       return encoded;
     });
   }
@@ -281,11 +361,14 @@ export async function createOnnxEncoder(dir: string, options: OnnxEncoderOptions
     async encode(images: RgbImage[]): Promise<EncodedTile[]> {
       for (const [i, image] of images.entries()) {
         if (image.width !== config.inputSize || image.height !== config.inputSize) {
-          throw new ShapeError(`${config.name}: image ${i} must be ${config.inputSize}x${config.inputSize}, got ${image.width}x${image.height}`);
+          throw new ShapeError(
+            `${config.name}: image ${i} must be ${config.inputSize}x${config.inputSize}, got ${image.width}x${image.height}`,
+          );
         }
       }
       const tiles: EncodedTile[] = [];
-      for (let start = 0; start < images.length; start += config.batchSize) tiles.push(...(await runBatch(images.slice(start, start + config.batchSize))));
+      for (let start = 0; start < images.length; start += config.batchSize)
+        tiles.push(...(await runBatch(images.slice(start, start + config.batchSize))));
       return tiles;
     },
     async dispose() {
@@ -302,7 +385,8 @@ export function declaredType(session: ort.InferenceSession, input: string): stri
 /** float16 outputs (half-precision exports) become float32; other types are refused. */
 export function asFloat32(tensor: ort.Tensor, name: string, where: string): ort.Tensor {
   if (tensor.type === 'float32') return tensor;
-  if (tensor.type === 'float16') return new ort.Tensor('float32', Float32Array.from(tensor.data as Uint16Array, halfToFloat), tensor.dims);
+  if (tensor.type === 'float16')
+    return new ort.Tensor('float32', Float32Array.from(tensor.data as Uint16Array, halfToFloat), tensor.dims);
   throw new ShapeError(`${where}: output ${name} is ${tensor.type}; expected float32 or float16`);
 }
 
@@ -322,13 +406,22 @@ function declaredWidth(session: ort.InferenceSession, output: string): number {
  * The CLS row of the last attention, averaged over heads, for tile `b` of a
  * batch (length T − 1: the CLS→CLS entry is dropped).
  */
-function clsRowScores(out: Record<string, ort.Tensor>, config: OnnxEncoderConfig, b: number, tokens: number, where: string): Float32Array {
+function clsRowScores(
+  out: Record<string, ort.Tensor>,
+  config: OnnxEncoderConfig,
+  b: number,
+  tokens: number,
+  where: string,
+): Float32Array {
   const patches = tokens - 1;
   const scores = new Float32Array(patches);
   if (config.attention) {
     const attention = out[config.attention]!;
     const dims = attention.dims as number[];
-    if (dims.length !== 4 || dims[2] !== tokens || dims[3] !== tokens) throw new ShapeError(`${where}: output ${config.attention} has shape [${dims.join(', ')}], expected [B, heads, ${tokens}, ${tokens}]`);
+    if (dims.length !== 4 || dims[2] !== tokens || dims[3] !== tokens)
+      throw new ShapeError(
+        `${where}: output ${config.attention} has shape [${dims.join(', ')}], expected [B, heads, ${tokens}, ${tokens}]`,
+      );
     const heads = dims[1]!;
     const data = attention.data as Float32Array;
     for (let h = 0; h < heads; h++) {
@@ -345,7 +438,8 @@ function clsRowScores(out: Record<string, ort.Tensor>, config: OnnxEncoderConfig
   const k = out[config.key!]!;
   const { heads, headDim, at } = qkLayout(q.dims as number[], config, tokens, where, config.query!);
   const kLayout = qkLayout(k.dims as number[], config, tokens, where, config.key!);
-  if (kLayout.heads !== heads || kLayout.headDim !== headDim) throw new ShapeError(`${where}: query and key layouts differ ([${q.dims.join(', ')}] vs [${k.dims.join(', ')}])`);
+  if (kLayout.heads !== heads || kLayout.headDim !== headDim)
+    throw new ShapeError(`${where}: query and key layouts differ ([${q.dims.join(', ')}] vs [${k.dims.join(', ')}])`);
   const scale = config.scale ?? 1 / Math.sqrt(headDim);
   const qd = q.data as Float32Array;
   const kd = k.data as Float32Array;
@@ -364,17 +458,36 @@ function clsRowScores(out: Record<string, ort.Tensor>, config: OnnxEncoderConfig
 function qkLayout(dims: number[], config: OnnxEncoderConfig, tokens: number, where: string, name: string) {
   if (dims.length === 4) {
     const [, heads, t, headDim] = dims as [number, number, number, number];
-    if (t !== tokens) throw new ShapeError(`${where}: output ${name} has shape [${dims.join(', ')}], expected [B, heads, ${tokens}, head_dim]`);
-    return { heads, headDim, at: (b: number, h: number, i: number, e: number) => ((b * heads + h) * tokens + i) * headDim + e };
+    if (t !== tokens)
+      throw new ShapeError(
+        `${where}: output ${name} has shape [${dims.join(', ')}], expected [B, heads, ${tokens}, head_dim]`,
+      );
+    return {
+      heads,
+      headDim,
+      at: (b: number, h: number, i: number, e: number) => ((b * heads + h) * tokens + i) * headDim + e,
+    };
   }
   if (dims.length === 3) {
     const [, t, width] = dims as [number, number, number];
-    if (t !== tokens) throw new ShapeError(`${where}: output ${name} has shape [${dims.join(', ')}], expected [B, ${tokens}, heads·head_dim]`);
+    if (t !== tokens)
+      throw new ShapeError(
+        `${where}: output ${name} has shape [${dims.join(', ')}], expected [B, ${tokens}, heads·head_dim]`,
+      );
     const heads = config.heads;
-    if (!heads) throw new InputError(`${where}: ${name} is [B, T, ${width}]; set "heads" in ${ENCODER_CONFIG_FILE} to split it`, 'E_CONFIG');
-    if (width % heads !== 0) throw new ShapeError(`${where}: ${name} width ${width} is not divisible by heads = ${heads}`);
+    if (!heads)
+      throw new InputError(
+        `${where}: ${name} is [B, T, ${width}]; set "heads" in ${ENCODER_CONFIG_FILE} to split it`,
+        'E_CONFIG',
+      );
+    if (width % heads !== 0)
+      throw new ShapeError(`${where}: ${name} width ${width} is not divisible by heads = ${heads}`);
     const headDim = width / heads;
-    return { heads, headDim, at: (b: number, h: number, i: number, e: number) => (b * tokens + i) * width + h * headDim + e };
+    return {
+      heads,
+      headDim,
+      at: (b: number, h: number, i: number, e: number) => (b * tokens + i) * width + h * headDim + e,
+    };
   }
   throw new ShapeError(`${where}: output ${name} must be [B, T, H·dh] or [B, H, T, dh], got [${dims.join(', ')}]`);
 }

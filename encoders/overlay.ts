@@ -27,7 +27,11 @@ const BACKGROUND = 48;
  * const layout = imageLayout(tile, 14);
  */
 export function imageLayout(tile: RgbImage, patchSize: number): OverlayLayout {
-  return { canvas: { data: tile.data.slice(), width: tile.width, height: tile.height }, tiles: [{ x: 0, y: 0 }], patchSize };
+  return {
+    canvas: { data: tile.data.slice(), width: tile.width, height: tile.height },
+    tiles: [{ x: 0, y: 0 }],
+    patchSize,
+  };
 }
 
 /**
@@ -37,7 +41,13 @@ export function imageLayout(tile: RgbImage, patchSize: number): OverlayLayout {
  * @example
  * const layout = anyresLayout(encoded.thumbnail, encoded.canvas, 2, 2, 14);
  */
-export function anyresLayout(thumbnail: RgbImage, cropCanvas: RgbImage, gridRows: number, gridCols: number, patchSize: number): OverlayLayout {
+export function anyresLayout(
+  thumbnail: RgbImage,
+  cropCanvas: RgbImage,
+  gridRows: number,
+  gridCols: number,
+  patchSize: number,
+): OverlayLayout {
   const tile = thumbnail.width;
   const width = tile + GAP + cropCanvas.width;
   const height = Math.max(tile, cropCanvas.height);
@@ -45,12 +55,14 @@ export function anyresLayout(thumbnail: RgbImage, cropCanvas: RgbImage, gridRows
   blit(data, width, thumbnail, 0, 0);
   blit(data, width, cropCanvas, tile + GAP, 0);
   const tiles = [{ x: 0, y: 0 }];
-  for (let r = 0; r < gridRows; r++) for (let c = 0; c < gridCols; c++) tiles.push({ x: tile + GAP + c * tile, y: r * tile });
+  for (let r = 0; r < gridRows; r++)
+    for (let c = 0; c < gridCols; c++) tiles.push({ x: tile + GAP + c * tile, y: r * tile });
   return { canvas: { data, width, height }, tiles, patchSize };
 }
 
 function blit(target: Uint8Array, targetWidth: number, image: RgbImage, x: number, y: number): void {
-  for (let r = 0; r < image.height; r++) target.set(image.data.subarray(r * image.width * 3, (r + 1) * image.width * 3), ((y + r) * targetWidth + x) * 3);
+  for (let r = 0; r < image.height; r++)
+    target.set(image.data.subarray(r * image.width * 3, (r + 1) * image.width * 3), ((y + r) * targetWidth + x) * 3);
 }
 
 /**
@@ -66,7 +78,18 @@ export function groupColour(j: number): [number, number, number] {
   const c = (1 - Math.abs(2 * l - 1)) * s;
   const x = c * (1 - Math.abs(((hue / 60) % 2) - 1));
   const m = l - c / 2;
-  const [r, g, b] = hue < 60 ? [c, x, 0] : hue < 120 ? [x, c, 0] : hue < 180 ? [0, c, x] : hue < 240 ? [0, x, c] : hue < 300 ? [x, 0, c] : [c, 0, x];
+  const [r, g, b] =
+    hue < 60
+      ? [c, x, 0]
+      : hue < 120
+        ? [x, c, 0]
+        : hue < 180
+          ? [0, c, x]
+          : hue < 240
+            ? [0, x, c]
+            : hue < 300
+              ? [x, 0, c]
+              : [c, 0, x];
   return [Math.round((r + m) * 255), Math.round((g + m) * 255), Math.round((b + m) * 255)];
 }
 
@@ -106,8 +129,15 @@ export interface OverlayStats {
  * const { image } = drawReductionOverlay(layout, tokens, reduction);
  * await writeFile('overlay.png', await encodePng(image));
  */
-export function drawReductionOverlay(layout: OverlayLayout, input: TokenSet, reduction: Reduction): { image: RgbImage; stats: OverlayStats } {
-  if (layout.tiles.length < input.sources.length) throw new ShapeError(`overlay: layout has ${layout.tiles.length} tiles but the tokens come from ${input.sources.length} sources`);
+export function drawReductionOverlay(
+  layout: OverlayLayout,
+  input: TokenSet,
+  reduction: Reduction,
+): { image: RgbImage; stats: OverlayStats } {
+  if (layout.tiles.length < input.sources.length)
+    throw new ShapeError(
+      `overlay: layout has ${layout.tiles.length} tiles but the tokens come from ${input.sources.length} sources`,
+    );
   const owner = outputOfInput(input, reduction);
   const outputSize = new Int32Array(reduction.tokens.n);
   for (const j of owner) if (j >= 0) outputSize[j]!++;
@@ -118,7 +148,13 @@ export function drawReductionOverlay(layout: OverlayLayout, input: TokenSet, red
   // Token lookup by (source, row, col) for group borders.
   const at = new Map<string, number>();
   for (let i = 0; i < input.n; i++) at.set(`${input.source[i]},${input.row[i]},${input.col[i]}`, i);
-  const perSource = input.sources.map((s) => ({ kind: s.kind, index: s.index, tokens: 0, covered: 0, outputs: new Set<number>() }));
+  const perSource = input.sources.map((s) => ({
+    kind: s.kind,
+    index: s.index,
+    tokens: 0,
+    covered: 0,
+    outputs: new Set<number>(),
+  }));
   for (let i = 0; i < input.n; i++) {
     const s = input.source[i]!;
     const j = owner[i]!;
@@ -152,7 +188,16 @@ export function drawReductionOverlay(layout: OverlayLayout, input: TokenSet, red
   }
   return {
     image: { data, width: W, height: canvas.height },
-    stats: { mode: merge ? 'merge' : 'select', perSource: perSource.map((s) => ({ kind: s.kind, index: s.index, tokens: s.tokens, covered: s.covered, outputs: s.outputs.size })) },
+    stats: {
+      mode: merge ? 'merge' : 'select',
+      perSource: perSource.map((s) => ({
+        kind: s.kind,
+        index: s.index,
+        tokens: s.tokens,
+        covered: s.covered,
+        outputs: s.outputs.size,
+      })),
+    },
   };
 }
 

@@ -52,7 +52,10 @@ export function createPatchEncoder(options: PatchEncoderOptions = {}): VisionEnc
   const patchSize = options.patchSize ?? 14;
   checkInteger(patchSize, 'patch size', { min: 4, where: 'patch encoder', code: 'E_ENCODER' });
   if (!(Number.isInteger(inputSize) && inputSize >= patchSize && inputSize % patchSize === 0)) {
-    throw new UsageError(`patch encoder: input size must be a positive multiple of the patch size ${patchSize}, got ${inputSize}`, 'E_ENCODER');
+    throw new UsageError(
+      `patch encoder: input size must be a positive multiple of the patch size ${patchSize}, got ${inputSize}`,
+      'E_ENCODER',
+    );
   }
   return {
     name: 'patch',
@@ -62,8 +65,14 @@ export function createPatchEncoder(options: PatchEncoderOptions = {}): VisionEnc
     hasCls: false,
     async encode(images: RgbImage[]): Promise<EncodedTile[]> {
       return images.map((image, i) => {
-        if (image.width !== inputSize || image.height !== inputSize || image.data.length !== inputSize * inputSize * 3) {
-          throw new ShapeError(`patch encoder: image ${i} must be ${inputSize}x${inputSize} RGB (${inputSize * inputSize * 3} bytes), got ${image.width}x${image.height} with ${image.data.length} bytes`);
+        if (
+          image.width !== inputSize ||
+          image.height !== inputSize ||
+          image.data.length !== inputSize * inputSize * 3
+        ) {
+          throw new ShapeError(
+            `patch encoder: image ${i} must be ${inputSize}x${inputSize} RGB (${inputSize * inputSize * 3} bytes), got ${image.width}x${image.height} with ${image.data.length} bytes`,
+          );
         }
         return encodePatchTile(image, patchSize);
       });
@@ -99,12 +108,17 @@ export function encodePatchTile(image: RgbImage, patchSize: number): EncodedTile
 function toLuminance(image: RgbImage): Float32Array {
   const { data, width, height } = image;
   const out = new Float32Array(width * height);
-  for (let p = 0, q = 0; p < out.length; p++, q += 3) out[p] = (0.299 * data[q]! + 0.587 * data[q + 1]! + 0.114 * data[q + 2]!) / 255;
+  for (let p = 0, q = 0; p < out.length; p++, q += 3)
+    out[p] = (0.299 * data[q]! + 0.587 * data[q + 1]! + 0.114 * data[q + 2]!) / 255;
   return out;
 }
 
 /** Central-difference gradients (one-sided at the border); orientation in bin units [0, 8). */
-function luminanceGradients(y: Float32Array, width: number, height: number): { magnitude: Float32Array; orientation: Float32Array } {
+function luminanceGradients(
+  y: Float32Array,
+  width: number,
+  height: number,
+): { magnitude: Float32Array; orientation: Float32Array } {
   const magnitude = new Float32Array(width * height);
   const orientation = new Float32Array(width * height);
   const binScale = ORIENTATION_BINS / (2 * Math.PI);
@@ -138,7 +152,15 @@ function describePatch(
 ): void {
   const { data, width } = image;
   const { half, quarter } = cellTables(size);
-  let r1 = 0, g1 = 0, b1 = 0, r2 = 0, g2 = 0, b2 = 0, r3 = 0, g3 = 0, b3 = 0;
+  let r1 = 0,
+    g1 = 0,
+    b1 = 0,
+    r2 = 0,
+    g2 = 0,
+    b2 = 0,
+    r3 = 0,
+    g3 = 0,
+    b3 = 0;
   const hog = new Float64Array(4 * ORIENTATION_BINS);
   const hogCount = new Float64Array(4);
   const layout = new Float64Array(16);
@@ -152,9 +174,15 @@ function describePatch(
       const r = data[p * 3]! / 255;
       const g = data[p * 3 + 1]! / 255;
       const b = data[p * 3 + 2]! / 255;
-      r1 += r; g1 += g; b1 += b;
-      r2 += r * r; g2 += g * g; b2 += b * b;
-      r3 += r * r * r; g3 += g * g * g; b3 += b * b * b;
+      r1 += r;
+      g1 += g;
+      b1 += b;
+      r2 += r * r;
+      g2 += g * g;
+      b2 += b * b;
+      r3 += r * r * r;
+      g3 += g * g * g;
+      b3 += b * b * b;
       const cell = cellRow + half[dx]!;
       const o = orientation[p]!;
       const lower = Math.floor(o);
@@ -184,9 +212,11 @@ function describePatch(
     out[ch * 3 + 1] = Math.sqrt(variance);
     out[ch * 3 + 2] = Math.cbrt(third);
   }
-  for (let i = 0; i < hog.length; i++) out[HOG_OFFSET + i] = (HOG_WEIGHT * hog[i]!) / Math.max(1, hogCount[Math.floor(i / ORIENTATION_BINS)]!);
+  for (let i = 0; i < hog.length; i++)
+    out[HOG_OFFSET + i] = (HOG_WEIGHT * hog[i]!) / Math.max(1, hogCount[Math.floor(i / ORIENTATION_BINS)]!);
   const lumMean = lumSum / count;
-  for (let b = 0; b < 16; b++) out[LAYOUT_OFFSET + b] = layoutCount[b]! > 0 ? layout[b]! / layoutCount[b]! - lumMean : 0;
+  for (let b = 0; b < 16; b++)
+    out[LAYOUT_OFFSET + b] = layoutCount[b]! > 0 ? layout[b]! / layoutCount[b]! - lumMean : 0;
   out[BIAS_INDEX] = BIAS;
 }
 

@@ -91,7 +91,11 @@ export const QWEN_FAMILY_SPECS: Readonly<Record<QwenFamily, QwenFamilySpec>> = O
  */
 export function qwenFamilySpec(family: string): QwenFamilySpec {
   const spec = QWEN_FAMILY_SPECS[family as QwenFamily];
-  if (!spec) throw new UsageError(`unknown Qwen family ${JSON.stringify(family)} (expected one of: ${QWEN_FAMILIES.join(', ')})`, 'E_FAMILY');
+  if (!spec)
+    throw new UsageError(
+      `unknown Qwen family ${JSON.stringify(family)} (expected one of: ${QWEN_FAMILIES.join(', ')})`,
+      'E_FAMILY',
+    );
   return spec;
 }
 
@@ -110,9 +114,18 @@ export function qwenFactor(spec: QwenFamilySpec): number {
  * qwenImageSize('qwen2.5-vl', 640, 480); // [644, 476]
  * qwenImageSize('qwen3-vl', 640, 480);   // [640, 480]
  */
-export function qwenImageSize(family: QwenFamily, width: number, height: number, limits: Partial<QwenPixelLimits> = {}): [number, number] {
+export function qwenImageSize(
+  family: QwenFamily,
+  width: number,
+  height: number,
+  limits: Partial<QwenPixelLimits> = {},
+): [number, number] {
   const spec = qwenFamilySpec(family);
-  const resized = qwenResize(width, height, { factor: qwenFactor(spec), minPixels: limits.minPixels ?? spec.image.minPixels, maxPixels: limits.maxPixels ?? spec.image.maxPixels });
+  const resized = qwenResize(width, height, {
+    factor: qwenFactor(spec),
+    minPixels: limits.minPixels ?? spec.image.minPixels,
+    maxPixels: limits.maxPixels ?? spec.image.maxPixels,
+  });
   return [resized.width, resized.height];
 }
 
@@ -125,22 +138,40 @@ export function qwenImageSize(family: QwenFamily, width: number, height: number,
  * qwenVideoSize('qwen3-vl', 8, 1280, 720);    // [1280, 704]
  * qwenVideoSize('qwen2.5-vl', 8, 1920, 1080); // [1008, 560]
  */
-export function qwenVideoSize(family: QwenFamily, frames: number, width: number, height: number, limits: Partial<QwenPixelLimits> = {}): [number, number] {
+export function qwenVideoSize(
+  family: QwenFamily,
+  frames: number,
+  width: number,
+  height: number,
+  limits: Partial<QwenPixelLimits> = {},
+): [number, number] {
   const spec = qwenFamilySpec(family);
   const minPixels = limits.minPixels ?? spec.video.minPixels;
   const maxPixels = limits.maxPixels ?? spec.video.maxPixels;
   const factor = qwenFactor(spec);
-  if (!(Number.isInteger(frames) && frames >= 1)) throw new UsageError(`qwenVideoSize: frames must be an integer ≥ 1, got ${frames}`, 'E_SIZE');
+  if (!(Number.isInteger(frames) && frames >= 1))
+    throw new UsageError(`qwenVideoSize: frames must be an integer ≥ 1, got ${frames}`, 'E_SIZE');
   if (family === 'qwen2.5-vl') {
     const resized = qwenResize(width, height, { factor, minPixels, maxPixels });
     return [resized.width, resized.height];
   }
   const temporal = spec.temporalPatchSize;
-  if (frames < temporal) throw new InputError(`qwen3-vl video: ${frames} frame(s); the video processor needs at least temporal_patch_size = ${temporal} (encode a single frame as an image)`, 'E_FRAMES');
-  if (!(Number.isInteger(width) && width > 0 && Number.isInteger(height) && height > 0)) throw new UsageError(`qwenVideoSize: frame size must be positive integers, got ${width}x${height}`, 'E_SIZE');
-  if (height < factor || width < factor) throw new InputError(`qwen3-vl video: frames of ${width}x${height} are smaller than the factor ${factor} on one side (the video processor refuses them)`, 'E_SIZE');
-  if (Math.max(width, height) / Math.min(width, height) > 200) throw new UsageError(`qwenVideoSize: aspect ratio must be below 200, got ${width}x${height}`, 'E_SIZE');
-  if (!(minPixels > 0 && maxPixels >= minPixels)) throw new UsageError(`qwenVideoSize: need 0 < minPixels ≤ maxPixels, got ${minPixels} and ${maxPixels}`, 'E_SIZE');
+  if (frames < temporal)
+    throw new InputError(
+      `qwen3-vl video: ${frames} frame(s); the video processor needs at least temporal_patch_size = ${temporal} (encode a single frame as an image)`,
+      'E_FRAMES',
+    );
+  if (!(Number.isInteger(width) && width > 0 && Number.isInteger(height) && height > 0))
+    throw new UsageError(`qwenVideoSize: frame size must be positive integers, got ${width}x${height}`, 'E_SIZE');
+  if (height < factor || width < factor)
+    throw new InputError(
+      `qwen3-vl video: frames of ${width}x${height} are smaller than the factor ${factor} on one side (the video processor refuses them)`,
+      'E_SIZE',
+    );
+  if (Math.max(width, height) / Math.min(width, height) > 200)
+    throw new UsageError(`qwenVideoSize: aspect ratio must be below 200, got ${width}x${height}`, 'E_SIZE');
+  if (!(minPixels > 0 && maxPixels >= minPixels))
+    throw new UsageError(`qwenVideoSize: need 0 < minPixels ≤ maxPixels, got ${minPixels} and ${maxPixels}`, 'E_SIZE');
   let h = roundHalfEven(height / factor) * factor;
   let w = roundHalfEven(width / factor) * factor;
   const t = roundHalfEven(frames / temporal) * temporal;
@@ -174,15 +205,27 @@ export interface QwenPatches {
  * const { pixelValues, grid } = patchifyFrames(toNchw([image], 'clip'), 1, 56, 56, QWEN_FAMILY_SPECS['qwen2.5-vl']);
  * grid; // [1, 4, 4] — 16 rows of 1176 values
  */
-export function patchifyFrames(planar: Float32Array, frames: number, height: number, width: number, spec: QwenFamilySpec): QwenPatches {
+export function patchifyFrames(
+  planar: Float32Array,
+  frames: number,
+  height: number,
+  width: number,
+  spec: QwenFamilySpec,
+): QwenPatches {
   const { patchSize: P, mergeSize: M, temporalPatchSize: TP } = spec;
   const factor = P * M;
-  if (!(Number.isInteger(frames) && frames >= 1)) throw new ShapeError(`patchify: frames must be an integer ≥ 1, got ${frames}`);
+  if (!(Number.isInteger(frames) && frames >= 1))
+    throw new ShapeError(`patchify: frames must be an integer ≥ 1, got ${frames}`);
   if (height % factor !== 0 || width % factor !== 0 || height <= 0 || width <= 0) {
-    throw new ShapeError(`patchify: frame size ${width}x${height} is not a positive multiple of ${factor} (patch ${P} × merge ${M}) on both sides; resize with smart_resize first`);
+    throw new ShapeError(
+      `patchify: frame size ${width}x${height} is not a positive multiple of ${factor} (patch ${P} × merge ${M}) on both sides; resize with smart_resize first`,
+    );
   }
   const plane = height * width;
-  if (planar.length !== frames * 3 * plane) throw new ShapeError(`patchify: pixels have ${planar.length} values, expected frames·3·height·width = ${frames}·3·${height}·${width} = ${frames * 3 * plane}`);
+  if (planar.length !== frames * 3 * plane)
+    throw new ShapeError(
+      `patchify: pixels have ${planar.length} values, expected frames·3·height·width = ${frames}·3·${height}·${width} = ${frames * 3 * plane}`,
+    );
   // An image is a clip of one frame: np.tile to temporal_patch_size; videos pad the last frame.
   const padded = Math.ceil(frames / TP) * TP;
   const gridT = padded / TP;
@@ -242,11 +285,17 @@ export interface QwenPreprocessed extends QwenPatches {
 }
 
 function limitsOf(options: QwenPreprocessOptions): Partial<QwenPixelLimits> {
-  return { ...(options.minPixels !== undefined ? { minPixels: options.minPixels } : {}), ...(options.maxPixels !== undefined ? { maxPixels: options.maxPixels } : {}) };
+  return {
+    ...(options.minPixels !== undefined ? { minPixels: options.minPixels } : {}),
+    ...(options.maxPixels !== undefined ? { maxPixels: options.maxPixels } : {}),
+  };
 }
 
 function checkRgb(image: RgbImage, where: string): void {
-  if (image.data.length !== image.width * image.height * 3) throw new ShapeError(`${where}: RGB image of ${image.width}x${image.height} needs ${image.width * image.height * 3} bytes, got ${image.data.length}`);
+  if (image.data.length !== image.width * image.height * 3)
+    throw new ShapeError(
+      `${where}: RGB image of ${image.width}x${image.height} needs ${image.width * image.height * 3} bytes, got ${image.data.length}`,
+    );
 }
 
 /**
@@ -255,7 +304,11 @@ function checkRgb(image: RgbImage, where: string): void {
  * @example
  * const { pixelValues, grid, width, height } = await preprocessQwenImage(rgb, 'qwen2.5-vl'); // 640x480 → 644x476, grid [1, 34, 46]
  */
-export async function preprocessQwenImage(image: RgbImage, family: QwenFamily, options: QwenPreprocessOptions = {}): Promise<QwenPreprocessed> {
+export async function preprocessQwenImage(
+  image: RgbImage,
+  family: QwenFamily,
+  options: QwenPreprocessOptions = {},
+): Promise<QwenPreprocessed> {
   const spec = qwenFamilySpec(family);
   checkRgb(image, `${family} image`);
   const [width, height] = qwenImageSize(family, image.width, image.height, limitsOf(options));
@@ -271,13 +324,20 @@ export async function preprocessQwenImage(image: RgbImage, family: QwenFamily, o
  * @example
  * const clip = await preprocessQwenVideo(frames, 'qwen3-vl'); // 8 frames of 1280x720 → 1280x704, grid [4, 44, 80]
  */
-export async function preprocessQwenVideo(frames: RgbImage[], family: QwenFamily, options: QwenPreprocessOptions = {}): Promise<QwenPreprocessed> {
+export async function preprocessQwenVideo(
+  frames: RgbImage[],
+  family: QwenFamily,
+  options: QwenPreprocessOptions = {},
+): Promise<QwenPreprocessed> {
   const spec = qwenFamilySpec(family);
   if (frames.length === 0) throw new InputError(`${family} video: no frames`, 'E_FRAMES');
   const first = frames[0]!;
   for (const [i, frame] of frames.entries()) {
     checkRgb(frame, `${family} video frame ${i}`);
-    if (frame.width !== first.width || frame.height !== first.height) throw new ShapeError(`${family} video: frame ${i} is ${frame.width}x${frame.height}, expected ${first.width}x${first.height} like frame 0`);
+    if (frame.width !== first.width || frame.height !== first.height)
+      throw new ShapeError(
+        `${family} video: frame ${i} is ${frame.width}x${frame.height}, expected ${first.width}x${first.height} like frame 0`,
+      );
   }
   const [width, height] = qwenVideoSize(family, frames.length, first.width, first.height, limitsOf(options));
   const resized = await Promise.all(frames.map((f) => resizeExact(f, width, height)));
@@ -290,10 +350,15 @@ export async function preprocessQwenVideo(frames: RgbImage[], family: QwenFamily
  * divisible by the merge size, t·h·w = rows. Errors name the field.
  */
 export function checkGrid(grid: readonly number[], rows: number, spec: QwenFamilySpec, field = 'grid_thw'): GridThw {
-  if (grid.length !== 3 || !grid.every((v) => Number.isInteger(v) && v >= 1)) throw new ShapeError(`${field}: expected 3 positive integers (t, h, w), got [${grid.join(', ')}]`);
+  if (grid.length !== 3 || !grid.every((v) => Number.isInteger(v) && v >= 1))
+    throw new ShapeError(`${field}: expected 3 positive integers (t, h, w), got [${grid.join(', ')}]`);
   const [t, h, w] = grid as GridThw;
-  if (h % spec.mergeSize !== 0 || w % spec.mergeSize !== 0) throw new ShapeError(`${field}: h = ${h} and w = ${w} must be multiples of the merge size ${spec.mergeSize}`);
-  if (t * h * w !== rows) throw new ShapeError(`${field}: [${t}, ${h}, ${w}] describes t·h·w = ${t * h * w} patches, but pixel_values has ${rows} rows`);
+  if (h % spec.mergeSize !== 0 || w % spec.mergeSize !== 0)
+    throw new ShapeError(`${field}: h = ${h} and w = ${w} must be multiples of the merge size ${spec.mergeSize}`);
+  if (t * h * w !== rows)
+    throw new ShapeError(
+      `${field}: [${t}, ${h}, ${w}] describes t·h·w = ${t * h * w} patches, but pixel_values has ${rows} rows`,
+    );
   return [t, h, w];
 }
 
@@ -310,20 +375,29 @@ export function checkGrid(grid: readonly number[], rows: number, spec: QwenFamil
  * @example
  * qwenWindowIndex([[1, 4, 10]]).windowIndex; // [0,1,2,3,5,6,7,8, 4,9] — 2×5 units, windows of 4 columns
  */
-export function qwenWindowIndex(grids: readonly GridThw[], options: { windowSize?: number; patchSize?: number; mergeSize?: number } = {}): { windowIndex: Int32Array; cuWindowSeqlens: Int32Array } {
+export function qwenWindowIndex(
+  grids: readonly GridThw[],
+  options: { windowSize?: number; patchSize?: number; mergeSize?: number } = {},
+): { windowIndex: Int32Array; cuWindowSeqlens: Int32Array } {
   const windowSize = options.windowSize ?? 112;
   const patchSize = options.patchSize ?? 14;
   const mergeSize = options.mergeSize ?? 2;
   const side = Math.floor(Math.floor(windowSize / mergeSize) / patchSize);
-  if (side < 1) throw new UsageError(`qwenWindowIndex: window ${windowSize} px is smaller than one merged unit (${mergeSize}×${patchSize} px)`, 'E_RANGE');
+  if (side < 1)
+    throw new UsageError(
+      `qwenWindowIndex: window ${windowSize} px is smaller than one merged unit (${mergeSize}×${patchSize} px)`,
+      'E_RANGE',
+    );
   const unit = mergeSize * mergeSize;
   const index: number[] = [];
   const cu: number[] = [0];
   let offset = 0;
   for (const [g, grid] of grids.entries()) {
     const [t, h, w] = grid;
-    if (!(Number.isInteger(t) && t >= 1 && Number.isInteger(h) && h >= 1 && Number.isInteger(w) && w >= 1)) throw new ShapeError(`grid_thw[${g}]: expected 3 positive integers, got [${grid.join(', ')}]`);
-    if (h % mergeSize !== 0 || w % mergeSize !== 0) throw new ShapeError(`grid_thw[${g}]: h = ${h} and w = ${w} must be multiples of the merge size ${mergeSize}`);
+    if (!(Number.isInteger(t) && t >= 1 && Number.isInteger(h) && h >= 1 && Number.isInteger(w) && w >= 1))
+      throw new ShapeError(`grid_thw[${g}]: expected 3 positive integers, got [${grid.join(', ')}]`);
+    if (h % mergeSize !== 0 || w % mergeSize !== 0)
+      throw new ShapeError(`grid_thw[${g}]: h = ${h} and w = ${w} must be multiples of the merge size ${mergeSize}`);
     const lh = h / mergeSize;
     const lw = w / mergeSize;
     const windowsH = (lh + side - (lh % side)) / side;
@@ -361,7 +435,10 @@ export function inversePermutation(order: Int32Array): Int32Array {
   const inverse = new Int32Array(order.length).fill(-1);
   for (let i = 0; i < order.length; i++) {
     const j = order[i]!;
-    if (!(j >= 0 && j < order.length) || inverse[j] !== -1) throw new ShapeError(`inversePermutation: entry ${i} = ${j} is out of range or repeated (not a permutation of 0..${order.length - 1})`);
+    if (!(j >= 0 && j < order.length) || inverse[j] !== -1)
+      throw new ShapeError(
+        `inversePermutation: entry ${i} = ${j} is out of range or repeated (not a permutation of 0..${order.length - 1})`,
+      );
     inverse[j] = i;
   }
   return inverse;

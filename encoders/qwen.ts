@@ -7,7 +7,14 @@ import { floatToHalf } from '../core/float16.js';
 import { createTokenSet, type TokenSet, type TokenSource } from '../core/tokenset.js';
 import { effectiveFps, readFrames, sceneChanges } from './ffmpeg.js';
 import { readImage, resolveNormalization, type Normalization } from './image.js';
-import { asFloat32, declaredType, ENCODER_CONFIG_FILE, normalizationSchema, openOnnxSession, parseConfig } from './onnx.js';
+import {
+  asFloat32,
+  declaredType,
+  ENCODER_CONFIG_FILE,
+  normalizationSchema,
+  openOnnxSession,
+  parseConfig,
+} from './onnx.js';
 import { negativeCosineToMean } from './patch.js';
 import {
   checkGrid,
@@ -122,18 +129,36 @@ export interface QwenEncoderConfig {
 export function resolveQwenConfig(raw: unknown, where = ENCODER_CONFIG_FILE): QwenEncoderConfig {
   const c = parseConfig(qwenConfigSchema, raw, where);
   const spec = qwenFamilySpec(c.family);
-  if (c.deepstack && c.deepstackConcat) throw new InputError(`${where}: give either "deepstack" (output names) or "deepstackConcat" (columns in the features), not both`, 'E_CONFIG');
-  if ((c.deepstack || c.deepstackConcat) && c.family !== 'qwen3-vl') throw new InputError(`${where}: DeepStack outputs exist only in qwen3-vl towers, not ${c.family}`, 'E_CONFIG');
-  if (c.outputOrder === 'window' && c.family !== 'qwen2.5-vl') throw new InputError(`${where}: outputOrder "window" applies to qwen2.5-vl (window attention); ${c.family} has no window reorder`, 'E_CONFIG');
+  if (c.deepstack && c.deepstackConcat)
+    throw new InputError(
+      `${where}: give either "deepstack" (output names) or "deepstackConcat" (columns in the features), not both`,
+      'E_CONFIG',
+    );
+  if ((c.deepstack || c.deepstackConcat) && c.family !== 'qwen3-vl')
+    throw new InputError(`${where}: DeepStack outputs exist only in qwen3-vl towers, not ${c.family}`, 'E_CONFIG');
+  if (c.outputOrder === 'window' && c.family !== 'qwen2.5-vl')
+    throw new InputError(
+      `${where}: outputOrder "window" applies to qwen2.5-vl (window attention); ${c.family} has no window reorder`,
+      'E_CONFIG',
+    );
   const attentionOrder = c.attentionOrder ?? (c.family === 'qwen2.5-vl' ? 'window' : 'processor');
-  if (attentionOrder === 'window' && c.family !== 'qwen2.5-vl') throw new InputError(`${where}: attentionOrder "window" applies to qwen2.5-vl only`, 'E_CONFIG');
+  if (attentionOrder === 'window' && c.family !== 'qwen2.5-vl')
+    throw new InputError(`${where}: attentionOrder "window" applies to qwen2.5-vl only`, 'E_CONFIG');
   const fullBlocks = c.fullAttentionBlocks ?? spec.fullAttentionBlocks;
   if (c.attentionLayer !== undefined && fullBlocks && !fullBlocks.includes(c.attentionLayer)) {
-    throw new InputError(`${where}: attentionLayer ${c.attentionLayer} is a window-attention block of ${c.family}; scores need a full-attention block (${fullBlocks.join(', ')})`, 'E_CONFIG');
+    throw new InputError(
+      `${where}: attentionLayer ${c.attentionLayer} is a window-attention block of ${c.family}; scores need a full-attention block (${fullBlocks.join(', ')})`,
+      'E_CONFIG',
+    );
   }
-  if (c.attentionLayer !== undefined && !c.attention) throw new InputError(`${where}: attentionLayer is set but no "attention" output is named`, 'E_CONFIG');
-  for (const [lo, hi, label] of [[c.minPixels, c.maxPixels, 'minPixels/maxPixels'], [c.videoMinPixels, c.videoMaxPixels, 'videoMinPixels/videoMaxPixels']] as const) {
-    if (lo !== undefined && hi !== undefined && lo > hi) throw new InputError(`${where}: ${label}: ${lo} > ${hi}`, 'E_CONFIG');
+  if (c.attentionLayer !== undefined && !c.attention)
+    throw new InputError(`${where}: attentionLayer is set but no "attention" output is named`, 'E_CONFIG');
+  for (const [lo, hi, label] of [
+    [c.minPixels, c.maxPixels, 'minPixels/maxPixels'],
+    [c.videoMinPixels, c.videoMaxPixels, 'videoMinPixels/videoMaxPixels'],
+  ] as const) {
+    if (lo !== undefined && hi !== undefined && lo > hi)
+      throw new InputError(`${where}: ${label}: ${lo} > ${hi}`, 'E_CONFIG');
   }
   const config: QwenEncoderConfig = {
     family: c.family,
@@ -145,8 +170,14 @@ export function resolveQwenConfig(raw: unknown, where = ENCODER_CONFIG_FILE): Qw
     attentionKind: c.attentionKind,
     attentionOrder,
     windowSize: c.windowSize ?? spec.windowSize ?? 112,
-    image: { ...(c.minPixels !== undefined ? { minPixels: c.minPixels } : {}), ...(c.maxPixels !== undefined ? { maxPixels: c.maxPixels } : {}) },
-    video: { ...(c.videoMinPixels !== undefined ? { minPixels: c.videoMinPixels } : {}), ...(c.videoMaxPixels !== undefined ? { maxPixels: c.videoMaxPixels } : {}) },
+    image: {
+      ...(c.minPixels !== undefined ? { minPixels: c.minPixels } : {}),
+      ...(c.maxPixels !== undefined ? { maxPixels: c.maxPixels } : {}),
+    },
+    video: {
+      ...(c.videoMinPixels !== undefined ? { minPixels: c.videoMinPixels } : {}),
+      ...(c.videoMaxPixels !== undefined ? { maxPixels: c.videoMaxPixels } : {}),
+    },
     normalization: c.normalization ? resolveNormalization(c.normalization) : spec.normalization,
     temporalChunk: c.temporalChunk,
     processorConfigs: [],
@@ -165,7 +196,10 @@ async function readJson(path: string): Promise<unknown> {
     text = await readFile(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new InputError(`${path}: ${code === 'ENOENT' ? 'file not found' : `cannot read (${(error as Error).message})`}`, code === 'ENOENT' ? 'E_NOENT' : 'E_READ');
+    throw new InputError(
+      `${path}: ${code === 'ENOENT' ? 'file not found' : `cannot read (${(error as Error).message})`}`,
+      code === 'ENOENT' ? 'E_NOENT' : 'E_READ',
+    );
   }
   try {
     return JSON.parse(text);
@@ -196,22 +230,31 @@ export async function readQwenConfig(source: QwenEncoderSource): Promise<QwenEnc
   try {
     info = await stat(model);
   } catch {
-    throw new InputError(`${model}: not found (expected an .onnx file, a model directory with ${ENCODER_CONFIG_FILE}, or a .json config)`, 'E_NOENT');
+    throw new InputError(
+      `${model}: not found (expected an .onnx file, a model directory with ${ENCODER_CONFIG_FILE}, or a .json config)`,
+      'E_NOENT',
+    );
   }
   let config: QwenEncoderConfig;
   let explicit: Record<string, unknown> = {};
   if (info.isFile() && extname(model).toLowerCase() === '.onnx') {
-    if (source.family === undefined) throw new UsageError(`${model}: a bare .onnx tower needs its family (qwen2.5-vl or qwen3-vl)`, 'E_FAMILY');
+    if (source.family === undefined)
+      throw new UsageError(`${model}: a bare .onnx tower needs its family (qwen2.5-vl or qwen3-vl)`, 'E_FAMILY');
     config = resolveQwenConfig({ family: source.family, model: basename(model) }, model);
     config.model = model;
   } else {
     const configPath = info.isDirectory() ? join(model, ENCODER_CONFIG_FILE) : model;
-    if (!info.isDirectory() && extname(model).toLowerCase() !== '.json') throw new UsageError(`${model}: expected an .onnx file, a model directory or a .json config`, 'E_FORMAT');
+    if (!info.isDirectory() && extname(model).toLowerCase() !== '.json')
+      throw new UsageError(`${model}: expected an .onnx file, a model directory or a .json config`, 'E_FORMAT');
     const raw = await readJson(configPath);
     if (typeof raw === 'object' && raw !== null) explicit = raw as Record<string, unknown>;
     if (source.family !== undefined && !('family' in explicit)) explicit.family = source.family;
     config = resolveQwenConfig(raw, configPath);
-    if (source.family !== undefined && config.family !== source.family) throw new UsageError(`${configPath}: the config is for ${config.family}, but ${source.family} was asked for`, 'E_FAMILY');
+    if (source.family !== undefined && config.family !== source.family)
+      throw new UsageError(
+        `${configPath}: the config is for ${config.family}, but ${source.family} was asked for`,
+        'E_FAMILY',
+      );
     config.model = resolve(dirname(configPath), config.model);
   }
   await applyProcessorConfigs(config, explicit);
@@ -219,7 +262,10 @@ export async function readQwenConfig(source: QwenEncoderSource): Promise<QwenEnc
 }
 
 /** The processor files a Hugging Face repo ships; `vtc models pull` fetches them with the .onnx files. */
-export const PROCESSOR_CONFIG_FILES = { image: 'preprocessor_config.json', video: 'video_preprocessor_config.json' } as const;
+export const PROCESSOR_CONFIG_FILES = {
+  image: 'preprocessor_config.json',
+  video: 'video_preprocessor_config.json',
+} as const;
 
 /**
  * Takes smart_resize bounds and mean/std from the checkpoint's own processor
@@ -235,7 +281,12 @@ async function applyProcessorConfigs(config: QwenEncoderConfig, explicit: Record
     let path: string | undefined;
     for (const folder of folders) {
       const candidate = join(folder, PROCESSOR_CONFIG_FILES[kind]);
-      if (await stat(candidate).then((s) => s.isFile(), () => false)) {
+      if (
+        await stat(candidate).then(
+          (s) => s.isFile(),
+          () => false,
+        )
+      ) {
         path = candidate;
         break;
       }
@@ -244,23 +295,46 @@ async function applyProcessorConfigs(config: QwenEncoderConfig, explicit: Record
     const raw = await readJson(path);
     if (typeof raw !== 'object' || raw === null) throw new InputError(`${path}: expected a JSON object`, 'E_CONFIG');
     const facts = raw as Record<string, unknown>;
-    for (const [key, expected] of [['patch_size', spec.patchSize], ['merge_size', spec.mergeSize], ['temporal_patch_size', spec.temporalPatchSize]] as const) {
-      if (facts[key] !== undefined && facts[key] !== expected) throw new InputError(`${path}: ${key} is ${JSON.stringify(facts[key])}, but ${config.family} uses ${expected}; is this the right checkpoint?`, 'E_CONFIG');
+    for (const [key, expected] of [
+      ['patch_size', spec.patchSize],
+      ['merge_size', spec.mergeSize],
+      ['temporal_patch_size', spec.temporalPatchSize],
+    ] as const) {
+      if (facts[key] !== undefined && facts[key] !== expected)
+        throw new InputError(
+          `${path}: ${key} is ${JSON.stringify(facts[key])}, but ${config.family} uses ${expected}; is this the right checkpoint?`,
+          'E_CONFIG',
+        );
     }
     const size = (typeof facts.size === 'object' && facts.size !== null ? facts.size : {}) as Record<string, unknown>;
     const bound = (value: unknown, field: string): number | undefined => {
       if (value === undefined || value === null) return undefined;
-      if (!(typeof value === 'number' && Number.isInteger(value) && value > 0)) throw new InputError(`${path}: ${field} must be a positive integer, got ${JSON.stringify(value)}`, 'E_CONFIG');
+      if (!(typeof value === 'number' && Number.isInteger(value) && value > 0))
+        throw new InputError(`${path}: ${field} must be a positive integer, got ${JSON.stringify(value)}`, 'E_CONFIG');
       return value;
     };
-    const minPixels = bound(facts.min_pixels ?? size.shortest_edge, facts.min_pixels !== undefined ? 'min_pixels' : 'size.shortest_edge');
-    const maxPixels = bound(facts.max_pixels ?? size.longest_edge, facts.max_pixels !== undefined ? 'max_pixels' : 'size.longest_edge');
+    const minPixels = bound(
+      facts.min_pixels ?? size.shortest_edge,
+      facts.min_pixels !== undefined ? 'min_pixels' : 'size.shortest_edge',
+    );
+    const maxPixels = bound(
+      facts.max_pixels ?? size.longest_edge,
+      facts.max_pixels !== undefined ? 'max_pixels' : 'size.longest_edge',
+    );
     const [minKey, maxKey] = kind === 'image' ? ['minPixels', 'maxPixels'] : ['videoMinPixels', 'videoMaxPixels'];
     if (minPixels !== undefined && explicit[minKey] === undefined) config[kind].minPixels = minPixels;
     if (maxPixels !== undefined && explicit[maxKey] === undefined) config[kind].maxPixels = maxPixels;
-    if (kind === 'image' && explicit.normalization === undefined && Array.isArray(facts.image_mean) && Array.isArray(facts.image_std)) {
+    if (
+      kind === 'image' &&
+      explicit.normalization === undefined &&
+      Array.isArray(facts.image_mean) &&
+      Array.isArray(facts.image_std)
+    ) {
       try {
-        config.normalization = resolveNormalization({ mean: facts.image_mean as Normalization['mean'], std: facts.image_std as Normalization['std'] });
+        config.normalization = resolveNormalization({
+          mean: facts.image_mean as Normalization['mean'],
+          std: facts.image_std as Normalization['std'],
+        });
       } catch (error) {
         throw new InputError(`${path}: image_mean/image_std: ${(error as Error).message}`, 'E_CONFIG');
       }
@@ -278,7 +352,11 @@ async function applyProcessorConfigs(config: QwenEncoderConfig, explicit: Record
 export async function isQwenModel(path: string): Promise<boolean> {
   try {
     const info = await stat(path);
-    const configPath = info.isDirectory() ? join(path, ENCODER_CONFIG_FILE) : extname(path).toLowerCase() === '.json' ? path : undefined;
+    const configPath = info.isDirectory()
+      ? join(path, ENCODER_CONFIG_FILE)
+      : extname(path).toLowerCase() === '.json'
+        ? path
+        : undefined;
     if (!configPath) return false;
     const raw = JSON.parse(await readFile(configPath, 'utf8')) as unknown;
     return typeof raw === 'object' && raw !== null && typeof (raw as Record<string, unknown>).family === 'string';
@@ -312,7 +390,12 @@ export interface QwenEncoder {
   /** Image → TokenSet (one source, positions (0, row, col), DeepStack in `extra`). */
   encodeImage(image: RgbImage, meta?: Record<string, string>): Promise<TokenSet>;
   /** Video frames (same size, in order) with their times in seconds → TokenSet (one source per frame pair). */
-  encodeFrames(frames: RgbImage[], times: number[], meta?: Record<string, string>, onChunk?: (done: number, total: number) => void): Promise<TokenSet>;
+  encodeFrames(
+    frames: RgbImage[],
+    times: number[],
+    meta?: Record<string, string>,
+    onChunk?: (done: number, total: number) => void,
+  ): Promise<TokenSet>;
   dispose(): Promise<void>;
 }
 
@@ -331,13 +414,18 @@ export interface QwenEncoderOptions {
  * const tokens = await encoder.encodeImage(rgb); // n = (h/28)·(w/28), positions (0, row, col)
  * await encoder.dispose();
  */
-export async function loadQwenEncoder(source: QwenEncoderSource, options: QwenEncoderOptions = {}): Promise<QwenEncoder> {
+export async function loadQwenEncoder(
+  source: QwenEncoderSource,
+  options: QwenEncoderOptions = {},
+): Promise<QwenEncoder> {
   const config = await readQwenConfig(source);
   if (options.temporalChunk !== undefined) {
-    if (!(Number.isInteger(options.temporalChunk) && options.temporalChunk >= 1)) throw new UsageError(`temporal chunk must be an integer ≥ 1, got ${options.temporalChunk}`, 'E_RANGE');
+    if (!(Number.isInteger(options.temporalChunk) && options.temporalChunk >= 1))
+      throw new UsageError(`temporal chunk must be an integer ≥ 1, got ${options.temporalChunk}`, 'E_RANGE');
     config.temporalChunk = options.temporalChunk;
   }
-  if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 0)) throw new UsageError(`threads must be an integer ≥ 0, got ${options.threads}`, 'E_RANGE');
+  if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 0))
+    throw new UsageError(`threads must be an integer ≥ 0, got ${options.threads}`, 'E_RANGE');
   const modelPath = config.model;
   try {
     await stat(modelPath);
@@ -347,43 +435,77 @@ export async function loadQwenEncoder(source: QwenEncoderSource, options: QwenEn
   return createQwenEncoderFromSession(await openOnnxSession(modelPath, options.threads), config, modelPath);
 }
 
-function createQwenEncoderFromSession(session: ort.InferenceSession, config: QwenEncoderConfig, modelPath: string): QwenEncoder {
+function createQwenEncoderFromSession(
+  session: ort.InferenceSession,
+  config: QwenEncoderConfig,
+  modelPath: string,
+): QwenEncoder {
   const spec = qwenFamilySpec(config.family);
   const inputs = session.inputNames;
-  if (!inputs.includes(config.pixelInput)) throw new InputError(`${modelPath}: no input named ${JSON.stringify(config.pixelInput)} (inputs: ${inputs.join(', ')})`, 'E_MODEL');
+  if (!inputs.includes(config.pixelInput))
+    throw new InputError(
+      `${modelPath}: no input named ${JSON.stringify(config.pixelInput)} (inputs: ${inputs.join(', ')})`,
+      'E_MODEL',
+    );
   const gridInput = config.gridInput ?? ['image_grid_thw', 'grid_thw'].find((name) => inputs.includes(name));
   if (!gridInput || !inputs.includes(gridInput)) {
-    throw new InputError(`${modelPath}: no grid input ${config.gridInput ? JSON.stringify(config.gridInput) : '(image_grid_thw or grid_thw)'} (inputs: ${inputs.join(', ')}); set "gridInput"`, 'E_MODEL');
+    throw new InputError(
+      `${modelPath}: no grid input ${config.gridInput ? JSON.stringify(config.gridInput) : '(image_grid_thw or grid_thw)'} (inputs: ${inputs.join(', ')}); set "gridInput"`,
+      'E_MODEL',
+    );
   }
   const pixelType = declaredType(session, config.pixelInput);
-  if (pixelType !== 'float32' && pixelType !== 'float16') throw new InputError(`${modelPath}: input ${config.pixelInput} is ${pixelType}; expected float32 or float16 patches`, 'E_MODEL');
+  if (pixelType !== 'float32' && pixelType !== 'float16')
+    throw new InputError(
+      `${modelPath}: input ${config.pixelInput} is ${pixelType}; expected float32 or float16 patches`,
+      'E_MODEL',
+    );
   const wanted = [config.features, ...(config.deepstack ?? []), ...(config.attention ? [config.attention] : [])];
   for (const name of wanted) {
-    if (!session.outputNames.includes(name)) throw new InputError(`${modelPath}: no output named ${JSON.stringify(name)} (outputs: ${session.outputNames.join(', ')})`, 'E_MODEL');
+    if (!session.outputNames.includes(name))
+      throw new InputError(
+        `${modelPath}: no output named ${JSON.stringify(name)} (outputs: ${session.outputNames.join(', ')})`,
+        'E_MODEL',
+      );
   }
   const unit = spec.mergeSize * spec.mergeSize;
 
   /** One run over `rows` patches of grid [t, h, w]; returns raster-ordered outputs. */
-  async function runChunk(pixels: Float32Array, grid: GridThw): Promise<{ features: Float32Array; deepstack: Float32Array[]; dim: number; attentionScores?: Float32Array }> {
+  async function runChunk(
+    pixels: Float32Array,
+    grid: GridThw,
+  ): Promise<{ features: Float32Array; deepstack: Float32Array[]; dim: number; attentionScores?: Float32Array }> {
     const [t, h, w] = grid;
     const patches = t * h * w;
     const tokens = patches / unit;
     const patchDim = pixels.length / patches;
     const dims = [patches, patchDim];
-    const pixelTensor = pixelType === 'float16' ? new ort.Tensor('float16', Uint16Array.from(pixels, floatToHalf), dims) : new ort.Tensor('float32', pixels as Float32Array<ArrayBuffer>, dims);
-    const gridTensor = new ort.Tensor('int64', BigInt64Array.from(grid, (v) => BigInt(v)), [1, 3]);
+    const pixelTensor =
+      pixelType === 'float16'
+        ? new ort.Tensor('float16', Uint16Array.from(pixels, floatToHalf), dims)
+        : new ort.Tensor('float32', pixels as Float32Array<ArrayBuffer>, dims);
+    const gridTensor = new ort.Tensor(
+      'int64',
+      BigInt64Array.from(grid, (v) => BigInt(v)),
+      [1, 3],
+    );
     let raw: ort.InferenceSession.OnnxValueMapType;
     try {
       raw = await session.run({ [config.pixelInput]: pixelTensor, [gridInput!]: gridTensor }, wanted);
     } catch (error) {
-      throw new InputError(`${modelPath}: inference failed for grid [${grid.join(', ')}] (${String((error as Error).message).split('\n')[0]})`, 'E_MODEL');
+      throw new InputError(
+        `${modelPath}: inference failed for grid [${grid.join(', ')}] (${String((error as Error).message).split('\n')[0]})`,
+        'E_MODEL',
+      );
     }
     const rowsOf = (name: string): { data: Float32Array; width: number } => {
       const tensor = asFloat32(raw[name]!, name, modelPath);
       const shape = tensor.dims as number[];
       const lead = shape.length === 3 && shape[0] === 1 ? shape.slice(1) : shape;
       if (lead.length !== 2 || lead[0] !== tokens) {
-        throw new ShapeError(`${modelPath}: output ${name} has shape [${shape.join(', ')}], expected [${tokens}, D] (grid [${grid.join(', ')}]: t·h·w/${unit} = ${tokens} merged tokens)`);
+        throw new ShapeError(
+          `${modelPath}: output ${name} has shape [${shape.join(', ')}], expected [${tokens}, D] (grid [${grid.join(', ')}]: t·h·w/${unit} = ${tokens} merged tokens)`,
+        );
       }
       return { data: tensor.data as Float32Array, width: lead[1]! };
     };
@@ -393,39 +515,69 @@ function createQwenEncoderFromSession(session: ort.InferenceSession, config: Qwe
     let deepstack: Float32Array[] = [];
     if (config.deepstackConcat) {
       const parts = config.deepstackConcat + 1;
-      if (main.width % parts !== 0) throw new ShapeError(`${modelPath}: output ${config.features} has ${main.width} columns, not divisible into main + ${config.deepstackConcat} DeepStack parts (deepstackConcat)`);
+      if (main.width % parts !== 0)
+        throw new ShapeError(
+          `${modelPath}: output ${config.features} has ${main.width} columns, not divisible into main + ${config.deepstackConcat} DeepStack parts (deepstackConcat)`,
+        );
       dim = main.width / parts;
       const split = Array.from({ length: parts }, () => new Float32Array(tokens * dim));
-      for (let i = 0; i < tokens; i++) for (let p = 0; p < parts; p++) split[p]!.set(main.data.subarray(i * main.width + p * dim, i * main.width + (p + 1) * dim), i * dim);
+      for (let i = 0; i < tokens; i++)
+        for (let p = 0; p < parts; p++)
+          split[p]!.set(main.data.subarray(i * main.width + p * dim, i * main.width + (p + 1) * dim), i * dim);
       features = split[0]!;
       deepstack = split.slice(1);
     } else if (config.deepstack) {
       deepstack = config.deepstack.map((name) => {
         const part = rowsOf(name);
-        if (part.width !== dim) throw new ShapeError(`${modelPath}: DeepStack output ${name} has ${part.width} columns, expected ${dim} like ${config.features}`);
+        if (part.width !== dim)
+          throw new ShapeError(
+            `${modelPath}: DeepStack output ${name} has ${part.width} columns, expected ${dim} like ${config.features}`,
+          );
         return Float32Array.from(part.data);
       });
     }
     features = Float32Array.from(features);
     let windowIndex: Int32Array | undefined;
-    const needWindow = config.outputOrder === 'window' || (config.attention !== undefined && config.attentionOrder === 'window');
-    if (needWindow) windowIndex = qwenWindowIndex([grid], { windowSize: config.windowSize, patchSize: spec.patchSize, mergeSize: spec.mergeSize }).windowIndex;
+    const needWindow =
+      config.outputOrder === 'window' || (config.attention !== undefined && config.attentionOrder === 'window');
+    if (needWindow)
+      windowIndex = qwenWindowIndex([grid], {
+        windowSize: config.windowSize,
+        patchSize: spec.patchSize,
+        mergeSize: spec.mergeSize,
+      }).windowIndex;
     if (config.outputOrder === 'window') {
       features = unpermuteRows(features, windowIndex!, dim);
       deepstack = deepstack.map((part) => unpermuteRows(part, windowIndex!, dim));
     }
-    const out: { features: Float32Array; deepstack: Float32Array[]; dim: number; attentionScores?: Float32Array } = { features, deepstack, dim };
+    const out: { features: Float32Array; deepstack: Float32Array[]; dim: number; attentionScores?: Float32Array } = {
+      features,
+      deepstack,
+      dim,
+    };
     if (config.attention) {
       const attention = asFloat32(raw[config.attention]!, config.attention, modelPath);
-      out.attentionScores = attentionReceived(attention, grid, config.attentionKind, config.attentionOrder === 'window' ? windowIndex! : undefined, unit, `${modelPath}: output ${config.attention}`);
+      out.attentionScores = attentionReceived(
+        attention,
+        grid,
+        config.attentionKind,
+        config.attentionOrder === 'window' ? windowIndex! : undefined,
+        unit,
+        `${modelPath}: output ${config.attention}`,
+      );
     }
     return out;
   }
 
-  async function encodePatches(patches: QwenPatches, onChunk?: (done: number, total: number) => void): Promise<QwenTowerOutput> {
+  async function encodePatches(
+    patches: QwenPatches,
+    onChunk?: (done: number, total: number) => void,
+  ): Promise<QwenTowerOutput> {
     const rows = patches.pixelValues.length / patches.patchDim;
     if (!Number.isInteger(rows) || patches.patchDim !== 3 * spec.temporalPatchSize * spec.patchSize * spec.patchSize) {
-      throw new ShapeError(`pixel_values: rows of ${patches.patchDim} values, expected 3·${spec.temporalPatchSize}·${spec.patchSize}·${spec.patchSize} = ${3 * spec.temporalPatchSize * spec.patchSize * spec.patchSize} for ${config.family}`);
+      throw new ShapeError(
+        `pixel_values: rows of ${patches.patchDim} values, expected 3·${spec.temporalPatchSize}·${spec.patchSize}·${spec.patchSize} = ${3 * spec.temporalPatchSize * spec.patchSize * spec.patchSize} for ${config.family}`,
+      );
     }
     const [t, h, w] = checkGrid(patches.grid, rows, spec, gridInput);
     const perFrame = h * w;
@@ -437,7 +589,10 @@ function createQwenEncoderFromSession(session: ort.InferenceSession, config: Qwe
     let dim = 0;
     for (let t0 = 0; t0 < t; t0 += config.temporalChunk) {
       const count = Math.min(config.temporalChunk, t - t0);
-      const pixels = patches.pixelValues.subarray(t0 * perFrame * patches.patchDim, (t0 + count) * perFrame * patches.patchDim);
+      const pixels = patches.pixelValues.subarray(
+        t0 * perFrame * patches.patchDim,
+        (t0 + count) * perFrame * patches.patchDim,
+      );
       const chunk = await runChunk(pixels, [count, h, w]);
       if (!features) {
         dim = chunk.dim;
@@ -453,12 +608,24 @@ function createQwenEncoderFromSession(session: ort.InferenceSession, config: Qwe
         const from = at + f * tokensPerFrame;
         const frameScores = chunk.attentionScores
           ? chunk.attentionScores.subarray(f * tokensPerFrame, (f + 1) * tokensPerFrame)
-          : negativeCosineToMean(chunk.features.subarray(f * tokensPerFrame * dim, (f + 1) * tokensPerFrame * dim), tokensPerFrame, dim);
+          : negativeCosineToMean(
+              chunk.features.subarray(f * tokensPerFrame * dim, (f + 1) * tokensPerFrame * dim),
+              tokensPerFrame,
+              dim,
+            );
         scores.set(frameScores, from);
       }
       onChunk?.(t0 + count, t);
     }
-    return { grid: [t, h, w], n, dim, features: features!, deepstack, scores, scoreRule: config.attention ? 'attention-received' : 'negative-cosine-to-mean' };
+    return {
+      grid: [t, h, w],
+      n,
+      dim,
+      features: features!,
+      deepstack,
+      scores,
+      scoreRule: config.attention ? 'attention-received' : 'negative-cosine-to-mean',
+    };
   }
 
   const preprocessOptions = (kind: 'image' | 'video') => ({ ...config[kind], normalization: config.normalization });
@@ -472,13 +639,36 @@ function createQwenEncoderFromSession(session: ort.InferenceSession, config: Qwe
     async encodeImage(image: RgbImage, meta: Record<string, string> = {}): Promise<TokenSet> {
       const pre = await preprocessQwenImage(image, config.family, preprocessOptions('image'));
       const out = await encodePatches(pre);
-      return qwenTokenSet(out, pre, { kind: 'image', encoder: config.name, family: config.family, temporalPatchSize: spec.temporalPatchSize, originalWidth: image.width, originalHeight: image.height, meta });
+      return qwenTokenSet(out, pre, {
+        kind: 'image',
+        encoder: config.name,
+        family: config.family,
+        temporalPatchSize: spec.temporalPatchSize,
+        originalWidth: image.width,
+        originalHeight: image.height,
+        meta,
+      });
     },
-    async encodeFrames(frames: RgbImage[], times: number[], meta: Record<string, string> = {}, onChunk?: (done: number, total: number) => void): Promise<TokenSet> {
-      if (times.length !== frames.length) throw new ShapeError(`${config.family} video: ${frames.length} frames but ${times.length} timestamps`);
+    async encodeFrames(
+      frames: RgbImage[],
+      times: number[],
+      meta: Record<string, string> = {},
+      onChunk?: (done: number, total: number) => void,
+    ): Promise<TokenSet> {
+      if (times.length !== frames.length)
+        throw new ShapeError(`${config.family} video: ${frames.length} frames but ${times.length} timestamps`);
       const pre = await preprocessQwenVideo(frames, config.family, preprocessOptions('video'));
       const out = await encodePatches(pre, onChunk);
-      return qwenTokenSet(out, pre, { kind: 'video', encoder: config.name, family: config.family, temporalPatchSize: spec.temporalPatchSize, originalWidth: frames[0]!.width, originalHeight: frames[0]!.height, times, meta });
+      return qwenTokenSet(out, pre, {
+        kind: 'video',
+        encoder: config.name,
+        family: config.family,
+        temporalPatchSize: spec.temporalPatchSize,
+        originalWidth: frames[0]!.width,
+        originalHeight: frames[0]!.height,
+        times,
+        meta,
+      });
     },
     async dispose() {
       await session.release();
@@ -499,12 +689,22 @@ function unpermuteRows(rows: Float32Array, windowIndex: Int32Array, dim: number)
  * to), summed over the token's `unit` patches. Sequence position s maps to
  * processor patch windowIndex[⌊s/unit⌋]·unit + s mod unit in window order.
  */
-function attentionReceived(attention: ort.Tensor, grid: GridThw, kind: 'logits' | 'probs', windowIndex: Int32Array | undefined, unit: number, where: string): Float32Array {
+function attentionReceived(
+  attention: ort.Tensor,
+  grid: GridThw,
+  kind: 'logits' | 'probs',
+  windowIndex: Int32Array | undefined,
+  unit: number,
+  where: string,
+): Float32Array {
   const [t, h, w] = grid;
   const patches = t * h * w;
   const shape = attention.dims as number[];
   const core = shape.length === 4 && shape[0] === 1 ? shape.slice(1) : shape.length === 2 ? [1, ...shape] : shape;
-  if (core.length !== 3 || core[1] !== patches || core[2] !== patches) throw new ShapeError(`${where} has shape [${shape.join(', ')}], expected [heads, ${patches}, ${patches}] (or [1, heads, N, N] / [N, N]) for grid [${grid.join(', ')}]`);
+  if (core.length !== 3 || core[1] !== patches || core[2] !== patches)
+    throw new ShapeError(
+      `${where} has shape [${shape.join(', ')}], expected [heads, ${patches}, ${patches}] (or [1, heads, N, N] / [N, N]) for grid [${grid.join(', ')}]`,
+    );
   const heads = core[0]!;
   const data = attention.data as Float32Array;
   const perFrame = h * w;
@@ -596,7 +796,19 @@ function qwenTokenSet(out: QwenTowerOutput, pre: QwenPreprocessed, facts: TokenS
     score_rule: out.scoreRule,
   };
   if (facts.kind === 'video') meta.frames = String(pre.frames);
-  return createTokenSet({ data: out.features, n: out.n, d: out.dim, sources, source, row, col, score: out.scores, positions, ...(out.deepstack.length > 0 ? { extra } : {}), meta });
+  return createTokenSet({
+    data: out.features,
+    n: out.n,
+    d: out.dim,
+    sources,
+    source,
+    row,
+    col,
+    score: out.scores,
+    positions,
+    ...(out.deepstack.length > 0 ? { extra } : {}),
+    meta,
+  });
 }
 
 export interface EncodeQwenImageOptions {
@@ -611,8 +823,14 @@ export interface EncodeQwenImageOptions {
  * @example
  * const tokens = await encodeQwenImage('photo.jpg', { encoder }); // meta.image_grid_thw = '1,34,46'
  */
-export async function encodeQwenImage(input: string | Uint8Array | RgbImage, options: EncodeQwenImageOptions): Promise<TokenSet> {
-  const image = typeof input === 'object' && !(input instanceof Uint8Array) ? input : await readImage(input, options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels });
+export async function encodeQwenImage(
+  input: string | Uint8Array | RgbImage,
+  options: EncodeQwenImageOptions,
+): Promise<TokenSet> {
+  const image =
+    typeof input === 'object' && !(input instanceof Uint8Array)
+      ? input
+      : await readImage(input, options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels });
   return options.encoder.encodeImage(image, typeof input === 'string' ? { input } : {});
 }
 
@@ -642,7 +860,8 @@ export async function encodeQwenVideo(path: string, options: EncodeQwenVideoOpti
   if (frames.length === 0) throw new InputError(`${path}: no frames decoded`, 'E_FRAMES');
   // The rate actually sampled (lower than asked when maxFrames caps a long video): seconds per grid = 2 / fps.
   const meta: Record<string, string> = { video: path, fps: String(effectiveFps(info.duration, fps, maxFrames)) };
-  if (options.sceneThreshold !== undefined) meta.scene_changes = (await sceneChanges(path, options.sceneThreshold)).join(',');
+  if (options.sceneThreshold !== undefined)
+    meta.scene_changes = (await sceneChanges(path, options.sceneThreshold)).join(',');
   return options.encoder.encodeFrames(
     frames.map((f) => f.image),
     frames.map((f) => f.time),

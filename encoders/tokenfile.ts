@@ -1,6 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { bundleToTokenSet, EXTRA_PREFIX, isBundle, tensorsToTokenSet, tokenSetToBundle, tokenSetToTensors } from '../core/bundle.js';
+import {
+  bundleToTokenSet,
+  EXTRA_PREFIX,
+  isBundle,
+  tensorsToTokenSet,
+  tokenSetToBundle,
+  tokenSetToTensors,
+} from '../core/bundle.js';
 import { InputError, UsageError } from '../core/errors.js';
 import { decodeNpy, encodeNpy } from '../core/npy.js';
 import { decodeSafetensors, encodeSafetensors } from '../core/safetensors.js';
@@ -20,7 +27,8 @@ export async function loadTokens(path: string): Promise<TokenSet> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new InputError(`${path}: file not found`, 'E_NOENT');
-    if (code === 'EISDIR') throw new InputError(`${path}: is a directory, expected a .npy or .safetensors file`, 'E_INPUT');
+    if (code === 'EISDIR')
+      throw new InputError(`${path}: is a directory, expected a .npy or .safetensors file`, 'E_INPUT');
     throw new InputError(`${path}: cannot read (${(error as Error).message})`, 'E_READ');
   }
   return decodeTokens(bytes, path);
@@ -34,7 +42,10 @@ export function decodeTokens(bytes: Uint8Array, name: string): TokenSet {
     const file = decodeSafetensors(bytes, name);
     return isBundle(file) ? bundleToTokenSet(file, name) : tensorsToTokenSet(file, name);
   }
-  throw new UsageError(`${name}: unsupported token file extension ${JSON.stringify(ext)} (expected .npy or .safetensors)`, 'E_FORMAT');
+  throw new UsageError(
+    `${name}: unsupported token file extension ${JSON.stringify(ext)} (expected .npy or .safetensors)`,
+    'E_FORMAT',
+  );
 }
 
 function npyToTokenSet(bytes: Uint8Array, name: string): TokenSet {
@@ -46,7 +57,8 @@ function npyToTokenSet(bytes: Uint8Array, name: string): TokenSet {
   }
   if (shape.length === 3) {
     const [frames, perFrame, d] = shape as [number, number, number];
-    if (frames * perFrame === 0) throw new InputError(`${name}: contains zero tokens (shape (${shape.join(', ')}))`, 'E_EMPTY');
+    if (frames * perFrame === 0)
+      throw new InputError(`${name}: contains zero tokens (shape (${shape.join(', ')}))`, 'E_EMPTY');
     const side = Math.round(Math.sqrt(perFrame));
     const [rows, cols] = side * side === perFrame ? [side, side] : [1, perFrame];
     const sources: TokenSource[] = Array.from({ length: frames }, (_, f) => ({ kind: 'frame', index: f, rows, cols }));
@@ -54,7 +66,10 @@ function npyToTokenSet(bytes: Uint8Array, name: string): TokenSet {
     for (let f = 0; f < frames; f++) source.fill(f, f * perFrame, (f + 1) * perFrame);
     return withWhere(name, () => createTokenSet({ data, n: frames * perFrame, d, sources, source }));
   }
-  throw new InputError(`${name}: expected a 2-D [n, d] or 3-D [frames, tokens, d] array, got shape (${shape.join(', ')})`, 'E_SHAPE');
+  throw new InputError(
+    `${name}: expected a 2-D [n, d] or 3-D [frames, tokens, d] array, got shape (${shape.join(', ')})`,
+    'E_SHAPE',
+  );
 }
 
 /** Re-throws validation errors with the file name in front. */
@@ -90,7 +105,10 @@ export function encodeTokens(tokens: TokenSet, name: string, options: SaveTokens
     }
     return encodeSafetensors(tensors, metadata);
   }
-  throw new UsageError(`${name}: unsupported output extension ${JSON.stringify(ext)} (expected .npy or .safetensors)`, 'E_FORMAT');
+  throw new UsageError(
+    `${name}: unsupported output extension ${JSON.stringify(ext)} (expected .npy or .safetensors)`,
+    'E_FORMAT',
+  );
 }
 
 /**
@@ -119,7 +137,10 @@ export function npyShape(tokens: TokenSet, name: string): number[] {
       ? `${perSource.size} frames with unequal token counts (${Math.min(...counts)}–${Math.max(...counts)})`
       : `${perSource.size} frames out of frame order`
     : `${perSource.size} sources (${[...kinds].join(', ')})`;
-  throw new UsageError(`${name}: these ${n} tokens come from ${what}; .npy holds only [n, d] or [frames, tokens, d] and would lose which token belongs where — write .safetensors instead`, 'E_STRUCTURE');
+  throw new UsageError(
+    `${name}: these ${n} tokens come from ${what}; .npy holds only [n, d] or [frames, tokens, d] and would lose which token belongs where — write .safetensors instead`,
+    'E_STRUCTURE',
+  );
 }
 
 /** Writes atomically (temp file + rename) so a crash never leaves half a file. */

@@ -1,6 +1,14 @@
 import { ShapeError } from '../core/errors.js';
 import { createTokenSet, gridPositions, type TokenSet, type TokenSource } from '../core/tokenset.js';
-import { effectiveFps, probeVideo, readFrames, sceneChanges, streamFrames, type VideoFrame, type VideoInfo } from './ffmpeg.js';
+import {
+  effectiveFps,
+  probeVideo,
+  readFrames,
+  sceneChanges,
+  streamFrames,
+  type VideoFrame,
+  type VideoInfo,
+} from './ffmpeg.js';
 import { resizeImage } from './image.js';
 import type { EncodedTile, RgbImage, VisionEncoder } from './types.js';
 
@@ -37,7 +45,8 @@ export interface EncodeVideoOptions {
  */
 export function tilesToFrameTokens(tiles: EncodedTile[], times: number[], meta: Record<string, string> = {}): TokenSet {
   if (tiles.length === 0) throw new ShapeError('tilesToFrameTokens: no frames');
-  if (tiles.length !== times.length) throw new ShapeError(`tilesToFrameTokens: ${tiles.length} tiles but ${times.length} timestamps`);
+  if (tiles.length !== times.length)
+    throw new ShapeError(`tilesToFrameTokens: ${tiles.length} tiles but ${times.length} timestamps`);
   const { dim } = tiles[0]!;
   const perFrame = tiles.map((t) => t.rows * t.cols);
   const n = perFrame.reduce((a, b) => a + b, 0);
@@ -51,7 +60,10 @@ export function tilesToFrameTokens(tiles: EncodedTile[], times: number[], meta: 
   for (const [f, tile] of tiles.entries()) {
     if (tile.dim !== dim) throw new ShapeError(`tilesToFrameTokens: frame ${f} has dim ${tile.dim}, expected ${dim}`);
     const count = perFrame[f]!;
-    if (tile.features.length !== count * dim) throw new ShapeError(`tilesToFrameTokens: frame ${f} has ${tile.features.length} values, expected ${count}*${dim}`);
+    if (tile.features.length !== count * dim)
+      throw new ShapeError(
+        `tilesToFrameTokens: frame ${f} has ${tile.features.length} values, expected ${count}*${dim}`,
+      );
     data.set(tile.features, offset * dim);
     score.set(tile.scores, offset);
     for (let i = 0; i < count; i++) {
@@ -77,12 +89,21 @@ export function tilesToFrameTokens(tiles: EncodedTile[], times: number[], meta: 
  * @example
  * const tiles = await encodeFrames(frames.map((f) => f.image), createPatchEncoder());
  */
-export async function encodeFrames(images: RgbImage[], encoder: VisionEncoder, batchSize = 8, onBatch?: (done: number) => void): Promise<EncodedTile[]> {
+export async function encodeFrames(
+  images: RgbImage[],
+  encoder: VisionEncoder,
+  batchSize = 8,
+  onBatch?: (done: number) => void,
+): Promise<EncodedTile[]> {
   const tiles: EncodedTile[] = [];
   for (let start = 0; start < images.length; start += batchSize) {
     // The encoder's own preprocessing (CLIP: shortest side + centre crop), as encodeImage does; squash otherwise.
     const mode = encoder.preferredResize ?? 'squash';
-    const batch = await Promise.all(images.slice(start, start + batchSize).map((image) => resizeImage(image, encoder.inputSize, encoder.inputSize, { mode })));
+    const batch = await Promise.all(
+      images
+        .slice(start, start + batchSize)
+        .map((image) => resizeImage(image, encoder.inputSize, encoder.inputSize, { mode })),
+    );
     tiles.push(...(await encoder.encode(batch)));
     onBatch?.(tiles.length);
   }
@@ -104,7 +125,9 @@ export async function encodeVideo(path: string, options: EncodeVideoOptions): Pr
   const fps = options.fps ?? 1;
   const maxFrames = options.maxFrames ?? 64;
   const batchSize = options.batchSize ?? 8;
-  const expected = Number.isFinite(info.duration) ? Math.max(1, Math.min(maxFrames, Math.ceil(info.duration * effectiveFps(info.duration, fps, maxFrames)))) : maxFrames;
+  const expected = Number.isFinite(info.duration)
+    ? Math.max(1, Math.min(maxFrames, Math.ceil(info.duration * effectiveFps(info.duration, fps, maxFrames))))
+    : maxFrames;
   const squash = (encoder.preferredResize ?? 'squash') === 'squash';
   const size = squash ? { width: encoder.inputSize, height: encoder.inputSize } : { maxSide: 2 * encoder.inputSize };
   const meta: Record<string, string> = { video: path, encoder: encoder.name };
@@ -113,18 +136,36 @@ export async function encodeVideo(path: string, options: EncodeVideoOptions): Pr
   const times: number[] = [];
   let batch: VideoFrame[] = [];
   const flush = async () => {
-    tiles.push(...(await encodeFrames(batch.map((f) => f.image), encoder, batchSize)));
+    tiles.push(
+      ...(await encodeFrames(
+        batch.map((f) => f.image),
+        encoder,
+        batchSize,
+      )),
+    );
     times.push(...batch.map((f) => f.time));
     batch = [];
     options.onFrame?.(tiles.length, Math.max(expected, tiles.length));
   };
-  const stream = streamFrames(path, { fps, maxFrames, ...size, readAhead: batchSize, partial: options.partial ?? false, onTruncated: (message) => (meta.truncated = message) }, info);
+  const stream = streamFrames(
+    path,
+    {
+      fps,
+      maxFrames,
+      ...size,
+      readAhead: batchSize,
+      partial: options.partial ?? false,
+      onTruncated: (message) => (meta.truncated = message),
+    },
+    info,
+  );
   for await (const frame of stream) {
     batch.push(frame);
     if (batch.length === batchSize) await flush();
   }
   if (batch.length > 0) await flush();
-  if (options.sceneThreshold !== undefined) meta.scene_changes = (await sceneChanges(path, options.sceneThreshold)).join(',');
+  if (options.sceneThreshold !== undefined)
+    meta.scene_changes = (await sceneChanges(path, options.sceneThreshold)).join(',');
   return tilesToFrameTokens(tiles, times, meta);
 }
 
@@ -142,8 +183,15 @@ export async function encodeVideoFrames(
   const { encoder } = options;
   // Without a separate send size, a squashing encoder gets frames decoded straight at its input (no second resize).
   const squash = (encoder.preferredResize ?? 'squash') === 'squash';
-  const size = options.maxSide === undefined && squash ? { width: encoder.inputSize, height: encoder.inputSize } : { maxSide: options.maxSide ?? 2 * encoder.inputSize };
-  const { info, frames } = await readFrames(path, { fps: options.fps ?? 1, maxFrames: options.maxFrames ?? 64, ...size });
+  const size =
+    options.maxSide === undefined && squash
+      ? { width: encoder.inputSize, height: encoder.inputSize }
+      : { maxSide: options.maxSide ?? 2 * encoder.inputSize };
+  const { info, frames } = await readFrames(path, {
+    fps: options.fps ?? 1,
+    maxFrames: options.maxFrames ?? 64,
+    ...size,
+  });
   const tiles = await encodeFrames(
     frames.map((f) => f.image),
     encoder,
@@ -151,7 +199,8 @@ export async function encodeVideoFrames(
     (done) => options.onFrame?.(done, frames.length),
   );
   const meta: Record<string, string> = { video: path, encoder: encoder.name };
-  if (options.sceneThreshold !== undefined) meta.scene_changes = (await sceneChanges(path, options.sceneThreshold)).join(',');
+  if (options.sceneThreshold !== undefined)
+    meta.scene_changes = (await sceneChanges(path, options.sceneThreshold)).join(',');
   const tokens = tilesToFrameTokens(
     tiles,
     frames.map((f) => f.time),

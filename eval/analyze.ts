@@ -31,7 +31,8 @@ export interface AnalyzeResult {
  */
 export async function analyzeLogs(dir: string, options: AnalyzeOptions = {}): Promise<AnalyzeResult> {
   const resultFiles = await findResultFiles(dir);
-  const { tasks, runs, warnings } = resultFiles.length > 0 ? await analyzeResultFiles(resultFiles) : await analyzeLmmsLogs(dir);
+  const { tasks, runs, warnings } =
+    resultFiles.length > 0 ? await analyzeResultFiles(resultFiles) : await analyzeLmmsLogs(dir);
   const reportFiles = options.noReport
     ? []
     : await writeReport(options.out ?? join(dir, 'vtc-report'), {
@@ -39,7 +40,10 @@ export async function analyzeLogs(dir: string, options: AnalyzeOptions = {}): Pr
         source: dir,
         tasks,
         warnings,
-        meta: resultFiles.length > 0 ? { results: resultFiles.join(', ') } : { runs: runs.map((r) => `${r.folder} → ${r.method} K=${r.k}`).join('; ') },
+        meta:
+          resultFiles.length > 0
+            ? { results: resultFiles.join(', ') }
+            : { runs: runs.map((r) => `${r.folder} → ${r.method} K=${r.k}`).join('; ') },
       });
   return { tasks, runs, warnings, summary: summariseTasks(tasks), reportFiles };
 }
@@ -47,18 +51,26 @@ export async function analyzeLogs(dir: string, options: AnalyzeOptions = {}): Pr
 /** `results*.jsonl` files written by `vtc eval run` (e.g. shard files copied together) at the top of `dir`. */
 async function findResultFiles(dir: string): Promise<string[]> {
   await assertLogDirectory(dir);
-  return (await readdir(dir)).filter((name) => /^results.*\.jsonl$/.test(name)).sort().map((name) => join(dir, name));
+  return (await readdir(dir))
+    .filter((name) => /^results.*\.jsonl$/.test(name))
+    .sort()
+    .map((name) => join(dir, name));
 }
 
 /**
  * Analyses `vtc eval run` result files (merged, de-duplicated): one task per
  * dataset, or per dataset@model when several models were run.
  */
-async function analyzeResultFiles(files: string[]): Promise<{ tasks: TaskAnalysis[]; runs: DiscoveredRun[]; warnings: string[] }> {
+async function analyzeResultFiles(
+  files: string[],
+): Promise<{ tasks: TaskAnalysis[]; runs: DiscoveredRun[]; warnings: string[] }> {
   const rows = new Map<string, ResultRow>();
-  for (const file of files) for (const row of (await readResults(file)).rows) if (!rows.has(resultKey(row))) rows.set(resultKey(row), row);
+  for (const file of files)
+    for (const row of (await readResults(file)).rows) if (!rows.has(resultKey(row))) rows.set(resultKey(row), row);
   const all = [...rows.values()];
-  const pairs = [...new Set(all.map((r) => JSON.stringify([r.dataset, r.model])))].map((p) => JSON.parse(p) as [string, string]).sort();
+  const pairs = [...new Set(all.map((r) => JSON.stringify([r.dataset, r.model])))]
+    .map((p) => JSON.parse(p) as [string, string])
+    .sort();
   const models = new Set(pairs.map(([, model]) => model));
   const tasks = pairs.map(([dataset, model]) => {
     const analysis = analyzeResults(all, dataset, model);

@@ -55,10 +55,12 @@ const rowSchema = z
     category: z.string().optional(),
   })
   .passthrough()
-  .refine((row) => row.image !== undefined || row.images !== undefined || row.video !== undefined || row.text !== undefined, {
-    message: 'needs one of image, images, video or text',
-  });
-
+  .refine(
+    (row) => row.image !== undefined || row.images !== undefined || row.video !== undefined || row.text !== undefined,
+    {
+      message: 'needs one of image, images, video or text',
+    },
+  );
 
 /** Options as an array in letter order (a record {A: …, B: …} must not skip letters). */
 function optionList(options: unknown, where: string): string[] | undefined {
@@ -67,7 +69,8 @@ function optionList(options: unknown, where: string): string[] | undefined {
   const record = options as Record<string, string | number>;
   const letters = Object.keys(record).sort();
   letters.forEach((letter, i) => {
-    if (letter !== String.fromCharCode(65 + i)) throw new InputError(`${where}: options must be lettered A, B, C… without gaps, got ${letters.join(', ')}`);
+    if (letter !== String.fromCharCode(65 + i))
+      throw new InputError(`${where}: options must be lettered A, B, C… without gaps, got ${letters.join(', ')}`);
   });
   return letters.map((l) => String(record[l]));
 }
@@ -113,7 +116,10 @@ function checkUniqueIds(samples: EvalSample[]): void {
  */
 async function assertInputFilesExist(samples: EvalSample[]): Promise<void> {
   for (const sample of samples) {
-    const files = [...sample.images.flatMap((ref) => ('path' in ref ? [{ kind: 'image', path: ref.path }] : [])), ...(sample.video !== undefined ? [{ kind: 'video', path: sample.video }] : [])];
+    const files = [
+      ...sample.images.flatMap((ref) => ('path' in ref ? [{ kind: 'image', path: ref.path }] : [])),
+      ...(sample.video !== undefined ? [{ kind: 'video', path: sample.video }] : []),
+    ];
     for (const { kind, path } of files) {
       const info = await stat(path).catch(() => undefined);
       if (!info) throw new InputError(`${sample.where}: ${kind} file ${path} not found`);
@@ -230,15 +236,20 @@ export async function loadTsvDataset(path: string): Promise<EvalDataset> {
   if (rows.length < 2) throw new InputError(`${path}: expected a header row and at least one data row`);
   const header = rows[0]!.cells.map((h) => h.trim());
   const col = (name: string) => header.indexOf(name);
-  for (const required of ['index', 'question', 'answer']) if (col(required) < 0) throw new InputError(`${path}:1: missing column ${JSON.stringify(required)} (columns: ${header.join(', ')})`);
-  if (col('image') < 0 && col('image_path') < 0) throw new InputError(`${path}:1: missing column "image" (base64) or "image_path"`);
+  for (const required of ['index', 'question', 'answer'])
+    if (col(required) < 0)
+      throw new InputError(`${path}:1: missing column ${JSON.stringify(required)} (columns: ${header.join(', ')})`);
+  if (col('image') < 0 && col('image_path') < 0)
+    throw new InputError(`${path}:1: missing column "image" (base64) or "image_path"`);
   const optionCols = optionLetterColumns(header);
   const imageByIndex = new Map<string, string>();
-  for (const row of rows.slice(1)) if (col('image') >= 0) imageByIndex.set(row.cells[col('index')] ?? '', row.cells[col('image')] ?? '');
+  for (const row of rows.slice(1))
+    if (col('image') >= 0) imageByIndex.set(row.cells[col('index')] ?? '', row.cells[col('image')] ?? '');
   const samples: EvalSample[] = [];
   for (const row of rows.slice(1)) {
     const where = `${path}:${row.line}`;
-    if (row.cells.length !== header.length) throw new InputError(`${where}: expected ${header.length} tab-separated fields, got ${row.cells.length}`);
+    if (row.cells.length !== header.length)
+      throw new InputError(`${where}: expected ${header.length} tab-separated fields, got ${row.cells.length}`);
     const get = (name: string) => (col(name) >= 0 ? row.cells[col(name)] : undefined);
     const id = get('index')!;
     const question = get('question')!;
@@ -373,5 +384,7 @@ export async function loadDataset(path: string): Promise<EvalDataset> {
   const ext = extname(path).toLowerCase();
   if (ext === '.tsv') return loadTsvDataset(path);
   if (ext === '.jsonl') return loadJsonlDataset(path);
-  throw new UsageError(`dataset ${path}: expected a .jsonl file, a VLMEvalKit .tsv file or a folder with a questions file, got ${ext || 'no extension'}`);
+  throw new UsageError(
+    `dataset ${path}: expected a .jsonl file, a VLMEvalKit .tsv file or a folder with a questions file, got ${ext || 'no extension'}`,
+  );
 }

@@ -106,18 +106,22 @@ export function analyzeTask(task: string, runs: RunCorrectness[]): TaskAnalysis 
     const key = `${run.method}@${run.k}`;
     const previous = seen.get(key);
     if (previous) {
-      throw new InputError(`task ${task}: two runs for method ${run.method} at K=${run.k}: ${previous.label ?? '?'} and ${run.label ?? '?'}`);
+      throw new InputError(
+        `task ${task}: two runs for method ${run.method} at K=${run.k}: ${previous.label ?? '?'} and ${run.label ?? '?'}`,
+      );
     }
     seen.set(key, run);
   }
   const uncompressed = seen.get(`${BASELINE_METHOD}@1`);
-  if (!uncompressed) throw new InputError(`task ${task}: no uncompressed run (downsample K=1, e.g. a NATIVE_IR1 folder)`);
+  if (!uncompressed)
+    throw new InputError(`task ${task}: no uncompressed run (downsample K=1, e.g. a NATIVE_IR1 folder)`);
   const universe = [...uncompressed.correct.keys()];
   const correctIds = universe.filter((id) => uncompressed.correct.get(id) === true);
   const nCorrect = correctIds.length;
   const accuracyUncompressed = percent(nCorrect, universe.length);
   const accuracyOf = (run: RunCorrectness) => percent(countCorrect(universe, run.correct), universe.length);
-  const retentionOf = (accuracy: number | null) => (accuracy === null || !accuracyUncompressed ? null : (100 * accuracy) / accuracyUncompressed);
+  const retentionOf = (accuracy: number | null) =>
+    accuracy === null || !accuracyUncompressed ? null : (100 * accuracy) / accuracyUncompressed;
 
   const warnings: string[] = [];
   const ks = [...new Set(runs.filter((r) => r.k !== 1).map((r) => r.k))].sort((a, b) => a - b);
@@ -126,14 +130,18 @@ export function analyzeTask(task: string, runs: RunCorrectness[]): TaskAnalysis 
     const baseline = seen.get(`${BASELINE_METHOD}@${k}`);
     const methodRuns = runs.filter((r) => r.k === k && r.method !== BASELINE_METHOD);
     if (!baseline) {
-      for (const run of methodRuns) warnings.push(`task ${task}: ${run.method} at K=${formatK(k)} has no downsample run at the same K; left out`);
+      for (const run of methodRuns)
+        warnings.push(`task ${task}: ${run.method} at K=${formatK(k)} has no downsample run at the same K; left out`);
       continue;
     }
     // Docs missing from the downsampled run are in neither group.
     const groupA = correctIds.filter((id) => baseline.correct.get(id) === false);
     const groupB = correctIds.filter((id) => baseline.correct.get(id) === true);
     const missing = nCorrect - groupA.length - groupB.length;
-    if (missing > 0) warnings.push(`task ${task}: ${missing} uncompressed-correct docs are missing from the downsample K=${formatK(k)} run; left out of both groups`);
+    if (missing > 0)
+      warnings.push(
+        `task ${task}: ${missing} uncompressed-correct docs are missing from the downsample K=${formatK(k)} run; left out of both groups`,
+      );
     const downsampleAccuracy = accuracyOf(baseline);
     const methods: Record<string, MethodGroupResult> = {};
     for (const run of [...methodRuns].sort((a, b) => a.method.localeCompare(b.method))) {
@@ -159,7 +167,14 @@ export function analyzeTask(task: string, runs: RunCorrectness[]): TaskAnalysis 
       methods,
     };
   }
-  return { task, n_uncompressed: universe.length, n_correct_uncompressed: nCorrect, accuracy_uncompressed: accuracyUncompressed, ratios, warnings };
+  return {
+    task,
+    n_uncompressed: universe.length,
+    n_correct_uncompressed: nCorrect,
+    accuracy_uncompressed: accuracyUncompressed,
+    ratios,
+    warnings,
+  };
 }
 
 /** K as a key: integers plainly, others with 4 decimals. */

@@ -7,7 +7,14 @@ export { analyzeLogs } from './analyze.js';
 export type { AnalyzeOptions, AnalyzeResult } from './analyze.js';
 export { barChart, lineChart } from './charts.js';
 export type { ChartSeries, ChartSpec } from './charts.js';
-export { loadDataset, loadFolderDataset, loadJsonlDataset, loadTsvDataset, parsePythonStringList, parseRow } from './datasets.js';
+export {
+  loadDataset,
+  loadFolderDataset,
+  loadJsonlDataset,
+  loadTsvDataset,
+  parsePythonStringList,
+  parseRow,
+} from './datasets.js';
 export type { EvalDataset, EvalSample, ImageRef } from './datasets.js';
 export { analyzeTask, BASELINE_METHOD, factorForKept, keptFraction, summariseTasks } from './groups.js';
 export type { MethodGroupResult, RatioAnalysis, RunCorrectness, TaskAnalysis } from './groups.js';
@@ -23,7 +30,13 @@ export { writeReport } from './report.js';
 export { DEFAULT_QUEUE_NAME, jobIdForKey, keyForJobId, parseQueueUrl } from './queue.js';
 export type { QueueRunConfig, QueueUrl } from './queue.js';
 export { collectQueue, failuresPath, submitQueueRun } from './queue-run.js';
-export type { QueueCollectOptions, QueueCollectSummary, QueueFailure, QueueRunSummary, QueueSubmitOptions } from './queue-run.js';
+export type {
+  QueueCollectOptions,
+  QueueCollectSummary,
+  QueueFailure,
+  QueueRunSummary,
+  QueueSubmitOptions,
+} from './queue-run.js';
 export { startQueueWorker } from './queue-worker.js';
 export type { QueueWorkerEvent, QueueWorkerHandle, QueueWorkerOptions, QueueWorkerSummary } from './queue-worker.js';
 export { readResults, resultKey, ResultsStore } from './results.js';

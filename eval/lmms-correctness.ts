@@ -59,11 +59,14 @@ function pythonRepr(value: unknown): string {
   if (value === null || value === undefined) return 'None';
   if (value === true) return 'True';
   if (value === false) return 'False';
-  if (typeof value === 'number') return Number.isInteger(value) && !Object.is(value, -0) ? String(value) : pythonFloat(value);
+  if (typeof value === 'number')
+    return Number.isInteger(value) && !Object.is(value, -0) ? String(value) : pythonFloat(value);
   if (typeof value === 'string') return pythonStringRepr(value);
   if (Array.isArray(value)) return `[${value.map(pythonRepr).join(', ')}]`;
   if (typeof value === 'object') {
-    return `{${Object.entries(value as Record<string, unknown>).map(([k, v]) => `${pythonStringRepr(k)}: ${pythonRepr(v)}`).join(', ')}}`;
+    return `{${Object.entries(value as Record<string, unknown>)
+      .map(([k, v]) => `${pythonStringRepr(k)}: ${pythonRepr(v)}`)
+      .join(', ')}}`;
   }
   return String(value);
 }
@@ -77,11 +80,7 @@ function pythonFloat(value: number): string {
 
 function pythonStringRepr(text: string): string {
   const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
-  const escaped = text
-    .replace(/\\/g, '\\\\')
-    .replace(/\n/g, '\\n')
-    .replace(/\r/g, '\\r')
-    .replace(/\t/g, '\\t');
+  const escaped = text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t');
   return quote + (quote === "'" ? escaped.replace(/'/g, "\\'") : escaped) + quote;
 }
 
@@ -103,7 +102,8 @@ export function vtcNormalize(text: string): string {
 export function isCorrect(sample: LmmsSample, task: string): { correct: boolean; rule: CorrectnessRule } {
   const name = task.toLowerCase();
   if (name.includes('chartqa')) {
-    if (sample.relaxed_overall !== undefined && sample.relaxed_overall !== null) return { correct: truthy(sample.relaxed_overall), rule: 'chartqa.relaxed_overall' };
+    if (sample.relaxed_overall !== undefined && sample.relaxed_overall !== null)
+      return { correct: truthy(sample.relaxed_overall), rule: 'chartqa.relaxed_overall' };
   } else if (name.includes('pope')) {
     const score = scoreOf(sample.pope_accuracy);
     if (score !== undefined) return { correct: score >= 0.5, rule: 'pope.pope_accuracy' };
@@ -111,7 +111,8 @@ export function isCorrect(sample: LmmsSample, task: string): { correct: boolean;
     const score = scoreOf(sample.ocrbench_accuracy);
     if (score !== undefined) return { correct: score >= 0.5, rule: 'ocrbench.ocrbench_accuracy' };
   } else if (name.includes('gqa')) {
-    if (sample.exact_match !== undefined && sample.exact_match !== null) return { correct: truthy(sample.exact_match), rule: 'gqa.exact_match' };
+    if (sample.exact_match !== undefined && sample.exact_match !== null)
+      return { correct: truthy(sample.exact_match), rule: 'gqa.exact_match' };
   } else if (name.includes('mme')) {
     // lmms-eval spells the perception key "mme_percetion_score"; accept the correct spelling too.
     const perception = scoreOf(sample.mme_percetion_score) ?? scoreOf(sample.mme_perception_score);
@@ -139,7 +140,8 @@ export function isCorrect(sample: LmmsSample, task: string): { correct: boolean;
  * '' in s would count every such record as correct).
  */
 function fallbackCorrect(sample: LmmsSample): boolean {
-  const answer = sample.doc && sample.doc.answer !== undefined && sample.doc.answer !== null ? sample.doc.answer : sample.target;
+  const answer =
+    sample.doc && sample.doc.answer !== undefined && sample.doc.answer !== null ? sample.doc.answer : sample.target;
   if (answer === undefined || answer === null) return false;
   const target = vtcNormalize(pythonStr(answer));
   if (target === '') return false;

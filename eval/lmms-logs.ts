@@ -84,7 +84,12 @@ export async function readManifest(dir: string): Promise<Map<string, RunSpec> | 
   const body = json && typeof json === 'object' && 'runs' in json ? (json as { runs: unknown }).runs : json;
   const parsed = manifestSchema.safeParse(body);
   if (!parsed.success) {
-    throw new InputError(formatZodError(parsed.error, `${path}: expected {"<folder>": {"method": string, "ratio": number}}`, { label: (key) => `at ${key}`, input: body }));
+    throw new InputError(
+      formatZodError(parsed.error, `${path}: expected {"<folder>": {"method": string, "ratio": number}}`, {
+        label: (key) => `at ${key}`,
+        input: body,
+      }),
+    );
   }
   const entries = parsed.data;
   const specs = new Map<string, RunSpec>();
@@ -131,9 +136,12 @@ export async function loadSampleCorrectness(path: string, task: string): Promise
     } catch (error) {
       throw new InputError(`${path}:${i + 1}: not valid JSON (${(error as Error).message})`);
     }
-    if (!record || typeof record !== 'object' || Array.isArray(record)) throw new InputError(`${path}:${i + 1}: expected a JSON object, got ${line.slice(0, 40)}`);
+    if (!record || typeof record !== 'object' || Array.isArray(record))
+      throw new InputError(`${path}:${i + 1}: expected a JSON object, got ${line.slice(0, 40)}`);
     if (typeof record.doc_id !== 'number' && typeof record.doc_id !== 'string') {
-      throw new InputError(`${path}:${i + 1}: expected doc_id as a number or string, got ${JSON.stringify(record.doc_id) ?? 'nothing'}`);
+      throw new InputError(
+        `${path}:${i + 1}: expected doc_id as a number or string, got ${JSON.stringify(record.doc_id) ?? 'nothing'}`,
+      );
     }
     // doc_id may be 3 in one run and "3" in another: match on the string form.
     correct.set(String(record.doc_id), isCorrect(record, task).correct);
@@ -164,20 +172,30 @@ export async function discoverRuns(dir: string): Promise<{ runs: DiscoveredRun[]
   const manifest = await readManifest(dir);
   const warnings: string[] = [];
   const runs: DiscoveredRun[] = [];
-  const folders = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const folders = (await readdir(dir, { withFileTypes: true }))
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
   const reorganized = manifest ? undefined : await discoverDataLayout(dir, folders);
   if (reorganized) return reorganized;
-  if (manifest) for (const name of manifest.keys()) if (!folders.includes(name)) throw new InputError(`${join(dir, 'manifest.json')}: folder ${JSON.stringify(name)} does not exist in ${dir}`);
+  if (manifest)
+    for (const name of manifest.keys())
+      if (!folders.includes(name))
+        throw new InputError(`${join(dir, 'manifest.json')}: folder ${JSON.stringify(name)} does not exist in ${dir}`);
   for (const folder of folders) {
     const spec = manifest?.get(folder) ?? parseRunFolderName(folder);
     const files = await listSampleFiles(join(dir, folder));
     if (!spec) {
-      if (files.length > 0) warnings.push(`${folder}: name is not <method>_IR<k>_RR<r> or NATIVE_IR<k> and manifest.json does not list it; skipped`);
+      if (files.length > 0)
+        warnings.push(
+          `${folder}: name is not <method>_IR<k>_RR<r> or NATIVE_IR<k> and manifest.json does not list it; skipped`,
+        );
       continue;
     }
     const byTask: Record<string, string> = {};
     // lmms-eval prefixes a timestamp: the lexically last file name is the newest run.
-    for (const file of files.sort((a, b) => basename(a).localeCompare(basename(b)))) byTask[taskFromFileName(basename(file))!] = file;
+    for (const file of files.sort((a, b) => basename(a).localeCompare(basename(b))))
+      byTask[taskFromFileName(basename(file))!] = file;
     if (Object.keys(byTask).length === 0) {
       warnings.push(`${folder}: no samples_<task>.jsonl files; skipped`);
       continue;
@@ -202,7 +220,10 @@ export interface LogAnalysis {
  */
 export async function analyzeLmmsLogs(dir: string): Promise<LogAnalysis> {
   const { runs, warnings } = await discoverRuns(dir);
-  if (runs.length === 0) throw new InputError(`${dir}: no run folders with lmms-eval samples files (expected e.g. NATIVE_IR1/, NATIVE_IR2/, fastv_IR1_RR0.75/ or a manifest.json)`);
+  if (runs.length === 0)
+    throw new InputError(
+      `${dir}: no run folders with lmms-eval samples files (expected e.g. NATIVE_IR1/, NATIVE_IR2/, fastv_IR1_RR0.75/ or a manifest.json)`,
+    );
   const taskNames = [...new Set(runs.flatMap((r) => Object.keys(r.files)))].sort();
   const tasks: TaskAnalysis[] = [];
   for (const task of taskNames) {
@@ -210,7 +231,12 @@ export async function analyzeLmmsLogs(dir: string): Promise<LogAnalysis> {
     for (const run of runs) {
       const file = run.files[task];
       if (!file) continue;
-      taskRuns.push({ method: run.method, k: run.k, correct: await loadSampleCorrectness(file, task), label: relative(dir, file) || file });
+      taskRuns.push({
+        method: run.method,
+        k: run.k,
+        correct: await loadSampleCorrectness(file, task),
+        label: relative(dir, file) || file,
+      });
     }
     if (!taskRuns.some((r) => r.method === BASELINE_METHOD && r.k === 1)) {
       warnings.push(`task ${task}: no uncompressed run (NATIVE_IR1) has it; skipped`);
@@ -220,14 +246,20 @@ export async function analyzeLmmsLogs(dir: string): Promise<LogAnalysis> {
     warnings.push(...analysis.warnings);
     tasks.push(analysis);
   }
-  if (tasks.length === 0) throw new InputError(`${dir}: no task has an uncompressed run (a NATIVE_IR1 folder or a manifest entry {"method": "downsample", "ratio": 1})`);
+  if (tasks.length === 0)
+    throw new InputError(
+      `${dir}: no task has an uncompressed run (a NATIVE_IR1 folder or a manifest entry {"method": "downsample", "ratio": 1})`,
+    );
   return { tasks, runs, warnings };
 }
 
 /** Sub-folder names that are numbers (K under Downsample/, kept budgets under a method). */
 async function numericSubfolders(path: string): Promise<string[]> {
   const entries = await readdir(path, { withFileTypes: true });
-  return entries.filter((e) => e.isDirectory() && /^\d*\.?\d+$/.test(e.name)).map((e) => e.name).sort();
+  return entries
+    .filter((e) => e.isDirectory() && /^\d*\.?\d+$/.test(e.name))
+    .map((e) => e.name)
+    .sort();
 }
 
 /**
@@ -236,7 +268,10 @@ async function numericSubfolders(path: string): Promise<string[]> {
  * `<Method>/<kept budget>/<task>.jsonl` (0.25 ↔ K 2, 0.1111 ↔ K 3, …).
  * Returns undefined when `dir` is not laid out that way.
  */
-async function discoverDataLayout(dir: string, folders: string[]): Promise<{ runs: DiscoveredRun[]; warnings: string[] } | undefined> {
+async function discoverDataLayout(
+  dir: string,
+  folders: string[],
+): Promise<{ runs: DiscoveredRun[]; warnings: string[] } | undefined> {
   const downsample = folders.find((f) => f.toLowerCase() === 'downsample');
   if (!downsample || (await numericSubfolders(join(dir, downsample))).length === 0) return undefined;
   const runs: DiscoveredRun[] = [];
@@ -256,7 +291,8 @@ async function discoverDataLayout(dir: string, folders: string[]): Promise<{ run
         if (!name.endsWith('.jsonl')) continue;
         files[taskFromFileName(name) ?? name.slice(0, -'.jsonl'.length).toLowerCase()] = join(dir, folder, value, name);
       }
-      if (Object.keys(files).length > 0) runs.push({ method: isBaseline ? BASELINE_METHOD : folder, k, folder: `${folder}/${value}`, files });
+      if (Object.keys(files).length > 0)
+        runs.push({ method: isBaseline ? BASELINE_METHOD : folder, k, folder: `${folder}/${value}`, files });
     }
   }
   return { runs, warnings };

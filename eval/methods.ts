@@ -50,7 +50,9 @@ export interface PreparedEmbeds {
 export function embedsOf(tokens: TokenSet): PreparedEmbeds {
   if (!isQwenTokenSet(tokens)) return { data: tokens.data, shape: [tokens.n, tokens.d] };
   const input = qwenServingInput(tokens);
-  return input.grid ? { data: input.data, shape: input.shape, grid: input.grid } : { data: input.data, shape: input.shape, positions: input.positions };
+  return input.grid
+    ? { data: input.data, shape: input.shape, grid: input.grid }
+    : { data: input.data, shape: input.shape, positions: input.positions };
 }
 
 export interface PreparedInput {
@@ -93,7 +95,12 @@ export function methodNames(): string[] {
 }
 
 /** Formats every chat endpoint accepts as-is; others are re-encoded as PNG. */
-const WEB_FORMATS: Record<string, string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', gif: 'image/gif' };
+const WEB_FORMATS: Record<string, string> = {
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  gif: 'image/gif',
+};
 
 /** The uncompressed image as sent: the original bytes when the format is web-safe, else a PNG of the decoded pixels. */
 async function originalImage(ref: ImageRef): Promise<PreparedImage> {
@@ -106,7 +113,9 @@ async function originalImage(ref: ImageRef): Promise<PreparedImage> {
 }
 
 async function pngFromRgb(image: RgbImage): Promise<Uint8Array> {
-  const buffer = await sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), { raw: { width: image.width, height: image.height, channels: 3 } })
+  const buffer = await sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
+    raw: { width: image.width, height: image.height, channels: 3 },
+  })
     .png({ compressionLevel: 3 })
     .toBuffer();
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
@@ -126,7 +135,9 @@ export async function downsampleRgb(image: RgbImage, k: number): Promise<RgbImag
 }
 
 async function resizeRgb(image: RgbImage, width: number, height: number): Promise<RgbImage> {
-  const { data, info } = await sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), { raw: { width: image.width, height: image.height, channels: 3 } })
+  const { data, info } = await sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
+    raw: { width: image.width, height: image.height, channels: 3 },
+  })
     .resize(width, height, { fit: 'fill', kernel: 'cubic' })
     .raw()
     .toBuffer({ resolveWithObject: true });
@@ -145,7 +156,13 @@ async function toPrepared(image: RgbImage): Promise<PreparedImage> {
 }
 
 function pixelInput(images: PreparedImage[], text?: string): PreparedInput {
-  return { images, ...(text !== undefined ? { text } : {}), embeds: [], pixels: images.reduce((s, i) => s + i.width * i.height, 0), tokens: 0 };
+  return {
+    images,
+    ...(text !== undefined ? { text } : {}),
+    embeds: [],
+    pixels: images.reduce((s, i) => s + i.width * i.height, 0),
+    tokens: 0,
+  };
 }
 
 async function sampleImages(sample: EvalSample): Promise<RgbImage[]> {
@@ -158,7 +175,11 @@ async function uniformFrames(sample: EvalSample, context: MethodContext): Promis
 
 /** The uncompressed video input's uniform frames, with their times. */
 async function uniformVideoFrames(sample: EvalSample, context: MethodContext): Promise<VideoFrame[]> {
-  const { frames } = await readFrames(sample.video!, { fps: 1, maxFrames: context.videoFrames ?? 16, maxSide: context.videoMaxSide ?? 448 });
+  const { frames } = await readFrames(sample.video!, {
+    fps: 1,
+    maxFrames: context.videoFrames ?? 16,
+    maxSide: context.videoMaxSide ?? 448,
+  });
   if (frames.length === 0) throw new InputError(`${sample.where}: video ${sample.video} gave no frames`);
   return frames;
 }
@@ -166,10 +187,20 @@ async function uniformVideoFrames(sample: EvalSample, context: MethodContext): P
 /** Renders a text input to page images at the given DPI (Glyph's default layout otherwise). */
 async function renderTextPages(text: string, dpi: number): Promise<RgbImage[]> {
   const { pages } = renderText(text, parseConfig({ dpi: Math.max(8, Math.round(dpi)) }));
-  return Promise.all(pages.map(async (page) => {
-    const { data, info } = await sharp(await encodePage(page, 'png')).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
-  }));
+  return Promise.all(
+    pages.map(async (page) => {
+      const { data, info } = await sharp(await encodePage(page, 'png'))
+        .removeAlpha()
+        .toColourspace('srgb')
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      return {
+        data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+        width: info.width,
+        height: info.height,
+      };
+    }),
+  );
 }
 
 const downsampleMethod: EvalMethod = {
@@ -182,7 +213,9 @@ const downsampleMethod: EvalMethod = {
         const images = await Promise.all(sample.images.map(originalImage));
         return pixelInput(images, sample.text);
       }
-      const images = await Promise.all((await sampleImages(sample)).map(async (image) => toPrepared(await downsampleRgb(image, k))));
+      const images = await Promise.all(
+        (await sampleImages(sample)).map(async (image) => toPrepared(await downsampleRgb(image, k))),
+      );
       return pixelInput(images, sample.text);
     }
     if (sample.video !== undefined) {
@@ -199,7 +232,10 @@ const downsampleMethod: EvalMethod = {
 const glyphMethod: EvalMethod = {
   name: 'glyph',
   level: 'pixel',
-  unsupported: (sample) => (sample.text === undefined || sample.images.length > 0 || sample.video !== undefined ? 'glyph renders text-only inputs' : undefined),
+  unsupported: (sample) =>
+    sample.text === undefined || sample.images.length > 0 || sample.video !== undefined
+      ? 'glyph renders text-only inputs'
+      : undefined,
   async prepare(sample, k, context) {
     if (k === 1) return pixelInput([], sample.text);
     const pages = await renderTextPages(sample.text!, (context.textDpi ?? 144) / k);
@@ -213,7 +249,8 @@ const keyframesMethod: EvalMethod = {
   unsupported: (sample) => (sample.video === undefined ? 'keyframes needs a video input' : undefined),
   async prepare(sample, k, context) {
     const uniform = context.videoFrames ?? 16;
-    if (k === 1) return pixelInput(await Promise.all((await uniformFrames(sample, context)).map(toPrepared)), sample.text);
+    if (k === 1)
+      return pixelInput(await Promise.all((await uniformFrames(sample, context)).map(toPrepared)), sample.text);
     // The same pixel budget as downsample at this K: the uniform frames it would send, each shrunk by K per side.
     const uniformImages = await uniformFrames(sample, context);
     const pixelBudget = uniformImages.reduce((sum, f) => {
@@ -222,8 +259,15 @@ const keyframesMethod: EvalMethod = {
     }, 0);
     const framePixels = uniformImages[0]!.width * uniformImages[0]!.height;
     const frames = Math.max(1, Math.floor(pixelBudget / framePixels));
-    const plan = await planVideo(sample.video!, { question: sample.question, frames, maxSide: context.videoMaxSide ?? 448, maxFrames: Math.max(uniform, 32) });
-    const images = await Promise.all(plan.keyframes.map((f) => fitPixels(f.image, pixelBudget / plan.keyframes.length)));
+    const plan = await planVideo(sample.video!, {
+      question: sample.question,
+      frames,
+      maxSide: context.videoMaxSide ?? 448,
+      maxFrames: Math.max(uniform, 32),
+    });
+    const images = await Promise.all(
+      plan.keyframes.map((f) => fitPixels(f.image, pixelBudget / plan.keyframes.length)),
+    );
     return pixelInput(await Promise.all(images.map(toPrepared)), sample.text);
   },
 };
@@ -244,8 +288,16 @@ const focusMethod: EvalMethod = {
     const images: PreparedImage[] = [];
     let tokens = 0;
     for (const image of await sampleImages(sample)) {
-      const budget = profile.tokens(Math.max(1, Math.round(image.width / k)), Math.max(1, Math.round(image.height / k)));
-      const plan = await planImage(image, { profile: profile.name, budget, method: 'focus', ...(context.encoder ? { encoder: context.encoder } : {}) });
+      const budget = profile.tokens(
+        Math.max(1, Math.round(image.width / k)),
+        Math.max(1, Math.round(image.height / k)),
+      );
+      const plan = await planImage(image, {
+        profile: profile.name,
+        budget,
+        method: 'focus',
+        ...(context.encoder ? { encoder: context.encoder } : {}),
+      });
       images.push(...plan.images.map(({ bytes, mime, width, height }) => ({ bytes, mime, width, height })));
       tokens += plan.tokens_sent;
     }
@@ -261,14 +313,24 @@ function reducerMethod(name: string): EvalMethod {
     level: 'token',
     unsupported: (sample) => (sample.images.length === 0 ? `${name} (token level) needs image inputs` : undefined),
     async prepare(sample, k, context) {
-      if (!context.encoder) throw new UsageError(`method ${name} is token level: give a vision encoder (--encoder) and an endpoint started with --enable-mm-embeds`);
+      if (!context.encoder)
+        throw new UsageError(
+          `method ${name} is token level: give a vision encoder (--encoder) and an endpoint started with --enable-mm-embeds`,
+        );
       const embeds: PreparedEmbeds[] = [];
       for (const ref of sample.images) {
         const tokens = await encodeImage('bytes' in ref ? ref.bytes : ref.path, { encoder: context.encoder });
-        const reduced = k === 1 ? tokens : (await reducer.run(tokens, { ratio: keptFraction(k), seed: context.seed ?? 0 })).tokens;
+        const reduced =
+          k === 1 ? tokens : (await reducer.run(tokens, { ratio: keptFraction(k), seed: context.seed ?? 0 })).tokens;
         embeds.push(embedsOf(reduced));
       }
-      return { images: [], ...(sample.text !== undefined ? { text: sample.text } : {}), embeds, pixels: 0, tokens: embeds.reduce((s, e) => s + e.shape[0], 0) };
+      return {
+        images: [],
+        ...(sample.text !== undefined ? { text: sample.text } : {}),
+        embeds,
+        pixels: 0,
+        tokens: embeds.reduce((s, e) => s + e.shape[0], 0),
+      };
     },
   };
 }
@@ -283,9 +345,13 @@ function videoReducerMethod(name: string): EvalMethod {
   return {
     name,
     level: 'token',
-    unsupported: (sample) => (sample.video === undefined ? `${name} (token level, video) needs a video input` : undefined),
+    unsupported: (sample) =>
+      sample.video === undefined ? `${name} (token level, video) needs a video input` : undefined,
     async prepare(sample, k, context) {
-      if (!context.encoder) throw new UsageError(`method ${name} is token level: give a vision encoder (--encoder) and an endpoint started with --enable-mm-embeds`);
+      if (!context.encoder)
+        throw new UsageError(
+          `method ${name} is token level: give a vision encoder (--encoder) and an endpoint started with --enable-mm-embeds`,
+        );
       const frames = await uniformVideoFrames(sample, context);
       const tiles = await encodeFrames(
         frames.map((f) => f.image),
@@ -295,9 +361,16 @@ function videoReducerMethod(name: string): EvalMethod {
         tiles,
         frames.map((f) => f.time),
       );
-      const reduced = k === 1 ? tokens : (await reducer.run(tokens, { ratio: keptFraction(k), seed: context.seed ?? 0 })).tokens;
+      const reduced =
+        k === 1 ? tokens : (await reducer.run(tokens, { ratio: keptFraction(k), seed: context.seed ?? 0 })).tokens;
       const embeds: PreparedEmbeds[] = [embedsOf(reduced)];
-      return { images: [], ...(sample.text !== undefined ? { text: sample.text } : {}), embeds, pixels: 0, tokens: reduced.n };
+      return {
+        images: [],
+        ...(sample.text !== undefined ? { text: sample.text } : {}),
+        embeds,
+        pixels: 0,
+        tokens: reduced.n,
+      };
     },
   };
 }

@@ -71,7 +71,8 @@ export type EmbedsFormat = 'npy' | 'torch';
 
 /** Serialises one embeddings matrix for an `image_embeds` content part (base64). */
 export function encodeEmbeds(embeds: PreparedEmbeds, format: EmbedsFormat = 'npy'): string {
-  const bytes = format === 'torch' ? encodeTorchTensor(embeds.shape, embeds.data) : encodeNpy(embeds.shape, embeds.data);
+  const bytes =
+    format === 'torch' ? encodeTorchTensor(embeds.shape, embeds.data) : encodeNpy(embeds.shape, embeds.data);
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
@@ -83,9 +84,18 @@ export function encodeEmbeds(embeds: PreparedEmbeds, format: EmbedsFormat = 'npy
  * pruned sets — a field stock vLLM does not accept (docs/qwen.md).
  */
 export function embedsPart(embeds: PreparedEmbeds, format: EmbedsFormat = 'npy'): string | Record<string, string> {
-  const base64 = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-  if (embeds.grid) return { image_embeds: encodeEmbeds(embeds, format), image_grid_thw: base64(encodeTorchTensor([1, 3], BigInt64Array.from(embeds.grid, BigInt))) };
-  if (embeds.positions) return { image_embeds: encodeEmbeds(embeds, format), image_positions: base64(encodeTorchTensor([embeds.shape[0], 3], BigInt64Array.from(embeds.positions, BigInt))) };
+  const base64 = (bytes: Uint8Array) =>
+    Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  if (embeds.grid)
+    return {
+      image_embeds: encodeEmbeds(embeds, format),
+      image_grid_thw: base64(encodeTorchTensor([1, 3], BigInt64Array.from(embeds.grid, BigInt))),
+    };
+  if (embeds.positions)
+    return {
+      image_embeds: encodeEmbeds(embeds, format),
+      image_positions: base64(encodeTorchTensor([embeds.shape[0], 3], BigInt64Array.from(embeds.positions, BigInt))),
+    };
   return encodeEmbeds(embeds, format);
 }
 
@@ -104,8 +114,10 @@ export function createEndpointModel(options: EndpointModelOptions): EvalModel {
     name: options.model,
     async answer(sample, input, signal) {
       const content: ContentPart[] = [];
-      for (const image of input.images) content.push({ type: 'image_url', image_url: { url: imageDataUrl(image.bytes, image.mime) } });
-      for (const embeds of input.embeds) content.push({ type: 'image_embeds', image_embeds: embedsPart(embeds, options.embedsFormat) });
+      for (const image of input.images)
+        content.push({ type: 'image_url', image_url: { url: imageDataUrl(image.bytes, image.mime) } });
+      for (const embeds of input.embeds)
+        content.push({ type: 'image_embeds', image_embeds: embedsPart(embeds, options.embedsFormat) });
       const prompt = buildPrompt(sample);
       content.push({ type: 'text', text: input.text !== undefined ? `${input.text}\n\n${prompt}` : prompt });
       const result = await chatCompletion({
@@ -162,7 +174,10 @@ async function startWorker(): Promise<Worker> {
     await worker.setParameters({ user_defined_dpi: '150' });
     return worker;
   } catch (error) {
-    throw new VtcError(`ocr model: cannot start tesseract.js with the offline English data in ${englishDataDir()}: ${(error as Error).message ?? String(error)}`, 'E_OCR');
+    throw new VtcError(
+      `ocr model: cannot start tesseract.js with the offline English data in ${englishDataDir()}: ${(error as Error).message ?? String(error)}`,
+      'E_OCR',
+    );
   }
 }
 
@@ -200,27 +215,28 @@ export async function createOcrModel(options: OcrModelOptions = {}): Promise<Eva
   const idle: Worker[] = [...all];
   let starting = 0;
   const waiting: ((engine: Worker) => void)[] = [];
-  const acquire = () => new Promise<Worker>((resolve, reject) => {
-    const engine = idle.pop();
-    if (engine) return resolve(engine);
-    waiting.push(resolve);
-    if (all.length + starting < count) {
-      starting++;
-      startWorker().then(
-        (worker) => {
-          starting--;
-          all.push(worker);
-          release(worker);
-        },
-        (error: unknown) => {
-          starting--;
-          const index = waiting.indexOf(resolve);
-          if (index >= 0) waiting.splice(index, 1);
-          reject(error);
-        },
-      );
-    }
-  });
+  const acquire = () =>
+    new Promise<Worker>((resolve, reject) => {
+      const engine = idle.pop();
+      if (engine) return resolve(engine);
+      waiting.push(resolve);
+      if (all.length + starting < count) {
+        starting++;
+        startWorker().then(
+          (worker) => {
+            starting--;
+            all.push(worker);
+            release(worker);
+          },
+          (error: unknown) => {
+            starting--;
+            const index = waiting.indexOf(resolve);
+            if (index >= 0) waiting.splice(index, 1);
+            reject(error);
+          },
+        );
+      }
+    });
   const release = (engine: Worker) => {
     const next = waiting.shift();
     if (next) next(engine);
@@ -236,7 +252,8 @@ export async function createOcrModel(options: OcrModelOptions = {}): Promise<Eva
         try {
           let text = (await engine.recognize(await prepareForOcr(image.bytes, minSide, false))).data.text;
           // Nothing read: try the negative (light text on a dark plate).
-          if (text.trim() === '') text = (await engine.recognize(await prepareForOcr(image.bytes, minSide, true))).data.text;
+          if (text.trim() === '')
+            text = (await engine.recognize(await prepareForOcr(image.bytes, minSide, true))).data.text;
           texts.push(text);
         } finally {
           release(engine);

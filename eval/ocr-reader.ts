@@ -11,7 +11,8 @@ import { editDistance, optionLetters } from './scoring.js';
  * - otherwise (e.g. "What does the sign say?"): all the text, on one line.
  */
 
-const NUMERIC_QUESTION = /\b(value|amount|total|price|cost|how many|how much|number|count|percent|percentage|year|quantity|score|sum|rate)\b/i;
+const NUMERIC_QUESTION =
+  /\b(value|amount|total|price|cost|how many|how much|number|count|percent|percentage|year|quantity|score|sum|rate)\b/i;
 
 function words(text: string): string[] {
   return text
@@ -68,7 +69,10 @@ export function firstNumberText(text: string): string | undefined {
  * answerFromText('Colour: green', 'Which colour is named?', ['red', 'green']);                     // 'B'
  */
 export function answerFromText(ocrText: string, question: string, options?: string[]): string {
-  const lines = ocrText.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const lines = ocrText
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   if (options && options.length > 0) {
     const letters = optionLetters(options.length);
     let best = { letter: '', score: 0 };
@@ -87,7 +91,8 @@ export function answerFromText(ocrText: string, question: string, options?: stri
     let best = { similarity: 0, rest: '' };
     for (const line of lines) {
       const found = findPhrase(line, label);
-      if (found.similarity > best.similarity) best = { similarity: found.similarity, rest: wordsAfter(line, found.end) };
+      if (found.similarity > best.similarity)
+        best = { similarity: found.similarity, rest: wordsAfter(line, found.end) };
     }
     if (best.similarity < 0.7) return '';
     const rest = best.rest.replace(/^[\s:=#.-]+/, '').trim();

@@ -159,7 +159,10 @@ export async function submitQueueRun(options: QueueSubmitOptions): Promise<Queue
   );
   const plan = conditions(options.methods, options.ratios);
   const tokenLevel = plan.filter((c) => c.method.level === 'token').map((c) => c.method.name);
-  if (tokenLevel.length && !options.encoder) throw new UsageError(`token-level methods (${[...new Set(tokenLevel)].join(', ')}) need an encoder spec the workers can load`);
+  if (tokenLevel.length && !options.encoder)
+    throw new UsageError(
+      `token-level methods (${[...new Set(tokenLevel)].join(', ')}) need an encoder spec the workers can load`,
+    );
   const dataset = typeof options.dataset === 'string' ? await loadDataset(options.dataset) : options.dataset;
   const samples = selectSamples(dataset.samples, options.limit, options.shard);
   const config = normalizeRunConfig({
@@ -184,11 +187,17 @@ export async function submitQueueRun(options: QueueSubmitOptions): Promise<Queue
     await claimQueue(redis, queueUrl, name, config);
     store = await ResultsStore.open(options.results);
     const warnings: string[] = [];
-    if (store.repairedBytes > 0) warnings.push(`${options.results}: cut off a torn last line (${store.repairedBytes} bytes) left by an interrupted run; that job runs again`);
+    if (store.repairedBytes > 0)
+      warnings.push(
+        `${options.results}: cut off a torn last line (${store.repairedBytes} bytes) left by an interrupted run; that job runs again`,
+      );
     if (store.duplicates > 0) warnings.push(`${options.results}: ${store.duplicates} duplicate lines ignored`);
-    const planned = planJobs(samples, plan, (sample, condition) => store!.has(jobKey(dataset.name, options.model, sample, condition)));
+    const planned = planJobs(samples, plan, (sample, condition) =>
+      store!.has(jobKey(dataset.name, options.model, sample, condition)),
+    );
     for (const reason of planned.unsupportedReasons) warnings.push(`skipped samples a method cannot handle: ${reason}`);
-    if (options.inlineInputs && planned.jobs.some((j) => j.sample.video !== undefined)) warnings.push('--inline-inputs carries images only: videos are read by path on the workers');
+    if (options.inlineInputs && planned.jobs.some((j) => j.sample.video !== undefined))
+      warnings.push('--inline-inputs carries images only: videos are read by path on the workers');
 
     // Which of this run's ids the queue already has, and which of those failed for good.
     const ids = planned.jobs.map((j) => jobIdForKey(jobKey(dataset.name, options.model, j.sample, j.condition)));
@@ -222,7 +231,14 @@ export async function submitQueueRun(options: QueueSubmitOptions): Promise<Queue
       const key = jobKey(dataset.name, options.model, sample, condition);
       batch.push({
         name: `${condition.method.name} K=${formatK(condition.k)}`,
-        data: { v: 1, config, fingerprint, sample: await sampleToJob(sample, options.inlineInputs ?? false, inlineCache), method: condition.method.name, k: condition.k },
+        data: {
+          v: 1,
+          config,
+          fingerprint,
+          sample: await sampleToJob(sample, options.inlineInputs ?? false, inlineCache),
+          method: condition.method.name,
+          k: condition.k,
+        },
         opts: jobOptions(key, settings.attempts, settings.backoffMs),
       });
       enqueued++;
@@ -252,7 +268,15 @@ export async function submitQueueRun(options: QueueSubmitOptions): Promise<Queue
       ms: 0,
     };
     if (!options.detach) {
-      const collected = await collectLoop({ redis, queue, queueUrl, store, scope: new Set(ids), cached: planned.cached, options });
+      const collected = await collectLoop({
+        redis,
+        queue,
+        queueUrl,
+        store,
+        scope: new Set(ids),
+        cached: planned.cached,
+        options,
+      });
       summary.done = collected.done;
       summary.failed = collected.failed;
       summary.interrupted = collected.interrupted;
@@ -260,7 +284,15 @@ export async function submitQueueRun(options: QueueSubmitOptions): Promise<Queue
       await store.close();
       const closed = store;
       store = undefined;
-      const report = await reportRun(closed, { dataset: dataset.name, source: dataset.path, model: options.model, methods: options.methods, ratios: options.ratios, out: options.out, warnings });
+      const report = await reportRun(closed, {
+        dataset: dataset.name,
+        source: dataset.path,
+        model: options.model,
+        methods: options.methods,
+        ratios: options.ratios,
+        out: options.out,
+        warnings,
+      });
       summary.analysis = report.analysis;
       summary.reportFiles = report.reportFiles;
     }
@@ -321,10 +353,17 @@ export async function collectQueue(options: QueueCollectOptions): Promise<QueueC
   const queue = openQueue(redis, name);
   try {
     const config = await readRunConfig(redis, name);
-    if (!config) throw new VtcError(`queue ${JSON.stringify(name)} at ${queueUrl.display} holds no vtc run (submit one with vtc eval run --queue …)`, 'E_QUEUE_EMPTY');
+    if (!config)
+      throw new VtcError(
+        `queue ${JSON.stringify(name)} at ${queueUrl.display} holds no vtc run (submit one with vtc eval run --queue …)`,
+        'E_QUEUE_EMPTY',
+      );
     store = await ResultsStore.open(options.results);
     const warnings: string[] = [];
-    if (store.repairedBytes > 0) warnings.push(`${options.results}: cut off a torn last line (${store.repairedBytes} bytes) left by an interrupted run`);
+    if (store.repairedBytes > 0)
+      warnings.push(
+        `${options.results}: cut off a torn last line (${store.repairedBytes} bytes) left by an interrupted run`,
+      );
     const cached = store.rows.length;
     const collected = await collectLoop({ redis, queue, queueUrl, store, cached: 0, options });
     warnings.push(...collected.warnings);
@@ -337,7 +376,15 @@ export async function collectQueue(options: QueueCollectOptions): Promise<QueueC
     await store.close();
     const closed = store;
     store = undefined;
-    const report = await reportRun(closed, { dataset: config.dataset, source: config.source, model: config.model, methods: config.methods, ratios: config.ratios, out: options.out, warnings });
+    const report = await reportRun(closed, {
+      dataset: config.dataset,
+      source: config.source,
+      model: config.model,
+      methods: config.methods,
+      ratios: config.ratios,
+      out: options.out,
+      warnings,
+    });
     return {
       queue: name,
       dataset: config.dataset,
@@ -375,7 +422,14 @@ interface CollectContext {
   scope?: Set<string>;
   /** Rows of the run already in the results file (progress only). */
   cached: number;
-  options: { redisWaitMs?: number; pollMs?: number; onProgress?: (done: number, total: number, label: string) => void; onIdle?: (message: string) => void; signal?: AbortSignal; results?: string };
+  options: {
+    redisWaitMs?: number;
+    pollMs?: number;
+    onProgress?: (done: number, total: number, label: string) => void;
+    onIdle?: (message: string) => void;
+    signal?: AbortSignal;
+    results?: string;
+  };
 }
 
 const PENDING_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
@@ -386,7 +440,9 @@ const CLOCK_SLACK_MS = 60_000;
  * Reads finished jobs until the scope (or the whole queue) is done. Rows go
  * to the store (first per key wins), final failures to the failures log.
  */
-async function collectLoop(context: CollectContext): Promise<{ done: number; total: number; failed: QueueFailure[]; interrupted: boolean; warnings: string[] }> {
+async function collectLoop(
+  context: CollectContext,
+): Promise<{ done: number; total: number; failed: QueueFailure[]; interrupted: boolean; warnings: string[] }> {
   const { redis, queue, store, scope, options } = context;
   const waitMs = options.redisWaitMs ?? DEFAULT_REDIS_WAIT_MS;
   const pollMs = options.pollMs ?? 250;
@@ -415,13 +471,23 @@ async function collectLoop(context: CollectContext): Promise<{ done: number; tot
   let total = 0;
   let addedNow = 0;
   for (;;) {
-    if (options.signal?.aborted) return { done: addedNow, total, failed: [...failedNow.values()], interrupted: true, warnings };
+    if (options.signal?.aborted)
+      return { done: addedNow, total, failed: [...failedNow.values()], interrupted: true, warnings };
     const attemptStarted = Date.now();
     try {
       // Counts first: a job finishing during the scan below is then seen on the next round, never missed.
-      const counts = await withTimeout(queue.getJobCounts(...PENDING_STATES, 'completed', 'failed'), waitMs, 'no answer');
+      const counts = await withTimeout(
+        queue.getJobCounts(...PENDING_STATES, 'completed', 'failed'),
+        waitMs,
+        'no answer',
+      );
       const pending = PENDING_STATES.reduce((sum, state) => sum + (counts[state] ?? 0), 0);
-      const completed = await redis.zrangebyscore(queue.keys.completed!, String(Math.max(0, since - CLOCK_SLACK_MS)), '+inf', 'WITHSCORES');
+      const completed = await redis.zrangebyscore(
+        queue.keys.completed!,
+        String(Math.max(0, since - CLOCK_SLACK_MS)),
+        '+inf',
+        'WITHSCORES',
+      );
       const fresh: string[] = [];
       for (let i = 0; i < completed.length; i += 2) {
         const id = completed[i]!;
@@ -459,25 +525,38 @@ async function collectLoop(context: CollectContext): Promise<{ done: number; tot
           else missing++;
         }
         options.onProgress?.(done, total, pending ? `${pending} queued or running` : 'collecting');
-        if (missing === 0) return { done: addedNow, total, failed: [...failedNow.entries()].filter(([id]) => scope.has(id)).map(([, f]) => f), interrupted: false, warnings };
+        if (missing === 0)
+          return {
+            done: addedNow,
+            total,
+            failed: [...failedNow.entries()].filter(([id]) => scope.has(id)).map(([, f]) => f),
+            interrupted: false,
+            warnings,
+          };
         if (pending === 0) {
           // Re-check after the counts were taken: only jobs still unseen are really gone.
           const gone = [...scope].filter((id) => !stored.has(id) && !failedNow.has(id));
           const states = await Promise.all(gone.slice(0, 50).map((id) => queue.getJobState(id)));
           if (states.every((s) => s === 'unknown')) {
-            throw new VtcError(`${gone.length} jobs of this run are no longer in the queue (was Redis restarted without persistence, or the queue dropped?); run the same command again to enqueue them`, 'E_QUEUE_LOST');
+            throw new VtcError(
+              `${gone.length} jobs of this run are no longer in the queue (was Redis restarted without persistence, or the queue dropped?); run the same command again to enqueue them`,
+              'E_QUEUE_LOST',
+            );
           }
         }
       } else {
         done = (counts.completed ?? 0) + (counts.failed ?? 0);
         total = done + pending;
         options.onProgress?.(done, total, pending ? `${pending} queued or running` : 'collecting');
-        if (pending === 0) return { done: addedNow, total, failed: [...failedNow.values()], interrupted: false, warnings };
+        if (pending === 0)
+          return { done: addedNow, total, failed: [...failedNow.values()], interrupted: false, warnings };
       }
       if (pending > 0 && (counts.active ?? 0) === 0 && !idleWarned && Date.now() - idleSince > 5000) {
         if ((await queue.getWorkersCount()) === 0) {
           idleWarned = true;
-          options.onIdle?.(`no worker is connected to queue ${JSON.stringify(queue.name)}; start some with: vtc eval worker --queue ${context.queueUrl.display} --queue-name ${queue.name} --endpoint …`);
+          options.onIdle?.(
+            `no worker is connected to queue ${JSON.stringify(queue.name)}; start some with: vtc eval worker --queue ${context.queueUrl.display} --queue-name ${queue.name} --endpoint …`,
+          );
         }
       }
       if ((counts.active ?? 0) > 0) idleSince = Date.now();
@@ -499,12 +578,24 @@ function parseRow(id: string, value: string | null): ResultRow | null {
   } catch {
     return null;
   }
-  if (!row || typeof row !== 'object' || typeof row.prediction !== 'string' || typeof row.correct !== 'boolean' || jobIdForKey(row) !== id) return null;
+  if (
+    !row ||
+    typeof row !== 'object' ||
+    typeof row.prediction !== 'string' ||
+    typeof row.correct !== 'boolean' ||
+    jobIdForKey(row) !== id
+  )
+    return null;
   return row;
 }
 
 /** Jobs failed for good, by id; new ones are appended to the failures log. */
-async function readFailures(redis: Redis, queue: Queue, file: string, logged: Set<string>): Promise<Map<string, QueueFailure>> {
+async function readFailures(
+  redis: Redis,
+  queue: Queue,
+  file: string,
+  logged: Set<string>,
+): Promise<Map<string, QueueFailure>> {
   const ids = await redis.zrange(queue.keys.failed!, '0', '-1');
   const failures = new Map<string, QueueFailure>();
   if (ids.length === 0) return failures;
@@ -527,7 +618,15 @@ async function readFailures(redis: Redis, queue: Queue, file: string, logged: Se
     const mark = `${ids[i]}@${Number(finished)}`;
     if (!logged.has(mark)) {
       logged.add(mark);
-      lines.push(JSON.stringify({ ...key, error: failure.error, attempts: Number(attemptsStarted ?? 0), finished: Number(finished), at: new Date().toISOString() }));
+      lines.push(
+        JSON.stringify({
+          ...key,
+          error: failure.error,
+          attempts: Number(attemptsStarted ?? 0),
+          finished: Number(finished),
+          at: new Date().toISOString(),
+        }),
+      );
     }
   }
   if (lines.length) await appendFile(file, `${lines.join('\n')}\n`);
@@ -547,9 +646,13 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** One line per failure for warnings (the first five, then a count). */
-export function failureWarnings(failed: QueueFailure[], what = 'failed for good (run the same command again to retry)'): string[] {
-  const lines = failed.slice(0, 5).map((f) => `${what}: sample ${f.sample} ${f.method} K=${formatK(f.ratio)}: ${f.error}`);
+export function failureWarnings(
+  failed: QueueFailure[],
+  what = 'failed for good (run the same command again to retry)',
+): string[] {
+  const lines = failed
+    .slice(0, 5)
+    .map((f) => `${what}: sample ${f.sample} ${f.method} K=${formatK(f.ratio)}: ${f.error}`);
   if (failed.length > 5) lines.push(`… and ${failed.length - 5} more failures`);
   return lines;
 }
-

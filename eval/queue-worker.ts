@@ -8,7 +8,20 @@ import type { VisionEncoder } from '../encoders/types.js';
 import { getMethod } from './methods.js';
 import { createEndpointModel, createOcrModel, type EvalModel } from './models.js';
 import { EndpointError } from '../client/openai.js';
-import { bullConnection, checkQueueName, connectRedis, DEFAULT_QUEUE_NAME, DEFAULT_REDIS_WAIT_MS, parseQueueUrl, readRunConfig, sampleFromJob, watchRedis, withTimeout, type QueueJobData, type QueueRunConfig } from './queue.js';
+import {
+  bullConnection,
+  checkQueueName,
+  connectRedis,
+  DEFAULT_QUEUE_NAME,
+  DEFAULT_REDIS_WAIT_MS,
+  parseQueueUrl,
+  readRunConfig,
+  sampleFromJob,
+  watchRedis,
+  withTimeout,
+  type QueueJobData,
+  type QueueRunConfig,
+} from './queue.js';
 import type { ResultRow } from './results.js';
 import { runJob } from './runner.js';
 
@@ -89,7 +102,8 @@ const workerSchema = z.object({
 
 /** BullMQ limiter settings giving `perSecond` jobs per second without bursts. */
 export function limiterFor(perSecond: number): { max: number; duration: number } {
-  if (!(Number.isFinite(perSecond) && perSecond > 0)) throw new UsageError(`rate must be > 0 per second, got ${perSecond}`);
+  if (!(Number.isFinite(perSecond) && perSecond > 0))
+    throw new UsageError(`rate must be > 0 per second, got ${perSecond}`);
   if (Number.isInteger(perSecond)) return { max: perSecond, duration: 1000 };
   return { max: 1, duration: Math.max(1, Math.round(1000 / perSecond)) };
 }
@@ -115,7 +129,11 @@ interface PooledEndpoint {
  * used), skipping for a few seconds an endpoint that refused or dropped a
  * connection.
  */
-export function endpointPool(name: string, urls: string[], make: (url: string) => EvalModel): EvalModel & { inFlight(): Record<string, number> } {
+export function endpointPool(
+  name: string,
+  urls: string[],
+  make: (url: string) => EvalModel,
+): EvalModel & { inFlight(): Record<string, number> } {
   if (urls.length === 0) throw new UsageError('an endpoint pool needs at least one endpoint');
   const pool: PooledEndpoint[] = urls.map((url) => ({ url, model: make(url), inFlight: 0, lastUsed: 0, downUntil: 0 }));
   let tick = 0;
@@ -123,7 +141,9 @@ export function endpointPool(name: string, urls: string[], make: (url: string) =
     const now = Date.now();
     const up = pool.filter((e) => e.downUntil <= now);
     const candidates = up.length ? up : pool;
-    return candidates.reduce((best, e) => (e.inFlight < best.inFlight || (e.inFlight === best.inFlight && e.lastUsed < best.lastUsed) ? e : best));
+    return candidates.reduce((best, e) =>
+      e.inFlight < best.inFlight || (e.inFlight === best.inFlight && e.lastUsed < best.lastUsed) ? e : best,
+    );
   };
   return {
     name,
@@ -134,7 +154,11 @@ export function endpointPool(name: string, urls: string[], make: (url: string) =
       try {
         return await endpoint.model.answer(sample, input, signal);
       } catch (error) {
-        if (error instanceof EndpointError && (error.code === 'E_ENDPOINT_REFUSED' || error.code === 'E_ENDPOINT_NETWORK')) endpoint.downUntil = Date.now() + 5000;
+        if (
+          error instanceof EndpointError &&
+          (error.code === 'E_ENDPOINT_REFUSED' || error.code === 'E_ENDPOINT_NETWORK')
+        )
+          endpoint.downUntil = Date.now() + 5000;
         throw error;
       } finally {
         endpoint.inFlight--;
@@ -179,7 +203,9 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   const current = await readRunConfig(redis, queueName).catch(() => null);
   if (current && current.model !== 'ocr' && endpoints.length === 0) {
     redis.disconnect();
-    throw new UsageError(`eval worker: queue ${JSON.stringify(queueName)} runs model ${JSON.stringify(current.model)}: give its endpoints with --endpoint <url ending in /v1>`);
+    throw new UsageError(
+      `eval worker: queue ${JSON.stringify(queueName)} runs model ${JSON.stringify(current.model)}: give its endpoints with --endpoint <url ending in /v1>`,
+    );
   }
 
   const models = new Map<string, Promise<EvalModel>>();
@@ -192,11 +218,24 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     let model = models.get(key);
     if (!model) {
       if (config.model === 'ocr') model = createOcrModel({ workers: concurrency });
-      else if (endpoints.length === 0) return Promise.reject(new UsageError(`eval worker: jobs ask for model ${JSON.stringify(config.model)}: give its endpoints with --endpoint <url ending in /v1>`));
+      else if (endpoints.length === 0)
+        return Promise.reject(
+          new UsageError(
+            `eval worker: jobs ask for model ${JSON.stringify(config.model)}: give its endpoints with --endpoint <url ending in /v1>`,
+          ),
+        );
       else {
         model = Promise.resolve(
           endpointPool(config.model, endpoints, (endpoint) =>
-            createEndpointModel({ endpoint, model: config.model, apiKey: options.apiKey, timeoutMs: options.timeoutMs ?? 120_000, retries: options.retries ?? 0, maxTokens: config.maxTokens, embedsFormat: config.embedsFormat }),
+            createEndpointModel({
+              endpoint,
+              model: config.model,
+              apiKey: options.apiKey,
+              timeoutMs: options.timeoutMs ?? 120_000,
+              retries: options.retries ?? 0,
+              maxTokens: config.maxTokens,
+              embedsFormat: config.embedsFormat,
+            }),
           ),
         );
       }
@@ -216,7 +255,8 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
 
   const processor = async (job: Job<QueueJobData>): Promise<ResultRow> => {
     const data = job.data;
-    if (!data || data.v !== 1) throw new UnrecoverableError(`job ${job.id} is not a vtc eval job (payload version ${JSON.stringify(data?.v)})`);
+    if (!data || data.v !== 1)
+      throw new UnrecoverableError(`job ${job.id} is not a vtc eval job (payload version ${JSON.stringify(data?.v)})`);
     const { config } = data;
     let model: EvalModel;
     try {
@@ -229,8 +269,15 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     try {
       const method = getMethod(data.method);
       const spec = options.encoder ?? config.encoder;
-      const context = { ...(method.level === 'token' && spec ? { encoder: await encoderFor(spec) } : {}), videoFrames: config.videoFrames, seed: config.seed };
-      return await runJob(config.dataset, sampleFromJob(data.sample), { method, k: data.k }, model, { metric: config.metric, context });
+      const context = {
+        ...(method.level === 'token' && spec ? { encoder: await encoderFor(spec) } : {}),
+        videoFrames: config.videoFrames,
+        seed: config.seed,
+      };
+      return await runJob(config.dataset, sampleFromJob(data.sample), { method, k: data.k }, model, {
+        metric: config.metric,
+        context,
+      });
     } catch (error) {
       if (isTransient(error)) throw error;
       throw new UnrecoverableError(error instanceof Error ? error.message : String(error));
@@ -257,7 +304,10 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   });
   worker.on('failed', (job, error) => {
     if (!job) return;
-    const final = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+    const final =
+      error instanceof UnrecoverableError ||
+      error.name === 'UnrecoverableError' ||
+      job.attemptsMade >= (job.opts.attempts ?? 1);
     if (final) summary.failed++;
     else summary.retried++;
     options.onEvent?.({ type: final ? 'failed' : 'retry', job: String(job.id), detail: error.message });
@@ -298,7 +348,9 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     })();
     closing.catch(() => {});
   };
-  const stopWatching = watchRedis(redis, queueUrl, options.redisWaitMs ?? DEFAULT_REDIS_WAIT_MS, (error) => fatal?.(error));
+  const stopWatching = watchRedis(redis, queueUrl, options.redisWaitMs ?? DEFAULT_REDIS_WAIT_MS, (error) =>
+    fatal?.(error),
+  );
   closed.catch(() => {});
   return { name, closed, close };
 }

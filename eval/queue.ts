@@ -44,12 +44,20 @@ export function parseQueueUrl(text: string): QueueUrl {
   try {
     url = new URL(text);
   } catch {
-    throw new UsageError(`--queue expects a Redis URL redis://HOST:PORT/DB, got ${JSON.stringify(text)}`, 'E_QUEUE_URL');
+    throw new UsageError(
+      `--queue expects a Redis URL redis://HOST:PORT/DB, got ${JSON.stringify(text)}`,
+      'E_QUEUE_URL',
+    );
   }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new UsageError(`--queue expects a redis:// or rediss:// URL, got ${JSON.stringify(text)}`, 'E_QUEUE_URL');
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
+    throw new UsageError(`--queue expects a redis:// or rediss:// URL, got ${JSON.stringify(text)}`, 'E_QUEUE_URL');
   if (url.hostname === '') throw new UsageError(`--queue URL has no host: ${JSON.stringify(text)}`, 'E_QUEUE_URL');
   const db = url.pathname.replace(/^\//, '');
-  if (db !== '' && !/^\d+$/.test(db)) throw new UsageError(`--queue URL database must be a number (redis://HOST:PORT/DB), got ${JSON.stringify(db)}`, 'E_QUEUE_URL');
+  if (db !== '' && !/^\d+$/.test(db))
+    throw new UsageError(
+      `--queue URL database must be a number (redis://HOST:PORT/DB), got ${JSON.stringify(db)}`,
+      'E_QUEUE_URL',
+    );
   const shown = new URL(url.href);
   if (shown.password) shown.password = '***';
   return { url: url.href, display: shown.href };
@@ -57,7 +65,11 @@ export function parseQueueUrl(text: string): QueueUrl {
 
 /** Checks a queue name: BullMQ keys are `bull:<name>:…`, so no ':' (and nothing odd in key names). */
 export function checkQueueName(name: string): string {
-  if (!/^[A-Za-z0-9._-]{1,100}$/.test(name)) throw new UsageError(`--queue-name must be 1–100 letters, digits, '.', '_' or '-', got ${JSON.stringify(name)}`, 'E_QUEUE_NAME');
+  if (!/^[A-Za-z0-9._-]{1,100}$/.test(name))
+    throw new UsageError(
+      `--queue-name must be 1–100 letters, digits, '.', '_' or '-', got ${JSON.stringify(name)}`,
+      'E_QUEUE_NAME',
+    );
   return name;
 }
 
@@ -68,7 +80,11 @@ export function checkQueueName(name: string): string {
  * {@link watchRedis}.
  */
 export function bullConnection(queue: QueueUrl, stopped: () => boolean = () => false): RedisOptions {
-  return { url: queue.url, connectTimeout: 3000, retryStrategy: (times: number) => (stopped() ? null : Math.min(100 * times, 1000)) };
+  return {
+    url: queue.url,
+    connectTimeout: 3000,
+    retryStrategy: (times: number) => (stopped() ? null : Math.min(100 * times, 1000)),
+  };
 }
 
 /** The last connection error of each client from {@link connectRedis} (a failed command only says "max retries"). */
@@ -113,7 +129,10 @@ export async function connectRedis(queue: QueueUrl, timeoutMs = 3000): Promise<R
     return client;
   } catch (error) {
     client.disconnect();
-    throw new VtcError(`cannot reach Redis at ${queue.display}: ${redisErrorMessage(lastError ?? error)} (start one with: redis-server --port 6379)`, 'E_REDIS');
+    throw new VtcError(
+      `cannot reach Redis at ${queue.display}: ${redisErrorMessage(lastError ?? error)} (start one with: redis-server --port 6379)`,
+      'E_REDIS',
+    );
   }
 }
 
@@ -122,29 +141,37 @@ export async function connectRedis(queue: QueueUrl, timeoutMs = 3000): Promise<R
  * not answered for `waitMs` (a restart shorter than that is ridden out).
  * Returns the function that stops watching.
  */
-export function watchRedis(client: Redis, queue: QueueUrl, waitMs: number, onLost: (error: VtcError) => void): () => void {
+export function watchRedis(
+  client: Redis,
+  queue: QueueUrl,
+  waitMs: number,
+  onLost: (error: VtcError) => void,
+): () => void {
   let downSince: number | undefined;
   let lastError = 'no answer';
   let stopped = false;
   let busy = false;
-  const timer = setInterval(async () => {
-    if (busy || stopped) return;
-    busy = true;
-    try {
-      await withTimeout(client.ping(), 1000, 'no answer within 1 s');
-      downSince = undefined;
-    } catch (error) {
-      lastError = redisErrorMessage(error, client);
-      downSince ??= Date.now();
-      if (Date.now() - downSince >= waitMs && !stopped) {
-        stopped = true;
-        clearInterval(timer);
-        onLost(lostRedis(queue, waitMs, lastError));
+  const timer = setInterval(
+    async () => {
+      if (busy || stopped) return;
+      busy = true;
+      try {
+        await withTimeout(client.ping(), 1000, 'no answer within 1 s');
+        downSince = undefined;
+      } catch (error) {
+        lastError = redisErrorMessage(error, client);
+        downSince ??= Date.now();
+        if (Date.now() - downSince >= waitMs && !stopped) {
+          stopped = true;
+          clearInterval(timer);
+          onLost(lostRedis(queue, waitMs, lastError));
+        }
+      } finally {
+        busy = false;
       }
-    } finally {
-      busy = false;
-    }
-  }, Math.min(1000, Math.max(100, waitMs / 4)));
+    },
+    Math.min(1000, Math.max(100, waitMs / 4)),
+  );
   timer.unref();
   return () => {
     stopped = true;
@@ -153,7 +180,10 @@ export function watchRedis(client: Redis, queue: QueueUrl, waitMs: number, onLos
 }
 
 export function lostRedis(queue: QueueUrl, waitMs: number, detail: string): VtcError {
-  return new VtcError(`lost the connection to Redis at ${queue.display} for ${(waitMs / 1000).toFixed(0)} s (${detail}); run the command again when Redis is back`, 'E_REDIS');
+  return new VtcError(
+    `lost the connection to Redis at ${queue.display} for ${(waitMs / 1000).toFixed(0)} s (${detail}); run the command again when Redis is back`,
+    'E_REDIS',
+  );
 }
 
 export function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
@@ -182,7 +212,8 @@ export function openQueue(client: Redis, name: string): Queue {
 // --- job ids ---------------------------------------------------------------
 
 const ESCAPE = /[%|:]/g;
-const escapePart = (text: string) => text.replace(ESCAPE, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+const escapePart = (text: string) =>
+  text.replace(ESCAPE, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 
 /**
  * The BullMQ job id of a result key: the key's five fields joined by '|',
@@ -200,7 +231,8 @@ export function jobIdForKey(key: ResultKey): string {
 export function keyForJobId(id: string): ResultKey {
   const parts = id.split('|').map(decodeURIComponent);
   const ratio = Number(parts[4]);
-  if (parts.length !== 5 || !Number.isFinite(ratio)) throw new VtcError(`job id ${JSON.stringify(id)} is not a vtc result key`, 'E_QUEUE_JOB');
+  if (parts.length !== 5 || !Number.isFinite(ratio))
+    throw new VtcError(`job id ${JSON.stringify(id)} is not a vtc result key`, 'E_QUEUE_JOB');
   return { dataset: parts[0]!, sample: parts[1]!, model: parts[2]!, method: parts[3]!, ratio };
 }
 
@@ -229,7 +261,18 @@ export interface QueueRunConfig {
   seed: number;
 }
 
-const COMPARED: (keyof QueueRunConfig)[] = ['dataset', 'model', 'methods', 'ratios', 'metric', 'encoder', 'embedsFormat', 'maxTokens', 'videoFrames', 'seed'];
+const COMPARED: (keyof QueueRunConfig)[] = [
+  'dataset',
+  'model',
+  'methods',
+  'ratios',
+  'metric',
+  'encoder',
+  'embedsFormat',
+  'maxTokens',
+  'videoFrames',
+  'seed',
+];
 
 /** The run configuration in its canonical form (sorted method and ratio lists). */
 export function normalizeRunConfig(config: QueueRunConfig): QueueRunConfig {
@@ -243,14 +286,18 @@ export function normalizeRunConfig(config: QueueRunConfig): QueueRunConfig {
 /** sha256 over the compared fields, in a fixed order. */
 export function runFingerprint(config: QueueRunConfig): string {
   const normal = normalizeRunConfig(config);
-  return createHash('sha256').update(JSON.stringify(COMPARED.map((k) => [k, normal[k]]))).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(COMPARED.map((k) => [k, normal[k]])))
+    .digest('hex');
 }
 
 /** The fields where two configurations differ, as "name: there → here" phrases. */
 export function configDifferences(stored: QueueRunConfig, wanted: QueueRunConfig): string[] {
   const a = normalizeRunConfig(stored);
   const b = normalizeRunConfig(wanted);
-  return COMPARED.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k])).map((k) => `${k} ${JSON.stringify(a[k])} in the queue, ${JSON.stringify(b[k])} here`);
+  return COMPARED.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k])).map(
+    (k) => `${k} ${JSON.stringify(a[k])} in the queue, ${JSON.stringify(b[k])} here`,
+  );
 }
 
 /** The Redis hash holding a queue's run configuration and its fingerprint (outside BullMQ's own keys). */
@@ -326,7 +373,11 @@ export const MAX_INLINE_BYTES = 16 * 1024 * 1024;
  * are read here and sent (up to {@link MAX_INLINE_BYTES} per sample). Video
  * always travels as a path.
  */
-export async function sampleToJob(sample: EvalSample, inline: boolean, cache?: Map<string, string>): Promise<JobSample> {
+export async function sampleToJob(
+  sample: EvalSample,
+  inline: boolean,
+  cache?: Map<string, string>,
+): Promise<JobSample> {
   let inlined = 0;
   const images: JobImage[] = [];
   for (const ref of sample.images) {
@@ -341,7 +392,10 @@ export async function sampleToJob(sample: EvalSample, inline: boolean, cache?: M
       if ('path' in ref) cache?.set(ref.path, base64);
     }
     inlined += (base64.length * 3) / 4;
-    if (inlined > MAX_INLINE_BYTES) throw new UsageError(`${sample.where}: inputs of more than ${MAX_INLINE_BYTES / 1024 / 1024} MiB cannot travel inside a job; put the dataset on storage every worker reads and drop --inline-inputs`);
+    if (inlined > MAX_INLINE_BYTES)
+      throw new UsageError(
+        `${sample.where}: inputs of more than ${MAX_INLINE_BYTES / 1024 / 1024} MiB cannot travel inside a job; put the dataset on storage every worker reads and drop --inline-inputs`,
+      );
     images.push({ base64 });
   }
   return {
@@ -360,7 +414,9 @@ export async function sampleToJob(sample: EvalSample, inline: boolean, cache?: M
 
 /** The sample of a job payload, as the methods take it. */
 export function sampleFromJob(job: JobSample): EvalSample {
-  const images: ImageRef[] = job.images.map((image) => ('path' in image ? { path: image.path } : { bytes: new Uint8Array(Buffer.from(image.base64, 'base64')) }));
+  const images: ImageRef[] = job.images.map((image) =>
+    'path' in image ? { path: image.path } : { bytes: new Uint8Array(Buffer.from(image.base64, 'base64')) },
+  );
   return { ...job, images };
 }
 
@@ -370,5 +426,11 @@ export function sampleFromJob(job: JobSample): EvalSample {
  * stay in Redis, where the collector reads them.
  */
 export function jobOptions(key: ResultKey, attempts: number, backoffMs: number): JobsOptions {
-  return { jobId: jobIdForKey(key), attempts, backoff: { type: 'exponential', delay: backoffMs }, removeOnComplete: false, removeOnFail: false };
+  return {
+    jobId: jobIdForKey(key),
+    attempts,
+    backoff: { type: 'exponential', delay: backoffMs },
+    removeOnComplete: false,
+    removeOnFail: false,
+  };
 }

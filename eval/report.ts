@@ -40,7 +40,14 @@ export function reportRows(tasks: TaskAnalysis[]): CsvRow[] {
   const rows: CsvRow[] = [];
   for (const task of tasks) {
     for (const ratio of Object.values(task.ratios)) {
-      const base = { task: task.task, k: ratio.k, kept: ratio.kept, reduction_pct: ratio.reduction_pct, group_a: ratio.group_a, group_b: ratio.group_b };
+      const base = {
+        task: task.task,
+        k: ratio.k,
+        kept: ratio.kept,
+        reduction_pct: ratio.reduction_pct,
+        group_a: ratio.group_a,
+        group_b: ratio.group_b,
+      };
       rows.push({
         ...base,
         method: BASELINE_METHOD,
@@ -52,7 +59,16 @@ export function reportRows(tasks: TaskAnalysis[]): CsvRow[] {
         retention: ratio.downsample.retention,
       });
       for (const [method, m] of Object.entries(ratio.methods)) {
-        rows.push({ ...base, method, correct_a: m.correct_a, correct_b: m.correct_b, acc_a: m.acc_a, acc_b: m.acc_b, accuracy: m.accuracy, retention: m.retention });
+        rows.push({
+          ...base,
+          method,
+          correct_a: m.correct_a,
+          correct_b: m.correct_b,
+          acc_a: m.acc_a,
+          acc_b: m.acc_b,
+          accuracy: m.accuracy,
+          retention: m.retention,
+        });
       }
     }
   }
@@ -66,7 +82,21 @@ function csvCell(value: unknown): string {
 
 /** CSV text with a header row (null → empty cell, full precision numbers). */
 export function toCsv(rows: CsvRow[]): string {
-  const header: (keyof CsvRow)[] = ['task', 'k', 'kept', 'reduction_pct', 'method', 'group_a', 'group_b', 'correct_a', 'correct_b', 'acc_a', 'acc_b', 'accuracy', 'retention'];
+  const header: (keyof CsvRow)[] = [
+    'task',
+    'k',
+    'kept',
+    'reduction_pct',
+    'method',
+    'group_a',
+    'group_b',
+    'correct_a',
+    'correct_b',
+    'acc_a',
+    'acc_b',
+    'accuracy',
+    'retention',
+  ];
   return [header.join(','), ...rows.map((r) => header.map((h) => csvCell(r[h])).join(','))].join('\n') + '\n';
 }
 
@@ -90,7 +120,10 @@ function share(count: number, total: number): number | null {
 export function taskCharts(task: TaskAnalysis): { accuracy: Buffer; groups: Buffer } {
   const ratios = Object.values(task.ratios);
   const methods = [BASELINE_METHOD, ...methodsOf(task)];
-  const categories = ['K=1 (0%)', ...ratios.map((r) => `K=${r.k} (${r.reduction_pct.toFixed(r.reduction_pct % 1 === 0 ? 0 : 1)}%)`)];
+  const categories = [
+    'K=1 (0%)',
+    ...ratios.map((r) => `K=${r.k} (${r.reduction_pct.toFixed(r.reduction_pct % 1 === 0 ? 0 : 1)}%)`),
+  ];
   const accuracy = lineChart({
     title: `${task.task}: accuracy vs reduction`,
     xLabel: 'downsample factor K (visual tokens removed)',
@@ -100,7 +133,12 @@ export function taskCharts(task: TaskAnalysis): { accuracy: Buffer; groups: Buff
       name: method,
       color: paletteColor(i),
       secondary: method === BASELINE_METHOD,
-      values: [task.accuracy_uncompressed, ...ratios.map((r) => (method === BASELINE_METHOD ? r.downsample.accuracy : (r.methods[method]?.accuracy ?? null)))],
+      values: [
+        task.accuracy_uncompressed,
+        ...ratios.map((r) =>
+          method === BASELINE_METHOD ? r.downsample.accuracy : (r.methods[method]?.accuracy ?? null),
+        ),
+      ],
     })),
   });
   const others = methodsOf(task);
@@ -114,8 +152,17 @@ export function taskCharts(task: TaskAnalysis): { accuracy: Buffer; groups: Buff
           yLabel: 'accuracy (%)',
           categories: groupCategories,
           series: others.flatMap((method, i) => [
-            { name: `${method} A`, color: paletteColor(i + 1), values: ratios.map((r) => r.methods[method]?.acc_a ?? null) },
-            { name: `${method} B`, color: paletteColor(i + 1), secondary: true, values: ratios.map((r) => r.methods[method]?.acc_b ?? null) },
+            {
+              name: `${method} A`,
+              color: paletteColor(i + 1),
+              values: ratios.map((r) => r.methods[method]?.acc_a ?? null),
+            },
+            {
+              name: `${method} B`,
+              color: paletteColor(i + 1),
+              secondary: true,
+              values: ratios.map((r) => r.methods[method]?.acc_b ?? null),
+            },
           ]),
         })
       : barChart({
@@ -124,17 +171,30 @@ export function taskCharts(task: TaskAnalysis): { accuracy: Buffer; groups: Buff
           yLabel: 'share of samples (%)',
           categories: groupCategories,
           series: [
-            { name: 'Group A (downsampled wrong)', color: paletteColor(1), values: ratios.map((r) => share(r.group_a, task.n_correct_uncompressed)) },
-            { name: 'Group B (downsampled right)', color: paletteColor(1), secondary: true, values: ratios.map((r) => share(r.group_b, task.n_correct_uncompressed)) },
+            {
+              name: 'Group A (downsampled wrong)',
+              color: paletteColor(1),
+              values: ratios.map((r) => share(r.group_a, task.n_correct_uncompressed)),
+            },
+            {
+              name: 'Group B (downsampled right)',
+              color: paletteColor(1),
+              secondary: true,
+              values: ratios.map((r) => share(r.group_b, task.n_correct_uncompressed)),
+            },
           ],
         });
   return { accuracy, groups };
 }
 
 /** The Markdown report (tables per task; charts referenced by file name). */
-export function toMarkdown(input: ReportInput, chartFiles: Record<string, { accuracy: string; groups: string }>): string {
+export function toMarkdown(
+  input: ReportInput,
+  chartFiles: Record<string, { accuracy: string; groups: string }>,
+): string {
   const lines: string[] = [`# ${input.title}`, '', `Source: ${input.source}`, ''];
-  for (const [key, value] of Object.entries(input.meta ?? {})) lines.push(`- ${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  for (const [key, value] of Object.entries(input.meta ?? {}))
+    lines.push(`- ${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
   if (input.meta && Object.keys(input.meta).length) lines.push('');
   lines.push(
     'Samples the uncompressed model answers correctly are split at each downsample factor K (budget 1/K²) into',
@@ -144,15 +204,27 @@ export function toMarkdown(input: ReportInput, chartFiles: Record<string, { accu
   );
   for (const task of input.tasks) {
     lines.push(`## ${task.task}`, '');
-    lines.push(`Uncompressed: ${task.n_correct_uncompressed} / ${task.n_uncompressed} correct (${pct(task.accuracy_uncompressed, 2)}%).`, '');
-    lines.push('| K | kept | reduction | method | Group A (n) | acc A | Group B (n) | acc B | accuracy | retention |', '|---|---|---|---|---|---|---|---|---|---|');
+    lines.push(
+      `Uncompressed: ${task.n_correct_uncompressed} / ${task.n_uncompressed} correct (${pct(task.accuracy_uncompressed, 2)}%).`,
+      '',
+    );
+    lines.push(
+      '| K | kept | reduction | method | Group A (n) | acc A | Group B (n) | acc B | accuracy | retention |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+    );
     for (const row of reportRows([task])) {
       lines.push(
         `| ${row.k} | ${row.kept.toFixed(4)} | ${row.reduction_pct.toFixed(2)}% | ${row.method} | ${row.group_a} | ${pct(row.acc_a)} | ${row.group_b} | ${pct(row.acc_b)} | ${pct(row.accuracy)} | ${pct(row.retention)} |`,
       );
     }
     const charts = chartFiles[task.task];
-    if (charts) lines.push('', `![${task.task} accuracy vs reduction](${charts.accuracy})`, '', `![${task.task} group A vs B](${charts.groups})`);
+    if (charts)
+      lines.push(
+        '',
+        `![${task.task} accuracy vs reduction](${charts.accuracy})`,
+        '',
+        `![${task.task} group A vs B](${charts.groups})`,
+      );
     lines.push('');
   }
   if (input.warnings.length) {
@@ -180,13 +252,19 @@ export async function writeReport(outDir: string, input: ReportInput): Promise<s
   const chartFiles: Record<string, { accuracy: string; groups: string }> = {};
   for (const task of input.tasks) {
     const charts = taskCharts(task);
-    const names = { accuracy: `${safeName(task.task)}_accuracy_vs_reduction.png`, groups: `${safeName(task.task)}_groups_a_b.png` };
+    const names = {
+      accuracy: `${safeName(task.task)}_accuracy_vs_reduction.png`,
+      groups: `${safeName(task.task)}_groups_a_b.png`,
+    };
     await put(names.accuracy, charts.accuracy);
     await put(names.groups, charts.groups);
     chartFiles[task.task] = names;
   }
   await put('summary.csv', toCsv(reportRows(input.tasks)));
-  await put('report.json', `${JSON.stringify({ title: input.title, source: input.source, meta: input.meta ?? {}, tasks: input.tasks, warnings: input.warnings }, null, 2)}\n`);
+  await put(
+    'report.json',
+    `${JSON.stringify({ title: input.title, source: input.source, meta: input.meta ?? {}, tasks: input.tasks, warnings: input.warnings }, null, 2)}\n`,
+  );
   await put('report.md', toMarkdown(input, chartFiles));
   return written;
 }

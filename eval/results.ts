@@ -49,7 +49,16 @@ export interface OpenResults {
   duplicates: number;
 }
 
-const REQUIRED: (keyof ResultRow)[] = ['dataset', 'sample', 'model', 'method', 'ratio', 'prediction', 'correct', 'score'];
+const REQUIRED: (keyof ResultRow)[] = [
+  'dataset',
+  'sample',
+  'model',
+  'method',
+  'ratio',
+  'prediction',
+  'correct',
+  'score',
+];
 
 /**
  * Reads a results file, cutting off a torn last line. A malformed line that
@@ -80,7 +89,9 @@ export async function readResults(path: string, options: { repair?: boolean } = 
     try {
       row = JSON.parse(line) as ResultRow;
     } catch (error) {
-      throw new InputError(`${path}:${i + 1}: corrupt results line (${(error as Error).message}); remove the line or the file to continue`);
+      throw new InputError(
+        `${path}:${i + 1}: corrupt results line (${(error as Error).message}); remove the line or the file to continue`,
+      );
     }
     const missing = REQUIRED.filter((k) => row[k] === undefined);
     if (missing.length) throw new InputError(`${path}:${i + 1}: results line lacks ${missing.join(', ')}`);
@@ -175,7 +186,8 @@ function takeLock(lockPath: string, path: string): void {
       closeSync(fd);
       return;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new VtcError(`${lockPath}: cannot create lock (${(error as Error).message})`, 'E_LOCK');
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new VtcError(`${lockPath}: cannot create lock (${(error as Error).message})`, 'E_LOCK');
       let pid = NaN;
       try {
         pid = Number(readFileSync(lockPath, 'utf8'));
@@ -183,7 +195,10 @@ function takeLock(lockPath: string, path: string): void {
         // vanished meanwhile: retry
       }
       if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
-        throw new VtcError(`${path} is in use by another vtc eval run (pid ${pid}); use another --results file or wait for it`, 'E_LOCK');
+        throw new VtcError(
+          `${path} is in use by another vtc eval run (pid ${pid}); use another --results file or wait for it`,
+          'E_LOCK',
+        );
       }
       // A stale lock from a killed run.
       unlinkSyncSafe(lockPath);

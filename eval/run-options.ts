@@ -21,9 +21,18 @@ export const endpointModelSchema = z.object({
 });
 
 /** Validates endpoint-model options (UsageError naming the option). */
-export function checkEndpointModelOptions(options: { endpoint?: unknown; model?: unknown; embedsFormat?: unknown; maxTokens?: unknown; retries?: unknown; timeoutMs?: unknown }): void {
+export function checkEndpointModelOptions(options: {
+  endpoint?: unknown;
+  model?: unknown;
+  embedsFormat?: unknown;
+  maxTokens?: unknown;
+  retries?: unknown;
+  timeoutMs?: unknown;
+}): void {
   if (typeof options.endpoint !== 'string' || options.endpoint === '') {
-    throw new UsageError(`eval run: model ${JSON.stringify(options.model)} needs endpoint (--endpoint), a URL ending in /v1 (or use --model ocr for the offline reader)`);
+    throw new UsageError(
+      `eval run: model ${JSON.stringify(options.model)} needs endpoint (--endpoint), a URL ending in /v1 (or use --model ocr for the offline reader)`,
+    );
   }
   parseOptions(endpointModelSchema, options, 'eval run');
 }
@@ -39,9 +48,21 @@ const runSchema = z.object({ concurrency: integer(1), limit: integer(1).optional
  * checkRunOptions({ methods: ['pool'], model: 'ocr', encoder: true, concurrency: 2 });
  * // throws 'eval run: token-level methods (pool) need an endpoint model served by vLLM with --enable-mm-embeds, not the ocr reader'
  */
-export function checkRunOptions(options: { methods: readonly string[]; model: string; encoder: boolean; concurrency: unknown; limit?: unknown }): void {
+export function checkRunOptions(options: {
+  methods: readonly string[];
+  model: string;
+  encoder: boolean;
+  concurrency: unknown;
+  limit?: unknown;
+}): void {
   parseOptions(runSchema, { concurrency: options.concurrency, limit: options.limit }, 'eval run');
   const tokenLevel = options.methods.filter((m) => getMethod(m).level === 'token');
-  if (tokenLevel.length && options.model === 'ocr') throw new UsageError(`eval run: token-level methods (${tokenLevel.join(', ')}) need an endpoint model served by vLLM with --enable-mm-embeds, not the ocr reader`);
-  if (tokenLevel.length && !options.encoder) throw new UsageError(`eval run: token-level methods (${tokenLevel.join(', ')}) need a vision encoder (encoder, --encoder: patch or an ONNX encoder folder)`);
+  if (tokenLevel.length && options.model === 'ocr')
+    throw new UsageError(
+      `eval run: token-level methods (${tokenLevel.join(', ')}) need an endpoint model served by vLLM with --enable-mm-embeds, not the ocr reader`,
+    );
+  if (tokenLevel.length && !options.encoder)
+    throw new UsageError(
+      `eval run: token-level methods (${tokenLevel.join(', ')}) need a vision encoder (encoder, --encoder: patch or an ONNX encoder folder)`,
+    );
 }

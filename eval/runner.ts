@@ -34,7 +34,8 @@ export function parseShard(text: string): Shard {
   const match = /^(\d+)\/(\d+)$/.exec(text.trim());
   const index = match ? Number(match[1]) : NaN;
   const count = match ? Number(match[2]) : NaN;
-  if (!match || count < 1 || index < 1 || index > count) throw new UsageError(`--shard expects i/n with 1 ≤ i ≤ n (e.g. 1/4), got ${JSON.stringify(text)}`);
+  if (!match || count < 1 || index < 1 || index > count)
+    throw new UsageError(`--shard expects i/n with 1 ≤ i ≤ n (e.g. 1/4), got ${JSON.stringify(text)}`);
   return { index, count };
 }
 
@@ -90,7 +91,9 @@ export interface Condition {
 
 /** The run's conditions: uncompressed, then per K the downsample baseline and each method (validated). */
 export function conditions(methods: string[], ratios: number[]): Condition[] {
-  for (const k of ratios) if (!(Number.isFinite(k) && k > 1)) throw new UsageError(`ratios are downsample factors K > 1 (budget 1/K²), got ${k}`);
+  for (const k of ratios)
+    if (!(Number.isFinite(k) && k > 1))
+      throw new UsageError(`ratios are downsample factors K > 1 (budget 1/K²), got ${k}`);
   const ks = [...new Set(ratios)].sort((a, b) => a - b);
   const names = [...new Set(methods.filter((m) => m !== BASELINE_METHOD))];
   const resolved = names.map(getMethod);
@@ -125,7 +128,11 @@ export interface PlannedJobs {
 }
 
 /** Every (sample, condition) of a run that a method can handle and that is not done yet. */
-export function planJobs(samples: EvalSample[], plan: Condition[], isDone: (sample: EvalSample, condition: Condition) => boolean): PlannedJobs {
+export function planJobs(
+  samples: EvalSample[],
+  plan: Condition[],
+  isDone: (sample: EvalSample, condition: Condition) => boolean,
+): PlannedJobs {
   const jobs: PlannedJobs['jobs'] = [];
   let unsupported = 0;
   let cached = 0;
@@ -160,7 +167,10 @@ export async function runJob(
   const jobStarted = performance.now();
   const input = await condition.method.prepare(sample, condition.k, options.context ?? {});
   const reply = await model.answer(sample, input, options.signal);
-  const score = scoreAnswer(reply.text, sample.answer, { metric: sample.metric ?? options.metric ?? 'auto', ...(sample.options ? { options: sample.options } : {}) });
+  const score = scoreAnswer(reply.text, sample.answer, {
+    metric: sample.metric ?? options.metric ?? 'auto',
+    ...(sample.options ? { options: sample.options } : {}),
+  });
   return {
     ...jobKey(dataset, model.name, sample, condition),
     question: sample.question,
@@ -183,7 +193,14 @@ function isFatal(error: unknown): boolean {
   if (!(error instanceof EndpointError)) return false;
   // A network error without a system code is fetch refusing the URL itself (a blocked port such as 1 or 6000).
   const unusableUrl = error.code === 'E_ENDPOINT_NETWORK' && !error.retryable;
-  return unusableUrl || error.code === 'E_ENDPOINT_REFUSED' || error.code === 'E_ENDPOINT_DNS' || error.status === 401 || error.status === 403 || error.status === 404;
+  return (
+    unusableUrl ||
+    error.code === 'E_ENDPOINT_REFUSED' ||
+    error.code === 'E_ENDPOINT_DNS' ||
+    error.status === 401 ||
+    error.status === 403 ||
+    error.status === 404
+  );
 }
 
 /** Rows of this results file plus sibling shard files (`results*.jsonl` in the same folder), de-duplicated. */
@@ -193,10 +210,12 @@ async function allRows(store: ResultsStore): Promise<ResultRow[]> {
   const rows = new Map<string, ResultRow>();
   for (const row of store.rows) rows.set(resultKey(row), row);
   const stem = own.replace(/(\.shard-\d+-of-\d+)?\.jsonl$/, '');
-  const sibling = (name: string) => name === `${stem}.jsonl` || (name.startsWith(`${stem}.shard-`) && /\.shard-\d+-of-\d+\.jsonl$/.test(name));
+  const sibling = (name: string) =>
+    name === `${stem}.jsonl` || (name.startsWith(`${stem}.shard-`) && /\.shard-\d+-of-\d+\.jsonl$/.test(name));
   for (const name of (await readdir(dir)).sort()) {
     if (name === own || !sibling(name)) continue;
-    for (const row of (await readResults(join(dir, name))).rows) if (!rows.has(resultKey(row))) rows.set(resultKey(row), row);
+    for (const row of (await readResults(join(dir, name))).rows)
+      if (!rows.has(resultKey(row))) rows.set(resultKey(row), row);
   }
   return [...rows.values()];
 }
@@ -214,7 +233,16 @@ export function analyzeResults(rows: ResultRow[], dataset: string, model: string
     if (row.dataset !== dataset || row.model !== model) continue;
     const key = `${row.method}@${row.ratio}`;
     let run = runs.get(key);
-    if (!run) runs.set(key, (run = { method: row.method, k: row.ratio, correct: new Map(), label: `${row.method} K=${formatK(row.ratio)}` }));
+    if (!run)
+      runs.set(
+        key,
+        (run = {
+          method: row.method,
+          k: row.ratio,
+          correct: new Map(),
+          label: `${row.method} K=${formatK(row.ratio)}`,
+        }),
+      );
     run.correct.set(row.sample, row.correct);
   }
   return analyzeTask(dataset, [...runs.values()]);
@@ -237,9 +265,14 @@ export interface RunReportOptions {
  * Analyses the rows of a results file (and its sibling shard files) for one
  * dataset and model, and writes the report when the uncompressed runs exist.
  */
-export async function reportRun(store: ResultsStore, options: RunReportOptions): Promise<{ analysis: TaskAnalysis | null; reportFiles: string[] }> {
+export async function reportRun(
+  store: ResultsStore,
+  options: RunReportOptions,
+): Promise<{ analysis: TaskAnalysis | null; reportFiles: string[] }> {
   const rows = await allRows(store);
-  const hasUncompressed = rows.some((r) => r.dataset === options.dataset && r.model === options.model && r.method === BASELINE_METHOD && r.ratio === 1);
+  const hasUncompressed = rows.some(
+    (r) => r.dataset === options.dataset && r.model === options.model && r.method === BASELINE_METHOD && r.ratio === 1,
+  );
   if (!hasUncompressed) return { analysis: null, reportFiles: [] };
   const analysis = analyzeResults(rows, options.dataset, options.model);
   options.warnings.push(...analysis.warnings);
@@ -272,16 +305,27 @@ export async function reportRun(store: ResultsStore, options: RunReportOptions):
 export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> {
   const started = performance.now();
   const concurrency = options.concurrency ?? 1;
-  checkRunOptions({ methods: options.methods, model: options.model.name, encoder: options.context?.encoder !== undefined, concurrency, limit: options.limit });
+  checkRunOptions({
+    methods: options.methods,
+    model: options.model.name,
+    encoder: options.context?.encoder !== undefined,
+    concurrency,
+    limit: options.limit,
+  });
   const plan = conditions(options.methods, options.ratios);
   const dataset = typeof options.dataset === 'string' ? await loadDataset(options.dataset) : options.dataset;
   const samples = selectSamples(dataset.samples, options.limit, options.shard);
   const store = await ResultsStore.open(options.results);
   const warnings: string[] = [];
-  if (store.repairedBytes > 0) warnings.push(`${options.results}: cut off a torn last line (${store.repairedBytes} bytes) left by an interrupted run; that job runs again`);
+  if (store.repairedBytes > 0)
+    warnings.push(
+      `${options.results}: cut off a torn last line (${store.repairedBytes} bytes) left by an interrupted run; that job runs again`,
+    );
   if (store.duplicates > 0) warnings.push(`${options.results}: ${store.duplicates} duplicate lines ignored`);
 
-  const { jobs, cached, unsupported, unsupportedReasons } = planJobs(samples, plan, (sample, condition) => store.has(jobKey(dataset.name, options.model.name, sample, condition)));
+  const { jobs, cached, unsupported, unsupportedReasons } = planJobs(samples, plan, (sample, condition) =>
+    store.has(jobKey(dataset.name, options.model.name, sample, condition)),
+  );
   for (const reason of unsupportedReasons) warnings.push(`skipped samples a method cannot handle: ${reason}`);
 
   const total = jobs.length + cached;
@@ -317,7 +361,10 @@ export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> 
         const message = error instanceof Error ? error.message : String(error);
         failed.push({ sample: sample.id, method: condition.method.name, ratio: condition.k, error: message });
         if (++consecutiveFailures >= maxFailures) {
-          fatal ??= new VtcError(`stopping after ${consecutiveFailures} failures in a row; last: ${sample.where} (${condition.method.name} K=${formatK(condition.k)}): ${message}`, 'E_EVAL_FAILURES');
+          fatal ??= new VtcError(
+            `stopping after ${consecutiveFailures} failures in a row; last: ${sample.where} (${condition.method.name} K=${formatK(condition.k)}): ${message}`,
+            'E_EVAL_FAILURES',
+          );
           return;
         }
       }
@@ -329,10 +376,21 @@ export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> 
     await store.close();
   }
   if (fatal !== undefined) throw fatal;
-  for (const f of failed.slice(0, 5)) warnings.push(`failed (will run again next time): sample ${f.sample} ${f.method} K=${formatK(f.ratio)}: ${f.error}`);
+  for (const f of failed.slice(0, 5))
+    warnings.push(
+      `failed (will run again next time): sample ${f.sample} ${f.method} K=${formatK(f.ratio)}: ${f.error}`,
+    );
   if (failed.length > 5) warnings.push(`… and ${failed.length - 5} more failures`);
 
-  const { analysis, reportFiles } = await reportRun(store, { dataset: dataset.name, source: dataset.path, model: options.model.name, methods: options.methods, ratios: options.ratios, out: options.out, warnings });
+  const { analysis, reportFiles } = await reportRun(store, {
+    dataset: dataset.name,
+    source: dataset.path,
+    model: options.model.name,
+    methods: options.methods,
+    ratios: options.ratios,
+    out: options.out,
+    warnings,
+  });
   return {
     dataset: dataset.name,
     model: options.model.name,

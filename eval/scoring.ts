@@ -11,7 +11,8 @@ export const METRICS = ['auto', 'exact', 'normalized', 'contains', 'mc', 'relaxe
 export type Metric = (typeof METRICS)[number];
 
 export function parseMetric(name: string): Metric {
-  if (!(METRICS as readonly string[]).includes(name)) throw new UsageError(`unknown metric ${JSON.stringify(name)} (available: ${METRICS.join(', ')})`, 'E_METRIC');
+  if (!(METRICS as readonly string[]).includes(name))
+    throw new UsageError(`unknown metric ${JSON.stringify(name)} (available: ${METRICS.join(', ')})`, 'E_METRIC');
   return name as Metric;
 }
 
@@ -131,7 +132,8 @@ export function extractChoice(prediction: string, options: string[]): string | u
   let best: { letter: string; length: number } | undefined;
   options.forEach((option, i) => {
     const o = normalizeAnswer(option);
-    if (o !== '' && normalized.includes(` ${o} `) && (!best || o.length > best.length)) best = { letter: letters[i]!, length: o.length };
+    if (o !== '' && normalized.includes(` ${o} `) && (!best || o.length > best.length))
+      best = { letter: letters[i]!, length: o.length };
   });
   return best?.letter;
 }
@@ -139,7 +141,10 @@ export function extractChoice(prediction: string, options: string[]): string | u
 /** The answer as a letter when it is one ("B", "(B)") or equals an option's text. */
 function answerLetter(answer: string, options: string[]): string | undefined {
   const letters = optionLetters(options.length);
-  const bare = answer.trim().replace(/^\(|\)$|\.$/g, '').toUpperCase();
+  const bare = answer
+    .trim()
+    .replace(/^\(|\)$|\.$/g, '')
+    .toUpperCase();
   if (letters.includes(bare)) return bare;
   const index = options.findIndex((o) => normalizeAnswer(o) === normalizeAnswer(answer));
   return index >= 0 ? letters[index] : undefined;
@@ -172,9 +177,18 @@ export function acceptedAnswers(answer: string): string[] {
  * scoreAnswer('B', 'dog', { options: ['cat', 'dog'] }).correct;     // true
  * scoreAnswer('paris', 'Lyon|Paris').correct;                       // true (any accepted answer)
  */
-export function scoreAnswer(prediction: string, answer: string, options: { metric?: Metric; options?: string[] } = {}): ScoreResult {
+export function scoreAnswer(
+  prediction: string,
+  answer: string,
+  options: { metric?: Metric; options?: string[] } = {},
+): ScoreResult {
   const metric = !options.metric || options.metric === 'auto' ? autoMetric(answer, options.options) : options.metric;
-  const binary = (ok: boolean, extracted?: string): ScoreResult => ({ metric, score: ok ? 1 : 0, correct: ok, ...(extracted !== undefined ? { extracted } : {}) });
+  const binary = (ok: boolean, extracted?: string): ScoreResult => ({
+    metric,
+    score: ok ? 1 : 0,
+    correct: ok,
+    ...(extracted !== undefined ? { extracted } : {}),
+  });
   const accepted = acceptedAnswers(answer);
   switch (metric) {
     case 'exact':
@@ -187,7 +201,10 @@ export function scoreAnswer(prediction: string, answer: string, options: { metri
     }
     case 'relaxed': {
       const n = firstNumber(prediction);
-      return binary(accepted.some((a) => relaxedMatch(prediction, a)), n === undefined ? undefined : String(n));
+      return binary(
+        accepted.some((a) => relaxedMatch(prediction, a)),
+        n === undefined ? undefined : String(n),
+      );
     }
     case 'anls': {
       const score = anls(prediction, accepted);

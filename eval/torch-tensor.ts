@@ -40,10 +40,17 @@ export function tensorPickle(shape: number[], storage: 'FloatStorage' | 'LongSto
   const stride = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
   const tuple = (items: number[][]) => [0x28, ...items.flat(), 0x74]; // MARK … TUPLE
   const out = [
-    0x80, 0x02, // PROTO 2
+    0x80,
+    0x02, // PROTO 2
     ...pickleGlobal('torch._utils', '_rebuild_tensor_v2'),
     0x28, // MARK (arguments)
-    ...tuple([pickleString('storage'), pickleGlobal('torch', storage), pickleString('0'), pickleString('cpu'), pickleInt(numel)]),
+    ...tuple([
+      pickleString('storage'),
+      pickleGlobal('torch', storage),
+      pickleString('0'),
+      pickleString('cpu'),
+      pickleInt(numel),
+    ]),
     0x51, // BINPERSID
     ...pickleInt(0), // storage offset
     ...tuple(shape.map(pickleInt)),
@@ -71,13 +78,55 @@ export function storedZip(entries: { name: string; data: Uint8Array }[]): Uint8A
     // Extra field "FB" padding so the data are 64-byte aligned (torch does the same for mmap).
     const pad = (64 - ((offset + headerSize + 4) % 64)) % 64;
     const extra = [...u16(0x4246), ...u16(pad), ...new Array<number>(pad).fill(0x5a)];
-    const local = [...u32(0x04034b50), ...u16(20), ...u16(0), ...u16(0), ...u16(0), ...u16(0x21), ...u32(crc), ...u32(entry.data.length), ...u32(entry.data.length), ...u16(name.length), ...u16(extra.length), ...name, ...extra];
+    const local = [
+      ...u32(0x04034b50),
+      ...u16(20),
+      ...u16(0),
+      ...u16(0),
+      ...u16(0),
+      ...u16(0x21),
+      ...u32(crc),
+      ...u32(entry.data.length),
+      ...u32(entry.data.length),
+      ...u16(name.length),
+      ...u16(extra.length),
+      ...name,
+      ...extra,
+    ];
     chunks.push(new Uint8Array(local), entry.data);
-    central.push([...u32(0x02014b50), ...u16(20), ...u16(20), ...u16(0), ...u16(0), ...u16(0), ...u16(0x21), ...u32(crc), ...u32(entry.data.length), ...u32(entry.data.length), ...u16(name.length), ...u16(0), ...u16(0), ...u16(0), ...u16(0), ...u32(0), ...u32(offset), ...name]);
+    central.push([
+      ...u32(0x02014b50),
+      ...u16(20),
+      ...u16(20),
+      ...u16(0),
+      ...u16(0),
+      ...u16(0),
+      ...u16(0x21),
+      ...u32(crc),
+      ...u32(entry.data.length),
+      ...u32(entry.data.length),
+      ...u16(name.length),
+      ...u16(0),
+      ...u16(0),
+      ...u16(0),
+      ...u16(0),
+      ...u32(0),
+      ...u32(offset),
+      ...name,
+    ]);
     offset += local.length + entry.data.length;
   }
   const centralBytes = central.flat();
-  const end = [...u32(0x06054b50), ...u16(0), ...u16(0), ...u16(entries.length), ...u16(entries.length), ...u32(centralBytes.length), ...u32(offset), ...u16(0)];
+  const end = [
+    ...u32(0x06054b50),
+    ...u16(0),
+    ...u16(0),
+    ...u16(entries.length),
+    ...u16(entries.length),
+    ...u32(centralBytes.length),
+    ...u32(offset),
+    ...u16(0),
+  ];
   chunks.push(new Uint8Array(centralBytes), new Uint8Array(end));
   const total = chunks.reduce((s, c) => s + c.length, 0);
   const out = new Uint8Array(total);
@@ -99,11 +148,15 @@ export function storedZip(entries: { name: string; data: Uint8Array }[]): Uint8A
  */
 export function encodeTorchTensor(shape: number[], data: Float32Array | BigInt64Array): Uint8Array {
   const numel = shape.reduce((a, b) => a * b, 1);
-  if (shape.some((s) => !Number.isInteger(s) || s < 0) || numel !== data.length) throw new ShapeError(`torch tensor: shape [${shape.join(', ')}] does not match ${data.length} values`);
+  if (shape.some((s) => !Number.isInteger(s) || s < 0) || numel !== data.length)
+    throw new ShapeError(`torch tensor: shape [${shape.join(', ')}] does not match ${data.length} values`);
   const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   // Little-endian on every platform Node runs on; copy so the zip owns aligned bytes.
   return storedZip([
-    { name: 'archive/data.pkl', data: tensorPickle(shape, data instanceof BigInt64Array ? 'LongStorage' : 'FloatStorage') },
+    {
+      name: 'archive/data.pkl',
+      data: tensorPickle(shape, data instanceof BigInt64Array ? 'LongStorage' : 'FloatStorage'),
+    },
     { name: 'archive/byteorder', data: new Uint8Array(Buffer.from('little')) },
     { name: 'archive/data/0', data: new Uint8Array(raw) },
     { name: 'archive/version', data: new Uint8Array(Buffer.from('3\n')) },

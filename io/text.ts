@@ -29,7 +29,10 @@ export function checkEncoding(label: string): string {
   try {
     new TextDecoder(label);
   } catch {
-    throw new UsageError(`unknown text encoding ${JSON.stringify(label)} (examples: utf-8, utf-16le, utf-16be, latin1, windows-1252, shift_jis, gbk)`, 'E_ENCODING');
+    throw new UsageError(
+      `unknown text encoding ${JSON.stringify(label)} (examples: utf-8, utf-16le, utf-16be, latin1, windows-1252, shift_jis, gbk)`,
+      'E_ENCODING',
+    );
   }
   return label;
 }
@@ -59,11 +62,17 @@ export function decodeText(bytes: Uint8Array, options: DecodeTextOptions = {}): 
         'E_ENCODING',
       );
     }
-    throw new InputError(`${source} is not valid ${encoding} text${bom ? ' (after its byte-order mark)' : ''}`, 'E_ENCODING');
+    throw new InputError(
+      `${source} is not valid ${encoding} text${bom ? ' (after its byte-order mark)' : ''}`,
+      'E_ENCODING',
+    );
   }
   if (!options.encoding && !bom && text.includes('\u0000')) {
     // UTF-16 without a BOM is valid UTF-8 full of NULs; rendering it would show boxes between letters.
-    throw new InputError(`${source} contains NUL bytes: probably UTF-16 without a byte-order mark; name it with --encoding utf-16le (or utf-16be)`, 'E_ENCODING');
+    throw new InputError(
+      `${source} contains NUL bytes: probably UTF-16 without a byte-order mark; name it with --encoding utf-16le (or utf-16be)`,
+      'E_ENCODING',
+    );
   }
   return text;
 }
@@ -92,7 +101,13 @@ export function firstInvalidUtf8(bytes: Uint8Array): number | undefined {
     }
     // Overlongs, surrogates and code points past U+10FFFF.
     const c1 = bytes[i + 1]!;
-    if ((b === 0xe0 && c1 < 0xa0) || (b === 0xed && c1 > 0x9f) || (b === 0xf0 && c1 < 0x90) || (b === 0xf4 && c1 > 0x8f)) return i;
+    if (
+      (b === 0xe0 && c1 < 0xa0) ||
+      (b === 0xed && c1 > 0x9f) ||
+      (b === 0xf0 && c1 < 0x90) ||
+      (b === 0xf4 && c1 > 0x8f)
+    )
+      return i;
     i += need + 1;
   }
   return undefined;
@@ -121,7 +136,14 @@ export async function readTextFile(path: string, options: Omit<DecodeTextOptions
       bytes = await readFile(path);
     } catch (error) {
       const code = (error as { code?: unknown }).code;
-      const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (error as Error).message;
+      const why =
+        code === 'ENOENT'
+          ? 'no such file'
+          : code === 'EISDIR'
+            ? 'it is a folder'
+            : code === 'EACCES' || code === 'EPERM'
+              ? 'permission denied'
+              : (error as Error).message;
       throw new InputError(`cannot read text ${path}: ${why}`, 'E_READ');
     }
   }

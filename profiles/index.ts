@@ -12,7 +12,18 @@ import {
   type TileCost,
 } from './rules.js';
 
-export { claudeImage, claudeTokens, geminiTokens, glmResize, gpt4oTokens, llavaNextImage, openaiPatchImage, openaiTileImage, patchGridImage, smartResize } from './rules.js';
+export {
+  claudeImage,
+  claudeTokens,
+  geminiTokens,
+  glmResize,
+  gpt4oTokens,
+  llavaNextImage,
+  openaiPatchImage,
+  openaiTileImage,
+  patchGridImage,
+  smartResize,
+} from './rules.js';
 export type { PatchGridLimits, ProcessedImage, TileCost } from './rules.js';
 
 /**
@@ -40,12 +51,27 @@ export interface VisionProfile {
   detail?: 'low' | 'high';
 }
 
-function profile(name: string, description: string, source: string, process: (w: number, h: number) => ProcessedImage, extra: { fixedCost?: boolean; detail?: 'low' | 'high' } = {}): VisionProfile {
-  return { name, description, source, process, tokens: (w, h) => process(w, h).tokens, fixedCost: extra.fixedCost ?? false, ...(extra.detail ? { detail: extra.detail } : {}) };
+function profile(
+  name: string,
+  description: string,
+  source: string,
+  process: (w: number, h: number) => ProcessedImage,
+  extra: { fixedCost?: boolean; detail?: 'low' | 'high' } = {},
+): VisionProfile {
+  return {
+    name,
+    description,
+    source,
+    process,
+    tokens: (w, h) => process(w, h).tokens,
+    fixedCost: extra.fixedCost ?? false,
+    ...(extra.detail ? { detail: extra.detail } : {}),
+  };
 }
 
 const OPENAI_GUIDE = 'https://platform.openai.com/docs/guides/images-vision#calculating-costs';
-const QWEN2_PROCESSOR = 'https://github.com/huggingface/transformers/blob/main/src/transformers/models/qwen2_vl/image_processing_qwen2_vl.py';
+const QWEN2_PROCESSOR =
+  'https://github.com/huggingface/transformers/blob/main/src/transformers/models/qwen2_vl/image_processing_qwen2_vl.py';
 
 function qwen(name: string, description: string, source: string, limits: PatchGridLimits): VisionProfile {
   return profile(name, description, source, (w, h) => patchGridImage(w, h, limits));
@@ -53,8 +79,20 @@ function qwen(name: string, description: string, source: string, limits: PatchGr
 
 function openaiTile(name: string, cost: TileCost, label: string): VisionProfile[] {
   return [
-    profile(name, `${label} detail=high: fit 2048², shortest side ≤ 768, ${cost.base} + ${cost.tile} per 512×512 tile (OpenAI images guide)`, OPENAI_GUIDE, (w, h) => openaiTileImage(w, h, cost), { detail: 'high' }),
-    profile(`${name}-low`, `${label} detail=low: ${cost.base} tokens for any image (the model sees it at 512×512) (OpenAI images guide)`, OPENAI_GUIDE, (w, h) => fitWithin(w, h, 512, cost.base), { fixedCost: true, detail: 'low' }),
+    profile(
+      name,
+      `${label} detail=high: fit 2048², shortest side ≤ 768, ${cost.base} + ${cost.tile} per 512×512 tile (OpenAI images guide)`,
+      OPENAI_GUIDE,
+      (w, h) => openaiTileImage(w, h, cost),
+      { detail: 'high' },
+    ),
+    profile(
+      `${name}-low`,
+      `${label} detail=low: ${cost.base} tokens for any image (the model sees it at 512×512) (OpenAI images guide)`,
+      OPENAI_GUIDE,
+      (w, h) => fitWithin(w, h, 512, cost.base),
+      { fixedCost: true, detail: 'low' },
+    ),
   ];
 }
 
@@ -65,7 +103,12 @@ function fitWithin(w: number, h: number, side: number, tokens: number): Processe
 }
 
 function openaiPatch(name: string, multiplier: number): VisionProfile {
-  return profile(name, `${name}: 32×32 patches capped at 1536 (scale-down rule), tokens = ⌈patches × ${multiplier}⌉ (OpenAI images guide)`, OPENAI_GUIDE, (w, h) => openaiPatchImage(w, h, multiplier));
+  return profile(
+    name,
+    `${name}: 32×32 patches capped at 1536 (scale-down rule), tokens = ⌈patches × ${multiplier}⌉ (OpenAI images guide)`,
+    OPENAI_GUIDE,
+    (w, h) => openaiPatchImage(w, h, multiplier),
+  );
 }
 
 function gemini3(level: 'low' | 'medium' | 'high', tokens: number): VisionProfile {
@@ -79,16 +122,37 @@ function gemini3(level: 'low' | 'medium' | 'high', tokens: number): VisionProfil
 }
 
 const list: VisionProfile[] = [
-  qwen('qwen2-vl', 'Qwen2-VL: 1 token per 28×28 px after smart_resize, min 3136 / max 12845056 px (preprocessor_config.json; transformers Qwen2VLImageProcessor)', QWEN2_PROCESSOR, { factor: 28, minPixels: 56 * 56, maxPixels: 12845056 }),
-  qwen('qwen2.5-vl', 'Qwen2.5-VL: same rule as Qwen2-VL (patch 14, 2×2 merge), min 3136 / max 12845056 px (Qwen2.5-VL preprocessor_config.json)', QWEN2_PROCESSOR, { factor: 28, minPixels: 56 * 56, maxPixels: 12845056 }),
-  qwen('qwen3-vl', 'Qwen3-VL: 1 token per 32×32 px (patch 16, 2×2 merge) after smart_resize, min 65536 / max 16777216 px (Qwen3-VL preprocessor_config.json size.shortest_edge / longest_edge)', QWEN2_PROCESSOR, { factor: 32, minPixels: 65536, maxPixels: 16777216 }),
+  qwen(
+    'qwen2-vl',
+    'Qwen2-VL: 1 token per 28×28 px after smart_resize, min 3136 / max 12845056 px (preprocessor_config.json; transformers Qwen2VLImageProcessor)',
+    QWEN2_PROCESSOR,
+    { factor: 28, minPixels: 56 * 56, maxPixels: 12845056 },
+  ),
+  qwen(
+    'qwen2.5-vl',
+    'Qwen2.5-VL: same rule as Qwen2-VL (patch 14, 2×2 merge), min 3136 / max 12845056 px (Qwen2.5-VL preprocessor_config.json)',
+    QWEN2_PROCESSOR,
+    { factor: 28, minPixels: 56 * 56, maxPixels: 12845056 },
+  ),
+  qwen(
+    'qwen3-vl',
+    'Qwen3-VL: 1 token per 32×32 px (patch 16, 2×2 merge) after smart_resize, min 65536 / max 16777216 px (Qwen3-VL preprocessor_config.json size.shortest_edge / longest_edge)',
+    QWEN2_PROCESSOR,
+    { factor: 32, minPixels: 65536, maxPixels: 16777216 },
+  ),
   profile(
     'glm-4.1v',
     "GLM-4.1V-Thinking: 1 token per 28×28 px after GLM's smart_resize (2 temporal frames count against min 12544 / max 9633792 px) (transformers Glm4vImageProcessor; preprocessor_config.json)",
     'https://github.com/huggingface/transformers/blob/main/src/transformers/models/glm4v/image_processing_glm4v.py',
     (w, h) => glmResize(w, h),
   ),
-  profile('llava-1.5', 'LLaVA-1.5: every image is resized to 336×336 for CLIP ViT-L/14-336 → 24×24 = 576 tokens', 'https://github.com/haotian-liu/LLaVA', () => ({ width: 336, height: 336, tokens: 576 }), { fixedCost: true }),
+  profile(
+    'llava-1.5',
+    'LLaVA-1.5: every image is resized to 336×336 for CLIP ViT-L/14-336 → 24×24 = 576 tokens',
+    'https://github.com/haotian-liu/LLaVA',
+    () => ({ width: 336, height: 336, tokens: 576 }),
+    { fixedCost: true },
+  ),
   profile(
     'llava-next',
     'LLaVA-NeXT AnyRes: 576 thumbnail tokens + unpadded crop grid with one newline token per row (encoders/anyres.ts, LLaVA-NeXT get_anyres_image_grid_shape / unpad_image)',
@@ -102,8 +166,18 @@ const list: VisionProfile[] = [
   openaiPatch('gpt-4.1-mini', 1.62),
   openaiPatch('gpt-4.1-nano', 2.46),
   openaiPatch('o4-mini', 1.72),
-  profile('claude', 'Claude: ceil(w·h/750) after downscaling to long edge ≤ 1568 px and ≤ 1.2 MP (~1600 tokens) (Anthropic vision guide)', 'https://docs.anthropic.com/en/docs/build-with-claude/vision', claudeImage),
-  profile('gemini', 'Gemini 2.x: 258 tokens if both sides ≤ 384 px, else 258 per 768×768 tile (Gemini API token counting docs)', 'https://ai.google.dev/gemini-api/docs/tokens', (w, h) => ({ width: w, height: h, tokens: geminiTokens(w, h) })),
+  profile(
+    'claude',
+    'Claude: ceil(w·h/750) after downscaling to long edge ≤ 1568 px and ≤ 1.2 MP (~1600 tokens) (Anthropic vision guide)',
+    'https://docs.anthropic.com/en/docs/build-with-claude/vision',
+    claudeImage,
+  ),
+  profile(
+    'gemini',
+    'Gemini 2.x: 258 tokens if both sides ≤ 384 px, else 258 per 768×768 tile (Gemini API token counting docs)',
+    'https://ai.google.dev/gemini-api/docs/tokens',
+    (w, h) => ({ width: w, height: h, tokens: geminiTokens(w, h) }),
+  ),
   gemini3('low', 280),
   gemini3('medium', 560),
   gemini3('high', 1120),
@@ -123,13 +197,19 @@ export function profileNames(): string[] {
  */
 export function getProfile(name: string): VisionProfile {
   const found = Object.hasOwn(profiles, name) ? profiles[name] : undefined;
-  if (!found) throw new UsageError(`unknown vision profile ${describe(name)} (expected one of: ${profileNames().join(', ')})`, 'E_PROFILE');
+  if (!found)
+    throw new UsageError(
+      `unknown vision profile ${describe(name)} (expected one of: ${profileNames().join(', ')})`,
+      'E_PROFILE',
+    );
   return found;
 }
 
 function checkSize(width: number, height: number, where: string): void {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new UsageError(`${where}: image size must be positive integer pixels, got ${describe(width)}×${describe(height)}`);
+    throw new UsageError(
+      `${where}: image size must be positive integer pixels, got ${describe(width)}×${describe(height)}`,
+    );
   }
 }
 

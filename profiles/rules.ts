@@ -52,7 +52,11 @@ export function patchGridImage(width: number, height: number, limits: PatchGridL
  * @example
  * glmResize(20, 20); // { width: 84, height: 84, tokens: 9 }
  */
-export function glmResize(width: number, height: number, limits: PatchGridLimits = { factor: 28, minPixels: 112 * 112, maxPixels: 9633792 }): ProcessedImage {
+export function glmResize(
+  width: number,
+  height: number,
+  limits: PatchGridLimits = { factor: 28, minPixels: 112 * 112, maxPixels: 9633792 },
+): ProcessedImage {
   const { factor, minPixels, maxPixels } = limits;
   const frames = 2;
   let h = height;
@@ -62,7 +66,8 @@ export function glmResize(width: number, height: number, limits: PatchGridLimits
     h = Math.trunc(h * scale);
     w = Math.trunc(w * scale);
   }
-  if (Math.max(h, w) / Math.min(h, w) > 200) throw new UsageError(`glm-4.1v: aspect ratio must be below 200, got ${width}x${height}`, 'E_SIZE');
+  if (Math.max(h, w) / Math.min(h, w) > 200)
+    throw new UsageError(`glm-4.1v: aspect ratio must be below 200, got ${width}x${height}`, 'E_SIZE');
   let hBar = roundHalfEven(h / factor) * factor;
   let wBar = roundHalfEven(w / factor) * factor;
   if (frames * hBar * wBar > maxPixels) {
@@ -93,7 +98,11 @@ export interface TileCost {
  * @example
  * openaiTileImage(2048, 4096); // { width: 768, height: 1536, tokens: 1105 }
  */
-export function openaiTileImage(width: number, height: number, cost: TileCost = { base: 85, tile: 170 }): ProcessedImage {
+export function openaiTileImage(
+  width: number,
+  height: number,
+  cost: TileCost = { base: 85, tile: 170 },
+): ProcessedImage {
   let w = width;
   let h = height;
   const fit = Math.min(1, 2048 / Math.max(w, h));
@@ -103,7 +112,11 @@ export function openaiTileImage(width: number, height: number, cost: TileCost = 
   w *= shortScale;
   h *= shortScale;
   const tiles = Math.ceil(w / 512 - 1e-9) * Math.ceil(h / 512 - 1e-9);
-  return { width: Math.max(1, Math.round(w)), height: Math.max(1, Math.round(h)), tokens: cost.base + cost.tile * tiles };
+  return {
+    width: Math.max(1, Math.round(w)),
+    height: Math.max(1, Math.round(h)),
+    tokens: cost.base + cost.tile * tiles,
+  };
 }
 
 /**

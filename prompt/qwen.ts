@@ -145,7 +145,12 @@ export function planQwenPrompt(segments: PromptSegment[], options: QwenPromptOpt
       next++;
     }
   };
-  const pushBlock = (block: Omit<PromptBlock, 'start' | 'end' | 'base'>, pad: number, time: (t: number) => number, positions: Int32Array) => {
+  const pushBlock = (
+    block: Omit<PromptBlock, 'start' | 'end' | 'base'>,
+    pad: number,
+    time: (t: number) => number,
+    positions: Int32Array,
+  ) => {
     const start = ids.length;
     pushText([QWEN_TOKEN_IDS.visionStart]);
     const base = next;
@@ -175,13 +180,23 @@ export function planQwenPrompt(segments: PromptSegment[], options: QwenPromptOpt
       const { grid, positions } = visualInput(segment.tokens, segment.grid, 'image', o, where);
       const rows = rasterRows(positions, allRows(segment.tokens.n));
       // Images: Qwen2.5-VL multiplies the time index by 0; Qwen3-VL uses it as is (0 for one temporal patch).
-      pushBlock({ segment: s, kind: 'image', rows, grid }, QWEN_TOKEN_IDS.imagePad, o.family === 'qwen2.5-vl' ? () => 0 : (t) => t, positions);
+      pushBlock(
+        { segment: s, kind: 'image', rows, grid },
+        QWEN_TOKEN_IDS.imagePad,
+        o.family === 'qwen2.5-vl' ? () => 0 : (t) => t,
+        positions,
+      );
     } else if (segment.type === 'video') {
       const { grid, positions } = visualInput(segment.tokens, segment.grid, 'video', o, where);
       if (o.family === 'qwen2.5-vl') {
         const secondsPerGrid = videoSecondsPerGrid(segment, o, where);
         const rows = rasterRows(positions, allRows(segment.tokens.n));
-        pushBlock({ segment: s, kind: 'video', rows, grid }, QWEN_TOKEN_IDS.videoPad, (t) => temporalIndex(t, secondsPerGrid, o.tokensPerSecond), positions);
+        pushBlock(
+          { segment: s, kind: 'video', rows, grid },
+          QWEN_TOKEN_IDS.videoPad,
+          (t) => temporalIndex(t, secondsPerGrid, o.tokensPerSecond),
+          positions,
+        );
       } else {
         assertNoCrossFrameMerge(segment.tokens, positions, grid, o.spatialMerge, where);
         const byFrame = framesOf(positions, segment.tokens.n, grid[0]);
@@ -192,11 +207,18 @@ export function planQwenPrompt(segments: PromptSegment[], options: QwenPromptOpt
           pushText(encodeText(timestamp, o, `${where} (frame ${f} timestamp)`));
           const rows = rasterRows(positions, Int32Array.from(frameRows));
           // One block per temporal patch, time index 0 (the reference splits video_grid_thw into t blocks of t = 1).
-          pushBlock({ segment: s, kind: 'video', frame: f, timestamp, rows, grid }, QWEN_TOKEN_IDS.videoPad, () => 0, positions);
+          pushBlock(
+            { segment: s, kind: 'video', frame: f, timestamp, rows, grid },
+            QWEN_TOKEN_IDS.videoPad,
+            () => 0,
+            positions,
+          );
         }
       }
     } else {
-      throw new UsageError(`${where}: unknown segment type ${JSON.stringify((segment as { type?: unknown }).type)} (text, ids, image or video)`);
+      throw new UsageError(
+        `${where}: unknown segment type ${JSON.stringify((segment as { type?: unknown }).type)} (text, ids, image or video)`,
+      );
     }
   });
 
@@ -213,11 +235,14 @@ export function planQwenPrompt(segments: PromptSegment[], options: QwenPromptOpt
 
 function resolveOptions(options: QwenPromptOptions): Resolved {
   if (!QWEN_PROMPT_FAMILIES.includes(options.family)) {
-    throw new UsageError(`prompt: family must be one of ${QWEN_PROMPT_FAMILIES.join(', ')}, got ${JSON.stringify(options.family)}`);
+    throw new UsageError(
+      `prompt: family must be one of ${QWEN_PROMPT_FAMILIES.join(', ')}, got ${JSON.stringify(options.family)}`,
+    );
   }
   const positive = (name: string, value: number | undefined, fallback: number, integer: boolean): number => {
     const v = value ?? fallback;
-    if (!(Number.isFinite(v) && v > 0 && (!integer || Number.isInteger(v)))) throw new UsageError(`prompt: ${name} must be a positive ${integer ? 'integer' : 'number'}, got ${v}`);
+    if (!(Number.isFinite(v) && v > 0 && (!integer || Number.isInteger(v))))
+      throw new UsageError(`prompt: ${name} must be a positive ${integer ? 'integer' : 'number'}, got ${v}`);
     return v;
   };
   return {
@@ -232,14 +257,18 @@ function resolveOptions(options: QwenPromptOptions): Resolved {
 }
 
 function encodeText(text: string, o: Resolved, where: string): number[] {
-  if (!o.tokenizer) throw new UsageError(`prompt: ${where} needs a tokenizer to become token ids (give a tokenizer, or the ids themselves)`);
+  if (!o.tokenizer)
+    throw new UsageError(
+      `prompt: ${where} needs a tokenizer to become token ids (give a tokenizer, or the ids themselves)`,
+    );
   return checkIds(o.tokenizer.encode(text), where);
 }
 
 function checkIds(ids: number[], where: string): number[] {
   if (!Array.isArray(ids)) throw new InputError(`prompt: ${where} must be an array of token ids`, 'E_PROMPT');
   ids.forEach((id, k) => {
-    if (!(Number.isInteger(id) && id >= 0)) throw new InputError(`prompt: ${where}: id ${k} is ${JSON.stringify(id)}, expected an integer ≥ 0`, 'E_PROMPT');
+    if (!(Number.isInteger(id) && id >= 0))
+      throw new InputError(`prompt: ${where}: id ${k} is ${JSON.stringify(id)}, expected an integer ≥ 0`, 'E_PROMPT');
   });
   return ids;
 }
@@ -251,7 +280,15 @@ function allRows(n: number): Int32Array {
 
 /** The rows sorted by position (t, h, w), then by row: the order the merged grid has in raster order. */
 function rasterRows(positions: Int32Array, rows: Int32Array): Int32Array {
-  return rows.slice().sort((a, b) => positions[3 * a]! - positions[3 * b]! || positions[3 * a + 1]! - positions[3 * b + 1]! || positions[3 * a + 2]! - positions[3 * b + 2]! || a - b);
+  return rows
+    .slice()
+    .sort(
+      (a, b) =>
+        positions[3 * a]! - positions[3 * b]! ||
+        positions[3 * a + 1]! - positions[3 * b + 1]! ||
+        positions[3 * a + 2]! - positions[3 * b + 2]! ||
+        a - b,
+    );
 }
 
 /**
@@ -260,36 +297,72 @@ function rasterRows(positions: Int32Array, rows: Int32Array): Int32Array {
  * metadata ("t,h,w"); positions inside the merged grid, no two tokens at one
  * position, at most t·(h/m)·(w/m) tokens.
  */
-export function visualInput(tokens: TokenSet, given: GridThw | undefined, kind: 'image' | 'video', o: Pick<Resolved, 'spatialMerge' | 'temporalPatch'>, where: string): { grid: GridThw; positions: Int32Array } {
+export function visualInput(
+  tokens: TokenSet,
+  given: GridThw | undefined,
+  kind: 'image' | 'video',
+  o: Pick<Resolved, 'spatialMerge' | 'temporalPatch'>,
+  where: string,
+): { grid: GridThw; positions: Int32Array } {
   const field = `${kind}_grid_thw`;
   const grid = given ?? gridFromMeta(tokens, field, where);
-  if (!grid) throw new InputError(`${where}: no ${field}: give the grid [t, h, w] (patches before the merge) or use a token file whose metadata has ${field}`, 'E_PROMPT');
-  if (grid.length !== 3 || grid.some((v) => !(Number.isInteger(v) && v >= 1))) throw new ShapeError(`${where}: ${field} must be three integers ≥ 1, got ${JSON.stringify(grid)}`);
+  if (!grid)
+    throw new InputError(
+      `${where}: no ${field}: give the grid [t, h, w] (patches before the merge) or use a token file whose metadata has ${field}`,
+      'E_PROMPT',
+    );
+  if (grid.length !== 3 || grid.some((v) => !(Number.isInteger(v) && v >= 1)))
+    throw new ShapeError(`${where}: ${field} must be three integers ≥ 1, got ${JSON.stringify(grid)}`);
   const [t, h, w] = grid;
   if (h % o.spatialMerge !== 0 || w % o.spatialMerge !== 0) {
-    throw new ShapeError(`${where}: ${field} ${grid.join(',')}: h and w must be multiples of the spatial merge ${o.spatialMerge} (got h = ${h}, w = ${w})`);
+    throw new ShapeError(
+      `${where}: ${field} ${grid.join(',')}: h and w must be multiples of the spatial merge ${o.spatialMerge} (got h = ${h}, w = ${w})`,
+    );
   }
-  if (kind === 'image' && t !== 1) throw new ShapeError(`${where}: image_grid_thw ${grid.join(',')}: an image has t = 1 (a video goes in a video segment)`);
+  if (kind === 'image' && t !== 1)
+    throw new ShapeError(
+      `${where}: image_grid_thw ${grid.join(',')}: an image has t = 1 (a video goes in a video segment)`,
+    );
   const frames = Number(tokens.meta.frames);
-  if (kind === 'video' && tokens.meta.frames !== undefined && Number.isInteger(frames) && Math.ceil(frames / o.temporalPatch) !== t) {
-    throw new ShapeError(`${where}: video_grid_thw t = ${t} does not match ${frames} frames in temporal patches of ${o.temporalPatch} (expected t = ${Math.ceil(frames / o.temporalPatch)})`);
+  if (
+    kind === 'video' &&
+    tokens.meta.frames !== undefined &&
+    Number.isInteger(frames) &&
+    Math.ceil(frames / o.temporalPatch) !== t
+  ) {
+    throw new ShapeError(
+      `${where}: video_grid_thw t = ${t} does not match ${frames} frames in temporal patches of ${o.temporalPatch} (expected t = ${Math.ceil(frames / o.temporalPatch)})`,
+    );
   }
   const rows = h / o.spatialMerge;
   const cols = w / o.spatialMerge;
   const capacity = t * rows * cols;
-  if (tokens.n > capacity) throw new ShapeError(`${where}: ${tokens.n} tokens but ${field} ${grid.join(',')} holds ${t}·${rows}·${cols} = ${capacity} merged tokens`);
+  if (tokens.n > capacity)
+    throw new ShapeError(
+      `${where}: ${tokens.n} tokens but ${field} ${grid.join(',')} holds ${t}·${rows}·${cols} = ${capacity} merged tokens`,
+    );
   const positions = tokens.positions;
-  if (!positions) throw new InputError(`${where}: the ${kind} tokens have no positions (t, h, w); Qwen prompts need them (encode with a Qwen tower, or keep the positions tensor in the token file)`, 'E_PROMPT');
-  if (positions.length !== 3 * tokens.n) throw new ShapeError(`${where}: positions has ${positions.length} values, expected 3·n = ${3 * tokens.n}`);
+  if (!positions)
+    throw new InputError(
+      `${where}: the ${kind} tokens have no positions (t, h, w); Qwen prompts need them (encode with a Qwen tower, or keep the positions tensor in the token file)`,
+      'E_PROMPT',
+    );
+  if (positions.length !== 3 * tokens.n)
+    throw new ShapeError(`${where}: positions has ${positions.length} values, expected 3·n = ${3 * tokens.n}`);
   const seen = new Map<number, number>();
   for (let i = 0; i < tokens.n; i++) {
     const [pt, ph, pw] = [positions[3 * i]!, positions[3 * i + 1]!, positions[3 * i + 2]!];
     if (pt < 0 || pt >= t || ph < 0 || ph >= rows || pw < 0 || pw >= cols) {
-      throw new ShapeError(`${where}: positions of token ${i} = (${pt}, ${ph}, ${pw}) lie outside the merged grid ${t}×${rows}×${cols} of ${field} ${grid.join(',')}`);
+      throw new ShapeError(
+        `${where}: positions of token ${i} = (${pt}, ${ph}, ${pw}) lie outside the merged grid ${t}×${rows}×${cols} of ${field} ${grid.join(',')}`,
+      );
     }
     const key = (pt * rows + ph) * cols + pw;
     const other = seen.get(key);
-    if (other !== undefined) throw new ShapeError(`${where}: tokens ${other} and ${i} share position (${pt}, ${ph}, ${pw}); each merged grid cell holds one token`);
+    if (other !== undefined)
+      throw new ShapeError(
+        `${where}: tokens ${other} and ${i} share position (${pt}, ${ph}, ${pw}); each merged grid cell holds one token`,
+      );
     seen.set(key, i);
   }
   return { grid, positions };
@@ -299,13 +372,17 @@ function gridFromMeta(tokens: TokenSet, field: string, where: string): GridThw |
   const text = tokens.meta[field];
   if (text === undefined) return undefined;
   const parts = text.split(',').map((v) => Number(v.trim()));
-  if (parts.length !== 3 || parts.some((v) => !(Number.isInteger(v) && v >= 1))) throw new ShapeError(`${where}: metadata ${field} must be "t,h,w" (three integers ≥ 1), got ${JSON.stringify(text)}`);
+  if (parts.length !== 3 || parts.some((v) => !(Number.isInteger(v) && v >= 1)))
+    throw new ShapeError(
+      `${where}: metadata ${field} must be "t,h,w" (three integers ≥ 1), got ${JSON.stringify(text)}`,
+    );
   return parts as GridThw;
 }
 
 function videoSecondsPerGrid(segment: Extract<PromptSegment, { type: 'video' }>, o: Resolved, where: string): number {
   if (segment.secondsPerGrid !== undefined) {
-    if (!(Number.isFinite(segment.secondsPerGrid) && segment.secondsPerGrid > 0)) throw new UsageError(`${where}: secondsPerGrid must be a positive number, got ${segment.secondsPerGrid}`);
+    if (!(Number.isFinite(segment.secondsPerGrid) && segment.secondsPerGrid > 0))
+      throw new UsageError(`${where}: secondsPerGrid must be a positive number, got ${segment.secondsPerGrid}`);
     return segment.secondsPerGrid;
   }
   const fps = segment.fps ?? o.fps;
@@ -335,14 +412,22 @@ export function temporalIndex(t: number, secondsPerGrid: number, tokensPerSecond
  * (h/m)·(w/m) tokens per temporal patch). Reduce per frame, or use a
  * selection method, for Qwen3-VL video.
  */
-function assertNoCrossFrameMerge(tokens: TokenSet, positions: Int32Array, grid: GridThw, merge: number, where: string): void {
+function assertNoCrossFrameMerge(
+  tokens: TokenSet,
+  positions: Int32Array,
+  grid: GridThw,
+  merge: number,
+  where: string,
+): void {
   const perFrame = (grid[1] / merge) * (grid[2] / merge);
   for (let i = 0; i < tokens.n; i++) {
     const origin = tokens.origin[i]!;
     const first = Math.floor(origin[0]! / perFrame);
     const last = Math.floor(origin[origin.length - 1]! / perFrame);
     if (first !== last || first !== positions[3 * i]) {
-      throw new ShapeError(`${where}: token ${i} merges tokens of frames ${first}..${last} (origin), but qwen3-vl places each frame in its own block (positions t = ${positions[3 * i]}); reduce each frame separately or use a selection method`);
+      throw new ShapeError(
+        `${where}: token ${i} merges tokens of frames ${first}..${last} (origin), but qwen3-vl places each frame in its own block (positions t = ${positions[3 * i]}); reduce each frame separately or use a selection method`,
+      );
     }
   }
 }
@@ -358,11 +443,19 @@ function framesOf(positions: Int32Array, n: number, frames: number): number[][] 
 function frameTime(segment: Extract<PromptSegment, { type: 'video' }>, f: number, where: string): number {
   if (segment.timestamps) {
     const v = segment.timestamps[f];
-    if (v === undefined || !(Number.isFinite(v) && v >= 0)) throw new InputError(`${where}: timestamps[${f}] is ${JSON.stringify(v)}, expected a time in seconds ≥ 0 for every temporal patch`, 'E_PROMPT');
+    if (v === undefined || !(Number.isFinite(v) && v >= 0))
+      throw new InputError(
+        `${where}: timestamps[${f}] is ${JSON.stringify(v)}, expected a time in seconds ≥ 0 for every temporal patch`,
+        'E_PROMPT',
+      );
     return v;
   }
   const source = segment.tokens.sources.find((src) => src.kind === 'frame' && src.index === f);
-  if (source?.time === undefined) throw new InputError(`${where}: Qwen3-VL needs the time of temporal patch ${f} (a frame source with index ${f} and a time, or give timestamps)`, 'E_PROMPT');
+  if (source?.time === undefined)
+    throw new InputError(
+      `${where}: Qwen3-VL needs the time of temporal patch ${f} (a frame source with index ${f} and a time, or give timestamps)`,
+      'E_PROMPT',
+    );
   return source.time;
 }
 

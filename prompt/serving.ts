@@ -34,9 +34,23 @@ export interface QwenServingInput {
  * @example
  * const input = qwenServingInput(pooled); // 2×2-pooled 1×28×28 image → grid [1, 14, 14], 49 rows
  */
-export function qwenServingInput(tokens: TokenSet, kind: 'image' | 'video' = tokens.meta.video_grid_thw !== undefined ? 'video' : 'image'): QwenServingInput {
-  const { grid: sourceGrid, positions } = visualInput(tokens, undefined, kind, { spatialMerge: 2, temporalPatch: 2 }, `${kind} tokens`);
-  const rows = Int32Array.from({ length: tokens.n }, (_, i) => i).sort((a, b) => positions[3 * a]! - positions[3 * b]! || positions[3 * a + 1]! - positions[3 * b + 1]! || positions[3 * a + 2]! - positions[3 * b + 2]!);
+export function qwenServingInput(
+  tokens: TokenSet,
+  kind: 'image' | 'video' = tokens.meta.video_grid_thw !== undefined ? 'video' : 'image',
+): QwenServingInput {
+  const { grid: sourceGrid, positions } = visualInput(
+    tokens,
+    undefined,
+    kind,
+    { spatialMerge: 2, temporalPatch: 2 },
+    `${kind} tokens`,
+  );
+  const rows = Int32Array.from({ length: tokens.n }, (_, i) => i).sort(
+    (a, b) =>
+      positions[3 * a]! - positions[3 * b]! ||
+      positions[3 * a + 1]! - positions[3 * b + 1]! ||
+      positions[3 * a + 2]! - positions[3 * b + 2]!,
+  );
   const { d } = tokens;
   const data = new Float32Array(tokens.n * d);
   const ordered = new Int32Array(3 * tokens.n);
@@ -63,11 +77,13 @@ function fullLattice(positions: Int32Array, n: number, grid: GridThw): { rows: n
   const perFrame = n / frames;
   const hs = [...new Set(Array.from({ length: perFrame }, (_, j) => positions[3 * j + 1]!))];
   const ws = [...new Set(Array.from({ length: perFrame }, (_, j) => positions[3 * j + 2]!))];
-  if (hs.length * ws.length !== perFrame || !evenCover(hs, grid[1] / 2) || !evenCover(ws, grid[2] / 2)) return undefined;
+  if (hs.length * ws.length !== perFrame || !evenCover(hs, grid[1] / 2) || !evenCover(ws, grid[2] / 2))
+    return undefined;
   for (let j = 0; j < n; j++) {
     const local = j % perFrame;
     if (positions[3 * j] !== Math.floor(j / perFrame)) return undefined;
-    if (positions[3 * j + 1] !== hs[Math.floor(local / ws.length)] || positions[3 * j + 2] !== ws[local % ws.length]) return undefined;
+    if (positions[3 * j + 1] !== hs[Math.floor(local / ws.length)] || positions[3 * j + 2] !== ws[local % ws.length])
+      return undefined;
   }
   return { rows: hs.length, cols: ws.length };
 }
@@ -81,6 +97,10 @@ function evenCover(values: number[], size: number): boolean {
 /** True when a token set is a Qwen set (grid metadata and positions): what eval and exports test before sending grids. */
 export function isQwenTokenSet(tokens: TokenSet): boolean {
   const hasGrid = tokens.meta.image_grid_thw !== undefined || tokens.meta.video_grid_thw !== undefined;
-  if (hasGrid && !tokens.positions) throw new InputError('Qwen token set (image_grid_thw / video_grid_thw metadata) without positions: cannot place its tokens', 'E_PROMPT');
+  if (hasGrid && !tokens.positions)
+    throw new InputError(
+      'Qwen token set (image_grid_thw / video_grid_thw metadata) without positions: cannot place its tokens',
+      'E_PROMPT',
+    );
   return hasGrid;
 }

@@ -42,7 +42,8 @@ export interface UnpadLayout {
  */
 export function anyresUnpadLayout(info: AnyResInfo): UnpadLayout {
   const { gridRows, gridCols, patchRows, patchCols, imageWidth, imageHeight } = info;
-  if (!(imageWidth > 0 && imageHeight > 0)) throw new ShapeError(`anyres unpad: image size must be positive, got ${imageWidth}x${imageHeight}`);
+  if (!(imageWidth > 0 && imageHeight > 0))
+    throw new ShapeError(`anyres unpad: image size must be positive, got ${imageWidth}x${imageHeight}`);
   const canvasRows = gridRows * patchRows;
   const canvasCols = gridCols * patchCols;
   const { rowStart, rowEnd, colStart, colEnd } = unpadWindow(imageWidth, imageHeight, canvasRows, canvasCols);
@@ -55,7 +56,13 @@ export function anyresUnpadLayout(info: AnyResInfo): UnpadLayout {
       const right = Math.min(colEnd, (gc + 1) * patchCols);
       // The reference reports (0, 0) for a crop with no valid token.
       if (bottom <= top || right <= left) crops.push({ top: 0, left: 0, height: 0, width: 0 });
-      else crops.push({ top: top - gr * patchRows, left: left - gc * patchCols, height: bottom - top, width: right - left });
+      else
+        crops.push({
+          top: top - gr * patchRows,
+          left: left - gc * patchCols,
+          height: bottom - top,
+          width: right - left,
+        });
     }
   }
   return { canvasRows, canvasCols, rowStart, rowEnd, colStart, colEnd, crops };
@@ -69,8 +76,17 @@ export function anyresUnpadLayout(info: AnyResInfo): UnpadLayout {
  * @example
  * bilinearResize(Float64Array.of(0, 1, 2, 3), 2, 2, 4, 4)[0]; // 0 (corner clamps)
  */
-export function bilinearResize(values: ArrayLike<number>, inRows: number, inCols: number, outRows: number, outCols: number): Float64Array {
-  if (values.length !== inRows * inCols) throw new ShapeError(`bilinearResize: ${inRows}x${inCols} map needs ${inRows * inCols} values, got ${values.length}`);
+export function bilinearResize(
+  values: ArrayLike<number>,
+  inRows: number,
+  inCols: number,
+  outRows: number,
+  outCols: number,
+): Float64Array {
+  if (values.length !== inRows * inCols)
+    throw new ShapeError(
+      `bilinearResize: ${inRows}x${inCols} map needs ${inRows * inCols} values, got ${values.length}`,
+    );
   const out = new Float64Array(outRows * outCols);
   const rowScale = inRows / outRows;
   const colScale = inCols / outCols;

@@ -16,7 +16,10 @@ import type { TokenSet } from '../core/tokenset.js';
  * @example
  * const { scores, from } = attentionScores(tokens); // from: 'score' | 'cls-cosine' | 'mean-cosine'
  */
-export function attentionScores(tokens: TokenSet): { scores: Float32Array; from: 'score' | 'cls-cosine' | 'mean-cosine' } {
+export function attentionScores(tokens: TokenSet): {
+  scores: Float32Array;
+  from: 'score' | 'cls-cosine' | 'mean-cosine';
+} {
   if (tokens.score) return { scores: tokens.score, from: 'score' };
   const { n, d, data } = tokens;
   const sourceCount = tokens.sources.length;

@@ -1,6 +1,12 @@
 import { InputError, ShapeError, UsageError } from '../core/errors.js';
 import { checkFeatureSize, matmulABt, NATIVE_THRESHOLD, normalizeRows, type Matrix } from '../core/linalg.js';
-import { cosineGramNative, cosineRows, SIMILARITY_TILE_VALUES, unitRowsNative, vecMatNative } from '../core/linalg-kernels.js';
+import {
+  cosineGramNative,
+  cosineRows,
+  SIMILARITY_TILE_VALUES,
+  unitRowsNative,
+  vecMatNative,
+} from '../core/linalg-kernels.js';
 import { resolveBudget, selectTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 
@@ -41,27 +47,46 @@ export interface CDPrunerOptions extends BaseReduceOptions {
  */
 export const cdprunerReducer: Reducer<CDPrunerOptions> = {
   name: 'cdpruner',
-  summary: 'CDPruner conditional DPP: greedy MAP of diag(q)·cos·diag(q) with instruction relevance q, kept in original order',
+  summary:
+    'CDPruner conditional DPP: greedy MAP of diag(q)·cos·diag(q) with instruction relevance q, kept in original order',
   kind: 'select',
   scope: 'all',
   options: {
-    query: { type: 'npy', description: 'instruction embedding in the tokens\' space: .npy [d] or [m, d] (CLI: a file path)' },
-    theta: { type: 'number', description: 'relevance weight θ in [0, 1): q = exp(θ/(2(1-θ))·r) instead of the raw relevance r (needs --query)' },
+    query: {
+      type: 'npy',
+      description: "instruction embedding in the tokens' space: .npy [d] or [m, d] (CLI: a file path)",
+    },
+    theta: {
+      type: 'number',
+      description: 'relevance weight θ in [0, 1): q = exp(θ/(2(1-θ))·r) instead of the raw relevance r (needs --query)',
+    },
   },
   native: ['cosine_gram', 'vec_mat', 'gemm', 'unit_rows'],
   async run(tokens: TokenSet, options: CDPrunerOptions): Promise<Reduction> {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'cdpruner');
     if (options.theta !== undefined) {
       const t = options.theta;
-      if (!(Number.isFinite(t) && t >= 0 && t < 1)) throw new UsageError(`cdpruner: theta must be in [0, 1), got ${t}`, 'E_RANGE');
-      if (options.query === undefined) throw new UsageError('cdpruner: theta weights the relevance to a query; give a query (--query FILE.npy) too');
+      if (!(Number.isFinite(t) && t >= 0 && t < 1))
+        throw new UsageError(`cdpruner: theta must be in [0, 1), got ${t}`, 'E_RANGE');
+      if (options.query === undefined)
+        throw new UsageError('cdpruner: theta weights the relevance to a query; give a query (--query FILE.npy) too');
     }
     const relevance = options.query === undefined ? undefined : await queryRelevance(tokens, options.query);
     const q = relevance ? kernelWeights(relevance, options.theta) : undefined;
     const rows = await similarityRows(tokens);
     const order = await greedyDppMap(rows.row, rows.unitDiagonal, tokens.n, budget, q);
     const keep = Int32Array.from(order).sort();
-    return { tokens: selectTokens(tokens, keep), keep, stats: { budget, ratio, first_pick: order[0], conditional: q !== undefined, ...(options.theta !== undefined ? { theta: options.theta } : {}) } };
+    return {
+      tokens: selectTokens(tokens, keep),
+      keep,
+      stats: {
+        budget,
+        ratio,
+        first_pick: order[0],
+        conditional: q !== undefined,
+        ...(options.theta !== undefined ? { theta: options.theta } : {}),
+      },
+    };
   },
 };
 
@@ -73,7 +98,9 @@ export const cdprunerReducer: Reducer<CDPrunerOptions> = {
  * they are read from the Gram matrix, beyond that each is one GEMV of the
  * normalised features — the same values, no n×n matrix.
  */
-async function similarityRows(tokens: TokenSet): Promise<{ row: (j: number) => Float32Array | Promise<Float32Array>; unitDiagonal: Uint8Array }> {
+async function similarityRows(
+  tokens: TokenSet,
+): Promise<{ row: (j: number) => Float32Array | Promise<Float32Array>; unitDiagonal: Uint8Array }> {
   const { n, d, data } = tokens;
   checkFeatureSize(n, d, 'cdpruner');
   const unitDiagonal = new Uint8Array(n);
@@ -108,14 +135,17 @@ export async function queryRelevance(tokens: TokenSet, query: Matrix | Float32Ar
   const rows: Matrix = query instanceof Float32Array ? { rows: 1, cols: query.length, data: query } : query;
   if (rows.cols !== d) {
     const shape = query instanceof Float32Array ? `[${rows.cols}]` : `[${rows.rows}, ${rows.cols}]`;
-    throw new ShapeError(`cdpruner: query has dimension ${rows.cols} (shape ${shape}) but the tokens have d = ${d}; the query must be in the tokens' space`);
+    throw new ShapeError(
+      `cdpruner: query has dimension ${rows.cols} (shape ${shape}) but the tokens have d = ${d}; the query must be in the tokens' space`,
+    );
   }
   if (rows.rows < 1) throw new ShapeError('cdpruner: query has no rows');
   for (let r = 0; r < rows.rows; r++) {
     let zero = true;
     for (let c = 0; c < d; c++) {
       const v = rows.data[r * d + c]!;
-      if (!Number.isFinite(v)) throw new InputError(`cdpruner: query row ${r} has a non-finite value ${v} at dimension ${c}`, 'E_NONFINITE');
+      if (!Number.isFinite(v))
+        throw new InputError(`cdpruner: query row ${r} has a non-finite value ${v} at dimension ${c}`, 'E_NONFINITE');
       if (v !== 0) zero = false;
     }
     if (zero) throw new InputError(`cdpruner: query row ${r} is all zeros (its cosine to the tokens is undefined)`);
@@ -160,7 +190,13 @@ function kernelWeights(relevance: Float64Array, theta: number | undefined): Floa
  * @example
  * await greedyDppMap((j) => gram.subarray(j * n, (j + 1) * n), unit, n, 3); // Int32Array, pick order
  */
-export async function greedyDppMap(row: (j: number) => Float32Array | Promise<Float32Array>, unitDiagonal: Uint8Array, n: number, budget: number, q?: Float64Array): Promise<Int32Array> {
+export async function greedyDppMap(
+  row: (j: number) => Float32Array | Promise<Float32Array>,
+  unitDiagonal: Uint8Array,
+  n: number,
+  budget: number,
+  q?: Float64Array,
+): Promise<Int32Array> {
   const picks = new Int32Array(budget);
   const di2s = new Float64Array(n);
   for (let i = 0; i < n; i++) di2s[i] = unitDiagonal[i] ? (q ? q[i]! * q[i]! : 1) : 0;
@@ -222,7 +258,8 @@ function subtractProjections(acc: Float64Array, cis: Float32Array, steps: number
     const c1 = cis[o1 + j]!;
     const c2 = cis[o2 + j]!;
     const c3 = cis[o3 + j]!;
-    for (let k = 0; k < n; k++) acc[k]! -= c0 * cis[o0 + k]! + c1 * cis[o1 + k]! + c2 * cis[o2 + k]! + c3 * cis[o3 + k]!;
+    for (let k = 0; k < n; k++)
+      acc[k]! -= c0 * cis[o0 + k]! + c1 * cis[o1 + k]! + c2 * cis[o2 + k]! + c3 * cis[o3 + k]!;
   }
   for (; t < steps; t++) {
     const o = t * n;

@@ -2,7 +2,13 @@ import { UsageError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { mergeTokens, resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { checkFeatureSize } from '../core/linalg.js';
-import { bestCosineMatch, cosineGramNative, cosineRows, SIMILARITY_TILE_VALUES, unitRowsNative } from '../core/linalg-kernels.js';
+import {
+  bestCosineMatch,
+  cosineGramNative,
+  cosineRows,
+  SIMILARITY_TILE_VALUES,
+  unitRowsNative,
+} from '../core/linalg-kernels.js';
 import { seedOf } from './options.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 
@@ -58,15 +64,22 @@ export const clusterReducer: Reducer<ClusterOptions> = {
   scope: 'all',
   options: {
     iterations: { type: 'integer', description: 'k-means Lloyd iterations', default: CLUSTER_ITERATIONS },
-    tolerance: { type: 'number', description: 'stop early when assignments settle or the objective improves by at most this fraction (0: run all iterations)', default: CLUSTER_TOLERANCE },
+    tolerance: {
+      type: 'number',
+      description:
+        'stop early when assignments settle or the objective improves by at most this fraction (0: run all iterations)',
+      default: CLUSTER_TOLERANCE,
+    },
   },
   native: ['cosine_gram', 'unit_rows', 'gemm', 'best_cosine_match'],
   async run(tokens: TokenSet, options: ClusterOptions): Promise<Reduction> {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'cluster');
     const iterations = options.iterations ?? CLUSTER_ITERATIONS;
     const tolerance = options.tolerance ?? CLUSTER_TOLERANCE;
-    if (!(Number.isInteger(iterations) && iterations >= 0)) throw new UsageError(`cluster: iterations must be an integer ≥ 0, got ${iterations}`);
-    if (!(Number.isFinite(tolerance) && tolerance >= 0)) throw new UsageError(`cluster: tolerance must be a finite number ≥ 0, got ${tolerance}`);
+    if (!(Number.isInteger(iterations) && iterations >= 0))
+      throw new UsageError(`cluster: iterations must be an integer ≥ 0, got ${iterations}`);
+    if (!(Number.isFinite(tolerance) && tolerance >= 0))
+      throw new UsageError(`cluster: tolerance must be a finite number ≥ 0, got ${tolerance}`);
     const seed = seedOf(options, 'cluster');
     checkFeatureSize(tokens.n, tokens.d, 'cluster');
     const { n, d } = tokens;
@@ -195,7 +208,15 @@ export async function sphericalKMeansBlocked(
 }
 
 /** Each point's most cosine-similar centroid (first on ties) and that cosine, natively in row blocks of ≤ 64 MiB of similarities. */
-async function assignToCentroids(x: Float32Array, n: number, d: number, centroids: Float32Array, k: number, assign: Int32Array, best: Float64Array): Promise<void> {
+async function assignToCentroids(
+  x: Float32Array,
+  n: number,
+  d: number,
+  centroids: Float32Array,
+  k: number,
+  assign: Int32Array,
+  best: Float64Array,
+): Promise<void> {
   const zero = new Float32Array(k);
   const blockRows = Math.max(1, Math.floor(SIMILARITY_TILE_VALUES / k));
   for (let start = 0; start < n; start += blockRows) {
@@ -207,7 +228,15 @@ async function assignToCentroids(x: Float32Array, n: number, d: number, centroid
 }
 
 /** Σ_{m∈C_j} w_m x̂_m per cluster (float64 accumulation), written into `out` [k, d]; its direction is the spherical centroid. */
-function centroidSums(unit: Float32Array, n: number, d: number, weights: Float64Array, assign: Int32Array, k: number, out: Float32Array): void {
+function centroidSums(
+  unit: Float32Array,
+  n: number,
+  d: number,
+  weights: Float64Array,
+  assign: Int32Array,
+  k: number,
+  out: Float32Array,
+): void {
   const acc = new Float64Array(k * d);
   for (let m = 0; m < n; m++) {
     const w = weights[m]!;
@@ -223,7 +252,12 @@ function centroidSums(unit: Float32Array, n: number, d: number, weights: Float64
  * A generator so the same rule runs on a Gram matrix and on features: it
  * yields each new centre and is sent back that centre's similarity row.
  */
-function* kMeansPlusPlus(n: number, weights: Float64Array, k: number, rng: Rng): Generator<number, Int32Array, Float32Array> {
+function* kMeansPlusPlus(
+  n: number,
+  weights: Float64Array,
+  k: number,
+  rng: Rng,
+): Generator<number, Int32Array, Float32Array> {
   const seeds = new Int32Array(k);
   const chosen = new Uint8Array(n);
   const dist = new Float64Array(n).fill(Infinity);
@@ -251,7 +285,14 @@ function* kMeansPlusPlus(n: number, weights: Float64Array, k: number, rng: Rng):
  * For each point, the cluster with the highest similarity sims[j][i]·scale[j]
  * (first on ties); sims is k×n.
  */
-function assignNearest(sims: Float64Array, scale: Float64Array, n: number, k: number, assign: Int32Array, best: Float64Array): void {
+function assignNearest(
+  sims: Float64Array,
+  scale: Float64Array,
+  n: number,
+  k: number,
+  assign: Int32Array,
+  best: Float64Array,
+): void {
   best.fill(-Infinity);
   for (let j = 0; j < k; j++) {
     const row = j * n;
@@ -270,21 +311,40 @@ function assignNearest(sims: Float64Array, scale: Float64Array, n: number, k: nu
  * U_j = Σ_{m∈C_j} w_m G_m for every cluster (k×n, written into `out`), so that
  * x̂_i·ĉ_j = U_j[i] / ‖Σ_{m∈C_j} w_m x̂_m‖ — point×centroid similarities from the Gram matrix.
  */
-function clusterGramSums(gram: Float32Array, n: number, weights: Float64Array, assign: Int32Array, out: Float64Array): Float64Array {
+function clusterGramSums(
+  gram: Float32Array,
+  n: number,
+  weights: Float64Array,
+  assign: Int32Array,
+  out: Float64Array,
+): Float64Array {
   out.fill(0);
   for (let m = 0; m < n; m++) addRow(out, assign[m]! * n, gram, m * n, weights[m]!, n);
   return out;
 }
 
 /** 1/‖Σ_{m∈C_j} w_m x̂_m‖ per cluster, with ‖…‖² = Σ_{m∈C_j} w_m U_j[m] (0 for a zero centroid). */
-function clusterInverseNorms(sums: Float64Array, n: number, weights: Float64Array, assign: Int32Array, k: number): Float64Array {
+function clusterInverseNorms(
+  sums: Float64Array,
+  n: number,
+  weights: Float64Array,
+  assign: Int32Array,
+  k: number,
+): Float64Array {
   const normSq = new Float64Array(k);
   for (let m = 0; m < n; m++) normSq[assign[m]!]! += weights[m]! * sums[assign[m]! * n + m]!;
   return normSq.map((v) => (v > 0 ? 1 / Math.sqrt(v) : 0));
 }
 
 /** Updates U for the points whose cluster changed (old −= w·G_m, new += w·G_m); returns how many moved. */
-function moveMembers(sums: Float64Array, gram: Float32Array, n: number, weights: Float64Array, from: Int32Array, to: Int32Array): number {
+function moveMembers(
+  sums: Float64Array,
+  gram: Float32Array,
+  n: number,
+  weights: Float64Array,
+  from: Int32Array,
+  to: Int32Array,
+): number {
   let moved = 0;
   for (let m = 0; m < n; m++) {
     if (from[m] === to[m]) continue;
@@ -295,7 +355,14 @@ function moveMembers(sums: Float64Array, gram: Float32Array, n: number, weights:
   return moved;
 }
 
-function addRow(target: Float64Array, targetBase: number, gram: Float32Array, gramBase: number, w: number, n: number): void {
+function addRow(
+  target: Float64Array,
+  targetBase: number,
+  gram: Float32Array,
+  gramBase: number,
+  w: number,
+  n: number,
+): void {
   for (let i = 0; i < n; i++) target[targetBase + i]! += w * gram[gramBase + i]!;
 }
 

@@ -40,7 +40,8 @@ export const dartReducer: Reducer<DartOptions> = {
   async run(tokens: TokenSet, options: DartOptions): Promise<Reduction> {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'dart');
     const pivotCount = options.pivots ?? DART_PIVOTS;
-    if (!Number.isInteger(pivotCount) || pivotCount < 1) throw new UsageError(`dart: pivots must be an integer ≥ 1, got ${pivotCount}`, 'E_RANGE');
+    if (!Number.isInteger(pivotCount) || pivotCount < 1)
+      throw new UsageError(`dart: pivots must be an integer ≥ 1, got ${pivotCount}`, 'E_RANGE');
     const { n, d, data } = tokens;
     const l1 = new Float64Array(n);
     const l2 = new Float64Array(n);
@@ -77,7 +78,10 @@ export const dartReducer: Reducer<DartOptions> = {
         negatedCos[j] = -dots.data[p * n + j]! / (Math.max(l2[i]!, 1e-8) * Math.max(l2[j]!, 1e-8));
         candidates.push(j);
       }
-      const ranked = topK(Float64Array.from(candidates, (j) => negatedCos[j]!), quotas[p]!);
+      const ranked = topK(
+        Float64Array.from(candidates, (j) => negatedCos[j]!),
+        quotas[p]!,
+      );
       for (const r of ranked) kept[candidates[r]!] = 1;
     }
     const keep = new Int32Array(budget);

@@ -1,5 +1,11 @@
 import { checkFeatureSize } from '../core/linalg.js';
-import { cosineRows, nearestCosineNeighbours, SIMILARITY_TILE_VALUES, unitRowsNative, type SimilarityTile } from '../core/linalg-kernels.js';
+import {
+  cosineRows,
+  nearestCosineNeighbours,
+  SIMILARITY_TILE_VALUES,
+  unitRowsNative,
+  type SimilarityTile,
+} from '../core/linalg-kernels.js';
 import { resolveBudget, selectTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 
@@ -41,7 +47,11 @@ export const divpruneReducer: Reducer<DivPruneOptions> = {
     checkFeatureSize(tokens.n, tokens.d, 'divprune');
     const { picks, rowsComputed } = await maxMinDiverseBlocked(tokens.data, tokens.n, tokens.d, budget);
     const keep = Int32Array.from(picks).sort();
-    return { tokens: selectTokens(tokens, keep), keep, stats: { budget, ratio, first_pick: picks[0], similarity_rows: rowsComputed } };
+    return {
+      tokens: selectTokens(tokens, keep),
+      keep,
+      stats: { budget, ratio, first_pick: picks[0], similarity_rows: rowsComputed },
+    };
   },
 };
 
@@ -54,7 +64,12 @@ export const divpruneReducer: Reducer<DivPruneOptions> = {
  * @example
  * maxMinDiverse(gram, 4, 2); // e.g. Int32Array [3, 0]
  */
-export function maxMinDiverse(sim: Float32Array, n: number, budget: number, nearestSimilarity?: Float32Array): Int32Array {
+export function maxMinDiverse(
+  sim: Float32Array,
+  n: number,
+  budget: number,
+  nearestSimilarity?: Float32Array,
+): Int32Array {
   const state = new GreedyState(n, budget, nearestSimilarity ?? offDiagonalRowMax(sim, n));
   while (!state.done()) state.step(sim, state.pick * n);
   return state.picks;
@@ -76,7 +91,12 @@ export function maxMinDiverse(sim: Float32Array, n: number, budget: number, near
  * @example
  * const { picks } = await maxMinDiverseBlocked(x, 36864, 1024, 3686);
  */
-export async function maxMinDiverseBlocked(x: Float32Array, n: number, d: number, budget: number): Promise<{ picks: Int32Array; rowsComputed: number }> {
+export async function maxMinDiverseBlocked(
+  x: Float32Array,
+  n: number,
+  d: number,
+  budget: number,
+): Promise<{ picks: Int32Array; rowsComputed: number }> {
   const unit = await unitRowsNative(x, n, d);
   // Small inputs keep the nearest-neighbour tiles (the upper block triangle, within one 64 MiB tile) and read rows from them.
   const keepTiles = n * n <= SIMILARITY_TILE_VALUES;
@@ -97,7 +117,12 @@ export async function maxMinDiverseBlocked(x: Float32Array, n: number, d: number
       state.step(undefined, 0);
       break;
     }
-    const predicted = await state.certainPicks(unit, d, Math.min(poolSize, n - 1), Math.min(capacity, state.remaining() - 1));
+    const predicted = await state.certainPicks(
+      unit,
+      d,
+      Math.min(poolSize, n - 1),
+      Math.min(capacity, state.remaining() - 1),
+    );
     const rows = await cosineRows(unit, n, d, predicted);
     rowsComputed += predicted.length;
     for (let r = 0; r < predicted.length && state.pick === predicted[r]; r++) state.step(rows, r * n);
@@ -111,7 +136,10 @@ export async function maxMinDiverseBlocked(x: Float32Array, n: number, d: number
 class TileRows {
   private readonly tileOf: Int32Array;
 
-  constructor(private readonly tiles: SimilarityTile[], n: number) {
+  constructor(
+    private readonly tiles: SimilarityTile[],
+    n: number,
+  ) {
     this.tileOf = new Int32Array(n);
     tiles.forEach((tile, t) => this.tileOf.fill(t, tile.start, tile.start + tile.rows));
   }
@@ -139,7 +167,11 @@ class GreedyState {
   private readonly selected: Uint8Array;
   private readonly minDist: Float64Array;
 
-  constructor(private readonly n: number, budget: number, nearest: Float32Array) {
+  constructor(
+    private readonly n: number,
+    budget: number,
+    nearest: Float32Array,
+  ) {
     this.picks = new Int32Array(budget);
     this.selected = new Uint8Array(n);
     this.minDist = new Float64Array(n).fill(Infinity);
@@ -230,7 +262,12 @@ class GreedyState {
 async function cosineSubmatrix(unit: Float32Array, d: number, members: Int32Array): Promise<Float32Array> {
   const rows = new Float32Array(members.length * d);
   members.forEach((i, r) => rows.set(unit.subarray(i * d, (i + 1) * d), r * d));
-  return cosineRows(rows, members.length, d, Int32Array.from(members, (_, r) => r));
+  return cosineRows(
+    rows,
+    members.length,
+    d,
+    Int32Array.from(members, (_, r) => r),
+  );
 }
 
 /** max_{j≠i} sim[i][j] per row (−Infinity for a single token). */

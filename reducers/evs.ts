@@ -45,7 +45,11 @@ export const evsReducer: Reducer<EvsOptions> = {
     const keep = order.slice(0, count).sort();
     const keptPerFrame = new Array<number>(frames).fill(0);
     for (const i of keep) keptPerFrame[Math.floor(i / perFrame)]!++;
-    return { tokens: selectTokens(tokens, keep), keep, stats: { budget: count, ratio, frames, tokens_per_frame: perFrame, kept_per_frame: keptPerFrame } };
+    return {
+      tokens: selectTokens(tokens, keep),
+      keep,
+      stats: { budget: count, ratio, frames, tokens_per_frame: perFrame, kept_per_frame: keptPerFrame },
+    };
   },
 };
 
@@ -58,11 +62,21 @@ export const evsReducer: Reducer<EvsOptions> = {
  * @example
  * await frameDissimilarity(Float32Array.of(1, 0, 0, 1), 2, 1, 2); // [255, 1]
  */
-export async function frameDissimilarity(data: Float32Array, frames: number, perFrame: number, d: number): Promise<Float64Array> {
+export async function frameDissimilarity(
+  data: Float32Array,
+  frames: number,
+  perFrame: number,
+  d: number,
+): Promise<Float64Array> {
   const out = new Float64Array(frames * perFrame);
   out.fill(FIRST_FRAME_DISSIMILARITY, 0, perFrame);
   const pairs = (frames - 1) * perFrame;
-  const cos = await pairedCosineNative(data.subarray(perFrame * d, frames * perFrame * d), data.subarray(0, pairs * d), pairs, d);
+  const cos = await pairedCosineNative(
+    data.subarray(perFrame * d, frames * perFrame * d),
+    data.subarray(0, pairs * d),
+    pairs,
+    d,
+  );
   for (let i = 0; i < pairs; i++) out[perFrame + i] = 1 - cos[i]!;
   return out;
 }

@@ -20,7 +20,13 @@ export interface FastVidOptions extends BaseReduceOptions {
   mergeWeight?: number;
 }
 
-export const FASTVID_DEFAULTS = { segments: 8, cutThreshold: 0.9, contextShare: 0.4, anchorStride: 4, mergeWeight: 0.6 } as const;
+export const FASTVID_DEFAULTS = {
+  segments: 8,
+  cutThreshold: 0.9,
+  contextShare: 0.4,
+  anchorStride: 4,
+  mergeWeight: 0.6,
+} as const;
 /** Neighbours (self included) in the DPC-kNN local density. */
 const DENSITY_NEIGHBOURS = 4;
 
@@ -60,11 +66,31 @@ export const fastvidReducer: Reducer<FastVidOptions> = {
   kind: 'merge',
   scope: 'video',
   options: {
-    segments: { type: 'integer', description: 'DySeg c: at least this many segments (c − 1 least similar frame pairs are cuts), ≥ 1', default: FASTVID_DEFAULTS.segments },
-    cutThreshold: { type: 'number', description: 'DySeg τ: adjacent frames less similar than τ are cut, in [-1, 1]', default: FASTVID_DEFAULTS.cutThreshold },
-    contextShare: { type: 'number', description: 'STPrune d: share of each frame\'s kept tokens that are density-picked context tokens, in [0, 1]', default: FASTVID_DEFAULTS.contextShare },
-    anchorStride: { type: 'integer', description: 'DTM p: every p-th frame of a segment (from its end) holds its context tokens, ≥ 1', default: FASTVID_DEFAULTS.anchorStride },
-    mergeWeight: { type: 'number', description: 'DTM β: least weight of a context token in its merged feature, in [0, 1]', default: FASTVID_DEFAULTS.mergeWeight },
+    segments: {
+      type: 'integer',
+      description: 'DySeg c: at least this many segments (c − 1 least similar frame pairs are cuts), ≥ 1',
+      default: FASTVID_DEFAULTS.segments,
+    },
+    cutThreshold: {
+      type: 'number',
+      description: 'DySeg τ: adjacent frames less similar than τ are cut, in [-1, 1]',
+      default: FASTVID_DEFAULTS.cutThreshold,
+    },
+    contextShare: {
+      type: 'number',
+      description: "STPrune d: share of each frame's kept tokens that are density-picked context tokens, in [0, 1]",
+      default: FASTVID_DEFAULTS.contextShare,
+    },
+    anchorStride: {
+      type: 'integer',
+      description: 'DTM p: every p-th frame of a segment (from its end) holds its context tokens, ≥ 1',
+      default: FASTVID_DEFAULTS.anchorStride,
+    },
+    mergeWeight: {
+      type: 'number',
+      description: 'DTM β: least weight of a context token in its merged feature, in [0, 1]',
+      default: FASTVID_DEFAULTS.mergeWeight,
+    },
   },
   native: ['batched_gram', 'mean_pool', 'gemm'],
   async run(tokens: TokenSet, options: FastVidOptions): Promise<Reduction> {
@@ -72,12 +98,22 @@ export const fastvidReducer: Reducer<FastVidOptions> = {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'fastvid');
     const params = fastvidParams(options);
     const perFrameKept = Math.floor(budget / frames);
-    if (perFrameKept < 1) throw new UsageError(`fastvid: budget ${budget} is smaller than the number of frames (${frames}); every frame keeps at least one token`, 'E_RANGE');
+    if (perFrameKept < 1)
+      throw new UsageError(
+        `fastvid: budget ${budget} is smaller than the number of frames (${frames}); every frame keeps at least one token`,
+        'E_RANGE',
+      );
     const contextCount = Math.floor(perFrameKept * params.contextShare);
     const salientCount = perFrameKept - contextCount;
     const { n, d } = tokens;
 
-    const segments = dynamicSegments(await frameGlobals(tokens, frames, perFrame), frames, d, params.segments, params.cutThreshold);
+    const segments = dynamicSegments(
+      await frameGlobals(tokens, frames, perFrame),
+      frames,
+      d,
+      params.segments,
+      params.cutThreshold,
+    );
     const anchorContext = anchorDistribution(segments, frames, contextCount, params.anchorStride);
 
     const { scores, from } = attentionScores(tokens);
@@ -107,10 +143,14 @@ export const fastvidReducer: Reducer<FastVidOptions> = {
       // frame's Gram matrix (one batched native MatMul): distances and cosines all come from these.
       const M = perFrame - salientCount;
       const rows = new Float32Array(frames * M * d);
-      filteredPerFrame.forEach((list, f) => list.forEach((i, r) => rows.set(tokens.data.subarray(i * d, (i + 1) * d), (f * M + r) * d)));
+      filteredPerFrame.forEach((list, f) =>
+        list.forEach((i, r) => rows.set(tokens.data.subarray(i * d, (i + 1) * d), (f * M + r) * d)),
+      );
       const norms = rowNorms(rows, frames * M, d);
       const gram = await batchedGramNative(rows, frames, M, d);
-      const densityScores = Array.from({ length: frames }, (_, f) => densityPeakScores(gram.subarray(f * M * M, (f + 1) * M * M), norms.subarray(f * M, (f + 1) * M), M, d));
+      const densityScores = Array.from({ length: frames }, (_, f) =>
+        densityPeakScores(gram.subarray(f * M * M, (f + 1) * M * M), norms.subarray(f * M, (f + 1) * M), M, d),
+      );
       let offset = 0;
       for (const length of segments) {
         const segmentFrames = Array.from({ length }, (_, k) => offset + k);
@@ -127,18 +167,33 @@ export const fastvidReducer: Reducer<FastVidOptions> = {
           if (length === 1) {
             dots = new Float32Array(M * count);
             const block = a * M * M;
-            for (let r = 0; r < M; r++) for (let k = 0; k < count; k++) dots[r * count + k] = gram[block + r * M + pickedLocal[k]!]!;
+            for (let r = 0; r < M; r++)
+              for (let k = 0; k < count; k++) dots[r * count + k] = gram[block + r * M + pickedLocal[k]!]!;
           } else {
             const targetRows = new Float32Array(count * d);
             pickedLocal.forEach((j, k) => targetRows.set(rows.subarray((a * M + j) * d, (a * M + j + 1) * d), k * d));
-            dots = (await matmulABt({ rows: memberCount, cols: d, data: rows.subarray(offset * M * d, (offset + length) * M * d) }, { rows: count, cols: d, data: targetRows })).data;
+            dots = (
+              await matmulABt(
+                { rows: memberCount, cols: d, data: rows.subarray(offset * M * d, (offset + length) * M * d) },
+                { rows: count, cols: d, data: targetRows },
+              )
+            ).data;
           }
-          const joined = mostSimilarTarget(dots, norms.subarray(offset * M, (offset + length) * M), Float64Array.from(pickedLocal, (j) => norms[a * M + j]!), memberCount, count);
+          const joined = mostSimilarTarget(
+            dots,
+            norms.subarray(offset * M, (offset + length) * M),
+            Float64Array.from(pickedLocal, (j) => norms[a * M + j]!),
+            memberCount,
+            count,
+          );
           const members = Array.from(targets, () => [] as number[]);
           joined.forEach((k, r) => members[k]!.push(memberIndices[r]!));
           targets.forEach((t, k) => {
             kept.add(t);
-            joinedBy.set(t, { members: members[k]!, weight: Math.max(1 / (members[k]!.length + 1), params.mergeWeight) });
+            joinedBy.set(t, {
+              members: members[k]!,
+              weight: Math.max(1 / (members[k]!.length + 1), params.mergeWeight),
+            });
           });
           // Primary assignment: frames of this anchor's window (a − p, a] (or the anchor's own frame).
           const windowStart = length === 1 ? a : Math.max(offset, a - params.anchorStride + 1);
@@ -154,12 +209,27 @@ export const fastvidReducer: Reducer<FastVidOptions> = {
 
     const keep = Int32Array.from(kept).sort();
     keep.forEach((i, o) => (outputOf[i] = o));
-    const stats = { budget: keep.length, ratio, frames, tokens_per_frame: perFrame, per_frame: perFrameKept, salient: salientCount, context: contextCount, segments, anchor_context: Array.from(anchorContext), score_source: from };
+    const stats = {
+      budget: keep.length,
+      ratio,
+      frames,
+      tokens_per_frame: perFrame,
+      per_frame: perFrameKept,
+      salient: salientCount,
+      context: contextCount,
+      segments,
+      anchor_context: Array.from(anchorContext),
+      score_source: from,
+    };
     if (contextCount === 0) return { tokens: selectTokens(tokens, keep), keep, stats };
     // The DTM rule, for the features and every extra tensor alike.
     const combine = (values: Float32Array, width: number): Float32Array => dtmMerge(values, width, keep, joinedBy);
     const outputAssign = Int32Array.from(assign, (target) => outputOf[target]!);
-    const merged = mergeTokens(tokens, outputAssign, keep.length, { features: combine(tokens.data, d), representative: keep, combine });
+    const merged = mergeTokens(tokens, outputAssign, keep.length, {
+      features: combine(tokens.data, d),
+      representative: keep,
+      combine,
+    });
     return { tokens: merged, keep, assign: outputAssign, representative: keep, stats };
   },
 };
@@ -168,7 +238,12 @@ export const fastvidReducer: Reducer<FastVidOptions> = {
  * Output rows in `keep` order: a salient token as it is; a context token t
  * as w·x_t + (1 − w)·mean(x of the tokens that joined it) (itself when none did).
  */
-function dtmMerge(values: Float32Array, width: number, keep: Int32Array, joinedBy: Map<number, { members: number[]; weight: number }>): Float32Array {
+function dtmMerge(
+  values: Float32Array,
+  width: number,
+  keep: Int32Array,
+  joinedBy: Map<number, { members: number[]; weight: number }>,
+): Float32Array {
   const out = new Float32Array(keep.length * width);
   const sum = new Float64Array(width);
   keep.forEach((t, o) => {
@@ -188,12 +263,20 @@ function dtmMerge(values: Float32Array, width: number, keep: Int32Array, joinedB
 }
 
 function fastvidParams(options: FastVidOptions): Required<Pick<FastVidOptions, keyof typeof FASTVID_DEFAULTS>> {
-  const p = { ...FASTVID_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([k, v]) => k in FASTVID_DEFAULTS && v !== undefined)) } as { segments: number; cutThreshold: number; contextShare: number; anchorStride: number; mergeWeight: number };
-  if (!Number.isInteger(p.segments) || p.segments < 1) throw new UsageError(`fastvid: segments must be an integer ≥ 1, got ${p.segments}`, 'E_RANGE');
-  if (!(Number.isFinite(p.cutThreshold) && p.cutThreshold >= -1 && p.cutThreshold <= 1)) throw new UsageError(`fastvid: cut-threshold must be in [-1, 1], got ${p.cutThreshold}`, 'E_RANGE');
-  if (!(Number.isFinite(p.contextShare) && p.contextShare >= 0 && p.contextShare <= 1)) throw new UsageError(`fastvid: context-share must be in [0, 1], got ${p.contextShare}`, 'E_RANGE');
-  if (!Number.isInteger(p.anchorStride) || p.anchorStride < 1) throw new UsageError(`fastvid: anchor-stride must be an integer ≥ 1, got ${p.anchorStride}`, 'E_RANGE');
-  if (!(Number.isFinite(p.mergeWeight) && p.mergeWeight >= 0 && p.mergeWeight <= 1)) throw new UsageError(`fastvid: merge-weight must be in [0, 1], got ${p.mergeWeight}`, 'E_RANGE');
+  const p = {
+    ...FASTVID_DEFAULTS,
+    ...Object.fromEntries(Object.entries(options).filter(([k, v]) => k in FASTVID_DEFAULTS && v !== undefined)),
+  } as { segments: number; cutThreshold: number; contextShare: number; anchorStride: number; mergeWeight: number };
+  if (!Number.isInteger(p.segments) || p.segments < 1)
+    throw new UsageError(`fastvid: segments must be an integer ≥ 1, got ${p.segments}`, 'E_RANGE');
+  if (!(Number.isFinite(p.cutThreshold) && p.cutThreshold >= -1 && p.cutThreshold <= 1))
+    throw new UsageError(`fastvid: cut-threshold must be in [-1, 1], got ${p.cutThreshold}`, 'E_RANGE');
+  if (!(Number.isFinite(p.contextShare) && p.contextShare >= 0 && p.contextShare <= 1))
+    throw new UsageError(`fastvid: context-share must be in [0, 1], got ${p.contextShare}`, 'E_RANGE');
+  if (!Number.isInteger(p.anchorStride) || p.anchorStride < 1)
+    throw new UsageError(`fastvid: anchor-stride must be an integer ≥ 1, got ${p.anchorStride}`, 'E_RANGE');
+  if (!(Number.isFinite(p.mergeWeight) && p.mergeWeight >= 0 && p.mergeWeight <= 1))
+    throw new UsageError(`fastvid: merge-weight must be in [0, 1], got ${p.mergeWeight}`, 'E_RANGE');
   return p;
 }
 
@@ -246,7 +329,11 @@ export function dynamicSegments(globals: Float64Array, frames: number, d: number
     similarity[f] = denom > 0 ? dot / denom : 0;
   }
   const cut = new Uint8Array(frames - 1);
-  for (const f of topK(similarity.map((v) => -v), Math.min(c - 1, frames - 1))) cut[f] = 1;
+  for (const f of topK(
+    similarity.map((v) => -v),
+    Math.min(c - 1, frames - 1),
+  ))
+    cut[f] = 1;
   for (let f = 0; f + 1 < frames; f++) if (similarity[f]! < tau) cut[f] = 1;
   const lengths: number[] = [];
   let start = 0;
@@ -267,7 +354,12 @@ export function dynamicSegments(globals: Float64Array, frames: number, d: number
  * @example
  * anchorDistribution([1, 5], 6, 7, 4); // [7, 17, 0, 0, 0, 17]
  */
-export function anchorDistribution(segments: number[], frames: number, contextCount: number, stride: number): Int32Array {
+export function anchorDistribution(
+  segments: number[],
+  frames: number,
+  contextCount: number,
+  stride: number,
+): Int32Array {
   const out = new Int32Array(frames);
   let offset = 0;
   for (const length of segments) {
@@ -343,7 +435,13 @@ function rowNorms(x: Float32Array, rows: number, d: number): Float64Array {
  * For each member row, the target of largest cosine dots[r,k] / (‖member‖·‖target‖)
  * (first on ties; a zero-norm row has cosine 0 to all).
  */
-function mostSimilarTarget(dots: Float32Array, memberNorms: Float64Array, targetNorms: Float64Array, members: number, targets: number): Int32Array {
+function mostSimilarTarget(
+  dots: Float32Array,
+  memberNorms: Float64Array,
+  targetNorms: Float64Array,
+  members: number,
+  targets: number,
+): Int32Array {
   const out = new Int32Array(members);
   for (let r = 0; r < members; r++) {
     let best = 0;

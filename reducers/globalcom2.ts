@@ -55,15 +55,26 @@ export const globalcom2Reducer: Reducer<GlobalCom2Options> = {
   kind: 'select',
   scope: 'anyres',
   options: {
-    temperature: { type: 'number', description: 'softmax temperature of the per-crop retention allocation', default: GLOBALCOM2_TEMPERATURE },
-    order: { type: 'string', description: 'kept crop token order: bundle (crop by crop) or canvas (image raster order across crops, as LLaVA-NeXT)', default: 'bundle' },
+    temperature: {
+      type: 'number',
+      description: 'softmax temperature of the per-crop retention allocation',
+      default: GLOBALCOM2_TEMPERATURE,
+    },
+    order: {
+      type: 'string',
+      description:
+        'kept crop token order: bundle (crop by crop) or canvas (image raster order across crops, as LLaVA-NeXT)',
+      default: 'bundle',
+    },
   },
   async run(tokens: TokenSet, options: GlobalCom2Options): Promise<Reduction> {
     const { ratio } = resolveBudget(tokens.n, options, 'globalcom2');
     const temperature = options.temperature ?? GLOBALCOM2_TEMPERATURE;
-    if (!(Number.isFinite(temperature) && temperature > 0)) throw new UsageError(`globalcom2: temperature must be a finite number > 0, got ${temperature}`);
+    if (!(Number.isFinite(temperature) && temperature > 0))
+      throw new UsageError(`globalcom2: temperature must be a finite number > 0, got ${temperature}`);
     const order = options.order ?? 'bundle';
-    if (order !== 'bundle' && order !== 'canvas') throw new UsageError(`globalcom2: order must be "bundle" or "canvas", got ${JSON.stringify(order)}`);
+    if (order !== 'bundle' && order !== 'canvas')
+      throw new UsageError(`globalcom2: order must be "bundle" or "canvas", got ${JSON.stringify(order)}`);
     const info = checkBundleLayout(tokens);
     const T = info.patchRows * info.patchCols;
     const C = info.gridRows * info.gridCols;
@@ -96,7 +107,9 @@ export const globalcom2Reducer: Reducer<GlobalCom2Options> = {
     }
     if (keep.length === 0) {
       // The reference's floors can keep nothing at tiny R; an empty output would only fail later.
-      throw new UsageError(`globalcom2: ratio ${ratio} keeps no token (thumbnail ⌊${T}·R⌋ = 0 and every crop ⌊N_valid·r_j⌋ = 0); use a larger ratio or budget`);
+      throw new UsageError(
+        `globalcom2: ratio ${ratio} keeps no token (thumbnail ⌊${T}·R⌋ = 0 and every crop ⌊N_valid·r_j⌋ = 0); use a larger ratio or budget`,
+      );
     }
     if (order === 'canvas') sortCropsByCanvas(keep, thumbnailKeep.length, info);
     const keepArray = Int32Array.from(keep);
@@ -134,20 +147,33 @@ function sortCropsByCanvas(keep: number[], from: number, info: AnyResInfo): void
 function checkBundleLayout(tokens: TokenSet): AnyResInfo {
   const info = tokens.anyres;
   if (!info) {
-    throw new InputError('globalcom2: input has no AnyRes information (field anyres: needs a bundle .safetensors with thumbnail, crops, grid and image_size)', 'E_BUNDLE');
+    throw new InputError(
+      'globalcom2: input has no AnyRes information (field anyres: needs a bundle .safetensors with thumbnail, crops, grid and image_size)',
+      'E_BUNDLE',
+    );
   }
   const T = info.patchRows * info.patchCols;
   const C = info.gridRows * info.gridCols;
   if (tokens.n !== T * (C + 1)) {
-    throw new InputError(`globalcom2: an AnyRes bundle of ${info.gridRows}x${info.gridCols} crops of ${info.patchRows}x${info.patchCols} tokens needs n = ${T * (C + 1)} tokens, got ${tokens.n} (was it already reduced?)`, 'E_BUNDLE');
+    throw new InputError(
+      `globalcom2: an AnyRes bundle of ${info.gridRows}x${info.gridCols} crops of ${info.patchRows}x${info.patchCols} tokens needs n = ${T * (C + 1)} tokens, got ${tokens.n} (was it already reduced?)`,
+      'E_BUNDLE',
+    );
   }
   for (let i = 0; i < tokens.n; i++) {
     const tile = Math.floor(i / T);
     const local = i - tile * T;
     const src = tokens.sources[tokens.source[i]!]!;
     const expectedKind = tile === 0 ? 'thumbnail' : 'crop';
-    if (src.kind !== expectedKind || tokens.row[i] !== Math.floor(local / info.patchCols) || tokens.col[i] !== local % info.patchCols) {
-      throw new InputError(`globalcom2: token ${i} is not in bundle order (expected ${expectedKind} token at row ${Math.floor(local / info.patchCols)}, col ${local % info.patchCols})`, 'E_BUNDLE');
+    if (
+      src.kind !== expectedKind ||
+      tokens.row[i] !== Math.floor(local / info.patchCols) ||
+      tokens.col[i] !== local % info.patchCols
+    ) {
+      throw new InputError(
+        `globalcom2: token ${i} is not in bundle order (expected ${expectedKind} token at row ${Math.floor(local / info.patchCols)}, col ${local % info.patchCols})`,
+        'E_BUNDLE',
+      );
     }
   }
   return info;
@@ -160,7 +186,11 @@ async function tileImportance(tokens: TokenSet, start: number, count: number): P
   const tile = matrix(count, d, tokens.data.subarray(start * d, (start + count) * d));
   const mean = new Float64Array(d);
   for (let i = 0; i < count; i++) for (let c = 0; c < d; c++) mean[c]! += tile.data[i * d + c]!;
-  const meanRow = matrix(1, d, Float32Array.from(mean, (v) => v / count));
+  const meanRow = matrix(
+    1,
+    d,
+    Float32Array.from(mean, (v) => v / count),
+  );
   const sims = await cosineSimilarity(tile, meanRow);
   return Float64Array.from(sims.data, (v) => -v);
 }
@@ -173,7 +203,12 @@ async function tileImportance(tokens: TokenSet, start: number, count: number): P
  * @example
  * cropRetentionRatios(scores576, { gridRows: 2, gridCols: 2, … }, 0.25, 10); // 4 ratios around 0.25
  */
-export function cropRetentionRatios(thumbnailScores: ArrayLike<number>, info: AnyResInfo, ratio: number, temperature = GLOBALCOM2_TEMPERATURE): number[] {
+export function cropRetentionRatios(
+  thumbnailScores: ArrayLike<number>,
+  info: AnyResInfo,
+  ratio: number,
+  temperature = GLOBALCOM2_TEMPERATURE,
+): number[] {
   // The reference assumes a square thumbnail grid (side = √T); rows/cols generalise it.
   const side = info.patchCols;
   const patchWidth = Math.max(Math.floor(info.patchCols / info.gridCols), 1);
@@ -231,10 +266,15 @@ function thumbnailScoresPerCrop(thumbnailScores: Float64Array, info: AnyResInfo,
 }
 
 /** A tile's values on its valid rectangle, in raster order. */
-function validRegionValues(values: Float64Array, region: { top: number; left: number; height: number; width: number }, cols: number): Float64Array {
+function validRegionValues(
+  values: Float64Array,
+  region: { top: number; left: number; height: number; width: number },
+  cols: number,
+): Float64Array {
   const out = new Float64Array(region.height * region.width);
   for (let r = 0; r < region.height; r++) {
-    for (let c = 0; c < region.width; c++) out[r * region.width + c] = values[(region.top + r) * cols + region.left + c]!;
+    for (let c = 0; c < region.width; c++)
+      out[r * region.width + c] = values[(region.top + r) * cols + region.left + c]!;
   }
   return out;
 }

@@ -16,7 +16,13 @@ import { fastvidReducer } from './fastvid.js';
 import type { AnyReducer, BaseReduceOptions } from './types.js';
 
 export type { AnyReducer, BaseReduceOptions, OptionSpec, Reducer } from './types.js';
-export { clusterReducer, sphericalKMeans, sphericalKMeansBlocked, type ClusterOptions, type KMeansResult } from './cluster.js';
+export {
+  clusterReducer,
+  sphericalKMeans,
+  sphericalKMeansBlocked,
+  type ClusterOptions,
+  type KMeansResult,
+} from './cluster.js';
 export { divpruneReducer, maxMinDiverse, maxMinDiverseBlocked, type DivPruneOptions } from './divprune.js';
 export { globalcom2Reducer, cropRetentionRatios, type GlobalCom2Options } from './globalcom2.js';
 export { anyresUnpadLayout, bilinearResize, type CropValidRegion, type UnpadLayout } from './anyres-unpad.js';
@@ -53,7 +59,11 @@ export function reducerNames(): string[] {
 
 export function getReducer(name: string): AnyReducer {
   const reducer = reducers[name];
-  if (!reducer) throw new UsageError(`unknown method ${JSON.stringify(name)} (available: ${reducerNames().join(', ')})`, 'E_METHOD');
+  if (!reducer)
+    throw new UsageError(
+      `unknown method ${JSON.stringify(name)} (available: ${reducerNames().join(', ')})`,
+      'E_METHOD',
+    );
   return reducer;
 }
 
@@ -68,9 +78,22 @@ export function getReducer(name: string): AnyReducer {
  * const result = await reduce(tokens, 'pool', { ratio: 0.25 });
  * result.tokens.n; // 144 for a 24×24 grid
  */
-export async function reduce(tokens: TokenSet, method: string, options: BaseReduceOptions & Record<string, unknown>): Promise<Reduction> {
+export async function reduce(
+  tokens: TokenSet,
+  method: string,
+  options: BaseReduceOptions & Record<string, unknown>,
+): Promise<Reduction> {
   const reducer = getReducer(method);
   validateTokenSet(tokens, reducer.name);
   const run = await runReducer(reducer, tokens, options);
-  return { ...run.reduction, stats: { ...run.reduction.stats, budget: run.budget, n_in: run.n_in, n_padding: run.n_padding, warnings: run.warnings } };
+  return {
+    ...run.reduction,
+    stats: {
+      ...run.reduction.stats,
+      budget: run.budget,
+      n_in: run.n_in,
+      n_padding: run.n_padding,
+      warnings: run.warnings,
+    },
+  };
 }

@@ -15,6 +15,7 @@ export const MAX_SEED = 0xffffffff;
 export function seedOf(options: BaseReduceOptions, method: string): number {
   const seed = options.seed ?? 0;
   if (!Number.isInteger(seed)) throw new UsageError(`${method}: seed must be an integer, got ${seed}`);
-  if (seed < 0 || seed > MAX_SEED) throw new UsageError(`${method}: seed must be in [0, ${MAX_SEED}] (32-bit), got ${seed}`);
+  if (seed < 0 || seed > MAX_SEED)
+    throw new UsageError(`${method}: seed must be in [0, ${MAX_SEED}] (32-bit), got ${seed}`);
   return seed;
 }

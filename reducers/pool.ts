@@ -40,7 +40,12 @@ export const poolReducer: Reducer<PoolOptions> = {
   summary: 'average pooling on each tile grid with the largest kernel count within the budget (2×2 at R = 0.25)',
   kind: 'merge',
   scope: 'tile',
-  options: { kernel: { type: 'integer', description: 'square pool kernel k (overrides the kernel derived from --ratio/--budget; may exceed the budget)' } },
+  options: {
+    kernel: {
+      type: 'integer',
+      description: 'square pool kernel k (overrides the kernel derived from --ratio/--budget; may exceed the budget)',
+    },
+  },
   native: ['mean_pool'],
   async run(tokens: TokenSet, options: PoolOptions): Promise<Reduction> {
     const { ratio } = resolveBudget(tokens.n, options, 'pool');
@@ -53,12 +58,20 @@ export const poolReducer: Reducer<PoolOptions> = {
       options,
       'pool',
     );
-    const kernels = tiles.map((tile, t): PoolKernel => (options.kernel !== undefined ? [options.kernel, options.kernel] : poolKernel(tokens, tile.indices, budgets[t]!)));
+    const kernels = tiles.map(
+      (tile, t): PoolKernel =>
+        options.kernel !== undefined ? [options.kernel, options.kernel] : poolKernel(tokens, tile.indices, budgets[t]!),
+    );
     const { assign, count } = poolAssignment(tokens, tiles, kernels);
     const features = await nativePoolFeatures(tokens, tiles, kernels, count);
     const budget = budgets.reduce((a, b) => a + b, 0);
     const pooled = averageByAssignment(tokens, assign, count, features);
-    return { tokens: pooled.tokens, assign, representative: pooled.representative, stats: { ratio, budget, budgets, kernel: kernels[0], kernels } };
+    return {
+      tokens: pooled.tokens,
+      assign,
+      representative: pooled.representative,
+      stats: { ratio, budget, budgets, kernel: kernels[0], kernels },
+    };
   },
 };
 
@@ -121,7 +134,11 @@ function squareKernel(tokens: TokenSet, indices: Int32Array, budget: number, max
  * Cell of every token: per tile (in order of first appearance), the used
  * cells of its ⌈rows/k⌉×⌈cols/k⌉ grid numbered in raster order.
  */
-function poolAssignment(tokens: TokenSet, tiles: { sourceIndex: number; indices: Int32Array }[], kernels: PoolKernel[]): { assign: Int32Array; count: number } {
+function poolAssignment(
+  tokens: TokenSet,
+  tiles: { sourceIndex: number; indices: Int32Array }[],
+  kernels: PoolKernel[],
+): { assign: Int32Array; count: number } {
   const assign = new Int32Array(tokens.n);
   let offset = 0;
   tiles.forEach(({ sourceIndex, indices }, t) => {
@@ -134,7 +151,9 @@ function poolAssignment(tokens: TokenSet, tiles: { sourceIndex: number; indices:
       const r = tokens.row[i]!;
       const c = tokens.col[i]!;
       if (r < 0 || r >= src.rows || c < 0 || c >= src.cols) {
-        throw new ShapeError(`pool: token ${i} at grid position (${r}, ${c}) lies outside its source's ${src.rows}x${src.cols} grid`);
+        throw new ShapeError(
+          `pool: token ${i} at grid position (${r}, ${c}) lies outside its source's ${src.rows}x${src.cols} grid`,
+        );
       }
       const cell = Math.floor(r / kr) * cellCols + Math.floor(c / kc);
       numbering[cell] = 0;
@@ -154,7 +173,12 @@ function poolAssignment(tokens: TokenSet, tiles: { sourceIndex: number; indices:
  * square k dividing rows and cols — else undefined (the JS path handles the
  * rest, including rectangular kernels).
  */
-async function nativePoolFeatures(tokens: TokenSet, tiles: { sourceIndex: number; indices: Int32Array }[], kernels: PoolKernel[], count: number): Promise<Float32Array | undefined> {
+async function nativePoolFeatures(
+  tokens: TokenSet,
+  tiles: { sourceIndex: number; indices: Int32Array }[],
+  kernels: PoolKernel[],
+  count: number,
+): Promise<Float32Array | undefined> {
   const [k, kc] = kernels[0]!;
   if (k !== kc) return undefined;
   const first = tokens.sources[tiles[0]!.sourceIndex]!;
@@ -163,9 +187,17 @@ async function nativePoolFeatures(tokens: TokenSet, tiles: { sourceIndex: number
   let i = 0;
   for (const [t, tile] of tiles.entries()) {
     const src = tokens.sources[tile.sourceIndex]!;
-    if (kernels[t]![0] !== k || kernels[t]![1] !== k || src.rows !== rows || src.cols !== cols || tile.indices.length !== rows * cols) return undefined;
+    if (
+      kernels[t]![0] !== k ||
+      kernels[t]![1] !== k ||
+      src.rows !== rows ||
+      src.cols !== cols ||
+      tile.indices.length !== rows * cols
+    )
+      return undefined;
     for (let local = 0; local < rows * cols; local++, i++) {
-      if (tile.indices[local] !== i || tokens.row[i] !== Math.floor(local / cols) || tokens.col[i] !== local % cols) return undefined;
+      if (tile.indices[local] !== i || tokens.row[i] !== Math.floor(local / cols) || tokens.col[i] !== local % cols)
+        return undefined;
     }
   }
   return meanPoolNative(tokens.data, tiles.length, rows, cols, k, tokens.d);
@@ -177,7 +209,12 @@ async function nativePoolFeatures(tokens: TokenSet, tiles: { sourceIndex: number
  * of the cell's top-left token, mean score (core's mergeTokens does the rest;
  * extra tensors get the same plain mean).
  */
-function averageByAssignment(tokens: TokenSet, assign: Int32Array, count: number, features?: Float32Array): { tokens: TokenSet; representative: Int32Array } {
+function averageByAssignment(
+  tokens: TokenSet,
+  assign: Int32Array,
+  count: number,
+  features?: Float32Array,
+): { tokens: TokenSet; representative: Int32Array } {
   const { d } = tokens;
   const { start, members } = groupByAssignment(assign, count, 'pool');
   const data = features ?? new Float32Array(count * d);
@@ -189,17 +226,25 @@ function averageByAssignment(tokens: TokenSet, assign: Int32Array, count: number
     let first = members[from]!;
     for (let p = from + 1; p < to; p++) {
       const i = members[p]!;
-      if (tokens.row[i]! < tokens.row[first]! || (tokens.row[i] === tokens.row[first] && tokens.col[i]! < tokens.col[first]!)) first = i;
+      if (
+        tokens.row[i]! < tokens.row[first]! ||
+        (tokens.row[i] === tokens.row[first] && tokens.col[i]! < tokens.col[first]!)
+      )
+        first = i;
     }
     representative[o] = first;
     if (!features) meanRows(tokens.data, d, members, from, to, 1 / (to - from), data, o * d);
   }
   const combine = (values: Float32Array, width: number): Float32Array => {
     const out = new Float32Array(count * width);
-    for (let o = 0; o < count; o++) meanRows(values, width, members, start[o]!, start[o + 1]!, 1 / (start[o + 1]! - start[o]!), out, o * width);
+    for (let o = 0; o < count; o++)
+      meanRows(values, width, members, start[o]!, start[o + 1]!, 1 / (start[o + 1]! - start[o]!), out, o * width);
     return out;
   };
-  return { tokens: mergeTokens(tokens, assign, count, { features: data, representative, meanScore: true, combine }), representative };
+  return {
+    tokens: mergeTokens(tokens, assign, count, { features: data, representative, meanScore: true, combine }),
+    representative,
+  };
 }
 
 /**
@@ -207,7 +252,16 @@ function averageByAssignment(tokens: TokenSet, assign: Int32Array, count: number
  * up to four rows are summed in one pass (a 2×2 cell is a single pass), larger
  * cells accumulate four rows per pass, float32 like the output.
  */
-function meanRows(x: Float32Array, d: number, members: Int32Array, from: number, to: number, inv: number, out: Float32Array, outBase: number): void {
+function meanRows(
+  x: Float32Array,
+  d: number,
+  members: Int32Array,
+  from: number,
+  to: number,
+  inv: number,
+  out: Float32Array,
+  outBase: number,
+): void {
   const m = to - from;
   const a = members[from]! * d;
   const b = (m > 1 ? members[from + 1]! : members[from]!) * d;
@@ -229,7 +283,9 @@ function meanRows(x: Float32Array, d: number, members: Int32Array, from: number,
         out[outBase + c + 3] = (x[a + c + 3]! + x[b + c + 3]! + x[c2 + c + 3]! + x[e + c + 3]!) * inv;
       }
       for (; c < d; c++) out[outBase + c] = (x[a + c]! + x[b + c]! + x[c2 + c]! + x[e + c]!) * inv;
-    } else for (let c = 0; c < d; c++) out[outBase + c] = (x[a + c]! + wb * x[b + c]! + wc * x[c2 + c]! + we * x[e + c]!) * inv;
+    } else
+      for (let c = 0; c < d; c++)
+        out[outBase + c] = (x[a + c]! + wb * x[b + c]! + wc * x[c2 + c]! + we * x[e + c]!) * inv;
     return;
   }
   for (let c = 0; c < d; c++) out[outBase + c] = x[a + c]! + x[b + c]! + x[c2 + c]! + x[e + c]!;
@@ -239,7 +295,8 @@ function meanRows(x: Float32Array, d: number, members: Int32Array, from: number,
     const r1 = members[p + 1]! * d;
     const r2 = members[p + 2]! * d;
     const r3 = members[p + 3]! * d;
-    for (let c = 0; c < d; c++) out[outBase + c] = out[outBase + c]! + x[r0 + c]! + x[r1 + c]! + x[r2 + c]! + x[r3 + c]!;
+    for (let c = 0; c < d; c++)
+      out[outBase + c] = out[outBase + c]! + x[r0 + c]! + x[r1 + c]! + x[r2 + c]! + x[r3 + c]!;
   }
   for (; p < to; p++) {
     const r0 = members[p]! * d;

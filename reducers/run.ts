@@ -37,11 +37,20 @@ export interface ReductionRun {
  * run.n_in;      // 576 + unpadded crop tokens
  * run.n_padding; // crop tokens in the padding band
  */
-export async function runReducer(reducer: AnyReducer, tokens: TokenSet, options: BaseReduceOptions & Record<string, unknown>): Promise<ReductionRun> {
+export async function runReducer(
+  reducer: AnyReducer,
+  tokens: TokenSet,
+  options: BaseReduceOptions & Record<string, unknown>,
+): Promise<ReductionRun> {
   const validIndices = unpaddedIndices(tokens);
   const nPadding = validIndices ? tokens.n - validIndices.length : 0;
   const nIn = tokens.n - nPadding;
-  const spec = options.budget !== undefined ? { budget: options.budget } : options.ratio !== undefined ? { ratio: options.ratio } : {};
+  const spec =
+    options.budget !== undefined
+      ? { budget: options.budget }
+      : options.ratio !== undefined
+        ? { ratio: options.ratio }
+        : {};
   const { budget: resolved, ratio } = resolveBudget(nIn, spec, reducer.name);
   let reduction: Reduction;
   if (!validIndices) {
@@ -56,7 +65,9 @@ export async function runReducer(reducer: AnyReducer, tokens: TokenSet, options:
   const budget = typeof reduction.stats.budget === 'number' ? reduction.stats.budget : resolved;
   const warnings: string[] = [];
   if (reduction.tokens.n > budget) {
-    warnings.push(`${reducer.name}: kept ${reduction.tokens.n} tokens, more than the budget ${budget}${options.kernel !== undefined ? ` (the explicit --kernel ${options.kernel} decides the count)` : ''}`);
+    warnings.push(
+      `${reducer.name}: kept ${reduction.tokens.n} tokens, more than the budget ${budget}${options.kernel !== undefined ? ` (the explicit --kernel ${options.kernel} decides the count)` : ''}`,
+    );
   }
   return { reduction, ratio, budget, n_in: nIn, n_padding: nPadding, n_out: reduction.tokens.n, warnings };
 }
@@ -79,7 +90,14 @@ export function unpaddedIndices(tokens: TokenSet): Int32Array | undefined {
     const region = layout.crops[source.index];
     const r = tokens.row[i]!;
     const c = tokens.col[i]!;
-    if (region && r >= region.top && r < region.top + region.height && c >= region.left && c < region.left + region.width) valid.push(i);
+    if (
+      region &&
+      r >= region.top &&
+      r < region.top + region.height &&
+      c >= region.left &&
+      c < region.left + region.width
+    )
+      valid.push(i);
   }
   return valid.length === tokens.n ? undefined : Int32Array.from(valid);
 }

@@ -38,7 +38,8 @@ export interface TemporalMergeResult {
  * framePatchSimilarity(Float32Array.of(1, 0, 0, 1), Float32Array.of(1, 0, 1, 0), 2); // (1 + 0) / 2 = 0.5
  */
 export function framePatchSimilarity(a: FrameFeatures, b: FrameFeatures, d: number): number {
-  if (a.length !== b.length) throw new ShapeError(`framePatchSimilarity: frames have ${a.length} and ${b.length} values`);
+  if (a.length !== b.length)
+    throw new ShapeError(`framePatchSimilarity: frames have ${a.length} and ${b.length} values`);
   const patches = a.length / d;
   let total = 0;
   for (let p = 0; p < patches; p++) {
@@ -67,13 +68,22 @@ export function framePatchSimilarity(a: FrameFeatures, b: FrameFeatures, d: numb
  * @example
  * const { groups } = mergeAdjacentFrames([f0, f1, f2, f3], 4, 2); // e.g. [[0, 1], [2, 3]]
  */
-export function mergeAdjacentFrames(frames: FrameFeatures[], d: number, budget: number, quotas?: SegmentQuotas): TemporalMergeResult {
+export function mergeAdjacentFrames(
+  frames: FrameFeatures[],
+  d: number,
+  budget: number,
+  quotas?: SegmentQuotas,
+): TemporalMergeResult {
   checkInteger(budget, 'frame budget', { min: 1, where: 'temporal merge' });
   if (frames.length === 0) throw new ShapeError('temporal merge: no frames');
   const size = frames[0]!.length;
   for (const [i, f] of frames.entries()) {
-    if (f.length !== size) throw new ShapeError(`temporal merge: frame ${i} has ${f.length} values, expected ${size} (all frames need the same token grid)`);
-    if (size % d !== 0) throw new ShapeError(`temporal merge: frame ${i} has ${f.length} values, not a multiple of d = ${d}`);
+    if (f.length !== size)
+      throw new ShapeError(
+        `temporal merge: frame ${i} has ${f.length} values, expected ${size} (all frames need the same token grid)`,
+      );
+    if (size % d !== 0)
+      throw new ShapeError(`temporal merge: frame ${i} has ${f.length} values, not a multiple of d = ${d}`);
   }
   const features = frames.map((f) => f);
   const groups = frames.map((_, i) => [i]);
@@ -86,7 +96,10 @@ export function mergeAdjacentFrames(frames: FrameFeatures[], d: number, budget: 
   const mergedSimilarities: number[] = [];
   const steps: number[] = [];
   // With quotas a pair may merge only inside one segment that still has more groups than its quota.
-  const mergeable = (i: number) => !segmentOfGroup || (segmentOfGroup[i] === segmentOfGroup[i + 1] && groupsLeft[segmentOfGroup[i]!]! > quotas!.quota[segmentOfGroup[i]!]!);
+  const mergeable = (i: number) =>
+    !segmentOfGroup ||
+    (segmentOfGroup[i] === segmentOfGroup[i + 1] &&
+      groupsLeft[segmentOfGroup[i]!]! > quotas!.quota[segmentOfGroup[i]!]!);
   while (features.length > target) {
     let best = -1;
     for (let i = 0; i < sims.length; i++) if (mergeable(i) && (best < 0 || sims[i]! > sims[best]!)) best = i;
@@ -118,17 +131,25 @@ export interface SegmentQuotas {
 
 /** Validates quotas; returns each frame's segment as a mutable list (spliced as groups merge). */
 function checkQuotas(quotas: SegmentQuotas, frameCount: number): number[] {
-  if (quotas.segment.length !== frameCount) throw new ShapeError(`temporal merge: quotas name a segment for ${quotas.segment.length} frames, expected ${frameCount}`);
+  if (quotas.segment.length !== frameCount)
+    throw new ShapeError(
+      `temporal merge: quotas name a segment for ${quotas.segment.length} frames, expected ${frameCount}`,
+    );
   const segmentOf = Array.from(quotas.segment);
   const counts = quotas.quota.map(() => 0);
   segmentOf.forEach((s, f) => {
     if (!(Number.isInteger(s) && s >= 0 && s < quotas.quota.length) || (f > 0 && s < segmentOf[f - 1]!)) {
-      throw new ShapeError(`temporal merge: frame ${f} has segment ${s}; segments must be non-decreasing integers in [0, ${quotas.quota.length})`);
+      throw new ShapeError(
+        `temporal merge: frame ${f} has segment ${s}; segments must be non-decreasing integers in [0, ${quotas.quota.length})`,
+      );
     }
     counts[s]!++;
   });
   quotas.quota.forEach((q, s) => {
-    if (!(Number.isInteger(q) && q >= 1 && q <= counts[s]!)) throw new UsageError(`temporal merge: segment ${s} has ${counts[s]} frames, its quota must be an integer in [1, ${counts[s]}], got ${q}`);
+    if (!(Number.isInteger(q) && q >= 1 && q <= counts[s]!))
+      throw new UsageError(
+        `temporal merge: segment ${s} has ${counts[s]} frames, its quota must be an integer in [1, ${counts[s]}], got ${q}`,
+      );
   });
   return segmentOf;
 }
@@ -173,7 +194,9 @@ export function temporalMerge(tokens: TokenSet, options: { frames: number; quota
   const data = new Float32Array(outputCount * d);
   result.features.forEach((f, g) => data.set(f, g * perFrame * d));
   const representative = new Int32Array(outputCount);
-  result.groups.forEach((members, g) => frameTokens[members[0]!]!.forEach((t, p) => (representative[g * perFrame + p] = t)));
+  result.groups.forEach((members, g) =>
+    frameTokens[members[0]!]!.forEach((t, p) => (representative[g * perFrame + p] = t)),
+  );
   const combine = (values: Float32Array, width: number): Float32Array => {
     const replay = frameTokens.map((indices) => {
       const f = new Float32Array(perFrame * width);
@@ -190,7 +213,12 @@ export function temporalMerge(tokens: TokenSet, options: { frames: number; quota
     tokens: merged,
     assign,
     representative,
-    stats: { frames_in: frames.length, frames_out: result.groups.length, groups: result.groups, merged_similarities: result.mergedSimilarities },
+    stats: {
+      frames_in: frames.length,
+      frames_out: result.groups.length,
+      groups: result.groups,
+      merged_similarities: result.mergedSimilarities,
+    },
   };
 }
 
@@ -199,7 +227,10 @@ function framesOf(tokens: TokenSet): number[][] {
   const bySource = new Map<number, number[]>();
   for (let i = 0; i < tokens.n; i++) {
     const s = tokens.source[i]!;
-    if (tokens.sources[s]!.kind !== 'frame') throw new ShapeError(`temporal merge: token ${i} comes from a ${tokens.sources[s]!.kind} source, expected frames`);
+    if (tokens.sources[s]!.kind !== 'frame')
+      throw new ShapeError(
+        `temporal merge: token ${i} comes from a ${tokens.sources[s]!.kind} source, expected frames`,
+      );
     let list = bySource.get(s);
     if (!list) bySource.set(s, (list = []));
     list.push(i);
@@ -211,7 +242,10 @@ function framesOf(tokens: TokenSet): number[][] {
   const frames = order.map((s) => bySource.get(s)!);
   if (frames.length === 0) throw new ShapeError('temporal merge: no frames');
   for (const [k, f] of frames.entries()) {
-    if (f.length !== frames[0]!.length) throw new ShapeError(`temporal merge: frame ${k} has ${f.length} tokens, expected ${frames[0]!.length} like frame 0`);
+    if (f.length !== frames[0]!.length)
+      throw new ShapeError(
+        `temporal merge: frame ${k} has ${f.length} tokens, expected ${frames[0]!.length} like frame 0`,
+      );
   }
   return frames;
 }

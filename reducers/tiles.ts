@@ -15,7 +15,9 @@ export function tileBudgets(tileSizes: number[], spec: BaseReduceOptions, method
   const { budget } = resolveBudget(total, spec, method);
   if (spec.budget === undefined) return tileSizes.map((n) => resolveBudget(n, { ratio: spec.ratio! }, method).budget);
   if (budget < tileSizes.length) {
-    throw new UsageError(`${method}: budget ${budget} is smaller than the number of tiles (${tileSizes.length}); each tile keeps at least one token`);
+    throw new UsageError(
+      `${method}: budget ${budget} is smaller than the number of tiles (${tileSizes.length}); each tile keeps at least one token`,
+    );
   }
   const base = Math.floor(budget / tileSizes.length);
   const remainder = budget - base * tileSizes.length;

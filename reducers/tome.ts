@@ -54,14 +54,20 @@ export const tomeReducer: Reducer<ToMeOptions> = {
     checkFeatureSize(tokens.n, tokens.d, 'tome');
     const isProtected = protectedFlags(tokens.n, options.protect);
     const { assign, count, rounds, representative } = await bipartiteRounds(tokens, budget, isProtected);
-    return { tokens: mergeTokens(tokens, assign, count, { representative }), assign, representative, stats: { budget, ratio, rounds } };
+    return {
+      tokens: mergeTokens(tokens, assign, count, { representative }),
+      assign,
+      representative,
+      stats: { budget, ratio, rounds },
+    };
   },
 };
 
 function protectedFlags(n: number, protect: number[] | undefined): Uint8Array {
   const flags = new Uint8Array(n);
   for (const p of protect ?? []) {
-    if (!(Number.isInteger(p) && p >= 0 && p < n)) throw new UsageError(`tome: protect index ${p} is outside [0, ${n})`);
+    if (!(Number.isInteger(p) && p >= 0 && p < n))
+      throw new UsageError(`tome: protect index ${p} is outside [0, ${n})`);
     flags[p] = 1;
   }
   return flags;
@@ -74,7 +80,11 @@ function protectedFlags(n: number, protect: number[] | undefined): Uint8Array {
  * destination token (the input token that was merged into and never merged
  * away: its position and source are the output's).
  */
-async function bipartiteRounds(tokens: TokenSet, budget: number, isProtected: Uint8Array): Promise<{ assign: Int32Array; count: number; rounds: number; representative: Int32Array }> {
+async function bipartiteRounds(
+  tokens: TokenSet,
+  budget: number,
+  isProtected: Uint8Array,
+): Promise<{ assign: Int32Array; count: number; rounds: number; representative: Int32Array }> {
   const { d } = tokens;
   let m = tokens.n;
   let feats = tokens.data;
@@ -95,7 +105,10 @@ async function bipartiteRounds(tokens: TokenSet, budget: number, isProtected: Ui
     let merges = 0;
     while (merges < r && best[order[merges]!]! > -Infinity) merges++;
     if (merges === 0) {
-      throw new InputError(`tome: cannot reach budget ${budget}: ${m} tokens remain and none can merge (all remaining A or B tokens are protected)`, 'E_PROTECTED');
+      throw new InputError(
+        `tome: cannot reach budget ${budget}: ${m} tokens remain and none can merge (all remaining A or B tokens are protected)`,
+        'E_PROTECTED',
+      );
     }
     // target[i] = current token that token i ends up in (itself unless merged).
     const target = Int32Array.from({ length: m }, (_, i) => i);
@@ -174,7 +187,14 @@ const MAX_SIMILARITY_BLOCK = 1 << 24;
  * similarity; protected A rows get −∞, protected B columns are excluded.
  * Normalisation, GEMM and arg-max run natively (native.ts), in A-row blocks.
  */
-async function bestMatches(a: Float32Array, b: Float32Array, aCount: number, bCount: number, d: number, prot: Uint8Array): Promise<{ best: Float64Array; bestB: Int32Array }> {
+async function bestMatches(
+  a: Float32Array,
+  b: Float32Array,
+  aCount: number,
+  bCount: number,
+  d: number,
+  prot: Uint8Array,
+): Promise<{ best: Float64Array; bestB: Int32Array }> {
   const best = new Float64Array(aCount).fill(-Infinity);
   const bestB = new Int32Array(aCount);
   const bias = new Float32Array(bCount);

@@ -44,15 +44,23 @@ export const visionzipReducer: Reducer<VisionZipOptions> = {
   kind: 'merge',
   scope: 'tile',
   options: {
-    dominantShare: { type: 'number', description: 'share of kept tokens that are dominant (CLS top-k)', default: VISIONZIP_DOMINANT_SHARE },
+    dominantShare: {
+      type: 'number',
+      description: 'share of kept tokens that are dominant (CLS top-k)',
+      default: VISIONZIP_DOMINANT_SHARE,
+    },
   },
   native: ['best_cosine_match'],
   async run(tokens: TokenSet, options: VisionZipOptions): Promise<Reduction> {
     const { ratio } = resolveBudget(tokens.n, options, 'visionzip');
     const share = options.dominantShare ?? VISIONZIP_DOMINANT_SHARE;
-    if (!(Number.isFinite(share) && share >= 0 && share <= 1)) throw new UsageError(`visionzip: dominant-share must be in [0, 1], got ${share}`);
+    if (!(Number.isFinite(share) && share >= 0 && share <= 1))
+      throw new UsageError(`visionzip: dominant-share must be in [0, 1], got ${share}`);
     if (!tokens.score) {
-      throw new InputError('visionzip: needs CLS scores (field score: a bundle with thumbnail_cls and crops_cls, or a tokens file with a scores tensor)', 'E_NO_SCORES');
+      throw new InputError(
+        'visionzip: needs CLS scores (field score: a bundle with thumbnail_cls and crops_cls, or a tokens file with a scores tensor)',
+        'E_NO_SCORES',
+      );
     }
     const tiles = tokensBySource(tokens);
     const budgets = tileBudgets(
@@ -63,7 +71,13 @@ export const visionzipReducer: Reducer<VisionZipOptions> = {
     const plans = [];
     for (const [t, tile] of tiles.entries()) plans.push(await planTile(tokens, tile.indices, budgets[t]!, share));
     const reduction = assembleOutputs(tokens, plans);
-    reduction.stats = { budget: budgets.reduce((a, b) => a + b, 0), ratio, budgets, dominant: plans.map((p) => p.dominant.length), contextual: plans.map((p) => p.targets.length) };
+    reduction.stats = {
+      budget: budgets.reduce((a, b) => a + b, 0),
+      ratio,
+      budgets,
+      dominant: plans.map((p) => p.dominant.length),
+      contextual: plans.map((p) => p.targets.length),
+    };
     return reduction;
   },
 };
@@ -95,7 +109,14 @@ async function planTile(tokens: TokenSet, indices: Int32Array, k: number, share:
   const others = remaining.filter((i) => !targetSet.has(i));
   const members: number[][] = targets.map(() => []);
   if (others.length > 0 && targets.length > 0) {
-    const { index } = await bestCosineMatch(gatherRows(tokens, others), others.length, gatherRows(tokens, targets), targets.length, tokens.d, new Float32Array(targets.length));
+    const { index } = await bestCosineMatch(
+      gatherRows(tokens, others),
+      others.length,
+      gatherRows(tokens, targets),
+      targets.length,
+      tokens.d,
+      new Float32Array(targets.length),
+    );
     others.forEach((i, r) => members[index[r]!]!.push(i));
   }
   return { dominant: Int32Array.from(dominantLocal, (j) => indices[j]!), targets, members };
@@ -165,5 +186,11 @@ function assembleOutputs(tokens: TokenSet, plans: TilePlan[]): Reduction {
     }
     return out;
   };
-  return { tokens: mergeTokens(tokens, assign, count, { features, representative, combine }), keep: Int32Array.from(keep), assign, representative, stats: {} };
+  return {
+    tokens: mergeTokens(tokens, assign, count, { features, representative, combine }),
+    keep: Int32Array.from(keep),
+    assign,
+    representative,
+    stats: {},
+  };
 }

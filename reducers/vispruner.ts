@@ -40,13 +40,18 @@ export const visprunerReducer: Reducer<VisPrunerOptions> = {
   kind: 'select',
   scope: 'tile',
   options: {
-    importantShare: { type: 'number', description: 'share of kept tokens that are important (top CLS attention), in [0, 1]', default: VISPRUNER_IMPORTANT_SHARE },
+    importantShare: {
+      type: 'number',
+      description: 'share of kept tokens that are important (top CLS attention), in [0, 1]',
+      default: VISPRUNER_IMPORTANT_SHARE,
+    },
   },
   native: ['cosine_gram'],
   async run(tokens: TokenSet, options: VisPrunerOptions): Promise<Reduction> {
     const { ratio } = resolveBudget(tokens.n, options, 'vispruner');
     const share = options.importantShare ?? VISPRUNER_IMPORTANT_SHARE;
-    if (!(Number.isFinite(share) && share >= 0 && share <= 1)) throw new UsageError(`vispruner: important-share must be in [0, 1], got ${share}`, 'E_RANGE');
+    if (!(Number.isFinite(share) && share >= 0 && share <= 1))
+      throw new UsageError(`vispruner: important-share must be in [0, 1], got ${share}`, 'E_RANGE');
     const { scores, from } = attentionScores(tokens);
     const tiles = tokensBySource(tokens);
     const budgets = tileBudgets(
@@ -62,7 +67,11 @@ export const visprunerReducer: Reducer<VisPrunerOptions> = {
       for (const j of local.keep) kept.push(tile.indices[j]!);
     }
     const keep = Int32Array.from(kept).sort();
-    return { tokens: selectTokens(tokens, keep), keep, stats: { budget: keep.length, ratio, budgets, important, score_source: from } };
+    return {
+      tokens: selectTokens(tokens, keep),
+      keep,
+      stats: { budget: keep.length, ratio, budgets, important, score_source: from },
+    };
   },
 };
 
@@ -73,7 +82,13 @@ export const visprunerReducer: Reducer<VisPrunerOptions> = {
  * @example
  * await selectTile(tokens, indices, scores, 144, 0.5); // { keep: [...144 local indices], importantCount: 72 }
  */
-async function selectTile(tokens: TokenSet, indices: Int32Array, allScores: Float32Array, budget: number, share: number): Promise<{ keep: number[]; importantCount: number }> {
+async function selectTile(
+  tokens: TokenSet,
+  indices: Int32Array,
+  allScores: Float32Array,
+  budget: number,
+  share: number,
+): Promise<{ keep: number[]; importantCount: number }> {
   const n = indices.length;
   const importantCount = Math.floor(budget * share);
   const diverseCount = budget - importantCount;

@@ -25,9 +25,19 @@ export async function measureCompression(
   options: { profile?: string | VisionProfile; tokenizer?: string | TextTokenizer } = {},
 ): Promise<CompressionReport> {
   const profile = typeof options.profile === 'object' ? options.profile : getProfile(options.profile ?? 'qwen2.5-vl');
-  const tokenizer = typeof options.tokenizer === 'object' ? options.tokenizer : await loadTextTokenizer(options.tokenizer ?? defaultTokenizerFor(profile.name));
+  const tokenizer =
+    typeof options.tokenizer === 'object'
+      ? options.tokenizer
+      : await loadTextTokenizer(options.tokenizer ?? defaultTokenizerFor(profile.name));
   const textTokens = tokenizer.count(text);
   const pageTokens = pages.map((p) => profile.tokens(p.width, p.height));
   const visionTokens = pageTokens.reduce((a, b) => a + b, 0);
-  return { profile: profile.name, tokenizer: tokenizer.name, textTokens, visionTokens, compression: visionTokens === 0 ? 0 : textTokens / visionTokens, pageTokens };
+  return {
+    profile: profile.name,
+    tokenizer: tokenizer.name,
+    textTokens,
+    visionTokens,
+    compression: visionTokens === 0 ? 0 : textTokens / visionTokens,
+    pageTokens,
+  };
 }

@@ -124,10 +124,17 @@ const pageSize = z.unknown().transform((value, ctx): [number, number] => {
     if (named) return [...PAGE_SIZES[named]!] as [number, number];
     const parts = value.split(',').map((p) => Number(p.trim()));
     if (parts.length === 2 && parts.every((n) => Number.isFinite(n) && n > 0)) return parts as [number, number];
-  } else if (Array.isArray(value) && value.length === 2 && value.every((n) => typeof n === 'number' && Number.isFinite(n) && n > 0)) {
+  } else if (
+    Array.isArray(value) &&
+    value.length === 2 &&
+    value.every((n) => typeof n === 'number' && Number.isFinite(n) && n > 0)
+  ) {
     return [value[0], value[1]];
   }
-  ctx.addIssue({ code: 'custom', message: `expected "width,height" in points or one of ${Object.keys(PAGE_SIZES).join(', ')}, got ${describe(value)}` });
+  ctx.addIssue({
+    code: 'custom',
+    message: `expected "width,height" in points or one of ${Object.keys(PAGE_SIZES).join(', ')}, got ${describe(value)}`,
+  });
   return z.NEVER;
 });
 
@@ -147,7 +154,9 @@ export const configFileSchema = z
     'page-bg-color': color,
     'para-bg-color': color,
     'para-border-color': color,
-    alignment: z.enum(ALIGNMENTS as unknown as [Alignment, ...Alignment[]], { message: `expected one of ${ALIGNMENTS.join(', ')}` }),
+    alignment: z.enum(ALIGNMENTS as unknown as [Alignment, ...Alignment[]], {
+      message: `expected one of ${ALIGNMENTS.join(', ')}`,
+    }),
     'horizontal-scale': z.number().finite().min(0.1).max(4),
     'first-line-indent': z.number().finite(),
     'left-indent': nonNegative,
@@ -215,16 +224,28 @@ const KEY_MAP: Record<string, keyof RenderConfig> = {
  * const config = parseConfig({ 'font-size': 10, 'page-size': 'Letter' });
  * config.pageSize; // [612, 792]
  */
-export function parseConfig(input: unknown, options: { baseDir?: string; source?: string; fromFile?: boolean } = {}): RenderConfig {
+export function parseConfig(
+  input: unknown,
+  options: { baseDir?: string; source?: string; fromFile?: boolean } = {},
+): RenderConfig {
   const source = options.source ?? 'render config';
   const Invalid = options.fromFile ? InputError : UsageError;
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new Invalid(`${source}: expected a JSON object of Glyph config keys, got ${describe(input)}`, 'E_CONFIG');
+  if (input === null || typeof input !== 'object' || Array.isArray(input))
+    throw new Invalid(`${source}: expected a JSON object of Glyph config keys, got ${describe(input)}`, 'E_CONFIG');
   const parsed = configFileSchema.safeParse(input);
   if (!parsed.success) {
-    const message = formatZodError(parsed.error, source, { input, label: (key) => `"${key}"`, knownKeys: Object.keys(KEY_MAP) });
+    const message = formatZodError(parsed.error, source, {
+      input,
+      label: (key) => `"${key}"`,
+      knownKeys: Object.keys(KEY_MAP),
+    });
     throw options.fromFile ? new InputError(message, 'E_CONFIG') : new UsageError(message, 'E_CONFIG');
   }
-  const config: RenderConfig = { ...DEFAULT_CONFIG, pageSize: [...DEFAULT_CONFIG.pageSize] as [number, number], fallbackFonts: [] };
+  const config: RenderConfig = {
+    ...DEFAULT_CONFIG,
+    pageSize: [...DEFAULT_CONFIG.pageSize] as [number, number],
+    fallbackFonts: [],
+  };
   const record = config as unknown as Record<string, unknown>;
   for (const [key, value] of Object.entries(parsed.data)) {
     if (value === undefined) continue;
@@ -232,7 +253,8 @@ export function parseConfig(input: unknown, options: { baseDir?: string; source?
   }
   // Glyph: a missing or null line-height means font-size + 1.
   const lineHeight = (parsed.data as Record<string, unknown>)['line-height'];
-  if (lineHeight === null || (lineHeight === undefined && parsed.data['font-size'] !== undefined)) config.lineHeight = config.fontSize + 1;
+  if (lineHeight === null || (lineHeight === undefined && parsed.data['font-size'] !== undefined))
+    config.lineHeight = config.fontSize + 1;
   const base = options.baseDir ?? process.cwd();
   if (config.fontPath && !isAbsolute(config.fontPath)) config.fontPath = resolve(base, config.fontPath);
   config.fallbackFonts = config.fallbackFonts.map((p) => (isAbsolute(p) ? p : resolve(base, p)));

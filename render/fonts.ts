@@ -52,7 +52,11 @@ export function fontFamilies(): string[] {
  */
 export function familyPath(family: string): string {
   const file = FAMILIES[family];
-  if (!file) throw new UsageError(`unknown font family ${describe(family)} (expected one of: ${fontFamilies().join(', ')}; or give "font-path" to a .ttf/.otf file)`, 'E_FONT');
+  if (!file)
+    throw new UsageError(
+      `unknown font family ${describe(family)} (expected one of: ${fontFamilies().join(', ')}; or give "font-path" to a .ttf/.otf file)`,
+      'E_FONT',
+    );
   return join(dejavuDir(), file);
 }
 
@@ -95,13 +99,17 @@ export function parseFontTables(bytes: Buffer, path = 'font'): FontTables {
   const bad = (why: string) => new InputError(`font ${path} is not a valid TrueType/OpenType file: ${why}`, 'E_FONT');
   if (bytes.length < 12) throw bad('file too short');
   const tag = bytes.toString('latin1', 0, 4);
-  if (tag !== '\x00\x01\x00\x00' && tag !== 'OTTO' && tag !== 'true') throw bad(`unknown sfnt version ${describe(tag)}`);
+  if (tag !== '\x00\x01\x00\x00' && tag !== 'OTTO' && tag !== 'true')
+    throw bad(`unknown sfnt version ${describe(tag)}`);
   const numTables = bytes.readUInt16BE(4);
   const tables = new Map<string, { offset: number; length: number }>();
   for (let i = 0; i < numTables; i++) {
     const rec = 12 + i * 16;
     if (rec + 16 > bytes.length) throw bad('truncated table directory');
-    tables.set(bytes.toString('latin1', rec, rec + 4), { offset: bytes.readUInt32BE(rec + 8), length: bytes.readUInt32BE(rec + 12) });
+    tables.set(bytes.toString('latin1', rec, rec + 4), {
+      offset: bytes.readUInt32BE(rec + 8),
+      length: bytes.readUInt32BE(rec + 12),
+    });
   }
   const cmap = tables.get('cmap');
   const head = tables.get('head');

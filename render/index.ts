@@ -12,7 +12,15 @@ export { planRender } from './render.js';
 export type { MissingGlyph, RenderPlan, RenderedPage } from './render.js';
 export { searchConfig, paretoFront } from './search.js';
 export type { Candidate, Genome, SearchOptions, SearchResult } from './search.js';
-export { checkPageOutput, encodePage, existingPageFiles, IMAGE_FORMATS, PAGE_FILE_PATTERN, renderText, writePages } from './pages.js';
+export {
+  checkPageOutput,
+  encodePage,
+  existingPageFiles,
+  IMAGE_FORMATS,
+  PAGE_FILE_PATTERN,
+  renderText,
+  writePages,
+} from './pages.js';
 export type { ImageFormat, RenderResult, WriteOptions } from './pages.js';
 export { measureCompression } from './compression.js';
 export type { CompressionReport } from './compression.js';

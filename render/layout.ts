@@ -108,8 +108,16 @@ export function layoutText(raw: string, config: RenderConfig, metrics: LayoutMet
   const leading = config.lineHeight * s;
   const frameLeft = inset + config.leftIndent * s;
   const frameWidth = pageW - 2 * inset - (config.leftIndent + config.rightIndent) * s;
-  if (frameBottom - frameTop + EPS < leading) throw new UsageError(`page ${config.pageSize.join('×')} pt with margin-y ${config.marginY} has no room for one line of line-height ${config.lineHeight}`, 'E_CONFIG');
-  if (frameWidth - Math.max(0, config.firstLineIndent * s) < metrics.measure('M')) throw new UsageError(`page width ${config.pageSize[0]} pt minus margins and indents leaves no room for a character`, 'E_CONFIG');
+  if (frameBottom - frameTop + EPS < leading)
+    throw new UsageError(
+      `page ${config.pageSize.join('×')} pt with margin-y ${config.marginY} has no room for one line of line-height ${config.lineHeight}`,
+      'E_CONFIG',
+    );
+  if (frameWidth - Math.max(0, config.firstLineIndent * s) < metrics.measure('M'))
+    throw new UsageError(
+      `page width ${config.pageSize[0]} pt minus margins and indents leaves no room for a character`,
+      'E_CONFIG',
+    );
 
   const spaceWidth = metrics.measure(' ');
   const tabWidth = spaceWidth * config.tabSize;
@@ -132,7 +140,12 @@ export function layoutText(raw: string, config: RenderConfig, metrics: LayoutMet
     const closeBox = (bottom: number) => {
       if (boxLines === 0) return;
       const pad = config.borderPadding * s;
-      page.boxes.push({ x: frameLeft - pad, y: boxTop - pad, width: frameWidth + 2 * pad, height: bottom - boxTop + 2 * pad });
+      page.boxes.push({
+        x: frameLeft - pad,
+        y: boxTop - pad,
+        width: frameWidth + 2 * pad,
+        height: bottom - boxTop + 2 * pad,
+      });
     };
     paragraph.forEach((hard, hardIndex) => {
       const firstIndent = hardIndex === 0 ? config.firstLineIndent * s : 0;
@@ -218,9 +231,14 @@ function splitParagraphs(text: string, config: RenderConfig, markup: Markup, met
   return paragraphs;
 }
 
-const CJK = /[\u2E80-\u2FFF\u3000-\u303F\u3040-\u30FF\u3100-\u31FF\u3200-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF\uFF00-\uFFEF]|[\u{20000}-\u{3FFFF}]/u;
+const CJK =
+  /[\u2E80-\u2FFF\u3000-\u303F\u3040-\u30FF\u3100-\u31FF\u3200-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF\uFF00-\uFFEF]|[\u{20000}-\u{3FFFF}]/u;
 /** Must not start a line (closing punctuation, small kana, prolonged sound mark). */
-const NO_LINE_START = new Set(Array.from('、。，．,.：；:;！？!?）)］]｝}〕〉》」』】〙〗〟’”｠»ゝゞーァィゥェォッャュョヮヵヶぁぃぅぇぉっゃゅょゎゕゖ・…‥々〻'));
+const NO_LINE_START = new Set(
+  Array.from(
+    '、。，．,.：；:;！？!?）)］]｝}〕〉》」』】〙〗〟’”｠»ゝゞーァィゥェォッャュョヮヵヶぁぃぅぇぉっゃゅょゎゕゖ・…‥々〻',
+  ),
+);
 /** Must not end a line (opening punctuation). */
 const NO_LINE_END = new Set(Array.from('（(［[｛{〔〈《「『【〘〖〝‘“｟«'));
 
@@ -235,7 +253,9 @@ export function tokenize(line: string, metrics: LayoutMetrics, color?: string): 
       last.text += text;
       return;
     }
-    const box: Item = color ? { kind: 'box', text, width: Number.NaN, color } : { kind: 'box', text, width: Number.NaN };
+    const box: Item = color
+      ? { kind: 'box', text, width: Number.NaN, color }
+      : { kind: 'box', text, width: Number.NaN };
     items.push(box);
   };
   const re = /( {2,})|( )|(\t)|([^ \t]+)/gu;
@@ -243,10 +263,11 @@ export function tokenize(line: string, metrics: LayoutMetrics, color?: string): 
     if (match[1]) pushBox(match[1]);
     else if (match[2]) items.push({ kind: 'glue', width: measureCached(metrics, ' ') });
     else if (match[3]) items.push({ kind: 'tab' });
-    else splitCjk(match[4]!).forEach((segment, i) => {
-      if (i > 0) items.push({ kind: 'break' });
-      pushBox(segment);
-    });
+    else
+      splitCjk(match[4]!).forEach((segment, i) => {
+        if (i > 0) items.push({ kind: 'break' });
+        pushBox(segment);
+      });
   }
   for (const item of items) if (item.kind === 'box') item.width = measureCached(metrics, item.text);
   return items;
@@ -263,7 +284,11 @@ export function splitCjk(word: string): string[] {
     const ch = chars[i]!;
     const isCjk = CJK.test(ch);
     const prev = chars[i - 1];
-    const canBreak = current.length > 0 && (isCjk || currentIsCjk) && !NO_LINE_START.has(ch) && !(prev !== undefined && NO_LINE_END.has(prev));
+    const canBreak =
+      current.length > 0 &&
+      (isCjk || currentIsCjk) &&
+      !NO_LINE_START.has(ch) &&
+      !(prev !== undefined && NO_LINE_END.has(prev));
     if (canBreak) {
       segments.push(current);
       current = '';
@@ -292,13 +317,23 @@ function measureCached(metrics: LayoutMetrics, text: string): number {
 }
 
 /** Greedy line breaking of one hard line: the first line has `firstWidth` px, the others `width`. */
-function breakLine(items: Item[], firstWidth: number, width: number, metrics: LayoutMetrics, tabWidth: number): BuiltLine[] {
+function breakLine(
+  items: Item[],
+  firstWidth: number,
+  width: number,
+  metrics: LayoutMetrics,
+  tabWidth: number,
+): BuiltLine[] {
   const lines: BuiltLine[] = [];
   let available = firstWidth;
   let current: BuiltLine = { items: [], widths: [], width: 0, soft: false };
   const finish = (soft: boolean) => {
     // Drop trailing glue and break points: spaces vanish at a line end.
-    while (current.items.length && current.items[current.items.length - 1]!.kind !== 'box' && current.items[current.items.length - 1]!.kind !== 'tab') {
+    while (
+      current.items.length &&
+      current.items[current.items.length - 1]!.kind !== 'box' &&
+      current.items[current.items.length - 1]!.kind !== 'tab'
+    ) {
       current.items.pop();
       current.width -= current.widths.pop()!;
     }
@@ -399,7 +434,8 @@ export function splitToFit(text: string, width: number, metrics: LayoutMetrics):
 }
 
 // bidi-js is CommonJS: its module.exports is the factory, which NodeNext types as the default's default.
-const bidiFactory = ((bidiModule as unknown as { default?: () => Bidi }).default ?? bidiModule) as unknown as () => Bidi;
+const bidiFactory = ((bidiModule as unknown as { default?: () => Bidi }).default ??
+  bidiModule) as unknown as () => Bidi;
 let bidi: Bidi | undefined;
 /** Strong right-to-left characters (Hebrew, Arabic, Syriac, Thaana, N'Ko, …, and their presentation forms). */
 const RTL = /[\u0590-\u08FF\uFB1D-\uFDFF\uFE70-\uFEFF]|[\u{10800}-\u{10FFF}]|[\u{1E800}-\u{1EFFF}]/u;
@@ -412,7 +448,9 @@ const RTL = /[\u0590-\u08FF\uFB1D-\uFDFF\uFE70-\uFEFF]|[\u{10800}-\u{10FFF}]|[\u
  * applied to whole items, so a word is drawn as one piece.
  */
 export function visualOrder(items: readonly { kind: string; text?: string }[]): number[] | undefined {
-  const pieces = items.map((item) => (item.kind === 'box' ? item.text ?? '' : item.kind === 'glue' ? ' ' : item.kind === 'tab' ? '\t' : ''));
+  const pieces = items.map((item) =>
+    item.kind === 'box' ? (item.text ?? '') : item.kind === 'glue' ? ' ' : item.kind === 'tab' ? '\t' : '',
+  );
   const text = pieces.join('');
   if (!RTL.test(text)) return undefined;
   bidi ??= bidiFactory();
@@ -421,7 +459,7 @@ export function visualOrder(items: readonly { kind: string; text?: string }[]): 
   const itemLevels: number[] = [];
   let offset = 0;
   for (const piece of pieces) {
-    itemLevels.push(piece.length > 0 ? levels[offset]! : itemLevels.at(-1) ?? base);
+    itemLevels.push(piece.length > 0 ? levels[offset]! : (itemLevels.at(-1) ?? base));
     offset += piece.length;
   }
   const order = items.map((_, i) => i);
@@ -444,7 +482,13 @@ export function visualOrder(items: readonly { kind: string; text?: string }[]): 
 }
 
 /** Turns a built line into positioned fragments for its alignment. */
-function placeLine(line: BuiltLine, left: number, available: number, baseline: number, alignment: RenderConfig['alignment']): LayoutLine {
+function placeLine(
+  line: BuiltLine,
+  left: number,
+  available: number,
+  baseline: number,
+  alignment: RenderConfig['alignment'],
+): LayoutLine {
   const slack = Math.max(0, available - line.width);
   let offset = 0;
   if (alignment === 'RIGHT') offset = slack;
@@ -465,7 +509,8 @@ function placeLine(line: BuiltLine, left: number, available: number, baseline: n
     }
     for (const i of visual) {
       const item = line.items[i]!;
-      if (item.kind === 'box') fragments.push(item.color ? { text: item.text, x, color: item.color } : { text: item.text, x });
+      if (item.kind === 'box')
+        fragments.push(item.color ? { text: item.text, x, color: item.color } : { text: item.text, x });
       x += line.widths[i]! + (item.kind === 'glue' ? stretch : 0);
     }
     return { fragments, baseline, text };

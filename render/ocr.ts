@@ -56,8 +56,11 @@ export function ocrUpscale(dpi: number): number {
 
 /** PNG handed to tesseract for a page (upscaled per ocrUpscale). */
 export async function ocrImage(page: RenderedPage, factor = ocrUpscale(page.dpi)): Promise<Buffer> {
-  if (factor === 1) return encodePng({ data: page.pixels, width: page.width, height: page.height, channels: page.channels });
-  return sharp(Buffer.from(page.pixels.buffer, page.pixels.byteOffset, page.pixels.byteLength), { raw: { width: page.width, height: page.height, channels: page.channels } })
+  if (factor === 1)
+    return encodePng({ data: page.pixels, width: page.width, height: page.height, channels: page.channels });
+  return sharp(Buffer.from(page.pixels.buffer, page.pixels.byteOffset, page.pixels.byteLength), {
+    raw: { width: page.width, height: page.height, channels: page.channels },
+  })
     .resize(page.width * factor, page.height * factor, { kernel: 'lanczos3' })
     .png({ compressionLevel: 1 })
     .toBuffer();
@@ -68,19 +71,25 @@ export function normalizeForCer(text: string): string {
   return text.normalize('NFC').replace(/\s+/gu, ' ').trim();
 }
 
-
 /**
  * Character error rate of a hypothesis against a reference, after normalizeForCer.
  *
  * @example
  * characterErrorRate('hello world', 'hallo  world\n'); // 1/11
  */
-export function characterErrorRate(reference: string, hypothesis: string): { cer: number; distance: number; referenceLength: number } {
+export function characterErrorRate(
+  reference: string,
+  hypothesis: string,
+): { cer: number; distance: number; referenceLength: number } {
   const ref = normalizeForCer(reference);
   const hyp = normalizeForCer(hypothesis);
   const distance = levenshtein(ref, hyp);
   const referenceLength = Array.from(ref).length;
-  return { cer: referenceLength === 0 ? (distance === 0 ? 0 : 1) : distance / referenceLength, distance, referenceLength };
+  return {
+    cer: referenceLength === 0 ? (distance === 0 ? 0 : 1) : distance / referenceLength,
+    distance,
+    referenceLength,
+  };
 }
 
 /** A reusable OCR engine (one tesseract worker). Call close() when done. */
@@ -103,7 +112,10 @@ export async function createOcr(): Promise<OcrEngine> {
   try {
     worker = await createWorker('eng', 1, { langPath: englishDataDir(), cacheMethod: 'none', gzip: true });
   } catch (error) {
-    throw new VtcError(`cannot start tesseract.js with the offline English data in ${englishDataDir()}: ${(error as Error).message ?? String(error)}`, 'E_OCR');
+    throw new VtcError(
+      `cannot start tesseract.js with the offline English data in ${englishDataDir()}: ${(error as Error).message ?? String(error)}`,
+      'E_OCR',
+    );
   }
   let currentDpi: number | undefined;
   return {
@@ -126,7 +138,8 @@ export async function createOcr(): Promise<OcrEngine> {
  * UsageError "render: upscale (--ocr-upscale) must be an integer in [1, 8], got 9".
  */
 export function checkOcrOptions(options: { upscale?: unknown }): void {
-  if (options.upscale !== undefined) checkInteger(options.upscale, 'upscale (--ocr-upscale)', { min: 1, max: 8, where: 'render' });
+  if (options.upscale !== undefined)
+    checkInteger(options.upscale, 'upscale (--ocr-upscale)', { min: 1, max: 8, where: 'render' });
 }
 
 /**
@@ -136,7 +149,16 @@ export function checkOcrOptions(options: { upscale?: unknown }): void {
  * const report = await ocrPages(renderText(text, config).pages);
  * report.cer; // e.g. 0.05
  */
-export async function ocrPages(pages: Iterable<RenderedPage>, options: { engine?: OcrEngine; onPage?: (done: number) => void; /** Upscale factor before OCR, an integer in [1, 8] (default ocrUpscale(dpi); 1 = the page as rendered). */ upscale?: number } = {}): Promise<FidelityReport> {
+export async function ocrPages(
+  pages: Iterable<RenderedPage>,
+  options: {
+    engine?: OcrEngine;
+    onPage?: (
+      done: number,
+    ) => void /** Upscale factor before OCR, an integer in [1, 8] (default ocrUpscale(dpi); 1 = the page as rendered). */;
+    upscale?: number;
+  } = {},
+): Promise<FidelityReport> {
   checkOcrOptions(options);
   const engine = options.engine ?? (await createOcr());
   const results: PageFidelity[] = [];

@@ -34,13 +34,23 @@ export function renderText(text: string, config: RenderConfig = DEFAULT_CONFIG):
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
 export const IMAGE_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp'];
 
-const pageOutputSchema = z.object({ format: oneOf(['png', 'jpeg', 'webp']).optional(), quality: integer(1, 100).optional(), concurrency: integer(1).optional(), existing: oneOf(['refuse', 'clean']).optional() });
+const pageOutputSchema = z.object({
+  format: oneOf(['png', 'jpeg', 'webp']).optional(),
+  quality: integer(1, 100).optional(),
+  concurrency: integer(1).optional(),
+  existing: oneOf(['refuse', 'clean']).optional(),
+});
 
 /**
  * Checks page-output options (what `vtc render` checks for --format,
  * --quality): UsageError "render: quality must be an integer in [1, 100], got 0".
  */
-export function checkPageOutput(options: { format?: unknown; quality?: unknown; concurrency?: unknown; existing?: unknown }): void {
+export function checkPageOutput(options: {
+  format?: unknown;
+  quality?: unknown;
+  concurrency?: unknown;
+  existing?: unknown;
+}): void {
   parseOptions(pageOutputSchema, options, 'render');
 }
 
@@ -93,7 +103,11 @@ export async function existingPageFiles(dir: string): Promise<string[]> {
  * @example
  * const files = await writePages(planRender(text, config).pages(), 'out', { format: 'png' });
  */
-export async function writePages(pages: Iterable<RenderedPage>, dir: string, options: WriteOptions = {}): Promise<string[]> {
+export async function writePages(
+  pages: Iterable<RenderedPage>,
+  dir: string,
+  options: WriteOptions = {},
+): Promise<string[]> {
   checkPageOutput(options);
   const format = options.format ?? 'png';
   const concurrency = options.concurrency ?? 4;
@@ -101,7 +115,10 @@ export async function writePages(pages: Iterable<RenderedPage>, dir: string, opt
   const stale = await existingPageFiles(dir);
   if (stale.length > 0) {
     if (options.existing !== 'clean') {
-      throw new VtcError(`${dir} already holds ${stale.length} page file${stale.length === 1 ? '' : 's'} from an earlier render (${stale[0]}${stale.length > 1 ? ` … ${stale.at(-1)}` : ''}); choose another folder or clean them first (vtc render --clean)`, 'E_STALE_PAGES');
+      throw new VtcError(
+        `${dir} already holds ${stale.length} page file${stale.length === 1 ? '' : 's'} from an earlier render (${stale[0]}${stale.length > 1 ? ` … ${stale.at(-1)}` : ''}); choose another folder or clean them first (vtc render --clean)`,
+        'E_STALE_PAGES',
+      );
     }
     for (const name of stale) await rm(join(dir, name), { force: true });
   }

@@ -64,7 +64,9 @@ export function configFonts(config: RenderConfig): LoadedFont[] {
 /** The canvas font string for a config: its fonts (registered on first use) at the size in pixels. */
 export function canvasFont(config: RenderConfig): string {
   const px = (config.fontSize * config.dpi) / 72;
-  return `${px}px ${configFonts(config).map((f) => `"${f.alias}"`).join(', ')}`;
+  return `${px}px ${configFonts(config)
+    .map((f) => `"${f.alias}"`)
+    .join(', ')}`;
 }
 
 const widthCaches = new Map<string, Map<string, number>>();
@@ -112,7 +114,11 @@ export function findMissingGlyphs(text: string, fonts: LoadedFont[]): MissingGly
   }
   return [...counts.entries()]
     .sort((a, b) => b[1] - a[1])
-    .map(([char, count]) => ({ char, codePoint: `U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`, count }));
+    .map(([char, count]) => ({
+      char,
+      codePoint: `U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`,
+      count,
+    }));
 }
 
 /**
@@ -125,12 +131,19 @@ export function findMissingGlyphs(text: string, fonts: LoadedFont[]): MissingGly
 export function planRender(text: string, config: RenderConfig): RenderPlan {
   // The page canvas comes from options (page size × dpi): same pixel limit as input images, checked before layout or allocation.
   const scale = config.dpi / 72;
-  checkPixelBudget(pixelSize(config.pageSize[0], scale), pixelSize(config.pageSize[1], scale), `render: page ${config.pageSize.join('×')} pt at ${config.dpi} dpi`);
+  checkPixelBudget(
+    pixelSize(config.pageSize[0], scale),
+    pixelSize(config.pageSize[1], scale),
+    `render: page ${config.pageSize.join('×')} pt at ${config.dpi} dpi`,
+  );
   const fonts = configFonts(config);
   const normalized = normalizeText(text);
   const missingGlyphs = findMissingGlyphs(normalized, fonts);
   if (missingGlyphs.length && config.missingGlyphs === 'error') {
-    const sample = missingGlyphs.slice(0, 5).map((g) => `${JSON.stringify(g.char)} ${g.codePoint} ×${g.count}`).join(', ');
+    const sample = missingGlyphs
+      .slice(0, 5)
+      .map((g) => `${JSON.stringify(g.char)} ${g.codePoint} ×${g.count}`)
+      .join(', ');
     const total = missingGlyphs.reduce((n, g) => n + g.count, 0);
     throw new InputError(
       `font ${fonts[0]!.path} lacks ${missingGlyphs.length} distinct character${missingGlyphs.length > 1 ? 's' : ''} (${total} in the text) — ${sample}; add a font that has them with "fallback-fonts" (vtc render --fallback-font FILE) or "font-path", or set "missing-glyphs": "warn"`,
@@ -139,7 +152,10 @@ export function planRender(text: string, config: RenderConfig): RenderPlan {
   }
   const fontPx = (config.fontSize * config.dpi) / 72;
   const fontSpec = canvasFont(config);
-  const layout = layoutText(normalized, config, { measure: widthMeasurer(fontSpec), ascent: fonts[0]!.ascent * fontPx });
+  const layout = layoutText(normalized, config, {
+    measure: widthMeasurer(fontSpec),
+    ascent: fonts[0]!.ascent * fontPx,
+  });
   const rasteriser = new Rasteriser(config);
   return {
     pageCount: layout.length,
@@ -157,7 +173,11 @@ type Rgb = [number, number, number];
 /** "#rgb" / "#rrggbb" → [r, g, b]. */
 export function parseHexColor(hex: string): Rgb {
   let h = hex.replace('#', '');
-  if (h.length === 3) h = h.split('').map((c) => c + c).join('');
+  if (h.length === 3)
+    h = h
+      .split('')
+      .map((c) => c + c)
+      .join('');
   return [parseInt(h.slice(0, 2), 16), parseInt(h.slice(2, 4), 16), parseInt(h.slice(4, 6), 16)];
 }
 
@@ -241,10 +261,19 @@ export class Rasteriser {
     if (config.autoCropWidth || (config.autoCropLastPage && isLast)) {
       const bounds = contentBounds(grey, width, height);
       if (bounds && config.autoCropWidth) outW = Math.min(width, bounds.right + 1 + Math.round(config.marginX));
-      if (bounds && config.autoCropLastPage && isLast) outH = Math.min(height, bounds.bottom + Math.round(config.marginY));
+      if (bounds && config.autoCropLastPage && isLast)
+        outH = Math.min(height, bounds.bottom + Math.round(config.marginY));
       if (outW !== width || outH !== height) pixels = cropRows(pixels, width, this.channels, outW, outH);
     }
-    return { index, width: outW, height: outH, channels: this.channels, dpi: config.dpi, pixels, text: page.lines.map((l) => l.text).join('\n') };
+    return {
+      index,
+      width: outW,
+      height: outH,
+      channels: this.channels,
+      dpi: config.dpi,
+      pixels,
+      text: page.lines.map((l) => l.text).join('\n'),
+    };
   }
 }
 
@@ -274,14 +303,17 @@ function luminance(hex: string): number {
  * invertHexColor('#FF8000'); // '#007fff'
  */
 export function invertHexColor(hex: string): string {
-  return `#${parseHexColor(hex).map((v) => (255 - v).toString(16).padStart(2, '0')).join('')}`;
+  return `#${parseHexColor(hex)
+    .map((v) => (255 - v).toString(16).padStart(2, '0'))
+    .join('')}`;
 }
 
 // The read-out helpers take `flip` = 255 to undo the inverted drawing (v ^ 255 = 255 − v) or 0 to copy.
 function rgbaToGrey(rgba: Uint8ClampedArray, flip: number): Uint8Array {
   const n = rgba.length >> 2;
   const out = new Uint8Array(n);
-  for (let i = 0, p = 0; i < n; i++, p += 4) out[i] = (((rgba[p]! ^ flip) * 77 + (rgba[p + 1]! ^ flip) * 150 + (rgba[p + 2]! ^ flip) * 29 + 128) >> 8);
+  for (let i = 0, p = 0; i < n; i++, p += 4)
+    out[i] = ((rgba[p]! ^ flip) * 77 + (rgba[p + 1]! ^ flip) * 150 + (rgba[p + 2]! ^ flip) * 29 + 128) >> 8;
   return out;
 }
 
@@ -309,7 +341,11 @@ function rgbaToRgb(rgba: Uint8ClampedArray, flip: number): Uint8Array {
  * @example
  * contentBounds(Uint8Array.from([255, 255, 255, 255, 0, 255]), 3, 2); // { right: 1, bottom: 1 }
  */
-export function contentBounds(grey: Uint8Array, width: number, height: number): { right: number; bottom: number } | null {
+export function contentBounds(
+  grey: Uint8Array,
+  width: number,
+  height: number,
+): { right: number; bottom: number } | null {
   const corner = [grey[0]!, grey[1]!, grey[width]!, grey[width + 1]!].sort((a, b) => a - b);
   const bg = (corner[1]! + corner[2]!) / 2;
   const lo = bg - 5;

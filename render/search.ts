@@ -122,7 +122,7 @@ function offspring(a: Genome, b: Genome, rng: Rng): Genome {
     alignment: pick('alignment'),
     pageSize: pick('pageSize'),
   };
-  const step = (span: number) => (rng.int(2 * span + 1) - span);
+  const step = (span: number) => rng.int(2 * span + 1) - span;
   if (rng.float() < 0.3) child.dpi = clamp(child.dpi + step(12), DPI_RANGE[0], DPI_RANGE[1]);
   if (rng.float() < 0.3) child.fontSize = clamp(child.fontSize + step(2) / 2, 7, 14);
   if (rng.float() < 0.3) child.lineExtra = clamp(child.lineExtra + step(1) / 2, 0, 3);
@@ -143,7 +143,16 @@ export function excerpt(text: string, n: number): string {
 
 /** Candidates no other candidate beats on both compression (higher) and CER (lower). */
 export function paretoFront(candidates: Candidate[]): Candidate[] {
-  const front = candidates.filter((c) => !candidates.some((o) => o !== c && o.compression >= c.compression && o.cer <= c.cer && (o.compression > c.compression || o.cer < c.cer)));
+  const front = candidates.filter(
+    (c) =>
+      !candidates.some(
+        (o) =>
+          o !== c &&
+          o.compression >= c.compression &&
+          o.cer <= c.cer &&
+          (o.compression > c.compression || o.cer < c.cer),
+      ),
+  );
   const unique = new Map(front.map((c) => [JSON.stringify(c.genome), c]));
   return [...unique.values()].sort((a, b) => b.compression - a.compression);
 }
@@ -158,7 +167,8 @@ export function paretoFront(candidates: Candidate[]): Candidate[] {
 export async function searchConfig(text: string, base: RenderConfig, options: SearchOptions): Promise<SearchResult> {
   const generations = options.generations ?? 4;
   const population = options.population ?? 8;
-  if (!(options.maxCer > 0 && options.maxCer <= 1)) throw new UsageError(`render search: max CER must be in (0, 1], got ${options.maxCer}`);
+  if (!(options.maxCer > 0 && options.maxCer <= 1))
+    throw new UsageError(`render search: max CER must be in (0, 1], got ${options.maxCer}`);
   checkInteger(generations, 'generations', { min: 1, where: 'render search' });
   checkInteger(population, 'population', { min: 2, where: 'render search' });
   const profile = getProfile(options.profile ?? 'qwen2.5-vl');
@@ -178,7 +188,15 @@ export async function searchConfig(text: string, base: RenderConfig, options: Se
     const full = renderText(text, config);
     const compression = await measureCompression(text, full.pages, { profile, tokenizer });
     const fidelity = await ocrPages(renderText(sample, config).pages, { engine });
-    const candidate: Candidate = { genome, config, compression: compression.compression, cer: fidelity.cer, feasible: fidelity.cer <= options.maxCer, pages: full.pages.length, visionTokens: compression.visionTokens };
+    const candidate: Candidate = {
+      genome,
+      config,
+      compression: compression.compression,
+      cer: fidelity.cer,
+      feasible: fidelity.cer <= options.maxCer,
+      pages: full.pages.length,
+      visionTokens: compression.visionTokens,
+    };
     cache.set(key, candidate);
     evaluated.push(candidate);
     options.onCandidate?.(candidate, evaluated.length, total);

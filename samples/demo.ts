@@ -89,8 +89,11 @@ const IMAGE_EXTENSIONS = /\.(png|jpe?g|webp)$/i;
 
 function sampleImages(root: string): string[] {
   const dir = join(root, 'images');
-  if (!existsSync(dir)) throw new InputError(`sample images missing: ${dir} (run: node --import tsx samples/generate.ts)`, 'E_SAMPLES');
-  const files = readdirSync(dir).filter((f) => IMAGE_EXTENSIONS.test(f)).sort();
+  if (!existsSync(dir))
+    throw new InputError(`sample images missing: ${dir} (run: node --import tsx samples/generate.ts)`, 'E_SAMPLES');
+  const files = readdirSync(dir)
+    .filter((f) => IMAGE_EXTENSIONS.test(f))
+    .sort();
   if (files.length === 0) throw new InputError(`no sample images in ${dir}`, 'E_SAMPLES');
   return files.map((f) => join(dir, f));
 }
@@ -106,7 +109,11 @@ const PREFERRED_TEXT = 'essay-35k.txt';
  */
 export function sampleText(root = samplesRoot): string {
   const dir = join(root, 'text');
-  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.txt')).sort() : [];
+  const files = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.txt'))
+        .sort()
+    : [];
   if (files.length === 0) throw new InputError(`no sample text: expected a .txt file in ${dir}`, 'E_SAMPLES');
   return join(dir, files.includes(PREFERRED_TEXT) ? PREFERRED_TEXT : files[0]!);
 }
@@ -122,7 +129,11 @@ const DEMO_VIDEO_FRAMES = 6;
 
 /** The sample video's frames, patch-encoded (one 24×24 grid each), laid out 3 per row for the overlays. */
 async function encodeFramesForOverlay(video: string): Promise<EncodedForOverlay> {
-  const { tokens, frames } = await encodeVideoFrames(video, { encoder: createPatchEncoder(), fps: 1, maxFrames: DEMO_VIDEO_FRAMES });
+  const { tokens, frames } = await encodeVideoFrames(video, {
+    encoder: createPatchEncoder(),
+    fps: 1,
+    maxFrames: DEMO_VIDEO_FRAMES,
+  });
   const side = frames[0]!.image.width;
   const perRow = 3;
   const gap = 8;
@@ -133,9 +144,16 @@ async function encodeFramesForOverlay(video: string): Promise<EncodedForOverlay>
   const tiles = frames.map((_, f) => ({ x: (f % perRow) * (side + gap), y: Math.floor(f / perRow) * (side + gap) }));
   frames.forEach((frame, f) => {
     const { image } = frame;
-    for (let r = 0; r < image.height; r++) data.set(image.data.subarray(r * image.width * 3, (r + 1) * image.width * 3), ((tiles[f]!.y + r) * width + tiles[f]!.x) * 3);
+    for (let r = 0; r < image.height; r++)
+      data.set(
+        image.data.subarray(r * image.width * 3, (r + 1) * image.width * 3),
+        ((tiles[f]!.y + r) * width + tiles[f]!.x) * 3,
+      );
   });
-  return { input: tokens, layout: { canvas: { data, width, height }, tiles, patchSize: side / tokens.sources[0]!.cols } };
+  return {
+    input: tokens,
+    layout: { canvas: { data, width, height }, tiles, patchSize: side / tokens.sources[0]!.cols },
+  };
 }
 
 async function encodeTileForOverlay(image: string): Promise<EncodedForOverlay> {
@@ -147,7 +165,10 @@ async function encodeTileForOverlay(image: string): Promise<EncodedForOverlay> {
 async function encodeAnyResForOverlay(image: string): Promise<EncodedForOverlay> {
   const { tokens, thumbnail, canvas } = await encodeAnyResDetailed(image);
   const grid = tokens.anyres!;
-  return { input: tokens, layout: anyresLayout(thumbnail, canvas, grid.gridRows, grid.gridCols, thumbnail.width / grid.patchCols) };
+  return {
+    input: tokens,
+    layout: anyresLayout(thumbnail, canvas, grid.gridRows, grid.gridCols, thumbnail.width / grid.patchCols),
+  };
 }
 
 /** Paths inside the repository relative to its root (samples/…), others as given. */
@@ -157,7 +178,8 @@ function displayPath(path: string): string {
 }
 
 /** The ms columns are one call each, not a benchmark: say so where they are shown. */
-const TIMING_NOTE = 'Times (ms) are one call each on this machine; the first call of a method includes its warm-up (e.g. onnxruntime session creation). For medians run `vtc bench reducers`.';
+const TIMING_NOTE =
+  'Times (ms) are one call each on this machine; the first call of a method includes its warm-up (e.g. onnxruntime session creation). For medians run `vtc bench reducers`.';
 
 const percent = (ratio: number) => `${Math.round(ratio * 100)}`;
 
@@ -203,13 +225,27 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         const label = `${name} · ${method.name} · ${percent(ratio)}%`;
         try {
           // GlobalCom² is defined on AnyRes bundles (thumbnail + crops); the others on one tile.
-          const { input, layout } = method.scope === 'anyres' ? (anyres ??= await encodeAnyResForOverlay(image)) : (plain ??= await encodeTileForOverlay(image));
+          const { input, layout } =
+            method.scope === 'anyres'
+              ? (anyres ??= await encodeAnyResForOverlay(image))
+              : (plain ??= await encodeTileForOverlay(image));
           const t0 = performance.now();
           const { reduction, n_in: tokensIn } = await runReducer(method, input, { ratio, seed: 0 });
           const ms = performance.now() - t0;
           const file = join('images', `${name}-${method.name}-${percent(ratio)}.png`);
-          writeFileAtomicSync(join(outDir, file), await encodePng(drawReductionOverlay(layout, input, reduction).image));
-          summary.images.push({ image: basename(image), method: method.name, ratio, tokensIn, tokensOut: reduction.tokens.n, ms, overlay: file });
+          writeFileAtomicSync(
+            join(outDir, file),
+            await encodePng(drawReductionOverlay(layout, input, reduction).image),
+          );
+          summary.images.push({
+            image: basename(image),
+            method: method.name,
+            ratio,
+            tokensIn,
+            tokensOut: reduction.tokens.n,
+            ms,
+            overlay: file,
+          });
         } catch (error) {
           summary.failures.push({ part: `image ${label}`, message: message(error) });
         }
@@ -236,9 +272,23 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
           const t0 = performance.now();
           const { reduction, n_in: tokensIn } = await runReducer(method, frames.input, { ratio, seed: 0 });
           const ms = performance.now() - t0;
-          const file = join('images', `${basename(videoPath).replace(/\.\w+$/, '')}-${method.name}-${percent(ratio)}.png`);
-          writeFileAtomicSync(join(outDir, file), await encodePng(drawReductionOverlay(frames.layout, frames.input, reduction).image));
-          summary.images.push({ image: basename(videoPath), method: method.name, ratio, tokensIn, tokensOut: reduction.tokens.n, ms, overlay: file });
+          const file = join(
+            'images',
+            `${basename(videoPath).replace(/\.\w+$/, '')}-${method.name}-${percent(ratio)}.png`,
+          );
+          writeFileAtomicSync(
+            join(outDir, file),
+            await encodePng(drawReductionOverlay(frames.layout, frames.input, reduction).image),
+          );
+          summary.images.push({
+            image: basename(videoPath),
+            method: method.name,
+            ratio,
+            tokensIn,
+            tokensOut: reduction.tokens.n,
+            ms,
+            overlay: file,
+          });
         } catch (error) {
           summary.failures.push({ part: `video ${label}`, message: message(error) });
         }
@@ -267,7 +317,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   return summary;
 }
 
-async function glyphPart(root: string, outDir: string, ocrCount: number, step: (label: string) => void): Promise<DemoGlyph> {
+async function glyphPart(
+  root: string,
+  outDir: string,
+  ocrCount: number,
+  step: (label: string) => void,
+): Promise<DemoGlyph> {
   const source = sampleText(root);
   const text = readFileSync(source, 'utf8');
   const config = { ...DEFAULT_CONFIG };
@@ -293,7 +348,12 @@ async function glyphPart(root: string, outDir: string, ocrCount: number, step: (
 }
 
 async function videoPart(video: string, outDir: string): Promise<DemoVideo> {
-  const run = await videoQa(video, { question: 'What happens in this video?', dryRun: true, outDir: join(outDir, 'video'), frames: 4 });
+  const run = await videoQa(video, {
+    question: 'What happens in this video?',
+    dryRun: true,
+    outDir: join(outDir, 'video'),
+    frames: 4,
+  });
   return {
     video: displayPath(video),
     clips: run.result.clips,
@@ -308,13 +368,26 @@ async function videoPart(video: string, outDir: string): Promise<DemoVideo> {
 /** Kept tokens per image × method at each ratio, as rows of a table. */
 function reducerTable(summary: DemoSummary): { header: string[]; rows: string[][] } {
   const ratios = [...new Set(summary.images.map((r) => r.ratio))];
-  const header = ['image', 'method', 'tokens in', ...ratios.map((r) => `kept @ ${percent(r)}%`), ...ratios.map((r) => `ms @ ${percent(r)}%`)];
+  const header = [
+    'image',
+    'method',
+    'tokens in',
+    ...ratios.map((r) => `kept @ ${percent(r)}%`),
+    ...ratios.map((r) => `ms @ ${percent(r)}%`),
+  ];
   const keys = [...new Set(summary.images.map((r) => `${r.image}\u0000${r.method}`))];
   const rows = keys.map((key) => {
     const [image, method] = key.split('\u0000') as [string, string];
-    const of = (ratio: number) => summary.images.find((r) => r.image === image && r.method === method && r.ratio === ratio);
+    const of = (ratio: number) =>
+      summary.images.find((r) => r.image === image && r.method === method && r.ratio === ratio);
     const first = summary.images.find((r) => r.image === image && r.method === method)!;
-    return [image, method, String(first.tokensIn), ...ratios.map((r) => String(of(r)?.tokensOut ?? '—')), ...ratios.map((r) => (of(r) ? of(r)!.ms.toFixed(1) : '—'))];
+    return [
+      image,
+      method,
+      String(first.tokensIn),
+      ...ratios.map((r) => String(of(r)?.tokensOut ?? '—')),
+      ...ratios.map((r) => (of(r) ? of(r)!.ms.toFixed(1) : '—')),
+    ];
   });
   return { header, rows };
 }
@@ -330,11 +403,15 @@ export function summaryText(summary: DemoSummary): string {
   const { header, rows } = reducerTable(summary);
   if (rows.length) {
     const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
-    const fmt = (cells: string[]) => cells.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
+    const fmt = (cells: string[]) =>
+      cells.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
     lines.push(fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(fmt), '');
   }
   const g = summary.glyph;
-  if (g) lines.push(`glyph: ${g.source} (${g.characters} chars) → ${g.pages} pages at ${g.dpi} dpi; ${g.textTokens} text tokens vs ${g.visionTokens} vision tokens (${g.profile}) = ${g.compression.toFixed(2)}x; CER ${(g.cer * 100).toFixed(2)}% on ${g.ocrPages} OCR'd page(s)`);
+  if (g)
+    lines.push(
+      `glyph: ${g.source} (${g.characters} chars) → ${g.pages} pages at ${g.dpi} dpi; ${g.textTokens} text tokens vs ${g.visionTokens} vision tokens (${g.profile}) = ${g.compression.toFixed(2)}x; CER ${(g.cer * 100).toFixed(2)}% on ${g.ocrPages} OCR'd page(s)`,
+    );
   const v = summary.video;
   if (v) {
     lines.push(
@@ -347,13 +424,32 @@ export function summaryText(summary: DemoSummary): string {
 }
 
 function summaryMarkdown(summary: DemoSummary): string {
-  const out: string[] = ['# vtc demo', '', `Ran in ${summary.seconds.toFixed(1)} s, offline, on the bundled samples.`, ''];
+  const out: string[] = [
+    '# vtc demo',
+    '',
+    `Ran in ${summary.seconds.toFixed(1)} s, offline, on the bundled samples.`,
+    '',
+  ];
   const { header, rows } = reducerTable(summary);
-  out.push('## Token reduction (built-in patch encoder, 336 px tile = 24×24 tokens; GlobalCom² on the AnyRes bundle)', '');
-  out.push('For GlobalCom², "tokens in" is the thumbnail plus the unpadded crop tokens (LLaVA-NeXT drops the letterbox padding rows; the bundle itself holds 576 per tile, newline tokens not counted).', '');
+  out.push(
+    '## Token reduction (built-in patch encoder, 336 px tile = 24×24 tokens; GlobalCom² on the AnyRes bundle)',
+    '',
+  );
+  out.push(
+    'For GlobalCom², "tokens in" is the thumbnail plus the unpadded crop tokens (LLaVA-NeXT drops the letterbox padding rows; the bundle itself holds 576 per tile, newline tokens not counted).',
+    '',
+  );
   if (rows.length) {
-    out.push(`| ${header.join(' | ')} |`, `|${header.map((_, c) => (c < 2 ? ' --- ' : ' ---: ')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`), '');
-    out.push('Overlays: `images/<image>-<method>-<percent>.png` (kept patches clear, dropped patches dimmed, merged patches tinted per group).', '');
+    out.push(
+      `| ${header.join(' | ')} |`,
+      `|${header.map((_, c) => (c < 2 ? ' --- ' : ' ---: ')).join('|')}|`,
+      ...rows.map((r) => `| ${r.join(' | ')} |`),
+      '',
+    );
+    out.push(
+      'Overlays: `images/<image>-<method>-<percent>.png` (kept patches clear, dropped patches dimmed, merged patches tinted per group).',
+      '',
+    );
     out.push(TIMING_NOTE, '');
   }
   const g = summary.glyph;
@@ -396,15 +492,24 @@ function summaryHtml(summary: DemoSummary): string {
     '</head><body>',
     `<h1>vtc demo</h1><p>Ran in ${summary.seconds.toFixed(1)} s, offline, on the bundled samples.</p>`,
   ];
-  if (summary.failures.length) parts.push(`<h2 class="fail">Failures</h2><ul>${summary.failures.map((f) => `<li class="fail"><b>${h(f.part)}</b>: ${h(f.message)}</li>`).join('')}</ul>`);
+  if (summary.failures.length)
+    parts.push(
+      `<h2 class="fail">Failures</h2><ul>${summary.failures.map((f) => `<li class="fail"><b>${h(f.part)}</b>: ${h(f.message)}</li>`).join('')}</ul>`,
+    );
   const { header, rows } = reducerTable(summary);
-  parts.push(`<h2>Token reduction</h2><p>Built-in patch encoder (336 px tile, 24×24 tokens); GlobalCom² runs on the LLaVA-NeXT AnyRes bundle (thumbnail + crops, shown side by side); its “tokens in” counts the thumbnail plus the unpadded crop tokens, as LLaVA-NeXT drops the padding rows. Kept patches are clear, dropped ones dimmed, merged ones tinted by group. ${h(TIMING_NOTE)}</p>`);
+  parts.push(
+    `<h2>Token reduction</h2><p>Built-in patch encoder (336 px tile, 24×24 tokens); GlobalCom² runs on the LLaVA-NeXT AnyRes bundle (thumbnail + crops, shown side by side); its “tokens in” counts the thumbnail plus the unpadded crop tokens, as LLaVA-NeXT drops the padding rows. Kept patches are clear, dropped ones dimmed, merged ones tinted by group. ${h(TIMING_NOTE)}</p>`,
+  );
   if (rows.length) {
-    parts.push(`<table><tr>${header.map((c) => `<th>${h(c)}</th>`).join('')}</tr>${rows.map((r) => `<tr>${r.map((c, i) => `<td${i > 1 ? ' class="n"' : ''}>${h(c)}</td>`).join('')}</tr>`).join('')}</table>`);
+    parts.push(
+      `<table><tr>${header.map((c) => `<th>${h(c)}</th>`).join('')}</tr>${rows.map((r) => `<tr>${r.map((c, i) => `<td${i > 1 ? ' class="n"' : ''}>${h(c)}</td>`).join('')}</tr>`).join('')}</table>`,
+    );
     for (const image of [...new Set(summary.images.map((r) => r.image))]) {
       parts.push(`<h3>${h(image)}</h3><div>`);
       for (const row of summary.images.filter((r) => r.image === image)) {
-        parts.push(`<figure><a href="${h(row.overlay)}"><img src="${h(row.overlay)}" width="220" alt="${h(`${row.method} ${percent(row.ratio)}%`)}"></a><figcaption>${h(row.method)} ${percent(row.ratio)}%: ${row.tokensOut}/${row.tokensIn}</figcaption></figure>`);
+        parts.push(
+          `<figure><a href="${h(row.overlay)}"><img src="${h(row.overlay)}" width="220" alt="${h(`${row.method} ${percent(row.ratio)}%`)}"></a><figcaption>${h(row.method)} ${percent(row.ratio)}%: ${row.tokensOut}/${row.tokensIn}</figcaption></figure>`,
+        );
       }
       parts.push('</div>');
     }
@@ -414,7 +519,10 @@ function summaryHtml(summary: DemoSummary): string {
   if (g) {
     parts.push(
       `<p>${h(g.source)}: ${g.characters} characters → ${g.pages} pages at ${g.dpi} dpi. ${g.textTokens} text tokens vs ${g.visionTokens} vision tokens (${h(g.profile)}): <b>${g.compression.toFixed(2)}×</b> compression; CER ${(g.cer * 100).toFixed(2)}% on ${g.ocrPages} OCR'd page(s).</p><div>`,
-      ...g.pageFiles.map((f, i) => `<figure><a href="${h(f)}"><img src="${h(f)}" width="220" alt="page ${i + 1}"></a><figcaption>page ${i + 1}</figcaption></figure>`),
+      ...g.pageFiles.map(
+        (f, i) =>
+          `<figure><a href="${h(f)}"><img src="${h(f)}" width="220" alt="page ${i + 1}"></a><figcaption>page ${i + 1}</figcaption></figure>`,
+      ),
       '</div>',
     );
   } else parts.push('<p class="fail">Not run (see failures).</p>');

@@ -12,4 +12,3 @@ export const samplesRoot: string = (() => {
   const fromDist = join(here, '..', '..', 'samples');
   return here.endsWith(join('dist', 'samples')) && existsSync(fromDist) ? fromDist : here;
 })();
-

@@ -117,7 +117,11 @@ export function tinyVitBytes(spec: TinyVitSpec, w: TinyVitWeights): Uint8Array {
   graph.node('Add', [tokens, 'pos'], ['x0']);
   graph.initializer('gamma', [D], w.gamma).initializer('beta', [D], w.beta);
   graph.node('LayerNormalization', ['x0', 'gamma', 'beta'], ['ln'], { axis: -1, epsilon: 1e-5 });
-  for (const [name, W, b] of [['q', w.wq, w.bq], ['k', w.wk, w.bk], ['v', w.wv, w.bv]] as const) {
+  for (const [name, W, b] of [
+    ['q', w.wq, w.bq],
+    ['k', w.wk, w.bk],
+    ['v', w.wv, w.bv],
+  ] as const) {
     graph.initializer(`w${name}`, [D, D], W).initializer(`b${name}`, [D], b);
     graph.node('MatMul', ['ln', `w${name}`], [`${name}_mm`]);
     graph.node('Add', [`${name}_mm`, `b${name}`], [name]);
@@ -163,10 +167,17 @@ export function tinyVitBytes(spec: TinyVitSpec, w: TinyVitWeights): Uint8Array {
 }
 
 /** Writes model.onnx + vtc-encoder.json into dir. */
-export async function writeTinyVit(dir: string, spec: TinyVitSpec, config: Record<string, unknown>): Promise<TinyVitWeights> {
+export async function writeTinyVit(
+  dir: string,
+  spec: TinyVitSpec,
+  config: Record<string, unknown>,
+): Promise<TinyVitWeights> {
   const weights = tinyVitWeights(spec);
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'model.onnx'), tinyVitBytes(spec, weights));
-  await writeFile(join(dir, 'vtc-encoder.json'), JSON.stringify({ inputSize: spec.inputSize, patchSize: spec.patchSize, hasCls: spec.cls, ...config }));
+  await writeFile(
+    join(dir, 'vtc-encoder.json'),
+    JSON.stringify({ inputSize: spec.inputSize, patchSize: spec.patchSize, hasCls: spec.cls, ...config }),
+  );
   return weights;
 }

@@ -12,7 +12,8 @@ const files = [];
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) walk(path);
-    else if (name.endsWith('.test.js') && (filters.length === 0 || filters.some((f) => path.includes(f)))) files.push(path);
+    else if (name.endsWith('.test.js') && (filters.length === 0 || filters.some((f) => path.includes(f))))
+      files.push(path);
   }
 })(root);
 if (files.length === 0) {

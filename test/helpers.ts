@@ -41,9 +41,14 @@ export interface CliResult {
  * Runs the `vtc` CLI in a child process: the compiled dist/cli/main.js when
  * tests run from dist, else the TypeScript source through tsx.
  */
-export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
   const fromDist = import.meta.url.endsWith('.js');
-  const command = fromDist ? [join(repoRoot, 'dist', 'cli', 'main.js')] : ['--import', 'tsx', join(repoRoot, 'cli', 'main.ts')];
+  const command = fromDist
+    ? [join(repoRoot, 'dist', 'cli', 'main.js')]
+    : ['--import', 'tsx', join(repoRoot, 'cli', 'main.ts')];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...command, ...args], {
       cwd: options.cwd ?? repoRoot,

@@ -66,11 +66,17 @@ export async function loadTextTokenizer(spec = 'o200k_base'): Promise<TextTokeni
   if (spec === 'cl100k' || spec === 'cl100k_base') return openAiTokenizer('cl100k_base');
   if (spec === 'qwen') return qwenTokenizer();
   if (spec.endsWith('.json')) return loadHfTokenizer(spec);
-  throw new UsageError(`unknown tokenizer ${describe(spec)} (expected ${TOKENIZER_NAMES.join(', ')} or a path to a Hugging Face tokenizer.json)`, 'E_TOKENIZER');
+  throw new UsageError(
+    `unknown tokenizer ${describe(spec)} (expected ${TOKENIZER_NAMES.join(', ')} or a path to a Hugging Face tokenizer.json)`,
+    'E_TOKENIZER',
+  );
 }
 
 async function openAiTokenizer(name: 'o200k_base' | 'cl100k_base'): Promise<TextTokenizer> {
-  const mod = name === 'o200k_base' ? await import('gpt-tokenizer/encoding/o200k_base') : await import('gpt-tokenizer/encoding/cl100k_base');
+  const mod =
+    name === 'o200k_base'
+      ? await import('gpt-tokenizer/encoding/o200k_base')
+      : await import('gpt-tokenizer/encoding/cl100k_base');
   const options = { disallowedSpecial: new Set<string>() };
   return { name, encode: (text) => mod.encode(text, options), count: (text) => mod.countTokens(text, options) };
 }
@@ -111,7 +117,8 @@ function readJson(path: string): unknown {
 
 type Json = Record<string, unknown>;
 
-const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Json =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * The JS library's `Whitespace` pre-tokenizer matches `\w` in ASCII only
@@ -122,8 +129,10 @@ const isObject = (value: unknown): value is Json => typeof value === 'object' &&
  */
 function unicodeWhitespace(node: unknown): unknown {
   if (!isObject(node)) return node;
-  if (node.type === 'Whitespace') return { type: 'Split', pattern: { Regex: '\\w+|[^\\w\\s]+' }, behavior: 'Removed', invert: true };
-  if (node.type === 'Sequence' && Array.isArray(node.pretokenizers)) return { ...node, pretokenizers: node.pretokenizers.map(unicodeWhitespace) };
+  if (node.type === 'Whitespace')
+    return { type: 'Split', pattern: { Regex: '\\w+|[^\\w\\s]+' }, behavior: 'Removed', invert: true };
+  if (node.type === 'Sequence' && Array.isArray(node.pretokenizers))
+    return { ...node, pretokenizers: node.pretokenizers.map(unicodeWhitespace) };
   return node;
 }
 
@@ -134,11 +143,19 @@ function unicodeWhitespace(node: unknown): unknown {
  * hfTokenizerFromJson({ pre_tokenizer: { type: 'WhitespaceSplit' }, model: { type: 'WordLevel', vocab: { a: 0, b: 1 }, unk_token: 'a' } }).encode('b a'); // [1, 0]
  */
 export function hfTokenizerFromJson(json: unknown, config: unknown = {}, name = 'tokenizer.json'): HfTokenizer {
-  if (!isObject(json) || !isObject(json.model)) throw new InputError(`${name}: no "model" section (not a tokenizer.json?)`, 'E_TOKENIZER');
+  if (!isObject(json) || !isObject(json.model))
+    throw new InputError(`${name}: no "model" section (not a tokenizer.json?)`, 'E_TOKENIZER');
   if (!isObject(config)) throw new InputError(`${name}: tokenizer_config.json is not a JSON object`, 'E_TOKENIZER');
   const model = json.model;
   // Missing optional sections are null in files written by the Rust library; the JS one requires the keys.
-  const spec: Json = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, added_tokens: [], ...json };
+  const spec: Json = {
+    normalizer: null,
+    pre_tokenizer: null,
+    post_processor: null,
+    decoder: null,
+    added_tokens: [],
+    ...json,
+  };
   spec.pre_tokenizer = unicodeWhitespace(spec.pre_tokenizer);
   // WordLevel has no class of its own in the JS library; its whole-word look-up needs the model's unk_token.
   const settings: Json = { ...(typeof model.unk_token === 'string' ? { unk_token: model.unk_token } : {}), ...config };
@@ -151,10 +168,15 @@ export function hfTokenizerFromJson(json: unknown, config: unknown = {}, name = 
   const unknownId = (tokenizer.model as { unk_token_id?: number } | null)?.unk_token_id;
   const toId = (token: string): number => {
     const id = tokenizer.token_to_id(token) ?? unknownId;
-    if (id === undefined) throw new InputError(`${name}: token ${describe(token)} is not in the vocabulary and the model has no unk_token`, 'E_TOKENIZER');
+    if (id === undefined)
+      throw new InputError(
+        `${name}: token ${describe(token)} is not in the vocabulary and the model has no unk_token`,
+        'E_TOKENIZER',
+      );
     return id;
   };
-  const postProcess = (tokens: string[]): string[] => (tokenizer.post_processor ? (tokenizer.post_processor(tokens, null, true) as { tokens: string[] }).tokens : tokens);
+  const postProcess = (tokens: string[]): string[] =>
+    tokenizer.post_processor ? (tokenizer.post_processor(tokens, null, true) as { tokens: string[] }).tokens : tokens;
   const specialCount = postProcess([]).length;
   const encode = (text: string): number[] => tokenizer.encode(text, { add_special_tokens: false }).ids;
   return {
@@ -164,7 +186,11 @@ export function hfTokenizerFromJson(json: unknown, config: unknown = {}, name = 
     encodeWithSpecialTokens(text, maxLength) {
       if (maxLength === undefined) return tokenizer.encode(text, { add_special_tokens: true }).ids;
       const room = maxLength - specialCount;
-      if (room < 0) throw new InputError(`${name}: maxLength ${maxLength} cannot hold the ${specialCount} special tokens`, 'E_TOKENIZER');
+      if (room < 0)
+        throw new InputError(
+          `${name}: maxLength ${maxLength} cannot hold the ${specialCount} special tokens`,
+          'E_TOKENIZER',
+        );
       // The post-processor works on token strings: pass placeholders for the kept ids and look up only what it adds.
       const kept = encode(text).slice(0, room);
       const placeholders = new Map(kept.map((id, i) => [`\u0000${i}`, id]));

@@ -82,7 +82,8 @@ export function allocateFrames(segments: CoverageSegment[], frames: number): num
     let best = -1;
     for (let i = 0; i < segments.length; i++) {
       if (allocation[i]! >= segments[i]!.candidates) continue;
-      if (best < 0 || segments[i]!.duration / (allocation[i]! + 1) > segments[best]!.duration / (allocation[best]! + 1)) best = i;
+      if (best < 0 || segments[i]!.duration / (allocation[i]! + 1) > segments[best]!.duration / (allocation[best]! + 1))
+        best = i;
     }
     allocation[best]!++;
     left--;

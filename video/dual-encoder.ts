@@ -83,7 +83,11 @@ function toTensorData(images: RgbImage[], mean: number[], std: number[]): Float3
  */
 export async function loadDualEncoder(dir: string, options: { threads?: number } = {}): Promise<DualEncoder> {
   const configPath = join(dir, 'dual.json');
-  if (!existsSync(configPath)) throw new InputError(`dual encoder ${dir}: missing dual.json (expected vision/text ONNX towers, tokenizer.json and dual.json)`, 'E_DUAL_CONFIG');
+  if (!existsSync(configPath))
+    throw new InputError(
+      `dual encoder ${dir}: missing dual.json (expected vision/text ONNX towers, tokenizer.json and dual.json)`,
+      'E_DUAL_CONFIG',
+    );
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(configPath, 'utf8'));
@@ -100,7 +104,10 @@ export async function loadDualEncoder(dir: string, options: { threads?: number }
     try {
       return await ort.InferenceSession.create(join(dir, file), sessionOptions);
     } catch (error) {
-      throw new InputError(`dual encoder ${join(dir, file)}: cannot load ONNX model (${(error as Error).message.split('\n')[0]})`, 'E_DUAL_MODEL');
+      throw new InputError(
+        `dual encoder ${join(dir, file)}: cannot load ONNX model (${(error as Error).message.split('\n')[0]})`,
+        'E_DUAL_MODEL',
+      );
     }
   };
   const [vision, text] = await Promise.all([create(config.vision), create(config.text)]);
@@ -123,7 +130,11 @@ function createDualEncoder(
   const textOutput = config.text_output ?? text.outputNames[0]!;
   // Embeddings must be [count, D]; a tower exported with its hidden states first is a config error, not a silent reshape.
   const rows = (tensor: ort.Tensor | undefined, output: string, tower: string, count: number): Float32Array[] => {
-    if (!tensor) throw new InputError(`dual encoder ${name}: the ${tower} tower has no output ${JSON.stringify(output)}`, 'E_DUAL_MODEL');
+    if (!tensor)
+      throw new InputError(
+        `dual encoder ${name}: the ${tower} tower has no output ${JSON.stringify(output)}`,
+        'E_DUAL_MODEL',
+      );
     if (tensor.dims.length !== 2 || tensor.dims[0] !== count || tensor.type !== 'float32') {
       throw new InputError(
         `dual encoder ${name}: ${tower} output ${JSON.stringify(output)} is ${tensor.type} [${tensor.dims.join(', ')}], expected float32 [${count}, D] (set "${tower}_output" in dual.json)`,
@@ -140,7 +151,12 @@ function createDualEncoder(
     async embedImages(images) {
       if (images.length === 0) return [];
       const resized = await Promise.all(images.map((image) => resizeExact(image, side, side)));
-      const input = new ort.Tensor('float32', toTensorData(resized, config.mean, config.std), [resized.length, 3, side, side]);
+      const input = new ort.Tensor('float32', toTensorData(resized, config.mean, config.std), [
+        resized.length,
+        3,
+        side,
+        side,
+      ]);
       const out = await vision.run({ [visionInput]: input });
       return rows(out[visionOutput], visionOutput, 'vision', images.length);
     },
@@ -152,7 +168,9 @@ function createDualEncoder(
         padded[i] = BigInt(id);
         mask[i] = 1n;
       });
-      const feeds: Record<string, ort.Tensor> = { [idsInput]: new ort.Tensor('int64', padded, [1, config.context_length]) };
+      const feeds: Record<string, ort.Tensor> = {
+        [idsInput]: new ort.Tensor('int64', padded, [1, config.context_length]),
+      };
       if (maskInput) feeds[maskInput] = new ort.Tensor('int64', mask, [1, config.context_length]);
       const out = await text.run(feeds);
       return rows(out[textOutput], textOutput, 'text', 1)[0]!;

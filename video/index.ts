@@ -2,7 +2,15 @@
  * Video: ffmpeg frames → tokens → event clips → retrieval → temporal merging
  * → keyframes, and question answering against OpenAI-compatible VLMs.
  */
-export { effectiveFps, ffmpegPath, frameSize, probeVideo, readFrames, sceneChanges, summariseFfmpegError } from '../encoders/ffmpeg.js';
+export {
+  effectiveFps,
+  ffmpegPath,
+  frameSize,
+  probeVideo,
+  readFrames,
+  sceneChanges,
+  summariseFfmpegError,
+} from '../encoders/ffmpeg.js';
 export type { ReadFramesOptions, VideoFrame, VideoInfo } from '../encoders/ffmpeg.js';
 export { encodeFrames, encodeVideo, encodeVideoFrames, tilesToFrameTokens } from '../encoders/video.js';
 export type { EncodeVideoOptions } from '../encoders/video.js';

@@ -110,12 +110,16 @@ export function uniformFrameCount(duration: number, sampledFrames: number): numb
  * frameBudget({ tokenBudget: 600 }, 144); // 4 frames of 144 tokens
  */
 export function frameBudget(options: Pick<VideoPlanOptions, 'frames' | 'tokenBudget'>, tokensPerFrame: number): number {
-  if (options.frames !== undefined && options.tokenBudget !== undefined) throw new UsageError('give either a frame budget or a token budget, not both');
+  if (options.frames !== undefined && options.tokenBudget !== undefined)
+    throw new UsageError('give either a frame budget or a token budget, not both');
   if (options.tokenBudget !== undefined) {
     const budget = options.tokenBudget;
     checkInteger(budget, 'tokenBudget (--token-budget)', { min: 1 });
     const frames = Math.floor(budget / tokensPerFrame);
-    if (frames < 1) throw new UsageError(`token budget ${budget} is below the cost of one frame (${tokensPerFrame} tokens at this resolution and profile)`);
+    if (frames < 1)
+      throw new UsageError(
+        `token budget ${budget} is below the cost of one frame (${tokensPerFrame} tokens at this resolution and profile)`,
+      );
     return frames;
   }
   const frames = options.frames ?? 8;
@@ -176,7 +180,9 @@ export async function planVideo(path: string, options: VideoPlanOptions = {}): P
     const embeddings = await options.dualEncoder.embedImages(frames.map((f) => f.image));
     const text = await options.dualEncoder.embedText(options.question);
     if (text.length !== embeddings[0]!.length) {
-      throw new ShapeError(`dual encoder ${options.dualEncoder.name}: text embeddings have ${text.length} dimensions but image embeddings ${embeddings[0]!.length}`);
+      throw new ShapeError(
+        `dual encoder ${options.dualEncoder.name}: text embeddings have ${text.length} dimensions but image embeddings ${embeddings[0]!.length}`,
+      );
     }
     scores = textClipScores(embeddings, segments, text);
     retrieval = 'dual-encoder';
@@ -188,7 +194,9 @@ export async function planVideo(path: string, options: VideoPlanOptions = {}): P
   }
   const times = frames.map((f) => f.time);
   // A clip ends where the next begins; the last one at the end of the video.
-  const videoEnd = Number.isFinite(info.duration) ? Math.max(info.duration, times.at(-1)!) : times.at(-1)! + sampleStep(times);
+  const videoEnd = Number.isFinite(info.duration)
+    ? Math.max(info.duration, times.at(-1)!)
+    : times.at(-1)! + sampleStep(times);
   // Near-blank frames (fades, black cards) are never sent, unless the whole video is blank.
   const blank = frames.map((f) => isBlankFrame(f.image));
   const anyVisible = blank.some((b) => !b);
@@ -272,6 +280,9 @@ function meanToken(frame: Float32Array, d: number): Float32Array {
 /** Median gap between sampled timestamps (the sampling interval). */
 function sampleStep(times: number[]): number {
   if (times.length < 2) return 0;
-  const gaps = times.slice(1).map((t, i) => t - times[i]!).sort((a, b) => a - b);
+  const gaps = times
+    .slice(1)
+    .map((t, i) => t - times[i]!)
+    .sort((a, b) => a - b);
   return gaps[Math.floor(gaps.length / 2)]!;
 }

@@ -76,25 +76,51 @@ const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** di
 export function qaResult(plan: VideoPlan, answer: string | null): VideoQaResult {
   return {
     answer,
-    clips: plan.clips.filter((c) => c.selected).map((c) => ({ start: round(c.startTime), end: round(c.endTime), score: round(c.score, 4) })),
+    clips: plan.clips
+      .filter((c) => c.selected)
+      .map((c) => ({ start: round(c.startTime), end: round(c.endTime), score: round(c.score, 4) })),
     frames: plan.keyframes.map((k) => ({ t: round(k.time) })),
     tokens_sent: plan.tokensSent,
     tokens_uniform: plan.tokensUniform,
   };
 }
 
-const videoQaSchema = z.object({ frames: integer(1).optional(), tokenBudget: integer(1).optional(), maxTokens: integer(1).optional(), timeoutMs: number({ gt: 0 }).optional(), jpegQuality: integer(1, 100).optional() });
+const videoQaSchema = z.object({
+  frames: integer(1).optional(),
+  tokenBudget: integer(1).optional(),
+  maxTokens: integer(1).optional(),
+  timeoutMs: number({ gt: 0 }).optional(),
+  jpegQuality: integer(1, 100).optional(),
+});
 
 /**
  * The option checks `vtc video-qa` and `videoQa` share (UsageError, same
  * words for both): endpoint and model unless dry-run, frames or a token
  * budget (not both), counts in range.
  */
-export function checkVideoQaOptions(options: Pick<VideoQaOptions, 'endpoint' | 'model' | 'dryRun' | 'maxTokens' | 'timeoutMs' | 'jpegQuality'> & { frames?: number; tokenBudget?: number }): void {
-  if (options.frames !== undefined && options.tokenBudget !== undefined) throw new UsageError('video-qa: give either frames (--frames) or tokenBudget (--token-budget), not both');
-  if (!options.dryRun && !options.endpoint) throw new UsageError('video-qa: endpoint (--endpoint) is required (or use dryRun, --dry-run)');
-  if (!options.dryRun && !options.model) throw new UsageError('video-qa: model (--model) is required (or use dryRun, --dry-run)');
-  parseOptions(videoQaSchema, { frames: options.frames, tokenBudget: options.tokenBudget, maxTokens: options.maxTokens, timeoutMs: options.timeoutMs, jpegQuality: options.jpegQuality }, 'video-qa');
+export function checkVideoQaOptions(
+  options: Pick<VideoQaOptions, 'endpoint' | 'model' | 'dryRun' | 'maxTokens' | 'timeoutMs' | 'jpegQuality'> & {
+    frames?: number;
+    tokenBudget?: number;
+  },
+): void {
+  if (options.frames !== undefined && options.tokenBudget !== undefined)
+    throw new UsageError('video-qa: give either frames (--frames) or tokenBudget (--token-budget), not both');
+  if (!options.dryRun && !options.endpoint)
+    throw new UsageError('video-qa: endpoint (--endpoint) is required (or use dryRun, --dry-run)');
+  if (!options.dryRun && !options.model)
+    throw new UsageError('video-qa: model (--model) is required (or use dryRun, --dry-run)');
+  parseOptions(
+    videoQaSchema,
+    {
+      frames: options.frames,
+      tokenBudget: options.tokenBudget,
+      maxTokens: options.maxTokens,
+      timeoutMs: options.timeoutMs,
+      jpegQuality: options.jpegQuality,
+    },
+    'video-qa',
+  );
 }
 
 /**
@@ -107,20 +133,35 @@ export function checkVideoQaOptions(options: Pick<VideoQaOptions, 'endpoint' | '
  * result.answer; result.tokens_sent; result.tokens_uniform;
  */
 export async function videoQa(path: string, options: VideoQaOptions): Promise<VideoQaRun> {
-  if (!options.question || options.question.trim() === '') throw new UsageError('video-qa: the question (-q) must not be empty');
+  if (!options.question || options.question.trim() === '')
+    throw new UsageError('video-qa: the question (-q) must not be empty');
   checkVideoQaOptions(options);
   const plan = await planVideo(path, options);
   const quality = options.jpegQuality ?? 85;
   const jpegs = await Promise.all(plan.keyframes.map((k) => encodeJpeg(k.image, quality)));
-  const messages = [userMessage(videoPrompt(options.question, plan.keyframes.map((k) => k.time)), jpegs.map((bytes) => ({ bytes, mime: 'image/jpeg' })))];
+  const messages = [
+    userMessage(
+      videoPrompt(
+        options.question,
+        plan.keyframes.map((k) => k.time),
+      ),
+      jpegs.map((bytes) => ({ bytes, mime: 'image/jpeg' })),
+    ),
+  ];
   const maxTokens = options.maxTokens ?? 512;
   const request = { model: options.model ?? '(dry run)', messages, max_tokens: maxTokens, temperature: 0 };
   if (options.dryRun) {
     const outDir = resolve(options.outDir ?? 'vtc-video-qa');
     await ensureDir(outDir);
     const sheet = await contactSheet(
-      plan.keyframes.map((k) => ({ image: k.image, time: k.time, caption: k.members.length > 1 ? `(${k.members.length} merged)` : undefined })),
-      { title: `${path} — ${plan.keyframes.length} frames, ${plan.tokensSent} vs ${plan.tokensUniform} tokens (${plan.profile})` },
+      plan.keyframes.map((k) => ({
+        image: k.image,
+        time: k.time,
+        caption: k.members.length > 1 ? `(${k.members.length} merged)` : undefined,
+      })),
+      {
+        title: `${path} — ${plan.keyframes.length} frames, ${plan.tokensSent} vs ${plan.tokensUniform} tokens (${plan.profile})`,
+      },
     );
     const files = { contactSheet: join(outDir, 'contact-sheet.png'), request: join(outDir, 'request.json') };
     await writeFileAtomic(files.contactSheet, sheet);

@@ -7,10 +7,16 @@ import { configureCommand, parseInteger, printJson } from '../run.js';
 
 export function benchCommand(): Command {
   return configureCommand(new Command('bench'))
-    .description(`run a performance benchmark and print medians over repeated runs (${Object.keys(benchmarks).join(', ')})`)
+    .description(
+      `run a performance benchmark and print medians over repeated runs (${Object.keys(benchmarks).join(', ')})`,
+    )
     .argument('[name]', 'benchmark name; all when omitted')
     .option('--runs <n>', 'timed runs per case (median reported)', parseInteger('--runs'), 7)
-    .option('--threads <n>', 'onnxruntime intra-op threads for the native kernels (default: all cores); 1 makes the reducers\' cpu_ms comparable with a single-core wall time', parseInteger('--threads'))
+    .option(
+      '--threads <n>',
+      "onnxruntime intra-op threads for the native kernels (default: all cores); 1 makes the reducers' cpu_ms comparable with a single-core wall time",
+      parseInteger('--threads'),
+    )
     .option('--methods <list>', 'only these methods, comma-separated (reducers: e.g. cdpruner,evs)')
     .option('--json', 'print one JSON object {machine, results: {name: [{name, median_ms, min_ms, runs, ...extra}]}}')
     .addHelpText(
@@ -21,24 +27,39 @@ Examples:
   vtc bench reducers --methods cdpruner,vispruner,dart,evs,fastvid --json
   vtc bench reducers --methods cdpruner,evs --threads 1        # cpu_ms ≈ single-core time, even on a busy machine`,
     )
-    .action(async (name: string | undefined, opts: { runs: number; json?: boolean; methods?: string; threads?: number }) => {
-      const names = name ? [name] : Object.keys(benchmarks);
-      for (const n of names) if (!benchmarks[n]) throw new UsageError(`bench: unknown benchmark ${JSON.stringify(n)} (available: ${Object.keys(benchmarks).join(', ')})`);
-      if (!(opts.runs >= 1)) throw new UsageError(`bench: --runs must be ≥ 1, got ${opts.runs}`);
-      if (opts.threads !== undefined) {
-        if (!(opts.threads >= 1)) throw new UsageError(`bench: --threads must be ≥ 1, got ${opts.threads}`);
-        setLinalgThreads(opts.threads);
-      }
-      const machine = `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}`;
-      const all: Record<string, unknown[]> = {};
-      const log = opts.json ? () => {} : (line: string) => process.stderr.write(`${line}\n`);
-      if (!opts.json) process.stdout.write(`machine: ${machine}\n`);
-      for (const n of names) {
-        const methods = opts.methods?.split(',').map((m) => m.trim()).filter(Boolean);
-        const results = await benchmarks[n]!.run({ runs: opts.runs, log, ...(methods ? { methods } : {}) });
-        all[n] = results.map((r) => ({ name: r.name, median_ms: r.medianMs, min_ms: r.minMs, runs: r.runs, ...(r.extra ?? {}) }));
-        if (!opts.json) process.stdout.write(`\n## ${n}: ${benchmarks[n]!.description}\n\n${formatTable(results)}\n`);
-      }
-      if (opts.json) printJson({ machine, results: all });
-    });
+    .action(
+      async (name: string | undefined, opts: { runs: number; json?: boolean; methods?: string; threads?: number }) => {
+        const names = name ? [name] : Object.keys(benchmarks);
+        for (const n of names)
+          if (!benchmarks[n])
+            throw new UsageError(
+              `bench: unknown benchmark ${JSON.stringify(n)} (available: ${Object.keys(benchmarks).join(', ')})`,
+            );
+        if (!(opts.runs >= 1)) throw new UsageError(`bench: --runs must be ≥ 1, got ${opts.runs}`);
+        if (opts.threads !== undefined) {
+          if (!(opts.threads >= 1)) throw new UsageError(`bench: --threads must be ≥ 1, got ${opts.threads}`);
+          setLinalgThreads(opts.threads);
+        }
+        const machine = `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}`;
+        const all: Record<string, unknown[]> = {};
+        const log = opts.json ? () => {} : (line: string) => process.stderr.write(`${line}\n`);
+        if (!opts.json) process.stdout.write(`machine: ${machine}\n`);
+        for (const n of names) {
+          const methods = opts.methods
+            ?.split(',')
+            .map((m) => m.trim())
+            .filter(Boolean);
+          const results = await benchmarks[n]!.run({ runs: opts.runs, log, ...(methods ? { methods } : {}) });
+          all[n] = results.map((r) => ({
+            name: r.name,
+            median_ms: r.medianMs,
+            min_ms: r.minMs,
+            runs: r.runs,
+            ...(r.extra ?? {}),
+          }));
+          if (!opts.json) process.stdout.write(`\n## ${n}: ${benchmarks[n]!.description}\n\n${formatTable(results)}\n`);
+        }
+        if (opts.json) printJson({ machine, results: all });
+      },
+    );
 }

@@ -28,9 +28,15 @@ export function compressCommand(): Command {
     .option('--ratio <r>', 'fraction of tokens to keep, in (0, 1]', parseNumber('--ratio'))
     .option('--budget <n>', 'number of tokens to keep (instead of --ratio)', parseInteger('--budget'))
     .option('--seed <s>', 'random seed', parseInteger('--seed'), 0)
-    .requiredOption('--out <overlay.png>', 'overlay PNG: kept patches as they are, dropped ones dimmed; merged groups coloured per output token')
+    .requiredOption(
+      '--out <overlay.png>',
+      'overlay PNG: kept patches as they are, dropped ones dimmed; merged groups coloured per output token',
+    )
     .option('--tokens-out <file>', 'also write the reduced tokens (.safetensors or .npy)')
-    .option('--json', 'print one JSON object {method, ratio, budget, n_in, n_padding, n_out, d, mode, per_source, overlay, warnings, ms}');
+    .option(
+      '--json',
+      'print one JSON object {method, ratio, budget, n_in, n_padding, n_out, d, mode, per_source, overlay, warnings, ms}',
+    );
   addMethodOptions(command);
   addQueryTextOptions(command);
   command.addHelpText(
@@ -44,9 +50,14 @@ Examples:
 Method-specific flags (listed above) apply to the methods named in brackets.`,
   );
   command.action(async (input: string, opts: CompressFlags & Record<string, unknown>) => {
-    if (isVideoPath(input)) throw new UsageError(`compress: ${input} looks like a video; compress takes one image (use vtc video-qa or vtc encode + vtc reduce for videos)`);
-    if ((opts.ratio === undefined) === (opts.budget === undefined)) throw new UsageError('compress: give exactly one of --ratio or --budget');
-    if (extname(opts.out).toLowerCase() !== '.png') throw new UsageError(`compress: --out must be a .png file, got ${JSON.stringify(opts.out)}`);
+    if (isVideoPath(input))
+      throw new UsageError(
+        `compress: ${input} looks like a video; compress takes one image (use vtc video-qa or vtc encode + vtc reduce for videos)`,
+      );
+    if ((opts.ratio === undefined) === (opts.budget === undefined))
+      throw new UsageError('compress: give exactly one of --ratio or --budget');
+    if (extname(opts.out).toLowerCase() !== '.png')
+      throw new UsageError(`compress: --out must be a .png file, got ${JSON.stringify(opts.out)}`);
     const reducer = getReducer(opts.method);
     const methodOptions = await withTextQuery(reducer, opts, await loadMethodOptions(reducer, opts));
     const encoder = await openEncoder(opts);
@@ -88,8 +99,12 @@ Method-specific flags (listed above) apply to the methods named in brackets.`,
         ms: result.ms,
       });
     } else {
-      const parts = result.stats.perSource.map((s) => `${s.kind}${s.kind === 'image' ? '' : ` ${s.index}`}: ${s.covered}/${s.tokens}`).join(', ');
-      process.stdout.write(`${reducer.name}: ${result.nIn} → ${result.reduction.tokens.n} tokens (${result.stats.mode}; ${parts}) → ${opts.out}\n`);
+      const parts = result.stats.perSource
+        .map((s) => `${s.kind}${s.kind === 'image' ? '' : ` ${s.index}`}: ${s.covered}/${s.tokens}`)
+        .join(', ');
+      process.stdout.write(
+        `${reducer.name}: ${result.nIn} → ${result.reduction.tokens.n} tokens (${result.stats.mode}; ${parts}) → ${opts.out}\n`,
+      );
     }
   });
   return command;

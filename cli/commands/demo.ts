@@ -43,7 +43,10 @@ Examples:
     if (flags.json) printJson(summary);
     else process.stdout.write(summaryText(summary));
     if (summary.failures.length > 0) {
-      throw new VtcError(`demo: ${summary.failures.length} part(s) failed: ${summary.failures.map((f) => f.part).join(', ')} (details in ${summary.outDir}/summary.md)`, 'E_DEMO');
+      throw new VtcError(
+        `demo: ${summary.failures.length} part(s) failed: ${summary.failures.map((f) => f.part).join(', ')} (details in ${summary.outDir}/summary.md)`,
+        'E_DEMO',
+      );
     }
   });
   return command;

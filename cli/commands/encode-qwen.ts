@@ -38,16 +38,40 @@ export async function wantsQwen(flags: Pick<QwenEncodeFlags, 'encoder' | 'model'
  * resolution (or a video as frame pairs), tokens with positions and DeepStack.
  * `fpsGiven` tells whether --fps came from the user (else the Qwen default 2).
  */
-export async function encodeWithQwen(input: string, flags: QwenEncodeFlags, video: boolean, fpsGiven: boolean): Promise<void> {
+export async function encodeWithQwen(
+  input: string,
+  flags: QwenEncodeFlags,
+  video: boolean,
+  fpsGiven: boolean,
+): Promise<void> {
   const family = isQwenFamily(flags.encoder) ? flags.encoder : undefined;
-  if (flags.model !== undefined && !family) throw new UsageError(`encode: --model goes with --encoder ${QWEN_FAMILIES.join('|')}, got --encoder ${JSON.stringify(flags.encoder)}`);
-  if (family && flags.model === undefined) throw new UsageError(`encode: --encoder ${family} needs --model PATH (the tower's .onnx file, a model directory with vtc-encoder.json, or a .json config)`);
-  for (const [set, flag] of [[flags.anyres, '--anyres'], [flags.pinpoints, '--pinpoints'], [flags.resize, '--resize'], [flags.batchSize, '--batch-size']] as const) {
-    if (set !== undefined && set !== false) throw new UsageError(`encode: ${flag} does not apply to Qwen towers (they take the whole image at dynamic resolution, resized by smart_resize)`);
+  if (flags.model !== undefined && !family)
+    throw new UsageError(
+      `encode: --model goes with --encoder ${QWEN_FAMILIES.join('|')}, got --encoder ${JSON.stringify(flags.encoder)}`,
+    );
+  if (family && flags.model === undefined)
+    throw new UsageError(
+      `encode: --encoder ${family} needs --model PATH (the tower's .onnx file, a model directory with vtc-encoder.json, or a .json config)`,
+    );
+  for (const [set, flag] of [
+    [flags.anyres, '--anyres'],
+    [flags.pinpoints, '--pinpoints'],
+    [flags.resize, '--resize'],
+    [flags.batchSize, '--batch-size'],
+  ] as const) {
+    if (set !== undefined && set !== false)
+      throw new UsageError(
+        `encode: ${flag} does not apply to Qwen towers (they take the whole image at dynamic resolution, resized by smart_resize)`,
+      );
   }
-  if (flags.threads !== undefined && flags.threads < 0) throw new UsageError(`--threads must be ≥ 0, got ${flags.threads}`, 'E_RANGE');
-  if (flags.maxPixels !== undefined && flags.maxPixels < 1) throw new UsageError(`--max-pixels must be ≥ 1, got ${flags.maxPixels}`, 'E_RANGE');
-  const encoder = await loadQwenEncoder({ ...(family ? { family } : {}), model: flags.model ?? flags.encoder }, flags.threads !== undefined ? { threads: flags.threads } : {});
+  if (flags.threads !== undefined && flags.threads < 0)
+    throw new UsageError(`--threads must be ≥ 0, got ${flags.threads}`, 'E_RANGE');
+  if (flags.maxPixels !== undefined && flags.maxPixels < 1)
+    throw new UsageError(`--max-pixels must be ≥ 1, got ${flags.maxPixels}`, 'E_RANGE');
+  const encoder = await loadQwenEncoder(
+    { ...(family ? { family } : {}), model: flags.model ?? flags.encoder },
+    flags.threads !== undefined ? { threads: flags.threads } : {},
+  );
   const progress = createProgress();
   let started = false;
   const began = performance.now();
@@ -65,7 +89,10 @@ export async function encodeWithQwen(input: string, flags: QwenEncodeFlags, vide
             progress.update(done);
           },
         })
-      : await encodeQwenImage(input, { encoder, ...(flags.maxPixels !== undefined ? { maxPixels: flags.maxPixels } : {}) });
+      : await encodeQwenImage(input, {
+          encoder,
+          ...(flags.maxPixels !== undefined ? { maxPixels: flags.maxPixels } : {}),
+        });
   } finally {
     progress.stop();
     await encoder.dispose();
@@ -92,12 +119,15 @@ export async function encodeWithQwen(input: string, flags: QwenEncodeFlags, vide
     summary.frames = Number(tokens.meta.frames);
     summary.fps = Number(tokens.meta.fps);
     summary.times = tokens.sources.map((s) => s.time);
-    if (tokens.meta.scene_changes !== undefined) summary.scene_changes = tokens.meta.scene_changes === '' ? [] : tokens.meta.scene_changes.split(',').map(Number);
+    if (tokens.meta.scene_changes !== undefined)
+      summary.scene_changes = tokens.meta.scene_changes === '' ? [] : tokens.meta.scene_changes.split(',').map(Number);
   }
   Object.assign(summary, { out: flags.out, ms });
   if (flags.json) printJson(summary);
   else {
     const extra = summary.extra as string[];
-    process.stdout.write(`${encoder.name}: ${input} → ${tokens.n} tokens × ${tokens.d} (${gridKey} ${grid.join('×')}, resized to ${tokens.meta.resized_size!.replace(',', 'x')}${extra.length ? `, + ${extra.join(', ')}` : ''}) in ${ms.toFixed(0)} ms → ${flags.out}\n`);
+    process.stdout.write(
+      `${encoder.name}: ${input} → ${tokens.n} tokens × ${tokens.d} (${gridKey} ${grid.join('×')}, resized to ${tokens.meta.resized_size!.replace(',', 'x')}${extra.length ? `, + ${extra.join(', ')}` : ''}) in ${ms.toFixed(0)} ms → ${flags.out}\n`,
+    );
   }
 }

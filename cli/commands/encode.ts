@@ -13,7 +13,21 @@ import { encodeWithQwen, wantsQwen, type QwenEncodeFlags } from './encode-qwen.j
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
 
 /** Extensions `vtc encode` hands to ffmpeg instead of sharp. */
-export const VIDEO_EXTENSIONS = new Set(['.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.mpg', '.mpeg', '.ts', '.flv', '.wmv', '.3gp', '.ogv']);
+export const VIDEO_EXTENSIONS = new Set([
+  '.mp4',
+  '.m4v',
+  '.mov',
+  '.mkv',
+  '.webm',
+  '.avi',
+  '.mpg',
+  '.mpeg',
+  '.ts',
+  '.flv',
+  '.wmv',
+  '.3gp',
+  '.ogv',
+]);
 
 export function isVideoPath(path: string): boolean {
   return VIDEO_EXTENSIONS.has(extname(path).toLowerCase());
@@ -21,10 +35,16 @@ export function isVideoPath(path: string): boolean {
 
 /** "336x672,672x336" → [[336, 672], [672, 336]] (width x height). */
 export function parsePinpoints(value: string): Resolution[] {
-  const parts = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const parts = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const out = parts.map((p) => {
     const m = /^(\d+)x(\d+)$/i.exec(p);
-    if (!m) throw new InvalidArgumentError(`--pinpoints expects WIDTHxHEIGHT pairs separated by commas (e.g. 336x672,672x672), got ${JSON.stringify(value)}`);
+    if (!m)
+      throw new InvalidArgumentError(
+        `--pinpoints expects WIDTHxHEIGHT pairs separated by commas (e.g. 336x672,672x672), got ${JSON.stringify(value)}`,
+      );
     return [Number(m[1]), Number(m[2])] as Resolution;
   });
   if (out.length === 0) throw new InvalidArgumentError('--pinpoints needs at least one WIDTHxHEIGHT pair');
@@ -32,18 +52,35 @@ export function parsePinpoints(value: string): Resolution[] {
 }
 
 export function parseResizeMode(value: string): ResizeMode {
-  if (!RESIZE_MODES.includes(value as ResizeMode)) throw new InvalidArgumentError(`--resize must be one of ${RESIZE_MODES.join(', ')}, got ${JSON.stringify(value)}`);
+  if (!RESIZE_MODES.includes(value as ResizeMode))
+    throw new InvalidArgumentError(`--resize must be one of ${RESIZE_MODES.join(', ')}, got ${JSON.stringify(value)}`);
   return value as ResizeMode;
 }
 
 /** Encoder flags shared by `vtc encode` and `vtc compress`. */
 export function addEncoderOptions(command: Command): Command {
   return command
-    .option('--encoder <name|dir>', 'encoder: "patch" (built-in, weight-free) or an ONNX model directory with vtc-encoder.json', 'patch')
+    .option(
+      '--encoder <name|dir>',
+      'encoder: "patch" (built-in, weight-free) or an ONNX model directory with vtc-encoder.json',
+      'patch',
+    )
     .option('--anyres', 'LLaVA-NeXT AnyRes: thumbnail + crops of the resized-and-padded image')
-    .option('--pinpoints <list>', 'AnyRes canvases as WIDTHxHEIGHT,… (default: LLaVA-NeXT pinpoints scaled to the encoder input)', parsePinpoints)
-    .option('--resize <mode>', `fit for a single tile: ${RESIZE_MODES.join(', ')} (default: the encoder's preference, else squash)`, parseResizeMode)
-    .option('--max-pixels <n>', 'refuse images with more pixels than this (decompression-bomb guard)', parseInteger('--max-pixels'))
+    .option(
+      '--pinpoints <list>',
+      'AnyRes canvases as WIDTHxHEIGHT,… (default: LLaVA-NeXT pinpoints scaled to the encoder input)',
+      parsePinpoints,
+    )
+    .option(
+      '--resize <mode>',
+      `fit for a single tile: ${RESIZE_MODES.join(', ')} (default: the encoder's preference, else squash)`,
+      parseResizeMode,
+    )
+    .option(
+      '--max-pixels <n>',
+      'refuse images with more pixels than this (decompression-bomb guard)',
+      parseInteger('--max-pixels'),
+    )
     .option('--threads <n>', 'onnxruntime intra-op threads (0 = all cores)', parseInteger('--threads'))
     .option('--batch-size <n>', 'tiles per ONNX run (default from the model config)', parseInteger('--batch-size'));
 }
@@ -59,10 +96,16 @@ export interface EncoderFlags {
 }
 
 export async function openEncoder(flags: EncoderFlags): Promise<VisionEncoder> {
-  if (flags.maxPixels !== undefined && flags.maxPixels < 1) throw new UsageError(`--max-pixels must be ≥ 1, got ${flags.maxPixels}`, 'E_RANGE');
-  if (flags.threads !== undefined && flags.threads < 0) throw new UsageError(`--threads must be ≥ 0, got ${flags.threads}`, 'E_RANGE');
-  if (flags.batchSize !== undefined && flags.batchSize < 1) throw new UsageError(`--batch-size must be ≥ 1, got ${flags.batchSize}`, 'E_RANGE');
-  return loadEncoder(flags.encoder, { ...(flags.threads !== undefined ? { threads: flags.threads } : {}), ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}) });
+  if (flags.maxPixels !== undefined && flags.maxPixels < 1)
+    throw new UsageError(`--max-pixels must be ≥ 1, got ${flags.maxPixels}`, 'E_RANGE');
+  if (flags.threads !== undefined && flags.threads < 0)
+    throw new UsageError(`--threads must be ≥ 0, got ${flags.threads}`, 'E_RANGE');
+  if (flags.batchSize !== undefined && flags.batchSize < 1)
+    throw new UsageError(`--batch-size must be ≥ 1, got ${flags.batchSize}`, 'E_RANGE');
+  return loadEncoder(flags.encoder, {
+    ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
+    ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
+  });
 }
 
 interface EncodeFlags extends EncoderFlags {
@@ -79,16 +122,36 @@ interface EncodeFlags extends EncoderFlags {
 export function encodeCommand(): Command {
   const command = addEncoderOptions(
     configureCommand(new Command('encode'))
-      .description('encode an image (one tile or AnyRes thumbnail + crops) or a video (sampled frames) into visual tokens')
+      .description(
+        'encode an image (one tile or AnyRes thumbnail + crops) or a video (sampled frames) into visual tokens',
+      )
       .argument('<input>', 'image (JPEG, PNG, WebP, AVIF, TIFF, GIF, …) or video (mp4, mov, mkv, webm, avi, …)'),
   )
     .option('--fps <r>', 'video: frames per second to sample', parseNumber('--fps'), 1)
-    .option('--max-frames <n>', 'video: at most this many frames (the rate drops to span the whole video)', parseInteger('--max-frames'), 64)
-    .option('--scenes <T>', "video: also detect scene changes (ffmpeg scene score > T, in (0, 1); 0.3 suits hard cuts) and store their times in the file's metadata (scene_changes)", parseNumber('--scenes'))
-    .option('--partial', 'video: a truncated file keeps the frames decoded before the cut (the JSON says what was cut) instead of failing')
-    .requiredOption('--out <file>', 'output: .safetensors (AnyRes: the bundle of thumbnail, crops and their CLS scores; else tokens, sizes, source, grid_pos, scores) or .npy [n, d]')
+    .option(
+      '--max-frames <n>',
+      'video: at most this many frames (the rate drops to span the whole video)',
+      parseInteger('--max-frames'),
+      64,
+    )
+    .option(
+      '--scenes <T>',
+      "video: also detect scene changes (ffmpeg scene score > T, in (0, 1); 0.3 suits hard cuts) and store their times in the file's metadata (scene_changes)",
+      parseNumber('--scenes'),
+    )
+    .option(
+      '--partial',
+      'video: a truncated file keeps the frames decoded before the cut (the JSON says what was cut) instead of failing',
+    )
+    .requiredOption(
+      '--out <file>',
+      'output: .safetensors (AnyRes: the bundle of thumbnail, crops and their CLS scores; else tokens, sizes, source, grid_pos, scores) or .npy [n, d]',
+    )
     .option('--dtype <t>', 'output float type: float32 or float16', 'float32')
-    .option('--model <path>', 'with --encoder qwen2.5-vl|qwen3-vl: the vision tower (.onnx file, model directory with vtc-encoder.json, or a .json config)')
+    .option(
+      '--model <path>',
+      'with --encoder qwen2.5-vl|qwen3-vl: the vision tower (.onnx file, model directory with vtc-encoder.json, or a .json config)',
+    )
     .option('--json', 'print one JSON object {input, kind, encoder, n, d, tiles, …, out, ms}');
   command.addHelpText(
     'after',
@@ -111,15 +174,19 @@ towers take the whole image at dynamic resolution (smart_resize) or a video as
 frame pairs (default 2 fps) and write positions (t, h, w) and DeepStack tensors.`,
   );
   command.action(async (input: string, opts: EncodeFlags) => {
-    if (opts.dtype !== 'float32' && opts.dtype !== 'float16') throw new UsageError(`encode: --dtype must be float32 or float16, got ${JSON.stringify(opts.dtype)}`);
+    if (opts.dtype !== 'float32' && opts.dtype !== 'float16')
+      throw new UsageError(`encode: --dtype must be float32 or float16, got ${JSON.stringify(opts.dtype)}`);
     const video = isVideoPath(input);
     if (video && opts.anyres) throw new UsageError('encode: --anyres applies to images, not videos');
     if (!video && opts.scenes !== undefined) throw new UsageError('encode: --scenes applies to videos, not images');
     if (!video && opts.partial) throw new UsageError('encode: --partial applies to videos, not images');
-    if (opts.scenes !== undefined && !(opts.scenes > 0 && opts.scenes < 1)) throw new UsageError(`encode: --scenes must be in (0, 1), got ${opts.scenes}`, 'E_RANGE');
+    if (opts.scenes !== undefined && !(opts.scenes > 0 && opts.scenes < 1))
+      throw new UsageError(`encode: --scenes must be in (0, 1), got ${opts.scenes}`, 'E_RANGE');
     if (!(opts.fps! > 0)) throw new UsageError(`encode: --fps must be > 0, got ${opts.fps}`, 'E_RANGE');
-    if (!(opts.maxFrames! >= 1)) throw new UsageError(`encode: --max-frames must be ≥ 1, got ${opts.maxFrames}`, 'E_RANGE');
-    if (await wantsQwen(opts)) return encodeWithQwen(input, opts as QwenEncodeFlags, video, command.getOptionValueSource('fps') === 'cli');
+    if (!(opts.maxFrames! >= 1))
+      throw new UsageError(`encode: --max-frames must be ≥ 1, got ${opts.maxFrames}`, 'E_RANGE');
+    if (await wantsQwen(opts))
+      return encodeWithQwen(input, opts as QwenEncodeFlags, video, command.getOptionValueSource('fps') === 'cli');
     const encoder = await openEncoder(opts);
     const progress = createProgress();
     let progressStarted = false;
@@ -149,7 +216,11 @@ frame pairs (default 2 fps) and write positions (t, h, w) and DeepStack tensors.
           onTiles: report('tiles'),
         });
       } else {
-        tokens = await encodeImage(input, { encoder, ...(opts.resize ? { resize: opts.resize } : {}), ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}) });
+        tokens = await encodeImage(input, {
+          encoder,
+          ...(opts.resize ? { resize: opts.resize } : {}),
+          ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}),
+        });
       }
     } finally {
       progress.stop();
@@ -159,7 +230,14 @@ frame pairs (default 2 fps) and write positions (t, h, w) and DeepStack tensors.
     await saveTokens(opts.out, tokens, { dtype: opts.dtype, bundle });
     const ms = performance.now() - started;
     const kind = video ? 'video' : opts.anyres ? 'anyres' : 'image';
-    const summary: Record<string, unknown> = { input, kind, encoder: encoder.name, n: tokens.n, d: tokens.d, tiles: tokens.sources.length };
+    const summary: Record<string, unknown> = {
+      input,
+      kind,
+      encoder: encoder.name,
+      n: tokens.n,
+      d: tokens.d,
+      tiles: tokens.sources.length,
+    };
     if (tokens.anyres) {
       summary.grid = [tokens.anyres.gridRows, tokens.anyres.gridCols];
       summary.image_size = [tokens.anyres.imageWidth, tokens.anyres.imageHeight];
@@ -168,13 +246,22 @@ frame pairs (default 2 fps) and write positions (t, h, w) and DeepStack tensors.
     }
     if (video) summary.times = tokens.sources.map((s) => s.time);
     if (tokens.meta.truncated !== undefined) summary.truncated = tokens.meta.truncated;
-    if (tokens.meta.scene_changes !== undefined) summary.scene_changes = tokens.meta.scene_changes === '' ? [] : tokens.meta.scene_changes.split(',').map(Number);
+    if (tokens.meta.scene_changes !== undefined)
+      summary.scene_changes = tokens.meta.scene_changes === '' ? [] : tokens.meta.scene_changes.split(',').map(Number);
     Object.assign(summary, { out: opts.out, ms });
     if (opts.json) printJson(summary);
     else {
-      const scenes = summary.scene_changes ? `; scene changes at ${(summary.scene_changes as number[]).map((t) => `${t}s`).join(' ') || 'none'}` : '';
-      const detail = tokens.anyres ? ` (thumbnail + ${tokens.anyres.gridRows}x${tokens.anyres.gridCols} crops)` : video ? ` (${tokens.sources.length} frames${scenes})` : '';
-      process.stdout.write(`${encoder.name}: ${input} → ${tokens.n} tokens × ${tokens.d}${detail} in ${ms.toFixed(0)} ms → ${opts.out}\n`);
+      const scenes = summary.scene_changes
+        ? `; scene changes at ${(summary.scene_changes as number[]).map((t) => `${t}s`).join(' ') || 'none'}`
+        : '';
+      const detail = tokens.anyres
+        ? ` (thumbnail + ${tokens.anyres.gridRows}x${tokens.anyres.gridCols} crops)`
+        : video
+          ? ` (${tokens.sources.length} frames${scenes})`
+          : '';
+      process.stdout.write(
+        `${encoder.name}: ${input} → ${tokens.n} tokens × ${tokens.d}${detail} in ${ms.toFixed(0)} ms → ${opts.out}\n`,
+      );
     }
   });
   return command;

@@ -13,13 +13,30 @@ function pullCommand(): Command {
   const command = configureCommand(new Command('pull'))
     .description('download model files from the Hugging Face hub (resumable, size- and sha256-checked)')
     .argument('<repo>', 'hub repository, e.g. Xenova/clip-vit-base-patch32')
-    .option('--file <path>', 'file inside the repo (repeatable); default: every .onnx/.onnx_data/.json file of the revision', collect)
+    .option(
+      '--file <path>',
+      'file inside the repo (repeatable); default: every .onnx/.onnx_data/.json file of the revision',
+      collect,
+    )
     .option('--revision <rev>', 'branch, tag or commit', 'main')
     .option('--dir <dir>', 'destination directory (default models/<owner>--<name>)')
     .option('--endpoint <url>', 'hub base URL (default $VTC_HF_ENDPOINT, $HF_ENDPOINT or https://huggingface.co)')
-    .option('--timeout <s>', 'seconds the server may stay silent: to connect, to send its headers, between two chunks of a download', parseNumber('--timeout'), 60)
-    .option('--retries <n>', 'retries of a file after a reset, a stall or a 5xx, each resuming the .part file (backoff 1 s, 2 s, 4 s, …)', parseInteger('--retries'), 3)
-    .option('--json', 'print one JSON object {repo, revision, dir, files: [{file, path, bytes, sha256, status, verified}]}');
+    .option(
+      '--timeout <s>',
+      'seconds the server may stay silent: to connect, to send its headers, between two chunks of a download',
+      parseNumber('--timeout'),
+      60,
+    )
+    .option(
+      '--retries <n>',
+      'retries of a file after a reset, a stall or a 5xx, each resuming the .part file (backoff 1 s, 2 s, 4 s, …)',
+      parseInteger('--retries'),
+      3,
+    )
+    .option(
+      '--json',
+      'print one JSON object {repo, revision, dir, files: [{file, path, bytes, sha256, status, verified}]}',
+    );
   command.addHelpText(
     'after',
     `
@@ -38,35 +55,52 @@ exceed the size the hub announced. Gated repos need HF_TOKEN in the environment.
 After pulling, add vtc-encoder.json to the directory (docs/encoders.md) to use it
 with --encoder.`,
   );
-  command.action(async (repo: string, opts: { file?: string[]; revision: string; dir?: string; endpoint?: string; timeout: number; retries: number; json?: boolean }) => {
-    if (!(opts.timeout > 0)) throw new UsageError(`models pull: --timeout must be > 0 seconds, got ${opts.timeout}`);
-    if (!(Number.isInteger(opts.retries) && opts.retries >= 0)) throw new UsageError(`models pull: --retries must be an integer ≥ 0, got ${opts.retries}`);
-    const progress = createProgress();
-    const dir = opts.dir ?? defaultModelDir(repo);
-    let result;
-    try {
-      result = await pullModel({
-        repo,
-        revision: opts.revision,
-        dir,
-        ...(opts.file ? { files: opts.file } : {}),
-        ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
-        timeoutMs: opts.timeout * 1000,
-        retries: opts.retries,
-        onStart: (file, total, resumeFrom) => {
-          progress.stop();
-          if (total !== undefined) progress.start(total, resumeFrom > 0 ? `${file} (resumed)` : file);
-        },
-        onProgress: ({ received }) => progress.update(received),
-      });
-    } finally {
-      progress.stop();
-    }
-    if (opts.json) printJson(result);
-    else {
-      for (const f of result.files) process.stdout.write(`${f.status.padEnd(10)} ${f.path} (${f.bytes} bytes, ${f.verified === 'sha256' ? `sha256 ${f.sha256!.slice(0, 12)}… verified` : f.verified === 'size' ? 'size verified' : 'unverified'})\n`);
-    }
-  });
+  command.action(
+    async (
+      repo: string,
+      opts: {
+        file?: string[];
+        revision: string;
+        dir?: string;
+        endpoint?: string;
+        timeout: number;
+        retries: number;
+        json?: boolean;
+      },
+    ) => {
+      if (!(opts.timeout > 0)) throw new UsageError(`models pull: --timeout must be > 0 seconds, got ${opts.timeout}`);
+      if (!(Number.isInteger(opts.retries) && opts.retries >= 0))
+        throw new UsageError(`models pull: --retries must be an integer ≥ 0, got ${opts.retries}`);
+      const progress = createProgress();
+      const dir = opts.dir ?? defaultModelDir(repo);
+      let result;
+      try {
+        result = await pullModel({
+          repo,
+          revision: opts.revision,
+          dir,
+          ...(opts.file ? { files: opts.file } : {}),
+          ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
+          timeoutMs: opts.timeout * 1000,
+          retries: opts.retries,
+          onStart: (file, total, resumeFrom) => {
+            progress.stop();
+            if (total !== undefined) progress.start(total, resumeFrom > 0 ? `${file} (resumed)` : file);
+          },
+          onProgress: ({ received }) => progress.update(received),
+        });
+      } finally {
+        progress.stop();
+      }
+      if (opts.json) printJson(result);
+      else {
+        for (const f of result.files)
+          process.stdout.write(
+            `${f.status.padEnd(10)} ${f.path} (${f.bytes} bytes, ${f.verified === 'sha256' ? `sha256 ${f.sha256!.slice(0, 12)}… verified` : f.verified === 'size' ? 'size verified' : 'unverified'})\n`,
+          );
+      }
+    },
+  );
   return command;
 }
 
@@ -77,13 +111,17 @@ function presetsCommand(): Command {
     .action((opts: { json?: boolean }) => {
       if (opts.json) return printJson(ONNX_ENCODER_PRESETS);
       for (const [name, p] of Object.entries(ONNX_ENCODER_PRESETS)) {
-        process.stdout.write(`${name.padEnd(20)} ${p.inputSize}px, patch ${p.patchSize}, ${p.normalization} mean/std, resize ${p.resize}, ${p.hasCls ? `CLS, ${p.heads} heads` : 'no CLS (scores −cos to mean)'}\n`);
+        process.stdout.write(
+          `${name.padEnd(20)} ${p.inputSize}px, patch ${p.patchSize}, ${p.normalization} mean/std, resize ${p.resize}, ${p.hasCls ? `CLS, ${p.heads} heads` : 'no CLS (scores −cos to mean)'}\n`,
+        );
       }
     });
 }
 
 export function modelsCommand(): Command {
-  const command = configureCommand(new Command('models')).description('manage encoder models: download from the Hugging Face hub, list presets');
+  const command = configureCommand(new Command('models')).description(
+    'manage encoder models: download from the Hugging Face hub, list presets',
+  );
   command.addCommand(pullCommand());
   command.addCommand(presetsCommand());
   return command;

@@ -5,20 +5,35 @@ import { loadTokens, saveTokens } from '../../encoders/tokenfile.js';
 import { getReducer, reducers } from '../../reducers/index.js';
 import { runReducer } from '../../reducers/run.js';
 import { warmUpKernels } from '../../core/linalg-kernels.js';
-import { addMethodOptions, addQueryTextOptions, loadMethodOptions, rejectForeignMethodOptions, withTextQuery } from '../method-options.js';
+import {
+  addMethodOptions,
+  addQueryTextOptions,
+  loadMethodOptions,
+  rejectForeignMethodOptions,
+  withTextQuery,
+} from '../method-options.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
 
 export function reduceCommand(): Command {
   const command = configureCommand(new Command('reduce'))
     .description('reduce a token file with a registered method and write the result')
-    .requiredOption('--in <file>', 'input tokens: .npy [n, d] (square n = s×s grid), [frames, t, d], or .safetensors (AnyRes bundle or tokens file)')
+    .requiredOption(
+      '--in <file>',
+      'input tokens: .npy [n, d] (square n = s×s grid), [frames, t, d], or .safetensors (AnyRes bundle or tokens file)',
+    )
     .requiredOption('--method <name>', `reduction method: ${Object.keys(reducers).join(', ')}`)
     .option('--ratio <r>', 'fraction of tokens to keep, in (0, 1]', parseNumber('--ratio'))
     .option('--budget <n>', 'number of tokens to keep (instead of --ratio)', parseInteger('--budget'))
     .option('--seed <s>', 'random seed, an integer in [0, 4294967295] (random, cluster)', parseInteger('--seed'), 0)
-    .requiredOption('--out <file>', 'output: .npy ([n_out, d] for one source, [frames, t, d] for video frames with equal counts; other multi-source results are refused) or .safetensors (tokens, sizes, source, grid_pos, positions, extra.*, origin_offsets/origin_index + the input metadata)')
+    .requiredOption(
+      '--out <file>',
+      'output: .npy ([n_out, d] for one source, [frames, t, d] for video frames with equal counts; other multi-source results are refused) or .safetensors (tokens, sizes, source, grid_pos, positions, extra.*, origin_offsets/origin_index + the input metadata)',
+    )
     .option('--dtype <t>', 'output float type: float32 or float16', 'float32')
-    .option('--json', 'print one JSON object {method, ratio, budget, n_in, n_padding, n_out, d, <method stats>, warnings, native_setup_ms, keep?, assign?, representative?, ms (the method alone; onnxruntime set-up overlaps reading the input and is native_setup_ms)}');
+    .option(
+      '--json',
+      'print one JSON object {method, ratio, budget, n_in, n_padding, n_out, d, <method stats>, warnings, native_setup_ms, keep?, assign?, representative?, ms (the method alone; onnxruntime set-up overlaps reading the input and is native_setup_ms)}',
+    );
   addMethodOptions(command);
   addQueryTextOptions(command);
   command.addHelpText(
@@ -43,16 +58,23 @@ out, and the ratio applies to n_in. An output larger than the budget (only
 pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
   );
   command.action(async (opts: Record<string, unknown>) => {
-    if ((opts.ratio === undefined) === (opts.budget === undefined)) throw new UsageError('reduce: give exactly one of --ratio or --budget');
-    if (opts.dtype !== 'float32' && opts.dtype !== 'float16') throw new UsageError(`reduce: --dtype must be float32 or float16, got ${JSON.stringify(opts.dtype)}`);
+    if ((opts.ratio === undefined) === (opts.budget === undefined))
+      throw new UsageError('reduce: give exactly one of --ratio or --budget');
+    if (opts.dtype !== 'float32' && opts.dtype !== 'float16')
+      throw new UsageError(`reduce: --dtype must be float32 or float16, got ${JSON.stringify(opts.dtype)}`);
     const reducer = getReducer(String(opts.method));
     rejectForeignMethodOptions(reducer, opts);
-    if (opts.ratio !== undefined && !((opts.ratio as number) > 0 && (opts.ratio as number) <= 1)) throw new UsageError(`${reducer.name}: ratio must be in (0, 1], got ${opts.ratio}`);
-    if (opts.budget !== undefined && (opts.budget as number) < 1) throw new UsageError(`${reducer.name}: budget must be an integer ≥ 1, got ${opts.budget}`);
+    if (opts.ratio !== undefined && !((opts.ratio as number) > 0 && (opts.ratio as number) <= 1))
+      throw new UsageError(`${reducer.name}: ratio must be in (0, 1], got ${opts.ratio}`);
+    if (opts.budget !== undefined && (opts.budget as number) < 1)
+      throw new UsageError(`${reducer.name}: budget must be an integer ≥ 1, got ${opts.budget}`);
     const outPath = String(opts.out);
     // Checked before the (possibly long) reduction rather than after it.
     const outExt = extname(outPath).toLowerCase();
-    if (outExt !== '.npy' && outExt !== '.safetensors') throw new UsageError(`${reducer.name}: --out ${outPath}: unsupported output extension ${JSON.stringify(outExt)} (expected .npy or .safetensors)`);
+    if (outExt !== '.npy' && outExt !== '.safetensors')
+      throw new UsageError(
+        `${reducer.name}: --out ${outPath}: unsupported output extension ${JSON.stringify(outExt)} (expected .npy or .safetensors)`,
+      );
     // onnxruntime's set-up (environment, sessions, first runs) proceeds while the input is read; reported as native_setup_ms.
     const setup = warmUpKernels(reducer.native ?? []);
     setup.catch(() => undefined); // a failing input file is the error to report; the set-up's own failure surfaces at the await below
@@ -86,7 +108,9 @@ pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
         ms,
       });
     } else {
-      process.stdout.write(`${reducer.name}: ${run.n_in} → ${run.n_out} tokens (d = ${tokens.d}${run.n_padding ? `; ${run.n_padding} AnyRes padding tokens left out` : ''}) in ${ms.toFixed(1)} ms → ${outPath}\n`);
+      process.stdout.write(
+        `${reducer.name}: ${run.n_in} → ${run.n_out} tokens (d = ${tokens.d}${run.n_padding ? `; ${run.n_padding} AnyRes padding tokens left out` : ''}) in ${ms.toFixed(1)} ms → ${outPath}\n`,
+      );
     }
   });
   return command;

@@ -4,7 +4,21 @@ import { UsageError, VtcError } from '../../core/errors.js';
 import { checkEncoding, readTextFile } from '../../io/text.js';
 import { writeFileAtomic } from '../../io/write.js';
 import { getProfile, profileNames } from '../../profiles/index.js';
-import { DEFAULT_CONFIG, IMAGE_FORMATS, checkOcrOptions, checkPageOutput, loadConfig, measureCompression, ocrPages, planRender, toConfigFile, writePages, type ImageFormat, type RenderConfig, type RenderedPage } from '../../render/index.js';
+import {
+  DEFAULT_CONFIG,
+  IMAGE_FORMATS,
+  checkOcrOptions,
+  checkPageOutput,
+  loadConfig,
+  measureCompression,
+  ocrPages,
+  planRender,
+  toConfigFile,
+  writePages,
+  type ImageFormat,
+  type RenderConfig,
+  type RenderedPage,
+} from '../../render/index.js';
 import { searchConfig, type Candidate } from '../../render/search.js';
 import { checkInteger } from '../../core/validate.js';
 import { createProgress } from '../progress.js';
@@ -16,7 +30,9 @@ function readText(source: string, encoding: string | undefined): Promise<string>
 }
 
 function baseConfig(path: string | undefined, fallbackFonts: string[] = []): RenderConfig {
-  const config = path ? loadConfig(path) : { ...DEFAULT_CONFIG, pageSize: [...DEFAULT_CONFIG.pageSize] as [number, number], fallbackFonts: [] };
+  const config = path
+    ? loadConfig(path)
+    : { ...DEFAULT_CONFIG, pageSize: [...DEFAULT_CONFIG.pageSize] as [number, number], fallbackFonts: [] };
   // --fallback-font adds to the config's "fallback-fonts" (paths from the command line are relative to the working folder).
   return { ...config, fallbackFonts: [...config.fallbackFonts, ...fallbackFonts.map((f) => resolve(f))] };
 }
@@ -25,7 +41,8 @@ function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-const FALLBACK_FONT_HELP = 'font file (.ttf/.otf/.ttc) for characters the main font lacks, e.g. CJK or emoji (repeatable; tried in order; adds to the config\'s "fallback-fonts")';
+const FALLBACK_FONT_HELP =
+  'font file (.ttf/.otf/.ttc) for characters the main font lacks, e.g. CJK or emoji (repeatable; tried in order; adds to the config\'s "fallback-fonts")';
 
 interface RenderOptions {
   config?: string;
@@ -75,20 +92,36 @@ function withParentOptions(opts: SearchOpts, command: Command): SearchOpts {
 
 function searchCommand(): Command {
   return configureCommand(new Command('search'))
-    .description("evolutionary search over Glyph's render settings: maximise compression subject to OCR CER ≤ --max-cer")
+    .description(
+      "evolutionary search over Glyph's render settings: maximise compression subject to OCR CER ≤ --max-cer",
+    )
     .argument('<text>', 'text file, or - for stdin')
     .option('--config <file>', 'base config (Glyph kebab-case JSON); its settings seed the search', undefined)
     .option('--profile <name>', `vision-token profile: ${profileNames().join(', ')}`, 'qwen2.5-vl')
-    .option('--tokenizer <name>', 'text tokenizer: o200k_base, cl100k_base, qwen, or a Hugging Face tokenizer.json (default: qwen for Qwen profiles, o200k_base otherwise)')
+    .option(
+      '--tokenizer <name>',
+      'text tokenizer: o200k_base, cl100k_base, qwen, or a Hugging Face tokenizer.json (default: qwen for Qwen profiles, o200k_base otherwise)',
+    )
     .requiredOption('--max-cer <c>', 'largest acceptable OCR character error rate, e.g. 0.05', parseNumber('--max-cer'))
     .option('--generations <g>', 'generations', parseInteger('--generations'), 4)
     .option('--population <n>', 'candidates per generation', parseInteger('--population'), 8)
     .option('--seed <s>', 'random seed', parseInteger('--seed'), 0)
-    .option('--sample-chars <n>', 'characters of the text OCR checks per candidate', parseInteger('--sample-chars'), 3000)
+    .option(
+      '--sample-chars <n>',
+      'characters of the text OCR checks per candidate',
+      parseInteger('--sample-chars'),
+      3000,
+    )
     .option('--fallback-font <file>', FALLBACK_FONT_HELP, collect)
-    .option('--encoding <name>', 'text encoding when the file has no byte-order mark: utf-8 (default; invalid bytes are an error), latin1, windows-1252, utf-16le, shift_jis, …')
+    .option(
+      '--encoding <name>',
+      'text encoding when the file has no byte-order mark: utf-8 (default; invalid bytes are an error), latin1, windows-1252, utf-16le, shift_jis, …',
+    )
     .option('--out <file>', 'write the best config here (Glyph kebab-case JSON)')
-    .option('--json', 'print one JSON object {best, baseline, pareto: [{compression, cer, pages, vision_tokens, config}], evaluated}')
+    .option(
+      '--json',
+      'print one JSON object {best, baseline, pareto: [{compression, cer, pages, vision_tokens, config}], evaluated}',
+    )
     .addHelpText(
       'after',
       `
@@ -115,22 +148,45 @@ candidate 0, so the best config is never worse than it when it is feasible.`,
         population: opts.population,
         seed: opts.seed,
         sampleChars: opts.sampleChars,
-        onCandidate: (c, done) => progress.update(done, `ρ ${c.compression.toFixed(2)} CER ${(c.cer * 100).toFixed(1)}%`),
+        onCandidate: (c, done) =>
+          progress.update(done, `ρ ${c.compression.toFixed(2)} CER ${(c.cer * 100).toFixed(1)}%`),
       });
       progress.stop();
-      if (opts.out && result.best) await writeFileAtomic(opts.out, `${JSON.stringify(toConfigFile(result.best.config), null, 2)}\n`);
-      const summary = (c: Candidate) => ({ compression: c.compression, cer: c.cer, feasible: c.feasible, pages: c.pages, vision_tokens: c.visionTokens, config: toConfigFile(c.config) });
+      if (opts.out && result.best)
+        await writeFileAtomic(opts.out, `${JSON.stringify(toConfigFile(result.best.config), null, 2)}\n`);
+      const summary = (c: Candidate) => ({
+        compression: c.compression,
+        cer: c.cer,
+        feasible: c.feasible,
+        pages: c.pages,
+        vision_tokens: c.visionTokens,
+        config: toConfigFile(c.config),
+      });
       if (opts.json) {
-        printJson({ best: result.best && summary(result.best), baseline: summary(result.baseline), pareto: result.pareto.map(summary), evaluated: result.evaluated.length });
+        printJson({
+          best: result.best && summary(result.best),
+          baseline: summary(result.baseline),
+          pareto: result.pareto.map(summary),
+          evaluated: result.evaluated.length,
+        });
       } else {
         const line = (c: Candidate) =>
           `${c.compression.toFixed(3).padStart(8)}  ${(c.cer * 100).toFixed(2).padStart(6)}%  ${String(c.pages).padStart(5)}  dpi ${c.genome.dpi} font ${c.genome.fontSize}/${c.genome.fontSize + c.genome.lineExtra} margins ${c.genome.marginX},${c.genome.marginY} h-scale ${c.genome.horizontalScale} ${c.genome.alignment} ${c.config.pageSize.join('×')} pt`;
-        process.stdout.write(`Pareto front (${result.evaluated.length} configs evaluated, profile ${opts.profile}):\n  compression     CER  pages  config\n`);
+        process.stdout.write(
+          `Pareto front (${result.evaluated.length} configs evaluated, profile ${opts.profile}):\n  compression     CER  pages  config\n`,
+        );
         for (const c of result.pareto) process.stdout.write(`${c.feasible ? '*' : ' '} ${line(c)}\n`);
         process.stdout.write(`baseline: ${line(result.baseline)}\n`);
-        if (result.best) process.stdout.write(`best (CER ≤ ${opts.maxCer}): ${line(result.best)}${opts.out ? ` → ${opts.out}` : ''}\n`);
+        if (result.best)
+          process.stdout.write(
+            `best (CER ≤ ${opts.maxCer}): ${line(result.best)}${opts.out ? ` → ${opts.out}` : ''}\n`,
+          );
       }
-      if (!result.best) throw new VtcError(`render search: no config met CER ≤ ${opts.maxCer} (${result.evaluated.length} evaluated)${opts.out ? `; ${opts.out} not written` : ''}`, 'E_NO_FEASIBLE_CONFIG');
+      if (!result.best)
+        throw new VtcError(
+          `render search: no config met CER ≤ ${opts.maxCer} (${result.evaluated.length} evaluated)${opts.out ? `; ${opts.out} not written` : ''}`,
+          'E_NO_FEASIBLE_CONFIG',
+        );
     });
 }
 
@@ -138,20 +194,39 @@ export function renderCommand(): Command {
   const command = configureCommand(new Command('render'))
     .description('render long text to compact page images (Glyph) and report text vs vision tokens')
     .argument('<text>', 'text file, or - for stdin')
-    .option('--config <file>', "render config: Glyph's kebab-case JSON (config_en.json loads as is); defaults to Glyph's best config with DejaVu Sans")
+    .option(
+      '--config <file>',
+      "render config: Glyph's kebab-case JSON (config_en.json loads as is); defaults to Glyph's best config with DejaVu Sans",
+    )
     .option('--profile <name>', `vision-token profile: ${profileNames().join(', ')}`, 'qwen2.5-vl')
-    .option('--tokenizer <name>', 'text tokenizer: o200k_base, cl100k_base, qwen, or a Hugging Face tokenizer.json (default: qwen for Qwen profiles, o200k_base otherwise)')
+    .option(
+      '--tokenizer <name>',
+      'text tokenizer: o200k_base, cl100k_base, qwen, or a Hugging Face tokenizer.json (default: qwen for Qwen profiles, o200k_base otherwise)',
+    )
     // Not requiredOption: commander checks a parent's mandatory options for its subcommands too (render search).
     .option('--out <dir>', 'output folder for page_001.png, page_002.png, … (required)')
     .option('--fallback-font <file>', FALLBACK_FONT_HELP, collect)
-    .option('--encoding <name>', 'text encoding when the file has no byte-order mark: utf-8 (default; invalid bytes are an error), latin1, windows-1252, utf-16le, shift_jis, …')
-    .option('--clean', 'delete page files (page_NNN.png/.jpg/.webp) an earlier render left in --out; without it such a folder is refused')
+    .option(
+      '--encoding <name>',
+      'text encoding when the file has no byte-order mark: utf-8 (default; invalid bytes are an error), latin1, windows-1252, utf-16le, shift_jis, …',
+    )
+    .option(
+      '--clean',
+      'delete page files (page_NNN.png/.jpg/.webp) an earlier render left in --out; without it such a folder is refused',
+    )
     .option('--format <f>', `image format: ${IMAGE_FORMATS.join(', ')}`, 'png')
     .option('--quality <q>', 'JPEG/WebP quality 1–100', parseInteger('--quality'), 90)
     .option('--ocr', 'OCR the pages (tesseract.js, offline English) and report the character error rate')
     .option('--ocr-pages <n>', 'with --ocr: only the first n pages', parseInteger('--ocr-pages'))
-    .option('--ocr-upscale <k>', 'with --ocr: upscale pages k× before OCR (default: enough for ≥ 144 dpi; 1 = as rendered)', parseInteger('--ocr-upscale'))
-    .option('--json', 'print one JSON object {pages, text_tokens, vision_tokens, compression, cer?, page_sizes, files, ms} (cer only with --ocr; files: the page paths written)')
+    .option(
+      '--ocr-upscale <k>',
+      'with --ocr: upscale pages k× before OCR (default: enough for ≥ 144 dpi; 1 = as rendered)',
+      parseInteger('--ocr-upscale'),
+    )
+    .option(
+      '--json',
+      'print one JSON object {pages, text_tokens, vision_tokens, compression, cer?, page_sizes, files, ms} (cer only with --ocr; files: the page paths written)',
+    )
     .addHelpText(
       'after',
       `
@@ -172,7 +247,8 @@ with a byte-order mark; other encodings need --encoding.`,
       // The library's checks (writePages, ocrPages), run before any page is drawn.
       checkPageOutput({ format: opts.format, quality: opts.quality });
       checkOcrOptions({ upscale: opts.ocrUpscale });
-      if (opts.ocrPages !== undefined) checkInteger(opts.ocrPages, 'ocrPages (--ocr-pages)', { min: 1, where: 'render' });
+      if (opts.ocrPages !== undefined)
+        checkInteger(opts.ocrPages, 'ocrPages (--ocr-pages)', { min: 1, where: 'render' });
       getProfile(opts.profile);
       if (opts.encoding) checkEncoding(opts.encoding);
       const text = await readText(source, opts.encoding);
@@ -190,18 +266,33 @@ with a byte-order mark; other encodings need --encoding.`,
           yield page;
         }
       })();
-      const files = await writePages(tracked, opts.out!, { format: opts.format as ImageFormat, quality: opts.quality, existing: opts.clean ? 'clean' : 'refuse', onPage: (done) => progress.update(done) });
+      const files = await writePages(tracked, opts.out!, {
+        format: opts.format as ImageFormat,
+        quality: opts.quality,
+        existing: opts.clean ? 'clean' : 'refuse',
+        onPage: (done) => progress.update(done),
+      });
       const ms = performance.now() - started;
       progress.stop();
-      for (const g of plan.missingGlyphs) process.stderr.write(`vtc: warning: no font has ${JSON.stringify(g.char)} ${g.codePoint} (${g.count}×); drawn from a system font or as a missing-glyph box, so these pixels depend on the machine\n`);
-      const compression = await measureCompression(text, sizes.map(([width, height]) => ({ width, height })), { profile: opts.profile, tokenizer: opts.tokenizer });
+      for (const g of plan.missingGlyphs)
+        process.stderr.write(
+          `vtc: warning: no font has ${JSON.stringify(g.char)} ${g.codePoint} (${g.count}×); drawn from a system font or as a missing-glyph box, so these pixels depend on the machine\n`,
+        );
+      const compression = await measureCompression(
+        text,
+        sizes.map(([width, height]) => ({ width, height })),
+        { profile: opts.profile, tokenizer: opts.tokenizer },
+      );
       let cer: number | undefined;
       let pageCer: number[] | undefined;
       if (pages) {
         const selected = pages.slice(0, opts.ocrPages ?? pages.length);
         const ocrProgress = createProgress(!opts.json && Boolean(process.stderr.isTTY) && !process.env.CI);
         ocrProgress.start(selected.length, 'OCR');
-        const fidelity = await ocrPages(selected, { onPage: (done) => ocrProgress.update(done), ...(opts.ocrUpscale ? { upscale: opts.ocrUpscale } : {}) });
+        const fidelity = await ocrPages(selected, {
+          onPage: (done) => ocrProgress.update(done),
+          ...(opts.ocrUpscale ? { upscale: opts.ocrUpscale } : {}),
+        });
         ocrProgress.stop();
         cer = fidelity.cer;
         pageCer = fidelity.pages.map((p) => p.cer);
@@ -222,7 +313,9 @@ with a byte-order mark; other encodings need --encoding.`,
       process.stdout.write(
         `${sizes.length} page${sizes.length === 1 ? '' : 's'} → ${opts.out} (${ms.toFixed(0)} ms)\n` +
           `text tokens ${compression.textTokens} (${compression.tokenizer}), vision tokens ${compression.visionTokens} (${compression.profile}), compression ${compression.compression.toFixed(2)}×\n` +
-          (cer !== undefined ? `OCR CER ${(cer * 100).toFixed(2)}% over ${pageCer!.length} page(s): ${pageCer!.map((c, i) => `p${i + 1} ${(c * 100).toFixed(2)}%`).join(', ')}\n` : ''),
+          (cer !== undefined
+            ? `OCR CER ${(cer * 100).toFixed(2)}% over ${pageCer!.length} page(s): ${pageCer!.map((c, i) => `p${i + 1} ${(c * 100).toFixed(2)}%`).join(', ')}\n`
+            : ''),
       );
     });
   command.addCommand(searchCommand());

@@ -22,7 +22,11 @@ export function tokensCommand(): Command {
     .description('vision tokens a provider bills for images, with the size it processes them at')
     .argument('<image...>', 'image files (anything sharp reads)')
     .option('--profile <name>', `provider rule: ${profileNames().join(', ')}`, 'qwen2.5-vl')
-    .option('--max-pixels <n>', 'refuse images above this many pixels (default 100000000)', parseInteger('--max-pixels'))
+    .option(
+      '--max-pixels <n>',
+      'refuse images above this many pixels (default 100000000)',
+      parseInteger('--max-pixels'),
+    )
     .option('--json', 'print one JSON object {profile, images: [{file, width, height, tokens}], total}');
   command.addHelpText(
     'after',
@@ -49,7 +53,9 @@ follow each provider's published rule (docs/profiles.md lists the sources).`,
       return;
     }
     const width = Math.max(4, ...rows.map((r) => r.file.length));
-    const lines = rows.map((r) => `${r.file.padEnd(width)}  ${`${r.width}x${r.height}`.padStart(11)}  ${String(r.tokens).padStart(7)}`);
+    const lines = rows.map(
+      (r) => `${r.file.padEnd(width)}  ${`${r.width}x${r.height}`.padStart(11)}  ${String(r.tokens).padStart(7)}`,
+    );
     lines.push(`${'total'.padEnd(width)}  ${''.padStart(11)}  ${String(total).padStart(7)}  (${profile.name})`);
     process.stdout.write(`${lines.join('\n')}\n`);
   });

@@ -43,14 +43,19 @@ export function formatVideoQa(run: VideoQaRun): string {
   const kept = plan.clips.filter((c) => c.selected).length;
   lines.push(`clips: ${kept} of ${plan.clips.length} kept (${plan.retrieval} retrieval)`);
   for (const clip of plan.clips) {
-    lines.push(`  ${clip.selected ? '*' : ' '} ${formatTime(clip.startTime)}–${formatTime(clip.endTime)}  score ${clip.score.toFixed(3)}  (${clip.end - clip.start} sampled frames)`);
+    lines.push(
+      `  ${clip.selected ? '*' : ' '} ${formatTime(clip.startTime)}–${formatTime(clip.endTime)}  score ${clip.score.toFixed(3)}  (${clip.end - clip.start} sampled frames)`,
+    );
   }
-  lines.push(`frames sent (${plan.keyframes.length}, ${plan.frameWidth}x${plan.frameHeight}): ${plan.keyframes.map((k) => `${k.time.toFixed(1)}s`).join(' ')}`);
+  lines.push(
+    `frames sent (${plan.keyframes.length}, ${plan.frameWidth}x${plan.frameHeight}): ${plan.keyframes.map((k) => `${k.time.toFixed(1)}s`).join(' ')}`,
+  );
   const saving = plan.tokensUniform > 0 ? (1 - plan.tokensSent / plan.tokensUniform) * 100 : 0;
   lines.push(
     `vision tokens (${plan.profile}): ${plan.tokensSent} sent vs ${plan.tokensUniform} for uniform 1 fps sampling → ${saving >= 0 ? `${saving.toFixed(1)}% fewer` : `${(-saving).toFixed(1)}% more`}`,
   );
-  if (run.files) lines.push(`dry run: contact sheet ${run.files.contactSheet}`, `         request     ${run.files.request}`);
+  if (run.files)
+    lines.push(`dry run: contact sheet ${run.files.contactSheet}`, `         request     ${run.files.request}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -59,26 +64,64 @@ export function videoQaCommand(): Command {
     .description('answer a question about a video with any OpenAI-compatible VLM, sending only the frames that matter')
     .argument('<video>', 'video file (anything ffmpeg reads)')
     .requiredOption('-q, --question <text>', 'the question to ask')
-    .option('--endpoint <url>', 'OpenAI-compatible base URL ending in /v1 (vLLM, llama.cpp server, Ollama http://127.0.0.1:11434/v1)')
+    .option(
+      '--endpoint <url>',
+      'OpenAI-compatible base URL ending in /v1 (vLLM, llama.cpp server, Ollama http://127.0.0.1:11434/v1)',
+    )
     .option('--model <name>', 'model name the endpoint serves')
     .option('--api-key-env <var>', 'environment variable holding the API key (sent as a Bearer token)')
     .option('--frames <n>', 'frames to send (default 8)', parseInteger('--frames'))
-    .option('--token-budget <n>', 'vision-token budget under --profile instead of --frames', parseInteger('--token-budget'))
+    .option(
+      '--token-budget <n>',
+      'vision-token budget under --profile instead of --frames',
+      parseInteger('--token-budget'),
+    )
     .option('--clips <k>', 'event clips to keep', parseInteger('--clips'), 3)
     .option('--profile <name>', `token accounting profile: ${profileNames().join(', ')}`, 'qwen2.5-vl')
     .option('--fps <r>', 'sampling rate before selection, frames per second', parseNumber('--fps'), 2)
-    .option('--max-frames <n>', 'cap on sampled frames (the rate drops to span the whole video)', parseInteger('--max-frames'), 64)
+    .option(
+      '--max-frames <n>',
+      'cap on sampled frames (the rate drops to span the whole video)',
+      parseInteger('--max-frames'),
+      64,
+    )
     .option('--max-side <px>', 'long side of the frames sent, pixels (never upscaled)', parseInteger('--max-side'), 448)
-    .option('--encoder <spec>', 'token encoder for segmentation and merging: patch (built-in, 224 px) or an ONNX model directory', 'patch')
-    .option('--dual-encoder <dir>', 'CLIP-style dual encoder (dual.json, vision.onnx, text.onnx, tokenizer.json) for question-driven clip retrieval')
-    .option('--threshold <tau>', 'cut clips wherever adjacent-frame similarity drops below this', parseNumber('--threshold'))
-    .option('--segments <n>', 'target number of event clips from the least-similar-transition rule', parseInteger('--segments'))
-    .option('--timeout <s>', 'deadline in seconds for one request to the endpoint, whole reply included (one retry after a timeout, reset or 5xx: at most 2 × this plus a short backoff)', parseNumber('--timeout'), 120)
+    .option(
+      '--encoder <spec>',
+      'token encoder for segmentation and merging: patch (built-in, 224 px) or an ONNX model directory',
+      'patch',
+    )
+    .option(
+      '--dual-encoder <dir>',
+      'CLIP-style dual encoder (dual.json, vision.onnx, text.onnx, tokenizer.json) for question-driven clip retrieval',
+    )
+    .option(
+      '--threshold <tau>',
+      'cut clips wherever adjacent-frame similarity drops below this',
+      parseNumber('--threshold'),
+    )
+    .option(
+      '--segments <n>',
+      'target number of event clips from the least-similar-transition rule',
+      parseInteger('--segments'),
+    )
+    .option(
+      '--timeout <s>',
+      'deadline in seconds for one request to the endpoint, whole reply included (one retry after a timeout, reset or 5xx: at most 2 × this plus a short backoff)',
+      parseNumber('--timeout'),
+      120,
+    )
     .option('--max-tokens <n>', 'longest answer the model may write, in tokens', parseInteger('--max-tokens'), 512)
     .option('--out <dir>', 'where --dry-run writes contact-sheet.png and request.json', 'vtc-video-qa')
-    .option('--tokens-out <file>', 'also save the token-level result (kept frames after temporal merging) as .safetensors or .npy')
+    .option(
+      '--tokens-out <file>',
+      'also save the token-level result (kept frames after temporal merging) as .safetensors or .npy',
+    )
     .option('--dry-run', 'write the contact sheet and the request instead of calling the endpoint')
-    .option('--json', 'print one JSON object {answer, clips:[{start,end,score}], frames:[{t}], tokens_sent, tokens_uniform}');
+    .option(
+      '--json',
+      'print one JSON object {answer, clips:[{start,end,score}], frames:[{t}], tokens_sent, tokens_uniform}',
+    );
   command.addHelpText(
     'after',
     `
@@ -97,7 +140,10 @@ merged group. tokens_uniform is what 1 fps sampling (≤ 64 frames, same resolut
     // videoQa's own checks, before the encoder loads.
     checkVideoQaOptions({ ...flags, timeoutMs: flags.timeout * 1000 });
     const apiKey = apiKeyFromEnv(flags.apiKeyEnv);
-    const encoder: VisionEncoder = await loadEncoder(flags.encoder, flags.encoder === 'patch' ? { inputSize: 224, patchSize: 14 } : {});
+    const encoder: VisionEncoder = await loadEncoder(
+      flags.encoder,
+      flags.encoder === 'patch' ? { inputSize: 224, patchSize: 14 } : {},
+    );
     let dualEncoder: DualEncoder | undefined;
     const progress = createProgress();
     let started = false;

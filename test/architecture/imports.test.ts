@@ -42,7 +42,12 @@ export function readImportGraph(root: string, skip: (path: string) => boolean): 
         const local: string[] = [];
         const external: string[] = [];
         for (const { fileName } of ts.preProcessFile(readFileSync(path, 'utf8'), true, true).importedFiles) {
-          if (fileName.startsWith('.')) local.push(relative(root, resolve(dirname(path), fileName)).split(sep).join('/'));
+          if (fileName.startsWith('.'))
+            local.push(
+              relative(root, resolve(dirname(path), fileName))
+                .split(sep)
+                .join('/'),
+            );
           else external.push(fileName);
         }
         files.set(rel, { local, external });
@@ -118,9 +123,11 @@ export function layerViolations(graph: ImportGraph): string[] {
     if (!allowed) continue;
     for (const target of local) {
       const targetFolder = target.split('/')[0]!;
-      if (!allowed.includes(targetFolder)) out.push(`${file} imports ${target} (${folder}/ may import only ${allowed.map((f) => `${f}/`).join(', ')})`);
+      if (!allowed.includes(targetFolder))
+        out.push(`${file} imports ${target} (${folder}/ may import only ${allowed.map((f) => `${f}/`).join(', ')})`);
     }
-    for (const specifier of external) if (!allowedExternal(file, specifier)) out.push(`${file} imports ${specifier} (${folder}/ does no I/O)`);
+    for (const specifier of external)
+      if (!allowedExternal(file, specifier)) out.push(`${file} imports ${specifier} (${folder}/ does no I/O)`);
   }
   return out.sort();
 }
@@ -128,7 +135,8 @@ export function layerViolations(graph: ImportGraph): string[] {
 const graph = readImportGraph(distRoot, (rel) => rel === 'test' || rel.endsWith('.d.ts') || rel.endsWith('.map'));
 
 test('the compiled sources are found (dist/ without dist/test)', () => {
-  for (const file of ['index.js', 'core/tokenset.js', 'cli/main.js', 'client/openai.js']) assert.ok(graph.files.has(file), `${file} missing from ${distRoot}`);
+  for (const file of ['index.js', 'core/tokenset.js', 'cli/main.js', 'client/openai.js'])
+    assert.ok(graph.files.has(file), `${file} missing from ${distRoot}`);
   assert.ok(![...graph.files.keys()].some((f) => f.startsWith('test/')));
 });
 
@@ -139,7 +147,9 @@ test('no file-level import cycle', () => {
 
 test('no import cycle between folders', () => {
   const folders = folderGraph(graph);
-  const cycles = findCycles(folders).map((c) => c.map((f, i) => (i === 0 ? f : `${folders.witness.get(`${c[i - 1]} → ${f}`)}`)).join(' → '));
+  const cycles = findCycles(folders).map((c) =>
+    c.map((f, i) => (i === 0 ? f : `${folders.witness.get(`${c[i - 1]} → ${f}`)}`)).join(' → '),
+  );
   assert.deepEqual(cycles, []);
 });
 
@@ -148,7 +158,9 @@ test('core/, reducers/ and client/ import only the layers below them, and core/ 
 });
 
 test('no shipped module imports test code', () => {
-  const offenders = [...graph.files].filter(([, { local }]) => local.some((t) => t.startsWith('test/'))).map(([f]) => f);
+  const offenders = [...graph.files]
+    .filter(([, { local }]) => local.some((t) => t.startsWith('test/')))
+    .map(([f]) => f);
   assert.deepEqual(offenders, []);
 });
 

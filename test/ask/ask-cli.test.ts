@@ -29,23 +29,33 @@ async function startServer(status = 200): Promise<{ url: string; seen: Seen[]; s
         res.end(JSON.stringify(value));
       };
       if (status !== 200) return reply(status, { error: { message: 'the model crashed' } });
-      if (req.method !== 'POST' || req.url !== '/v1/chat/completions') return reply(400, { error: { message: `unexpected ${req.method} ${req.url}` } });
-      const request = JSON.parse(body) as { messages: { content: { type: string; text?: string; image_url?: { url: string; detail?: string } }[] }[] };
+      if (req.method !== 'POST' || req.url !== '/v1/chat/completions')
+        return reply(400, { error: { message: `unexpected ${req.method} ${req.url}` } });
+      const request = JSON.parse(body) as {
+        messages: { content: { type: string; text?: string; image_url?: { url: string; detail?: string } }[] }[];
+      };
       const images: Seen['images'] = [];
       for (const part of request.messages[0]!.content.filter((p) => p.type === 'image_url')) {
         const match = /^data:image\/(jpeg|png);base64,([A-Za-z0-9+/=]+)$/.exec(part.image_url!.url);
         if (!match) return reply(400, { error: { message: 'not a PNG/JPEG data URL' } });
         try {
           const meta = await sharp(Buffer.from(match[2]!, 'base64')).metadata();
-          if (meta.format !== match[1]) return reply(400, { error: { message: `data URL says ${match[1]}, bytes are ${meta.format}` } });
-          images.push({ width: meta.width!, height: meta.height!, ...(part.image_url!.detail ? { detail: part.image_url!.detail } : {}) });
+          if (meta.format !== match[1])
+            return reply(400, { error: { message: `data URL says ${match[1]}, bytes are ${meta.format}` } });
+          images.push({
+            width: meta.width!,
+            height: meta.height!,
+            ...(part.image_url!.detail ? { detail: part.image_url!.detail } : {}),
+          });
         } catch {
           return reply(400, { error: { message: 'image does not decode' } });
         }
       }
       const text = request.messages[0]!.content.find((p) => p.type === 'text')?.text ?? '';
       seen.push({ images, text, authorization: req.headers.authorization });
-      reply(200, { choices: [{ index: 0, message: { role: 'assistant', content: ` 42.50 (${images.length} images)\n` } }] });
+      reply(200, {
+        choices: [{ index: 0, message: { role: 'assistant', content: ` 42.50 (${images.length} images)\n` } }],
+      });
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -60,19 +70,47 @@ before(async () => {
   picture = join(dir, 'receipt.png');
   // 900×700 white page, a dark text-like band near the bottom right (the detail).
   const data = Buffer.alloc(900 * 700 * 3, 255);
-  for (let y = 560; y < 600; y++) for (let x = 600; x < 860; x++) if ((x >> 3) % 2 === 0 && (y >> 2) % 3 !== 0) data.fill(20, (y * 900 + x) * 3, (y * 900 + x) * 3 + 3);
-  await sharp(data, { raw: { width: 900, height: 700, channels: 3 } }).png().toFile(picture);
+  for (let y = 560; y < 600; y++)
+    for (let x = 600; x < 860; x++)
+      if ((x >> 3) % 2 === 0 && (y >> 2) % 3 !== 0) data.fill(20, (y * 900 + x) * 3, (y * 900 + x) * 3 + 3);
+  await sharp(data, { raw: { width: 900, height: 700, channels: 3 } })
+    .png()
+    .toFile(picture);
 });
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-type AskJson = { answer: string | null; images: { width: number; height: number; box: number[] }[]; tokens_sent: number; tokens_full: number };
+type AskJson = {
+  answer: string | null;
+  images: { width: number; height: number; box: number[] }[];
+  tokens_sent: number;
+  tokens_full: number;
+};
 
 test('vtc ask --json: the images the server decodes are exactly those in the JSON, within the budget', async () => {
   const { url, seen, server } = await startServer();
   try {
     for (const method of ['downsample', 'focus']) {
-      const result = await runCli(['ask', picture, '-q', 'What is the total?', '--endpoint', url, '--model', 'm', '--budget', '300', '--method', method, '--json', '--api-key-env', 'VTC_ASK_KEY'], { env: { VTC_ASK_KEY: 'sk-ask' } });
+      const result = await runCli(
+        [
+          'ask',
+          picture,
+          '-q',
+          'What is the total?',
+          '--endpoint',
+          url,
+          '--model',
+          'm',
+          '--budget',
+          '300',
+          '--method',
+          method,
+          '--json',
+          '--api-key-env',
+          'VTC_ASK_KEY',
+        ],
+        { env: { VTC_ASK_KEY: 'sk-ask' } },
+      );
       assert.equal(result.code, 0, result.stderr);
       const json = JSON.parse(result.stdout) as AskJson;
       assert.deepEqual(Object.keys(json), ['answer', 'images', 'tokens_sent', 'tokens_full']);
@@ -80,23 +118,45 @@ test('vtc ask --json: the images the server decodes are exactly those in the JSO
       assert.equal(json.answer, `42.50 (${request.images.length} images)`);
       assert.equal(request.authorization, 'Bearer sk-ask');
       assert.equal(json.images.length, request.images.length);
-      json.images.forEach((image, i) => assert.deepEqual([image.width, image.height], [request.images[i]!.width, request.images[i]!.height]));
+      json.images.forEach((image, i) =>
+        assert.deepEqual([image.width, image.height], [request.images[i]!.width, request.images[i]!.height]),
+      );
       assert.ok(json.tokens_sent <= 300, `${method}: ${json.tokens_sent}`);
       // qwen2.5-vl: 900×700 → 896×700 → 32·25 tokens as it is.
       assert.equal(json.tokens_full, 800);
       assert.deepEqual(json.images[0]!.box, [0, 0, 900, 700]);
       if (method === 'focus') {
         assert.ok(json.images.length >= 2);
-        assert.match(request.text, /^Image 1 is the whole picture \(900x700 px, downscaled\); image 2 is a detail crop of the region x=\d+\.\.\d+, y=\d+\.\.\d+ of that picture/);
+        assert.match(
+          request.text,
+          /^Image 1 is the whole picture \(900x700 px, downscaled\); image 2 is a detail crop of the region x=\d+\.\.\d+, y=\d+\.\.\d+ of that picture/,
+        );
         assert.ok(request.text.endsWith('What is the total?'));
-        assert.match(result.stderr, /vtc: note: focus: the question is not used to choose regions \(no dual encoder configured\); using query-free saliency/);
+        assert.match(
+          result.stderr,
+          /vtc: note: focus: the question is not used to choose regions \(no dual encoder configured\); using query-free saliency/,
+        );
       } else {
         assert.equal(json.images.length, 1);
         assert.equal(request.text, 'What is the total?');
       }
     }
     // OpenAI detail=low profile: the request carries detail "low".
-    const low = await runCli(['ask', picture, '-q', 'x', '--endpoint', url, '--model', 'm', '--profile', 'gpt-4o-low', '--budget', '85', '--json']);
+    const low = await runCli([
+      'ask',
+      picture,
+      '-q',
+      'x',
+      '--endpoint',
+      url,
+      '--model',
+      'm',
+      '--profile',
+      'gpt-4o-low',
+      '--budget',
+      '85',
+      '--json',
+    ]);
     assert.equal(low.code, 0, low.stderr);
     assert.equal(seen.at(-1)!.images[0]!.detail, 'low');
     assert.equal((JSON.parse(low.stdout) as AskJson).tokens_sent, 85);
@@ -107,7 +167,20 @@ test('vtc ask --json: the images the server decodes are exactly those in the JSO
 
 test('vtc ask --dry-run writes the planned images and the request, prints answer null, calls nothing', async () => {
   const out = join(dir, 'dry');
-  const result = await runCli(['ask', picture, '-q', 'Total?', '--dry-run', '--ratio', '0.25', '--method', 'focus', '--out', out, '--json']);
+  const result = await runCli([
+    'ask',
+    picture,
+    '-q',
+    'Total?',
+    '--dry-run',
+    '--ratio',
+    '0.25',
+    '--method',
+    'focus',
+    '--out',
+    out,
+    '--json',
+  ]);
   assert.equal(result.code, 0, result.stderr);
   const json = JSON.parse(result.stdout) as AskJson;
   assert.equal(json.answer, null);
@@ -119,7 +192,9 @@ test('vtc ask --dry-run writes the planned images and the request, prints answer
     const meta = await sharp(readFileSync(join(out, file))).metadata();
     assert.deepEqual([meta.width, meta.height], [json.images[i]!.width, json.images[i]!.height]);
   }
-  const request = JSON.parse(readFileSync(join(out, 'request.json'), 'utf8')) as { messages: { content: { type: string }[] }[] };
+  const request = JSON.parse(readFileSync(join(out, 'request.json'), 'utf8')) as {
+    messages: { content: { type: string }[] }[];
+  };
   assert.equal(request.messages[0]!.content.filter((p) => p.type === 'image_url').length, json.images.length);
 });
 
@@ -127,16 +202,29 @@ test('vtc tokens: processed size and billed tokens per image, total, unknown pro
   const result = await runCli(['tokens', picture, picture, '--profile', 'gpt-4o', '--json']);
   assert.equal(result.code, 0, result.stderr);
   // 900×700: short side 700 ≤ 768 → 2×2 tiles → 765
-  assert.deepEqual(JSON.parse(result.stdout), { profile: 'gpt-4o', images: [{ file: picture, width: 900, height: 700, tokens: 765 }, { file: picture, width: 900, height: 700, tokens: 765 }], total: 1530 });
+  assert.deepEqual(JSON.parse(result.stdout), {
+    profile: 'gpt-4o',
+    images: [
+      { file: picture, width: 900, height: 700, tokens: 765 },
+      { file: picture, width: 900, height: 700, tokens: 765 },
+    ],
+    total: 1530,
+  });
   const unknown = await runCli(['tokens', picture, '--profile', 'gpt-9']);
   assert.equal(unknown.code, 2);
-  assert.match(unknown.stderr, /^vtc: error: unknown vision profile "gpt-9" \(expected one of: qwen2-vl, qwen2\.5-vl, qwen3-vl, .*gemini-3-high\)\n$/);
+  assert.match(
+    unknown.stderr,
+    /^vtc: error: unknown vision profile "gpt-9" \(expected one of: qwen2-vl, qwen2\.5-vl, qwen3-vl, .*gemini-3-high\)\n$/,
+  );
 });
 
 test('vtc ask bad input: budget below minimum, unknown profile, huge image, unreadable file, missing budget', async () => {
   const low = await runCli(['ask', picture, '-q', 'x', '--dry-run', '--budget', '3', '--out', join(dir, 'x')]);
   assert.equal(low.code, 2);
-  assert.equal(low.stderr, 'vtc: error: token budget 3 is below the smallest image qwen2.5-vl accepts for this 900x700 picture: 4 tokens (at 70x54)\n');
+  assert.equal(
+    low.stderr,
+    'vtc: error: token budget 3 is below the smallest image qwen2.5-vl accepts for this 900x700 picture: 4 tokens (at 70x54)\n',
+  );
   const profile = await runCli(['ask', picture, '-q', 'x', '--dry-run', '--budget', '300', '--profile', 'nope']);
   assert.equal(profile.code, 2);
   assert.match(profile.stderr, /unknown vision profile "nope" \(expected one of: /);
@@ -158,7 +246,18 @@ test('vtc ask endpoint failures: refused, HTTP error, hanging — one line, exit
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
   const port = (probe.address() as AddressInfo).port;
   await new Promise((resolve) => probe.close(resolve));
-  const refused = await runCli(['ask', picture, '-q', 'x', '--endpoint', `http://127.0.0.1:${port}/v1`, '--model', 'm', '--budget', '100']);
+  const refused = await runCli([
+    'ask',
+    picture,
+    '-q',
+    'x',
+    '--endpoint',
+    `http://127.0.0.1:${port}/v1`,
+    '--model',
+    'm',
+    '--budget',
+    '100',
+  ]);
   assert.equal(refused.code, 1);
   assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
   assert.match(refused.stderr, /connection refused/);
@@ -178,9 +277,25 @@ test('vtc ask endpoint failures: refused, HTTP error, hanging — one line, exit
   await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
   const hangUrl = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/v1`;
   try {
-    const result = await runCli(['ask', picture, '-q', 'x', '--endpoint', hangUrl, '--model', 'm', '--budget', '100', '--timeout', '0.5']);
+    const result = await runCli([
+      'ask',
+      picture,
+      '-q',
+      'x',
+      '--endpoint',
+      hangUrl,
+      '--model',
+      'm',
+      '--budget',
+      '100',
+      '--timeout',
+      '0.5',
+    ]);
     assert.equal(result.code, 1);
-    assert.equal(result.stderr, `vtc: error: ${hangUrl}/chat/completions did not answer within 500 ms (gave up after 2 attempts)\n`);
+    assert.equal(
+      result.stderr,
+      `vtc: error: ${hangUrl}/chat/completions did not answer within 500 ms (gave up after 2 attempts)\n`,
+    );
   } finally {
     for (const s of sockets) s.destroy();
     hanging.close();

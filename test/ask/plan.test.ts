@@ -11,12 +11,18 @@ import { getProfile } from '../../profiles/index.js';
 /** White W×H picture with a black/white checkerboard patch at [x, y, s, s] (the only detail). */
 function pictureWithPatch(width: number, height: number, x: number, y: number, side: number): RgbImage {
   const data = new Uint8Array(width * height * 3).fill(255);
-  for (let r = y; r < y + side; r++) for (let c = x; c < x + side; c++) if (((r >> 2) + (c >> 2)) % 2 === 0) data.fill(0, (r * width + c) * 3, (r * width + c) * 3 + 3);
+  for (let r = y; r < y + side; r++)
+    for (let c = x; c < x + side; c++)
+      if (((r >> 2) + (c >> 2)) % 2 === 0) data.fill(0, (r * width + c) * 3, (r * width + c) * 3 + 3);
   return { data, width, height };
 }
 
 async function png(image: RgbImage): Promise<Uint8Array> {
-  return new Uint8Array(await sharp(Buffer.from(image.data), { raw: { width: image.width, height: image.height, channels: 3 } }).png().toBuffer());
+  return new Uint8Array(
+    await sharp(Buffer.from(image.data), { raw: { width: image.width, height: image.height, channels: 3 } })
+      .png()
+      .toBuffer(),
+  );
 }
 
 async function decodedSize(bytes: Uint8Array): Promise<[number, number]> {
@@ -48,34 +54,71 @@ test('focus: thumbnail plus sharper crops of the salient region, boxes in source
   const plan = await planImage(await png(picture), { profile: 'qwen2.5-vl', budget: 150, method: 'focus' });
   assert.equal(plan.method, 'focus');
   assert.ok(plan.tokens_sent <= 150, `sent ${plan.tokens_sent}`);
-  assert.equal(plan.tokens_sent, plan.images.reduce((s, i) => s + i.tokens, 0));
+  assert.equal(
+    plan.tokens_sent,
+    plan.images.reduce((s, i) => s + i.tokens, 0),
+  );
   const [thumb, ...regions] = plan.images;
   assert.equal(thumb!.role, 'thumbnail');
   assert.deepEqual(thumb!.box, [0, 0, 800, 600]);
   assert.ok(regions.length >= 1);
   // The best region holds the only detail in the picture, at a finer scale than the thumbnail.
   const [x, y, w, h] = regions[0]!.box;
-  assert.ok(x <= 600 + 48 && x + w >= 600 + 48 && y <= 440 + 48 && y + h >= 440 + 48, `region ${regions[0]!.box} misses the patch`);
+  assert.ok(
+    x <= 600 + 48 && x + w >= 600 + 48 && y <= 440 + 48 && y + h >= 440 + 48,
+    `region ${regions[0]!.box} misses the patch`,
+  );
   assert.ok(regions[0]!.width / w > thumb!.width / 800, 'regions are sharper than the thumbnail');
   for (const image of plan.images) {
     assert.deepEqual(await decodedSize(image.bytes), [image.width, image.height]);
     assert.equal(image.tokens, getProfile('qwen2.5-vl').tokens(image.width, image.height));
   }
-  assert.ok(plan.notes.some((n) => /query-free saliency/.test(n)), plan.notes.join('; '));
+  assert.ok(
+    plan.notes.some((n) => /query-free saliency/.test(n)),
+    plan.notes.join('; '),
+  );
 });
 
 test('focus says what it uses instead: no dual encoder for a question, an encoder without usable scores', async () => {
   const picture = pictureWithPatch(800, 600, 40, 40, 96);
   const flat: VisionEncoder = {
-    name: 'flat', inputSize: 32, patchSize: 16, dim: 2, hasCls: false,
+    name: 'flat',
+    inputSize: 32,
+    patchSize: 16,
+    dim: 2,
+    hasCls: false,
     async encode(images) {
-      return images.map((): EncodedTile => ({ features: new Float32Array(8).fill(1), rows: 2, cols: 2, dim: 2, scores: new Float32Array(4) }));
+      return images.map(
+        (): EncodedTile => ({
+          features: new Float32Array(8).fill(1),
+          rows: 2,
+          cols: 2,
+          dim: 2,
+          scores: new Float32Array(4),
+        }),
+      );
     },
     async dispose() {},
   };
-  const plan = await planImage(picture, { profile: 'qwen2.5-vl', budget: 150, method: 'focus', question: 'What is in the corner?', encoder: flat });
-  assert.ok(plan.notes.includes('focus: the question is not used to choose regions (no dual encoder configured); using query-free saliency'), plan.notes.join('; '));
-  assert.ok(plan.notes.includes("focus: encoder flat gives no usable token scores; using the built-in patch encoder's saliency instead"), plan.notes.join('; '));
+  const plan = await planImage(picture, {
+    profile: 'qwen2.5-vl',
+    budget: 150,
+    method: 'focus',
+    question: 'What is in the corner?',
+    encoder: flat,
+  });
+  assert.ok(
+    plan.notes.includes(
+      'focus: the question is not used to choose regions (no dual encoder configured); using query-free saliency',
+    ),
+    plan.notes.join('; '),
+  );
+  assert.ok(
+    plan.notes.includes(
+      "focus: encoder flat gives no usable token scores; using the built-in patch encoder's saliency instead",
+    ),
+    plan.notes.join('; '),
+  );
   const [x, y] = plan.images[1]!.box;
   assert.ok(x <= 88 && y <= 88, 'the patch encoder fallback still finds the detail');
 });
@@ -83,7 +126,8 @@ test('focus says what it uses instead: no dual encoder for a question, an encode
 test('focus with a dual encoder ranks regions by the question', async () => {
   // Dark windows match the "question" embedding [1, 0]; bright ones [0, 1].
   const dual: DualEncoder = {
-    name: 'stub', imageSize: 32,
+    name: 'stub',
+    imageSize: 32,
     async embedImages(images) {
       return images.map((im) => {
         let sum = 0;
@@ -99,7 +143,13 @@ test('focus with a dual encoder ranks regions by the question', async () => {
     async dispose() {},
   };
   const picture = pictureWithPatch(800, 600, 680, 40, 96);
-  const plan = await planImage(picture, { profile: 'qwen2.5-vl', budget: 150, method: 'focus', question: 'Where is the dark pattern?', dualEncoder: dual });
+  const plan = await planImage(picture, {
+    profile: 'qwen2.5-vl',
+    budget: 150,
+    method: 'focus',
+    question: 'Where is the dark pattern?',
+    dualEncoder: dual,
+  });
   assert.ok(plan.notes.includes('focus: regions ranked by the question through dual encoder stub'));
   const [x, y, w, h] = plan.images[1]!.box;
   assert.ok(x <= 728 && x + w >= 728 && y <= 88 && y + h >= 88, `region ${plan.images[1]!.box}`);
@@ -117,14 +167,35 @@ test('glyph plans a text input at the highest dpi whose pages fit', async () => 
 
 test('bad input: budget below the minimum, unknown profile, pixel limit, wrong method, both budgets', async () => {
   const picture = pictureWithPatch(400, 300, 0, 0, 8);
-  await assert.rejects(planImage(picture, { profile: 'qwen2.5-vl', budget: 3 }), (e: unknown) => e instanceof UsageError && /smallest image qwen2\.5-vl accepts for this 400x300 picture: 4 tokens/.test(e.message));
-  await assert.rejects(planImage(picture, { profile: 'llava-1.5', budget: 575, method: 'focus' }), (e: unknown) => e instanceof UsageError && /: 576 tokens/.test(e.message));
-  await assert.rejects(planImage(picture, { profile: 'gpt-5', budget: 300 }), (e: unknown) => e instanceof UsageError && /unknown vision profile "gpt-5" \(expected one of: qwen2-vl/.test(e.message));
-  await assert.rejects(planImage(await png(picture), { budget: 300, maxPixels: 1000 }), (e: unknown) => e instanceof InputError && e.code === 'E_PIXEL_LIMIT');
-  await assert.rejects(planImage(picture, { budget: 300, method: 'glyph' }), (e: unknown) => e instanceof UsageError && /method glyph does not apply to a image input/.test(e.message));
+  await assert.rejects(
+    planImage(picture, { profile: 'qwen2.5-vl', budget: 3 }),
+    (e: unknown) =>
+      e instanceof UsageError &&
+      /smallest image qwen2\.5-vl accepts for this 400x300 picture: 4 tokens/.test(e.message),
+  );
+  await assert.rejects(
+    planImage(picture, { profile: 'llava-1.5', budget: 575, method: 'focus' }),
+    (e: unknown) => e instanceof UsageError && /: 576 tokens/.test(e.message),
+  );
+  await assert.rejects(
+    planImage(picture, { profile: 'gpt-5', budget: 300 }),
+    (e: unknown) =>
+      e instanceof UsageError && /unknown vision profile "gpt-5" \(expected one of: qwen2-vl/.test(e.message),
+  );
+  await assert.rejects(
+    planImage(await png(picture), { budget: 300, maxPixels: 1000 }),
+    (e: unknown) => e instanceof InputError && e.code === 'E_PIXEL_LIMIT',
+  );
+  await assert.rejects(
+    planImage(picture, { budget: 300, method: 'glyph' }),
+    (e: unknown) => e instanceof UsageError && /method glyph does not apply to a image input/.test(e.message),
+  );
   await assert.rejects(planImage(picture, { budget: 300, ratio: 0.5 }), /either a token budget or a ratio/);
   await assert.rejects(planImage(picture, { ratio: 1.5 }), /ratio must be in \(0, 1\], got 1\.5/);
-  await assert.rejects(planImage(new Uint8Array([1, 2, 3]), { budget: 300 }), (e: unknown) => e instanceof InputError && /not a readable image/.test(e.message));
+  await assert.rejects(
+    planImage(new Uint8Array([1, 2, 3]), { budget: 300 }),
+    (e: unknown) => e instanceof InputError && /not a readable image/.test(e.message),
+  );
 });
 
 test('several images share one budget in proportion to their full cost', async () => {
@@ -132,14 +203,21 @@ test('several images share one budget in proportion to their full cost', async (
   const b = pictureWithPatch(200, 150, 0, 0, 8);
   const plan = await planImage([a, b], { profile: 'qwen2.5-vl', budget: 200 });
   assert.equal(plan.images.length, 2);
-  assert.deepEqual(plan.images.map((i) => i.source), [0, 1]);
+  assert.deepEqual(
+    plan.images.map((i) => i.source),
+    [0, 1],
+  );
   assert.ok(plan.tokens_sent <= 200);
   assert.ok(plan.images[0]!.tokens > plan.images[1]!.tokens);
   assert.equal(plan.tokens_full, getProfile('qwen2.5-vl').tokens(800, 600) + getProfile('qwen2.5-vl').tokens(200, 150));
 });
 
 test('planImage agrees with the providers published examples', async () => {
-  const flat = (width: number, height: number): RgbImage => ({ data: new Uint8Array(width * height * 3).fill(200), width, height });
+  const flat = (width: number, height: number): RgbImage => ({
+    data: new Uint8Array(width * height * 3).fill(200),
+    width,
+    height,
+  });
   const square = await planImage(flat(1024, 1024), { profile: 'gpt-4o', budget: 765 });
   assert.deepEqual([square.tokens_full, square.tokens_sent, square.images[0]!.width], [765, 765, 1024]); // 768² → 4 tiles
   const smaller = await planImage(flat(1024, 1024), { profile: 'gpt-4o', budget: 764 });

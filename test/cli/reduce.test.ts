@@ -21,7 +21,8 @@ function pool2x2(data: Float32Array, d: number): Float32Array {
     for (let c = 0; c < 12; c++)
       for (let k = 0; k < d; k++) {
         const at = (rr: number, cc: number) => data[(rr * 24 + cc) * d + k]!;
-        out[(r * 12 + c) * d + k] = (at(2 * r, 2 * c) + at(2 * r, 2 * c + 1) + at(2 * r + 1, 2 * c) + at(2 * r + 1, 2 * c + 1)) / 4;
+        out[(r * 12 + c) * d + k] =
+          (at(2 * r, 2 * c) + at(2 * r, 2 * c + 1) + at(2 * r + 1, 2 * c) + at(2 * r + 1, 2 * c + 1)) / 4;
       }
   return out;
 }
@@ -49,7 +50,9 @@ test('vtc reduce --method pool --ratio 0.25 on 576×1024 gives 144 tokens equal 
   assert.ok(maxDiff < 1e-6, `max difference ${maxDiff}`);
 });
 
-test('NumPy loads the pooled file as (144, 1024) equal to 2×2 pooling', { skip: !hasNumpy() && 'python3 with numpy not available' }, async () => {
+test('NumPy loads the pooled file as (144, 1024) equal to 2×2 pooling', {
+  skip: !hasNumpy() && 'python3 with numpy not available',
+}, async () => {
   const out = join(dir, 'np.npy');
   const result = await runCli(['reduce', '--in', input, '--method', 'pool', '--ratio', '0.25', '--out', out]);
   assert.equal(result.code, 0, result.stderr);
@@ -59,17 +62,37 @@ test('NumPy loads the pooled file as (144, 1024) equal to 2×2 pooling', { skip:
 });
 
 test('vtc reduce --method random keeps exactly budget distinct indices, deterministic per seed', async () => {
-  const run = (seed: string) => runCli(['reduce', '--in', input, '--method', 'random', '--budget', '64', '--seed', seed, '--out', join(dir, `r${seed}.safetensors`), '--json']);
+  const run = (seed: string) =>
+    runCli([
+      'reduce',
+      '--in',
+      input,
+      '--method',
+      'random',
+      '--budget',
+      '64',
+      '--seed',
+      seed,
+      '--out',
+      join(dir, `r${seed}.safetensors`),
+      '--json',
+    ]);
   const [a, b, c] = await Promise.all([run('1'), run('1'), run('2')]);
   const ka = JSON.parse(a.stdout).keep as number[];
   assert.equal(ka.length, 64);
   assert.equal(new Set(ka).size, 64);
-  assert.deepEqual(ka, [...ka].sort((p, q) => p - q));
+  assert.deepEqual(
+    ka,
+    [...ka].sort((p, q) => p - q),
+  );
   assert.deepEqual(JSON.parse(b.stdout).keep, ka);
   assert.notDeepEqual(JSON.parse(c.stdout).keep, ka);
   const file = decodeSafetensors(readFileSync(join(dir, 'r1.safetensors')));
   assert.deepEqual(file.tensors.tokens!.shape, [64, 1024]);
-  assert.deepEqual(Array.from(file.tensors.tokens!.data.subarray(0, 1024)), Array.from(x.subarray(ka[0]! * 1024, ka[0]! * 1024 + 1024)));
+  assert.deepEqual(
+    Array.from(file.tensors.tokens!.data.subarray(0, 1024)),
+    Array.from(x.subarray(ka[0]! * 1024, ka[0]! * 1024 + 1024)),
+  );
   assert.deepEqual(Array.from(file.tensors.sizes!.data.subarray(0, 3)), [1, 1, 1]);
 });
 
@@ -80,11 +103,25 @@ test('pool on an AnyRes bundle works per tile and keep/assign index thumbnail fi
   writeFileSync(
     bundle,
     encodeSafetensors(
-      { thumbnail: { shape: [T, d], data: Float32Array.from({ length: T * d }, (_, i) => i) }, crops: { shape: [2, T, d], data: Float32Array.from({ length: 2 * T * d }, (_, i) => -i) } },
+      {
+        thumbnail: { shape: [T, d], data: Float32Array.from({ length: T * d }, (_, i) => i) },
+        crops: { shape: [2, T, d], data: Float32Array.from({ length: 2 * T * d }, (_, i) => -i) },
+      },
       { grid: '1,2', image_size: '672,336', patch_grid: '4,4' },
     ),
   );
-  const result = await runCli(['reduce', '--in', bundle, '--method', 'pool', '--ratio', '0.25', '--out', join(dir, 'bp.safetensors'), '--json']);
+  const result = await runCli([
+    'reduce',
+    '--in',
+    bundle,
+    '--method',
+    'pool',
+    '--ratio',
+    '0.25',
+    '--out',
+    join(dir, 'bp.safetensors'),
+    '--json',
+  ]);
   assert.equal(result.code, 0, result.stderr);
   const json = JSON.parse(result.stdout);
   assert.equal(json.n_in, 48);
@@ -97,8 +134,24 @@ test('pool on an AnyRes bundle works per tile and keep/assign index thumbnail fi
 test('a reduced .safetensors keeps origins, so a second reduction still traces back to the original tokens', async () => {
   const first = join(dir, 'pooled.safetensors');
   const second = join(dir, 'pooled-then-random.safetensors');
-  assert.equal((await runCli(['reduce', '--in', input, '--method', 'pool', '--ratio', '0.25', '--out', first])).code, 0);
-  const again = await runCli(['reduce', '--in', first, '--method', 'random', '--budget', '10', '--seed', '3', '--out', second, '--json']);
+  assert.equal(
+    (await runCli(['reduce', '--in', input, '--method', 'pool', '--ratio', '0.25', '--out', first])).code,
+    0,
+  );
+  const again = await runCli([
+    'reduce',
+    '--in',
+    first,
+    '--method',
+    'random',
+    '--budget',
+    '10',
+    '--seed',
+    '3',
+    '--out',
+    second,
+    '--json',
+  ]);
   assert.equal(again.code, 0, again.stderr);
   const keep = JSON.parse(again.stdout).keep as number[];
   const file = decodeSafetensors(readFileSync(second));
@@ -108,7 +161,11 @@ test('a reduced .safetensors keeps origins, so a second reduction still traces b
   keep.forEach((cell, j) => {
     // pooled token `cell` is the 2×2 block at (2·⌊cell/12⌋, 2·(cell mod 12)) of the original 24×24 grid
     const top = 2 * Math.floor(cell / 12) * 24 + 2 * (cell % 12);
-    assert.deepEqual(index.slice(offsets[j], offsets[j + 1]), [top, top + 1, top + 24, top + 25], `output ${j} (pooled token ${cell})`);
+    assert.deepEqual(
+      index.slice(offsets[j], offsets[j + 1]),
+      [top, top + 1, top + 24, top + 25],
+      `output ${j} (pooled token ${cell})`,
+    );
   });
   assert.deepEqual(Array.from(file.tensors.sizes!.data), new Array(10).fill(4));
 });
@@ -128,17 +185,45 @@ test('bad input: each a one-line error with exit code 2 (usage) or 1 (file/data)
   const cases: Array<[string[], number, RegExp]> = [
     [['--in', input, '--method', 'pool', '--ratio', '0', '--out', out], 2, /ratio must be in \(0, 1\], got 0/],
     [['--in', input, '--method', 'pool', '--ratio', '1.5', '--out', out], 2, /ratio must be in \(0, 1\], got 1.5/],
-    [['--in', input, '--method', 'random', '--budget', '600', '--out', out], 2, /budget 600 is larger than the number of input tokens n = 576/],
-    [['--in', input, '--method', 'nope', '--ratio', '0.5', '--out', out], 2, /unknown method "nope" \(available: .*pool.*\)/],
-    [['--in', join(dir, 'missing.npy'), '--method', 'pool', '--ratio', '0.5', '--out', out], 1, /missing\.npy: file not found/],
-    [['--in', truncated, '--method', 'pool', '--ratio', '0.5', '--out', out], 1, /cut\.npy: truncated data: shape \(576, 1024\)/],
+    [
+      ['--in', input, '--method', 'random', '--budget', '600', '--out', out],
+      2,
+      /budget 600 is larger than the number of input tokens n = 576/,
+    ],
+    [
+      ['--in', input, '--method', 'nope', '--ratio', '0.5', '--out', out],
+      2,
+      /unknown method "nope" \(available: .*pool.*\)/,
+    ],
+    [
+      ['--in', join(dir, 'missing.npy'), '--method', 'pool', '--ratio', '0.5', '--out', out],
+      1,
+      /missing\.npy: file not found/,
+    ],
+    [
+      ['--in', truncated, '--method', 'pool', '--ratio', '0.5', '--out', out],
+      1,
+      /cut\.npy: truncated data: shape \(576, 1024\)/,
+    ],
     [['--in', f64, '--method', 'pool', '--ratio', '0.5', '--out', out], 1, /unsupported dtype '<f8'/],
-    [['--in', nan, '--method', 'pool', '--ratio', '0.5', '--out', out], 1, /nan\.npy: .*non-finite value NaN at token 9, dimension 1/],
+    [
+      ['--in', nan, '--method', 'pool', '--ratio', '0.5', '--out', out],
+      1,
+      /nan\.npy: .*non-finite value NaN at token 9, dimension 1/,
+    ],
     [['--in', input, '--method', 'pool', '--ratio', 'abc', '--out', out], 2, /--ratio expects a number, got "abc"/],
     [['--in', input, '--method', 'pool', '--out', out], 2, /give exactly one of --ratio or --budget/],
-    [['--in', input, '--method', 'pool', '--ratio', '0.5', '--out', join(dir, 'o.txt')], 2, /unsupported output extension "\.txt"/],
+    [
+      ['--in', input, '--method', 'pool', '--ratio', '0.5', '--out', join(dir, 'o.txt')],
+      2,
+      /unsupported output extension "\.txt"/,
+    ],
     [['--in', input, '--method', 'pool', '--ratio', '0.5'], 2, /required option '--out <file>' not specified/],
-    [['--in', input, '--method', 'tome', '--ratio', '0.5', '--kernel', '4', '--out', out], 2, /tome: --kernel does not apply \(it is an option of pool\)/],
+    [
+      ['--in', input, '--method', 'tome', '--ratio', '0.5', '--kernel', '4', '--out', out],
+      2,
+      /tome: --kernel does not apply \(it is an option of pool\)/,
+    ],
   ];
   for (const [args, code, message] of cases) {
     const result = await runCli(['reduce', ...args]);
@@ -149,17 +234,64 @@ test('bad input: each a one-line error with exit code 2 (usage) or 1 (file/data)
   }
   // the same cases name the method in front of the file/field (issue 3: "naming the method and the field")
   const named = await runCli(['reduce', '--in', nan, '--method', 'tome', '--ratio', '0.5', '--out', out]);
-  assert.match(named.stderr, /^vtc: error: tome: .*nan\.npy: tokens\.data: non-finite value NaN at token 9, dimension 1/);
-  const missing = await runCli(['reduce', '--in', join(dir, 'missing.npy'), '--method', 'divprune', '--ratio', '0.5', '--out', out]);
+  assert.match(
+    named.stderr,
+    /^vtc: error: tome: .*nan\.npy: tokens\.data: non-finite value NaN at token 9, dimension 1/,
+  );
+  const missing = await runCli([
+    'reduce',
+    '--in',
+    join(dir, 'missing.npy'),
+    '--method',
+    'divprune',
+    '--ratio',
+    '0.5',
+    '--out',
+    out,
+  ]);
   assert.match(missing.stderr, /^vtc: error: divprune: .*missing\.npy: file not found\n$/);
   // a bad --out is reported before any work, and an unwritable one as one line with exit 1
-  const badExt = await runCli(['reduce', '--in', join(dir, 'missing.npy'), '--method', 'pool', '--ratio', '0.5', '--out', join(dir, 'o.txt')]);
+  const badExt = await runCli([
+    'reduce',
+    '--in',
+    join(dir, 'missing.npy'),
+    '--method',
+    'pool',
+    '--ratio',
+    '0.5',
+    '--out',
+    join(dir, 'o.txt'),
+  ]);
   assert.equal(badExt.code, 2);
   assert.match(badExt.stderr, /pool: --out .*o\.txt: unsupported output extension "\.txt"/);
-  const noFolder = await runCli(['reduce', '--in', input, '--method', 'random', '--ratio', '0.5', '--out', join(dir, 'no', 'such', 'folder', 'o.npy')]);
+  const noFolder = await runCli([
+    'reduce',
+    '--in',
+    input,
+    '--method',
+    'random',
+    '--ratio',
+    '0.5',
+    '--out',
+    join(dir, 'no', 'such', 'folder', 'o.npy'),
+  ]);
   assert.equal(noFolder.code, 1, noFolder.stderr);
-  assert.match(noFolder.stderr, /^vtc: error: cannot write .*o\.npy: the folder .*folder does not exist \(or vanished while writing\)\n$/);
-  const verbose = await runCli(['reduce', '--in', join(dir, 'missing.npy'), '--method', 'pool', '--ratio', '0.5', '--out', out, '--verbose']);
+  assert.match(
+    noFolder.stderr,
+    /^vtc: error: cannot write .*o\.npy: the folder .*folder does not exist \(or vanished while writing\)\n$/,
+  );
+  const verbose = await runCli([
+    'reduce',
+    '--in',
+    join(dir, 'missing.npy'),
+    '--method',
+    'pool',
+    '--ratio',
+    '0.5',
+    '--out',
+    out,
+    '--verbose',
+  ]);
   assert.match(verbose.stderr, /at .*:\d+/);
 });
 
@@ -182,7 +314,21 @@ function hasNumpy(): boolean {
 
 test('--dtype float16 stores features as F16 but keeps sizes float32 (merged sizes can exceed 2048)', async () => {
   const out = join(dir, 'half.safetensors');
-  const result = await runCli(['reduce', '--in', input, '--method', 'pool', '--kernel', '24', '--ratio', '0.25', '--dtype', 'float16', '--out', out]);
+  const result = await runCli([
+    'reduce',
+    '--in',
+    input,
+    '--method',
+    'pool',
+    '--kernel',
+    '24',
+    '--ratio',
+    '0.25',
+    '--dtype',
+    'float16',
+    '--out',
+    out,
+  ]);
   assert.equal(result.code, 0, result.stderr);
   const file = decodeSafetensors(readFileSync(out));
   assert.equal(file.tensors.tokens!.dtype, 'F16');

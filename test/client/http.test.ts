@@ -35,12 +35,20 @@ function endless(_req: unknown, res: import('node:http').ServerResponse): void {
 
 test('a reply that streams forever stops at the byte limit with one clear line, without growing the heap', async () => {
   const base = await listen(endless);
-  const response = await httpRequest({ url: `${base}/v1/chat/completions`, method: 'POST', body: '{}', deadlineMs: 60_000 });
+  const response = await httpRequest({
+    url: `${base}/v1/chat/completions`,
+    method: 'POST',
+    body: '{}',
+    deadlineMs: 60_000,
+  });
   await assert.rejects(response.bytes(4 * 1024 * 1024, 'chat reply'), (e: unknown) => {
     assert.ok(e instanceof HttpFault);
     assert.equal(e.kind, 'too-large');
     assert.equal(e.retryable, false);
-    assert.equal(e.message, `${base}/v1/chat/completions: the chat reply exceeds the 4 MiB limit for a chat reply; stopped reading`);
+    assert.equal(
+      e.message,
+      `${base}/v1/chat/completions: the chat reply exceeds the 4 MiB limit for a chat reply; stopped reading`,
+    );
     return true;
   });
   assert.ok(process.memoryUsage().rss < 500 * 1024 * 1024, `rss ${process.memoryUsage().rss}`);
@@ -52,7 +60,11 @@ test('a Content-Length over the limit fails before any body is read', async () =
     res.write(Buffer.alloc(1024));
   });
   const response = await httpRequest({ url: base });
-  await assert.rejects(response.bytes(1024 * 1024, 'file list'), (e: unknown) => e instanceof HttpFault && e.kind === 'too-large' && /is 10485760 bytes, over the 1 MiB limit/.test(e.message));
+  await assert.rejects(
+    response.bytes(1024 * 1024, 'file list'),
+    (e: unknown) =>
+      e instanceof HttpFault && e.kind === 'too-large' && /is 10485760 bytes, over the 1 MiB limit/.test(e.message),
+  );
 });
 
 test('the deadline covers the body: a reply that trickles forever ends with a deadline fault', async () => {
@@ -62,18 +74,37 @@ test('the deadline covers the body: a reply that trickles forever ends with a de
     res.on('close', () => clearInterval(timer));
   });
   const response = await httpRequest({ url: base, deadlineMs: 300, idleTimeoutMs: 10_000 });
-  await assert.rejects(response.bytes(1024 * 1024, 'chat reply'), (e: unknown) => e instanceof HttpFault && e.kind === 'deadline' && e.retryable && /no complete reply within 300 ms \(the deadline covers connecting, the headers and the whole body\)/.test(e.message));
+  await assert.rejects(
+    response.bytes(1024 * 1024, 'chat reply'),
+    (e: unknown) =>
+      e instanceof HttpFault &&
+      e.kind === 'deadline' &&
+      e.retryable &&
+      /no complete reply within 300 ms \(the deadline covers connecting, the headers and the whole body\)/.test(
+        e.message,
+      ),
+  );
 });
 
 test('connect-and-say-nothing servers hit the header timeout; stalled bodies the idle timeout', async () => {
   const silent = await listen(() => {});
-  await assert.rejects(httpRequest({ url: silent, headersTimeoutMs: 100 }), (e: unknown) => e instanceof HttpFault && e.kind === 'headers-timeout' && e.message === `${silent}: connected, but no reply headers within 100 ms`);
+  await assert.rejects(
+    httpRequest({ url: silent, headersTimeoutMs: 100 }),
+    (e: unknown) =>
+      e instanceof HttpFault &&
+      e.kind === 'headers-timeout' &&
+      e.message === `${silent}: connected, but no reply headers within 100 ms`,
+  );
   const stall = await listen((_req, res) => {
     res.writeHead(200);
     res.write('{"partial":');
   });
   const response = await httpRequest({ url: stall, idleTimeoutMs: 100 });
-  await assert.rejects(response.bytes(1024, 'chat reply'), (e: unknown) => e instanceof HttpFault && e.kind === 'idle-timeout' && /stalled \(no data for 100 ms\)/.test(e.message));
+  await assert.rejects(
+    response.bytes(1024, 'chat reply'),
+    (e: unknown) =>
+      e instanceof HttpFault && e.kind === 'idle-timeout' && /stalled \(no data for 100 ms\)/.test(e.message),
+  );
 });
 
 test('refused connections are final; resets are transient and retried', async () => {
@@ -83,10 +114,14 @@ test('refused connections are final; resets are transient and retried', async ()
   await new Promise((resolve) => closed.close(resolve));
   let attempts = 0;
   await assert.rejects(
-    withRetries(() => {
-      attempts++;
-      return httpRequest({ url: `http://127.0.0.1:${port}/` });
-    }, (e) => ({ retry: e instanceof HttpFault && e.retryable }), { retries: 3, backoffMs: 1 }),
+    withRetries(
+      () => {
+        attempts++;
+        return httpRequest({ url: `http://127.0.0.1:${port}/` });
+      },
+      (e) => ({ retry: e instanceof HttpFault && e.retryable }),
+      { retries: 3, backoffMs: 1 },
+    ),
     (e: unknown) => e instanceof HttpFault && e.kind === 'refused' && !/gave up/.test(e.message),
   );
   assert.equal(attempts, 1);

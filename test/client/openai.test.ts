@@ -16,7 +16,9 @@ import {
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 
 /** A local chat-completions server whose behaviour each test scripts per request. */
-async function startServer(handler: Handler): Promise<{ server: Server; base: string; requests: { body: string; auth?: string; url?: string }[] }> {
+async function startServer(
+  handler: Handler,
+): Promise<{ server: Server; base: string; requests: { body: string; auth?: string; url?: string }[] }> {
   const requests: { body: string; auth?: string; url?: string }[] = [];
   const server = createServer((req, res) => {
     let body = '';
@@ -36,7 +38,12 @@ function reply(res: ServerResponse, status: number, body: unknown, headers: Reco
   res.end(typeof body === 'string' ? body : JSON.stringify(body));
 }
 
-const ok = (text: string) => ({ id: 'x', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: text } }], usage: { prompt_tokens: 7, completion_tokens: 1, total_tokens: 8 } });
+const ok = (text: string) => ({
+  id: 'x',
+  object: 'chat.completion',
+  choices: [{ index: 0, message: { role: 'assistant', content: text } }],
+  usage: { prompt_tokens: 7, completion_tokens: 1, total_tokens: 8 },
+});
 
 describe('imageDataUrl / userMessage', () => {
   it('encodes bytes as a base64 data URL', () => {
@@ -45,7 +52,11 @@ describe('imageDataUrl / userMessage', () => {
     assert.equal(imageDataUrl(view, 'image/jpeg'), 'data:image/jpeg;base64,AQID');
   });
   it('puts images before the text', () => {
-    const msg = userMessage('Q?', [{ bytes: new Uint8Array([255]), mime: 'image/png' }, { url: 'http://x/y.png' }], 'high');
+    const msg = userMessage(
+      'Q?',
+      [{ bytes: new Uint8Array([255]), mime: 'image/png' }, { url: 'http://x/y.png' }],
+      'high',
+    );
     assert.deepEqual(msg, {
       role: 'user',
       content: [
@@ -74,7 +85,10 @@ describe('helpers', () => {
     assert.equal(parseRetryAfter('soon'), undefined);
   });
   it('extracts server error messages in the common shapes', () => {
-    assert.equal(serverErrorMessage('{"error":{"message":"model not found","type":"invalid_request_error"}}'), 'model not found');
+    assert.equal(
+      serverErrorMessage('{"error":{"message":"model not found","type":"invalid_request_error"}}'),
+      'model not found',
+    );
     assert.equal(serverErrorMessage('{"object":"error","message":"bad image"}'), 'bad image');
     assert.equal(serverErrorMessage('{"error":"ollama says no"}'), 'ollama says no');
     assert.equal(serverErrorMessage('plain\ntext'), 'plain text');
@@ -83,7 +97,11 @@ describe('helpers', () => {
   it('reads the API key from a named variable', () => {
     assert.equal(apiKeyFromEnv(undefined, {}), undefined);
     assert.equal(apiKeyFromEnv('K', { K: 'sk-1' }), 'sk-1');
-    assert.throws(() => apiKeyFromEnv('MISSING_KEY', {}), (e: unknown) => e instanceof Error && /MISSING_KEY is not set/.test(e.message) && (e as EndpointError).exitCode === 2);
+    assert.throws(
+      () => apiKeyFromEnv('MISSING_KEY', {}),
+      (e: unknown) =>
+        e instanceof Error && /MISSING_KEY is not set/.test(e.message) && (e as EndpointError).exitCode === 2,
+    );
   });
 });
 
@@ -134,7 +152,20 @@ describe('chatCompletion against a local server', () => {
   });
 
   it('joins array content parts', async () => {
-    reset((_q, _b, res) => reply(res, 200, { choices: [{ message: { content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }] } }] }));
+    reset((_q, _b, res) =>
+      reply(res, 200, {
+        choices: [
+          {
+            message: {
+              content: [
+                { type: 'text', text: 'a' },
+                { type: 'text', text: 'b' },
+              ],
+            },
+          },
+        ],
+      }),
+    );
     const result = await chatCompletion({ endpoint: ctx.base, model: 'm', messages: [userMessage('x')], retries: 0 });
     assert.equal(result.text, 'ab');
   });
@@ -146,7 +177,13 @@ describe('chatCompletion against a local server', () => {
       (_q, _b, res) => reply(res, 200, ok('done')),
     );
     const started = Date.now();
-    const result = await chatCompletion({ endpoint: ctx.base, model: 'm', messages: [userMessage('x')], retries: 3, backoffMs: 10 });
+    const result = await chatCompletion({
+      endpoint: ctx.base,
+      model: 'm',
+      messages: [userMessage('x')],
+      retries: 3,
+      backoffMs: 10,
+    });
     const elapsed = Date.now() - started;
     assert.equal(result.text, 'done');
     assert.equal(result.attempts, 3);
@@ -156,7 +193,12 @@ describe('chatCompletion against a local server', () => {
   });
 
   it('gives up after the retries with status and server message', async () => {
-    reset(...Array.from({ length: 3 }, (): Handler => (_q, _b, res) => reply(res, 500, { error: { message: 'CUDA out of memory' } })));
+    reset(
+      ...Array.from(
+        { length: 3 },
+        (): Handler => (_q, _b, res) => reply(res, 500, { error: { message: 'CUDA out of memory' } }),
+      ),
+    );
     await assert.rejects(
       chatCompletion({ endpoint: ctx.base, model: 'm', messages: [userMessage('x')], retries: 2, backoffMs: 1 }),
       (e: unknown) =>
@@ -172,36 +214,74 @@ describe('chatCompletion against a local server', () => {
     reset((_q, _b, res) => reply(res, 400, { object: 'error', message: 'The model `m` does not exist.' }));
     await assert.rejects(
       chatCompletion({ endpoint: ctx.base, model: 'm', messages: [userMessage('x')], retries: 5, backoffMs: 1 }),
-      (e: unknown) => e instanceof EndpointError && e.status === 400 && e.message.endsWith('HTTP 400 Bad Request: The model `m` does not exist.'),
+      (e: unknown) =>
+        e instanceof EndpointError &&
+        e.status === 400 &&
+        e.message.endsWith('HTTP 400 Bad Request: The model `m` does not exist.'),
     );
     assert.equal(ctx.requests.length, 1);
   });
 
   it('retries a timeout and then fails clearly', async () => {
     // Never answers: each attempt times out.
-    reset(() => {}, () => {});
+    reset(
+      () => {},
+      () => {},
+    );
     await assert.rejects(
-      chatCompletion({ endpoint: ctx.base, model: 'm', messages: [userMessage('x')], timeoutMs: 100, retries: 1, backoffMs: 1 }),
-      (e: unknown) => e instanceof EndpointError && e.code === 'E_ENDPOINT_TIMEOUT' && /did not answer within 100 ms \(gave up after 2 attempts\)/.test(e.message),
+      chatCompletion({
+        endpoint: ctx.base,
+        model: 'm',
+        messages: [userMessage('x')],
+        timeoutMs: 100,
+        retries: 1,
+        backoffMs: 1,
+      }),
+      (e: unknown) =>
+        e instanceof EndpointError &&
+        e.code === 'E_ENDPOINT_TIMEOUT' &&
+        /did not answer within 100 ms \(gave up after 2 attempts\)/.test(e.message),
     );
     assert.equal(ctx.requests.length, 2);
   });
 
   it('a timeout followed by success returns the answer', async () => {
-    reset(() => {}, (_q, _b, res) => reply(res, 200, ok('late')));
-    const result = await chatCompletion({ endpoint: ctx.base, model: 'm', messages: [userMessage('x')], timeoutMs: 100, retries: 2, backoffMs: 1 });
+    reset(
+      () => {},
+      (_q, _b, res) => reply(res, 200, ok('late')),
+    );
+    const result = await chatCompletion({
+      endpoint: ctx.base,
+      model: 'm',
+      messages: [userMessage('x')],
+      timeoutMs: 100,
+      retries: 2,
+      backoffMs: 1,
+    });
     assert.equal(result.text, 'late');
     assert.equal(result.attempts, 2);
   });
 
   it('rejects a 200 answer whose body is not JSON', async () => {
     reset((_q, _b, res) => reply(res, 200, '<html>proxy</html>'));
-    await assert.rejects(chatCompletion({ endpoint: ctx.base, model: 'm', messages: [userMessage('x')], retries: 2 }), /not JSON: <html>proxy<\/html>/);
+    await assert.rejects(
+      chatCompletion({ endpoint: ctx.base, model: 'm', messages: [userMessage('x')], retries: 2 }),
+      /not JSON: <html>proxy<\/html>/,
+    );
   });
 
   it('rejects an answer with no text content instead of returning an empty answer', async () => {
-    reset((_q, _b, res) => reply(res, 200, { choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: 'I cannot help' }, finish_reason: 'stop' }] }));
-    await assert.rejects(chatCompletion({ endpoint: ctx.base, model: 'm', messages: [userMessage('x')], retries: 2 }), /answered without text content \(finish_reason "stop", refusal: I cannot help\)/);
+    reset((_q, _b, res) =>
+      reply(res, 200, {
+        choices: [
+          { index: 0, message: { role: 'assistant', content: null, refusal: 'I cannot help' }, finish_reason: 'stop' },
+        ],
+      }),
+    );
+    await assert.rejects(
+      chatCompletion({ endpoint: ctx.base, model: 'm', messages: [userMessage('x')], retries: 2 }),
+      /answered without text content \(finish_reason "stop", refusal: I cannot help\)/,
+    );
   });
 
   it('cancels through the caller signal', async () => {
@@ -209,7 +289,14 @@ describe('chatCompletion against a local server', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
     await assert.rejects(
-      chatCompletion({ endpoint: ctx.base, model: 'm', messages: [userMessage('x')], timeoutMs: 5000, retries: 3, signal: controller.signal }),
+      chatCompletion({
+        endpoint: ctx.base,
+        model: 'm',
+        messages: [userMessage('x')],
+        timeoutMs: 5000,
+        retries: 3,
+        signal: controller.signal,
+      }),
       (e: unknown) => e instanceof EndpointError && e.code === 'E_ENDPOINT_CANCELLED',
     );
   });
@@ -224,9 +311,18 @@ describe('unreachable endpoints fail at once', () => {
     await new Promise<void>((resolve) => probe.close(() => resolve()));
     const started = Date.now();
     await assert.rejects(
-      chatCompletion({ endpoint: `http://127.0.0.1:${port}/v1`, model: 'm', messages: [userMessage('x')], retries: 5, backoffMs: 1000 }),
+      chatCompletion({
+        endpoint: `http://127.0.0.1:${port}/v1`,
+        model: 'm',
+        messages: [userMessage('x')],
+        retries: 5,
+        backoffMs: 1000,
+      }),
       (e: unknown) =>
-        e instanceof EndpointError && e.code === 'E_ENDPOINT_REFUSED' && e.message === `cannot connect to 127.0.0.1:${port}: connection refused (is the server running at http://127.0.0.1:${port}/v1/chat/completions?)`,
+        e instanceof EndpointError &&
+        e.code === 'E_ENDPOINT_REFUSED' &&
+        e.message ===
+          `cannot connect to 127.0.0.1:${port}: connection refused (is the server running at http://127.0.0.1:${port}/v1/chat/completions?)`,
     );
     assert.ok(Date.now() - started < 900, 'must not back off before failing');
   });
@@ -234,8 +330,17 @@ describe('unreachable endpoints fail at once', () => {
   it('DNS failure: one line, no retries', async () => {
     const started = Date.now();
     await assert.rejects(
-      chatCompletion({ endpoint: 'http://no-such-host.invalid/v1', model: 'm', messages: [userMessage('x')], retries: 5, backoffMs: 1000 }),
-      (e: unknown) => e instanceof EndpointError && e.code === 'E_ENDPOINT_DNS' && /^cannot resolve host no-such-host\.invalid \((ENOTFOUND|EAI_AGAIN)\)/.test(e.message),
+      chatCompletion({
+        endpoint: 'http://no-such-host.invalid/v1',
+        model: 'm',
+        messages: [userMessage('x')],
+        retries: 5,
+        backoffMs: 1000,
+      }),
+      (e: unknown) =>
+        e instanceof EndpointError &&
+        e.code === 'E_ENDPOINT_DNS' &&
+        /^cannot resolve host no-such-host\.invalid \((ENOTFOUND|EAI_AGAIN)\)/.test(e.message),
     );
     assert.ok(Date.now() - started < 900);
   });
@@ -269,12 +374,18 @@ describe('bounded replies and transient faults', () => {
       };
       pump();
     });
-    await assert.rejects(chatCompletion({ endpoint: base, model: 'm', messages: [userMessage('x')], timeoutMs: 60_000, retries: 3 }), (e: unknown) => {
-      assert.ok(e instanceof EndpointError);
-      assert.equal(e.code, 'E_ENDPOINT_TOO_LARGE');
-      assert.equal(e.message, `${base}/chat/completions: the chat reply exceeds the 16 MiB limit for a chat reply; stopped reading`);
-      return true;
-    });
+    await assert.rejects(
+      chatCompletion({ endpoint: base, model: 'm', messages: [userMessage('x')], timeoutMs: 60_000, retries: 3 }),
+      (e: unknown) => {
+        assert.ok(e instanceof EndpointError);
+        assert.equal(e.code, 'E_ENDPOINT_TOO_LARGE');
+        assert.equal(
+          e.message,
+          `${base}/chat/completions: the chat reply exceeds the 16 MiB limit for a chat reply; stopped reading`,
+        );
+        return true;
+      },
+    );
     assert.ok(process.memoryUsage().rss < 500 * 1024 * 1024, `rss ${process.memoryUsage().rss}`);
   });
 
@@ -287,8 +398,19 @@ describe('bounded replies and transient faults', () => {
       res.on('close', () => clearInterval(timer));
     });
     await assert.rejects(
-      chatCompletion({ endpoint: base, model: 'm', messages: [userMessage('x')], timeoutMs: 200, retries: 1, backoffMs: 1 }),
-      (e: unknown) => e instanceof EndpointError && e.code === 'E_ENDPOINT_TIMEOUT' && e.message === `${base}/chat/completions did not finish its reply within 200 ms (the timeout covers the whole reply, body included) (gave up after 2 attempts)`,
+      chatCompletion({
+        endpoint: base,
+        model: 'm',
+        messages: [userMessage('x')],
+        timeoutMs: 200,
+        retries: 1,
+        backoffMs: 1,
+      }),
+      (e: unknown) =>
+        e instanceof EndpointError &&
+        e.code === 'E_ENDPOINT_TIMEOUT' &&
+        e.message ===
+          `${base}/chat/completions did not finish its reply within 200 ms (the timeout covers the whole reply, body included) (gave up after 2 attempts)`,
     );
     assert.equal(requests, 2);
   });
@@ -302,7 +424,13 @@ describe('bounded replies and transient faults', () => {
         reply(res, 200, ok('after reset'));
       });
     });
-    const result = await chatCompletion({ endpoint: base, model: 'm', messages: [userMessage('x')], retries: 2, backoffMs: 1 });
+    const result = await chatCompletion({
+      endpoint: base,
+      model: 'm',
+      messages: [userMessage('x')],
+      retries: 2,
+      backoffMs: 1,
+    });
     assert.equal(result.text, 'after reset');
     assert.equal(result.attempts, 2);
   });

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InputError } from '../../core/errors.js';
 import { checkFeatureSize, MAX_FEATURE_VALUES } from '../../core/linalg.js';
-import { cosineGramNative, cosineRows, nearestCosineNeighbours, unitRowsNative, warmUpKernels } from '../../core/linalg-kernels.js';
+import {
+  cosineGramNative,
+  cosineRows,
+  nearestCosineNeighbours,
+  unitRowsNative,
+  warmUpKernels,
+} from '../../core/linalg-kernels.js';
 import { randomTokens } from '../reducers/fixtures.js';
 
 test('nearestCosineNeighbours: hand-computed cosines, duplicates, one token', async () => {
@@ -13,9 +19,15 @@ test('nearestCosineNeighbours: hand-computed cosines, duplicates, one token', as
   const { nearest } = await nearestCosineNeighbours(unit, 3, 2);
   assert.deepEqual(Array.from(nearest), Array.from(Float32Array.of(h, h, h)));
   // a duplicate's nearest neighbour is its twin (cos 1), never itself
-  const { nearest: dup } = await nearestCosineNeighbours(await unitRowsNative(Float32Array.of(1, 0, 0, 1, 1, 0), 3, 2), 3, 2);
+  const { nearest: dup } = await nearestCosineNeighbours(
+    await unitRowsNative(Float32Array.of(1, 0, 0, 1, 1, 0), 3, 2),
+    3,
+    2,
+  );
   assert.deepEqual(Array.from(dup), [1, 0, 1]);
-  assert.deepEqual(Array.from((await nearestCosineNeighbours(Float32Array.of(1, 0), 1, 2)).nearest), [Number.NEGATIVE_INFINITY]);
+  assert.deepEqual(Array.from((await nearestCosineNeighbours(Float32Array.of(1, 0), 1, 2)).nearest), [
+    Number.NEGATIVE_INFINITY,
+  ]);
 });
 
 test('nearestCosineNeighbours in many small symmetric tiles equals the Gram matrix row maxima bit for bit', async () => {
@@ -27,7 +39,13 @@ test('nearestCosineNeighbours in many small symmetric tiles equals the Gram matr
     const { nearest, tiles } = await nearestCosineNeighbours(unit, n, d, tileValues, true);
     assert.deepEqual(nearest, reference, `tile ${tileValues}`);
     // the kept tiles are the upper block triangle of the Gram matrix, bit for bit
-    for (const { start, rows, cols, values } of tiles) for (let r = 0; r < rows; r++) assert.deepEqual(values.subarray(r * cols, (r + 1) * cols), gram.subarray((start + r) * n + start, (start + r + 1) * n), `row ${start + r}`);
+    for (const { start, rows, cols, values } of tiles)
+      for (let r = 0; r < rows; r++)
+        assert.deepEqual(
+          values.subarray(r * cols, (r + 1) * cols),
+          gram.subarray((start + r) * n + start, (start + r + 1) * n),
+          `row ${start + r}`,
+        );
     assert.equal(tiles.at(-1)!.start + tiles.at(-1)!.rows, n);
   }
 });
@@ -37,7 +55,9 @@ test('cosineRows equals the chosen rows of the Gram matrix bit for bit; rejects 
   const { gram } = await cosineGramNative(data, n, d);
   const unit = await unitRowsNative(data, n, d);
   const rows = await cosineRows(unit, n, d, [299, 0, 17]);
-  [299, 0, 17].forEach((i, r) => assert.deepEqual(rows.subarray(r * n, (r + 1) * n), gram.subarray(i * n, (i + 1) * n), `row ${i}`));
+  [299, 0, 17].forEach((i, r) =>
+    assert.deepEqual(rows.subarray(r * n, (r + 1) * n), gram.subarray(i * n, (i + 1) * n), `row ${i}`),
+  );
   await assert.rejects(cosineRows(unit, n, d, [300]), /cosineRows: row 300 is outside \[0, 300\)/);
 });
 
@@ -48,7 +68,8 @@ test('checkFeatureSize: clear InputError naming n, d, the size and the limit, be
     () => checkFeatureSize(700000, 1152, 'divprune'),
     (e: Error) =>
       e instanceof InputError &&
-      e.message === 'divprune: n·d = 700000×1152 = 806,400,000 feature values (3.0 GiB of float32) exceeds the limit of 268,435,456 (1 GiB); reduce per segment or frame first',
+      e.message ===
+        'divprune: n·d = 700000×1152 = 806,400,000 feature values (3.0 GiB of float32) exceeds the limit of 268,435,456 (1 GiB); reduce per segment or frame first',
   );
 });
 
@@ -58,6 +79,10 @@ test('warmUpKernels sets up every kernel a reducer declares; the kernels then gi
   assert.ok(declared.includes('nearest_tile') && declared.includes('best_cosine_match'), declared.join(','));
   const ms = await warmUpKernels(declared);
   assert.ok(Number.isFinite(ms) && ms >= 0);
-  const { nearest } = await nearestCosineNeighbours(await unitRowsNative(Float32Array.of(1, 0, 1, 1, 0, 3), 3, 2), 3, 2);
+  const { nearest } = await nearestCosineNeighbours(
+    await unitRowsNative(Float32Array.of(1, 0, 1, 1, 0, 3), 3, 2),
+    3,
+    2,
+  );
   assert.deepEqual(Array.from(nearest), Array.from(Float32Array.of(Math.SQRT1_2, Math.SQRT1_2, Math.SQRT1_2)));
 });

@@ -14,7 +14,10 @@ test('bestCosineMatch: cosine arg-max per row, first index on ties, −∞ bias 
   // (1,1) may no longer pick column 2: columns 0 and 1 tie at cos √½ → the first
   assert.deepEqual(Array.from(masked.index), [0, 1, 0, 0]);
   assertClose(masked.best, [1, 1, Math.SQRT1_2, 0], 1e-6, 'masked best');
-  await assert.rejects(bestCosineMatch(a, 4, b, 2, 2, new Float32Array(2)), /bestCosineMatch: expected A \[4, 2\], B \[2, 2\]/);
+  await assert.rejects(
+    bestCosineMatch(a, 4, b, 2, 2, new Float32Array(2)),
+    /bestCosineMatch: expected A \[4, 2\], B \[2, 2\]/,
+  );
 });
 
 test('cosineGramNative: cosine matrix and the largest off-diagonal similarity per row', async () => {

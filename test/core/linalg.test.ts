@@ -1,11 +1,24 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { argmaxRows, cosineSimilarity, matmulABt, matrix, normalizeRows, squaredDistances, topK, topKSorted } from '../../core/linalg.js';
+import {
+  argmaxRows,
+  cosineSimilarity,
+  matmulABt,
+  matrix,
+  normalizeRows,
+  squaredDistances,
+  topK,
+  topKSorted,
+} from '../../core/linalg.js';
 import { Rng } from '../../core/rng.js';
 
 function randomMatrix(rows: number, cols: number, seed: number) {
   const rng = new Rng(seed);
-  return matrix(rows, cols, Float32Array.from({ length: rows * cols }, () => rng.float() * 2 - 1));
+  return matrix(
+    rows,
+    cols,
+    Float32Array.from({ length: rows * cols }, () => rng.float() * 2 - 1),
+  );
 }
 
 test('matmulABt: hand-computed 2×3 · (2×3)ᵀ on both paths', async () => {
@@ -19,7 +32,11 @@ test('matmulABt: hand-computed 2×3 · (2×3)ᵀ on both paths', async () => {
 });
 
 test('native (onnxruntime) and plain-TS GEMM agree to 1e-4 relative on odd shapes', async () => {
-  for (const [m, n, k] of [[37, 53, 129], [300, 17, 1024], [1, 64, 7]] as const) {
+  for (const [m, n, k] of [
+    [37, 53, 129],
+    [300, 17, 1024],
+    [1, 64, 7],
+  ] as const) {
     const a = randomMatrix(m, k, m);
     const b = randomMatrix(n, k, n + 1);
     const native = await matmulABt(a, b, 'native');
@@ -40,7 +57,10 @@ test('cosineSimilarity and squaredDistances match hand values', async () => {
   const a = matrix(2, 2, Float32Array.from([3, 4, 0, 2]));
   const b = matrix(2, 2, Float32Array.from([3, 4, 1, 0]));
   const cos = await cosineSimilarity(a, b);
-  assert.deepEqual(Array.from(cos.data).map((v) => +v.toFixed(6)), [1, 0.6, 0.8, 0]);
+  assert.deepEqual(
+    Array.from(cos.data).map((v) => +v.toFixed(6)),
+    [1, 0.6, 0.8, 0],
+  );
   const dist = await squaredDistances(a, b);
   assert.deepEqual(Array.from(dist.data), [0, 20, 13, 5]);
   const self = await cosineSimilarity(randomMatrix(40, 50, 3), undefined, 'native');
@@ -49,7 +69,10 @@ test('cosineSimilarity and squaredDistances match hand values', async () => {
 
 test('normalizeRows leaves zero rows at zero; argmax and topK break ties towards the lower index', () => {
   const n = normalizeRows(matrix(2, 2, Float32Array.from([0, 0, 3, 4])));
-  assert.deepEqual(Array.from(n.data).map((v) => +v.toFixed(6)), [0, 0, 0.6, 0.8]);
+  assert.deepEqual(
+    Array.from(n.data).map((v) => +v.toFixed(6)),
+    [0, 0, 0.6, 0.8],
+  );
   const { index, value } = argmaxRows(matrix(2, 3, Float32Array.from([1, 5, 5, -1, -2, -3])));
   assert.deepEqual(Array.from(index), [1, 0]);
   assert.deepEqual(Array.from(value), [5, -1]);

@@ -48,10 +48,16 @@ test('decodeNpy rejects Fortran order, other dtypes, truncation and non-npy byte
     ['bigendian.npy', /unsupported dtype '>f4'/],
   ];
   for (const [name, message] of cases) {
-    assert.throws(() => decodeNpy(readFileSync(fixture(name)), name), (e: unknown) => e instanceof InputError && message.test(e.message) && e.message.startsWith(name));
+    assert.throws(
+      () => decodeNpy(readFileSync(fixture(name)), name),
+      (e: unknown) => e instanceof InputError && message.test(e.message) && e.message.startsWith(name),
+    );
   }
   const full = readFileSync(fixture('f32_v1.npy'));
-  assert.throws(() => decodeNpy(full.subarray(0, full.length - 4), 'cut.npy'), /cut\.npy: truncated data: shape \(3, 4\) needs 48 bytes, file has 44/);
+  assert.throws(
+    () => decodeNpy(full.subarray(0, full.length - 4), 'cut.npy'),
+    /cut\.npy: truncated data: shape \(3, 4\) needs 48 bytes, file has 44/,
+  );
   assert.throws(() => decodeNpy(full.subarray(0, 40), 'cut.npy'), /truncated \.npy header/);
   assert.throws(() => decodeNpy(new Uint8Array(0), 'empty.npy'), /empty\.npy: not a \.npy file/);
   assert.throws(() => decodeNpy(Buffer.from('hello world, not numpy'), 'x.npy'), /not a \.npy file/);

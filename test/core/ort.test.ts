@@ -11,11 +11,17 @@ test('running an onnxruntime session writes nothing under home (telemetry off) a
   const home = mkdtempSync(join(tmpdir(), 'vtc-home-'));
   try {
     const fromDist = import.meta.url.endsWith('.js');
-    const linalg = pathToFileURL(fromDist ? join(repoRoot, 'dist', 'core', 'linalg.js') : join(repoRoot, 'core', 'linalg.ts')).href;
+    const linalg = pathToFileURL(
+      fromDist ? join(repoRoot, 'dist', 'core', 'linalg.js') : join(repoRoot, 'core', 'linalg.ts'),
+    ).href;
     const script = `const { matmulABt, matrix } = await import(${JSON.stringify(linalg)}); const a = matrix(2, 2, new Float32Array([1, 2, 3, 4])); console.log(Array.from((await matmulABt(a, a, 'native')).data).join(','));`;
     const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, XDG_CACHE_HOME: join(home, '.cache') };
     delete env.ORT_DISABLE_TELEMETRY;
-    const run = spawnSync(process.execPath, [...(fromDist ? [] : ['--import', 'tsx']), '--input-type=module', '-e', script], { env, encoding: 'utf8', cwd: repoRoot });
+    const run = spawnSync(
+      process.execPath,
+      [...(fromDist ? [] : ['--import', 'tsx']), '--input-type=module', '-e', script],
+      { env, encoding: 'utf8', cwd: repoRoot },
+    );
     assert.equal(run.status, 0, run.stderr);
     assert.equal(run.stdout.trim(), '5,11,11,25');
     assert.equal(run.stderr, '');

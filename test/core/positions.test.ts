@@ -3,7 +3,14 @@ import { test } from 'node:test';
 import { tensorsToTokenSet, tokenSetToTensors, bundleToTokenSet, tokenSetToBundle } from '../../core/bundle.js';
 import { ShapeError } from '../../core/errors.js';
 import { decodeSafetensors, encodeSafetensors } from '../../core/safetensors.js';
-import { concatTokenSets, createTokenSet, gridPositions, mergeTokens, selectTokens, splitBySource } from '../../core/tokenset.js';
+import {
+  concatTokenSets,
+  createTokenSet,
+  gridPositions,
+  mergeTokens,
+  selectTokens,
+  splitBySource,
+} from '../../core/tokenset.js';
 
 /** 4 tokens, d = 1, positions (t, h, w) = (i, 10 + i, 20 + i), one extra tensor of width 2. */
 function withPositions() {
@@ -19,10 +26,23 @@ function withPositions() {
 
 test('positions and extra are validated, errors name the field with expected vs got', () => {
   const base = { data: new Float32Array(4), n: 4, d: 1 };
-  assert.throws(() => createTokenSet({ ...base, positions: new Int32Array(9) }), (e: unknown) => e instanceof ShapeError && /positions has 9 values, expected 3·n = 12/.test(e.message));
-  assert.throws(() => createTokenSet({ ...base, positions: Int32Array.of(0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0) }), /positions of token 1 has h = -1, expected ≥ 0/);
-  assert.throws(() => createTokenSet({ ...base, extra: { deepstack_0: new Float32Array(10) } }), (e: unknown) => e instanceof ShapeError && /extra\.deepstack_0 has 10 values, expected n·d_k for n = 4/.test(e.message));
-  assert.throws(() => createTokenSet({ ...base, extra: { deepstack_1: Float32Array.of(0, 1, NaN, 3) } }), /tokens\.extra\.deepstack_1: non-finite value NaN at token 2/);
+  assert.throws(
+    () => createTokenSet({ ...base, positions: new Int32Array(9) }),
+    (e: unknown) => e instanceof ShapeError && /positions has 9 values, expected 3·n = 12/.test(e.message),
+  );
+  assert.throws(
+    () => createTokenSet({ ...base, positions: Int32Array.of(0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0) }),
+    /positions of token 1 has h = -1, expected ≥ 0/,
+  );
+  assert.throws(
+    () => createTokenSet({ ...base, extra: { deepstack_0: new Float32Array(10) } }),
+    (e: unknown) =>
+      e instanceof ShapeError && /extra\.deepstack_0 has 10 values, expected n·d_k for n = 4/.test(e.message),
+  );
+  assert.throws(
+    () => createTokenSet({ ...base, extra: { deepstack_1: Float32Array.of(0, 1, NaN, 3) } }),
+    /tokens\.extra\.deepstack_1: non-finite value NaN at token 2/,
+  );
 });
 
 test('selectTokens keeps exact positions and extra rows', () => {
@@ -38,11 +58,20 @@ test('mergeTokens: positions from the representative, extra by size-weighted mea
   assert.deepEqual(Array.from(byDefault.positions!), [0, 10, 20, 2, 12, 22]);
   // (1·[0,1] + 3·[2,3]) / 4 = [1.5, 2.5]; ([4,5] + [6,7]) / 2 = [5, 6]
   assert.deepEqual(Array.from(byDefault.extra!.deepstack_0!), [1.5, 2.5, 5, 6]);
-  const named = mergeTokens(t, Int32Array.of(0, 0, 1, 1), 2, { representative: Int32Array.of(1, 3), combine: (values, width) => values.slice(0, 2 * width) });
+  const named = mergeTokens(t, Int32Array.of(0, 0, 1, 1), 2, {
+    representative: Int32Array.of(1, 3),
+    combine: (values, width) => values.slice(0, 2 * width),
+  });
   assert.deepEqual(Array.from(named.positions!), [1, 11, 21, 3, 13, 23]);
   assert.deepEqual(Array.from(named.extra!.deepstack_0!), [0, 1, 2, 3]);
-  assert.throws(() => mergeTokens(t, Int32Array.of(0, 0, 1, 1), 2, { representative: Int32Array.of(2, 3) }), /representative\[0\] = 2 is not a member of output 0/);
-  assert.throws(() => mergeTokens(t, Int32Array.of(0, 0, 1, 1), 2, { combine: (values) => values }), /combined extra\.deepstack_0 has 8 values, expected 2·2/);
+  assert.throws(
+    () => mergeTokens(t, Int32Array.of(0, 0, 1, 1), 2, { representative: Int32Array.of(2, 3) }),
+    /representative\[0\] = 2 is not a member of output 0/,
+  );
+  assert.throws(
+    () => mergeTokens(t, Int32Array.of(0, 0, 1, 1), 2, { combine: (values) => values }),
+    /combined extra\.deepstack_0 has 8 values, expected 2·2/,
+  );
 });
 
 test('concatTokenSets joins positions and extra; a mix of parts with and without is an error naming the field', () => {
@@ -50,7 +79,13 @@ test('concatTokenSets joins positions and extra; a mix of parts with and without
   const c = concatTokenSets([a, a]);
   assert.deepEqual(Array.from(c.positions!.subarray(12, 15)), [0, 10, 20]);
   assert.equal(c.extra!.deepstack_0!.length, 16);
-  assert.deepEqual(splitBySource(c).map((p) => Array.from(p.tokens.positions!.subarray(0, 3))), [[0, 10, 20], [0, 10, 20]]);
+  assert.deepEqual(
+    splitBySource(c).map((p) => Array.from(p.tokens.positions!.subarray(0, 3))),
+    [
+      [0, 10, 20],
+      [0, 10, 20],
+    ],
+  );
   const bare = createTokenSet({ data: new Float32Array(4), n: 4, d: 1 });
   assert.throws(() => concatTokenSets([a, bare]), /part 1 has no positions but other parts do/);
   const other = createTokenSet({ data: new Float32Array(4), n: 4, d: 1, positions: new Int32Array(12) });
@@ -68,7 +103,10 @@ test('gridPositions: t = frame index for frames, else 0; h, w = grid cell', () =
     ],
     source: Int32Array.of(0, 0, 0, 0, 1, 1, 1, 1),
   });
-  assert.deepEqual(Array.from(gridPositions(frames)), [0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 1, 5, 0, 0, 5, 0, 1, 5, 1, 0, 5, 1, 1]);
+  assert.deepEqual(
+    Array.from(gridPositions(frames)),
+    [0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 1, 5, 0, 0, 5, 0, 1, 5, 1, 0, 5, 1, 1],
+  );
 });
 
 test('token files: positions [n, 3] int32 and extra.<name> [n, d_k] round-trip through safetensors bytes', () => {
@@ -81,16 +119,33 @@ test('token files: positions [n, 3] int32 and extra.<name> [n, d_k] round-trip t
   const back = tensorsToTokenSet(file);
   assert.deepEqual(Array.from(back.positions!), [0, 10, 20, 2, 12, 22, 3, 13, 23]);
   assert.deepEqual(Array.from(back.extra!.deepstack_0!), Array.from(t.extra!.deepstack_0!));
-  assert.deepEqual(back.origin.map((o) => Array.from(o)), [[0], [1, 2], [3]]);
+  assert.deepEqual(
+    back.origin.map((o) => Array.from(o)),
+    [[0], [1, 2], [3]],
+  );
 });
 
 test('token files: a positions tensor of the wrong shape or dtype is an error naming it', () => {
   const tokens = { shape: [2, 1], data: Float32Array.of(1, 2) };
-  const wrongShape = decodeSafetensors(encodeSafetensors({ tokens, positions: { shape: [2, 2], data: new Int32Array(4) } }));
-  assert.throws(() => tensorsToTokenSet(wrongShape, 'x.safetensors'), (e: unknown) => e instanceof ShapeError && /x\.safetensors: 'positions' must be an integer \[2, 3\] tensor .* got I32 \[2, 2\]/.test(e.message));
-  const wrongType = decodeSafetensors(encodeSafetensors({ tokens, positions: { shape: [2, 3], data: new Float32Array(6) } }));
-  assert.throws(() => tensorsToTokenSet(wrongType, 'x.safetensors'), /'positions' must be an integer \[2, 3\] tensor .* got F32/);
-  const wrongExtra = decodeSafetensors(encodeSafetensors({ tokens, 'extra.deepstack_0': { shape: [3, 1], data: new Float32Array(3) } }));
+  const wrongShape = decodeSafetensors(
+    encodeSafetensors({ tokens, positions: { shape: [2, 2], data: new Int32Array(4) } }),
+  );
+  assert.throws(
+    () => tensorsToTokenSet(wrongShape, 'x.safetensors'),
+    (e: unknown) =>
+      e instanceof ShapeError &&
+      /x\.safetensors: 'positions' must be an integer \[2, 3\] tensor .* got I32 \[2, 2\]/.test(e.message),
+  );
+  const wrongType = decodeSafetensors(
+    encodeSafetensors({ tokens, positions: { shape: [2, 3], data: new Float32Array(6) } }),
+  );
+  assert.throws(
+    () => tensorsToTokenSet(wrongType, 'x.safetensors'),
+    /'positions' must be an integer \[2, 3\] tensor .* got F32/,
+  );
+  const wrongExtra = decodeSafetensors(
+    encodeSafetensors({ tokens, 'extra.deepstack_0': { shape: [3, 1], data: new Float32Array(3) } }),
+  );
   assert.throws(() => tensorsToTokenSet(wrongExtra, 'x.safetensors'), /'extra\.deepstack_0' must be \[2, d_k\]/);
 });
 

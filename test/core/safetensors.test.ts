@@ -29,19 +29,31 @@ test('encodeSafetensors reproduces the Python library byte layout exactly', () =
 
 test('decodeSafetensors rejects truncated files, bad JSON, unknown dtypes and out-of-range offsets', () => {
   const good = readFileSync(fixture('mixed.safetensors'));
-  assert.throws(() => decodeSafetensors(good.subarray(0, 5), 'a.safetensors'), /a\.safetensors: truncated safetensors file \(5 bytes/);
+  assert.throws(
+    () => decodeSafetensors(good.subarray(0, 5), 'a.safetensors'),
+    /a\.safetensors: truncated safetensors file \(5 bytes/,
+  );
   assert.throws(() => decodeSafetensors(good.subarray(0, 100), 'b.safetensors'), /header length \d+ exceeds the file/);
-  assert.throws(() => decodeSafetensors(good.subarray(0, good.length - 2), 'c.safetensors'), /tensor 'a_f16' data \[36, 44\) lies beyond the file's 42 data bytes/);
+  assert.throws(
+    () => decodeSafetensors(good.subarray(0, good.length - 2), 'c.safetensors'),
+    /tensor 'a_f16' data \[36, 44\) lies beyond the file's 42 data bytes/,
+  );
   const badJson = Buffer.concat([Buffer.from([4, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{"a"')]);
   assert.throws(() => decodeSafetensors(badJson, 'd.safetensors'), /d\.safetensors: header is not valid JSON/);
   const header = Buffer.from('{"x":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}');
   const lenBytes = Buffer.alloc(8);
   lenBytes.writeBigUInt64LE(BigInt(header.length));
-  assert.throws(() => decodeSafetensors(Buffer.concat([lenBytes, header, Buffer.from([1])]), 'e.safetensors'), /tensor 'x' has unsupported dtype "U8"/);
+  assert.throws(
+    () => decodeSafetensors(Buffer.concat([lenBytes, header, Buffer.from([1])]), 'e.safetensors'),
+    /tensor 'x' has unsupported dtype "U8"/,
+  );
 });
 
 test('decodeSafetensors rejects tensors whose data ranges overlap, naming both', () => {
-  const good = encodeSafetensors({ a: { shape: [2], data: Float32Array.of(1, 2) }, b: { shape: [2], data: Float32Array.of(3, 4) } });
+  const good = encodeSafetensors({
+    a: { shape: [2], data: Float32Array.of(1, 2) },
+    b: { shape: [2], data: Float32Array.of(3, 4) },
+  });
   const view = new DataView(good.buffer, good.byteOffset, good.byteLength);
   const headerLength = Number(view.getBigUint64(0, true));
   const header = JSON.parse(new TextDecoder().decode(good.subarray(8, 8 + headerLength)));
@@ -51,5 +63,8 @@ test('decodeSafetensors rejects tensors whose data ranges overlap, naming both',
   const json = JSON.stringify(header).padEnd(headerLength, ' ');
   const bad = new Uint8Array(good);
   bad.set(new TextEncoder().encode(json), 8);
-  assert.throws(() => decodeSafetensors(bad, 'crafted.safetensors'), /crafted\.safetensors: tensors 'a' \[0, 8\) and 'b' \[4, 12\) overlap in the data section/);
+  assert.throws(
+    () => decodeSafetensors(bad, 'crafted.safetensors'),
+    /crafted\.safetensors: tensors 'a' \[0, 8\) and 'b' \[4, 12\) overlap in the data section/,
+  );
 });

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InputError, ShapeError, UsageError } from '../../core/errors.js';
-import { concatTokenSets, createTokenSet, groupByAssignment, mergeTokens, resolveBudget, selectTokens, splitBySource } from '../../core/tokenset.js';
+import {
+  concatTokenSets,
+  createTokenSet,
+  groupByAssignment,
+  mergeTokens,
+  resolveBudget,
+  selectTokens,
+  splitBySource,
+} from '../../core/tokenset.js';
 
 function grid(n: number, d: number) {
   return createTokenSet({ data: Float32Array.from({ length: n * d }, (_, i) => i), n, d });
@@ -13,38 +21,78 @@ test('createTokenSet fills a square grid, raster positions, size 1 and origin [i
   assert.deepEqual(Array.from(t.row), [0, 0, 0, 1, 1, 1, 2, 2, 2]);
   assert.deepEqual(Array.from(t.col), [0, 1, 2, 0, 1, 2, 0, 1, 2]);
   assert.deepEqual(Array.from(t.size), new Array(9).fill(1));
-  assert.deepEqual(t.origin.map((o) => Array.from(o)), [[0], [1], [2], [3], [4], [5], [6], [7], [8]]);
+  assert.deepEqual(
+    t.origin.map((o) => Array.from(o)),
+    [[0], [1], [2], [3], [4], [5], [6], [7], [8]],
+  );
   const line = grid(6, 1);
   assert.deepEqual(line.sources[0], { kind: 'image', index: 0, rows: 1, cols: 6 });
 });
 
 test('validation names the field, the expected and the actual value', () => {
-  assert.throws(() => createTokenSet({ data: new Float32Array(5), n: 2, d: 3 }), (e: unknown) => e instanceof ShapeError && /data has 5 values, expected n\*d = 2\*3 = 6/.test(e.message));
-  assert.throws(() => createTokenSet({ data: Float32Array.from([0, NaN, 1, 2]), n: 2, d: 2 }), (e: unknown) => e instanceof InputError && /non-finite value NaN at token 0, dimension 1/.test(e.message));
-  assert.throws(() => createTokenSet({ data: Float32Array.from([0, 1, Infinity, 2]), n: 2, d: 2 }), /non-finite value Infinity at token 1, dimension 0/);
-  assert.throws(() => createTokenSet({ data: new Float32Array(4), n: 2, d: 2, size: new Float64Array(3) }), /size has length 3, expected n = 2/);
-  assert.throws(() => createTokenSet({ data: new Float32Array(4), n: 2, d: 2, source: Int32Array.from([0, 4]) }), /token 1 refers to source 4, but only 1 sources exist/);
-  assert.throws(() => createTokenSet({ data: new Float32Array(4), n: 2, d: 2, score: Float32Array.from([1, NaN]) }), /tokens\.score: non-finite value NaN at token 1/);
+  assert.throws(
+    () => createTokenSet({ data: new Float32Array(5), n: 2, d: 3 }),
+    (e: unknown) => e instanceof ShapeError && /data has 5 values, expected n\*d = 2\*3 = 6/.test(e.message),
+  );
+  assert.throws(
+    () => createTokenSet({ data: Float32Array.from([0, NaN, 1, 2]), n: 2, d: 2 }),
+    (e: unknown) => e instanceof InputError && /non-finite value NaN at token 0, dimension 1/.test(e.message),
+  );
+  assert.throws(
+    () => createTokenSet({ data: Float32Array.from([0, 1, Infinity, 2]), n: 2, d: 2 }),
+    /non-finite value Infinity at token 1, dimension 0/,
+  );
+  assert.throws(
+    () => createTokenSet({ data: new Float32Array(4), n: 2, d: 2, size: new Float64Array(3) }),
+    /size has length 3, expected n = 2/,
+  );
+  assert.throws(
+    () => createTokenSet({ data: new Float32Array(4), n: 2, d: 2, source: Int32Array.from([0, 4]) }),
+    /token 1 refers to source 4, but only 1 sources exist/,
+  );
+  assert.throws(
+    () => createTokenSet({ data: new Float32Array(4), n: 2, d: 2, score: Float32Array.from([1, NaN]) }),
+    /tokens\.score: non-finite value NaN at token 1/,
+  );
 });
 
 test('selectTokens carries rows and every metadata field in the given order', () => {
-  const t = createTokenSet({ data: Float32Array.from([0, 1, 2, 3, 4, 5, 6, 7]), n: 4, d: 2, score: Float32Array.from([9, 8, 7, 6]) });
+  const t = createTokenSet({
+    data: Float32Array.from([0, 1, 2, 3, 4, 5, 6, 7]),
+    n: 4,
+    d: 2,
+    score: Float32Array.from([9, 8, 7, 6]),
+  });
   const s = selectTokens(t, [3, 1]);
   assert.deepEqual(Array.from(s.data), [6, 7, 2, 3]);
   assert.deepEqual(Array.from(s.score!), [6, 8]);
   assert.deepEqual(Array.from(s.row), [1, 0]);
   assert.deepEqual(Array.from(s.col), [1, 1]);
-  assert.deepEqual(s.origin.map((o) => Array.from(o)), [[3], [1]]);
+  assert.deepEqual(
+    s.origin.map((o) => Array.from(o)),
+    [[3], [1]],
+  );
   assert.throws(() => selectTokens(t, [4]), /index 4 at position 0 is outside \[0, 4\)/);
 });
 
 test('mergeTokens gives size-weighted means, summed sizes and unioned origins', () => {
-  const t = createTokenSet({ data: Float32Array.from([0, 2, 4, 6]), n: 4, d: 1, size: Float64Array.from([1, 3, 1, 1]) });
+  const t = createTokenSet({
+    data: Float32Array.from([0, 2, 4, 6]),
+    n: 4,
+    d: 1,
+    size: Float64Array.from([1, 3, 1, 1]),
+  });
   const m = mergeTokens(t, Int32Array.from([0, 0, 1, 1]), 2);
   // (0·1 + 2·3) / 4 = 1.5 ; (4 + 6) / 2 = 5
   assert.deepEqual(Array.from(m.data), [1.5, 5]);
   assert.deepEqual(Array.from(m.size), [4, 2]);
-  assert.deepEqual(m.origin.map((o) => Array.from(o)), [[0, 1], [2, 3]]);
+  assert.deepEqual(
+    m.origin.map((o) => Array.from(o)),
+    [
+      [0, 1],
+      [2, 3],
+    ],
+  );
   assert.throws(() => mergeTokens(t, Int32Array.from([0, 0, 2, 2]), 3), /output token 1 has no members/);
 });
 
@@ -57,7 +105,10 @@ test('concatTokenSets re-indexes sources and origins; splitBySource inverts it',
   assert.deepEqual(Array.from(c.source.subarray(3, 6)), [0, 1, 1]);
   assert.deepEqual(Array.from(c.origin[4]!), [4]);
   const parts = splitBySource(c);
-  assert.deepEqual(parts.map((p) => p.tokens.n), [4, 9]);
+  assert.deepEqual(
+    parts.map((p) => p.tokens.n),
+    [4, 9],
+  );
   assert.deepEqual(Array.from(parts[1]!.indices.subarray(0, 2)), [4, 5]);
   assert.throws(() => concatTokenSets([a, grid(4, 2)]), /part 1 has d = 2, expected 1/);
 });
@@ -67,8 +118,15 @@ test('resolveBudget: max(1, round(n·R)), and usage errors for ratio outside (0,
   assert.equal(resolveBudget(576, { ratio: 0.001 }, 'm').budget, 1);
   assert.equal(resolveBudget(10, { ratio: 0.25 }, 'm').budget, 3); // round(2.5) = 3
   assert.deepEqual(resolveBudget(576, { budget: 64 }, 'm'), { budget: 64, ratio: 64 / 576 });
-  for (const ratio of [0, 1.5, -0.1, NaN]) assert.throws(() => resolveBudget(10, { ratio }, 'pool'), (e: unknown) => e instanceof UsageError && /pool: ratio must be in \(0, 1\]/.test(e.message));
-  assert.throws(() => resolveBudget(10, { budget: 11 }, 'pool'), /pool: budget 11 is larger than the number of input tokens n = 10/);
+  for (const ratio of [0, 1.5, -0.1, NaN])
+    assert.throws(
+      () => resolveBudget(10, { ratio }, 'pool'),
+      (e: unknown) => e instanceof UsageError && /pool: ratio must be in \(0, 1\]/.test(e.message),
+    );
+  assert.throws(
+    () => resolveBudget(10, { budget: 11 }, 'pool'),
+    /pool: budget 11 is larger than the number of input tokens n = 10/,
+  );
   assert.throws(() => resolveBudget(10, { budget: 2.5 }, 'pool'), /budget must be an integer ≥ 1, got 2.5/);
   assert.throws(() => resolveBudget(0, { ratio: 0.5 }, 'pool'), /input has no tokens/);
 });
@@ -78,7 +136,12 @@ test('groupByAssignment groups members per output in input order; mergeTokens ca
   assert.deepEqual(Array.from(start), [0, 1, 3]);
   assert.deepEqual(Array.from(members), [1, 0, 2]);
   assert.throws(() => groupByAssignment(Int32Array.of(0, 2), 2, 'pool'), /pool: assign\[1\] = 2 is outside \[0, 2\)/);
-  const t = createTokenSet({ data: Float32Array.from([0, 2, 4, 6]), n: 4, d: 1, score: Float32Array.from([1, 3, 5, 9]) });
+  const t = createTokenSet({
+    data: Float32Array.from([0, 2, 4, 6]),
+    n: 4,
+    d: 1,
+    score: Float32Array.from([1, 3, 5, 9]),
+  });
   const byRep = mergeTokens(t, Int32Array.from([0, 0, 1, 1]), 2, { representative: Int32Array.of(1, 3) });
   assert.deepEqual(Array.from(byRep.score!), [3, 9]);
   assert.deepEqual([byRep.col[0], byRep.col[1]], [1, 1]);
@@ -91,6 +154,10 @@ test('groupByAssignment groups members per output in input order; mergeTokens ca
 test('sizes must be finite counts > 0: zero, negative and NaN sizes are rejected naming the token', () => {
   for (const bad of [0, -1, Number.NaN]) {
     const size = Float64Array.of(1, bad, 1, 1);
-    assert.throws(() => createTokenSet({ data: new Float32Array(8), n: 4, d: 2, size }), (error: unknown) => error instanceof InputError && /size\[1\] = (0|-1|NaN), expected a finite count > 0/.test(error.message));
+    assert.throws(
+      () => createTokenSet({ data: new Float32Array(8), n: 4, d: 2, size }),
+      (error: unknown) =>
+        error instanceof InputError && /size\[1\] = (0|-1|NaN), expected a finite count > 0/.test(error.message),
+    );
   }
 });

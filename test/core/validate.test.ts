@@ -2,10 +2,28 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { z } from 'zod';
 import { InputError, UsageError } from '../../core/errors.js';
-import { checkInteger, formatZodError, integer, kebab, number, oneOf, optionLabel, parseFile, parseOptions } from '../../core/validate.js';
+import {
+  checkInteger,
+  formatZodError,
+  integer,
+  kebab,
+  number,
+  oneOf,
+  optionLabel,
+  parseFile,
+  parseOptions,
+} from '../../core/validate.js';
 
 test('schema helpers carry their own messages, with the value given', () => {
-  const schema = z.object({ quality: integer(1, 100).optional(), frames: integer(1).optional(), scenes: number({ gt: 0, lt: 1 }).optional(), rate: number({ gt: 0 }).optional(), format: oneOf(['npy', 'torch']).optional() }).strict();
+  const schema = z
+    .object({
+      quality: integer(1, 100).optional(),
+      frames: integer(1).optional(),
+      scenes: number({ gt: 0, lt: 1 }).optional(),
+      rate: number({ gt: 0 }).optional(),
+      format: oneOf(['npy', 'torch']).optional(),
+    })
+    .strict();
   const message = (input: unknown) => formatZodError(schema.safeParse(input).error!, 'where');
   assert.equal(message({ quality: 0 }), 'where: quality must be an integer in [1, 100], got 0');
   assert.equal(message({ quality: 2.5 }), 'where: quality must be an integer in [1, 100], got 2.5');
@@ -23,22 +41,53 @@ test('options are named as the library spells them, with the CLI flag when it di
   assert.equal(optionLabel('maxFrames'), 'maxFrames (--max-frames)');
   assert.equal(optionLabel('seed'), 'seed');
   const schema = z.object({ maxFrames: integer(1) });
-  assert.equal(formatZodError(schema.safeParse({ maxFrames: 0 }).error!, 'encode'), 'encode: maxFrames (--max-frames) must be an integer ≥ 1, got 0');
+  assert.equal(
+    formatZodError(schema.safeParse({ maxFrames: 0 }).error!, 'encode'),
+    'encode: maxFrames (--max-frames) must be an integer ≥ 1, got 0',
+  );
 });
 
 test('one rule for the error class: options and flags → UsageError (exit 2), file contents → InputError (exit 1)', () => {
   const schema = z.object({ size: integer(1) });
-  assert.throws(() => parseOptions(schema, { size: 0 }, 'thing'), (e: unknown) => e instanceof UsageError && e.exitCode === 2 && e.message === 'thing: size must be an integer ≥ 1, got 0');
-  assert.throws(() => parseFile(schema, { size: 0 }, 'cfg.json'), (e: unknown) => e instanceof InputError && e.exitCode === 1 && e.message === 'cfg.json: size: must be an integer ≥ 1, got 0');
+  assert.throws(
+    () => parseOptions(schema, { size: 0 }, 'thing'),
+    (e: unknown) =>
+      e instanceof UsageError && e.exitCode === 2 && e.message === 'thing: size must be an integer ≥ 1, got 0',
+  );
+  assert.throws(
+    () => parseFile(schema, { size: 0 }, 'cfg.json'),
+    (e: unknown) =>
+      e instanceof InputError && e.exitCode === 1 && e.message === 'cfg.json: size: must be an integer ≥ 1, got 0',
+  );
   assert.deepEqual(parseOptions(schema, { size: 3 }, 'thing'), { size: 3 });
   // zod's own messages get the value appended when they lack one.
-  assert.throws(() => parseFile(z.object({ name: z.string() }), { name: 7 }, 'cfg.json'), /cfg\.json: name: Invalid input: expected string, received number, got 7$/);
-  assert.equal(formatZodError(z.object({ a: z.array(z.number()) }).safeParse({ a: [1, 'x'] }).error!, 'w', { label: (k) => `field ${k}:` }), 'w: field a.1: Invalid input: expected number, received string');
+  assert.throws(
+    () => parseFile(z.object({ name: z.string() }), { name: 7 }, 'cfg.json'),
+    /cfg\.json: name: Invalid input: expected string, received number, got 7$/,
+  );
+  assert.equal(
+    formatZodError(z.object({ a: z.array(z.number()) }).safeParse({ a: [1, 'x'] }).error!, 'w', {
+      label: (k) => `field ${k}:`,
+    }),
+    'w: field a.1: Invalid input: expected number, received string',
+  );
 });
 
 test('checkInteger: one message for every integer option', () => {
   assert.equal(checkInteger(3, 'clips', { min: 1 }), 3);
-  assert.throws(() => checkInteger(0, 'clips', { min: 1 }), (e: unknown) => e instanceof UsageError && e.message === 'clips must be an integer ≥ 1, got 0');
-  assert.throws(() => checkInteger(1.5, 'columns', { min: 1, where: 'contact sheet' }), /contact sheet: columns must be an integer ≥ 1, got 1\.5$/);
-  assert.throws(() => checkInteger(9, 'upscale (--ocr-upscale)', { min: 1, max: 8, where: 'render', code: 'E_RANGE' }), (e: unknown) => e instanceof UsageError && e.code === 'E_RANGE' && e.message === 'render: upscale (--ocr-upscale) must be an integer in [1, 8], got 9');
+  assert.throws(
+    () => checkInteger(0, 'clips', { min: 1 }),
+    (e: unknown) => e instanceof UsageError && e.message === 'clips must be an integer ≥ 1, got 0',
+  );
+  assert.throws(
+    () => checkInteger(1.5, 'columns', { min: 1, where: 'contact sheet' }),
+    /contact sheet: columns must be an integer ≥ 1, got 1\.5$/,
+  );
+  assert.throws(
+    () => checkInteger(9, 'upscale (--ocr-upscale)', { min: 1, max: 8, where: 'render', code: 'E_RANGE' }),
+    (e: unknown) =>
+      e instanceof UsageError &&
+      e.code === 'E_RANGE' &&
+      e.message === 'render: upscale (--ocr-upscale) must be an integer in [1, 8], got 9',
+  );
 });

@@ -27,33 +27,94 @@ test('selectBestResolution: effective resolution first, then least waste', () =>
   assert.deepEqual(selectBestResolution(300, 1000), [336, 1008]);
   // Small images: every candidate reaches w·h; least waste wins ([336,672] before [672,336] on equal waste).
   assert.deepEqual(selectBestResolution(100, 100), [336, 672]);
-  assert.deepEqual(selectBestResolution(200, 100, [[672, 672], [672, 336]]), [672, 336]);
+  assert.deepEqual(
+    selectBestResolution(200, 100, [
+      [672, 672],
+      [672, 336],
+    ]),
+    [672, 336],
+  );
 });
 
 test('resizeAndPadGeometry: ceil on the free side, centred', () => {
-  assert.deepEqual(resizeAndPadGeometry(640, 480, [672, 672]), { targetWidth: 672, targetHeight: 672, resizedWidth: 672, resizedHeight: 504, offsetX: 0, offsetY: 84 });
+  assert.deepEqual(resizeAndPadGeometry(640, 480, [672, 672]), {
+    targetWidth: 672,
+    targetHeight: 672,
+    resizedWidth: 672,
+    resizedHeight: 504,
+    offsetX: 0,
+    offsetY: 84,
+  });
   // 1280x720 → scale 0.525, height = ceil(378) = 378, offset (672-378)//2 = 147.
-  assert.deepEqual(resizeAndPadGeometry(1280, 720, [672, 672]), { targetWidth: 672, targetHeight: 672, resizedWidth: 672, resizedHeight: 378, offsetX: 0, offsetY: 147 });
+  assert.deepEqual(resizeAndPadGeometry(1280, 720, [672, 672]), {
+    targetWidth: 672,
+    targetHeight: 672,
+    resizedWidth: 672,
+    resizedHeight: 378,
+    offsetX: 0,
+    offsetY: 147,
+  });
   // 300x1000 into 336x1008: scaleW=1.12 > scaleH=1.008 → height 1008, width ceil(302.4)=303, offset 16.
-  assert.deepEqual(resizeAndPadGeometry(300, 1000, [336, 1008]), { targetWidth: 336, targetHeight: 1008, resizedWidth: 303, resizedHeight: 1008, offsetX: 16, offsetY: 0 });
+  assert.deepEqual(resizeAndPadGeometry(300, 1000, [336, 1008]), {
+    targetWidth: 336,
+    targetHeight: 1008,
+    resizedWidth: 303,
+    resizedHeight: 1008,
+    offsetX: 16,
+    offsetY: 0,
+  });
 });
 
 test('unpadWindow cuts padding symmetrically like unpad_image', () => {
-  assert.deepEqual(unpadWindow(640, 480, 48, 48), { rowStart: 6, rowEnd: 42, colStart: 0, colEnd: 48, rows: 36, cols: 48 });
+  assert.deepEqual(unpadWindow(640, 480, 48, 48), {
+    rowStart: 6,
+    rowEnd: 42,
+    colStart: 0,
+    colEnd: 48,
+    rows: 36,
+    cols: 48,
+  });
   // 1280x720: int(720·48/1280) = 27, padding (48−27)//2 = 10 → 28 rows (not 27).
-  assert.deepEqual(unpadWindow(1280, 720, 48, 48), { rowStart: 10, rowEnd: 38, colStart: 0, colEnd: 48, rows: 28, cols: 48 });
+  assert.deepEqual(unpadWindow(1280, 720, 48, 48), {
+    rowStart: 10,
+    rowEnd: 38,
+    colStart: 0,
+    colEnd: 48,
+    rows: 28,
+    cols: 48,
+  });
   // Tall: 300x1000 on a 72x24 map → int(300·72/1000)=21 cols, padding 1.
-  assert.deepEqual(unpadWindow(300, 1000, 72, 24), { rowStart: 0, rowEnd: 72, colStart: 1, colEnd: 23, rows: 72, cols: 22 });
+  assert.deepEqual(unpadWindow(300, 1000, 72, 24), {
+    rowStart: 0,
+    rowEnd: 72,
+    colStart: 1,
+    colEnd: 23,
+    rows: 72,
+    cols: 22,
+  });
 });
 
 test('planAnyRes: grid, crops in row-major order, custom tile sizes', () => {
   const plan = planAnyRes(1000, 300);
   assert.equal(plan.gridRows, 1);
   assert.equal(plan.gridCols, 3);
-  assert.deepEqual(plan.crops.map((c) => [c.x, c.y]), [[0, 0], [336, 0], [672, 0]]);
+  assert.deepEqual(
+    plan.crops.map((c) => [c.x, c.y]),
+    [
+      [0, 0],
+      [336, 0],
+      [672, 0],
+    ],
+  );
   const small = planAnyRes(64, 48, { tileSize: 28, patchSize: 7 });
   assert.deepEqual(small.best, [56, 56]);
-  assert.deepEqual(defaultPinpoints(28), [[28, 56], [56, 28], [56, 56], [84, 28], [28, 84]]);
+  assert.deepEqual(defaultPinpoints(28), [
+    [28, 56],
+    [56, 28],
+    [56, 56],
+    [84, 28],
+    [28, 84],
+  ]);
   assert.equal(small.patchRows, 4);
   // 8x8 map, 64x48: int(48·8/64)=6 rows, padding 1 → 6 rows; 16 + 48 + 6 = 70.
   assert.equal(small.tokenCount, 16 + 6 * 8 + 6);

@@ -5,7 +5,15 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
 import { InputError, UsageError } from '../../core/errors.js';
-import { cropImage, NORMALIZATION_PRESETS, padImage, readImage, resizeImage, shortestSideSize, toNchw } from '../../encoders/image.js';
+import {
+  cropImage,
+  NORMALIZATION_PRESETS,
+  padImage,
+  readImage,
+  resizeImage,
+  shortestSideSize,
+  toNchw,
+} from '../../encoders/image.js';
 import type { RgbImage } from '../../encoders/types.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'vtc-image-'));
@@ -36,36 +44,64 @@ test('readImage: EXIF orientation, greyscale and alpha become upright RGB', asyn
   const rotated = await sharp(gradient(), rawOptions).jpeg().withMetadata({ orientation: 6 }).toBuffer();
   const upright = await readImage(rotated);
   assert.deepEqual([upright.width, upright.height], [20, 40]);
-  const grey = await readImage(await sharp(Buffer.alloc(12, 100), { raw: { width: 4, height: 3, channels: 1 } }).png().toBuffer());
+  const grey = await readImage(
+    await sharp(Buffer.alloc(12, 100), { raw: { width: 4, height: 3, channels: 1 } })
+      .png()
+      .toBuffer(),
+  );
   assert.deepEqual(Array.from(grey.data), new Array(36).fill(100));
-  const rgba = await readImage(await sharp(Buffer.alloc(48, 200), { raw: { width: 4, height: 3, channels: 4 } }).png().toBuffer());
+  const rgba = await readImage(
+    await sharp(Buffer.alloc(48, 200), { raw: { width: 4, height: 3, channels: 4 } })
+      .png()
+      .toBuffer(),
+  );
   assert.equal(rgba.data.length, 36);
 });
 
 test('readImage: animated GIF yields its first frame', async () => {
   const frame = (v: number) => sharp(Buffer.alloc(2400, v), rawOptions).png().toBuffer();
-  const gif = await sharp([await frame(10), await frame(250)], { join: { animated: true } }).gif().toBuffer();
+  const gif = await sharp([await frame(10), await frame(250)], { join: { animated: true } })
+    .gif()
+    .toBuffer();
   const image = await readImage(gif);
   assert.deepEqual([image.width, image.height, image.data[0]], [40, 20, 10]);
 });
 
 test('readImage: missing, empty, corrupt, truncated and over-limit inputs give clear InputErrors', async () => {
   const missing = join(dir, 'nope.png');
-  await assert.rejects(readImage(missing), (e: unknown) => e instanceof InputError && e.message === `${missing}: file not found`);
+  await assert.rejects(
+    readImage(missing),
+    (e: unknown) => e instanceof InputError && e.message === `${missing}: file not found`,
+  );
   const empty = join(dir, 'empty.png');
   await writeFile(empty, new Uint8Array(0));
-  await assert.rejects(readImage(empty), (e: unknown) => e instanceof InputError && e.message === `${empty}: file is empty (0 bytes), expected an image`);
+  await assert.rejects(
+    readImage(empty),
+    (e: unknown) => e instanceof InputError && e.message === `${empty}: file is empty (0 bytes), expected an image`,
+  );
   const junk = join(dir, 'junk.jpg');
   await writeFile(junk, 'this is not an image at all');
-  await assert.rejects(readImage(junk), (e: unknown) => e instanceof InputError && e.message.startsWith(`${junk}: not a readable image (`));
+  await assert.rejects(
+    readImage(junk),
+    (e: unknown) => e instanceof InputError && e.message.startsWith(`${junk}: not a readable image (`),
+  );
   const jpeg = await sharp(gradient(), rawOptions).jpeg().toBuffer();
   const truncated = join(dir, 'truncated.jpg');
   await writeFile(truncated, jpeg.subarray(0, jpeg.length >> 1));
-  await assert.rejects(readImage(truncated), (e: unknown) => e instanceof InputError && e.message.startsWith(`${truncated}: `) && /premature end of JPEG/i.test(e.message));
-  const big = await sharp({ create: { width: 3000, height: 3000, channels: 3, background: 'white' } }).png().toBuffer();
+  await assert.rejects(
+    readImage(truncated),
+    (e: unknown) =>
+      e instanceof InputError && e.message.startsWith(`${truncated}: `) && /premature end of JPEG/i.test(e.message),
+  );
+  const big = await sharp({ create: { width: 3000, height: 3000, channels: 3, background: 'white' } })
+    .png()
+    .toBuffer();
   await assert.rejects(
     readImage(big, { maxPixels: 1_000_000 }),
-    (e: unknown) => e instanceof InputError && e.code === 'E_PIXEL_LIMIT' && /3000x3000 = 9000000 pixels, above the limit of 1000000/.test(e.message),
+    (e: unknown) =>
+      e instanceof InputError &&
+      e.code === 'E_PIXEL_LIMIT' &&
+      /3000x3000 = 9000000 pixels, above the limit of 1000000/.test(e.message),
   );
 });
 

@@ -19,17 +19,30 @@ const clip = NORMALIZATION_PRESETS.clip;
 
 function randomImages(count: number, size = 28, seed = 3): RgbImage[] {
   const rng = new Rng(seed);
-  return Array.from({ length: count }, () => ({ data: Uint8Array.from({ length: size * size * 3 }, () => rng.int(256)), width: size, height: size }));
+  return Array.from({ length: count }, () => ({
+    data: Uint8Array.from({ length: size * size * 3 }, () => rng.int(256)),
+    width: size,
+    height: size,
+  }));
 }
 
 function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what: string): void {
   assert.equal(got.length, want.length, `${what}: length`);
-  for (let i = 0; i < got.length; i++) assert.ok(Math.abs(got[i]! - want[i]!) <= tol * Math.max(1, Math.abs(want[i]!)), `${what}[${i}]: ${got[i]} vs ${want[i]}`);
+  for (let i = 0; i < got.length; i++)
+    assert.ok(
+      Math.abs(got[i]! - want[i]!) <= tol * Math.max(1, Math.abs(want[i]!)),
+      `${what}[${i}]: ${got[i]} vs ${want[i]}`,
+    );
 }
 
 test('Conv-embedded tiny ViT: features, CLS vector and pre-softmax CLS scores match the TS reference (1e-4)', async () => {
   const dir = join(root, 'conv');
-  const weights = await writeTinyVit(dir, base, { normalization: 'clip', features: 'features', attention: 'attention_logits', batchSize: 2 });
+  const weights = await writeTinyVit(dir, base, {
+    normalization: 'clip',
+    features: 'features',
+    attention: 'attention_logits',
+    batchSize: 2,
+  });
   const encoder = await createOnnxEncoder(dir, { threads: 1 });
   assert.equal(encoder.hasCls, true);
   assert.equal(encoder.dim, 8);
@@ -49,9 +62,17 @@ test('Conv-embedded tiny ViT: features, CLS vector and pre-softmax CLS scores ma
 test('MatMul-embedded tiny ViT with q/k outputs ([B,T,H·dh] and [B,H,T,dh]) gives the same scores', async () => {
   const spec: TinyVitSpec = { ...base, embed: 'matmul', seed: 11 };
   const images = randomImages(2, 28, 5);
-  for (const [name, query, key, heads] of [['qk3', 'q', 'k', 2], ['qk4', 'q_bhtd', 'k_bhtd_src', undefined]] as const) {
+  for (const [name, query, key, heads] of [
+    ['qk3', 'q', 'k', 2],
+    ['qk4', 'q_bhtd', 'k_bhtd_src', undefined],
+  ] as const) {
     const dir = join(root, name);
-    const weights = await writeTinyVit(dir, spec, { normalization: 'imagenet', query, key, ...(heads ? { heads } : {}) });
+    const weights = await writeTinyVit(dir, spec, {
+      normalization: 'imagenet',
+      query,
+      key,
+      ...(heads ? { heads } : {}),
+    });
     const encoder = await createOnnxEncoder(dir);
     const tiles = await encoder.encode(images);
     await encoder.dispose();
@@ -73,7 +94,12 @@ test('softmax-probability output: scores equal the pre-softmax row minus one con
   const ref = referenceForward(base, weights, image!.data, clip);
   const shift = tile!.scores[0]! - ref.clsRow[0]!;
   assert.ok(shift < 0, 'log-probabilities sit below the logits');
-  assertClose(Array.from(tile!.scores, (s) => s - shift), ref.clsRow, 1e-4, 'shifted scores');
+  assertClose(
+    Array.from(tile!.scores, (s) => s - shift),
+    ref.clsRow,
+    1e-4,
+    'shifted scores',
+  );
 });
 
 test('SigLIP-like tower without CLS: scores are −cos(x_i, mean)', async () => {
@@ -101,9 +127,18 @@ test('a static batch dimension: batches follow it, short batches are padded, imp
     const tiles = await encoder.encode(images);
     await encoder.dispose();
     assert.equal(tiles.length, 3);
-    for (const [i, tile] of tiles.entries()) assertClose(tile.scores, referenceForward(spec, weights, images[i]!.data, clip).clsRow, 1e-4, `batch ${fixedBatch} tile ${i}`);
+    for (const [i, tile] of tiles.entries())
+      assertClose(
+        tile.scores,
+        referenceForward(spec, weights, images[i]!.data, clip).clsRow,
+        1e-4,
+        `batch ${fixedBatch} tile ${i}`,
+      );
   }
-  await assert.rejects(createOnnxEncoder(join(root, 'fixed1'), { batchSize: 2 }), /has a fixed batch of 1; batch size 2 is impossible/);
+  await assert.rejects(
+    createOnnxEncoder(join(root, 'fixed1'), { batchSize: 2 }),
+    /has a fixed batch of 1; batch size 2 is impossible/,
+  );
 });
 
 test('CLS tower without attention outputs (a plain HF export): CLS vector kept, scores fall back to −cos', async () => {
@@ -149,12 +184,18 @@ test('presets fill the tower facts; config errors name the field', async () => {
   assert.throws(() => resolveOnnxConfig({ inputSize: 6, patchSize: 7 }), /inputSize 6 is smaller than patchSize 7/);
   assert.throws(() => resolveOnnxConfig({ preset: 'clip-vit-b-32', query: 'q' }), /"query" and "key" go together/);
   assert.throws(() => resolveOnnxConfig({ preset: 'siglip-so400m-384', attention: 'a' }), /need a CLS token/);
-  assert.throws(() => resolveOnnxConfig({ preset: 'clip-vit-b-32', batchSize: 0 }), (e: unknown) => e instanceof InputError && /batchSize/.test(e.message));
+  assert.throws(
+    () => resolveOnnxConfig({ preset: 'clip-vit-b-32', batchSize: 0 }),
+    (e: unknown) => e instanceof InputError && /batchSize/.test(e.message),
+  );
   assert.throws(() => resolveOnnxConfig({ preset: 'nope' }), /preset/);
 });
 
 test('model directory errors: missing dir, missing config, bad output name, wrong token count', async () => {
-  await assert.rejects(createOnnxEncoder(join(root, 'absent')), /encoder not found \(expected "patch" or a model directory/);
+  await assert.rejects(
+    createOnnxEncoder(join(root, 'absent')),
+    /encoder not found \(expected "patch" or a model directory/,
+  );
   const empty = join(root, 'empty');
   await mkdir(empty, { recursive: true });
   await assert.rejects(createOnnxEncoder(empty), /model directory has no vtc-encoder.json/);
@@ -163,7 +204,10 @@ test('model directory errors: missing dir, missing config, bad output name, wron
   await assert.rejects(createOnnxEncoder(dir), /no output named "attn_missing" \(outputs: features, attention_logits/);
   await writeFile(join(dir, 'vtc-encoder.json'), JSON.stringify({ inputSize: 28, patchSize: 7, hasCls: false }));
   const encoder = await createOnnxEncoder(dir);
-  await assert.rejects(encoder.encode(randomImages(1)), (e: unknown) => e instanceof ShapeError && /has shape \[1, 17, 8\], expected \[1, 16, D\]/.test(e.message));
+  await assert.rejects(
+    encoder.encode(randomImages(1)),
+    (e: unknown) => e instanceof ShapeError && /has shape \[1, 17, 8\], expected \[1, 16, D\]/.test(e.message),
+  );
   await assert.rejects(encoder.encode(randomImages(1, 14)), /must be 28x28, got 14x14/);
   await encoder.dispose();
   await writeFile(join(dir, 'vtc-encoder.json'), '{ not json');

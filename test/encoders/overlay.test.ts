@@ -6,7 +6,8 @@ import type { RgbImage } from '../../encoders/types.js';
 
 const white: RgbImage = { data: new Uint8Array(4 * 4 * 3).fill(255), width: 4, height: 4 };
 const tokens = createTokenSet({ data: Float32Array.from({ length: 8 }, (_, i) => i), n: 4, d: 2 }); // 2×2 grid of 2-px patches
-const pixel = (image: RgbImage, x: number, y: number) => Array.from(image.data.subarray((y * image.width + x) * 3, (y * image.width + x) * 3 + 3));
+const pixel = (image: RgbImage, x: number, y: number) =>
+  Array.from(image.data.subarray((y * image.width + x) * 3, (y * image.width + x) * 3 + 3));
 
 test('selection overlay: kept patches untouched, dropped ones dimmed to 0.2·v + 16', () => {
   const reduction = { tokens: selectTokens(tokens, [3, 0]), keep: Int32Array.of(3, 0), stats: {} };
@@ -53,7 +54,11 @@ test('anyresLayout places the thumbnail left and crops row-major on the canvas',
   const canvas: RgbImage = { data: new Uint8Array(8 * 4 * 3).fill(200), width: 8, height: 4 };
   const layout = anyresLayout(thumb, canvas, 1, 2, 2);
   assert.deepEqual([layout.canvas.width, layout.canvas.height], [4 + 8 + 8, 4]);
-  assert.deepEqual(layout.tiles, [{ x: 0, y: 0 }, { x: 12, y: 0 }, { x: 16, y: 0 }]);
+  assert.deepEqual(layout.tiles, [
+    { x: 0, y: 0 },
+    { x: 12, y: 0 },
+    { x: 16, y: 0 },
+  ]);
   assert.deepEqual(pixel(layout.canvas, 0, 0), [9, 9, 9]);
   assert.deepEqual(pixel(layout.canvas, 5, 0), [48, 48, 48]);
   assert.deepEqual(pixel(layout.canvas, 19, 3), [200, 200, 200]);

@@ -40,7 +40,8 @@ test('patch encoder: solid red gives the hand-computed descriptor and scores of 
   expected[57] = 0.25 / norm; // bias
   for (let t = 0; t < 4; t++) {
     const got = tile!.features.subarray(t * 58, (t + 1) * 58);
-    for (let c = 0; c < 58; c++) assert.ok(Math.abs(got[c]! - expected[c]!) < 1e-6, `token ${t} dim ${c}: ${got[c]} vs ${expected[c]}`);
+    for (let c = 0; c < 58; c++)
+      assert.ok(Math.abs(got[c]! - expected[c]!) < 1e-6, `token ${t} dim ${c}: ${got[c]} vs ${expected[c]}`);
     assert.ok(Math.abs(tile!.scores[t]! + 1) < 1e-6);
   }
 });
@@ -77,6 +78,9 @@ test('negativeCosineToMean on a hand-computed case', () => {
 
 test('patch encoder rejects wrong sizes and bad options', async () => {
   const encoder = createPatchEncoder({ inputSize: 28, patchSize: 14 });
-  await assert.rejects(encoder.encode([solid(30, [0, 0, 0])]), (e: unknown) => e instanceof ShapeError && /must be 28x28 RGB .* got 30x30/.test(e.message));
+  await assert.rejects(
+    encoder.encode([solid(30, [0, 0, 0])]),
+    (e: unknown) => e instanceof ShapeError && /must be 28x28 RGB .* got 30x30/.test(e.message),
+  );
   assert.throws(() => createPatchEncoder({ inputSize: 30, patchSize: 14 }), UsageError);
 });

@@ -10,22 +10,54 @@ import { writeTinyQwen } from './tiny-qwen.js';
 const dir = tempDir('vtc-qwen-cli-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 await writeTinyQwen(join(dir, 'q25'), { family: 'qwen2.5-vl', dim: 8, heads: 2, outDim: 6, seed: 21 });
-await writeTinyQwen(join(dir, 'q3'), { family: 'qwen3-vl', dim: 8, heads: 2, outDim: 4, seed: 22 }, { videoMinPixels: 1024, deepstackConcat: 2, features: 'image_features_concat' });
+await writeTinyQwen(
+  join(dir, 'q3'),
+  { family: 'qwen3-vl', dim: 8, heads: 2, outDim: 4, seed: 22 },
+  { videoMinPixels: 1024, deepstackConcat: 2, features: 'image_features_concat' },
+);
 const photo = join(dir, 'photo.png');
 {
   const width = 168;
   const height = 140;
   const raw = Buffer.alloc(width * height * 3);
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) raw.set([(x * 3) % 256, (y * 5) % 256, ((x + y) * 2) % 256], (y * width + x) * 3);
-  writeFileSync(photo, await sharp(raw, { raw: { width, height, channels: 3 } }).png().toBuffer());
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) raw.set([(x * 3) % 256, (y * 5) % 256, ((x + y) * 2) % 256], (y * width + x) * 3);
+  writeFileSync(
+    photo,
+    await sharp(raw, { raw: { width, height, channels: 3 } })
+      .png()
+      .toBuffer(),
+  );
 }
 
 test('vtc encode --encoder qwen2.5-vl --model tower.onnx writes tokens with positions; vtc reduce keeps them', async () => {
   const out = join(dir, 'q.safetensors');
-  const r = await runCli(['encode', photo, '--encoder', 'qwen2.5-vl', '--model', join(dir, 'q25', 'vision_encoder.onnx'), '--out', out, '--json']);
+  const r = await runCli([
+    'encode',
+    photo,
+    '--encoder',
+    'qwen2.5-vl',
+    '--model',
+    join(dir, 'q25', 'vision_encoder.onnx'),
+    '--out',
+    out,
+    '--json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const summary = JSON.parse(r.stdout);
-  assert.deepEqual([summary.kind, summary.family, summary.n, summary.d, summary.image_grid_thw, summary.resized_size, summary.extra, summary.score_rule], ['image', 'qwen2.5-vl', 30, 6, [1, 10, 12], [168, 140], [], 'negative-cosine-to-mean']);
+  assert.deepEqual(
+    [
+      summary.kind,
+      summary.family,
+      summary.n,
+      summary.d,
+      summary.image_grid_thw,
+      summary.resized_size,
+      summary.extra,
+      summary.score_rule,
+    ],
+    ['image', 'qwen2.5-vl', 30, 6, [1, 10, 12], [168, 140], [], 'negative-cosine-to-mean'],
+  );
   const tokens = await loadTokens(out);
   assert.equal(tokens.n, 30);
   assert.deepEqual([...tokens.positions!.subarray(3 * 13, 3 * 14)], [0, 2, 1]);
@@ -38,7 +70,19 @@ test('vtc encode --encoder qwen2.5-vl --model tower.onnx writes tokens with posi
 
 test('vtc encode a video with a Qwen3-VL model directory: frame pairs, DeepStack from the concatenated output, scene metadata', async () => {
   const out = join(dir, 'v.safetensors');
-  const r = await runCli(['encode', join(repoRoot, 'samples', 'video', 'scenes.mp4'), '--encoder', join(dir, 'q3'), '--max-frames', '4', '--scenes', '0.3', '--out', out, '--json']);
+  const r = await runCli([
+    'encode',
+    join(repoRoot, 'samples', 'video', 'scenes.mp4'),
+    '--encoder',
+    join(dir, 'q3'),
+    '--max-frames',
+    '4',
+    '--scenes',
+    '0.3',
+    '--out',
+    out,
+    '--json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const summary = JSON.parse(r.stdout);
   assert.equal(summary.kind, 'video');
@@ -60,18 +104,63 @@ test('vtc encode a video with a Qwen3-VL model directory: frame pairs, DeepStack
   const kept = await loadTokens(reduced);
   assert.equal(kept.n, keep.length);
   keep.forEach((i, j) => {
-    assert.deepEqual([...kept.extra!.deepstack_0!.subarray(4 * j, 4 * j + 4)], [...tokens.extra!.deepstack_0!.subarray(4 * i, 4 * i + 4)]);
-    assert.deepEqual([...kept.positions!.subarray(3 * j, 3 * j + 3)], [...tokens.positions!.subarray(3 * i, 3 * i + 3)]);
+    assert.deepEqual(
+      [...kept.extra!.deepstack_0!.subarray(4 * j, 4 * j + 4)],
+      [...tokens.extra!.deepstack_0!.subarray(4 * i, 4 * i + 4)],
+    );
+    assert.deepEqual(
+      [...kept.positions!.subarray(3 * j, 3 * j + 3)],
+      [...tokens.positions!.subarray(3 * i, 3 * i + 3)],
+    );
   });
 });
 
 test('vtc encode Qwen usage errors exit 2 with one line; a missing tower exits 1', async () => {
   const cases: [string[], number, RegExp][] = [
-    [['encode', photo, '--encoder', 'qwen3-vl', '--out', join(dir, 'x.safetensors')], 2, /--encoder qwen3-vl needs --model PATH/],
-    [['encode', photo, '--model', join(dir, 'q25'), '--out', join(dir, 'x.safetensors')], 2, /--model goes with --encoder qwen2.5-vl\|qwen3-vl, got --encoder "patch"/],
-    [['encode', photo, '--encoder', 'qwen2.5-vl', '--model', join(dir, 'q25', 'vision_encoder.onnx'), '--anyres', '--out', join(dir, 'x.safetensors')], 2, /--anyres does not apply to Qwen towers/],
-    [['encode', photo, '--encoder', 'qwen2.5-vl', '--model', join(dir, 'nope.onnx'), '--out', join(dir, 'x.safetensors')], 1, /nope\.onnx: not found/],
-    [['compress', photo, '--encoder', 'qwen2.5-vl', '--method', 'pool', '--ratio', '0.5', '--out', join(dir, 'x.png')], 2, /qwen2\.5-vl: a Qwen2\.5-VL \/ Qwen3-VL tower works at dynamic resolution, not on square tiles/],
+    [
+      ['encode', photo, '--encoder', 'qwen3-vl', '--out', join(dir, 'x.safetensors')],
+      2,
+      /--encoder qwen3-vl needs --model PATH/,
+    ],
+    [
+      ['encode', photo, '--model', join(dir, 'q25'), '--out', join(dir, 'x.safetensors')],
+      2,
+      /--model goes with --encoder qwen2.5-vl\|qwen3-vl, got --encoder "patch"/,
+    ],
+    [
+      [
+        'encode',
+        photo,
+        '--encoder',
+        'qwen2.5-vl',
+        '--model',
+        join(dir, 'q25', 'vision_encoder.onnx'),
+        '--anyres',
+        '--out',
+        join(dir, 'x.safetensors'),
+      ],
+      2,
+      /--anyres does not apply to Qwen towers/,
+    ],
+    [
+      [
+        'encode',
+        photo,
+        '--encoder',
+        'qwen2.5-vl',
+        '--model',
+        join(dir, 'nope.onnx'),
+        '--out',
+        join(dir, 'x.safetensors'),
+      ],
+      1,
+      /nope\.onnx: not found/,
+    ],
+    [
+      ['compress', photo, '--encoder', 'qwen2.5-vl', '--method', 'pool', '--ratio', '0.5', '--out', join(dir, 'x.png')],
+      2,
+      /qwen2\.5-vl: a Qwen2\.5-VL \/ Qwen3-VL tower works at dynamic resolution, not on square tiles/,
+    ],
   ];
   for (const [args, code, message] of cases) {
     const r = await runCli(args);

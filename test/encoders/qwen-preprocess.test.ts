@@ -2,12 +2,21 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InputError, ShapeError } from '../../core/errors.js';
 import { toNchw } from '../../encoders/image.js';
-import { checkGrid, inversePermutation, patchifyFrames, preprocessQwenImage, qwenImageSize, qwenVideoSize, qwenWindowIndex, QWEN_FAMILY_SPECS } from '../../encoders/qwen-preprocess.js';
+import {
+  checkGrid,
+  inversePermutation,
+  patchifyFrames,
+  preprocessQwenImage,
+  qwenImageSize,
+  qwenVideoSize,
+  qwenWindowIndex,
+  QWEN_FAMILY_SPECS,
+} from '../../encoders/qwen-preprocess.js';
 
 const Q25 = QWEN_FAMILY_SPECS['qwen2.5-vl'];
 const Q3 = QWEN_FAMILY_SPECS['qwen3-vl'];
 
-test('smart_resize sizes: factor 28 / 32, image and video bounds (values from the processors\' Python formula)', () => {
+test("smart_resize sizes: factor 28 / 32, image and video bounds (values from the processors' Python formula)", () => {
   assert.deepEqual(qwenImageSize('qwen2.5-vl', 640, 480), [644, 476]);
   assert.deepEqual(qwenImageSize('qwen3-vl', 640, 480), [640, 480]);
   // 288×192 = 55296 < 65536: scaled up by √(65536/60000), ceil to 32 → 320×224.
@@ -21,7 +30,12 @@ test('smart_resize sizes: factor 28 / 32, image and video bounds (values from th
   assert.deepEqual(qwenVideoSize('qwen3-vl', 8, 1280, 720), [1280, 704]);
   assert.deepEqual(qwenVideoSize('qwen3-vl', 64, 1920, 1080), [832, 448]);
   assert.deepEqual(qwenVideoSize('qwen3-vl', 3, 64, 48), [64, 64]); // 48/32 = 1.5 → 2
-  assert.throws(() => qwenVideoSize('qwen3-vl', 1, 640, 480), (e: unknown) => e instanceof InputError && /1 frame\(s\); the video processor needs at least temporal_patch_size = 2/.test(e.message));
+  assert.throws(
+    () => qwenVideoSize('qwen3-vl', 1, 640, 480),
+    (e: unknown) =>
+      e instanceof InputError &&
+      /1 frame\(s\); the video processor needs at least temporal_patch_size = 2/.test(e.message),
+  );
   assert.throws(() => qwenVideoSize('qwen3-vl', 4, 640, 20), /smaller than the factor 32/);
 });
 
@@ -55,8 +69,14 @@ test('patchify: rows in (t, h/2, w/2, 2, 2) order, each row (channel, frame, y, 
   const q3 = patchifyFrames(coded(1, 64), 1, 64, 64, Q3);
   assert.deepEqual([q3.grid, q3.patchDim], [[1, 4, 4], 1536]);
   assert.equal(at(q3, 3, 0), 16 * 64 + 16); // patch (1, 1)
-  assert.throws(() => patchifyFrames(coded(1, 42), 1, 42, 42, Q25), (e: unknown) => e instanceof ShapeError && /42x42 is not a positive multiple of 28/.test(e.message));
-  assert.throws(() => patchifyFrames(new Float32Array(10), 1, 56, 56, Q25), /pixels have 10 values, expected frames·3·height·width/);
+  assert.throws(
+    () => patchifyFrames(coded(1, 42), 1, 42, 42, Q25),
+    (e: unknown) => e instanceof ShapeError && /42x42 is not a positive multiple of 28/.test(e.message),
+  );
+  assert.throws(
+    () => patchifyFrames(new Float32Array(10), 1, 56, 56, Q25),
+    /pixels have 10 values, expected frames·3·height·width/,
+  );
 });
 
 test('preprocessQwenImage: rescale 1/255 and normalise with the family constants (CLIP for Qwen2.5-VL, 0.5/0.5 for Qwen3-VL)', async () => {
@@ -76,24 +96,40 @@ test('window index of Qwen2.5-VL (112 px windows = 4×4 merged units; full paddi
   assert.deepEqual([...qwenWindowIndex([[1, 4, 10]]).windowIndex], [0, 1, 2, 3, 5, 6, 7, 8, 4, 9]);
   assert.deepEqual([...qwenWindowIndex([[1, 4, 10]]).cuWindowSeqlens], [0, 32, 40]);
   const grid5x6 = qwenWindowIndex([[1, 10, 12]]);
-  assert.deepEqual([...grid5x6.windowIndex], [0, 1, 2, 3, 6, 7, 8, 9, 12, 13, 14, 15, 18, 19, 20, 21, 4, 5, 10, 11, 16, 17, 22, 23, 24, 25, 26, 27, 28, 29]);
+  assert.deepEqual(
+    [...grid5x6.windowIndex],
+    [0, 1, 2, 3, 6, 7, 8, 9, 12, 13, 14, 15, 18, 19, 20, 21, 4, 5, 10, 11, 16, 17, 22, 23, 24, 25, 26, 27, 28, 29],
+  );
   assert.deepEqual([...grid5x6.cuWindowSeqlens], [0, 64, 96, 112, 120]);
   const exact = qwenWindowIndex([[1, 8, 8]]); // 4×4 units padded by a whole window: 3 empty windows dropped
-  assert.deepEqual([...exact.windowIndex], Array.from({ length: 16 }, (_, i) => i));
+  assert.deepEqual(
+    [...exact.windowIndex],
+    Array.from({ length: 16 }, (_, i) => i),
+  );
   assert.deepEqual([...exact.cuWindowSeqlens], [0, 64]);
-  const several = qwenWindowIndex([[2, 4, 4], [1, 2, 2]]);
+  const several = qwenWindowIndex([
+    [2, 4, 4],
+    [1, 2, 2],
+  ]);
   assert.deepEqual([...several.windowIndex], [0, 1, 2, 3, 4, 5, 6, 7, 8]);
   assert.deepEqual([...several.cuWindowSeqlens], [0, 16, 32, 36]);
   const inverse = inversePermutation(grid5x6.windowIndex);
   for (let i = 0; i < 30; i++) assert.equal(grid5x6.windowIndex[inverse[i]!], i);
   assert.deepEqual([...inversePermutation(Int32Array.of(2, 0, 1))], [1, 2, 0]);
   assert.throws(() => inversePermutation(Int32Array.of(0, 0)), /entry 1 = 0 is out of range or repeated/);
-  assert.throws(() => qwenWindowIndex([[1, 5, 4]]), (e: unknown) => e instanceof ShapeError && /grid_thw\[0\]: h = 5 and w = 4 must be multiples of the merge size 2/.test(e.message));
+  assert.throws(
+    () => qwenWindowIndex([[1, 5, 4]]),
+    (e: unknown) =>
+      e instanceof ShapeError && /grid_thw\[0\]: h = 5 and w = 4 must be multiples of the merge size 2/.test(e.message),
+  );
 });
 
 test('checkGrid names the field and what disagrees', () => {
   assert.deepEqual(checkGrid([2, 4, 6], 48, Q25), [2, 4, 6]);
-  assert.throws(() => checkGrid([1, 4, 6], 48, Q25, 'video_grid_thw'), /video_grid_thw: \[1, 4, 6\] describes t·h·w = 24 patches, but pixel_values has 48 rows/);
+  assert.throws(
+    () => checkGrid([1, 4, 6], 48, Q25, 'video_grid_thw'),
+    /video_grid_thw: \[1, 4, 6\] describes t·h·w = 24 patches, but pixel_values has 48 rows/,
+  );
   assert.throws(() => checkGrid([1, 4], 8, Q25), /grid_thw: expected 3 positive integers \(t, h, w\), got \[1, 4\]/);
   assert.throws(() => checkGrid([0, 4, 4], 0, Q25), /expected 3 positive integers/);
 });

@@ -20,7 +20,10 @@ test('streamFrames yields the same frames as readFrames, one at a time, and stop
   const { frames } = await readFrames(sample, { fps: 2, maxSide: 160 });
   const streamed = [];
   for await (const frame of streamFrames(sample, { fps: 2, maxSide: 160, readAhead: 1 })) streamed.push(frame);
-  assert.deepEqual(streamed.map((f) => f.time), frames.map((f) => f.time));
+  assert.deepEqual(
+    streamed.map((f) => f.time),
+    frames.map((f) => f.time),
+  );
   streamed.forEach((f, i) => assert.deepEqual(f.image.data, frames[i]!.image.data, `frame ${i}`));
   const firstTwo = [];
   for await (const frame of streamFrames(sample, { fps: 2, maxSide: 160, readAhead: 1 })) {
@@ -31,9 +34,15 @@ test('streamFrames yields the same frames as readFrames, one at a time, and stop
 });
 
 test('a truncated video: an error by default; with partial, the frames before the cut and what was cut', async () => {
-  await assert.rejects(encodeVideo(cut, { encoder: createPatchEncoder() }), (e: Error) => e instanceof InputError && /frames stop at 2 s of 6 s$/.test(e.message));
+  await assert.rejects(
+    encodeVideo(cut, { encoder: createPatchEncoder() }),
+    (e: Error) => e instanceof InputError && /frames stop at 2 s of 6 s$/.test(e.message),
+  );
   const tokens = await encodeVideo(cut, { encoder: createPatchEncoder(), partial: true });
-  assert.deepEqual(tokens.sources.map((s) => s.time), [0, 1, 2]);
+  assert.deepEqual(
+    tokens.sources.map((s) => s.time),
+    [0, 1, 2],
+  );
   assert.equal(tokens.n, 3 * 24 * 24);
   assert.match(tokens.meta.truncated!, /^stream 0, offset 0x[0-9a-f]+: partial file: frames stop at 2 s of 6 s$/);
   const whole = await encodeVideo(sample, { encoder: createPatchEncoder(), maxFrames: 3 });
@@ -51,7 +60,13 @@ test('vtc encode --partial keeps a cut video as [frames, tokens, d] in .npy and 
   assert.deepEqual(summary.times, [0, 1, 2]);
   assert.match(summary.truncated, /partial file: frames stop at 2 s of 6 s$/);
   assert.deepEqual(decodeNpy(readFileSync(out)).shape, [3, 576, summary.d]);
-  const usage = await runCli(['encode', join(repoRoot, 'samples', 'images', 'ocean.png'), '--partial', '--out', join(dir, 'x.npy')]);
+  const usage = await runCli([
+    'encode',
+    join(repoRoot, 'samples', 'images', 'ocean.png'),
+    '--partial',
+    '--out',
+    join(dir, 'x.npy'),
+  ]);
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /--partial applies to videos, not images/);
 });

@@ -120,7 +120,7 @@ export function tinyQwenWeights(spec: TinyQwenSpec): TinyQwenWeights {
     b2: rand(spec.outDim, 0.1),
   });
   return {
-    patch: rand(K * D, 1 / Math.sqrt(K) * 3),
+    patch: rand(K * D, (1 / Math.sqrt(K)) * 3),
     patchBias: rand(D, 0.1),
     blocks: [block(), block()],
     merger: merger(D),
@@ -199,7 +199,8 @@ export function tinyQwenBytes(spec: TinyQwenSpec, w: TinyQwenWeights): Uint8Arra
     g.node('Div', ['lh_p', 'side'], ['nwh']);
     g.node('Div', ['lw_p', 'side'], ['nww']);
     // Unsqueeze takes its axes as an input from opset 13.
-    for (const name of ['gt', 'lh', 'lw', 'pad_h', 'pad_w', 'nwh', 'nww']) g.node('Unsqueeze', [name, 'axes0'], [`${name}_v`]);
+    for (const name of ['gt', 'lh', 'lw', 'pad_h', 'pad_w', 'nwh', 'nww'])
+      g.node('Unsqueeze', [name, 'axes0'], [`${name}_v`]);
     g.node('Mul', ['lh', 'lw'], ['lhw']);
     g.node('Mul', ['gt', 'lhw'], ['units']);
     g.node('Range', ['zero_i', 'units', 'one_i'], ['unit_ids']);
@@ -261,7 +262,14 @@ export function tinyQwenBytes(spec: TinyQwenSpec, w: TinyQwenWeights): Uint8Arra
     void width;
     return g.node('LayerNormalization', [input, gamma, beta], [`${prefix}_out`], { axis: -1, epsilon: 1e-6 });
   };
-  const linear = (input: string, weight: Float32Array, bias: Float32Array | undefined, inDim: number, outDim: number, prefix: string): string => {
+  const linear = (
+    input: string,
+    weight: Float32Array,
+    bias: Float32Array | undefined,
+    inDim: number,
+    outDim: number,
+    prefix: string,
+  ): string => {
     float(`${prefix}_w`, [inDim, outDim], weight);
     g.node('MatMul', [input, `${prefix}_w`], [`${prefix}_mm`]);
     if (!bias) return `${prefix}_mm`;
@@ -351,7 +359,13 @@ export function tinyQwenBytes(spec: TinyQwenSpec, w: TinyQwenWeights): Uint8Arra
     g.node('Range', ['zero_i', 'units_scalar', 'one_i'], ['positions']);
     g.node('ScatterElements', ['positions', windowIndex, 'positions'], ['reverse'], { axis: 0 });
     g.node('Gather', [mergedWindow, 'reverse'], ['image_features'], { axis: 0 });
-    outputs.push(['image_features', ['tokens', spec.outDim]], ['image_features_window', ['tokens', spec.outDim]], ['attn_probs_1', [H, 'patches', 'patches']], ['attn_logits_1', [H, 'patches', 'patches']], ['window_index', ['tokens']]);
+    outputs.push(
+      ['image_features', ['tokens', spec.outDim]],
+      ['image_features_window', ['tokens', spec.outDim]],
+      ['attn_probs_1', [H, 'patches', 'patches']],
+      ['attn_logits_1', [H, 'patches', 'patches']],
+      ['window_index', ['tokens']],
+    );
   } else {
     const b0 = block(x, w.blocks[0]!, 'frame_mask', 0);
     const ds0 = merger(b0, w.deepstack[0]!, 'ds0', true);
@@ -376,11 +390,18 @@ export function tinyQwenBytes(spec: TinyQwenSpec, w: TinyQwenWeights): Uint8Arra
 }
 
 /** Writes the tower and a vtc-encoder.json (family + `config`) into dir. */
-export async function writeTinyQwen(dir: string, spec: TinyQwenSpec, config: Record<string, unknown> = {}): Promise<TinyQwenWeights> {
+export async function writeTinyQwen(
+  dir: string,
+  spec: TinyQwenSpec,
+  config: Record<string, unknown> = {},
+): Promise<TinyQwenWeights> {
   const weights = tinyQwenWeights(spec);
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'vision_encoder.onnx'), tinyQwenBytes(spec, weights));
-  await writeFile(join(dir, 'vtc-encoder.json'), JSON.stringify({ family: spec.family, model: 'vision_encoder.onnx', ...config }));
+  await writeFile(
+    join(dir, 'vtc-encoder.json'),
+    JSON.stringify({ family: spec.family, model: 'vision_encoder.onnx', ...config }),
+  );
   return weights;
 }
 
@@ -399,7 +420,14 @@ export interface ReferenceQwenOutput {
  * (t, row, col); window attention allows (i, j) when both patches are in the
  * same temporal patch and the same windowUnits×windowUnits block of merged cells.
  */
-export function referenceQwenForward(spec: TinyQwenSpec, w: TinyQwenWeights, frames: Float32Array, count: number, height: number, width: number): ReferenceQwenOutput {
+export function referenceQwenForward(
+  spec: TinyQwenSpec,
+  w: TinyQwenWeights,
+  frames: Float32Array,
+  count: number,
+  height: number,
+  width: number,
+): ReferenceQwenOutput {
   const P = patchSizeOf(spec);
   const D = spec.dim;
   const H = spec.heads;
@@ -409,28 +437,45 @@ export function referenceQwenForward(spec: TinyQwenSpec, w: TinyQwenWeights, fra
   const gw = width / P;
   const N = gt * gh * gw;
   const plane = height * width;
-  const pix = (f: number, c: number, y: number, x: number) => frames[(Math.min(f, count - 1) * 3 + c) * plane + y * width + x]!;
+  const pix = (f: number, c: number, y: number, x: number) =>
+    frames[(Math.min(f, count - 1) * 3 + c) * plane + y * width + x]!;
   const K = 3 * 2 * P * P;
   let x = new Float64Array(N * D);
-  for (let t = 0; t < gt; t++) for (let r = 0; r < gh; r++) for (let c = 0; c < gw; c++) {
-    const i = (t * gh + r) * gw + c;
-    for (let d = 0; d < D; d++) {
-      let s = w.patchBias[d]!;
-      for (let ch = 0; ch < 3; ch++) for (let tt = 0; tt < 2; tt++) for (let py = 0; py < P; py++) for (let px = 0; px < P; px++) {
-        s += w.patch[(((ch * 2 + tt) * P + py) * P + px) * D + d]! * pix(t * 2 + tt, ch, r * P + py, c * P + px);
+  for (let t = 0; t < gt; t++)
+    for (let r = 0; r < gh; r++)
+      for (let c = 0; c < gw; c++) {
+        const i = (t * gh + r) * gw + c;
+        for (let d = 0; d < D; d++) {
+          let s = w.patchBias[d]!;
+          for (let ch = 0; ch < 3; ch++)
+            for (let tt = 0; tt < 2; tt++)
+              for (let py = 0; py < P; py++)
+                for (let px = 0; px < P; px++) {
+                  s +=
+                    w.patch[(((ch * 2 + tt) * P + py) * P + px) * D + d]! * pix(t * 2 + tt, ch, r * P + py, c * P + px);
+                }
+          x[i * D + d] = s;
+        }
       }
-      x[i * D + d] = s;
-    }
-  }
   void K;
   const side = spec.windowUnits ?? 4;
   const frameOf = (i: number) => Math.floor(i / (gh * gw));
   const rowOf = (i: number) => Math.floor((i % (gh * gw)) / gw);
   const colOf = (i: number) => i % gw;
-  const sameWindow = (i: number, j: number) => frameOf(i) === frameOf(j) && Math.floor(rowOf(i) / 2 / side) === Math.floor(rowOf(j) / 2 / side) && Math.floor(colOf(i) / 2 / side) === Math.floor(colOf(j) / 2 / side);
+  const sameWindow = (i: number, j: number) =>
+    frameOf(i) === frameOf(j) &&
+    Math.floor(rowOf(i) / 2 / side) === Math.floor(rowOf(j) / 2 / side) &&
+    Math.floor(colOf(i) / 2 / side) === Math.floor(colOf(j) / 2 / side);
   const sameFrame = (i: number, j: number) => frameOf(i) === frameOf(j);
   const rms = spec.family === 'qwen2.5-vl';
-  const normRows = (input: Float64Array, rows: number, width: number, gamma: Float32Array, beta: Float32Array, useRms: boolean) => {
+  const normRows = (
+    input: Float64Array,
+    rows: number,
+    width: number,
+    gamma: Float32Array,
+    beta: Float32Array,
+    useRms: boolean,
+  ) => {
     const out = new Float64Array(rows * width);
     for (let i = 0; i < rows; i++) {
       let mean = 0;
@@ -447,23 +492,37 @@ export function referenceQwenForward(spec: TinyQwenSpec, w: TinyQwenWeights, fra
         let variance = 0;
         for (let d = 0; d < width; d++) variance += (input[i * width + d]! - mean) ** 2;
         variance /= width;
-        for (let d = 0; d < width; d++) out[i * width + d] = ((input[i * width + d]! - mean) / Math.sqrt(variance + 1e-6)) * gamma[d]! + beta[d]!;
+        for (let d = 0; d < width; d++)
+          out[i * width + d] = ((input[i * width + d]! - mean) / Math.sqrt(variance + 1e-6)) * gamma[d]! + beta[d]!;
       }
     }
     return out;
   };
-  const matmul = (input: Float64Array, rows: number, inDim: number, weight: Float32Array, bias: Float32Array | undefined, outDim: number) => {
+  const matmul = (
+    input: Float64Array,
+    rows: number,
+    inDim: number,
+    weight: Float32Array,
+    bias: Float32Array | undefined,
+    outDim: number,
+  ) => {
     const out = new Float64Array(rows * outDim);
-    for (let i = 0; i < rows; i++) for (let o = 0; o < outDim; o++) {
-      let s = bias ? bias[o]! : 0;
-      for (let k = 0; k < inDim; k++) s += input[i * inDim + k]! * weight[k * outDim + o]!;
-      out[i * outDim + o] = s;
-    }
+    for (let i = 0; i < rows; i++)
+      for (let o = 0; o < outDim; o++) {
+        let s = bias ? bias[o]! : 0;
+        for (let k = 0; k < inDim; k++) s += input[i * inDim + k]! * weight[k * outDim + o]!;
+        out[i * outDim + o] = s;
+      }
     return out;
   };
   const gelu = (v: number) => 0.5 * v * (1 + erf(v * Math.SQRT1_2));
   const received = new Float64Array(N);
-  const block = (input: Float64Array, bw: BlockWeights, allowed: (i: number, j: number) => boolean, record: boolean) => {
+  const block = (
+    input: Float64Array,
+    bw: BlockWeights,
+    allowed: (i: number, j: number) => boolean,
+    record: boolean,
+  ) => {
     const h1 = normRows(input, N, D, bw.normG, bw.normB, rms);
     const q = matmul(h1, N, D, bw.wq, bw.bq, D);
     const k = matmul(h1, N, D, bw.wk, bw.bk, D);
@@ -512,17 +571,21 @@ export function referenceQwenForward(spec: TinyQwenSpec, w: TinyQwenWeights, fra
   const gather4 = (input: Float64Array) => {
     const out = new Float64Array(units * 4 * D);
     let u = 0;
-    for (let t = 0; t < gt; t++) for (let br = 0; br < gh / 2; br++) for (let bc = 0; bc < gw / 2; bc++) {
-      for (let m = 0; m < 4; m++) {
-        const i = (t * gh + 2 * br + (m >> 1)) * gw + 2 * bc + (m & 1);
-        out.set(input.subarray(i * D, (i + 1) * D), (u * 4 + m) * D);
-      }
-      u++;
-    }
+    for (let t = 0; t < gt; t++)
+      for (let br = 0; br < gh / 2; br++)
+        for (let bc = 0; bc < gw / 2; bc++) {
+          for (let m = 0; m < 4; m++) {
+            const i = (t * gh + 2 * br + (m >> 1)) * gw + 2 * bc + (m & 1);
+            out.set(input.subarray(i * D, (i + 1) * D), (u * 4 + m) * D);
+          }
+          u++;
+        }
     return out;
   };
   const merge = (input: Float64Array, mw: MergerWeights, postShuffle: boolean) => {
-    const cat = postShuffle ? normRows(gather4(input), units, 4 * D, mw.normG, mw.normB, false) : gather4(normRows(input, N, D, mw.normG, mw.normB, rms));
+    const cat = postShuffle
+      ? normRows(gather4(input), units, 4 * D, mw.normG, mw.normB, false)
+      : gather4(normRows(input, N, D, mw.normG, mw.normB, rms));
     const a = matmul(cat, units, 4 * D, mw.w1, mw.b1, 4 * D).map(gelu);
     return Float32Array.from(matmul(a, units, 4 * D, mw.w2, mw.b2, spec.outDim));
   };
@@ -539,10 +602,13 @@ export function referenceQwenForward(spec: TinyQwenSpec, w: TinyQwenWeights, fra
   const features = merge(x, w.merger, false);
   const receivedUnits = new Float32Array(units);
   let u = 0;
-  for (let t = 0; t < gt; t++) for (let br = 0; br < gh / 2; br++) for (let bc = 0; bc < gw / 2; bc++) {
-    for (let m = 0; m < 4; m++) receivedUnits[u]! += received[(t * gh + 2 * br + (m >> 1)) * gw + 2 * bc + (m & 1)]!;
-    u++;
-  }
+  for (let t = 0; t < gt; t++)
+    for (let br = 0; br < gh / 2; br++)
+      for (let bc = 0; bc < gw / 2; bc++) {
+        for (let m = 0; m < 4; m++)
+          receivedUnits[u]! += received[(t * gh + 2 * br + (m >> 1)) * gw + 2 * bc + (m & 1)]!;
+        u++;
+      }
   return { features, deepstack, received: receivedUnits };
 }
 

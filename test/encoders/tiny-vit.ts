@@ -8,7 +8,12 @@ export type { TinyVitSpec, TinyVitWeights } from '../../samples/tiny-vit.js';
  * The same network in plain TS for one image given as packed RGB bytes.
  * Returns all tokens' features [T, D] and the head-averaged pre-softmax CLS row [N].
  */
-export function referenceForward(spec: TinyVitSpec, w: TinyVitWeights, rgb: Uint8Array, norm: Normalization): { features: Float32Array; clsRow: Float32Array } {
+export function referenceForward(
+  spec: TinyVitSpec,
+  w: TinyVitWeights,
+  rgb: Uint8Array,
+  norm: Normalization,
+): { features: Float32Array; clsRow: Float32Array } {
   const { dim: D, patchSize: P, heads: H, inputSize: S } = spec;
   const g = S / P;
   const N = g * g;
@@ -23,7 +28,10 @@ export function referenceForward(spec: TinyVitSpec, w: TinyVitWeights, rgb: Uint
       const t = offset + pr * g + pc;
       for (let d = 0; d < D; d++) {
         let s = w.patchBias[d]!;
-        for (let c = 0; c < 3; c++) for (let py = 0; py < P; py++) for (let px = 0; px < P; px++) s += w.patch[((d * 3 + c) * P + py) * P + px]! * pixel(c, pr * P + py, pc * P + px);
+        for (let c = 0; c < 3; c++)
+          for (let py = 0; py < P; py++)
+            for (let px = 0; px < P; px++)
+              s += w.patch[((d * 3 + c) * P + py) * P + px]! * pixel(c, pr * P + py, pc * P + px);
         x0[t * D + d] = s;
       }
     }
@@ -37,15 +45,17 @@ export function referenceForward(spec: TinyVitSpec, w: TinyVitWeights, rgb: Uint
     let variance = 0;
     for (let d = 0; d < D; d++) variance += (x0[t * D + d]! - mean) ** 2;
     variance /= D;
-    for (let d = 0; d < D; d++) ln[t * D + d] = ((x0[t * D + d]! - mean) / Math.sqrt(variance + 1e-5)) * w.gamma[d]! + w.beta[d]!;
+    for (let d = 0; d < D; d++)
+      ln[t * D + d] = ((x0[t * D + d]! - mean) / Math.sqrt(variance + 1e-5)) * w.gamma[d]! + w.beta[d]!;
   }
   const project = (W: Float32Array, b: Float32Array, input: Float64Array) => {
     const out = new Float64Array(T * D);
-    for (let t = 0; t < T; t++) for (let o = 0; o < D; o++) {
-      let s = b[o]!;
-      for (let i = 0; i < D; i++) s += input[t * D + i]! * W[i * D + o]!;
-      out[t * D + o] = s;
-    }
+    for (let t = 0; t < T; t++)
+      for (let o = 0; o < D; o++) {
+        let s = b[o]!;
+        for (let i = 0; i < D; i++) s += input[t * D + i]! * W[i * D + o]!;
+        out[t * D + o] = s;
+      }
     return out;
   };
   const q = project(w.wq, w.bq, ln);

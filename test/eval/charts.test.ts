@@ -22,18 +22,27 @@ describe('chart legends', () => {
   const blue = [0x00, 0x72, 0xb2];
 
   it('keys a dashed line series with a dashed segment in its full colour', async () => {
-    const png = lineChart({ ...spec, series: [{ name: 'downsample', values: [80, 60], color: '#0072B2', secondary: true }] });
+    const png = lineChart({
+      ...spec,
+      series: [{ name: 'downsample', values: [80, 60], color: '#0072B2', secondary: true }],
+    });
     const pixels = await row(png, 484, 68, 86);
     const first = pixels.findIndex((p) => same(p, blue));
     const last = pixels.length - 1 - [...pixels].reverse().findIndex((p) => same(p, blue));
     assert.ok(first >= 0, 'full-colour dash in the legend');
-    assert.ok(pixels.slice(first, last).some((p) => same(p, [255, 255, 255])), 'a gap between two dashes');
+    assert.ok(
+      pixels.slice(first, last).some((p) => same(p, [255, 255, 255])),
+      'a gap between two dashes',
+    );
   });
 
   it('keys a secondary bar series with a faded swatch', async () => {
     const png = barChart({ ...spec, series: [{ name: 'B', values: [50, 40], color: '#0072B2', secondary: true }] });
     const [p] = await row(png, 484, 75, 75);
     // 0.45 of the colour over white.
-    assert.ok(Math.abs(p![0] - Math.round(255 * 0.55)) <= 2 && Math.abs(p![2] - Math.round(0xb2 * 0.45 + 255 * 0.55)) <= 2, `faded swatch, got ${p}`);
+    assert.ok(
+      Math.abs(p![0] - Math.round(255 * 0.55)) <= 2 && Math.abs(p![2] - Math.round(0xb2 * 0.45 + 255 * 0.55)) <= 2,
+      `faded swatch, got ${p}`,
+    );
   });
 });

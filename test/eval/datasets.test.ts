@@ -9,7 +9,9 @@ import { readResults, ResultsStore, type ResultRow } from '../../eval/results.js
 import { tempDir } from '../helpers.js';
 
 async function png(width: number, height: number): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 3, background: { r: 200, g: 10, b: 10 } } }).png().toBuffer();
+  return sharp({ create: { width, height, channels: 3, background: { r: 200, g: 10, b: 10 } } })
+    .png()
+    .toBuffer();
 }
 
 describe('datasets', () => {
@@ -45,23 +47,47 @@ describe('datasets', () => {
   it('names the line of a bad row', async () => {
     const dir = tempDir('vtc-ds-bad-');
     const path = join(dir, 'bad.jsonl');
-    writeFileSync(path, '{"id": 1, "image": "a.png", "question": "Q", "answer": "x"}\n{"id": 2, "question": "Q", "answer": "x"}\n');
-    await assert.rejects(loadDataset(path), (e: Error) => e.message === `${path}:2: needs one of image, images, video or text`);
+    writeFileSync(
+      path,
+      '{"id": 1, "image": "a.png", "question": "Q", "answer": "x"}\n{"id": 2, "question": "Q", "answer": "x"}\n',
+    );
+    await assert.rejects(
+      loadDataset(path),
+      (e: Error) => e.message === `${path}:2: needs one of image, images, video or text`,
+    );
     writeFileSync(path, '{"id": 1, "image": "a.png", "answer": "x"}\n');
     await assert.rejects(loadDataset(path), (e: Error) => e.message.startsWith(`${path}:1: field question: `));
-    writeFileSync(path, '{"id": 1, "image": "a.png", "question": "Q", "answer": "x"}\n{"id": 1, "image": "b.png", "question": "Q", "answer": "y"}\n');
-    await assert.rejects(loadDataset(path), (e: Error) => e.message === `${path}:2: duplicate id "1" (first at ${path}:1)`);
-    writeFileSync(path, '{"id": 1, "image": "a.png", "question": "Q", "options": {"A": "x", "C": "y"}, "answer": "A"}\n');
+    writeFileSync(
+      path,
+      '{"id": 1, "image": "a.png", "question": "Q", "answer": "x"}\n{"id": 1, "image": "b.png", "question": "Q", "answer": "y"}\n',
+    );
+    await assert.rejects(
+      loadDataset(path),
+      (e: Error) => e.message === `${path}:2: duplicate id "1" (first at ${path}:1)`,
+    );
+    writeFileSync(
+      path,
+      '{"id": 1, "image": "a.png", "question": "Q", "options": {"A": "x", "C": "y"}, "answer": "A"}\n',
+    );
     await assert.rejects(loadDataset(path), /:1: options must be lettered A, B, C… without gaps, got A, C/);
     writeFileSync(path, '{"id": 1,\n');
     await assert.rejects(loadDataset(path), /bad\.jsonl:1: not valid JSON/);
-    writeFileSync(path, '{"id": 1, "text": "t", "question": "Q", "answer": "x"}\n{"id": 2, "image": "gone.png", "question": "Q", "answer": "x"}\n');
-    await assert.rejects(loadDataset(path), (e: Error) => e.message === `${path}:2: image file ${join(dir, 'gone.png')} not found`);
+    writeFileSync(
+      path,
+      '{"id": 1, "text": "t", "question": "Q", "answer": "x"}\n{"id": 2, "image": "gone.png", "question": "Q", "answer": "x"}\n',
+    );
+    await assert.rejects(
+      loadDataset(path),
+      (e: Error) => e.message === `${path}:2: image file ${join(dir, 'gone.png')} not found`,
+    );
     writeFileSync(path, '{"id": 1, "video": ".", "question": "Q", "answer": "x"}\n');
     await assert.rejects(loadDataset(path), (e: Error) => e.message === `${path}:1: video ${dir} is not a file`);
     await assert.rejects(loadDataset(join(dir, 'none.jsonl')), /does not exist/);
     writeFileSync(join(dir, 'x.csv'), 'a');
-    await assert.rejects(loadDataset(join(dir, 'x.csv')), /expected a \.jsonl file, a VLMEvalKit \.tsv file or a folder/);
+    await assert.rejects(
+      loadDataset(join(dir, 'x.csv')),
+      /expected a \.jsonl file, a VLMEvalKit \.tsv file or a folder/,
+    );
   });
 
   it('reads a VLMEvalKit TSV with base64 images, index references, options and hints', async () => {
@@ -76,7 +102,10 @@ describe('datasets', () => {
     writeFileSync(path, rows.map((r) => r.join('\t')).join('\n') + '\n');
     const ds = await loadDataset(path);
     assert.equal(ds.name, 'MMB');
-    assert.deepEqual(ds.samples.map((s) => s.id), ['10', '11']);
+    assert.deepEqual(
+      ds.samples.map((s) => s.id),
+      ['10', '11'],
+    );
     assert.deepEqual(ds.samples[0]!.options, ['red', 'green']);
     assert.equal(ds.samples[0]!.category, 'colour');
     assert.equal(ds.samples[1]!.question, 'Look closely\nSay "hi"\tnow');
@@ -93,13 +122,17 @@ describe('datasets', () => {
   it("reads a VQA TSV's Python list of accepted answers", async () => {
     assert.deepEqual(parsePythonStringList(`['two', "it's", '2']`), ['two', "it's", '2']);
     assert.deepEqual(parsePythonStringList(`['a\\'b', 'c',]`), ["a'b", 'c']);
-    for (const text of ['two', '[]', '[1, 2]', "['a' 'b']", "['a'"]) assert.equal(parsePythonStringList(text), undefined, text);
+    for (const text of ['two', '[]', '[1, 2]', "['a' 'b']", "['a'"])
+      assert.equal(parsePythonStringList(text), undefined, text);
     const dir = tempDir('vtc-ds-vqa-');
     const b64 = (await png(4, 4)).toString('base64');
     const path = join(dir, 'DocVQA.tsv');
     writeFileSync(path, `index\timage\tquestion\tanswer\n1\t${b64}\tHow many?\t['two', '2']\n2\t1\tWhich?\tleft\n`);
     const ds = await loadDataset(path);
-    assert.deepEqual(ds.samples.map((s) => s.answer), ['two|2', 'left']);
+    assert.deepEqual(
+      ds.samples.map((s) => s.answer),
+      ['two|2', 'left'],
+    );
     assert.equal(scoreAnswer('2', ds.samples[0]!.answer).correct, true);
   });
 
@@ -107,13 +140,19 @@ describe('datasets', () => {
     const dir = tempDir('vtc-ds-dir-');
     mkdirSync(join(dir, 'pics'));
     writeFileSync(join(dir, 'pics', 'a.png'), await png(2, 2));
-    writeFileSync(join(dir, 'questions.csv'), 'id,image,question,answer,options\nq1,pics/a.png,"Colour, please?",B,red|blue\n');
+    writeFileSync(
+      join(dir, 'questions.csv'),
+      'id,image,question,answer,options\nq1,pics/a.png,"Colour, please?",B,red|blue\n',
+    );
     const ds = await loadDataset(dir);
     assert.equal(ds.samples[0]!.question, 'Colour, please?');
     assert.deepEqual(ds.samples[0]!.options, ['red', 'blue']);
     assert.deepEqual(ds.samples[0]!.images, [{ path: join(dir, 'pics', 'a.png') }]);
     writeFileSync(join(dir, 'questions.csv'), 'id,image,question,answer\nq1,pics/a.png,Q,B\nq2,pics/b.png,Q,B\n');
-    await assert.rejects(loadDataset(dir), (e: Error) => e.message === `${join(dir, 'questions.csv')}:3: image file ${join(dir, 'pics', 'b.png')} not found`);
+    await assert.rejects(
+      loadDataset(dir),
+      (e: Error) => e.message === `${join(dir, 'questions.csv')}:3: image file ${join(dir, 'pics', 'b.png')} not found`,
+    );
     const empty = tempDir('vtc-ds-empty-');
     await assert.rejects(loadDataset(empty), /no questions file \(expected one of questions\.jsonl/);
   });
@@ -132,7 +171,23 @@ describe('datasets', () => {
 });
 
 function row(sample: string, ratio: number, correct = true): ResultRow {
-  return { dataset: 'd', sample, model: 'm', method: 'downsample', ratio, question: 'q', answer: 'a', prediction: 'a', metric: 'exact', score: correct ? 1 : 0, correct, pixels: 4, tokens: 0, ms: 1, at: '2026-01-01T00:00:00.000Z' };
+  return {
+    dataset: 'd',
+    sample,
+    model: 'm',
+    method: 'downsample',
+    ratio,
+    question: 'q',
+    answer: 'a',
+    prediction: 'a',
+    metric: 'exact',
+    score: correct ? 1 : 0,
+    correct,
+    pixels: 4,
+    tokens: 0,
+    ms: 1,
+    at: '2026-01-01T00:00:00.000Z',
+  };
 }
 
 describe('results cache', () => {
@@ -156,7 +211,10 @@ describe('results cache', () => {
     await reopened.close();
     const lines = readFileSync(path, 'utf8').split('\n');
     assert.equal(lines.length, 4); // 3 rows + trailing ''
-    assert.deepEqual(lines.slice(0, 3).map((l) => JSON.parse(l).sample), ['1', '1', '2']);
+    assert.deepEqual(
+      lines.slice(0, 3).map((l) => JSON.parse(l).sample),
+      ['1', '1', '2'],
+    );
   });
 
   it('rejects a corrupt line in the middle and a second writer', async () => {

@@ -10,7 +10,13 @@ import { repoRoot } from '../helpers.js';
 test('eval focus runs at the token budget downsample spends at the same K', async () => {
   assert.ok(methodNames().includes('focus'));
   const path = join(repoRoot, 'samples', 'bench', 'detail', 'images', 'label_001.png');
-  const sample: EvalSample = { id: 'x', question: 'What is the "Lot" number on the sticker?', answer: '7607', images: [{ path }], where: 'test' };
+  const sample: EvalSample = {
+    id: 'x',
+    question: 'What is the "Lot" number on the sticker?',
+    answer: '7607',
+    images: [{ path }],
+    where: 'test',
+  };
   const profile = getProfile('qwen2.5-vl');
   for (const k of [2, 3]) {
     const input = await getMethod('focus').prepare(sample, k, { profile: 'qwen2.5-vl' });
@@ -28,5 +34,8 @@ test('eval focus runs at the token budget downsample spends at the same K', asyn
   assert.equal(getMethod('focus').unsupported({ ...sample, images: [], text: 'abc' }), 'focus needs image inputs');
   // K = 1 is the uncompressed input, as for every pixel method.
   const full = await getMethod('focus').prepare(sample, 1, {});
-  assert.deepEqual(full.images.map((i) => [i.width, i.height]), [[1024, 768]]);
+  assert.deepEqual(
+    full.images.map((i) => [i.width, i.height]),
+    [[1024, 768]],
+  );
 });

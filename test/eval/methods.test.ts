@@ -9,12 +9,27 @@ import { buildPrompt } from '../../eval/models.js';
 import { createPatchEncoder } from '../../encoders/patch.js';
 import { repoRoot, tempDir } from '../helpers.js';
 
-const sample = (images: EvalSample['images'], extra: Partial<EvalSample> = {}): EvalSample => ({ id: 'x', question: 'Q?', answer: 'a', images, where: 'test:1', ...extra });
+const sample = (images: EvalSample['images'], extra: Partial<EvalSample> = {}): EvalSample => ({
+  id: 'x',
+  question: 'Q?',
+  answer: 'a',
+  images,
+  where: 'test:1',
+  ...extra,
+});
 
 describe('pixel methods', () => {
   it('sends web-format originals untouched at K=1 and re-encodes the rest as PNG', async () => {
-    const jpeg = new Uint8Array(await sharp({ create: { width: 30, height: 20, channels: 3, background: '#336699' } }).jpeg().toBuffer());
-    const tiff = new Uint8Array(await sharp({ create: { width: 30, height: 20, channels: 3, background: '#336699' } }).tiff().toBuffer());
+    const jpeg = new Uint8Array(
+      await sharp({ create: { width: 30, height: 20, channels: 3, background: '#336699' } })
+        .jpeg()
+        .toBuffer(),
+    );
+    const tiff = new Uint8Array(
+      await sharp({ create: { width: 30, height: 20, channels: 3, background: '#336699' } })
+        .tiff()
+        .toBuffer(),
+    );
     const input = await getMethod('downsample').prepare(sample([{ bytes: jpeg }, { bytes: tiff }]), 1, {});
     assert.equal(input.images[0]!.mime, 'image/jpeg');
     assert.equal(input.images[0]!.bytes, jpeg);
@@ -30,7 +45,11 @@ describe('pixel methods', () => {
     const tiny = await downsampleRgb(image, 10);
     assert.deepEqual([tiny.width, tiny.height], [3, 1]);
     assert.equal(tiny.data[0], 200);
-    const png = new Uint8Array(await sharp({ create: { width: 40, height: 30, channels: 3, background: '#000' } }).png().toBuffer());
+    const png = new Uint8Array(
+      await sharp({ create: { width: 40, height: 30, channels: 3, background: '#000' } })
+        .png()
+        .toBuffer(),
+    );
     const input = await getMethod('downsample').prepare(sample([{ bytes: png }]), 4, {});
     assert.deepEqual([input.images[0]!.width, input.images[0]!.height, input.pixels], [10, 8, 80]);
   });
@@ -38,11 +57,17 @@ describe('pixel methods', () => {
   it('names a corrupt image file', async () => {
     const dir = tempDir('vtc-methods-');
     writeFileSync(join(dir, 'bad.png'), 'not an image');
-    await assert.rejects(getMethod('downsample').prepare(sample([{ path: join(dir, 'bad.png') }]), 2, {}), /bad\.png: not a readable image/);
+    await assert.rejects(
+      getMethod('downsample').prepare(sample([{ path: join(dir, 'bad.png') }]), 2, {}),
+      /bad\.png: not a readable image/,
+    );
   });
 
   it('knows which inputs each method handles', () => {
-    assert.equal(getMethod('glyph').unsupported(sample([{ bytes: new Uint8Array(1) }])), 'glyph renders text-only inputs');
+    assert.equal(
+      getMethod('glyph').unsupported(sample([{ bytes: new Uint8Array(1) }])),
+      'glyph renders text-only inputs',
+    );
     assert.equal(getMethod('glyph').unsupported(sample([], { text: 'hello' })), undefined);
     assert.equal(getMethod('keyframes').unsupported(sample([])), 'keyframes needs a video input');
     assert.equal(getMethod('pool').level, 'token');
@@ -50,9 +75,15 @@ describe('pixel methods', () => {
   });
 
   it('video reducers (evs, fastvid) take a video input: its uniform frames as one frame token set', async () => {
-    assert.equal(getMethod('evs').unsupported(sample([{ bytes: new Uint8Array(1) }])), 'evs (token level, video) needs a video input');
+    assert.equal(
+      getMethod('evs').unsupported(sample([{ bytes: new Uint8Array(1) }])),
+      'evs (token level, video) needs a video input',
+    );
     assert.equal(getMethod('fastvid').unsupported(sample([], { video: 'v.mp4' })), undefined);
-    assert.equal(getMethod('cdpruner').unsupported(sample([], { video: 'v.mp4' })), 'cdpruner (token level) needs image inputs');
+    assert.equal(
+      getMethod('cdpruner').unsupported(sample([], { video: 'v.mp4' })),
+      'cdpruner (token level) needs image inputs',
+    );
     const video = sample([], { video: join(repoRoot, 'samples', 'video', 'scenes.mp4') });
     // 4 frames × 576 patch tokens at K = 2 (R = 1/4): evs keeps max(576, round(2304/4)) = 576 rows in one block.
     const input = await getMethod('evs').prepare(video, 2, { encoder: createPatchEncoder(), videoFrames: 4 });
@@ -61,13 +92,19 @@ describe('pixel methods', () => {
   });
 
   it('token-level methods need an encoder', async () => {
-    await assert.rejects(getMethod('pool').prepare(sample([{ bytes: new Uint8Array(1) }]), 2, {}), /method pool is token level: give a vision encoder/);
+    await assert.rejects(
+      getMethod('pool').prepare(sample([{ bytes: new Uint8Array(1) }]), 2, {}),
+      /method pool is token level: give a vision encoder/,
+    );
   });
 });
 
 describe('prompts', () => {
   it('builds lmms-eval style prompts', () => {
-    assert.equal(buildPrompt({ question: 'Colour?', options: ['red', 'blue'] }), "Colour?\nA. red\nB. blue\nAnswer with the option's letter from the given choices directly.");
+    assert.equal(
+      buildPrompt({ question: 'Colour?', options: ['red', 'blue'] }),
+      "Colour?\nA. red\nB. blue\nAnswer with the option's letter from the given choices directly.",
+    );
     assert.equal(buildPrompt({ question: 'Total?' }), 'Total?\nAnswer the question using a single word or phrase.');
   });
 });

@@ -17,7 +17,12 @@ test('the OCR pool is sized by what runs at once and by memory, not by --concurr
     assert.equal(model.workers!(), 1); // not 8 up front
     const bytes = new Uint8Array(readFileSync(join(repoRoot, 'samples', 'bench', 'images', 'chart_000.png')));
     const sample = { id: 's', question: 'What does it say?', answer: 'x', images: [] } as unknown as EvalSample;
-    const input = { images: [{ bytes, mime: 'image/png', width: 1, height: 1 }], embeds: [], pixels: 1, tokens: 0 } as unknown as PreparedInput;
+    const input = {
+      images: [{ bytes, mime: 'image/png', width: 1, height: 1 }],
+      embeds: [],
+      pixels: 1,
+      tokens: 0,
+    } as unknown as PreparedInput;
     await model.answer(sample, input);
     await model.answer(sample, input);
     assert.equal(model.workers!(), 1); // two jobs one after the other share one worker

@@ -25,7 +25,12 @@ function fakeVlm(): Promise<{ server: Server; base: string; requests: (string | 
     let body = '';
     req.on('data', (c: Buffer) => (body += c));
     req.on('end', () => {
-      const parts = JSON.parse(body).messages[0].content as { type: string; text?: string; image_url?: { url: string }; image_embeds?: string }[];
+      const parts = JSON.parse(body).messages[0].content as {
+        type: string;
+        text?: string;
+        image_url?: { url: string };
+        image_embeds?: string;
+      }[];
       const text = parts.find((p) => p.type === 'text')!.text!;
       const word = /say (\w+)/.exec(text)![1]!;
       let sees = parts.length === 1;
@@ -44,7 +49,11 @@ function fakeVlm(): Promise<{ server: Server; base: string; requests: (string | 
       res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: sees ? word : 'wrong' } }] }));
     });
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, requests })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, requests }),
+    ),
+  );
 }
 
 async function writeImageDataset(dir: string): Promise<string> {
@@ -53,7 +62,9 @@ async function writeImageDataset(dir: string): Promise<string> {
   const rows = [];
   for (let i = 0; i < widths.length; i++) {
     const file = `img${i}.png`;
-    await sharp({ create: { width: widths[i]!, height: 60, channels: 3, background: { r: 40 * i, g: 120, b: 200 } } }).png().toFile(join(dir, file));
+    await sharp({ create: { width: widths[i]!, height: 60, channels: 3, background: { r: 40 * i, g: 120, b: 200 } } })
+      .png()
+      .toFile(join(dir, file));
     rows.push({ id: `s${i}`, image: file, question: `Please say ${words[i]}.`, answer: words[i] });
   }
   const path = join(dir, 'tiny.jsonl');
@@ -72,7 +83,16 @@ describe('runEval against an OpenAI-compatible endpoint', () => {
     const dir = tempDir('vtc-run-');
     const dataset = await writeImageDataset(dir);
     const model = createEndpointModel({ endpoint: vlm.base, model: 'fake-vlm', retries: 0 });
-    const options = { dataset, model, methods: ['pool'], ratios: [3, 2], results: join(dir, 'out', 'results.jsonl'), out: join(dir, 'out'), concurrency: 3, context: { encoder: createPatchEncoder() } };
+    const options = {
+      dataset,
+      model,
+      methods: ['pool'],
+      ratios: [3, 2],
+      results: join(dir, 'out', 'results.jsonl'),
+      out: join(dir, 'out'),
+      concurrency: 3,
+      context: { encoder: createPatchEncoder() },
+    };
     const first = await runEval(options);
     // 4 samples × (K=1, downsample ×2, pool ×2, downsample ×3, pool ×3)
     assert.equal(first.jobs, 20);
@@ -89,8 +109,17 @@ describe('runEval against an OpenAI-compatible endpoint', () => {
     assert.deepEqual([a.ratios['2']!.methods.pool!.acc_a, a.ratios['2']!.methods.pool!.acc_b], [100, 100]);
     assert.deepEqual([a.ratios['3']!.methods.pool!.acc_a, a.ratios['3']!.methods.pool!.acc_b], [0, 0]);
     assert.equal(a.ratios['2']!.downsample.accuracy, 50);
-    const rows = readFileSync(options.results, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ResultRow);
-    assert.deepEqual(rows.filter((r) => r.method === 'pool').map((r) => r.tokens).sort(), [144, 144, 144, 144, 64, 64, 64, 64].sort());
+    const rows = readFileSync(options.results, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as ResultRow);
+    assert.deepEqual(
+      rows
+        .filter((r) => r.method === 'pool')
+        .map((r) => r.tokens)
+        .sort(),
+      [144, 144, 144, 144, 64, 64, 64, 64].sort(),
+    );
     assert.equal(rows.find((r) => r.sample === 's0' && r.method === 'downsample' && r.ratio === 2)!.pixels, 400 * 30);
     assert.ok(existsSync(join(dir, 'out', 'report.md')));
     assert.ok(existsSync(join(dir, 'out', 'tiny_groups_a_b.png')));
@@ -109,15 +138,48 @@ describe('runEval against an OpenAI-compatible endpoint', () => {
     const dataset = await writeImageDataset(dir);
     const sent = vlm.requests.length;
     const { code, stdout, stderr } = await runCli(
-      ['eval', 'run', '--dataset', dataset, '--model', 'fake-vlm', '--endpoint', vlm.base, '--api-key-env', 'VTC_TEST_KEY', '--ratios', '2', '--concurrency', '4', '--out', join(dir, 'out'), '--json'],
+      [
+        'eval',
+        'run',
+        '--dataset',
+        dataset,
+        '--model',
+        'fake-vlm',
+        '--endpoint',
+        vlm.base,
+        '--api-key-env',
+        'VTC_TEST_KEY',
+        '--ratios',
+        '2',
+        '--concurrency',
+        '4',
+        '--out',
+        join(dir, 'out'),
+        '--json',
+      ],
       { env: { VTC_TEST_KEY: 'sk-local' } },
     );
     assert.equal(code, 0, stderr);
     const summary = JSON.parse(stdout);
-    assert.deepEqual(summary.report, { tasks: { tiny: { n_correct_uncompressed: 4, ratios: { '2': { group_a: 2, group_b: 2, methods: {} } } } } });
+    assert.deepEqual(summary.report, {
+      tasks: { tiny: { n_correct_uncompressed: 4, ratios: { '2': { group_a: 2, group_b: 2, methods: {} } } } },
+    });
     assert.equal(summary.done, 8);
     assert.deepEqual(vlm.requests.slice(sent), Array(8).fill('Bearer sk-local'));
-    const missing = await runCli(['eval', 'run', '--dataset', dataset, '--model', 'fake-vlm', '--endpoint', vlm.base, '--api-key-env', 'VTC_UNSET_KEY', '--out', join(dir, 'o2')]);
+    const missing = await runCli([
+      'eval',
+      'run',
+      '--dataset',
+      dataset,
+      '--model',
+      'fake-vlm',
+      '--endpoint',
+      vlm.base,
+      '--api-key-env',
+      'VTC_UNSET_KEY',
+      '--out',
+      join(dir, 'o2'),
+    ]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /API key variable VTC_UNSET_KEY is not set/);
   });
@@ -127,29 +189,57 @@ describe('runEval against an OpenAI-compatible endpoint', () => {
     const dataset = await writeImageDataset(dir);
     const model = createEndpointModel({ endpoint: vlm.base, model: 'fake-vlm', retries: 0 });
     const base = { dataset, model, methods: [], ratios: [2, 3], out: join(dir, 'out') };
-    const one = await runEval({ ...base, shard: { index: 1, count: 2 }, results: join(dir, 'out', 'results.shard-1-of-2.jsonl') });
+    const one = await runEval({
+      ...base,
+      shard: { index: 1, count: 2 },
+      results: join(dir, 'out', 'results.shard-1-of-2.jsonl'),
+    });
     assert.equal(one.samples, 2);
-    const two = await runEval({ ...base, shard: { index: 2, count: 2 }, results: join(dir, 'out', 'results.shard-2-of-2.jsonl') });
+    const two = await runEval({
+      ...base,
+      shard: { index: 2, count: 2 },
+      results: join(dir, 'out', 'results.shard-2-of-2.jsonl'),
+    });
     assert.equal(two.samples, 2);
     // The second shard's report covers both shards: the same groups as the unsharded run above.
-    const sizes = (a: typeof two.analysis) => Object.fromEntries(Object.entries(a!.ratios).map(([k, r]) => [k, [r.group_a, r.group_b]]));
+    const sizes = (a: typeof two.analysis) =>
+      Object.fromEntries(Object.entries(a!.ratios).map(([k, r]) => [k, [r.group_a, r.group_b]]));
     assert.equal(two.analysis!.n_correct_uncompressed, 4);
     assert.deepEqual(sizes(two.analysis), { '2': [2, 2], '3': [3, 1] });
 
     const copied = tempDir('vtc-run-copied-');
-    for (const name of ['results.shard-1-of-2.jsonl', 'results.shard-2-of-2.jsonl']) writeFileSync(join(copied, name), readFileSync(join(dir, 'out', name)));
+    for (const name of ['results.shard-1-of-2.jsonl', 'results.shard-2-of-2.jsonl'])
+      writeFileSync(join(copied, name), readFileSync(join(dir, 'out', name)));
     const analyzed = await analyzeLogs(copied, { noReport: true });
-    assert.deepEqual(analyzed.summary, { tasks: { tiny: { n_correct_uncompressed: 4, ratios: { '2': { group_a: 2, group_b: 2, methods: {} }, '3': { group_a: 3, group_b: 1, methods: {} } } } } });
+    assert.deepEqual(analyzed.summary, {
+      tasks: {
+        tiny: {
+          n_correct_uncompressed: 4,
+          ratios: { '2': { group_a: 2, group_b: 2, methods: {} }, '3': { group_a: 3, group_b: 1, methods: {} } },
+        },
+      },
+    });
   });
 
   it('renders text inputs with glyph at 144/K dpi', async () => {
     const dir = tempDir('vtc-run-glyph-');
-    const text = Array.from({ length: 40 }, (_, i) => `Line ${i}: the quick brown fox jumps over the lazy dog.`).join('\n');
+    const text = Array.from({ length: 40 }, (_, i) => `Line ${i}: the quick brown fox jumps over the lazy dog.`).join(
+      '\n',
+    );
     const dataset = join(dir, 'text.jsonl');
     writeFileSync(dataset, `${JSON.stringify({ id: 't1', text, question: 'Now say ok.', answer: 'ok' })}\n`);
     const model = createEndpointModel({ endpoint: vlm.base, model: 'fake-vlm', retries: 0 });
-    const summary = await runEval({ dataset, model, methods: ['glyph'], ratios: [2, 4], results: join(dir, 'r.jsonl') });
-    const rows = readFileSync(join(dir, 'r.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ResultRow);
+    const summary = await runEval({
+      dataset,
+      model,
+      methods: ['glyph'],
+      ratios: [2, 4],
+      results: join(dir, 'r.jsonl'),
+    });
+    const rows = readFileSync(join(dir, 'r.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as ResultRow);
     const pixels = (method: string, k: number) => rows.find((r) => r.method === method && r.ratio === k)!.pixels;
     assert.equal(pixels('downsample', 1), 0); // uncompressed text goes as text
     assert.equal(rows.find((r) => r.ratio === 1)!.correct, true);
@@ -166,14 +256,27 @@ describe('runEval against an OpenAI-compatible endpoint', () => {
     const port = (probe.address() as AddressInfo).port;
     await new Promise<void>((r) => probe.close(() => r()));
     const model = createEndpointModel({ endpoint: `http://127.0.0.1:${port}/v1`, model: 'm', retries: 3 });
-    await assert.rejects(runEval({ dataset, model, methods: [], ratios: [2], results: join(dir, 'r.jsonl') }), /connection refused/);
+    await assert.rejects(
+      runEval({ dataset, model, methods: [], ratios: [2], results: join(dir, 'r.jsonl') }),
+      /connection refused/,
+    );
     assert.equal(readFileSync(join(dir, 'r.jsonl'), 'utf8'), '');
     // Port 1 is one fetch would refuse by itself ("bad port"); vtc's client connects to any port, so
     // this is an ordinary refused connection: the same URL fails every job, so the run stops at the first.
     const blocked = createEndpointModel({ endpoint: 'http://127.0.0.1:1/v1', model: 'm', retries: 3 });
     await assert.rejects(
-      runEval({ dataset, model: blocked, methods: [], ratios: [2], results: join(dir, 'b.jsonl'), maxConsecutiveFailures: 100 }),
-      (e: unknown) => e instanceof Error && e.message === 'cannot connect to 127.0.0.1:1: connection refused (is the server running at http://127.0.0.1:1/v1/chat/completions?)',
+      runEval({
+        dataset,
+        model: blocked,
+        methods: [],
+        ratios: [2],
+        results: join(dir, 'b.jsonl'),
+        maxConsecutiveFailures: 100,
+      }),
+      (e: unknown) =>
+        e instanceof Error &&
+        e.message ===
+          'cannot connect to 127.0.0.1:1: connection refused (is the server running at http://127.0.0.1:1/v1/chat/completions?)',
     );
     assert.equal(readFileSync(join(dir, 'b.jsonl'), 'utf8'), '');
   });
@@ -202,7 +305,14 @@ describe('endpoint concurrency', () => {
       const dataset = await writeImageDataset(dir);
       const model = createEndpointModel({ endpoint, model: 'slow', retries: 0 });
       // 4 samples × (K=1, K=2) = 8 requests.
-      const three = await runEval({ dataset, model, methods: [], ratios: [2], results: join(dir, 'three.jsonl'), concurrency: 3 });
+      const three = await runEval({
+        dataset,
+        model,
+        methods: [],
+        ratios: [2],
+        results: join(dir, 'three.jsonl'),
+        concurrency: 3,
+      });
       assert.equal(three.done, 8);
       assert.equal(peak, 3);
       peak = 0;
@@ -232,10 +342,33 @@ describe('vtc eval run --model ocr on the sample benchmark', () => {
   it('resumes after being killed mid-run with no lost or duplicated rows', async () => {
     const out = tempDir('vtc-run-kill-');
     const results = join(out, 'results.jsonl');
-    const args = ['eval', 'run', '--dataset', join(repoRoot, 'samples', 'bench', 'bench.jsonl'), '--model', 'ocr', '--methods', 'downsample', '--ratios', '2,3,4', '--limit', '8', '--concurrency', '1', '--out', out];
+    const args = [
+      'eval',
+      'run',
+      '--dataset',
+      join(repoRoot, 'samples', 'bench', 'bench.jsonl'),
+      '--model',
+      'ocr',
+      '--methods',
+      'downsample',
+      '--ratios',
+      '2,3,4',
+      '--limit',
+      '8',
+      '--concurrency',
+      '1',
+      '--out',
+      out,
+    ];
     const fromDist = import.meta.url.endsWith('.js');
-    const entry = fromDist ? [join(repoRoot, 'dist', 'cli', 'main.js')] : ['--import', 'tsx', join(repoRoot, 'cli', 'main.ts')];
-    const child = spawn(process.execPath, [...entry, ...args], { cwd: repoRoot, env: { ...process.env, CI: '1' }, stdio: 'ignore' });
+    const entry = fromDist
+      ? [join(repoRoot, 'dist', 'cli', 'main.js')]
+      : ['--import', 'tsx', join(repoRoot, 'cli', 'main.ts')];
+    const child = spawn(process.execPath, [...entry, ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, CI: '1' },
+      stdio: 'ignore',
+    });
     const lines = () => (existsSync(results) ? readFileSync(results, 'utf8').split('\n').length - 1 : 0);
     const deadline = Date.now() + 90_000;
     while (lines() < 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -253,7 +386,10 @@ describe('vtc eval run --model ocr on the sample benchmark', () => {
     assert.equal(summary.jobs, 32);
     assert.equal(summary.cached, before);
     assert.equal(summary.done, 32 - before);
-    const rows = readFileSync(results, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ResultRow);
+    const rows = readFileSync(results, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as ResultRow);
     assert.equal(rows.length, 32);
     assert.equal(new Set(rows.map(resultKey)).size, 32);
     assert.deepEqual([...new Set(rows.map((r) => r.ratio))].sort(), [1, 2, 3, 4]);
@@ -265,7 +401,14 @@ describe('vtc eval run --model ocr on the sample benchmark', () => {
       assert.equal(task.ratios[k].group_b, base.filter((s) => downsampledRight.includes(s)).length);
       assert.equal(task.ratios[k].group_a + task.ratios[k].group_b, task.n_correct_uncompressed);
     }
-    for (const file of ['report.md', 'report.json', 'summary.csv', 'bench_accuracy_vs_reduction.png', 'bench_groups_a_b.png']) assert.ok(existsSync(join(out, file)), file);
+    for (const file of [
+      'report.md',
+      'report.json',
+      'summary.csv',
+      'bench_accuracy_vs_reduction.png',
+      'bench_groups_a_b.png',
+    ])
+      assert.ok(existsSync(join(out, file)), file);
     assert.ok(!existsSync(`${results}.lock`));
   });
 
@@ -273,34 +416,96 @@ describe('vtc eval run --model ocr on the sample benchmark', () => {
     const out = tempDir('vtc-run-sigint-');
     const results = join(out, 'results.jsonl');
     const fromDist = import.meta.url.endsWith('.js');
-    const entry = fromDist ? [join(repoRoot, 'dist', 'cli', 'main.js')] : ['--import', 'tsx', join(repoRoot, 'cli', 'main.ts')];
-    const args = ['eval', 'run', '--dataset', join(repoRoot, 'samples', 'bench', 'bench.jsonl'), '--model', 'ocr', '--ratios', '2', '--limit', '30', '--concurrency', '1', '--out', out];
-    const child = spawn(process.execPath, [...entry, ...args], { cwd: repoRoot, env: { ...process.env, CI: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const entry = fromDist
+      ? [join(repoRoot, 'dist', 'cli', 'main.js')]
+      : ['--import', 'tsx', join(repoRoot, 'cli', 'main.ts')];
+    const args = [
+      'eval',
+      'run',
+      '--dataset',
+      join(repoRoot, 'samples', 'bench', 'bench.jsonl'),
+      '--model',
+      'ocr',
+      '--ratios',
+      '2',
+      '--limit',
+      '30',
+      '--concurrency',
+      '1',
+      '--out',
+      out,
+    ];
+    const child = spawn(process.execPath, [...entry, ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, CI: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const deadline = Date.now() + 90_000;
-    while (!(existsSync(results) && readFileSync(results, 'utf8').split('\n').length > 4) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (!(existsSync(results) && readFileSync(results, 'utf8').split('\n').length > 4) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGINT');
     const code = await new Promise<number | null>((r) => child.on('close', r));
     assert.equal(code, 1, stderr);
-    assert.match(stderr, /vtc: error: interrupted: \d+ of 60 jobs saved in .*results\.jsonl; run the same command again to resume/);
+    assert.match(
+      stderr,
+      /vtc: error: interrupted: \d+ of 60 jobs saved in .*results\.jsonl; run the same command again to resume/,
+    );
     const text = readFileSync(results, 'utf8');
     assert.ok(text.endsWith('\n'));
-    const rows = text.trim().split('\n').map((l) => JSON.parse(l) as ResultRow);
+    const rows = text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as ResultRow);
     assert.ok(rows.length >= 4 && rows.length < 60);
     assert.ok(!existsSync(`${results}.lock`));
   });
 
   it('rejects bad flags with a usage error', async () => {
-    let r = await runCli(['eval', 'run', '--dataset', join(repoRoot, 'samples', 'bench', 'bench.jsonl'), '--model', 'qwen']);
+    let r = await runCli([
+      'eval',
+      'run',
+      '--dataset',
+      join(repoRoot, 'samples', 'bench', 'bench.jsonl'),
+      '--model',
+      'qwen',
+    ]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /^vtc: error: eval run: model "qwen" needs endpoint \(--endpoint\), a URL ending in \/v1/);
-    r = await runCli(['eval', 'run', '--dataset', join(repoRoot, 'samples', 'bench', 'bench.jsonl'), '--model', 'ocr', '--methods', 'fastv']);
+    r = await runCli([
+      'eval',
+      'run',
+      '--dataset',
+      join(repoRoot, 'samples', 'bench', 'bench.jsonl'),
+      '--model',
+      'ocr',
+      '--methods',
+      'fastv',
+    ]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /unknown method "fastv" \(available: downsample, glyph, keyframes/);
-    r = await runCli(['eval', 'run', '--dataset', join(repoRoot, 'samples', 'bench', 'bench.jsonl'), '--model', 'ocr', '--shard', '3/2']);
+    r = await runCli([
+      'eval',
+      'run',
+      '--dataset',
+      join(repoRoot, 'samples', 'bench', 'bench.jsonl'),
+      '--model',
+      'ocr',
+      '--shard',
+      '3/2',
+    ]);
     assert.equal(r.code, 2);
-    r = await runCli(['eval', 'run', '--dataset', join(repoRoot, 'samples', 'bench', 'bench.jsonl'), '--model', 'ocr', '--ratios', '1']);
+    r = await runCli([
+      'eval',
+      'run',
+      '--dataset',
+      join(repoRoot, 'samples', 'bench', 'bench.jsonl'),
+      '--model',
+      'ocr',
+      '--ratios',
+      '1',
+    ]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /ratios are downsample factors K > 1/);
   });
@@ -312,10 +517,23 @@ describe('video inputs', () => {
     try {
       const dir = tempDir('vtc-run-video-');
       const dataset = join(dir, 'video.jsonl');
-      writeFileSync(dataset, `${JSON.stringify({ id: 'v1', video: join(repoRoot, 'samples', 'video', 'scenes.mp4'), question: 'Please say boat.', answer: 'boat' })}\n`);
+      writeFileSync(
+        dataset,
+        `${JSON.stringify({ id: 'v1', video: join(repoRoot, 'samples', 'video', 'scenes.mp4'), question: 'Please say boat.', answer: 'boat' })}\n`,
+      );
       const model = createEndpointModel({ endpoint: vlm.base, model: 'fake-vlm', retries: 0 });
-      await runEval({ dataset, model, methods: ['keyframes'], ratios: [2, 3], results: join(dir, 'r.jsonl'), context: { videoFrames: 4, videoMaxSide: 256 } });
-      const rows = readFileSync(join(dir, 'r.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ResultRow);
+      await runEval({
+        dataset,
+        model,
+        methods: ['keyframes'],
+        ratios: [2, 3],
+        results: join(dir, 'r.jsonl'),
+        context: { videoFrames: 4, videoMaxSide: 256 },
+      });
+      const rows = readFileSync(join(dir, 'r.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as ResultRow);
       const pixels = (method: string, k: number) => rows.find((r) => r.method === method && r.ratio === k)!.pixels;
       const frame = pixels('downsample', 1) / 4;
       assert.equal(frame, 256 * 144); // 4 frames of the 16:9 video at 256 px

@@ -1,7 +1,16 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { answerFromText, findPhrase } from '../../eval/ocr-reader.js';
-import { anls, autoMetric, editDistance, extractChoice, normalizeAnswer, parseMetric, relaxedMatch, scoreAnswer } from '../../eval/scoring.js';
+import {
+  anls,
+  autoMetric,
+  editDistance,
+  extractChoice,
+  normalizeAnswer,
+  parseMetric,
+  relaxedMatch,
+  scoreAnswer,
+} from '../../eval/scoring.js';
 
 describe('scoring', () => {
   it('normalises answers', () => {
@@ -12,7 +21,11 @@ describe('scoring', () => {
     assert.equal(normalizeAnswer('-3.5'), '-3.5');
   });
   it('exact and normalized match', () => {
-    assert.deepEqual(scoreAnswer(' Paris ', 'Paris', { metric: 'exact' }), { metric: 'exact', score: 1, correct: true });
+    assert.deepEqual(scoreAnswer(' Paris ', 'Paris', { metric: 'exact' }), {
+      metric: 'exact',
+      score: 1,
+      correct: true,
+    });
     assert.equal(scoreAnswer('paris', 'Paris', { metric: 'exact' }).correct, false);
     assert.equal(scoreAnswer('The Paris.', 'paris', { metric: 'normalized' }).correct, true);
     assert.equal(scoreAnswer('in Paris', 'paris', { metric: 'normalized' }).correct, false);
@@ -33,7 +46,12 @@ describe('scoring', () => {
     assert.equal(relaxedMatch('0.1', '0'), false);
     assert.equal(relaxedMatch('about 1,020 units', '1000'), true);
     assert.equal(relaxedMatch('Yes', 'yes'), true);
-    assert.deepEqual(scoreAnswer('Total: $23.40', '23.4', { metric: 'relaxed' }), { metric: 'relaxed', score: 1, correct: true, extracted: '23.4' });
+    assert.deepEqual(scoreAnswer('Total: $23.40', '23.4', { metric: 'relaxed' }), {
+      metric: 'relaxed',
+      score: 1,
+      correct: true,
+      extracted: '23.4',
+    });
   });
   it('ANLS', () => {
     assert.equal(editDistance('kitten', 'sitting'), 3);
@@ -89,9 +107,15 @@ describe('ocr reader', () => {
     assert.equal(findPhrase('T0TAL 23.40', 'TOTAL').similarity, 0.8);
   });
   it('answers from OCR text', () => {
-    assert.equal(answerFromText('STORE 12\nTOTAL 23.40\nTHANK YOU', 'What is the "TOTAL" amount on the receipt?'), '23.40');
+    assert.equal(
+      answerFromText('STORE 12\nTOTAL 23.40\nTHANK YOU', 'What is the "TOTAL" amount on the receipt?'),
+      '23.40',
+    );
     assert.equal(answerFromText('Coffee 3.10\nOrange Juice 4.25', 'What is the price of "Orange Juice"?'), '4.25');
-    assert.equal(answerFromText('memo text\nReference: GJ-9172\nmore', 'What is the "Reference" in the document?'), 'GJ-9172');
+    assert.equal(
+      answerFromText('memo text\nReference: GJ-9172\nmore', 'What is the "Reference" in the document?'),
+      'GJ-9172',
+    );
     assert.equal(answerFromText('Invoice No. 37969', 'What is the "Invoice No." in the document?'), '37969');
     assert.equal(answerFromText('NO\nPARKING\n', 'What does the sign say?'), 'NO PARKING');
     assert.equal(answerFromText('Ship to: Prague', 'Which city?', ['Warsaw', 'Vienna', 'Zurich', 'Prague']), 'D');

@@ -23,7 +23,7 @@ function readStoredZip(bytes: Uint8Array): Map<string, { offset: number; data: U
     const name = view.subarray(at + 30, at + 30 + nameLength).toString('utf8');
     const offset = at + 30 + nameLength + extraLength;
     const data = bytes.subarray(offset, offset + size);
-    out.set(name, { offset, data, crcOk: (crc32(data) >>> 0) === crc });
+    out.set(name, { offset, data, crcOk: crc32(data) >>> 0 === crc });
     at = offset + size;
   }
   assert.equal(view.readUInt32LE(bytes.length - 22), 0x06054b50, 'end of central directory');
@@ -34,19 +34,54 @@ function readStoredZip(bytes: Uint8Array): Map<string, { offset: number; data: U
 describe('torch.save writer', () => {
   it('writes the pickle torch writes for a contiguous float tensor', () => {
     const expected =
-      '8002' + Buffer.from('ctorch._utils\n_rebuild_tensor_v2\n').toString('hex') +
-      '28' + '28' + '58' + '07000000' + Buffer.from('storage').toString('hex') + Buffer.from('ctorch\nFloatStorage\n').toString('hex') +
-      '58' + '01000000' + '30' + '58' + '03000000' + Buffer.from('cpu').toString('hex') + '4b06' + '74' + '51' +
-      '4b00' + '28' + '4b02' + '4b03' + '74' + '28' + '4b03' + '4b01' + '74' + '89' +
-      Buffer.from('ccollections\nOrderedDict\n').toString('hex') + '29' + '52' + '74' + '52' + '2e';
+      '8002' +
+      Buffer.from('ctorch._utils\n_rebuild_tensor_v2\n').toString('hex') +
+      '28' +
+      '28' +
+      '58' +
+      '07000000' +
+      Buffer.from('storage').toString('hex') +
+      Buffer.from('ctorch\nFloatStorage\n').toString('hex') +
+      '58' +
+      '01000000' +
+      '30' +
+      '58' +
+      '03000000' +
+      Buffer.from('cpu').toString('hex') +
+      '4b06' +
+      '74' +
+      '51' +
+      '4b00' +
+      '28' +
+      '4b02' +
+      '4b03' +
+      '74' +
+      '28' +
+      '4b03' +
+      '4b01' +
+      '74' +
+      '89' +
+      Buffer.from('ccollections\nOrderedDict\n').toString('hex') +
+      '29' +
+      '52' +
+      '74' +
+      '52' +
+      '2e';
     assert.equal(Buffer.from(tensorPickle([2, 3])).toString('hex'), expected);
-    assert.ok(Buffer.from(tensorPickle([300, 70000])).includes(Buffer.from([0x4a, 0x2c, 0x01, 0, 0, 0x4a, 0x70, 0x11, 0x01, 0])));
+    assert.ok(
+      Buffer.from(tensorPickle([300, 70000])).includes(
+        Buffer.from([0x4a, 0x2c, 0x01, 0, 0, 0x4a, 0x70, 0x11, 0x01, 0]),
+      ),
+    );
   });
 
   it('stores data.pkl, byteorder, 64-byte aligned raw data and version in a valid zip', () => {
     const values = new Float32Array([1, 2, 3, 4, 5, 6.5]);
     const entries = readStoredZip(encodeTorchTensor([2, 3], values));
-    assert.deepEqual([...entries.keys()], ['archive/data.pkl', 'archive/byteorder', 'archive/data/0', 'archive/version']);
+    assert.deepEqual(
+      [...entries.keys()],
+      ['archive/data.pkl', 'archive/byteorder', 'archive/data/0', 'archive/version'],
+    );
     for (const [name, e] of entries) assert.ok(e.crcOk, `crc of ${name}`);
     const raw = entries.get('archive/data/0')!;
     assert.equal(raw.offset % 64, 0);

@@ -32,10 +32,24 @@ test('a folder in the way: the write fails naming the path, and no temp file sta
 test('a parent that is a file: one line in words, no raw ENOTDIR or temp name', async () => {
   writeFileSync(join(dir, 'plain'), 'x');
   const target = join(dir, 'plain', 'out.json');
-  await assert.rejects(writeFileAtomic(target, '{}'), (e: unknown) => e instanceof OutputError && e.message === `cannot write ${target}: a part of ${join(dir, 'plain')} is a file, not a folder`);
-  assert.throws(() => writeFileAtomicSync(target, '{}'), (e: unknown) => e instanceof OutputError && !/ENOTDIR|tmp-/.test(e.message));
+  await assert.rejects(
+    writeFileAtomic(target, '{}'),
+    (e: unknown) =>
+      e instanceof OutputError &&
+      e.message === `cannot write ${target}: a part of ${join(dir, 'plain')} is a file, not a folder`,
+  );
+  assert.throws(
+    () => writeFileAtomicSync(target, '{}'),
+    (e: unknown) => e instanceof OutputError && !/ENOTDIR|tmp-/.test(e.message),
+  );
   const missing = join(dir, 'gone', 'out.json');
-  await assert.rejects(writeFileAtomic(missing, '{}'), (e: unknown) => e instanceof OutputError && e.message === `cannot write ${missing}: the folder ${join(dir, 'gone')} does not exist (or vanished while writing)`);
+  await assert.rejects(
+    writeFileAtomic(missing, '{}'),
+    (e: unknown) =>
+      e instanceof OutputError &&
+      e.message ===
+        `cannot write ${missing}: the folder ${join(dir, 'gone')} does not exist (or vanished while writing)`,
+  );
 });
 
 test('a successful write replaces the file whole and leaves only it', async () => {

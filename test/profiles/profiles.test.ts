@@ -1,7 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UsageError } from '../../core/errors.js';
-import { claudeImage, claudeTokens, geminiTokens, getProfile, glmResize, gpt4oTokens, openaiPatchImage, processedImage, profileNames, smartResize, visionTokens } from '../../profiles/index.js';
+import {
+  claudeImage,
+  claudeTokens,
+  geminiTokens,
+  getProfile,
+  glmResize,
+  gpt4oTokens,
+  openaiPatchImage,
+  processedImage,
+  profileNames,
+  smartResize,
+  visionTokens,
+} from '../../profiles/index.js';
 
 const QWEN = { factor: 28, minPixels: 3136, maxPixels: 12845056 };
 
@@ -63,7 +75,13 @@ test('OpenAI patch models reproduce the guide examples (1024² → 1024 patches,
   assert.equal(visionTokens('gpt-4.1-nano', 1800, 2400), 3572); // ⌈1452 · 2.46⌉
   assert.equal(visionTokens('o4-mini', 1800, 2400), 2498); // ⌈1452 · 1.72⌉
   // The cap holds for any size: never more than 1536 patches.
-  for (const [w, h] of [[8000, 8000], [8000, 1], [1, 8000], [3001, 4097], [1537 * 32, 32]] as const) {
+  for (const [w, h] of [
+    [8000, 8000],
+    [8000, 1],
+    [1, 8000],
+    [3001, 4097],
+    [1537 * 32, 32],
+  ] as const) {
     const p = openaiPatchImage(w, h, 1);
     assert.ok(p.tokens <= 1536, `${w}x${h} → ${p.tokens} patches`);
   }
@@ -76,9 +94,18 @@ test('claude: w·h/750 with the 1568 px / ~1600-token cap (Anthropic examples an
   assert.equal(claudeTokens(4000, 4000), 1599); // scaled to 1095×1095 (≤ 1.2 MP)
   assert.equal(claudeTokens(3136, 200), 210); // long edge 3136 → 1568×100 → 209.07 → 210
   // The published "not resized" sizes per aspect ratio: within 1.5% per side of our rule.
-  for (const [w, h] of [[1092, 1092], [951, 1268], [896, 1344], [819, 1456], [784, 1568]] as const) {
+  for (const [w, h] of [
+    [1092, 1092],
+    [951, 1268],
+    [896, 1344],
+    [819, 1456],
+    [784, 1568],
+  ] as const) {
     const p = claudeImage(w, h);
-    assert.ok(Math.abs(p.width - w) / w <= 0.015 && Math.abs(p.height - h) / h <= 0.015, `${w}x${h} → ${p.width}x${p.height}`);
+    assert.ok(
+      Math.abs(p.width - w) / w <= 0.015 && Math.abs(p.height - h) / h <= 0.015,
+      `${w}x${h} → ${p.width}x${p.height}`,
+    );
   }
 });
 
@@ -94,17 +121,39 @@ test('gemini: 258 per image ≤ 384 px, else 258 per 768×768 tile; Gemini 3 lev
 
 test('every profile bills integer tokens ≥ 1 and a processed size ≥ 1 on extreme sizes', () => {
   for (const name of profileNames()) {
-    for (const [w, h] of [[1, 1], [1, 199], [199, 1], [8000, 8000], [8000, 41], [41, 8000], [333, 777]] as const) {
+    for (const [w, h] of [
+      [1, 1],
+      [1, 199],
+      [199, 1],
+      [8000, 8000],
+      [8000, 41],
+      [41, 8000],
+      [333, 777],
+    ] as const) {
       const p = processedImage(name, w, h);
       assert.ok(Number.isInteger(p.tokens) && p.tokens >= 1, `${name} ${w}x${h}: tokens ${p.tokens}`);
-      assert.ok(Number.isInteger(p.width) && p.width >= 1 && Number.isInteger(p.height) && p.height >= 1, `${name} ${w}x${h}: ${p.width}x${p.height}`);
+      assert.ok(
+        Number.isInteger(p.width) && p.width >= 1 && Number.isInteger(p.height) && p.height >= 1,
+        `${name} ${w}x${h}: ${p.width}x${p.height}`,
+      );
     }
   }
 });
 
 test('unknown profile names and bad sizes are usage errors', () => {
-  assert.throws(() => getProfile('qwen3'), (e: unknown) => e instanceof UsageError && /unknown vision profile "qwen3" \(expected one of: qwen2-vl, /.test(e.message));
+  assert.throws(
+    () => getProfile('qwen3'),
+    (e: unknown) =>
+      e instanceof UsageError && /unknown vision profile "qwen3" \(expected one of: qwen2-vl, /.test(e.message),
+  );
   assert.throws(() => visionTokens('qwen2.5-vl', 0, 10), UsageError);
   assert.throws(() => visionTokens('qwen2.5-vl', 10.5, 10), UsageError);
-  assert.deepEqual(profileNames().slice(0, 6), ['qwen2-vl', 'qwen2.5-vl', 'qwen3-vl', 'glm-4.1v', 'llava-1.5', 'llava-next']);
+  assert.deepEqual(profileNames().slice(0, 6), [
+    'qwen2-vl',
+    'qwen2.5-vl',
+    'qwen3-vl',
+    'glm-4.1v',
+    'llava-1.5',
+    'llava-next',
+  ]);
 });

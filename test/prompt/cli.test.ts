@@ -10,14 +10,36 @@ import { qwenTokens } from './fixtures.js';
 const dir = tempDir('vtc-prompt-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-test('vtc reduce --method pool on a Qwen image, then vtc prompt --json: pads at the kept tokens\' positions', async () => {
+test("vtc reduce --method pool on a Qwen image, then vtc prompt --json: pads at the kept tokens' positions", async () => {
   await saveTokens(join(dir, 'image.safetensors'), qwenTokens('image', [1, 8, 8]));
-  const reduced = await runCli(['reduce', '--in', join(dir, 'image.safetensors'), '--method', 'pool', '--ratio', '0.25', '--out', join(dir, 'pooled.safetensors'), '--json']);
+  const reduced = await runCli([
+    'reduce',
+    '--in',
+    join(dir, 'image.safetensors'),
+    '--method',
+    'pool',
+    '--ratio',
+    '0.25',
+    '--out',
+    join(dir, 'pooled.safetensors'),
+    '--json',
+  ]);
   assert.equal(reduced.code, 0, reduced.stderr);
-  writeFileSync(join(dir, 'conv.json'), JSON.stringify({ family: 'qwen2.5-vl', segments: [{ ids: [100, 101] }, { image: 'pooled.safetensors' }, { ids: [102] }] }));
+  writeFileSync(
+    join(dir, 'conv.json'),
+    JSON.stringify({
+      family: 'qwen2.5-vl',
+      segments: [{ ids: [100, 101] }, { image: 'pooled.safetensors' }, { ids: [102] }],
+    }),
+  );
   const result = await runCli(['prompt', join(dir, 'conv.json'), '--json', '--out', join(dir, 'plan.json')]);
   assert.equal(result.code, 0, result.stderr);
-  const plan = JSON.parse(result.stdout) as { input_ids: number[]; position_ids: number[][]; rope_delta: number; blocks: { rows: number[]; base: number; grid: number[] }[] };
+  const plan = JSON.parse(result.stdout) as {
+    input_ids: number[];
+    position_ids: number[][];
+    rope_delta: number;
+    blocks: { rows: number[]; base: number; grid: number[] }[];
+  };
   const { visionStart: VS, visionEnd: VE, imagePad: IP } = QWEN_TOKEN_IDS;
   assert.deepEqual(plan.input_ids, [100, 101, VS, IP, IP, IP, IP, VE, 102]);
   // 2×2 pooling keeps each cell's top-left position: (0,0,0), (0,0,2), (0,2,0), (0,2,2) from base 3
@@ -35,16 +57,47 @@ test('vtc reduce --method pool on a Qwen image, then vtc prompt --json: pads at 
 
 test('vtc prompt, qwen3-vl video with text: the built-in Qwen tokenizer encodes the chat text and "<t seconds>" per frame', async () => {
   await saveTokens(join(dir, 'video.safetensors'), qwenTokens('video', [2, 4, 4], [0.25, 1.25]));
-  writeFileSync(join(dir, 'video.json'), JSON.stringify([{ text: '<|im_start|>user\n' }, { video: 'video.safetensors' }]));
+  writeFileSync(
+    join(dir, 'video.json'),
+    JSON.stringify([{ text: '<|im_start|>user\n' }, { video: 'video.safetensors' }]),
+  );
   const result = await runCli(['prompt', join(dir, 'video.json'), '--family', 'qwen3-vl', '--json']);
   assert.equal(result.code, 0, result.stderr);
-  const plan = JSON.parse(result.stdout) as { input_ids: number[]; position_ids: number[][]; blocks: { timestamp: string; base: number }[] };
+  const plan = JSON.parse(result.stdout) as {
+    input_ids: number[];
+    position_ids: number[][];
+    blocks: { timestamp: string; base: number }[];
+  };
   const { visionStart: VS, visionEnd: VE, videoPad: VP } = QWEN_TOKEN_IDS;
   // "<0.2 seconds>" = < 0 . 2 ␣seconds > (Qwen digits are single tokens)
   const first = [27, 15, 13, 17, 6486, 29];
   const second = [27, 16, 13, 17, 6486, 29];
-  assert.deepEqual(plan.input_ids, [151644, 872, 198, ...first, VS, VP, VP, VP, VP, VE, ...second, VS, VP, VP, VP, VP, VE]);
-  assert.deepEqual(plan.blocks.map((b) => [b.timestamp, b.base]), [['<0.2 seconds>', 10], ['<1.2 seconds>', 20]]);
+  assert.deepEqual(plan.input_ids, [
+    151644,
+    872,
+    198,
+    ...first,
+    VS,
+    VP,
+    VP,
+    VP,
+    VP,
+    VE,
+    ...second,
+    VS,
+    VP,
+    VP,
+    VP,
+    VP,
+    VE,
+  ]);
+  assert.deepEqual(
+    plan.blocks.map((b) => [b.timestamp, b.base]),
+    [
+      ['<0.2 seconds>', 10],
+      ['<1.2 seconds>', 20],
+    ],
+  );
   assert.deepEqual(plan.position_ids[1]!.slice(9, 16), [9, 10, 10, 11, 11, 12, 13]);
 });
 

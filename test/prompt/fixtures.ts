@@ -14,7 +14,10 @@ export function qwenTokens(kind: 'image' | 'video', grid: [number, number, numbe
     positions.set([f, Math.floor(local / cols), local % cols], 3 * i);
     source[i] = kind === 'image' ? 0 : f;
   }
-  const sources = kind === 'image' ? [{ kind: 'image' as const, index: 0, rows, cols }] : Array.from({ length: t }, (_, f) => ({ kind: 'frame' as const, index: f, rows, cols, time: times[f] ?? f }));
+  const sources =
+    kind === 'image'
+      ? [{ kind: 'image' as const, index: 0, rows, cols }]
+      : Array.from({ length: t }, (_, f) => ({ kind: 'frame' as const, index: f, rows, cols, time: times[f] ?? f }));
   return createTokenSet({
     data: Float32Array.from({ length: n * 2 }, (_, k) => k),
     n,
@@ -25,4 +28,3 @@ export function qwenTokens(kind: 'image' | 'video', grid: [number, number, numbe
     meta: { [`${kind}_grid_thw`]: grid.join(',') },
   });
 }
-

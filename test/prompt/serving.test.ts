@@ -39,14 +39,20 @@ test('full and pooled Qwen sets serve as embeddings + image_grid_thw; pruned set
   assert.equal(qwenServingInput(selectTokens(full, [5, 6, 9, 10])).grid, undefined);
 });
 
-test('eval sends vLLM\'s dict form with image_grid_thw as a torch int64 tensor; LLaVA sets stay a plain base64 string', async () => {
+test("eval sends vLLM's dict form with image_grid_thw as a torch int64 tensor; LLaVA sets stay a plain base64 string", async () => {
   const pooled = (await reducers.pool!.run(qwenTokens('image', [1, 8, 8]), { ratio: 0.25 })).tokens;
   const part = embedsPart(embedsOf(pooled), 'torch') as Record<string, string>;
   assert.deepEqual(Object.keys(part), ['image_embeds', 'image_grid_thw']);
   const grid = new Uint8Array(Buffer.from(part.image_grid_thw!, 'base64'));
   assert.ok(indexOfBytes(grid, new TextEncoder().encode('torch\nLongStorage')) > 0, 'int64 storage');
-  assert.ok(indexOfBytes(grid, new Uint8Array(BigInt64Array.of(1n, 4n, 4n).buffer)) > 0, 'grid values 1, 4, 4 as int64');
-  const pruned = embedsPart(embedsOf(selectTokens(qwenTokens('image', [1, 4, 4]), [3])), 'torch') as Record<string, string>;
+  assert.ok(
+    indexOfBytes(grid, new Uint8Array(BigInt64Array.of(1n, 4n, 4n).buffer)) > 0,
+    'grid values 1, 4, 4 as int64',
+  );
+  const pruned = embedsPart(embedsOf(selectTokens(qwenTokens('image', [1, 4, 4]), [3])), 'torch') as Record<
+    string,
+    string
+  >;
   assert.deepEqual(Object.keys(pruned), ['image_embeds', 'image_positions']);
   const llava = embedsPart({ data: new Float32Array(4), shape: [2, 2] });
   assert.equal(typeof llava, 'string');

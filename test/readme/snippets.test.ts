@@ -23,7 +23,10 @@ export function tsBlocks(markdown: string): string[] {
 }
 
 test('README has ts snippets, and the extractor finds exactly the fenced ts blocks', () => {
-  assert.deepEqual(tsBlocks('a\n```ts\nconst x = 1;\n```\n```sh\nls\n```\n```ts\nf();\n```\n'), ['const x = 1;\n', 'f();\n']);
+  assert.deepEqual(tsBlocks('a\n```ts\nconst x = 1;\n```\n```sh\nls\n```\n```ts\nf();\n```\n'), [
+    'const x = 1;\n',
+    'f();\n',
+  ]);
   assert.ok(tsBlocks(readFileSync(join(repoRoot, 'README.md'), 'utf8')).length >= 1);
 });
 
@@ -34,10 +37,14 @@ test('every README ts snippet runs as written against the built package', async 
   const rng = new Rng(1);
   const values = Float32Array.from({ length: 576 * 1024 }, () => rng.float() * 2 - 1);
   writeFileSync(join(dir, 'tokens.npy'), encodeNpy([576, 1024], values));
-  await sharp(join(repoRoot, 'samples', 'images', 'ocean.png')).jpeg().toFile(join(dir, 'photo.jpg'));
+  await sharp(join(repoRoot, 'samples', 'images', 'ocean.png'))
+    .jpeg()
+    .toFile(join(dir, 'photo.jpg'));
   const blocks = tsBlocks(readFileSync(join(repoRoot, 'README.md'), 'utf8'));
   const outputs = blocks.map((source, i) => {
-    const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
+    const js = ts.transpileModule(source, {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    }).outputText;
     const file = join(dir, `snippet-${i + 1}.mjs`);
     writeFileSync(file, js);
     const run = spawnSync(process.execPath, [file], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
@@ -45,5 +52,8 @@ test('every README ts snippet runs as written against the built package', async 
     return run.stdout;
   });
   // The library block prints the pooled size and the assignment length first: 576 → 144 at ratio 0.25.
-  assert.ok(outputs.some((out) => out.split('\n')[0] === '144 576'), outputs.join('\n---\n'));
+  assert.ok(
+    outputs.some((out) => out.split('\n')[0] === '144 576'),
+    outputs.join('\n---\n'),
+  );
 });

@@ -63,7 +63,8 @@ test('cdpruner: relevance is the mean negated cosine over query rows, min-max no
   // rows (0, 0, 1, 0) and (0, 0, 0, 1): mean −cos t3 −.4, t4 −.4, t5 −.5, the others 0; min −.5, max 0
   const r = await queryRelevance(tokens, { rows: 2, cols: 4, data: Float32Array.of(0, 0, 1, 0, 0, 0, 0, 1) });
   const expected = [0, 0, 0, -0.4, -0.4, -0.5].map((v) => (v + 0.5 + 1e-6) / 0.5);
-  for (let i = 0; i < 6; i++) assert.ok(Math.abs(r[i]! - expected[i]!) < 1e-6, `r[${i}] = ${r[i]}, expected ${expected[i]}`);
+  for (let i = 0; i < 6; i++)
+    assert.ok(Math.abs(r[i]! - expected[i]!) < 1e-6, `r[${i}] = ${r[i]}, expected ${expected[i]}`);
 });
 
 test('cdpruner: budget respected, distinct, ascending, deterministic; first pick 0 without a query', async () => {
@@ -71,11 +72,17 @@ test('cdpruner: budget respected, distinct, ascending, deterministic; first pick
   for (const budget of [1, 7, 16, 40, 120]) {
     const result = await cdprunerReducer.run(tokens, { budget });
     checkSelection(tokens, result, budget);
-    assert.ok(result.keep!.every((v, i, a) => i === 0 || a[i - 1]! < v), 'ascending');
+    assert.ok(
+      result.keep!.every((v, i, a) => i === 0 || a[i - 1]! < v),
+      'ascending',
+    );
     assert.equal(result.stats.first_pick, 0);
   }
   // Past the kernel's rank (16) the picks continue by the remaining d² and stay distinct.
-  assert.deepEqual((await cdprunerReducer.run(tokens, { budget: 40 })).keep, (await cdprunerReducer.run(tokens, { budget: 40 })).keep);
+  assert.deepEqual(
+    (await cdprunerReducer.run(tokens, { budget: 40 })).keep,
+    (await cdprunerReducer.run(tokens, { budget: 40 })).keep,
+  );
   // Identical tokens: the lowest index wins every tie.
   const same = tokensFromRows(Array.from({ length: 5 }, () => [1, 2, 3]));
   assert.deepEqual(Array.from((await cdprunerReducer.run(same, { budget: 3 })).keep!), [0, 1, 2]);
@@ -111,15 +118,36 @@ test('cdpruner: the native update path gives the same picks as a float64 greedy'
     di2[j] = -Infinity;
     cis.push(e);
   }
-  assert.deepEqual(Array.from(result.keep!), picks.sort((a, b) => a - b));
+  assert.deepEqual(
+    Array.from(result.keep!),
+    picks.sort((a, b) => a - b),
+  );
 });
 
 test('cdpruner: errors name both dimensions; theta range; theta without a query', async () => {
   const tokens = tokensFromRows(six);
-  await assert.rejects(cdprunerReducer.run(tokens, { budget: 2, query: Float32Array.of(1, 0, 0) }), /cdpruner: query has dimension 3 \(shape \[3\]\) but the tokens have d = 4/);
-  await assert.rejects(cdprunerReducer.run(tokens, { budget: 2, query: { rows: 2, cols: 5, data: new Float32Array(10) } }), /query has dimension 5 \(shape \[2, 5\]\) but the tokens have d = 4/);
-  await assert.rejects(cdprunerReducer.run(tokens, { budget: 2, query: Float32Array.of(0, 0, 0, 0) }), /query row 0 is all zeros/);
-  await assert.rejects(cdprunerReducer.run(tokens, { budget: 2, query: Float32Array.of(1, 0, 0, 0), theta: 1 }), /theta must be in \[0, 1\), got 1/);
-  await assert.rejects(cdprunerReducer.run(tokens, { budget: 2, theta: 0.5 }), /theta weights the relevance to a query/);
-  await assert.rejects(cdprunerReducer.run(tokens, { budget: 7 }), /budget 7 is larger than the number of input tokens n = 6/);
+  await assert.rejects(
+    cdprunerReducer.run(tokens, { budget: 2, query: Float32Array.of(1, 0, 0) }),
+    /cdpruner: query has dimension 3 \(shape \[3\]\) but the tokens have d = 4/,
+  );
+  await assert.rejects(
+    cdprunerReducer.run(tokens, { budget: 2, query: { rows: 2, cols: 5, data: new Float32Array(10) } }),
+    /query has dimension 5 \(shape \[2, 5\]\) but the tokens have d = 4/,
+  );
+  await assert.rejects(
+    cdprunerReducer.run(tokens, { budget: 2, query: Float32Array.of(0, 0, 0, 0) }),
+    /query row 0 is all zeros/,
+  );
+  await assert.rejects(
+    cdprunerReducer.run(tokens, { budget: 2, query: Float32Array.of(1, 0, 0, 0), theta: 1 }),
+    /theta must be in \[0, 1\), got 1/,
+  );
+  await assert.rejects(
+    cdprunerReducer.run(tokens, { budget: 2, theta: 0.5 }),
+    /theta weights the relevance to a query/,
+  );
+  await assert.rejects(
+    cdprunerReducer.run(tokens, { budget: 7 }),
+    /budget 7 is larger than the number of input tokens n = 6/,
+  );
 });

@@ -31,7 +31,14 @@ test('cluster: merged inputs weigh by size; k = budget clusters exactly, none em
   const w = await clusterReducer.run(weighted, { budget: 3 });
   assertClose(w.tokens.data.subarray(0, 3), [1.5, 0.075, 0], 1e-6, 'size-weighted mean (3·x0 + x3)/4');
   checkMergeInvariants(weighted, w);
-  const same = tokensFromRows([[1, 1], [1, 1], [1, 1], [1, 1], [1, 1], [0, 1]]);
+  const same = tokensFromRows([
+    [1, 1],
+    [1, 1],
+    [1, 1],
+    [1, 1],
+    [1, 1],
+    [0, 1],
+  ]);
   const result = await clusterReducer.run(same, { budget: 4 });
   assert.equal(result.tokens.n, 4);
   assert.equal(new Set(result.assign).size, 4);
@@ -59,11 +66,12 @@ test('Lloyd iterations never lower the objective: more iterations, higher Σ cos
     for (let c = 0; c < 8; c++) unit[i * 8 + c]! /= norm;
   }
   const gram = new Float32Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-    let s = 0;
-    for (let c = 0; c < 8; c++) s += unit[i * 8 + c]! * unit[j * 8 + c]!;
-    gram[i * n + j] = s;
-  }
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let c = 0; c < 8; c++) s += unit[i * 8 + c]! * unit[j * 8 + c]!;
+      gram[i * n + j] = s;
+    }
   const weights = new Float64Array(n).fill(1);
   const seeded = sphericalKMeans(gram, n, weights, 12, { iterations: 0, tolerance: 0, seed: 3 });
   const refined = sphericalKMeans(gram, n, weights, 12, { iterations: 20, tolerance: 0, seed: 3 });
@@ -82,18 +90,37 @@ test('cluster stops early once assignments settle, unless tolerance is 0', async
 
 test('cluster rejects bad iterations/tolerance and budget > n', async () => {
   const tokens = tokensFromRows(rows);
-  await assert.rejects(clusterReducer.run(tokens, { budget: 2, iterations: -1 }), (e: Error) => e instanceof UsageError && /cluster: iterations must be an integer ≥ 0, got -1/.test(e.message));
-  await assert.rejects(clusterReducer.run(tokens, { budget: 2, tolerance: Number.NaN }), /cluster: tolerance must be a finite number ≥ 0/);
-  await assert.rejects(clusterReducer.run(tokens, { budget: 7 }), /cluster: budget 7 is larger than the number of input tokens n = 6/);
+  await assert.rejects(
+    clusterReducer.run(tokens, { budget: 2, iterations: -1 }),
+    (e: Error) => e instanceof UsageError && /cluster: iterations must be an integer ≥ 0, got -1/.test(e.message),
+  );
+  await assert.rejects(
+    clusterReducer.run(tokens, { budget: 2, tolerance: Number.NaN }),
+    /cluster: tolerance must be a finite number ≥ 0/,
+  );
+  await assert.rejects(
+    clusterReducer.run(tokens, { budget: 7 }),
+    /cluster: budget 7 is larger than the number of input tokens n = 6/,
+  );
 });
 
 test('cluster re-seeds empty clusters (duplicate seeds) and never emits one', async () => {
   // Five identical tokens: k-means++ must seed three of its four centres on duplicates, which then tie.
-  const same = tokensFromRows([[1, 1], [1, 1], [1, 1], [1, 1], [1, 1], [0, 1]]);
+  const same = tokensFromRows([
+    [1, 1],
+    [1, 1],
+    [1, 1],
+    [1, 1],
+    [1, 1],
+    [0, 1],
+  ]);
   for (const seed of [0, 1, 2]) {
     for (const iterations of [0, 10]) {
       const result = await clusterReducer.run(same, { budget: 4, seed, iterations });
-      assert.ok((result.stats.reseeded as number) >= 1, `seed ${seed}, ${iterations} iterations: re-seeded ${result.stats.reseeded}`);
+      assert.ok(
+        (result.stats.reseeded as number) >= 1,
+        `seed ${seed}, ${iterations} iterations: re-seeded ${result.stats.reseeded}`,
+      );
       assert.deepEqual(Array.from(result.assign!), [0, 1, 2, 2, 2, 3]);
       assert.deepEqual(Array.from(result.tokens.size), [1, 1, 3, 1]);
       checkMergeInvariants(same, result);

@@ -41,7 +41,10 @@ test('dart: budget respected, distinct, ascending, deterministic; pivots option;
   assert.equal((eight.stats.pivots as number[]).length, 8);
   // 22 slots over 8 pivots: ⌊22/8⌋ = 2 each, the remainder 6 to the first.
   assert.deepEqual(eight.stats.quotas, [8, 2, 2, 2, 2, 2, 2, 2]);
-  await assert.rejects(dartReducer.run(tokens, { budget: 10, pivots: 0 }), /dart: pivots must be an integer ≥ 1, got 0/);
+  await assert.rejects(
+    dartReducer.run(tokens, { budget: 10, pivots: 0 }),
+    /dart: pivots must be an integer ≥ 1, got 0/,
+  );
   // Identical tokens: pivots and picks fall to the lowest indices.
   const same = tokensFromRows(Array.from({ length: 8 }, () => [1, 2]));
   assert.deepEqual(Array.from((await dartReducer.run(same, { budget: 6 })).keep!), [0, 1, 2, 3, 4, 5]);

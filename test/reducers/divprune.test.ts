@@ -40,5 +40,8 @@ test('maxMinDiverse picks the farthest-from-selected token each step', () => {
 });
 
 test('divprune rejects budget > n', async () => {
-  await assert.rejects(divpruneReducer.run(tokensFromRows(rows), { budget: 5 }), /divprune: budget 5 is larger than the number of input tokens n = 4/);
+  await assert.rejects(
+    divpruneReducer.run(tokensFromRows(rows), { budget: 5 }),
+    /divprune: budget 5 is larger than the number of input tokens n = 4/,
+  );
 });

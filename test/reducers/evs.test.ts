@@ -11,9 +11,18 @@ import { checkSelection, randomTokens, videoTokens } from './fixtures.js';
  * flat: [255, 255, 0, 1, 2, 1]; descending stable order 0, 1, 4, 3, 5, 2.
  */
 const video = [
-  [[1, 0], [0, 1]],
-  [[2, 0], [1, 0]],
-  [[-1, 0], [0, 1]],
+  [
+    [1, 0],
+    [0, 1],
+  ],
+  [
+    [2, 0],
+    [1, 0],
+  ],
+  [
+    [-1, 0],
+    [0, 1],
+  ],
 ];
 
 test('evs: dissimilarity to the previous frame, frame 0 always kept, ties to the lower flat index', async () => {
@@ -36,7 +45,13 @@ test('evs: output keeps the frame structure; budget respected, distinct, ascendi
   const frames = 6;
   const perFrame = 9;
   const base = randomTokens(frames * perFrame, 5, 12);
-  const tokens = videoTokens(Array.from({ length: frames }, (_, f) => Array.from({ length: perFrame }, (_, p) => Array.from(base.data.subarray((f * perFrame + p) * 5, (f * perFrame + p + 1) * 5)))));
+  const tokens = videoTokens(
+    Array.from({ length: frames }, (_, f) =>
+      Array.from({ length: perFrame }, (_, p) =>
+        Array.from(base.data.subarray((f * perFrame + p) * 5, (f * perFrame + p + 1) * 5)),
+      ),
+    ),
+  );
   for (const ratio of [0.2, 0.25, 0.5, 1]) {
     const result = await evsReducer.run(tokens, { ratio });
     const expected = Math.max(perFrame, Math.round(frames * perFrame * ratio));
@@ -49,9 +64,18 @@ test('evs: output keeps the frame structure; budget respected, distinct, ascendi
 });
 
 test('evs: needs a video token set; names what is wrong', async () => {
-  await assert.rejects(evsReducer.run(randomTokens(16, 4, 1), { ratio: 0.5 }), /evs: needs a video token set \[frames, tokens, d\] \(sources of kind 'frame'\); token 0 comes from a source of kind 'image'/);
+  await assert.rejects(
+    evsReducer.run(randomTokens(16, 4, 1), { ratio: 0.5 }),
+    /evs: needs a video token set \[frames, tokens, d\] \(sources of kind 'frame'\); token 0 comes from a source of kind 'image'/,
+  );
   const tokens = videoTokens(video);
   const uneven = { ...tokens, source: Int32Array.of(0, 0, 0, 1, 2, 2) };
-  await assert.rejects(evsReducer.run({ ...tokens, col: Int32Array.of(0, 1, 1, 0, 0, 1) }, { ratio: 0.5 }), /evs: token 0 of frame 1 is at \(0, 1\) but at \(0, 0\) in frame 0; frames must share one token grid/);
-  await assert.rejects(evsReducer.run(uneven, { ratio: 0.5 }), /evs: token 4 belongs to another frame than token 3; expected 3 tokens per frame \(as frame 0\)/);
+  await assert.rejects(
+    evsReducer.run({ ...tokens, col: Int32Array.of(0, 1, 1, 0, 0, 1) }, { ratio: 0.5 }),
+    /evs: token 0 of frame 1 is at \(0, 1\) but at \(0, 0\) in frame 0; frames must share one token grid/,
+  );
+  await assert.rejects(
+    evsReducer.run(uneven, { ratio: 0.5 }),
+    /evs: token 4 belongs to another frame than token 3; expected 3 tokens per frame \(as frame 0\)/,
+  );
 });

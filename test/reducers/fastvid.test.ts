@@ -28,7 +28,13 @@ test('fastvid anchors: every p-th frame from the segment end gets ⌊ctx·L/⌈L
  * All four join it: w = max(1/5, .6) = .6 →
  * c1' = .6·(1,0,0,0) + .4·mean(c0, c1, c2, f) = .6·(1,0,0,0) + .4·(.5,0,0,0) = (.8, 0, 0, 0).
  */
-const frame = [[0, 0, 1, 0], [1, -0.1, 0, 0], [1, 0, 0, 0], [1, 0.1, 0, 0], [-1, 0, 0, 0]];
+const frame = [
+  [0, 0, 1, 0],
+  [1, -0.1, 0, 0],
+  [1, 0, 0, 0],
+  [1, 0.1, 0, 0],
+  [-1, 0, 0, 0],
+];
 const frameScores = [10, 0, 0, 0, 0];
 
 test('fastvid: salient by attention, context by density peak, merged with weight max(1/(n+1), β) (hand-derived)', async () => {
@@ -45,7 +51,10 @@ test('fastvid: salient by attention, context by density peak, merged with weight
 test('fastvid: a 4-frame segment puts all context tokens on its last frame; earlier frames join them', async () => {
   // Identical frames, one segment (c = 1, τ = 0.9), p = 4: frame 3 gets ⌊1·4/1⌋ = 4 context tokens = all
   // of its non-salient tokens; every copy joins its own twin (cos 1) → w = .6, feature unchanged.
-  const tokens = videoTokens([frame, frame, frame, frame], [...frameScores, ...frameScores, ...frameScores, ...frameScores]);
+  const tokens = videoTokens(
+    [frame, frame, frame, frame],
+    [...frameScores, ...frameScores, ...frameScores, ...frameScores],
+  );
   const result = await fastvidReducer.run(tokens, { budget: 8, contextShare: 0.5, segments: 1 });
   assert.deepEqual(result.stats.segments, [4]);
   assert.deepEqual(result.stats.anchor_context, [0, 0, 0, 4]);
@@ -59,7 +68,11 @@ test('fastvid: invariants on a random video — budget, ascending keep, frames k
   const frames = 8;
   const perFrame = 16;
   const base = randomTokens(frames * perFrame, 6, 21, true);
-  const rows = Array.from({ length: frames }, (_, f) => Array.from({ length: perFrame }, (_, p) => Array.from(base.data.subarray((f * perFrame + p) * 6, (f * perFrame + p + 1) * 6))));
+  const rows = Array.from({ length: frames }, (_, f) =>
+    Array.from({ length: perFrame }, (_, p) =>
+      Array.from(base.data.subarray((f * perFrame + p) * 6, (f * perFrame + p + 1) * 6)),
+    ),
+  );
   const tokens = videoTokens(rows, Array.from(base.score!));
   for (const ratio of [0.25, 0.5, 1]) {
     const result = await fastvidReducer.run(tokens, { ratio });
@@ -72,6 +85,12 @@ test('fastvid: invariants on a random video — budget, ascending keep, frames k
   }
   const again = await fastvidReducer.run(tokens, { ratio: 0.25 });
   assert.deepEqual(again.keep, (await fastvidReducer.run(tokens, { ratio: 0.25 })).keep);
-  await assert.rejects(fastvidReducer.run(tokens, { budget: 7 }), /fastvid: budget 7 is smaller than the number of frames \(8\)/);
-  await assert.rejects(fastvidReducer.run(tokens, { ratio: 0.5, anchorStride: 0 }), /fastvid: anchor-stride must be an integer ≥ 1, got 0/);
+  await assert.rejects(
+    fastvidReducer.run(tokens, { budget: 7 }),
+    /fastvid: budget 7 is smaller than the number of frames \(8\)/,
+  );
+  await assert.rejects(
+    fastvidReducer.run(tokens, { ratio: 0.5, anchorStride: 0 }),
+    /fastvid: anchor-stride must be an integer ≥ 1, got 0/,
+  );
 });

@@ -51,16 +51,31 @@ export function anyresTokens(spec: BundleSpec): TokenSet {
     d: spec.d,
     sources,
     source,
-    anyres: { gridRows: spec.gridRows, gridCols: spec.gridCols, imageWidth: spec.imageWidth, imageHeight: spec.imageHeight, patchRows: spec.patch, patchCols: spec.patch },
+    anyres: {
+      gridRows: spec.gridRows,
+      gridCols: spec.gridCols,
+      imageWidth: spec.imageWidth,
+      imageHeight: spec.imageHeight,
+      patchRows: spec.patch,
+      patchCols: spec.patch,
+    },
   };
   if (spec.score) init.score = spec.score;
   return createTokenSet(init);
 }
 
-export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number, what: string): void {
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tolerance: number,
+  what: string,
+): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
   for (let i = 0; i < expected.length; i++) {
-    assert.ok(Math.abs(actual[i]! - expected[i]!) <= tolerance, `${what}[${i}]: got ${actual[i]}, expected ${expected[i]} (±${tolerance})`);
+    assert.ok(
+      Math.abs(actual[i]! - expected[i]!) <= tolerance,
+      `${what}[${i}]: got ${actual[i]}, expected ${expected[i]} (±${tolerance})`,
+    );
   }
 }
 
@@ -83,7 +98,8 @@ export function checkMergeInvariants(input: TokenSet, result: Reduction, weighte
       seen[i] = o;
     }
   }
-  for (let i = 0; i < input.n; i++) assert.equal(seen[i], assign[i], `input ${i}: origin says output ${seen[i]}, assign says ${assign[i]}`);
+  for (let i = 0; i < input.n; i++)
+    assert.equal(seen[i], assign[i], `input ${i}: origin says output ${seen[i]}, assign says ${assign[i]}`);
   if (!weightedMean) return;
   const { d } = input;
   for (let o = 0; o < out.n; o++) {
@@ -96,7 +112,10 @@ export function checkMergeInvariants(input: TokenSet, result: Reduction, weighte
     assert.ok(Math.abs(out.size[o]! - weight) < 1e-9, `output ${o} size`);
     for (let c = 0; c < d; c++) {
       const e = expected[c]! / weight;
-      assert.ok(Math.abs(out.data[o * d + c]! - e) < 1e-5, `output ${o} dim ${c}: got ${out.data[o * d + c]}, expected ${e}`);
+      assert.ok(
+        Math.abs(out.data[o * d + c]! - e) < 1e-5,
+        `output ${o} dim ${c}: got ${out.data[o * d + c]}, expected ${e}`,
+      );
     }
   }
 }
@@ -128,5 +147,12 @@ export function videoTokens(frames: number[][][], score?: number[]): TokenSet {
   const sources: TokenSource[] = frames.map((_, f) => ({ kind: 'frame', index: f, rows, cols, time: f / 2 }));
   const source = new Int32Array(frames.length * perFrame);
   frames.forEach((_, f) => source.fill(f, f * perFrame, (f + 1) * perFrame));
-  return createTokenSet({ data: Float32Array.from(frames.flat(2)), n: frames.length * perFrame, d, sources, source, ...(score ? { score: Float32Array.from(score) } : {}) });
+  return createTokenSet({
+    data: Float32Array.from(frames.flat(2)),
+    n: frames.length * perFrame,
+    d,
+    sources,
+    source,
+    ...(score ? { score: Float32Array.from(score) } : {}),
+  });
 }

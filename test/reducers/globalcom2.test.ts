@@ -9,7 +9,14 @@ import { anyresTokens, assertClose, checkSelection, randomTokens } from './fixtu
 const T = 576;
 
 test('unpad layout: 640×480 on 2×2 keeps canvas rows 6..41; 1280×720 keeps 28 rows (LLaVA-NeXT: 1948 tokens); tall images pad columns', () => {
-  const layout = anyresUnpadLayout({ gridRows: 2, gridCols: 2, imageWidth: 640, imageHeight: 480, patchRows: 24, patchCols: 24 });
+  const layout = anyresUnpadLayout({
+    gridRows: 2,
+    gridCols: 2,
+    imageWidth: 640,
+    imageHeight: 480,
+    patchRows: 24,
+    patchCols: 24,
+  });
   assert.deepEqual([layout.rowStart, layout.rowEnd, layout.colStart, layout.colEnd], [6, 42, 0, 48]);
   assert.deepEqual(layout.crops, [
     { top: 6, left: 0, height: 18, width: 24 },
@@ -19,10 +26,24 @@ test('unpad layout: 640×480 on 2×2 keeps canvas rows 6..41; 1280×720 keeps 28
   ]);
   // 640×480: 36 rows × (48 + newline) + 576 thumbnail = 2340
   assert.equal((layout.rowEnd - layout.rowStart) * (48 + 1) + 576, 2340);
-  const hd = anyresUnpadLayout({ gridRows: 2, gridCols: 2, imageWidth: 1280, imageHeight: 720, patchRows: 24, patchCols: 24 });
+  const hd = anyresUnpadLayout({
+    gridRows: 2,
+    gridCols: 2,
+    imageWidth: 1280,
+    imageHeight: 720,
+    patchRows: 24,
+    patchCols: 24,
+  });
   assert.deepEqual([hd.rowStart, hd.rowEnd], [10, 38]);
   assert.equal((hd.rowEnd - hd.rowStart) * 49 + 576, 1948);
-  const tall = anyresUnpadLayout({ gridRows: 2, gridCols: 2, imageWidth: 480, imageHeight: 640, patchRows: 24, patchCols: 24 });
+  const tall = anyresUnpadLayout({
+    gridRows: 2,
+    gridCols: 2,
+    imageWidth: 480,
+    imageHeight: 640,
+    patchRows: 24,
+    patchCols: 24,
+  });
   assert.deepEqual([tall.rowStart, tall.rowEnd, tall.colStart, tall.colEnd], [0, 48, 6, 42]);
   assert.deepEqual(tall.crops[1], { top: 0, left: 0, height: 24, width: 18 });
 });
@@ -101,7 +122,10 @@ test('GlobalCom² on a 640×480 LLaVA-NeXT bundle (2×2 grid of 24×24): per-cro
   // the first canvas row (row 6) starts in crop 0 and continues into crop 1
   const firstRow = expectedCanvas.filter((i) => canvasIndex(i) < 7 * 48);
   assert.ok(firstRow.some((i) => i < 2 * T) && firstRow.some((i) => i >= 2 * T), 'row 6 interleaves crops 0 and 1');
-  await assert.rejects(globalcom2Reducer.run(tokens, { ratio: R, order: 'image' as 'canvas' }), /globalcom2: order must be "bundle" or "canvas", got "image"/);
+  await assert.rejects(
+    globalcom2Reducer.run(tokens, { ratio: R, order: 'image' as 'canvas' }),
+    /globalcom2: order must be "bundle" or "canvas", got "image"/,
+  );
 });
 
 test('GlobalCom² on a tall 480×640 bundle keeps only unpadded columns, ⌊432·r_j⌋ per crop', async () => {
@@ -111,7 +135,10 @@ test('GlobalCom² on a tall 480×640 bundle keeps only unpadded columns, ⌊432�
   const result = await globalcom2Reducer.run(tokens, { ratio: 0.5 });
   const ratios = result.stats.crop_ratios as number[];
   assert.deepEqual(result.stats.crop_valid, [432, 432, 432, 432]);
-  assert.deepEqual(result.stats.crop_kept, ratios.map((r) => Math.floor(432 * r)));
+  assert.deepEqual(
+    result.stats.crop_kept,
+    ratios.map((r) => Math.floor(432 * r)),
+  );
   const keep = Array.from(result.keep!);
   assert.equal(keep.length, 288 + ratios.reduce((a, r) => a + Math.floor(432 * r), 0));
   for (const i of keep.slice(288)) {
@@ -123,12 +150,23 @@ test('GlobalCom² on a tall 480×640 bundle keeps only unpadded columns, ⌊432�
   // within each crop the kept tokens are in raster order
   for (let c = 1; c <= 4; c++) {
     const inCrop = keep.slice(288).filter((i) => Math.floor(i / T) === c);
-    assert.deepEqual(inCrop, [...inCrop].sort((a, b) => a - b));
+    assert.deepEqual(
+      inCrop,
+      [...inCrop].sort((a, b) => a - b),
+    );
   }
 });
 
 test('GlobalCom² thumbnail keeps descending score order; without CLS scores s = −cos(x, tile mean)', async () => {
-  const scored = anyresTokens({ imageWidth: 672, imageHeight: 672, gridRows: 2, gridCols: 2, patch: 4, d: 2, score: Float32Array.from({ length: 80 }, (_, i) => (i * 37) % 80) });
+  const scored = anyresTokens({
+    imageWidth: 672,
+    imageHeight: 672,
+    gridRows: 2,
+    gridCols: 2,
+    patch: 4,
+    d: 2,
+    score: Float32Array.from({ length: 80 }, (_, i) => (i * 37) % 80),
+  });
   const byScore = await globalcom2Reducer.run(scored, { ratio: 0.25 });
   // thumbnail scores (i·37) mod 80 for i < 16: the top 4 are 75 (i = 15), 74 (2), 68 (4), 62 (6), in that order
   assert.deepEqual(Array.from(byScore.keep!.subarray(0, 4)), [15, 2, 4, 6]);
@@ -144,14 +182,31 @@ test('GlobalCom² thumbnail keeps descending score order; without CLS scores s =
 });
 
 test('GlobalCom² errors: no AnyRes info, reduced bundle, ratio out of range, bad temperature', async () => {
-  await assert.rejects(globalcom2Reducer.run(randomTokens(16, 2, 1), { ratio: 0.5 }), (e: Error) => e instanceof InputError && /globalcom2: input has no AnyRes information \(field anyres/.test(e.message));
+  await assert.rejects(
+    globalcom2Reducer.run(randomTokens(16, 2, 1), { ratio: 0.5 }),
+    (e: Error) =>
+      e instanceof InputError && /globalcom2: input has no AnyRes information \(field anyres/.test(e.message),
+  );
   const bundle = anyresTokens({ imageWidth: 640, imageHeight: 480, gridRows: 2, gridCols: 2, patch: 4, d: 2 });
   await assert.rejects(globalcom2Reducer.run(bundle, { ratio: 1.2 }), /globalcom2: ratio must be in \(0, 1\], got 1.2/);
-  await assert.rejects(globalcom2Reducer.run(bundle, { ratio: 0.5, temperature: 0 }), /globalcom2: temperature must be a finite number > 0/);
+  await assert.rejects(
+    globalcom2Reducer.run(bundle, { ratio: 0.5, temperature: 0 }),
+    /globalcom2: temperature must be a finite number > 0/,
+  );
   // floors that keep nothing: a usage error instead of an empty output
-  await assert.rejects(globalcom2Reducer.run(bundle, { budget: 1 }), (e: Error) => e instanceof UsageError && /globalcom2: ratio 0\.0125 keeps no token \(thumbnail ⌊16·R⌋ = 0 and every crop ⌊N_valid·r_j⌋ = 0\)/.test(e.message));
+  await assert.rejects(
+    globalcom2Reducer.run(bundle, { budget: 1 }),
+    (e: Error) =>
+      e instanceof UsageError &&
+      /globalcom2: ratio 0\.0125 keeps no token \(thumbnail ⌊16·R⌋ = 0 and every crop ⌊N_valid·r_j⌋ = 0\)/.test(
+        e.message,
+      ),
+  );
   const reduced = await globalcom2Reducer.run(bundle, { ratio: 0.5 });
-  await assert.rejects(globalcom2Reducer.run(reduced.tokens, { ratio: 0.5 }), /globalcom2: an AnyRes bundle of 2x2 crops of 4x4 tokens needs n = 80 tokens, got \d+/);
+  await assert.rejects(
+    globalcom2Reducer.run(reduced.tokens, { ratio: 0.5 }),
+    /globalcom2: an AnyRes bundle of 2x2 crops of 4x4 tokens needs n = 80 tokens, got \d+/,
+  );
 });
 
 test('GlobalCom² keep lists equal a NumPy port of the reference (llava_arch.py) on 6×6 tiles, wide and tall, R = 0.5 and 0.25', async () => {
@@ -162,10 +217,208 @@ test('GlobalCom² keep lists equal a NumPy port of the reference (llava_arch.py)
   const score = Float32Array.from({ length: 5 * 36 }, (_, i) => ((i * 37) % 101) / 101);
   const thumbnail = [30, 19, 8, 27, 16, 5, 35, 24, 13, 2, 32, 21, 10, 29, 18, 7, 26, 15];
   const expected: Array<[number, number, number, number[]]> = [
-    [0.5, 640, 480, [...thumbnail, 46, 49, 51, 53, 56, 57, 58, 59, 60, 62, 64, 65, 67, 68, 79, 81, 83, 84, 86, 87, 89, 90, 92, 97, 98, 103, 105, 106, 108, 109, 111, 114, 116, 117, 120, 125, 127, 128, 130, 131, 132, 133, 136, 144, 147, 150, 155, 156, 157, 158, 160, 161, 163, 166, 169, 171, 173]],
-    [0.5, 480, 640, [...thumbnail, 38, 40, 46, 49, 51, 53, 57, 59, 62, 65, 67, 68, 69, 70, 73, 75, 76, 79, 81, 84, 86, 87, 90, 92, 97, 98, 103, 106, 109, 111, 116, 117, 119, 121, 122, 125, 127, 128, 130, 131, 133, 136, 139, 144, 147, 150, 157, 158, 160, 162, 163, 165, 166, 169, 171, 177, 178]],
-    [0.25, 640, 480, [...thumbnail.slice(0, 9), 46, 57, 59, 60, 62, 65, 68, 81, 83, 87, 90, 92, 98, 103, 109, 114, 117, 120, 131, 133, 136, 144, 150, 155, 157, 158, 161, 166]],
-    [0.25, 480, 640, [...thumbnail.slice(0, 9), 40, 46, 53, 57, 59, 62, 68, 76, 81, 87, 90, 92, 98, 103, 109, 111, 117, 128, 131, 133, 139, 144, 150, 163, 166, 169, 171, 177]],
+    [
+      0.5,
+      640,
+      480,
+      [
+        ...thumbnail,
+        46,
+        49,
+        51,
+        53,
+        56,
+        57,
+        58,
+        59,
+        60,
+        62,
+        64,
+        65,
+        67,
+        68,
+        79,
+        81,
+        83,
+        84,
+        86,
+        87,
+        89,
+        90,
+        92,
+        97,
+        98,
+        103,
+        105,
+        106,
+        108,
+        109,
+        111,
+        114,
+        116,
+        117,
+        120,
+        125,
+        127,
+        128,
+        130,
+        131,
+        132,
+        133,
+        136,
+        144,
+        147,
+        150,
+        155,
+        156,
+        157,
+        158,
+        160,
+        161,
+        163,
+        166,
+        169,
+        171,
+        173,
+      ],
+    ],
+    [
+      0.5,
+      480,
+      640,
+      [
+        ...thumbnail,
+        38,
+        40,
+        46,
+        49,
+        51,
+        53,
+        57,
+        59,
+        62,
+        65,
+        67,
+        68,
+        69,
+        70,
+        73,
+        75,
+        76,
+        79,
+        81,
+        84,
+        86,
+        87,
+        90,
+        92,
+        97,
+        98,
+        103,
+        106,
+        109,
+        111,
+        116,
+        117,
+        119,
+        121,
+        122,
+        125,
+        127,
+        128,
+        130,
+        131,
+        133,
+        136,
+        139,
+        144,
+        147,
+        150,
+        157,
+        158,
+        160,
+        162,
+        163,
+        165,
+        166,
+        169,
+        171,
+        177,
+        178,
+      ],
+    ],
+    [
+      0.25,
+      640,
+      480,
+      [
+        ...thumbnail.slice(0, 9),
+        46,
+        57,
+        59,
+        60,
+        62,
+        65,
+        68,
+        81,
+        83,
+        87,
+        90,
+        92,
+        98,
+        103,
+        109,
+        114,
+        117,
+        120,
+        131,
+        133,
+        136,
+        144,
+        150,
+        155,
+        157,
+        158,
+        161,
+        166,
+      ],
+    ],
+    [
+      0.25,
+      480,
+      640,
+      [
+        ...thumbnail.slice(0, 9),
+        40,
+        46,
+        53,
+        57,
+        59,
+        62,
+        68,
+        76,
+        81,
+        87,
+        90,
+        92,
+        98,
+        103,
+        109,
+        111,
+        117,
+        128,
+        131,
+        133,
+        139,
+        144,
+        150,
+        163,
+        166,
+        169,
+        171,
+        177,
+      ],
+    ],
   ];
   for (const [R, imageWidth, imageHeight, keep] of expected) {
     const tokens = anyresTokens({ imageWidth, imageHeight, gridRows: 2, gridCols: 2, patch: 6, d: 2, score });

@@ -94,10 +94,22 @@ test('pool on an AnyRes bundle works per tile; a budget is split evenly over til
   checkMergeInvariants(tokens, byRatio);
   // budget 22 over 5 tiles → [5, 5, 4, 4, 4]; on a 4×4 tile no kernel gives 5 cells, so 4 (2×2) for all
   const byBudget = await poolReducer.run(tokens, { budget: 22 });
-  assert.deepEqual(byBudget.stats.kernels, [[2, 2], [2, 2], [2, 2], [2, 2], [2, 2]]);
+  assert.deepEqual(byBudget.stats.kernels, [
+    [2, 2],
+    [2, 2],
+    [2, 2],
+    [2, 2],
+    [2, 2],
+  ]);
   // budget 5 → one token per tile → k = 4
   const one = await poolReducer.run(tokens, { budget: 5 });
-  assert.deepEqual(one.stats.kernels, [[4, 4], [4, 4], [4, 4], [4, 4], [4, 4]]);
+  assert.deepEqual(one.stats.kernels, [
+    [4, 4],
+    [4, 4],
+    [4, 4],
+    [4, 4],
+    [4, 4],
+  ]);
   assert.equal(one.tokens.n, 5);
   checkMergeInvariants(tokens, one);
 });
@@ -106,8 +118,14 @@ test('pool carries the mean score and rejects bad options', async () => {
   const tokens = createTokenSet({ data: Float32Array.of(1, 2, 3, 4), n: 4, d: 1, score: Float32Array.of(1, 3, 5, 7) });
   const result = await poolReducer.run(tokens, { ratio: 0.25 });
   assertClose(result.tokens.score!, [4], 1e-6, 'score');
-  await assert.rejects(poolReducer.run(tokens, { ratio: 0.25, kernel: 0 }), (e: Error) => e instanceof UsageError && /pool: kernel must be an integer ≥ 1, got 0/.test(e.message));
-  await assert.rejects(poolReducer.run(tokens, { budget: 5 }), /pool: budget 5 is larger than the number of input tokens n = 4/);
+  await assert.rejects(
+    poolReducer.run(tokens, { ratio: 0.25, kernel: 0 }),
+    (e: Error) => e instanceof UsageError && /pool: kernel must be an integer ≥ 1, got 0/.test(e.message),
+  );
+  await assert.rejects(
+    poolReducer.run(tokens, { budget: 5 }),
+    /pool: budget 5 is larger than the number of input tokens n = 4/,
+  );
   await assert.rejects(poolReducer.run(tokens, { ratio: -0.5 }), /pool: ratio must be in \(0, 1\]/);
 });
 

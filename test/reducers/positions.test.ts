@@ -12,8 +12,19 @@ import { anyresTokens, assertClose } from './fixtures.js';
  * carried exactly like data) and `wide` of width 3.
  */
 function positioned(seed: number): TokenSet {
-  const base = anyresTokens({ imageWidth: 64, imageHeight: 32, gridRows: 1, gridCols: 2, patch: 4, d: 6, seed, score: Float32Array.from({ length: 48 }, (_, i) => Math.sin(i * 1.7 + seed)) });
-  base.positions = Int32Array.from({ length: 3 * base.n }, (_, k) => (k % 3 === 0 ? Math.floor(k / 3) % 5 : k % 3 === 1 ? Math.floor(k / 3) : 1000 + Math.floor(k / 3)));
+  const base = anyresTokens({
+    imageWidth: 64,
+    imageHeight: 32,
+    gridRows: 1,
+    gridCols: 2,
+    patch: 4,
+    d: 6,
+    seed,
+    score: Float32Array.from({ length: 48 }, (_, i) => Math.sin(i * 1.7 + seed)),
+  });
+  base.positions = Int32Array.from({ length: 3 * base.n }, (_, k) =>
+    k % 3 === 0 ? Math.floor(k / 3) % 5 : k % 3 === 1 ? Math.floor(k / 3) : 1000 + Math.floor(k / 3),
+  );
   base.extra = { copy: base.data.slice(), wide: Float32Array.from({ length: 3 * base.n }, (_, k) => Math.cos(k)) };
   return base;
 }
@@ -28,12 +39,24 @@ function positionedVideo(seed: number): TokenSet {
     data,
     n,
     d: 6,
-    sources: Array.from({ length: frames }, (_, f) => ({ kind: 'frame' as const, index: f, rows: 3, cols: 3, time: f })),
+    sources: Array.from({ length: frames }, (_, f) => ({
+      kind: 'frame' as const,
+      index: f,
+      rows: 3,
+      cols: 3,
+      time: f,
+    })),
     source: Int32Array.from({ length: n }, (_, i) => Math.floor(i / perFrame)),
     score: Float32Array.from({ length: n }, (_, i) => Math.cos(i * 1.3 + seed)),
     extra: { copy: data.slice(), wide: Float32Array.from({ length: 3 * n }, (_, k) => Math.cos(k)) },
   });
-  tokens.positions = Int32Array.from({ length: 3 * n }, (_, k) => (k % 3 === 0 ? Math.floor(k / 3 / perFrame) : k % 3 === 1 ? Math.floor((Math.floor(k / 3) % perFrame) / 3) : Math.floor(k / 3) % 3));
+  tokens.positions = Int32Array.from({ length: 3 * n }, (_, k) =>
+    k % 3 === 0
+      ? Math.floor(k / 3 / perFrame)
+      : k % 3 === 1
+        ? Math.floor((Math.floor(k / 3) % perFrame) / 3)
+        : Math.floor(k / 3) % 3,
+  );
   return tokens;
 }
 
@@ -56,14 +79,23 @@ function checkCarried(input: TokenSet, result: Reduction, what: string): void {
   for (let o = 0; o < out.n; o++) {
     const rep = reps[o]!;
     if (result.assign) assert.equal(result.assign[rep], o, `${what}: representative ${rep} of output ${o} is a member`);
-    assert.deepEqual(Array.from(out.positions!.subarray(3 * o, 3 * o + 3)), Array.from(input.positions!.subarray(3 * rep, 3 * rep + 3)), `${what}: output ${o} position`);
+    assert.deepEqual(
+      Array.from(out.positions!.subarray(3 * o, 3 * o + 3)),
+      Array.from(input.positions!.subarray(3 * rep, 3 * rep + 3)),
+      `${what}: output ${o} position`,
+    );
     assert.equal(out.source[o], input.source[rep], `${what}: output ${o} source`);
   }
   assertClose(out.extra!.copy!, out.data, 1e-5, `${what}: extra.copy follows the feature rule`);
   if (!input.extra!.wide) return;
   assert.equal(out.extra!.wide!.length, 3 * out.n, `${what}: extra.wide keeps width 3`);
   if (!result.assign) {
-    result.keep!.forEach((i, j) => assert.deepEqual(Array.from(out.extra!.wide!.subarray(3 * j, 3 * j + 3)), Array.from(input.extra!.wide!.subarray(3 * i, 3 * i + 3))));
+    result.keep!.forEach((i, j) =>
+      assert.deepEqual(
+        Array.from(out.extra!.wide!.subarray(3 * j, 3 * j + 3)),
+        Array.from(input.extra!.wide!.subarray(3 * i, 3 * i + 3)),
+      ),
+    );
   }
 }
 
@@ -77,12 +109,14 @@ test('every registered reducer carries positions (selections exact, merges from 
   }
 });
 
-test('representative rules: pool takes the cell\'s top-left token, cluster the member nearest the centroid, tome a destination', async () => {
+test("representative rules: pool takes the cell's top-left token, cluster the member nearest the centroid, tome a destination", async () => {
   const input = positioned(5);
   const pooled = await reducers.pool!.run(input, { ratio: 0.25 });
   for (let o = 0; o < pooled.tokens.n; o++) {
     const members = Array.from(pooled.tokens.origin[o]!);
-    const topLeft = members.reduce((a, b) => (input.row[b]! < input.row[a]! || (input.row[b] === input.row[a] && input.col[b]! < input.col[a]!) ? b : a));
+    const topLeft = members.reduce((a, b) =>
+      input.row[b]! < input.row[a]! || (input.row[b] === input.row[a] && input.col[b]! < input.col[a]!) ? b : a,
+    );
     assert.equal(pooled.representative![o], topLeft);
   }
   const clustered = await reducers.cluster!.run(input, { budget: 6, seed: 2 });
@@ -104,11 +138,12 @@ test('representative rules: pool takes the cell\'s top-left token, cluster the m
   // Round 1 destinations are B tokens (odd positions); a token that stayed alone is its own representative.
   for (let o = 0; o < merged.tokens.n; o++) {
     const rep = merged.representative![o]!;
-    if (merged.tokens.origin[o]!.length > 1) assert.equal(rep % 2, 1, `tome output ${o}: destination ${rep} is a B token of the first round`);
+    if (merged.tokens.origin[o]!.length > 1)
+      assert.equal(rep % 2, 1, `tome output ${o}: destination ${rep} is a B token of the first round`);
   }
 });
 
-test('temporal merge keeps the earlier frame\'s positions and averages extra like features', () => {
+test("temporal merge keeps the earlier frame's positions and averages extra like features", () => {
   const frames = 4;
   const perFrame = 4;
   const n = frames * perFrame;
@@ -118,11 +153,23 @@ test('temporal merge keeps the earlier frame\'s positions and averages extra lik
     data,
     n,
     d,
-    sources: Array.from({ length: frames }, (_, f) => ({ kind: 'frame' as const, index: f, rows: 2, cols: 2, time: f })),
+    sources: Array.from({ length: frames }, (_, f) => ({
+      kind: 'frame' as const,
+      index: f,
+      rows: 2,
+      cols: 2,
+      time: f,
+    })),
     source: Int32Array.from({ length: n }, (_, i) => Math.floor(i / perFrame)),
     extra: { copy: data.slice() },
   });
-  tokens.positions = Int32Array.from({ length: 3 * n }, (_, k) => (k % 3 === 0 ? Math.floor(k / 3 / perFrame) : k % 3 === 1 ? Math.floor((Math.floor(k / 3) % perFrame) / 2) : Math.floor(k / 3) % 2));
+  tokens.positions = Int32Array.from({ length: 3 * n }, (_, k) =>
+    k % 3 === 0
+      ? Math.floor(k / 3 / perFrame)
+      : k % 3 === 1
+        ? Math.floor((Math.floor(k / 3) % perFrame) / 2)
+        : Math.floor(k / 3) % 2,
+  );
   const result = temporalMerge(tokens, { frames: 2 });
   checkCarried(tokens, result, 'temporal merge');
   const groups = result.stats.groups as number[][];

@@ -30,18 +30,37 @@ test('random is deterministic per seed and differs across seeds; ratio → max(1
 
 test('random rejects budget > n, ratio outside (0, 1], and NaN features (through reduce)', async () => {
   const tokens = randomTokens(10, 2, 3);
-  await assert.rejects(randomReducer.run(tokens, { budget: 11 }), (e: Error) => e instanceof UsageError && /random: budget 11 is larger than .* n = 10/.test(e.message));
+  await assert.rejects(
+    randomReducer.run(tokens, { budget: 11 }),
+    (e: Error) => e instanceof UsageError && /random: budget 11 is larger than .* n = 10/.test(e.message),
+  );
   await assert.rejects(randomReducer.run(tokens, { ratio: 0 }), /random: ratio must be in \(0, 1\], got 0/);
   await assert.rejects(randomReducer.run(tokens, { ratio: 1.5 }), /random: ratio must be in \(0, 1\], got 1.5/);
-  await assert.rejects(randomReducer.run(tokens, { ratio: 0.5, seed: 1.5 }), /random: seed must be an integer, got 1.5/);
+  await assert.rejects(
+    randomReducer.run(tokens, { ratio: 0.5, seed: 1.5 }),
+    /random: seed must be an integer, got 1.5/,
+  );
   // 32-bit seeds only: 2³² + 1 or −5 would silently alias 1 or 2³² − 5
-  await assert.rejects(randomReducer.run(tokens, { ratio: 0.5, seed: 2 ** 32 + 1 }), (e: Error) => e instanceof UsageError && /random: seed must be in \[0, 4294967295\] \(32-bit\), got 4294967297/.test(e.message));
-  await assert.rejects(randomReducer.run(tokens, { ratio: 0.5, seed: -5 }), /random: seed must be in \[0, 4294967295\]/);
+  await assert.rejects(
+    randomReducer.run(tokens, { ratio: 0.5, seed: 2 ** 32 + 1 }),
+    (e: Error) =>
+      e instanceof UsageError && /random: seed must be in \[0, 4294967295\] \(32-bit\), got 4294967297/.test(e.message),
+  );
+  await assert.rejects(
+    randomReducer.run(tokens, { ratio: 0.5, seed: -5 }),
+    /random: seed must be in \[0, 4294967295\]/,
+  );
   assert.equal((await randomReducer.run(tokens, { ratio: 0.5, seed: 2 ** 32 - 1 })).keep!.length, 5);
   tokens.data[7] = Number.NaN;
-  await assert.rejects(reduce(tokens, 'random', { ratio: 0.5 }), /random\.data: non-finite value NaN at token 3, dimension 1/);
+  await assert.rejects(
+    reduce(tokens, 'random', { ratio: 0.5 }),
+    /random\.data: non-finite value NaN at token 3, dimension 1/,
+  );
   await assert.rejects(reduce(tokens, 'nope', { ratio: 0.5 }), /unknown method "nope"/);
   const scored = randomTokens(4, 2, 3, true);
   scored.score![2] = Number.POSITIVE_INFINITY;
-  await assert.rejects(reduce(scored, 'divprune', { ratio: 0.5 }), /divprune\.score: non-finite value Infinity at token 2/);
+  await assert.rejects(
+    reduce(scored, 'divprune', { ratio: 0.5 }),
+    /divprune\.score: non-finite value Infinity at token 2/,
+  );
 });

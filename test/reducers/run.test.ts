@@ -5,7 +5,17 @@ import { anyresTokens, randomTokens } from './fixtures.js';
 
 // 640×480 on a 2×2 grid of 4×4 tiles: the image fills canvas rows 1..6 of 8 (unpad: new_h = int(480·8/640) = 6,
 // padding (8 − 6) // 2 = 1), so each crop has one padding row: crops 0, 1 lose local row 0, crops 2, 3 local row 3.
-const wide = () => anyresTokens({ imageWidth: 640, imageHeight: 480, gridRows: 2, gridCols: 2, patch: 4, d: 6, seed: 3, score: Float32Array.from({ length: 80 }, (_, i) => (i * 37) % 11) });
+const wide = () =>
+  anyresTokens({
+    imageWidth: 640,
+    imageHeight: 480,
+    gridRows: 2,
+    gridCols: 2,
+    patch: 4,
+    d: 6,
+    seed: 3,
+    score: Float32Array.from({ length: 80 }, (_, i) => (i * 37) % 11),
+  });
 
 test('unpaddedIndices: the thumbnail and the unpadded crop rows, in input order', () => {
   const valid = unpaddedIndices(wide())!;
@@ -20,7 +30,10 @@ test('unpaddedIndices: the thumbnail and the unpadded crop rows, in input order'
   ];
   assert.deepEqual(Array.from(valid), expected);
   // an image that fills its canvas has no padding; a plain token set has no layout at all
-  assert.equal(unpaddedIndices(anyresTokens({ imageWidth: 672, imageHeight: 672, gridRows: 2, gridCols: 2, patch: 4, d: 2 })), undefined);
+  assert.equal(
+    unpaddedIndices(anyresTokens({ imageWidth: 672, imageHeight: 672, gridRows: 2, gridCols: 2, patch: 4, d: 2 })),
+    undefined,
+  );
   assert.equal(unpaddedIndices(randomTokens(16, 2, 1)), undefined);
 });
 
@@ -33,11 +46,14 @@ test('every reducer on a padded bundle works on the valid tokens only: no kept o
     const run = await runReducer(getReducer(name), tokens, { ratio: 0.25, seed: 1 });
     assert.deepEqual([run.n_in, run.n_padding], [64, 16], name);
     for (let o = 0; o < run.reduction.tokens.n; o++) {
-      for (const origin of run.reduction.tokens.origin[o]!) assert.ok(!padding.has(origin), `${name}: output ${o} covers padding token ${origin}`);
+      for (const origin of run.reduction.tokens.origin[o]!)
+        assert.ok(!padding.has(origin), `${name}: output ${o} covers padding token ${origin}`);
     }
     const covered = run.reduction.tokens.size.reduce((a, b) => a + b, 0);
-    if (getReducer(name).kind === 'merge' && name !== 'visionzip') assert.equal(covered, 64, `${name}: merged sizes sum to the valid tokens`);
-    if (run.reduction.keep) for (const k of run.reduction.keep) assert.ok(!padding.has(k), `${name}: keeps padding token ${k}`);
+    if (getReducer(name).kind === 'merge' && name !== 'visionzip')
+      assert.equal(covered, 64, `${name}: merged sizes sum to the valid tokens`);
+    if (run.reduction.keep)
+      for (const k of run.reduction.keep) assert.ok(!padding.has(k), `${name}: keeps padding token ${k}`);
     if (run.reduction.assign) {
       assert.equal(run.reduction.assign.length, 80, name);
       run.reduction.assign.forEach((a, i) => assert.equal(a === -1, padding.has(i), `${name}: assign[${i}] = ${a}`));
@@ -54,16 +70,24 @@ test('a budget means the same for every method: a share of n_in; GlobalCom² get
   const gc = await runReducer(getReducer('globalcom2'), tokens, { budget: 16 });
   assert.equal(gc.ratio, 0.25);
   assert.equal(gc.reduction.stats.ratio, 0.25);
-  await assert.rejects(runReducer(getReducer('random'), tokens, { budget: 65 }), /random: budget 65 is larger than the number of input tokens n = 64/);
+  await assert.rejects(
+    runReducer(getReducer('random'), tokens, { budget: 65 }),
+    /random: budget 65 is larger than the number of input tokens n = 64/,
+  );
 });
 
 test('an output above the budget is a warning, never silent; reduce() reports the shared counts in stats', async () => {
   const grid = randomTokens(64, 2, 5);
   const pool = await runReducer(getReducer('pool'), grid, { ratio: 0.25, kernel: 1 });
   assert.equal(pool.n_out, 64);
-  assert.deepEqual(pool.warnings, ['pool: kept 64 tokens, more than the budget 16 (the explicit --kernel 1 decides the count)']);
+  assert.deepEqual(pool.warnings, [
+    'pool: kept 64 tokens, more than the budget 16 (the explicit --kernel 1 decides the count)',
+  ]);
   const viaReduce = await reduce(wide(), 'random', { ratio: 0.5 });
-  assert.deepEqual([viaReduce.stats.n_in, viaReduce.stats.n_padding, viaReduce.stats.budget, viaReduce.tokens.n], [64, 16, 32, 32]);
+  assert.deepEqual(
+    [viaReduce.stats.n_in, viaReduce.stats.n_padding, viaReduce.stats.budget, viaReduce.tokens.n],
+    [64, 16, 32, 32],
+  );
 });
 
 test('representatives of a merge on a padded bundle index the input tokens (not the valid subset)', async () => {

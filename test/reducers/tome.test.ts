@@ -61,9 +61,16 @@ test('tome: protected tokens never merge, in A or in B', async () => {
   const kept = [0, 5, 6, 63];
   const result = await tomeReducer.run(big, { budget: 10, protect: kept });
   checkMergeInvariants(big, result);
-  for (const p of kept) assert.deepEqual(Array.from(result.tokens.origin[result.assign![p]!]!), [p], `token ${p} stays alone`);
-  await assert.rejects(tomeReducer.run(tokens, { budget: 1, protect: [0, 1, 2, 3] }), /tome: cannot reach budget 1: 4 tokens remain and none can merge/);
-  await assert.rejects(tomeReducer.run(tokens, { budget: 2, protect: [4] }), /tome: protect index 4 is outside \[0, 4\)/);
+  for (const p of kept)
+    assert.deepEqual(Array.from(result.tokens.origin[result.assign![p]!]!), [p], `token ${p} stays alone`);
+  await assert.rejects(
+    tomeReducer.run(tokens, { budget: 1, protect: [0, 1, 2, 3] }),
+    /tome: cannot reach budget 1: 4 tokens remain and none can merge/,
+  );
+  await assert.rejects(
+    tomeReducer.run(tokens, { budget: 2, protect: [4] }),
+    /tome: protect index 4 is outside \[0, 4\)/,
+  );
 });
 
 test('tome on 8200 tokens (A×B computed in row blocks) still finds the globally best pair', async () => {
@@ -87,6 +94,9 @@ test('tome, two rounds: round 2 splits A/B over the ascending-smallest-origin or
   const result = await tomeReducer.run(tokens, { budget: 3 });
   assert.equal(result.stats.rounds, 2);
   assert.deepEqual(Array.from(result.assign!), [0, 1, 0, 1, 0, 0, 1, 2]);
-  assert.deepEqual(result.tokens.origin.map((o) => Array.from(o)), [[0, 2, 4, 5], [1, 3, 6], [7]]);
+  assert.deepEqual(
+    result.tokens.origin.map((o) => Array.from(o)),
+    [[0, 2, 4, 5], [1, 3, 6], [7]],
+  );
   checkMergeInvariants(tokens, result);
 });

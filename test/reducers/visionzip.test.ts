@@ -60,9 +60,15 @@ test('visionzip on a bundle works per tile; a budget splits evenly with the rema
 
 test('visionzip without CLS scores fails naming the method and field; bad share rejected', async () => {
   const tokens = randomTokens(16, 2, 1);
-  await assert.rejects(visionzipReducer.run(tokens, { ratio: 0.5 }), (e: Error) => e instanceof InputError && /visionzip: needs CLS scores \(field score/.test(e.message));
+  await assert.rejects(
+    visionzipReducer.run(tokens, { ratio: 0.5 }),
+    (e: Error) => e instanceof InputError && /visionzip: needs CLS scores \(field score/.test(e.message),
+  );
   const scored = randomTokens(16, 2, 1, true);
-  await assert.rejects(visionzipReducer.run(scored, { ratio: 0.5, dominantShare: 2 }), /visionzip: dominant-share must be in \[0, 1\], got 2/);
+  await assert.rejects(
+    visionzipReducer.run(scored, { ratio: 0.5, dominantShare: 2 }),
+    /visionzip: dominant-share must be in \[0, 1\], got 2/,
+  );
   // k = 1: no dominant token, everything joins one target
   const one = await visionzipReducer.run(scored, { budget: 1 });
   assert.equal(one.tokens.n, 1);
@@ -87,7 +93,10 @@ test('visionzip d = round(k·54/64) per tile: k = 65 → 55 + 10, k = 40 → 34 
   assert.deepEqual(k40.stats.dominant, [34, 34, 34, 34, 34]);
   // tile 2 (crop 1): dominant = its top-34 scores in original order, then targets at stride 90 among the rest
   const local = Array.from({ length: 576 }, (_, j) => 2 * 576 + j);
-  const dominant = [...local].sort((a, b) => score[b]! - score[a]! || a - b).slice(0, 34).sort((a, b) => a - b);
+  const dominant = [...local]
+    .sort((a, b) => score[b]! - score[a]! || a - b)
+    .slice(0, 34)
+    .sort((a, b) => a - b);
   const rest = local.filter((i) => !dominant.includes(i));
   const targets = [0, 90, 180, 270, 360, 450].map((p) => rest[p]!);
   assert.deepEqual(Array.from(k40.keep!.subarray(80, 120)), [...dominant, ...targets]);

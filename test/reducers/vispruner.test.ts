@@ -30,7 +30,10 @@ test('vispruner: important by score, then duplicate removal on even/odd halves (
   assert.equal(result.stats.score_source, 'score');
   checkSelection(tokens, result, 6);
   // importantShare 1: all six by score.
-  assert.deepEqual(Array.from((await visprunerReducer.run(tokens, { budget: 6, importantShare: 1 })).keep!), [0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(
+    Array.from((await visprunerReducer.run(tokens, { budget: 6, importantShare: 1 })).keep!),
+    [0, 1, 2, 3, 4, 5],
+  );
   // importantShare 0, budget 4: R = 8, r = min(8, 8 − 4) = 4 = |A| → all of A = [0, 2, 4, 6] goes.
   const zero = await visprunerReducer.run(tokens, { budget: 4, importantShare: 0 });
   checkSelection(tokens, zero, 4);
@@ -38,15 +41,28 @@ test('vispruner: important by score, then duplicate removal on even/odd halves (
 });
 
 test('vispruner: per tile on a bundle (T_imp = ⌊T·0.5⌋ per tile), budget respected, ties to the lowest index', async () => {
-  const bundle = anyresTokens({ imageWidth: 336, imageHeight: 336, gridRows: 1, gridCols: 2, patch: 4, d: 6, score: Float32Array.from({ length: 48 }, (_, i) => (i * 7) % 5), seed: 3 });
+  const bundle = anyresTokens({
+    imageWidth: 336,
+    imageHeight: 336,
+    gridRows: 1,
+    gridCols: 2,
+    patch: 4,
+    d: 6,
+    score: Float32Array.from({ length: 48 }, (_, i) => (i * 7) % 5),
+    seed: 3,
+  });
   const result = await visprunerReducer.run(bundle, { ratio: 0.5 });
   checkSelection(bundle, result, 24);
   assert.deepEqual(result.stats.budgets, [8, 8, 8]);
   assert.deepEqual(result.stats.important, [4, 4, 4]);
-  for (let t = 0; t < 3; t++) assert.equal(result.keep!.filter((i) => Math.floor(i / 16) === t).length, 8, `tile ${t} keeps 8`);
+  for (let t = 0; t < 3; t++)
+    assert.equal(result.keep!.filter((i) => Math.floor(i / 16) === t).length, 8, `tile ${t} keeps 8`);
   // Equal scores, identical features: score ties go to the lowest index (important {0}); then
   // residual [1..5]: round 1 r = 4 > |A| = 3 drops all of A = [1, 3, 5] → [2, 4]; round 2 drops A = [2] → {4}.
-  const same = tokensFromRows(Array.from({ length: 6 }, () => [1, 0]), { score: [1, 1, 1, 1, 1, 1] });
+  const same = tokensFromRows(
+    Array.from({ length: 6 }, () => [1, 0]),
+    { score: [1, 1, 1, 1, 1, 1] },
+  );
   assert.deepEqual(Array.from((await visprunerReducer.run(same, { budget: 2 })).keep!), [0, 4]);
 });
 
@@ -55,5 +71,8 @@ test('vispruner: without scores the attention is the cosine to the tile mean (st
   const result = await visprunerReducer.run(tokens, { ratio: 0.25 });
   checkSelection(tokens, result, 16);
   assert.equal(result.stats.score_source, 'mean-cosine');
-  await assert.rejects(visprunerReducer.run(tokens, { ratio: 0.25, importantShare: 1.5 }), /vispruner: important-share must be in \[0, 1\], got 1.5/);
+  await assert.rejects(
+    visprunerReducer.run(tokens, { ratio: 0.25, importantShare: 1.5 }),
+    /vispruner: important-share must be in \[0, 1\], got 1.5/,
+  );
 });

@@ -6,8 +6,18 @@ import { layoutText, parseNewlineMarkup, splitCjk } from '../../render/layout.js
 // A fake monospace font: every code point is 10 px wide, ascent 8 px. With dpi 72,
 // no margins and no frame padding, a 100×50 pt page is a 100 px wide, 5-line frame.
 const mono = { measure: (s: string) => Array.from(s).length * 10, ascent: 8 };
-const config = (over: Partial<RenderConfig> = {}): RenderConfig => ({ ...DEFAULT_CONFIG, pageSize: [100, 50], marginX: 0, marginY: 0, framePadding: 0, lineHeight: 10, fallbackFonts: [], ...over });
-const lines = (text: string, over: Partial<RenderConfig> = {}) => layoutText(text, config(over), mono).flatMap((p) => p.lines.map((l) => l.text));
+const config = (over: Partial<RenderConfig> = {}): RenderConfig => ({
+  ...DEFAULT_CONFIG,
+  pageSize: [100, 50],
+  marginX: 0,
+  marginY: 0,
+  framePadding: 0,
+  lineHeight: 10,
+  fallbackFonts: [],
+  ...over,
+});
+const lines = (text: string, over: Partial<RenderConfig> = {}) =>
+  layoutText(text, config(over), mono).flatMap((p) => p.lines.map((l) => l.text));
 
 test('wraps at the last space that fits and drops the space at the break', () => {
   assert.deepEqual(lines('hello world foo'), ['hello', 'world foo']);
@@ -29,7 +39,11 @@ test('runs of spaces are kept and do not break', () => {
 
 test('tabs advance to the next stop of tabSize spaces', () => {
   const [line] = layoutText('a\tb\tc', config({ tabSize: 4 }), mono)[0]!.lines;
-  assert.deepEqual(line!.fragments, [{ text: 'a', x: 0 }, { text: 'b', x: 40 }, { text: 'c', x: 80 }]);
+  assert.deepEqual(line!.fragments, [
+    { text: 'a', x: 0 },
+    { text: 'b', x: 40 },
+    { text: 'c', x: 80 },
+  ]);
 });
 
 test('CJK breaks between characters but never before closing punctuation', () => {
@@ -40,8 +54,14 @@ test('CJK breaks between characters but never before closing punctuation', () =>
 
 test('paginates: 12 lines at 5 lines per page → 5, 5, 2 with baselines at ascent + i·leading', () => {
   const pages = layoutText(Array.from({ length: 12 }, (_, i) => `l${i}`).join('\n'), config(), mono);
-  assert.deepEqual(pages.map((p) => p.lines.length), [5, 5, 2]);
-  assert.deepEqual(pages[1]!.lines.map((l) => l.baseline), [8, 18, 28, 38, 48]);
+  assert.deepEqual(
+    pages.map((p) => p.lines.length),
+    [5, 5, 2],
+  );
+  assert.deepEqual(
+    pages[1]!.lines.map((l) => l.baseline),
+    [8, 18, 28, 38, 48],
+  );
   assert.equal(pages[2]!.lines[0]!.text, 'l10');
 });
 
@@ -49,18 +69,31 @@ test('alignment: RIGHT, CENTER and JUSTIFY (soft-broken lines only)', () => {
   assert.equal(layoutText('ab', config({ alignment: 'RIGHT' }), mono)[0]!.lines[0]!.fragments[0]!.x, 80);
   assert.equal(layoutText('ab', config({ alignment: 'CENTER' }), mono)[0]!.lines[0]!.fragments[0]!.x, 40);
   const [first, last] = layoutText('aa bb cc dd', config({ alignment: 'JUSTIFY' }), mono)[0]!.lines;
-  assert.deepEqual(first!.fragments.map((f) => f.x), [0, 40, 80]); // 20 px slack over 2 spaces
+  assert.deepEqual(
+    first!.fragments.map((f) => f.x),
+    [0, 40, 80],
+  ); // 20 px slack over 2 spaces
   assert.deepEqual(last!.fragments, [{ text: 'dd', x: 0 }]);
 });
 
 test('first-line indent applies to the first line of each paragraph (paragraphLines source lines)', () => {
   const page = layoutText('a\nb\nc', config({ firstLineIndent: 20, paragraphLines: 2 }), mono)[0]!;
-  assert.deepEqual(page.lines.map((l) => l.fragments[0]!.x), [20, 0, 20]);
+  assert.deepEqual(
+    page.lines.map((l) => l.fragments[0]!.x),
+    [20, 0, 20],
+  );
 });
 
 test('space-before/after and paragraph boxes with border padding', () => {
-  const page = layoutText('a\nb\nc', config({ paragraphLines: 2, spaceBefore: 5, spaceAfter: 3, borderPadding: 2, pageSize: [100, 100] }), mono)[0]!;
-  assert.deepEqual(page.lines.map((l) => l.baseline), [8, 18, 8 + 20 + 3 + 5]);
+  const page = layoutText(
+    'a\nb\nc',
+    config({ paragraphLines: 2, spaceBefore: 5, spaceAfter: 3, borderPadding: 2, pageSize: [100, 100] }),
+    mono,
+  )[0]!;
+  assert.deepEqual(
+    page.lines.map((l) => l.baseline),
+    [8, 18, 8 + 20 + 3 + 5],
+  );
   assert.deepEqual(page.boxes, [
     { x: -2, y: -2, width: 104, height: 24 },
     { x: -2, y: 26, width: 104, height: 14 },
@@ -72,11 +105,22 @@ test('reflow joins wrapped lines and splits paragraphs at blank lines', () => {
 });
 
 test('inline newline markup (Glyph) draws a coloured marker instead of breaking', () => {
-  assert.deepEqual(parseNewlineMarkup('<font color="#FF0000"> \\n </font>'), { lineBreak: false, text: ' \\n ', color: '#FF0000' });
-  const page = layoutText('ab\ncd', config({ newlineMarkup: '<font color="#FF0000"> \\n </font>', pageSize: [200, 50] }), mono)[0]!;
+  assert.deepEqual(parseNewlineMarkup('<font color="#FF0000"> \\n </font>'), {
+    lineBreak: false,
+    text: ' \\n ',
+    color: '#FF0000',
+  });
+  const page = layoutText(
+    'ab\ncd',
+    config({ newlineMarkup: '<font color="#FF0000"> \\n </font>', pageSize: [200, 50] }),
+    mono,
+  )[0]!;
   assert.equal(page.lines.length, 1);
   assert.equal(page.lines[0]!.text, 'ab \\n cd');
-  assert.deepEqual(page.lines[0]!.fragments.map((f) => f.color), [undefined, '#FF0000', undefined]);
+  assert.deepEqual(
+    page.lines[0]!.fragments.map((f) => f.color),
+    [undefined, '#FF0000', undefined],
+  );
 });
 
 test('empty text and pages too small for a line are clear errors', () => {
@@ -104,8 +148,14 @@ test('line breaking is linear in the text length: characters measured grow in pr
     const small = measuredFor(unit.repeat(5000));
     const large = measuredFor(unit.repeat(40000));
     // 8× the text: linear work is ≈ 8× (quadratic would be 64×); allow the log factor of bisecting within a line.
-    assert.ok(large / small < 10, `${JSON.stringify(unit)}: ${small} → ${large} characters measured (×${(large / small).toFixed(1)})`);
-    assert.ok(large < 40 * unit.length * 40000, `${large} characters measured for a ${unit.length * 40000}-character line`);
+    assert.ok(
+      large / small < 10,
+      `${JSON.stringify(unit)}: ${small} → ${large} characters measured (×${(large / small).toFixed(1)})`,
+    );
+    assert.ok(
+      large < 40 * unit.length * 40000,
+      `${large} characters measured for a ${unit.length * 40000}-character line`,
+    );
   }
 });
 
@@ -113,12 +163,27 @@ test('right-to-left words are placed in visual order (Unicode bidi), the OCR tex
   const wide = config({ pageSize: [400, 50] });
   const [mixed] = layoutText('abc אבג דהו xyz', wide, mono)[0]!.lines;
   // Left-to-right line: the Hebrew run is reversed as a whole, each word drawn alone (Skia shapes it right to left).
-  assert.deepEqual(mixed!.fragments, [{ text: 'abc', x: 0 }, { text: 'דהו', x: 40 }, { text: 'אבג', x: 80 }, { text: 'xyz', x: 120 }]);
+  assert.deepEqual(mixed!.fragments, [
+    { text: 'abc', x: 0 },
+    { text: 'דהו', x: 40 },
+    { text: 'אבג', x: 80 },
+    { text: 'xyz', x: 120 },
+  ]);
   assert.equal(mixed!.text, 'abc אבג דהו xyz');
   // A line whose first strong character is Hebrew is right-to-left: its first word ends up rightmost.
   const [rtl] = layoutText('אבג דהו abc', wide, mono)[0]!.lines;
-  assert.deepEqual(rtl!.fragments.map((f) => [f.text, f.x]), [['abc', 0], ['דהו', 40], ['אבג', 80]]);
+  assert.deepEqual(
+    rtl!.fragments.map((f) => [f.text, f.x]),
+    [
+      ['abc', 0],
+      ['דהו', 40],
+      ['אבג', 80],
+    ],
+  );
   // Arabic too, and left-to-right text is untouched (one fragment as before).
-  assert.deepEqual(layoutText('سلام عليكم', wide, mono)[0]!.lines[0]!.fragments.map((f) => f.text), ['عليكم', 'سلام']);
+  assert.deepEqual(
+    layoutText('سلام عليكم', wide, mono)[0]!.lines[0]!.fragments.map((f) => f.text),
+    ['عليكم', 'سلام'],
+  );
   assert.deepEqual(layoutText('plain words', wide, mono)[0]!.lines[0]!.fragments, [{ text: 'plain words', x: 0 }]);
 });

@@ -10,7 +10,10 @@ import { excerpt, paretoFront, searchConfig, type Candidate } from '../../render
 
 // Runs from test/render (tsx) or dist/test/render (compiled): find the repo's samples either way.
 const here = dirname(fileURLToPath(import.meta.url));
-const essayPath = [join(here, '../../samples/text/essay-35k.txt'), join(here, '../../../samples/text/essay-35k.txt')].find((p) => existsSync(p))!;
+const essayPath = [
+  join(here, '../../samples/text/essay-35k.txt'),
+  join(here, '../../../samples/text/essay-35k.txt'),
+].find((p) => existsSync(p))!;
 const essay = readFileSync(essayPath, 'utf8');
 // The title and first paragraph of the sample essay (~600 characters): OCR of a few lines keeps this file fast.
 const SAMPLE = excerpt(essay, 1100);
@@ -20,7 +23,11 @@ test('Levenshtein distance and CER with whitespace normalisation', () => {
   assert.equal(levenshtein('', 'abc'), 3);
   assert.equal(levenshtein('中文', '中'), 1);
   assert.equal(normalizeForCer('  a\tb\n\nc  '), 'a b c');
-  assert.deepEqual(characterErrorRate('hello world', 'hallo  world\n'), { cer: 1 / 11, distance: 1, referenceLength: 11 });
+  assert.deepEqual(characterErrorRate('hello world', 'hallo  world\n'), {
+    cer: 1 / 11,
+    distance: 1,
+    referenceLength: 11,
+  });
   assert.equal(ocrUpscale(72), 2);
   assert.equal(ocrUpscale(150), 1);
   assert.equal(ocrUpscale(45), 4);
@@ -46,7 +53,10 @@ test('raw pages (no OCR upscale, what a VLM sees): light-text gamma keeps dpi 72
   const engine = await createOcr();
   try {
     const on = await ocrPages(renderText(text, DEFAULT_CONFIG).pages, { engine, upscale: 1 });
-    const off = await ocrPages(renderText(text, { ...DEFAULT_CONFIG, lightTextGamma: false }).pages, { engine, upscale: 1 });
+    const off = await ocrPages(renderText(text, { ...DEFAULT_CONFIG, lightTextGamma: false }).pages, {
+      engine,
+      upscale: 1,
+    });
     assert.equal(on.pages.length, 1);
     assert.equal(on.pages[0]!.referenceLength, 1793);
     assert.ok(on.cer <= 0.15, `dpi 72 raw CER with light-text gamma ${on.cer}`);
@@ -61,27 +71,57 @@ test('quality bar: the 35 KB essay at the best config compresses ≥ 2× under q
   const report = await measureCompression(essay, pages, { profile: 'qwen2.5-vl' });
   assert.equal(report.tokenizer, 'qwen');
   assert.equal(report.textTokens, 6660);
-  assert.equal((await measureCompression(essay, pages, { profile: 'qwen2.5-vl', tokenizer: 'o200k_base' })).textTokens, 6632);
+  assert.equal(
+    (await measureCompression(essay, pages, { profile: 'qwen2.5-vl', tokenizer: 'o200k_base' })).textTokens,
+    6632,
+  );
   assert.equal(pages.length, 5);
   assert.ok(report.compression >= 2, `compression ${report.compression}`);
 });
 
 test('Pareto front keeps only non-dominated (compression ↑, CER ↓) candidates', () => {
-  const c = (compression: number, cer: number, dpi: number) => ({ compression, cer, genome: { dpi } }) as unknown as Candidate;
+  const c = (compression: number, cer: number, dpi: number) =>
+    ({ compression, cer, genome: { dpi } }) as unknown as Candidate;
   const front = paretoFront([c(3, 0.05, 1), c(2, 0.01, 2), c(2.5, 0.06, 3), c(1, 0.01, 4), c(4, 0.2, 5)]);
-  assert.deepEqual(front.map((x) => x.genome.dpi), [5, 1, 2]);
+  assert.deepEqual(
+    front.map((x) => x.genome.dpi),
+    [5, 1, 2],
+  );
 });
 
 test('search: seeded, never worse than the base config, respects the CER limit', async () => {
   const text = excerpt(essay, 2500);
-  const run = () => searchConfig(text, DEFAULT_CONFIG, { profile: 'qwen2.5-vl', maxCer: 0.05, generations: 2, population: 3, seed: 0, sampleChars: 600 });
+  const run = () =>
+    searchConfig(text, DEFAULT_CONFIG, {
+      profile: 'qwen2.5-vl',
+      maxCer: 0.05,
+      generations: 2,
+      population: 3,
+      seed: 0,
+      sampleChars: 600,
+    });
   const result = await run();
   assert.ok(result.best, 'a feasible config exists (the base config is feasible)');
   assert.ok(result.best!.cer <= 0.05);
-  assert.ok(result.best!.compression > result.baseline.compression, `best ${result.best!.compression} vs baseline ${result.baseline.compression}`);
+  assert.ok(
+    result.best!.compression > result.baseline.compression,
+    `best ${result.best!.compression} vs baseline ${result.baseline.compression}`,
+  );
   assert.equal(result.evaluated.length, 6);
-  assert.deepEqual(result.evaluated[0]!.genome, { dpi: 72, fontSize: 9, lineExtra: 1, marginX: 10, marginY: 10, horizontalScale: 1, alignment: 'LEFT', pageSize: 'base' });
+  assert.deepEqual(result.evaluated[0]!.genome, {
+    dpi: 72,
+    fontSize: 9,
+    lineExtra: 1,
+    marginX: 10,
+    marginY: 10,
+    horizontalScale: 1,
+    alignment: 'LEFT',
+    pageSize: 'base',
+  });
   assert.deepEqual(result.evaluated[0]!.config, DEFAULT_CONFIG);
   const again = await run();
-  assert.deepEqual(again.evaluated.map((c) => c.genome), result.evaluated.map((c) => c.genome));
+  assert.deepEqual(
+    again.evaluated.map((c) => c.genome),
+    result.evaluated.map((c) => c.genome),
+  );
 });

@@ -7,7 +7,9 @@ import { reducers } from '../../reducers/index.js';
 import type { DemoSummary } from '../../samples/demo.js';
 import { runCli, tempDir } from '../helpers.js';
 
-test('vtc demo writes a consistent offline report: overlays, Glyph pages, contact sheet, index.html, summary.md', { timeout: 120_000 }, async () => {
+test('vtc demo writes a consistent offline report: overlays, Glyph pages, contact sheet, index.html, summary.md', {
+  timeout: 120_000,
+}, async () => {
   const out = join(tempDir(), 'demo');
   const result = await runCli(['demo', '--out', out]);
   assert.equal(result.code, 0, result.stderr);
@@ -15,17 +17,34 @@ test('vtc demo writes a consistent offline report: overlays, Glyph pages, contac
   assert.deepEqual(summary.failures, []);
 
   // Every sample image × every image reducer × {25%, 10%}; the video reducers on the sample video's frames.
-  const methods = Object.values(reducers).filter((m) => m.scope !== 'video').map((m) => m.name);
-  const videoMethods = Object.values(reducers).filter((m) => m.scope === 'video').map((m) => m.name);
+  const methods = Object.values(reducers)
+    .filter((m) => m.scope !== 'video')
+    .map((m) => m.name);
+  const videoMethods = Object.values(reducers)
+    .filter((m) => m.scope === 'video')
+    .map((m) => m.name);
   const images = [...new Set(summary.images.map((r) => r.image))];
   assert.deepEqual(images, ['chart.png', 'meadow.png', 'night.png', 'ocean.png', 'scenes.mp4']);
   assert.equal(summary.images.length, (4 * methods.length + videoMethods.length) * 2);
-  for (const method of [...methods, ...videoMethods]) assert.ok(summary.images.some((r) => r.method === method), `no rows for ${method}`);
+  for (const method of [...methods, ...videoMethods])
+    assert.ok(
+      summary.images.some((r) => r.method === method),
+      `no rows for ${method}`,
+    );
   // evs on 6 frames × 576 tokens: max(one frame, round(3456·R)) → 864 at 25%, 576 at 10%.
   const evsRows = summary.images.filter((r) => r.method === 'evs');
-  assert.deepEqual(evsRows.map((r) => [r.image, r.tokensIn, r.tokensOut]), [['scenes.mp4', 3456, 864], ['scenes.mp4', 3456, 576]]);
+  assert.deepEqual(
+    evsRows.map((r) => [r.image, r.tokensIn, r.tokensOut]),
+    [
+      ['scenes.mp4', 3456, 864],
+      ['scenes.mp4', 3456, 576],
+    ],
+  );
   for (const row of summary.images) {
-    assert.ok(row.tokensOut >= 1 && row.tokensOut <= row.tokensIn, `${row.method}: ${row.tokensOut} of ${row.tokensIn}`);
+    assert.ok(
+      row.tokensOut >= 1 && row.tokensOut <= row.tokensIn,
+      `${row.method}: ${row.tokensOut} of ${row.tokensIn}`,
+    );
     if (['random', 'divprune', 'cluster', 'tome', 'visionzip'].includes(row.method)) {
       // One 24×24 tile: budget = round(576·R).
       assert.equal(row.tokensIn, 576);
@@ -33,9 +52,17 @@ test('vtc demo writes a consistent offline report: overlays, Glyph pages, contac
     }
     if (row.method === 'globalcom2') {
       // Thumbnail 576 + unpadded crop tokens (640×480 → 672² canvas, 36 of 48 rows; 800×450 → 28 rows); one floor per tile.
-      const expectedIn = { 'chart.png': 576 + 48 * 48, 'meadow.png': 576 + 36 * 48, 'night.png': 576 + 28 * 48, 'ocean.png': 576 + 36 * 48 }[row.image];
+      const expectedIn = {
+        'chart.png': 576 + 48 * 48,
+        'meadow.png': 576 + 36 * 48,
+        'night.png': 576 + 28 * 48,
+        'ocean.png': 576 + 36 * 48,
+      }[row.image];
       assert.equal(row.tokensIn, expectedIn, row.image);
-      assert.ok(row.tokensOut <= row.ratio * row.tokensIn && row.tokensOut > row.ratio * row.tokensIn - 5, `globalcom2 ${row.image} @ ${row.ratio}: ${row.tokensOut} of ${row.tokensIn}`);
+      assert.ok(
+        row.tokensOut <= row.ratio * row.tokensIn && row.tokensOut > row.ratio * row.tokensIn - 5,
+        `globalcom2 ${row.image} @ ${row.ratio}: ${row.tokensOut} of ${row.tokensIn}`,
+      );
     }
     const meta = await sharp(join(out, row.overlay)).metadata();
     assert.equal(meta.format, 'png');
@@ -57,7 +84,9 @@ test('vtc demo writes a consistent offline report: overlays, Glyph pages, contac
   assert.equal(v.tokensSent, 4 * 66);
   assert.equal(v.tokensUniform, 6 * 66);
   assert.equal((await sharp(join(out, v.contactSheet)).metadata()).format, 'png');
-  const request = JSON.parse(readFileSync(join(out, v.request), 'utf8')) as { messages: { content: { type: string }[] }[] };
+  const request = JSON.parse(readFileSync(join(out, v.request), 'utf8')) as {
+    messages: { content: { type: string }[] }[];
+  };
   assert.equal(request.messages[0]!.content.filter((p) => p.type === 'image_url').length, v.frames.length);
   for (const f of v.frames) assert.ok(v.clips.some((c) => f.t >= c.start && f.t < c.end));
 
@@ -74,11 +103,18 @@ test('vtc demo writes a consistent offline report: overlays, Glyph pages, contac
   assert.ok(md.includes(`| ${g.textTokens} | ${g.visionTokens} | ${g.compression.toFixed(2)}x |`));
   assert.ok(md.includes(`${v.tokensSent} vision tokens vs ${v.tokensUniform}`));
   assert.ok(md.includes('| ocean.png | random | 576 | 144 | 58 |'));
-  assert.ok(md.includes('one call each') && html.includes('one call each'), 'the ms columns say they are single calls, not medians');
+  assert.ok(
+    md.includes('one call each') && html.includes('one call each'),
+    'the ms columns say they are single calls, not medians',
+  );
   // The printed table and lines carry the same numbers.
   assert.match(result.stdout, /^image\s+method\s+tokens in\s+kept @ 25%\s+kept @ 10%/);
   assert.match(result.stdout, /ocean\.png\s+random\s+576\s+144\s+58/);
-  assert.ok(result.stdout.includes(`${g.textTokens} text tokens vs ${g.visionTokens} vision tokens (qwen2.5-vl) = ${g.compression.toFixed(2)}x`));
+  assert.ok(
+    result.stdout.includes(
+      `${g.textTokens} text tokens vs ${g.visionTokens} vision tokens (qwen2.5-vl) = ${g.compression.toFixed(2)}x`,
+    ),
+  );
   assert.ok(result.stdout.includes(`${v.tokensSent} vision tokens vs ${v.tokensUniform} for uniform 1 fps`));
   assert.ok(result.stdout.includes(`report: ${join(out, 'index.html')}`));
 });
@@ -88,7 +124,10 @@ test('a demo part that fails is reported, never silent: exit 1, one line, failur
   const out = join(dir, 'demo');
   const result = await runCli(['demo', '--samples', join(dir, 'no-samples'), '--out', out]);
   assert.equal(result.code, 1);
-  assert.equal(result.stderr, `vtc: error: demo: 3 part(s) failed: images, glyph, video (details in ${out}/summary.md)\n`);
+  assert.equal(
+    result.stderr,
+    `vtc: error: demo: 3 part(s) failed: images, glyph, video (details in ${out}/summary.md)\n`,
+  );
   assert.match(result.stdout, /FAILED images: sample images missing: .*no-samples\/images/);
   assert.match(result.stdout, /FAILED glyph: no sample text: expected a \.txt file in .*no-samples\/text/);
   assert.match(result.stdout, /FAILED video: video not found: .*no-samples\/video\/scenes\.mp4/);

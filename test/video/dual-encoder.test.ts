@@ -14,7 +14,10 @@ test('tiny dual encoder: text and image embeddings are L2-normalised and match b
   try {
     // <s> red boat </s> + 12 pads → mean of (1,0,0) and (0,0,1) → normalised (1,0,1)/√2.
     const text = await dual.embedText('Red boat');
-    assert.ok(Math.abs(text[0]! - Math.SQRT1_2) < 1e-6 && Math.abs(text[1]!) < 1e-7 && Math.abs(text[2]! - Math.SQRT1_2) < 1e-6, `${Array.from(text)}`);
+    assert.ok(
+      Math.abs(text[0]! - Math.SQRT1_2) < 1e-6 && Math.abs(text[1]!) < 1e-7 && Math.abs(text[2]! - Math.SQRT1_2) < 1e-6,
+      `${Array.from(text)}`,
+    );
     // A flat image of (255, 127.5→128, 0): normalised (1, 0.0039, −1) → direction ≈ (1, 0, −1)/√2.
     const side = 8;
     const data = new Uint8Array(side * side * 3);
@@ -22,7 +25,12 @@ test('tiny dual encoder: text and image embeddings are L2-normalised and match b
     const [image] = await dual.embedImages([{ data, width: side, height: side }]);
     const g = (128 / 255 - 0.5) / 0.5;
     const norm = Math.sqrt(2 + g * g);
-    assert.ok(Math.abs(image![0]! - 1 / norm) < 1e-5 && Math.abs(image![1]! - g / norm) < 1e-5 && Math.abs(image![2]! + 1 / norm) < 1e-5, `${Array.from(image!)}`);
+    assert.ok(
+      Math.abs(image![0]! - 1 / norm) < 1e-5 &&
+        Math.abs(image![1]! - g / norm) < 1e-5 &&
+        Math.abs(image![2]! + 1 / norm) < 1e-5,
+      `${Array.from(image!)}`,
+    );
   } finally {
     await dual.dispose();
   }
@@ -57,11 +65,33 @@ test('dual-encoder retrieval ranks the clip that matches the question first', as
 test('vtc video-qa --dual-encoder --dry-run --json reports the matching clip', async () => {
   const dir = tempDir();
   const dualDir = writeTinyDualEncoder(join(dir, 'dual'));
-  const result = await runCli(['video-qa', sample, '-q', 'what colour is the meadow', '--dual-encoder', dualDir, '--clips', '1', '--frames', '2', '--dry-run', '--out', join(dir, 'out'), '--json']);
+  const result = await runCli([
+    'video-qa',
+    sample,
+    '-q',
+    'what colour is the meadow',
+    '--dual-encoder',
+    dualDir,
+    '--clips',
+    '1',
+    '--frames',
+    '2',
+    '--dry-run',
+    '--out',
+    join(dir, 'out'),
+    '--json',
+  ]);
   assert.equal(result.code, 0, result.stderr);
-  const json = JSON.parse(result.stdout) as { answer: null; clips: { start: number; end: number; score: number }[]; frames: { t: number }[] };
+  const json = JSON.parse(result.stdout) as {
+    answer: null;
+    clips: { start: number; end: number; score: number }[];
+    frames: { t: number }[];
+  };
   assert.equal(json.answer, null);
-  assert.deepEqual(json.clips.map((c) => [c.start, c.end]), [[3, 4.5]]);
+  assert.deepEqual(
+    json.clips.map((c) => [c.start, c.end]),
+    [[3, 4.5]],
+  );
   assert.equal(json.frames.length, 2);
 });
 
@@ -86,7 +116,10 @@ test('dual encoder towers with the wrong output shape are named in the error', a
   const dual = await loadDualEncoder(dir);
   try {
     const image = { data: new Uint8Array(32 * 32 * 3), width: 32, height: 32 };
-    await assert.rejects(dual.embedImages([image]), /vision output "last_hidden_state" is float32 \[1, 3, 32, 32\], expected float32 \[1, D\] \(set "vision_output" in dual\.json\)/);
+    await assert.rejects(
+      dual.embedImages([image]),
+      /vision output "last_hidden_state" is float32 \[1, 3, 32, 32\], expected float32 \[1, D\] \(set "vision_output" in dual\.json\)/,
+    );
   } finally {
     await dual.dispose();
   }

@@ -35,7 +35,10 @@ test('adjacentSimilarities are cosines of neighbouring embeddings', () => {
 
 test('textClipScores: cosine of each clip mean with the text embedding', () => {
   const frames = [Float32Array.of(1, 0), Float32Array.of(1, 0), Float32Array.of(0, 1), Float32Array.of(1, 1)];
-  const clips = [{ start: 0, end: 2 }, { start: 2, end: 4 }];
+  const clips = [
+    { start: 0, end: 2 },
+    { start: 2, end: 4 },
+  ];
   const scores = textClipScores(frames, clips, Float32Array.of(0, 1));
   assert.equal(scores[0], 0);
   // clip 1 mean = (0.5, 1) → cos with (0, 1) = 1/√1.25
@@ -44,7 +47,10 @@ test('textClipScores: cosine of each clip mean with the text embedding', () => {
 
 test('noveltyCoverageScores: ½·novelty/max + ½·length/max, by hand', () => {
   const frames = [Float32Array.of(1, 0), Float32Array.of(1, 0), Float32Array.of(0, 1)];
-  const scores = noveltyCoverageScores(frames, [{ start: 0, end: 2 }, { start: 2, end: 3 }]);
+  const scores = noveltyCoverageScores(frames, [
+    { start: 0, end: 2 },
+    { start: 2, end: 3 },
+  ]);
   // video mean (2/3, 1/3): cos with (1,0) = 2/√5, with (0,1) = 1/√5.
   const n0 = 1 - 2 / Math.sqrt(5);
   const n1 = 1 - 1 / Math.sqrt(5);

@@ -8,7 +8,8 @@ const f0 = Float32Array.of(1, 0, 0, 1);
 const f1 = Float32Array.of(1, 0, 0, 1);
 const f2 = Float32Array.of(0, 1, 1, 0);
 const f3 = Float32Array.of(1, 1, 1, 1);
-const close = (a: ArrayLike<number>, b: number[]) => Array.from(a).forEach((x, i) => assert.ok(Math.abs(x - b[i]!) < 1e-6, `${Array.from(a)} vs ${b}`));
+const close = (a: ArrayLike<number>, b: number[]) =>
+  Array.from(a).forEach((x, i) => assert.ok(Math.abs(x - b[i]!) < 1e-6, `${Array.from(a)} vs ${b}`));
 
 test('framePatchSimilarity is the mean per-patch cosine', () => {
   assert.equal(framePatchSimilarity(f0, f1, 2), 1);
@@ -21,7 +22,10 @@ test('framePatchSimilarity is the mean per-patch cosine', () => {
 
 test('mergeAdjacentFrames merges the most similar adjacent pair first, H = (Ha + Hb)/2', () => {
   const two = mergeAdjacentFrames([f0, f1, f2, f3], 2, 2);
-  assert.deepEqual(two.groups, [[0, 1], [2, 3]]);
+  assert.deepEqual(two.groups, [
+    [0, 1],
+    [2, 3],
+  ]);
   close(two.mergedSimilarities, [1, Math.SQRT1_2]);
   close(two.features[0]!, [1, 0, 0, 1]);
   close(two.features[1]!, [0.5, 1, 1, 0.5]);
@@ -55,9 +59,18 @@ test('temporalMerge on a frame TokenSet: assign, sizes, origins, representative 
   assert.equal(out.n, 4);
   close(out.data, [1, 0, 0, 1, 0.5, 1, 1, 0.5]);
   assert.deepEqual(Array.from(out.size), [1, 1, 2, 2]);
-  assert.deepEqual(out.origin.map((o) => Array.from(o)), [[0], [1], [2, 4], [3, 5]]);
+  assert.deepEqual(
+    out.origin.map((o) => Array.from(o)),
+    [[0], [1], [2, 4], [3, 5]],
+  );
   assert.deepEqual(Array.from(out.source), [0, 0, 1, 1]);
-  assert.deepEqual([Array.from(out.row), Array.from(out.col)], [[0, 0, 0, 0], [0, 1, 0, 1]]);
+  assert.deepEqual(
+    [Array.from(out.row), Array.from(out.col)],
+    [
+      [0, 0, 0, 0],
+      [0, 1, 0, 1],
+    ],
+  );
 });
 
 test('temporalMerge rejects non-frame sources and unequal grids', () => {

@@ -9,7 +9,26 @@ import { OnnxGraph } from '../../core/onnx-graph.js';
  * Colour words embed as their colour axis ("red" → R, "sea"/"boat"/"blue" → B, …),
  * so a question about the boat on the sea points at the blue ocean scene.
  */
-export const TINY_VOCAB = ['<pad>', '<s>', '</s>', '<unk>', 'red', 'sunset', 'green', 'meadow', 'blue', 'sea', 'boat', 'the', 'a', 'on', 'where', 'is', 'what', 'colour'];
+export const TINY_VOCAB = [
+  '<pad>',
+  '<s>',
+  '</s>',
+  '<unk>',
+  'red',
+  'sunset',
+  'green',
+  'meadow',
+  'blue',
+  'sea',
+  'boat',
+  'the',
+  'a',
+  'on',
+  'where',
+  'is',
+  'what',
+  'colour',
+];
 
 const AXIS: Record<string, [number, number, number]> = {
   red: [1, 0, 0],
@@ -48,11 +67,21 @@ export function writeTinyDualEncoder(dir: string): string {
       model: { type: 'WordLevel', vocab, unk_token: '<unk>' },
       post_processor: {
         type: 'TemplateProcessing',
-        single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
-        special_tokens: { '<s>': { id: '<s>', ids: [1], tokens: ['<s>'] }, '</s>': { id: '</s>', ids: [2], tokens: ['</s>'] } },
+        single: [
+          { SpecialToken: { id: '<s>', type_id: 0 } },
+          { Sequence: { id: 'A', type_id: 0 } },
+          { SpecialToken: { id: '</s>', type_id: 0 } },
+        ],
+        special_tokens: {
+          '<s>': { id: '<s>', ids: [1], tokens: ['<s>'] },
+          '</s>': { id: '</s>', ids: [2], tokens: ['</s>'] },
+        },
       },
     }),
   );
-  writeFileSync(join(dir, 'dual.json'), JSON.stringify({ image_size: 32, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], context_length: 16, pad_id: 0 }));
+  writeFileSync(
+    join(dir, 'dual.json'),
+    JSON.stringify({ image_size: 32, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], context_length: 16, pad_id: 0 }),
+  );
   return dir;
 }
