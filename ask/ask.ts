@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
-import { chatCompletion, userMessage, type ChatMessage } from '../client/openai.js';
+import { answerQuestion, userMessage, type ChatMessage } from '../client/openai.js';
 import { getProfile } from '../profiles/index.js';
 import type { VideoQaOptions } from '../video/qa.js';
 import { planImage, type ImagePlan, type PlanInput, type PlanImageOptions, type PlannedImage } from './plan.js';
@@ -132,15 +132,14 @@ export async function askImage(input: PlanInput | PlanInput[], options: AskImage
     writeFileAtomicSync(requestFile, `${JSON.stringify(request, null, 1)}\n`);
     return { result: askResult(plan, null), plan, request, files: { images, request: requestFile } };
   }
-  const completion = await chatCompletion({
+  const answer = await answerQuestion({
     endpoint: options.endpoint!,
     model: options.model!,
     messages,
     apiKey: options.apiKey,
-    timeoutMs: options.timeoutMs ?? 120_000,
-    retries: options.retries ?? 1,
+    timeoutMs: options.timeoutMs,
+    retries: options.retries,
     maxTokens,
-    temperature: 0,
   });
-  return { result: askResult(plan, completion.text.trim()), plan, request };
+  return { result: askResult(plan, answer), plan, request };
 }

@@ -298,6 +298,40 @@ function endpointFailure(url: string, error: unknown, timeoutMs: number): unknow
   }
 }
 
+/** What a one-question command (`vtc ask`, `vtc video-qa`) sends with: its endpoint, model and limits. */
+export interface QuestionRequest {
+  endpoint: string;
+  model: string;
+  messages: ChatMessage[];
+  apiKey?: string | undefined;
+  /** Per attempt (default 120000 ms: one image-heavy answer). */
+  timeoutMs?: number | undefined;
+  /** Retries after the first attempt (default 1: a question is cheap to ask again, a long wait is not). */
+  retries?: number | undefined;
+  maxTokens?: number | undefined;
+}
+
+/**
+ * One deterministic answer (temperature 0) to a single question, trimmed:
+ * the shared call of `vtc ask` and `vtc video-qa`.
+ *
+ * @example
+ * const answer = await answerQuestion({ endpoint, model: 'm', messages: [userMessage('Hi?')] });
+ */
+export async function answerQuestion(request: QuestionRequest): Promise<string> {
+  const completion = await chatCompletion({
+    endpoint: request.endpoint,
+    model: request.model,
+    messages: request.messages,
+    apiKey: request.apiKey,
+    timeoutMs: request.timeoutMs ?? 120_000,
+    retries: request.retries ?? 1,
+    maxTokens: request.maxTokens,
+    temperature: 0,
+  });
+  return completion.text.trim();
+}
+
 /** The server's own error text: OpenAI/llama.cpp `{error: {message}}`, vLLM `{message}`, Ollama `{error: "..."}`, else the body. */
 export function serverErrorMessage(body: string): string {
   try {

@@ -2,7 +2,7 @@ import { join, resolve } from 'node:path';
 import { encodeJpeg } from '../encoders/codecs.js';
 import { UsageError } from '../core/errors.js';
 import { ensureDir, writeFileAtomic } from '../io/write.js';
-import { chatCompletion, userMessage, type ChatMessage } from '../client/openai.js';
+import { answerQuestion, userMessage, type ChatMessage } from '../client/openai.js';
 import { contactSheet } from './contact-sheet.js';
 import { planVideo, type VideoPlan, type VideoPlanOptions } from './pipeline.js';
 import { z } from 'zod';
@@ -168,15 +168,14 @@ export async function videoQa(path: string, options: VideoQaOptions): Promise<Vi
     await writeFileAtomic(files.request, `${JSON.stringify(request, null, 1)}\n`);
     return { result: qaResult(plan, null), plan, request, files };
   }
-  const completion = await chatCompletion({
+  const answer = await answerQuestion({
     endpoint: options.endpoint!,
     model: options.model!,
     messages,
     apiKey: options.apiKey,
-    timeoutMs: options.timeoutMs ?? 120_000,
-    retries: options.retries ?? 1,
+    timeoutMs: options.timeoutMs,
+    retries: options.retries,
     maxTokens,
-    temperature: 0,
   });
-  return { result: qaResult(plan, completion.text.trim()), plan, request };
+  return { result: qaResult(plan, answer), plan, request };
 }
