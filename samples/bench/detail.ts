@@ -19,10 +19,9 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Canvas, type SKRSContext2D, createCanvas } from '@napi-rs/canvas';
-import sharp from 'sharp';
 import { Rng } from '../../core/rng.js';
-import { familyPath, loadFont } from '../../render/fonts.js';
 import { samplesRoot } from '../paths.js';
+import { font, loadSampleFonts, pick, savePalettePng, shuffled } from './draw.js';
 
 const detailDir = join(samplesRoot, 'bench', 'detail');
 const WIDTH = 1024;
@@ -41,25 +40,6 @@ const CITIES = ['Lisbon', 'Oslo', 'Madrid', 'Vienna', 'Dublin', 'Prague', 'Berli
 const FRUITS = ['Apples', 'Pears', 'Plums', 'Grapes', 'Cherries', 'Lemons', 'Melons', 'Peaches', 'Mangoes', 'Kiwis', 'Limes', 'Figs', 'Dates', 'Guavas', 'Papayas', 'Quinces'];
 const FILLER = 'the quarterly review covers shipping delays inventory counts staff training and the new supplier contract which takes effect next month after approval by the board members'.split(' ');
 
-let regular = '';
-let bold = '';
-function font(size: number, weight: 'regular' | 'bold' = 'regular'): string {
-  return `${size}px "${weight === 'bold' ? bold : regular}"`;
-}
-
-function pick<T>(rng: Rng, list: readonly T[]): T {
-  return list[rng.int(list.length)]!;
-}
-
-function shuffled<T>(rng: Rng, list: readonly T[]): T[] {
-  const out = [...list];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
-
 function page(background = '#ffffff'): { canvas: Canvas; ctx: SKRSContext2D } {
   const canvas = createCanvas(WIDTH, HEIGHT);
   const ctx = canvas.getContext('2d');
@@ -69,9 +49,7 @@ function page(background = '#ffffff'): { canvas: Canvas; ctx: SKRSContext2D } {
 }
 
 async function save(canvas: Canvas, file: string): Promise<string> {
-  // 8-colour palette PNGs keep the committed set small (flat colours and text).
-  const png = await sharp(canvas.toBuffer('image/png')).png({ palette: true, colours: 8, compressionLevel: 9 }).toBuffer();
-  writeFileSync(join(detailDir, 'images', file), png);
+  await savePalettePng(canvas, join(detailDir, 'images', file), 8);
   return `images/${file}`;
 }
 
@@ -184,8 +162,7 @@ async function document(rng: Rng, i: number, size: number): Promise<Row> {
 
 /** Writes the images and detail.jsonl; returns the rows. */
 export async function generateDetail(perKind = 16, seed = 11): Promise<Row[]> {
-  regular = loadFont(familyPath('DejaVu Sans')).alias;
-  bold = loadFont(familyPath('DejaVu Sans Bold')).alias;
+  loadSampleFonts();
   rmSync(join(detailDir, 'images'), { recursive: true, force: true });
   mkdirSync(join(detailDir, 'images'), { recursive: true });
   const rng = new Rng(seed);

@@ -14,10 +14,9 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Canvas, createCanvas } from '@napi-rs/canvas';
-import sharp from 'sharp';
 import { Rng } from '../../core/rng.js';
-import { familyPath, loadFont } from '../../render/fonts.js';
 import { samplesRoot } from '../paths.js';
+import { font, loadSampleFonts, pick, savePalettePng, shuffled } from './draw.js';
 
 const benchDir = join(samplesRoot, 'bench');
 
@@ -38,35 +37,8 @@ const CATEGORIES = ['Apples', 'Pears', 'Plums', 'Grapes', 'Cherries', 'Lemons', 
 const CITIES = ['Lisbon', 'Oslo', 'Madrid', 'Vienna', 'Dublin', 'Prague', 'Berlin', 'Warsaw', 'Athens', 'Zurich', 'Helsinki', 'Bergen'];
 const FILLER = 'the quarterly review covers shipping delays inventory counts staff training and the new supplier contract which takes effect next month after approval by the board'.split(' ');
 
-let regular = '';
-let bold = '';
-function fonts(): void {
-  regular = loadFont(familyPath('DejaVu Sans')).alias;
-  bold = loadFont(familyPath('DejaVu Sans Bold')).alias;
-}
-
-function font(size: number, weight: 'regular' | 'bold' = 'regular'): string {
-  return `${size}px "${weight === 'bold' ? bold : regular}"`;
-}
-
 async function savePng(canvas: Canvas, file: string): Promise<void> {
-  // Palette PNGs keep the committed set small (text images have few colours).
-  const png = await sharp(canvas.toBuffer('image/png')).png({ palette: true, colours: 16, compressionLevel: 9 }).toBuffer();
-  writeFileSync(join(benchDir, 'images', file), png);
-}
-
-function pick<T>(rng: Rng, list: readonly T[]): T {
-  return list[rng.int(list.length)]!;
-}
-
-/** Fisher–Yates shuffle driven by the seeded generator. */
-function shuffled<T>(rng: Rng, list: readonly T[]): T[] {
-  const out = [...list];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
+  await savePalettePng(canvas, join(benchDir, 'images', file), 16);
 }
 
 function money(rng: Rng, min: number, max: number): number {
@@ -222,7 +194,7 @@ async function document(rng: Rng, i: number, size: number): Promise<Row> {
 
 /** Writes the images and bench.jsonl; returns the rows. */
 export async function generateBench(perKind = 60, seed = 7): Promise<Row[]> {
-  fonts();
+  loadSampleFonts();
   rmSync(join(benchDir, 'images'), { recursive: true, force: true });
   mkdirSync(join(benchDir, 'images'), { recursive: true });
   const rng = new Rng(seed);
