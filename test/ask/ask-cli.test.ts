@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { runCli, tempDir } from '../helpers.js';
+import { refusedPort } from '../servers.js';
 
 interface Seen {
   images: { width: number; height: number; detail?: string }[];
@@ -242,10 +243,7 @@ test('vtc ask bad input: budget below minimum, unknown profile, huge image, unre
 });
 
 test('vtc ask endpoint failures: refused, HTTP error, hanging — one line, exit 1', async () => {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise((resolve) => probe.close(resolve));
+  const port = await refusedPort();
   const refused = await runCli([
     'ask',
     picture,

@@ -1,40 +1,15 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { after, test } from 'node:test';
 import { HttpFault, httpRequest, withRetries } from '../../client/http.js';
+import { closeAll, endlessReply, type Handler, listenOn, refusedPort, trickleReply } from '../servers.js';
 
 const servers: Server[] = [];
-after(() => {
-  for (const server of servers) {
-    server.closeAllConnections();
-    server.close();
-  }
-});
-
-async function listen(handler: Parameters<typeof createServer>[1], port = 0): Promise<string> {
-  const server = createServer(handler);
-  servers.push(server);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', resolve);
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
-/** Answers 200 and streams 64 KiB chunks for as long as the client reads. */
-function endless(_req: unknown, res: import('node:http').ServerResponse): void {
-  res.writeHead(200, { 'content-type': 'application/json' });
-  const chunk = Buffer.alloc(64 * 1024, 0x20);
-  const pump = () => {
-    while (!res.destroyed && res.write(chunk));
-    if (!res.destroyed) res.once('drain', pump);
-  };
-  pump();
-}
+after(() => closeAll(servers));
+const listen = (handler: Handler, port = 0) => listenOn(servers, handler, port);
 
 test('a reply that streams forever stops at the byte limit with one clear line, without growing the heap', async () => {
-  const base = await listen(endless);
+  const base = await listen(endlessReply());
   const response = await httpRequest({
     url: `${base}/v1/chat/completions`,
     method: 'POST',
@@ -68,11 +43,7 @@ test('a Content-Length over the limit fails before any body is read', async () =
 });
 
 test('the deadline covers the body: a reply that trickles forever ends with a deadline fault', async () => {
-  const base = await listen((_req, res) => {
-    res.writeHead(200);
-    const timer = setInterval(() => (res.destroyed ? clearInterval(timer) : res.write('x')), 20);
-    res.on('close', () => clearInterval(timer));
-  });
+  const base = await listen(trickleReply('x', 20));
   const response = await httpRequest({ url: base, deadlineMs: 300, idleTimeoutMs: 10_000 });
   await assert.rejects(
     response.bytes(1024 * 1024, 'chat reply'),
@@ -108,10 +79,7 @@ test('connect-and-say-nothing servers hit the header timeout; stalled bodies the
 });
 
 test('refused connections are final; resets are transient and retried', async () => {
-  const closed = createServer();
-  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-  const port = (closed.address() as AddressInfo).port;
-  await new Promise((resolve) => closed.close(resolve));
+  const port = await refusedPort();
   let attempts = 0;
   await assert.rejects(
     withRetries(

@@ -12,6 +12,14 @@ import {
   serverErrorMessage,
   userMessage,
 } from '../../client/openai.js';
+import {
+  closeAll,
+  endlessReply,
+  type Handler as HttpHandler,
+  listenOn,
+  refusedPort,
+  trickleReply,
+} from '../servers.js';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 
@@ -304,11 +312,7 @@ describe('chatCompletion against a local server', () => {
 
 describe('unreachable endpoints fail at once', () => {
   it('connection refused: one line, no retries', async () => {
-    // Bind then close a port so nothing listens on it.
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const port = (probe.address() as AddressInfo).port;
-    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const port = await refusedPort();
     const started = Date.now();
     await assert.rejects(
       chatCompletion({
@@ -348,32 +352,11 @@ describe('unreachable endpoints fail at once', () => {
 
 describe('bounded replies and transient faults', () => {
   const servers: Server[] = [];
-  after(() => {
-    for (const server of servers) {
-      server.closeAllConnections();
-      server.close();
-    }
-  });
-  const serve = async (handler: (req: IncomingMessage, res: ServerResponse) => void, port = 0) => {
-    const server = createServer(handler);
-    servers.push(server);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', resolve);
-    });
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
-  };
+  after(() => closeAll(servers));
+  const serve = async (handler: HttpHandler, port = 0) => `${await listenOn(servers, handler, port)}/v1`;
 
   it('a 200 that streams forever ends with one line at the reply cap, memory bounded', async () => {
-    const base = await serve((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      const chunk = Buffer.alloc(256 * 1024, 0x20);
-      const pump = () => {
-        while (!res.destroyed && res.write(chunk));
-        if (!res.destroyed) res.once('drain', pump);
-      };
-      pump();
-    });
+    const base = await serve(endlessReply(256 * 1024));
     await assert.rejects(
       chatCompletion({ endpoint: base, model: 'm', messages: [userMessage('x')], timeoutMs: 60_000, retries: 3 }),
       (e: unknown) => {
@@ -391,11 +374,10 @@ describe('bounded replies and transient faults', () => {
 
   it('--timeout is a deadline for the whole reply: a body that trickles forever is cut off, per attempt', async () => {
     let requests = 0;
-    const base = await serve((_req, res) => {
+    const trickle = trickleReply(' ', 10);
+    const base = await serve((req, res) => {
       requests++;
-      res.writeHead(200, { 'content-type': 'application/json' });
-      const timer = setInterval(() => res.write(' '), 10);
-      res.on('close', () => clearInterval(timer));
+      trickle(req, res);
     });
     await assert.rejects(
       chatCompletion({

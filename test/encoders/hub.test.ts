@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { InputError, UsageError } from '../../core/errors.js';
 import { defaultPullFiles, NetworkError, parseLfsPointer, pullModel } from '../../encoders/hub.js';
+import { refusedPort } from '../servers.js';
 
 /** A local stand-in for the Hugging Face hub: resolve/raw/api routes, LFS redirects with x-linked headers, Range. */
 const weights = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 31 + (i >> 8)) & 255));
@@ -194,10 +195,7 @@ test('sha256 mismatch, 404, 401, bad names and unreachable servers give clear er
   );
   await assert.rejects(pullModel({ repo: 'org/tiny', files: ['../escape'], dir: target, endpoint }), UsageError);
   await assert.rejects(pullModel({ repo: 'not a repo', dir: target, endpoint }), /repo must look like "owner\/name"/);
-  const closed = createServer();
-  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-  const deadPort = (closed.address() as AddressInfo).port;
-  await new Promise((resolve) => closed.close(resolve));
+  const deadPort = await refusedPort();
   await assert.rejects(
     pullModel({ repo: 'org/tiny', files: ['model.onnx'], dir: target, endpoint: `http://127.0.0.1:${deadPort}` }),
     (e: unknown) =>

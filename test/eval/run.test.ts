@@ -13,6 +13,7 @@ import { createEndpointModel } from '../../eval/models.js';
 import { resultKey, type ResultRow } from '../../eval/results.js';
 import { parseShard, runEval, selectSamples } from '../../eval/runner.js';
 import { repoRoot, runCli, tempDir } from '../helpers.js';
+import { refusedPort } from '../servers.js';
 
 /**
  * A fake VLM speaking chat completions. It answers the word named in the
@@ -251,10 +252,7 @@ describe('runEval against an OpenAI-compatible endpoint', () => {
   it('fails at once when the endpoint refuses connections', async () => {
     const dir = tempDir('vtc-run-refused-');
     const dataset = await writeImageDataset(dir);
-    const probe = createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const port = (probe.address() as AddressInfo).port;
-    await new Promise<void>((r) => probe.close(() => r()));
+    const port = await refusedPort();
     const model = createEndpointModel({ endpoint: `http://127.0.0.1:${port}/v1`, model: 'm', retries: 3 });
     await assert.rejects(
       runEval({ dataset, model, methods: [], ratios: [2], results: join(dir, 'r.jsonl') }),

@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { loadTokens } from '../../encoders/tokenfile.js';
 import { videoQa } from '../../video/qa.js';
 import { repoRoot, runCli, tempDir } from '../helpers.js';
+import { refusedPort } from '../servers.js';
 
 const sample = join(repoRoot, 'samples', 'video', 'scenes.mp4');
 
@@ -227,11 +228,7 @@ test('--dry-run writes a contact sheet and the exact request, without calling an
 });
 
 test('a refused connection fails at once with one line and exit 1; non-2xx answers are reported', async () => {
-  // Find a port nobody listens on: bind, note it, close.
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise((resolve) => probe.close(resolve));
+  const port = await refusedPort();
   const started = Date.now();
   const refused = await runCli([
     'video-qa',
