@@ -1,4 +1,5 @@
 import { UsageError, describe } from '../core/errors.js';
+import { checkInteger } from '../core/validate.js';
 import type { VisionProfile } from '../profiles/index.js';
 import { aspectSize, belowMinimum, cheapestSize, largestFit, type FitSize } from './fit.js';
 import type { Box } from './regions.js';
@@ -59,8 +60,7 @@ export function focusLayout(
   const zoom = options.zoom ?? 2;
   if (!(share > 0 && share < 1))
     throw new UsageError(`focus: thumbnail share must be in (0, 1), got ${describe(share)}`);
-  if (!(Number.isInteger(regions) && regions >= 1))
-    throw new UsageError(`focus: regions must be an integer ≥ 1, got ${describe(regions)}`);
+  checkInteger(regions, 'regions', { min: 1, where: 'focus' });
   if (!(zoom >= 1)) throw new UsageError(`focus: zoom must be ≥ 1, got ${describe(zoom)}`);
   const full = profile.tokens(width, height);
   if (full <= budget) return { kind: 'whole', fit: { width, height, tokens: full } };

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import sharp from 'sharp';
 import { InputError, ShapeError, UsageError, describe } from '../core/errors.js';
+import { checkInteger } from '../core/validate.js';
 import { encodeImage } from '../encoders/encode.js';
 import { readImage, DEFAULT_MAX_PIXELS } from '../encoders/image.js';
 import { createPatchEncoder } from '../encoders/patch.js';
@@ -190,9 +191,7 @@ export function resolveBudget(options: Pick<PlanImageOptions, 'budget' | 'ratio'
   if (options.budget !== undefined && options.ratio !== undefined)
     throw new UsageError('give either a token budget or a ratio, not both', 'E_BUDGET');
   if (options.budget !== undefined) {
-    if (!Number.isInteger(options.budget) || options.budget < 1)
-      throw new UsageError(`token budget must be an integer ≥ 1, got ${describe(options.budget)}`, 'E_BUDGET');
-    return options.budget;
+    return checkInteger(options.budget, 'token budget', { min: 1, code: 'E_BUDGET' });
   }
   if (options.ratio !== undefined) {
     if (!(options.ratio > 0 && options.ratio <= 1))

@@ -1,4 +1,5 @@
 import { UsageError, VtcError } from '../core/errors.js';
+import { checkInteger } from '../core/validate.js';
 import { HttpFault, httpRequest, REPLY_LIMITS, withRetries } from './http.js';
 
 /**
@@ -169,7 +170,7 @@ export async function chatCompletion(options: ChatCompletionOptions): Promise<Ch
   const url = chatCompletionsUrl(options.endpoint);
   const retries = options.retries ?? 3;
   const timeoutMs = options.timeoutMs ?? 60_000;
-  if (!Number.isInteger(retries) || retries < 0) throw new UsageError(`retries must be an integer ≥ 0, got ${retries}`);
+  checkInteger(retries, 'retries', { min: 0 });
   if (!(timeoutMs > 0)) throw new UsageError(`timeout must be > 0 ms, got ${timeoutMs}`);
   const body = JSON.stringify({
     model: options.model,
