@@ -186,6 +186,8 @@ function kernelWeights(relevance: Float64Array, theta: number | undefined): Floa
  * follow the remaining d² (lowest index on ties), so the picks stay distinct.
  * O(n·budget²): the Σ_t c_t[j]·c_t update is one native vector × matrix
  * product per pick (a plain-TS loop, 4 rows per pass, below NATIVE_THRESHOLD).
+ * Memory: one row c_t of n floats per pick that updated d² — at most the
+ * kernel's rank (≤ d + 1), so n·min(budget, d + 1) floats, not n·budget.
  *
  * @example
  * await greedyDppMap((j) => gram.subarray(j * n, (j + 1) * n), unit, n, 3); // Int32Array, pick order
@@ -200,7 +202,10 @@ export async function greedyDppMap(
   const picks = new Int32Array(budget);
   const di2s = new Float64Array(n);
   for (let i = 0; i < n; i++) di2s[i] = unitDiagonal[i] ? (q ? q[i]! * q[i]! : 1) : 0;
-  const cis = new Float32Array(budget * n);
+  // Rows c_t are stored only for picks that update d² (at most the kernel's rank, ≤ d + 1 for
+  // features of dimension d), growing on demand: budget·n floats would be 4 GB at 100k tokens.
+  let cis = new Float32Array(Math.min(budget, 64) * n);
+  let stored = 0;
   const acc = new Float64Array(n);
   const picked = new Float32Array(budget);
   for (let step = 0; step < budget; step++) {
@@ -226,16 +231,22 @@ export async function greedyDppMap(
     if (q) for (let k = 0; k < n; k++) acc[k] = qj * s[k]! * q[k]!;
     else for (let k = 0; k < n; k++) acc[k] = s[k]!;
     acc[j] = qj * qj; // L_jj exactly (S_jj = 1 for a token of non-zero norm; best > 0 implies it)
-    if (step * n >= NATIVE_THRESHOLD) {
-      // Σ_t c_t[j]·c_t as one native vector × matrix product over the first `step` rows.
-      for (let t = 0; t < step; t++) picked[t] = cis[t * n + j]!;
-      const projection = await vecMatNative(picked.subarray(0, step), cis.subarray(0, step * n), step, n);
+    if (stored * n >= NATIVE_THRESHOLD) {
+      // Σ_t c_t[j]·c_t as one native vector × matrix product over the stored rows.
+      for (let t = 0; t < stored; t++) picked[t] = cis[t * n + j]!;
+      const projection = await vecMatNative(picked.subarray(0, stored), cis.subarray(0, stored * n), stored, n);
       for (let k = 0; k < n; k++) acc[k]! -= projection[k]!;
     } else {
-      subtractProjections(acc, cis, step, n, j);
+      subtractProjections(acc, cis, stored, n, j);
+    }
+    if ((stored + 1) * n > cis.length) {
+      const grown = new Float32Array(Math.min(budget, 2 * (stored + 1)) * n);
+      grown.set(cis.subarray(0, stored * n));
+      cis = grown;
     }
     const inv = 1 / Math.sqrt(best);
-    const out = step * n;
+    const out = stored * n;
+    stored++;
     for (let k = 0; k < n; k++) {
       const e = acc[k]! * inv;
       cis[out + k] = e;
