@@ -87,7 +87,8 @@ async function bipartiteRounds(
 ): Promise<{ assign: Int32Array; count: number; rounds: number; representative: Int32Array }> {
   const { d } = tokens;
   let m = tokens.n;
-  let feats = tokens.data;
+  // The running features live split into ToMe's A (even positions) and B (odd) rows; each round writes the next split directly.
+  let { a, b } = alternateSplit(tokens.data, m, d);
   let size = Float64Array.from(tokens.size);
   let firstOrigin = Int32Array.from(tokens.origin, (o) => o[0]!);
   let prot = isProtected;
@@ -99,7 +100,6 @@ async function bipartiteRounds(
     const r = Math.min(m - budget, Math.floor(m / 2));
     const aCount = Math.ceil(m / 2);
     const bCount = Math.floor(m / 2);
-    const { a, b } = alternateSplit(feats, m, d);
     const { best, bestB } = await bestMatches(a, b, aCount, bCount, d, prot);
     const order = Int32Array.from({ length: aCount }, (_, i) => i).sort((x, y) => best[y]! - best[x]! || x - y);
     let merges = 0;
@@ -131,7 +131,8 @@ async function bipartiteRounds(
     const count = survivors.length;
     // After the last round only the assignment matters (outputs are recomputed exactly below).
     const lastRound = count <= budget;
-    const nextFeats = new Float32Array(lastRound ? 0 : count * d);
+    const nextA = new Float32Array(lastRound ? 0 : Math.ceil(count / 2) * d);
+    const nextB = new Float32Array(lastRound ? 0 : Math.floor(count / 2) * d);
     const nextProt = new Uint8Array(count);
     const sizeOut = new Float64Array(count);
     const firstOut = new Int32Array(count);
@@ -146,21 +147,25 @@ async function bipartiteRounds(
       if (lastRound) continue;
       // Running features are only the similarity metric; exact means are recomputed at the end.
       const scale = nextSize[s] === size[s] ? 1 : size[s]! / nextSize[s]!;
-      const from = s * d;
-      const to = k * d;
-      if (scale === 1) nextFeats.set(feats.subarray(from, from + d), to);
-      else for (let c = 0; c < d; c++) nextFeats[to + c] = feats[from + c]! * scale;
+      const from = (s >> 1) * d;
+      const source = s & 1 ? b : a;
+      const into = k & 1 ? nextB : nextA;
+      const to = (k >> 1) * d;
+      if (scale === 1) into.set(source.subarray(from, from + d), to);
+      else for (let c = 0; c < d; c++) into[to + c] = source[from + c]! * scale;
     }
     for (let e = 0; e < (lastRound ? 0 : merges); e++) {
-      const src = 2 * order[e]!;
-      const k = newIndex[target[src]!]!;
-      const w = size[src]! / sizeOut[k]!;
-      const from = src * d;
-      const to = k * d;
-      for (let c = 0; c < d; c++) nextFeats[to + c]! += w * feats[from + c]!;
+      const ai = order[e]!;
+      const k = newIndex[target[2 * ai]!]!;
+      const w = size[2 * ai]! / sizeOut[k]!;
+      const from = ai * d;
+      const into = k & 1 ? nextB : nextA;
+      const to = (k >> 1) * d;
+      for (let c = 0; c < d; c++) into[to + c]! += w * a[from + c]!;
     }
     for (let i = 0; i < tokens.n; i++) assign[i] = newIndex[target[assign[i]!]!]!;
-    feats = nextFeats;
+    a = nextA;
+    b = nextB;
     size = sizeOut;
     firstOrigin = firstOut;
     prot = nextProt;
