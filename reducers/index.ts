@@ -7,13 +7,13 @@ import { poolReducer } from './pool.js';
 import { randomReducer } from './random.js';
 import { tomeReducer } from './tome.js';
 import { visionzipReducer } from './visionzip.js';
-import { runReducer } from './run.js';
+import { runReducer, type RunOptions } from './run.js';
 import { cdprunerReducer } from './cdpruner.js';
 import { visprunerReducer } from './vispruner.js';
 import { dartReducer } from './dart.js';
 import { evsReducer } from './evs.js';
 import { fastvidReducer } from './fastvid.js';
-import type { AnyReducer, BaseReduceOptions } from './types.js';
+import type { AnyReducer } from './types.js';
 
 export type { AnyReducer, BaseReduceOptions, OptionSpec, Reducer } from './types.js';
 export {
@@ -30,7 +30,7 @@ export { poolReducer, type PoolOptions } from './pool.js';
 export { randomReducer, type RandomOptions } from './random.js';
 export { tomeReducer, type ToMeOptions } from './tome.js';
 export { visionzipReducer, type VisionZipOptions } from './visionzip.js';
-export { runReducer, unpaddedIndices, type ReductionRun } from './run.js';
+export { runReducer, unpaddedIndices, type ReductionRun, type RunOptions } from './run.js';
 export { cdprunerReducer, greedyDppMap, queryRelevance, type CDPrunerOptions } from './cdpruner.js';
 export { visprunerReducer, type VisPrunerOptions } from './vispruner.js';
 export { dartReducer, type DartOptions } from './dart.js';
@@ -77,12 +77,9 @@ export function getReducer(name: string): AnyReducer {
  * @example
  * const result = await reduce(tokens, 'pool', { ratio: 0.25 });
  * result.tokens.n; // 144 for a 24×24 grid
+ * await reduce(qwen3Video, 'tome', { ratio: 0.25, perFrame: true }); // no output mixes frames
  */
-export async function reduce(
-  tokens: TokenSet,
-  method: string,
-  options: BaseReduceOptions & Record<string, unknown>,
-): Promise<Reduction> {
+export async function reduce(tokens: TokenSet, method: string, options: RunOptions): Promise<Reduction> {
   const reducer = getReducer(method);
   validateTokenSet(tokens, reducer.name);
   const run = await runReducer(reducer, tokens, options);

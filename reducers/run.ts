@@ -1,6 +1,19 @@
 import { resolveBudget, selectTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
+import { UsageError } from '../core/errors.js';
 import { anyresUnpadLayout } from './anyres-unpad.js';
+import { reducePerFrame } from './per-frame.js';
 import type { AnyReducer, BaseReduceOptions } from './types.js';
+
+/** Options of a run: the method's own, plus how to apply it. */
+export type RunOptions = BaseReduceOptions &
+  Record<string, unknown> & {
+    /**
+     * Reduce each frame of a video token set on its own (budget split over
+     * frames, at least one token each; reducers/per-frame.ts). Required for
+     * merges on Qwen3-VL videos, whose frames are separate blocks. Default false.
+     */
+    perFrame?: boolean;
+  };
 
 /**
  * One reduction with the counts every front end reports (`vtc reduce`,
@@ -37,11 +50,8 @@ export interface ReductionRun {
  * run.n_in;      // 576 + unpadded crop tokens
  * run.n_padding; // crop tokens in the padding band
  */
-export async function runReducer(
-  reducer: AnyReducer,
-  tokens: TokenSet,
-  options: BaseReduceOptions & Record<string, unknown>,
-): Promise<ReductionRun> {
+export async function runReducer(reducer: AnyReducer, tokens: TokenSet, runOptions: RunOptions): Promise<ReductionRun> {
+  const { perFrame, ...options } = runOptions;
   const validIndices = unpaddedIndices(tokens);
   const nPadding = validIndices ? tokens.n - validIndices.length : 0;
   const nIn = tokens.n - nPadding;
@@ -53,8 +63,13 @@ export async function runReducer(
         : {};
   const { budget: resolved, ratio } = resolveBudget(nIn, spec, reducer.name);
   let reduction: Reduction;
-  if (!validIndices) {
+  if (perFrame) {
+    if (validIndices)
+      throw new UsageError(`${reducer.name}: per-frame reduction applies to videos, not AnyRes bundles`);
+    reduction = await reducePerFrame(reducer, tokens, options);
+  } else if (!validIndices) {
     reduction = await reducer.run(tokens, options);
+    assertFrameBlocksKept(reducer, tokens, reduction);
   } else if (reducer.scope === 'anyres') {
     // The method skips padding itself; a budget is a share of the valid tokens, as for every other method.
     const { budget: _budget, ...rest } = options;
@@ -69,7 +84,48 @@ export async function runReducer(
       `${reducer.name}: kept ${reduction.tokens.n} tokens, more than the budget ${budget}${options.kernel !== undefined ? ` (the explicit --kernel ${options.kernel} decides the count)` : ''}`,
     );
   }
+  const empty = emptyQwen3Frames(tokens, reduction);
+  if (empty.length > 0) {
+    warnings.push(
+      `${reducer.name}: frames ${empty.join(', ')} kept no tokens; the qwen3-vl prompt plan drops their timestamp and vision block (keepEmptyFrames keeps them; per-frame reduction keeps a token in every frame)`,
+    );
+  }
   return { reduction, ratio, budget, n_in: nIn, n_padding: nPadding, n_out: reduction.tokens.n, warnings };
+}
+
+/** A Qwen3-VL video: each temporal patch is its own block in the prompt (one frame source per patch). */
+function isQwen3Video(tokens: TokenSet): boolean {
+  return tokens.meta.family === 'qwen3-vl' && tokens.meta.video_grid_thw !== undefined;
+}
+
+/**
+ * Qwen3-VL gives every frame its own block, so a merged token must not mix
+ * frames: refused naming the token, its frames and the way out.
+ */
+function assertFrameBlocksKept(reducer: AnyReducer, tokens: TokenSet, reduction: Reduction): void {
+  if (!isQwen3Video(tokens) || !reduction.assign) return;
+  const frameOf = new Int32Array(reduction.tokens.n).fill(-1);
+  for (let i = 0; i < tokens.n; i++) {
+    const output = reduction.assign[i]!;
+    if (output < 0) continue;
+    const frame = tokens.source[i]!;
+    if (frameOf[output] === -1) frameOf[output] = frame;
+    else if (frameOf[output] !== frame) {
+      const [a, b] = [tokens.sources[frameOf[output]!]!.index, tokens.sources[frame]!.index].sort((x, y) => x - y);
+      throw new UsageError(
+        `${reducer.name}: output token ${output} merges tokens of frames ${a} and ${b} (source), but qwen3-vl places each frame in its own block (video_grid_thw ${tokens.meta.video_grid_thw}); reduce per frame (--per-frame, library: perFrame: true) or use a selection method`,
+        'E_CROSS_FRAME',
+      );
+    }
+  }
+}
+
+/** Frame indices of a Qwen3-VL video whose tokens were all dropped. */
+function emptyQwen3Frames(tokens: TokenSet, reduction: Reduction): number[] {
+  if (!isQwen3Video(tokens)) return [];
+  const kept = new Uint8Array(tokens.sources.length);
+  for (let o = 0; o < reduction.tokens.n; o++) kept[reduction.tokens.source[o]!] = 1;
+  return tokens.sources.flatMap((source, s) => (source.kind === 'frame' && !kept[s] ? [source.index] : []));
 }
 
 /**

@@ -31,6 +31,10 @@ export function reduceCommand(): Command {
     )
     .option('--dtype <t>', 'output float type: float32 or float16', 'float32')
     .option(
+      '--per-frame',
+      'reduce each frame of a video token set on its own: the budget is split over frames (ratio: max(1, round(n_f·R)) each; --budget: even split, remainder to the first frames), no output mixes frames, every frame keeps a token (needed for merges on Qwen3-VL videos)',
+    )
+    .option(
       '--json',
       'print one JSON object {method, ratio, budget, n_in, n_padding, n_out, d, <method stats>, warnings, native_setup_ms, keep?, assign?, representative?, ms (the method alone; onnxruntime set-up overlaps reading the input and is native_setup_ms)}',
     );
@@ -47,6 +51,7 @@ Examples:
   vtc reduce --in tokens.npy --method tome --ratio 0.25 --protect 0 --out merged.safetensors
   vtc reduce --in tokens.npy --method cdpruner --budget 64 --query question.npy --theta 0.5 --out kept.npy --json
   vtc reduce --in video.npy --method evs --ratio 0.1 --out kept.safetensors --json             # video.npy: [frames, tokens, d]
+  vtc reduce --in qwen3-video.safetensors --method tome --ratio 0.25 --per-frame --out merged.safetensors
 
 keep indexes input tokens (for a bundle: thumbnail first, then crop 0, crop 1, …);
 assign[i] is the output token that input token i went into (−1: AnyRes padding);
@@ -82,7 +87,12 @@ pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
     const setupMs = await setup;
     const spec = { ratio: opts.ratio as number | undefined, budget: opts.budget as number | undefined };
     const methodValues = await withTextQuery(reducer, opts, await loadMethodOptions(reducer, opts));
-    const options: Record<string, unknown> = { ...spec, seed: opts.seed, ...methodValues };
+    const options: Record<string, unknown> = {
+      ...spec,
+      seed: opts.seed,
+      ...methodValues,
+      perFrame: opts.perFrame === true,
+    };
     const started = performance.now();
     const run = await runReducer(reducer, tokens, options);
     const ms = performance.now() - started;
