@@ -72,6 +72,113 @@ export async function bestCosineMatch(
   return { best, index: Int32Array.from(arg, (v) => Number(v)) };
 }
 
+const INT64 = 7;
+/** Past any row count: Slice clamps it to the dimension. */
+const SLICE_END = 2 ** 31 - 1;
+
+/**
+ * ToMe's bipartite match graph. A = the even rows of X in [a_start, a_end)
+ * (Slice with step 2, so splitting the tokens costs no JS copy), normalised
+ * like bestMatchGraph; B = the odd rows normalised in the graph (`unitB`
+ * false) or given already normalised as B_unit; Gemm(A, Bᵀ), an optional
+ * per-column bias, ReduceMax + ArgMax (first index on ties).
+ */
+function alternateMatchGraph(unitB: boolean, withBias: boolean): OnnxGraph {
+  const graph = new OnnxGraph(`vtc_alternate_match${unitB ? '_unit_b' : ''}${withBias ? '_bias' : ''}`);
+  graph.input('X', ['m', 'd']).input('a_start', [1], INT64).input('a_end', [1], INT64);
+  graph.initializer('eps', [], [1e-12]);
+  graph.initializer('axis0', [1], [0], true).initializer('two', [1], [2], true);
+  graph.node('Slice', ['X', 'a_start', 'a_end', 'axis0', 'two'], ['A']);
+  normalizeRowsNode(graph, 'A');
+  if (unitB) graph.input('B_unit', ['q', 'd']);
+  else {
+    graph.initializer('one', [1], [1], true).initializer('end', [1], [SLICE_END], true);
+    graph.node('Slice', ['X', 'one', 'end', 'axis0', 'two'], ['B']);
+    normalizeRowsNode(graph, 'B');
+  }
+  graph.node('Gemm', ['A_unit', 'B_unit'], ['S'], { transB: 1 });
+  let scores = 'S';
+  if (withBias) {
+    graph.input('bias', ['q']);
+    scores = graph.node('Add', ['S', 'bias'], ['S_biased']);
+  }
+  graph.node('ReduceMax', [scores], ['best'], { axes: [1], keepdims: 0 });
+  graph.node('ArgMax', [scores], ['arg'], { axis: 1, keepdims: 0 });
+  graph.output('best', ['p']).output('arg', ['p'], INT64);
+  return graph;
+}
+
+/** The odd rows of X, L2-normalised (ToMe's B set, normalised once per round when A runs in several blocks). */
+function oddUnitRowsGraph(): OnnxGraph {
+  const graph = new OnnxGraph('vtc_odd_unit_rows');
+  graph.input('X', ['m', 'd']);
+  graph.initializer('eps', [], [1e-12]);
+  graph.initializer('axis0', [1], [0], true).initializer('two', [1], [2], true);
+  graph.initializer('one', [1], [1], true).initializer('end', [1], [SLICE_END], true);
+  graph.node('Slice', ['X', 'one', 'end', 'axis0', 'two'], ['B']);
+  graph.output(normalizeRowsNode(graph, 'B'), ['q', 'd']);
+  return graph;
+}
+
+function int64Scalar(value: number): ort.Tensor {
+  return new ort.Tensor('int64', BigInt64Array.of(BigInt(value)), [1]);
+}
+
+/**
+ * ToMe's bipartite soft matching step on the m rows of x [m, d]: A = rows
+ * 0, 2, 4, …, B = rows 1, 3, 5, …; for every A row the index (into B) of its
+ * most cosine-similar B row (first on ties) and that cosine, after adding
+ * `bias` [⌊m/2⌋] (−Infinity excludes a B row; omitted = no bias). The same
+ * values as bestCosineMatch on the split rows, without splitting them in JS:
+ * one native graph slices, normalises, multiplies and takes the arg-max.
+ * When ⌈m/2⌉·⌊m/2⌋ similarities exceed `tileValues`, A runs in row blocks
+ * against B normalised once. m must be ≥ 2.
+ *
+ * @example
+ * const { best, index } = await alternateBestMatch(x, 2880, 1024); // 1440 A rows against 1440 B rows
+ */
+export async function alternateBestMatch(
+  x: Float32Array,
+  m: number,
+  d: number,
+  bias?: Float32Array,
+  tileValues = SIMILARITY_TILE_VALUES,
+): Promise<{ best: Float32Array; index: Int32Array }> {
+  const p = Math.ceil(m / 2);
+  const q = Math.floor(m / 2);
+  if (x.length < m * d || q < 1 || (bias && bias.length !== q)) {
+    throw new ShapeError(
+      `alternateBestMatch: expected X [${m}, ${d}] with m ≥ 2${bias ? ` and bias [${q}]` : ''}; got ${x.length} values${bias ? ` and a bias of ${bias.length}` : ''}`,
+    );
+  }
+  const X = new ort.Tensor('float32', x.subarray(0, m * d) as Float32Array<ArrayBuffer>, [m, d]);
+  const extra: Record<string, ort.Tensor> = {};
+  if (bias) extra.bias = new ort.Tensor('float32', bias as Float32Array<ArrayBuffer>, [q]);
+  const blockRows = Math.max(1, Math.floor(tileValues / q));
+  const unitB = blockRows < p;
+  const name = `alternate_match${unitB ? '_unit_b' : ''}${bias ? '_bias' : ''}`;
+  const session = await nativeSession(name, () => alternateMatchGraph(unitB, bias !== undefined));
+  if (unitB) {
+    const odd = await nativeSession('odd_unit_rows', oddUnitRowsGraph);
+    extra.B_unit = (await odd.run({ X })).B_unit!;
+  }
+  const best = new Float32Array(p);
+  const index = new Int32Array(p);
+  for (let start = 0; start < p; start += blockRows) {
+    const rows = Math.min(blockRows, p - start);
+    const out = await session.run({
+      X,
+      a_start: int64Scalar(2 * start),
+      a_end: int64Scalar(2 * (start + rows)),
+      ...extra,
+    });
+    best.set(out.best!.data as Float32Array, start);
+    const arg = out.arg!.data as BigInt64Array;
+    for (let r = 0; r < rows; r++) index[start + r] = Number(arg[r]);
+  }
+  return { best, index };
+}
+
 /**
  * The n×n cosine matrix of the rows of X (one native graph: normalise, Gemm,
  * TopK(2) per row), plus `nearest[i]` = max_{j≠i} cos(x_i, x_j), read from
@@ -379,6 +486,7 @@ export async function pairedCosineNative(
 export type NativeKernel =
   | 'gemm'
   | 'best_cosine_match'
+  | 'alternate_match'
   | 'cosine_gram'
   | 'mean_pool'
   | 'unit_rows'
@@ -403,6 +511,7 @@ export async function warmUpKernels(kernels: readonly NativeKernel[]): Promise<n
   for (const kernel of new Set(kernels)) {
     if (kernel === 'gemm') await matmulABt(matrix(2, 2, x), matrix(2, 2, x), 'native');
     else if (kernel === 'best_cosine_match') await bestCosineMatch(x, 2, x, 2, 2, new Float32Array(2));
+    else if (kernel === 'alternate_match') await alternateBestMatch(x, 2, 2);
     else if (kernel === 'cosine_gram') await cosineGramNative(x, 2, 2);
     else if (kernel === 'mean_pool') await meanPoolNative(Float32Array.of(1, 2, 3, 4), 1, 2, 2, 2, 1);
     else if (kernel === 'unit_rows') await unitRowsNative(x, 2, 2);

@@ -1,6 +1,6 @@
 import { InputError, UsageError } from '../core/errors.js';
 import { mergeTokens, resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
-import { bestCosineMatch } from '../core/linalg-kernels.js';
+import { alternateBestMatch } from '../core/linalg-kernels.js';
 import { checkFeatureSize } from '../core/linalg.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 
@@ -48,7 +48,7 @@ export const tomeReducer: Reducer<ToMeOptions> = {
   options: {
     protect: { type: 'integer-list', description: 'comma-separated input token indices that never merge' },
   },
-  native: ['best_cosine_match'],
+  native: ['alternate_match'],
   async run(tokens: TokenSet, options: ToMeOptions): Promise<Reduction> {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'tome');
     checkFeatureSize(tokens.n, tokens.d, 'tome');
@@ -87,21 +87,23 @@ async function bipartiteRounds(
 ): Promise<{ assign: Int32Array; count: number; rounds: number; representative: Int32Array }> {
   const { d } = tokens;
   let m = tokens.n;
-  // The running features live split into ToMe's A (even positions) and B (odd) rows; each round writes the next split directly.
-  let { a, b } = alternateSplit(tokens.data, m, d);
+  // Running features, contiguous (the kernel takes A and B as the even and odd rows); rounds alternate between two buffers.
+  let feats = tokens.data;
+  let spare: Float32Array | undefined;
   let size = Float64Array.from(tokens.size);
   let firstOrigin = Int32Array.from(tokens.origin, (o) => o[0]!);
   let prot = isProtected;
   const assign = new Int32Array(tokens.n);
   for (let i = 0; i < tokens.n; i++) assign[i] = i;
-  let destination = Int32Array.from({ length: tokens.n }, (_, i) => i);
+  let destination = Int32Array.from(assign);
   let rounds = 0;
   while (m > budget) {
     const r = Math.min(m - budget, Math.floor(m / 2));
     const aCount = Math.ceil(m / 2);
-    const bCount = Math.floor(m / 2);
-    const { best, bestB } = await bestMatches(a, b, aCount, bCount, d, prot);
-    const order = Int32Array.from({ length: aCount }, (_, i) => i).sort((x, y) => best[y]! - best[x]! || x - y);
+    const { best, bestB } = await bestMatches(feats, m, d, prot);
+    const order = new Int32Array(aCount);
+    for (let i = 0; i < aCount; i++) order[i] = i;
+    order.sort((x, y) => best[y]! - best[x]! || x - y);
     let merges = 0;
     while (merges < r && best[order[merges]!]! > -Infinity) merges++;
     if (merges === 0) {
@@ -111,7 +113,8 @@ async function bipartiteRounds(
       );
     }
     // target[i] = current token that token i ends up in (itself unless merged).
-    const target = Int32Array.from({ length: m }, (_, i) => i);
+    const target = new Int32Array(m);
+    for (let i = 0; i < m; i++) target[i] = i;
     for (let e = 0; e < merges; e++) {
       const ai = order[e]!;
       target[2 * ai] = 2 * bestB[ai]! + 1;
@@ -124,15 +127,15 @@ async function bipartiteRounds(
       nextSize[dst]! += size[src]!;
       if (firstOrigin[src]! < nextFirst[dst]!) nextFirst[dst] = firstOrigin[src]!;
     }
-    const survivors: number[] = [];
-    for (let i = 0; i < m; i++) if (target[i] === i) survivors.push(i);
+    const count = m - merges;
+    const survivors = new Int32Array(count);
+    for (let i = 0, k = 0; i < m; i++) if (target[i] === i) survivors[k++] = i;
     survivors.sort((x, y) => nextFirst[x]! - nextFirst[y]!);
     const newIndex = new Int32Array(m);
-    const count = survivors.length;
     // After the last round only the assignment matters (outputs are recomputed exactly below).
     const lastRound = count <= budget;
-    const nextA = new Float32Array(lastRound ? 0 : Math.ceil(count / 2) * d);
-    const nextB = new Float32Array(lastRound ? 0 : Math.floor(count / 2) * d);
+    if (!lastRound && !spare) spare = new Float32Array(count * d);
+    const nextFeats = lastRound ? feats : spare!.subarray(0, count * d);
     const nextProt = new Uint8Array(count);
     const sizeOut = new Float64Array(count);
     const firstOut = new Int32Array(count);
@@ -147,59 +150,55 @@ async function bipartiteRounds(
       if (lastRound) continue;
       // Running features are only the similarity metric; exact means are recomputed at the end.
       const scale = nextSize[s] === size[s] ? 1 : size[s]! / nextSize[s]!;
-      const from = (s >> 1) * d;
-      const source = s & 1 ? b : a;
-      const into = k & 1 ? nextB : nextA;
-      const to = (k >> 1) * d;
-      if (scale === 1) into.set(source.subarray(from, from + d), to);
-      else for (let c = 0; c < d; c++) into[to + c] = source[from + c]! * scale;
+      const from = s * d;
+      const to = k * d;
+      if (scale === 1) nextFeats.set(feats.subarray(from, from + d), to);
+      else for (let c = 0; c < d; c++) nextFeats[to + c] = feats[from + c]! * scale;
     }
     for (let e = 0; e < (lastRound ? 0 : merges); e++) {
-      const ai = order[e]!;
-      const k = newIndex[target[2 * ai]!]!;
-      const w = size[2 * ai]! / sizeOut[k]!;
-      const from = ai * d;
-      const into = k & 1 ? nextB : nextA;
-      const to = (k >> 1) * d;
-      for (let c = 0; c < d; c++) into[to + c]! += w * a[from + c]!;
+      const src = 2 * order[e]!;
+      const k = newIndex[target[src]!]!;
+      const w = size[src]! / sizeOut[k]!;
+      const from = src * d;
+      const to = k * d;
+      for (let c = 0; c < d; c++) nextFeats[to + c]! += w * feats[from + c]!;
     }
     for (let i = 0; i < tokens.n; i++) assign[i] = newIndex[target[assign[i]!]!]!;
-    a = nextA;
-    b = nextB;
+    // The buffer just read becomes the next round's output (never the input's own array).
+    if (!lastRound) {
+      spare = feats === tokens.data ? undefined : feats;
+      feats = nextFeats;
+    }
     size = sizeOut;
     firstOrigin = firstOut;
     prot = nextProt;
     destination = destinationOut;
-    m = survivors.length;
+    m = count;
     rounds++;
   }
   return { assign, count: m, rounds, representative: destination };
 }
 
-/** Rows of x split alternately: even positions → a, odd → b (ToMe's A/B sets). */
-function alternateSplit(x: Float32Array, m: number, d: number): { a: Float32Array; b: Float32Array } {
-  const a = new Float32Array(Math.ceil(m / 2) * d);
-  const b = new Float32Array(Math.floor(m / 2) * d);
-  for (let i = 0; i < m; i++) (i % 2 === 0 ? a : b).set(x.subarray(i * d, (i + 1) * d), (i >> 1) * d);
-  return { a, b };
-}
-
-/** At most this many similarities are held at once (64 MiB of float32), so large inputs run in A-row blocks. */
-const MAX_SIMILARITY_BLOCK = 1 << 24;
-
 /**
- * For each A row its most similar B column by cosine (first on ties) and that
- * similarity; protected A rows get −∞, protected B columns are excluded.
- * Normalisation, GEMM and arg-max run natively (native.ts), in A-row blocks.
+ * For each A row (even positions of the m running tokens) its most similar B
+ * row (odd positions) by cosine (first on ties) and that similarity;
+ * protected A rows get −∞, protected B columns are excluded. Split,
+ * normalisation, GEMM and arg-max run natively (alternateBestMatch, in A-row
+ * blocks of ≤ 64 MiB of similarities); the bias that excludes protected B
+ * columns is added only when some are protected.
  */
 async function bestMatches(
-  a: Float32Array,
-  b: Float32Array,
-  aCount: number,
-  bCount: number,
+  feats: Float32Array,
+  m: number,
   d: number,
   prot: Uint8Array,
-): Promise<{ best: Float64Array; bestB: Int32Array }> {
+): Promise<{ best: Float32Array | Float64Array; bestB: Int32Array }> {
+  const aCount = Math.ceil(m / 2);
+  const bCount = Math.floor(m / 2);
+  if (prot.indexOf(1) < 0) {
+    const match = await alternateBestMatch(feats, m, d);
+    return { best: match.best, bestB: match.index };
+  }
   const best = new Float64Array(aCount).fill(-Infinity);
   const bestB = new Int32Array(aCount);
   const bias = new Float32Array(bCount);
@@ -209,16 +208,11 @@ async function bestMatches(
     else open++;
   }
   if (open === 0) return { best, bestB };
-  const blockRows = Math.max(1, Math.floor(MAX_SIMILARITY_BLOCK / Math.max(1, bCount)));
-  for (let start = 0; start < aCount; start += blockRows) {
-    const rows = Math.min(blockRows, aCount - start);
-    const aBlock = rows === aCount ? a : a.slice(start * d, (start + rows) * d);
-    const match = await bestCosineMatch(aBlock, rows, b, bCount, d, bias);
-    for (let r = 0; r < rows; r++) {
-      if (prot[2 * (start + r)]) continue;
-      best[start + r] = match.best[r]!;
-      bestB[start + r] = match.index[r]!;
-    }
+  const match = await alternateBestMatch(feats, m, d, bias);
+  for (let r = 0; r < aCount; r++) {
+    if (prot[2 * r]) continue;
+    best[r] = match.best[r]!;
+    bestB[r] = match.index[r]!;
   }
   return { best, bestB };
 }
