@@ -21,11 +21,32 @@ const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
  * const { shape, data } = decodeNpy(bytes, 'tokens.npy'); // shape [576, 1024]
  */
 export function decodeNpy(bytes: Uint8Array, where = '.npy'): FloatTensor {
+  const { shape, dtype, dataOffset, count } = parseNpyHeader(bytes, where, bytes.length);
+  return { shape, data: readFloats(bytes, dataOffset, count, dtype), dtype };
+}
+
+/** What a .npy header says: shape, dtype, where the data starts, how many values. */
+export interface NpyHeader {
+  shape: number[];
+  dtype: 'float32' | 'float16';
+  /** Byte offset of the first value. */
+  dataOffset: number;
+  /** Number of values (product of the shape). */
+  count: number;
+}
+
+/**
+ * Parses the header at the start of a .npy file and checks that the file
+ * (of `fileBytes` bytes in all, of which `bytes` is the beginning) holds the
+ * data the header promises. Used by decodeNpy on a whole file and by the
+ * block reader on the first bytes of a file it never loads whole.
+ *
+ * @example
+ * parseNpyHeader(firstBytes, 'video.npy', fileSize); // { shape: [3600, 196, 1152], dtype: 'float32', dataOffset: 128, … }
+ */
+export function parseNpyHeader(bytes: Uint8Array, where: string, fileBytes: number): NpyHeader {
   if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) {
-    throw new InputError(
-      `${where}: not a .npy file (missing the \\x93NUMPY magic; got ${bytes.length} bytes)`,
-      'E_NPY',
-    );
+    throw new InputError(`${where}: not a .npy file (missing the \\x93NUMPY magic; got ${fileBytes} bytes)`, 'E_NPY');
   }
   const major = bytes[6]!;
   let headerLength: number;
@@ -46,7 +67,7 @@ export function decodeNpy(bytes: Uint8Array, where = '.npy'): FloatTensor {
   }
   if (headerStart + headerLength > bytes.length) {
     throw new InputError(
-      `${where}: truncated .npy header (needs ${headerStart + headerLength} bytes, file has ${bytes.length})`,
+      `${where}: truncated .npy header (needs ${headerStart + headerLength} bytes, file has ${fileBytes})`,
       'E_TRUNCATED',
     );
   }
@@ -83,13 +104,13 @@ export function decodeNpy(bytes: Uint8Array, where = '.npy'): FloatTensor {
   const itemSize = dtype === 'float32' ? 4 : 2;
   const dataStart = headerStart + headerLength;
   const needed = count * itemSize;
-  if (bytes.length - dataStart < needed) {
+  if (fileBytes - dataStart < needed) {
     throw new InputError(
-      `${where}: truncated data: shape (${shape.join(', ')}) needs ${needed} bytes, file has ${bytes.length - dataStart}`,
+      `${where}: truncated data: shape (${shape.join(', ')}) needs ${needed} bytes, file has ${fileBytes - dataStart}`,
       'E_TRUNCATED',
     );
   }
-  return { shape, data: readFloats(bytes, dataStart, count, dtype), dtype };
+  return { shape, dtype, dataOffset: dataStart, count };
 }
 
 /** Reads `count` little-endian floats of `dtype` starting at byte `offset` into a new Float32Array. */
@@ -130,6 +151,20 @@ export function encodeNpy(shape: number[], data: Float32Array, dtype: 'float32' 
       `encodeNpy: shape (${shape.join(', ')}) holds ${count} values, data has ${data.length}`,
       'E_SHAPE',
     );
+  const header = encodeNpyHeader(shape, dtype);
+  const payload = writeFloats(data, dtype);
+  const out = new Uint8Array(header.length + payload.length);
+  out.set(header, 0);
+  out.set(payload, header.length);
+  return out;
+}
+
+/**
+ * The header bytes np.save writes for `shape` and `dtype` (magic, version,
+ * dict padded so the data starts on a 64-byte boundary). The streaming writer
+ * writes the same header, so its files equal encodeNpy's byte for byte.
+ */
+export function encodeNpyHeader(shape: number[], dtype: 'float32' | 'float16' = 'float32'): Uint8Array {
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   const dict = `{'descr': '${dtype === 'float32' ? '<f4' : '<f2'}', 'fortran_order': False, 'shape': ${shapeText}, }`;
   let version = 1;
@@ -142,8 +177,7 @@ export function encodeNpy(shape: number[], data: Float32Array, dtype: 'float32' 
   }
   const headerLength = total - prefix;
   const header = dict + ' '.repeat(headerLength - dict.length - 1) + '\n';
-  const payload = writeFloats(data, dtype);
-  const out = new Uint8Array(total + payload.length);
+  const out = new Uint8Array(total);
   out.set(MAGIC, 0);
   out[6] = version;
   out[7] = 0;
@@ -151,6 +185,5 @@ export function encodeNpy(shape: number[], data: Float32Array, dtype: 'float32' 
   if (version === 1) view.setUint16(8, headerLength, true);
   else view.setUint32(8, headerLength, true);
   for (let i = 0; i < header.length; i++) out[prefix + i] = header.charCodeAt(i);
-  out.set(payload, total);
   return out;
 }

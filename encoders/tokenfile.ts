@@ -11,8 +11,9 @@ import {
 import { InputError, UsageError } from '../core/errors.js';
 import { decodeNpy, encodeNpy } from '../core/npy.js';
 import { decodeSafetensors, encodeSafetensors } from '../core/safetensors.js';
-import { createTokenSet, type TokenSet, type TokenSource } from '../core/tokenset.js';
+import { createTokenSet, type TokenSet } from '../core/tokenset.js';
 import { writeFileAtomic } from '../io/write.js';
+import { npyFrameSources } from './tokenstream.js';
 
 /**
  * Token files on disk (the only file I/O for tokens; core/ holds the pure codecs):
@@ -59,9 +60,7 @@ function npyToTokenSet(bytes: Uint8Array, name: string): TokenSet {
     const [frames, perFrame, d] = shape as [number, number, number];
     if (frames * perFrame === 0)
       throw new InputError(`${name}: contains zero tokens (shape (${shape.join(', ')}))`, 'E_EMPTY');
-    const side = Math.round(Math.sqrt(perFrame));
-    const [rows, cols] = side * side === perFrame ? [side, side] : [1, perFrame];
-    const sources: TokenSource[] = Array.from({ length: frames }, (_, f) => ({ kind: 'frame', index: f, rows, cols }));
+    const sources = npyFrameSources(frames, perFrame);
     const source = new Int32Array(frames * perFrame);
     for (let f = 0; f < frames; f++) source.fill(f, f * perFrame, (f + 1) * perFrame);
     return withWhere(name, () => createTokenSet({ data, n: frames * perFrame, d, sources, source }));

@@ -1,6 +1,6 @@
 import { pairedCosineNative } from '../core/linalg-kernels.js';
 import { resolveBudget, selectTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
-import { frameLayout } from './frames.js';
+import { arrayFrames, blockFrames, type FrameBlockSource, forEachBlock, tokenSetFrames } from './frame-blocks.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 
 /** Options of `evs`: only ratio/budget; the kept count is max(tokens per frame, budget). */
@@ -34,24 +34,43 @@ export const evsReducer: Reducer<EvsOptions> = {
   options: {},
   native: ['paired_cosine'],
   async run(tokens: TokenSet, options: EvsOptions): Promise<Reduction> {
-    const { frames, perFrame } = frameLayout(tokens, 'evs');
-    const { budget, ratio } = resolveBudget(tokens.n, options, 'evs');
-    const count = Math.max(perFrame, budget);
-    const dissimilarity = await frameDissimilarity(tokens.data, frames, perFrame, tokens.d);
-    const order = new Int32Array(tokens.n);
-    for (let i = 0; i < tokens.n; i++) order[i] = i;
-    // Typed-array sort with a comparator that breaks ties by index: the stable descending argsort.
-    order.sort((a, b) => dissimilarity[b]! - dissimilarity[a]! || a - b);
-    const keep = order.slice(0, count).sort();
-    const keptPerFrame = new Array<number>(frames).fill(0);
-    for (const i of keep) keptPerFrame[Math.floor(i / perFrame)]!++;
-    return {
-      tokens: selectTokens(tokens, keep),
-      keep,
-      stats: { budget: count, ratio, frames, tokens_per_frame: perFrame, kept_per_frame: keptPerFrame },
-    };
+    const { keep, stats } = await evsBlocks(tokenSetFrames(tokens, 'evs'), options);
+    return { tokens: selectTokens(tokens, keep), keep, stats };
   },
 };
+
+/**
+ * EVS over a frame-block source: the kept flat indices (ascending) and the
+ * stats, reading `block` frames at a time. Block rule: a token's
+ * dissimilarity needs only the previous frame (the last frame of the block
+ * before is carried over), so one pass gives all T·N values (8 bytes each);
+ * the top-K is global over them, exactly as in memory.
+ *
+ * @example
+ * const { keep } = await evsBlocks(fileFrames, { ratio: 0.1 }); // then gatherRows(fileFrames, keep, …)
+ */
+export async function evsBlocks(
+  source: FrameBlockSource,
+  options: EvsOptions,
+  block = blockFrames(source),
+): Promise<{ keep: Int32Array; stats: Record<string, unknown> }> {
+  const { frames, perFrame } = source;
+  const n = frames * perFrame;
+  const { budget, ratio } = resolveBudget(n, options, 'evs');
+  const count = Math.max(perFrame, budget);
+  const dissimilarity = await frameDissimilarityBlocks(source, block);
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  // Typed-array sort with a comparator that breaks ties by index: the stable descending argsort.
+  order.sort((a, b) => dissimilarity[b]! - dissimilarity[a]! || a - b);
+  const keep = order.slice(0, count).sort();
+  const keptPerFrame = new Array<number>(frames).fill(0);
+  for (const i of keep) keptPerFrame[Math.floor(i / perFrame)]!++;
+  return {
+    keep,
+    stats: { budget: count, ratio, frames, tokens_per_frame: perFrame, kept_per_frame: keptPerFrame },
+  };
+}
 
 /**
  * 1 − cos between each token and the same token of the previous frame,
@@ -68,15 +87,36 @@ export async function frameDissimilarity(
   perFrame: number,
   d: number,
 ): Promise<Float64Array> {
-  const out = new Float64Array(frames * perFrame);
+  return frameDissimilarityBlocks(arrayFrames(data, frames, perFrame, d), frames);
+}
+
+/**
+ * {@link frameDissimilarity} over a frame-block source, `block` frames at a
+ * time: inside a block, frames 1… against 0… (two overlapping views); the
+ * block's first frame against the previous block's last frame.
+ */
+export async function frameDissimilarityBlocks(source: FrameBlockSource, block: number): Promise<Float64Array> {
+  const { perFrame, d } = source;
+  const out = new Float64Array(source.frames * perFrame);
   out.fill(FIRST_FRAME_DISSIMILARITY, 0, perFrame);
-  const pairs = (frames - 1) * perFrame;
-  const cos = await pairedCosineNative(
-    data.subarray(perFrame * d, frames * perFrame * d),
-    data.subarray(0, pairs * d),
-    pairs,
-    d,
-  );
-  for (let i = 0; i < pairs; i++) out[perFrame + i] = 1 - cos[i]!;
+  let previous: Float32Array | undefined;
+  await forEachBlock(source, block, async (features, start, end) => {
+    if (previous) {
+      const cos = await pairedCosineNative(features.subarray(0, perFrame * d), previous, perFrame, d);
+      for (let i = 0; i < perFrame; i++) out[start * perFrame + i] = 1 - cos[i]!;
+    }
+    const pairs = (end - start - 1) * perFrame;
+    if (pairs > 0) {
+      const cos = await pairedCosineNative(
+        features.subarray(perFrame * d, (end - start) * perFrame * d),
+        features.subarray(0, pairs * d),
+        pairs,
+        d,
+      );
+      for (let i = 0; i < pairs; i++) out[(start + 1) * perFrame + i] = 1 - cos[i]!;
+    }
+    // A copy: the source may reuse the block's buffer on the next read.
+    previous = features.slice(pairs * d, (pairs + perFrame) * d);
+  });
   return out;
 }

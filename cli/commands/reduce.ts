@@ -1,7 +1,9 @@
 import { extname } from 'node:path';
 import { Command } from 'commander';
 import { UsageError, VtcError } from '../../core/errors.js';
+import { hasBlockPath, reduceFramesFile } from '../../encoders/frame-reduce.js';
 import { loadTokens, saveTokens } from '../../encoders/tokenfile.js';
+import { npyShapeOf } from '../../encoders/tokenstream.js';
 import { getReducer, reducers } from '../../reducers/index.js';
 import { runReducer } from '../../reducers/run.js';
 import { warmUpKernels } from '../../core/linalg-kernels.js';
@@ -83,7 +85,13 @@ pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
     // onnxruntime's set-up (environment, sessions, first runs) proceeds while the input is read; reported as native_setup_ms.
     const setup = warmUpKernels(reducer.native ?? []);
     setup.catch(() => undefined); // a failing input file is the error to report; the set-up's own failure surfaces at the await below
-    const tokens = await withMethod(reducer.name, () => loadTokens(String(opts.in)));
+    const inPath = String(opts.in);
+    // Temporal methods read a 3-D .npy a block of frames at a time (bounded memory, same result as in memory).
+    const blocked =
+      opts.perFrame !== true &&
+      hasBlockPath(reducer.name) &&
+      (await withMethod(reducer.name, () => npyShapeOf(inPath)))?.length === 3;
+    const tokens = blocked ? undefined : await withMethod(reducer.name, () => loadTokens(inPath));
     const setupMs = await setup;
     const spec = { ratio: opts.ratio as number | undefined, budget: opts.budget as number | undefined };
     const methodValues = await withTextQuery(reducer, opts, await loadMethodOptions(reducer, opts));
@@ -94,7 +102,9 @@ pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
       perFrame: opts.perFrame === true,
     };
     const started = performance.now();
-    const run = await runReducer(reducer, tokens, options);
+    const run = tokens
+      ? await runReducer(reducer, tokens, options)
+      : await withMethod(reducer.name, () => reduceFramesFile(reducer, inPath, options));
     const ms = performance.now() - started;
     const { reduction } = run;
     for (const warning of run.warnings) process.stderr.write(`vtc: warning: ${warning}\n`);
@@ -108,7 +118,7 @@ pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
         n_in: run.n_in,
         n_padding: run.n_padding,
         n_out: run.n_out,
-        d: tokens.d,
+        d: reduction.tokens.d,
         ...extra,
         warnings: run.warnings,
         native_setup_ms: setupMs,
@@ -119,7 +129,7 @@ pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
       });
     } else {
       process.stdout.write(
-        `${reducer.name}: ${run.n_in} → ${run.n_out} tokens (d = ${tokens.d}${run.n_padding ? `; ${run.n_padding} AnyRes padding tokens left out` : ''}) in ${ms.toFixed(1)} ms → ${outPath}\n`,
+        `${reducer.name}: ${run.n_in} → ${run.n_out} tokens (d = ${reduction.tokens.d}${run.n_padding ? `; ${run.n_padding} AnyRes padding tokens left out` : ''}) in ${ms.toFixed(1)} ms → ${outPath}\n`,
       );
     }
   });

@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { encodeNpy } from '../../core/npy.js';
+import { Rng } from '../../core/rng.js';
+import { selectTokens } from '../../core/tokenset.js';
+import { reduceFramesFile } from '../../encoders/frame-reduce.js';
+import { encodeTokens, loadTokens } from '../../encoders/tokenfile.js';
+import { createNpyStream, frameSelection, npyShapeOf, openNpyFrames } from '../../encoders/tokenstream.js';
+import { evsBlocks, evsReducer } from '../../reducers/evs.js';
+import { gatherRows } from '../../reducers/frame-blocks.js';
+import { runCli, tempDir } from '../helpers.js';
+
+const dir = tempDir();
+
+function randomVideo(frames: number, perFrame: number, d: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: frames * perFrame * d }, () => rng.float() * 2 - 1);
+}
+
+test('streaming .npy writer: blocks of frames give the bytes encodeNpy gives, float32 and float16, atomically', async () => {
+  const data = randomVideo(7, 4, 3, 1);
+  for (const dtype of ['float32', 'float16'] as const) {
+    const path = join(dir, `stream-${dtype}.npy`);
+    const out = await createNpyStream(path, { trailing: [4, 3], dtype });
+    // Blocks of 3, 1 and 3 frames; nothing under the final name until close.
+    await out.append(data.subarray(0, 3 * 12));
+    await out.append(data.subarray(3 * 12, 4 * 12));
+    assert.ok(!readdirSync(dir).includes(`stream-${dtype}.npy`));
+    await out.append(data.subarray(4 * 12));
+    assert.equal(out.count, 7);
+    await out.close();
+    assert.deepEqual(readFileSync(path), Buffer.from(encodeNpy([7, 4, 3], data, dtype)));
+  }
+  // A 2-D stream of rows.
+  const rows = join(dir, 'rows.npy');
+  const out = await createNpyStream(rows, { trailing: [3] });
+  await out.append(data.subarray(0, 6));
+  await out.close();
+  assert.deepEqual(readFileSync(rows), Buffer.from(encodeNpy([2, 3], data.subarray(0, 6))));
+  // Partial entries are refused; abort leaves no temp file behind.
+  const bad = await createNpyStream(join(dir, 'bad.npy'), { trailing: [4, 3] });
+  await assert.rejects(bad.append(new Float32Array(5)), /block of 5 values is not whole entries of \(4, 3\) = 12/);
+  await bad.abort();
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.includes('.tmp-')),
+    [],
+  );
+});
+
+test('block reader: frames [a, b) of a 3-D .npy equal the loaded file; float16 too', async () => {
+  const data = randomVideo(9, 4, 5, 2);
+  for (const dtype of ['float32', 'float16'] as const) {
+    const path = join(dir, `read-${dtype}.npy`);
+    writeFileSync(path, encodeNpy([9, 4, 5], data, dtype));
+    const whole = (await loadTokens(path)).data;
+    assert.deepEqual(await npyShapeOf(path), [9, 4, 5]);
+    const file = await openNpyFrames(path);
+    try {
+      assert.deepEqual([file.frames, file.perFrame, file.d, file.rows, file.cols], [9, 4, 5, 2, 2]);
+      for (const [a, b] of [
+        [0, 9],
+        [2, 5],
+        [8, 9],
+      ] as const)
+        assert.deepEqual(Array.from(await file.readFrames(a, b)), Array.from(whole.subarray(a * 20, b * 20)));
+      await assert.rejects(file.readFrames(3, 10), /frames \[3, 10\) are not a range within \[0, 9\)/);
+    } finally {
+      await file.close();
+    }
+  }
+});
+
+test('block reader: truncated file, wrong rank, missing file → errors naming the file and the bytes', async () => {
+  const path = join(dir, 'cut.npy');
+  writeFileSync(path, encodeNpy([6, 4, 5], randomVideo(6, 4, 5, 3)));
+  truncateSync(path, 128 + 6 * 4 * 5 * 4 - 10);
+  await assert.rejects(openNpyFrames(path), (error: Error) => {
+    assert.match(error.message, /cut\.npy: truncated data: shape \(6, 4, 5\) needs 480 bytes, file has 470/);
+    return true;
+  });
+  const flat = join(dir, 'flat.npy');
+  writeFileSync(flat, encodeNpy([6, 5], randomVideo(6, 1, 5, 3)));
+  await assert.rejects(
+    openNpyFrames(flat),
+    /flat\.npy: expected a 3-D \[frames, tokens, d\] array .* got shape \(6, 5\)/,
+  );
+  await assert.rejects(openNpyFrames(join(dir, 'none.npy')), /none\.npy: file not found/);
+  const nan = join(dir, 'nan.npy');
+  const bad = randomVideo(3, 4, 5, 4);
+  bad[2 * 20 + 7] = Number.NaN;
+  writeFileSync(nan, encodeNpy([3, 4, 5], bad));
+  const file = await openNpyFrames(nan);
+  await assert.rejects(file.readFrames(1, 3), /nan\.npy: token 9 \(frame 2\) has a non-finite value NaN at feature 2/);
+  await file.close();
+});
+
+test('evs on a file, block by block: same keep, stats and output bytes as in memory; reads stay within a block', async () => {
+  const frames = 23;
+  const perFrame = 9;
+  const d = 6;
+  const data = randomVideo(frames, perFrame, d, 7);
+  // Some frames repeat the previous one, so dissimilarities tie at 0.
+  data.copyWithin(5 * perFrame * d, 4 * perFrame * d, 5 * perFrame * d);
+  const path = join(dir, 'video.npy');
+  writeFileSync(path, encodeNpy([frames, perFrame, d], data));
+  const loaded = await loadTokens(path);
+  for (const ratio of [0.05, 0.2, 0.5]) {
+    const memory = await evsReducer.run(loaded, { ratio });
+    for (const block of [1, 4, 23]) {
+      const file = await openNpyFrames(path);
+      let largest = 0;
+      const read = file.readFrames.bind(file);
+      file.readFrames = async (a, b) => {
+        largest = Math.max(largest, b - a);
+        return read(a, b);
+      };
+      const { keep, stats } = await evsBlocks(file, { ratio }, block);
+      const rows = await gatherRows(file, keep, block);
+      await file.close();
+      assert.ok(largest <= block, `read ${largest} frames at once with blocks of ${block}`);
+      assert.deepEqual(Array.from(keep), Array.from(memory.keep!));
+      assert.deepEqual(stats, memory.stats);
+      const selected = frameSelection({ frames, perFrame, d }, keep, rows);
+      const expected = selectTokens(loaded, keep);
+      for (const name of ['.safetensors', '.npy']) {
+        if (name === '.npy' && new Set(stats.kept_per_frame as number[]).size > 1) continue;
+        assert.deepEqual(encodeTokens(selected, `x${name}`), encodeTokens(expected, `x${name}`));
+      }
+    }
+  }
+  const run = await reduceFramesFile(evsReducer, path, { budget: 40 }, 3);
+  assert.equal(run.n_in, frames * perFrame);
+  assert.equal(run.n_out, 40);
+  assert.deepEqual(Array.from(run.reduction.keep!), Array.from((await evsReducer.run(loaded, { budget: 40 })).keep!));
+});
+
+test('vtc reduce --method evs on a 3-D .npy: block path writes the same file and JSON as the in-memory run', async () => {
+  const path = join(dir, 'cli.npy');
+  writeFileSync(path, encodeNpy([12, 16, 8], randomVideo(12, 16, 8, 11)));
+  const out = join(dir, 'cli-out.safetensors');
+  const result = await runCli(['reduce', '--in', path, '--method', 'evs', '--ratio', '0.25', '--out', out, '--json']);
+  assert.equal(result.code, 0, result.stderr);
+  const json = JSON.parse(result.stdout);
+  const memory = await evsReducer.run(await loadTokens(path), { ratio: 0.25 });
+  assert.deepEqual(json.keep, Array.from(memory.keep!));
+  assert.equal(json.n_in, 192);
+  assert.equal(json.n_out, 48);
+  assert.equal(json.d, 8);
+  assert.deepEqual(json.kept_per_frame, memory.stats.kept_per_frame);
+  assert.deepEqual(readFileSync(out), Buffer.from(encodeTokens(memory.tokens, out)));
+  // A truncated input: one line naming the file, expected vs got bytes, exit 1.
+  truncateSync(path, 128 + 100);
+  const cut = await runCli(['reduce', '--in', path, '--method', 'evs', '--ratio', '0.25', '--out', out]);
+  assert.equal(cut.code, 1);
+  assert.match(cut.stderr, /evs: .*cli\.npy: truncated data: shape \(12, 16, 8\) needs 6144 bytes, file has 100/);
+});
