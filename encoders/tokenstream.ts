@@ -174,6 +174,8 @@ export interface NpyStreamOptions {
   /** Shape after the leading (growing) dimension: [tokens, d] for frames, [d] for rows. */
   trailing: number[];
   dtype?: 'float32' | 'float16';
+  /** One entry in all is written without the leading dimension (saveTokens writes a one-frame video as [tokens, d]). */
+  collapseSingle?: boolean;
 }
 
 /** A .npy written a block at a time; the leading dimension is counted as blocks arrive. */
@@ -248,7 +250,7 @@ export async function createNpyStream(path: string, options: NpyStreamOptions): 
     async close() {
       if (closed) throw new ShapeError(`${path}: closed twice`);
       try {
-        const header = encodeNpyHeader([count, ...trailing], dtype);
+        const header = encodeNpyHeader(count === 1 && options.collapseSingle ? trailing : [count, ...trailing], dtype);
         if (header.length !== reserved) await shiftData(handle, reserved, header.length, count * entry * itemSize);
         await handle.write(header, 0, header.length, 0);
         await handle.close();

@@ -10,6 +10,7 @@ import {
   type VideoInfo,
 } from './ffmpeg.js';
 import { resizeImage } from './image.js';
+import { createNpyStream, type NpyStreamWriter } from './tokenstream.js';
 import type { EncodedTile, RgbImage, VisionEncoder } from './types.js';
 
 /**
@@ -120,6 +121,30 @@ export async function encodeFrames(
  * (await encodeVideo('samples/video/scenes.mp4', { encoder, sceneThreshold: 0.3 })).meta.scene_changes; // '1.5,3,4.5'
  */
 export async function encodeVideo(path: string, options: EncodeVideoOptions): Promise<TokenSet> {
+  const tiles: EncodedTile[] = [];
+  const times: number[] = [];
+  const { meta } = await encodeVideoBlocks(path, options, async (block, blockTimes) => {
+    tiles.push(...block);
+    times.push(...blockTimes);
+  });
+  return tilesToFrameTokens(tiles, times, meta);
+}
+
+/**
+ * The streaming core of encodeVideo: frames are decoded (ffmpeg at most one
+ * batch plus its read-ahead ahead of the encoder), encoded a batch at a time
+ * and handed to `sink` with their times; nothing is kept here, so memory is
+ * bounded by the batch whatever the video's length. Returns the frame count,
+ * every frame's time and the metadata (video, encoder, truncated?, scene_changes?).
+ *
+ * @example
+ * await encodeVideoBlocks('long.mp4', { encoder, maxFrames: 3600 }, async (tiles) => writer.append(concat(tiles)));
+ */
+export async function encodeVideoBlocks(
+  path: string,
+  options: EncodeVideoOptions,
+  sink: (tiles: EncodedTile[], times: number[]) => Promise<void>,
+): Promise<{ frames: number; times: number[]; meta: Record<string, string> }> {
   const { encoder } = options;
   const info = await probeVideo(path);
   const fps = options.fps ?? 1;
@@ -131,21 +156,19 @@ export async function encodeVideo(path: string, options: EncodeVideoOptions): Pr
   const squash = (encoder.preferredResize ?? 'squash') === 'squash';
   const size = squash ? { width: encoder.inputSize, height: encoder.inputSize } : { maxSide: 2 * encoder.inputSize };
   const meta: Record<string, string> = { video: path, encoder: encoder.name };
-  // Streamed: ffmpeg decodes at most one batch (plus its read-ahead) ahead of the encoder, and pixels are dropped once encoded.
-  const tiles: EncodedTile[] = [];
   const times: number[] = [];
   let batch: VideoFrame[] = [];
   const flush = async () => {
-    tiles.push(
-      ...(await encodeFrames(
-        batch.map((f) => f.image),
-        encoder,
-        batchSize,
-      )),
+    const tiles = await encodeFrames(
+      batch.map((f) => f.image),
+      encoder,
+      batchSize,
     );
-    times.push(...batch.map((f) => f.time));
+    const batchTimes = batch.map((f) => f.time);
     batch = [];
-    options.onFrame?.(tiles.length, Math.max(expected, tiles.length));
+    await sink(tiles, batchTimes);
+    times.push(...batchTimes);
+    options.onFrame?.(times.length, Math.max(expected, times.length));
   };
   const stream = streamFrames(
     path,
@@ -166,7 +189,59 @@ export async function encodeVideo(path: string, options: EncodeVideoOptions): Pr
   if (batch.length > 0) await flush();
   if (options.sceneThreshold !== undefined)
     meta.scene_changes = (await sceneChanges(path, options.sceneThreshold)).join(',');
-  return tilesToFrameTokens(tiles, times, meta);
+  return { frames: times.length, times, meta };
+}
+
+/** What encodeVideoToNpy wrote. */
+export interface StreamedVideo {
+  frames: number;
+  perFrame: number;
+  d: number;
+  times: number[];
+  meta: Record<string, string>;
+}
+
+/**
+ * Encodes a video straight into a .npy [frames, tokens, d] (a one-frame
+ * video: [tokens, d], as saveTokens writes it), a batch of frames at a time:
+ * the file equals saveTokens(out, await encodeVideo(…)) byte for byte, and
+ * memory stays bounded by the batch. Written atomically (temp + rename); a
+ * failure (truncated video without `partial`, encoder error) leaves no file.
+ *
+ * @example
+ * const { frames } = await encodeVideoToNpy('hour.mp4', 'hour.npy', { encoder, maxFrames: 3600 });
+ */
+export async function encodeVideoToNpy(
+  path: string,
+  out: string,
+  options: EncodeVideoOptions & { dtype?: 'float32' | 'float16' },
+): Promise<StreamedVideo> {
+  let writer: NpyStreamWriter | undefined;
+  let grid: { perFrame: number; d: number } | undefined;
+  try {
+    const result = await encodeVideoBlocks(path, options, async (tiles, times) => {
+      for (const [k, tile] of tiles.entries()) {
+        const perFrame = tile.rows * tile.cols;
+        grid ??= { perFrame, d: tile.dim };
+        if (perFrame !== grid.perFrame || tile.dim !== grid.d)
+          throw new ShapeError(
+            `${path}: frame at ${times[k]}s has ${perFrame}×${tile.dim} tokens, the first frame ${grid.perFrame}×${grid.d}; a .npy [frames, tokens, d] needs one shape (write .safetensors)`,
+          );
+      }
+      writer ??= await createNpyStream(out, {
+        trailing: [grid!.perFrame, grid!.d],
+        dtype: options.dtype ?? 'float32',
+        collapseSingle: true,
+      });
+      for (const tile of tiles) await writer.append(tile.features);
+    });
+    if (!writer || !grid) throw new ShapeError(`${path}: no frames decoded`);
+    await writer.close();
+    return { frames: result.frames, perFrame: grid.perFrame, d: grid.d, times: result.times, meta: result.meta };
+  } catch (error) {
+    await writer?.abort();
+    throw error;
+  }
 }
 
 /**

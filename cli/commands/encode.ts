@@ -7,7 +7,7 @@ import { encodeAnyRes, encodeImage, loadEncoder } from '../../encoders/encode.js
 import { RESIZE_MODES, type ResizeMode } from '../../encoders/image.js';
 import { saveTokens } from '../../encoders/tokenfile.js';
 import type { VisionEncoder } from '../../encoders/types.js';
-import { encodeVideo } from '../../encoders/video.js';
+import { encodeVideo, encodeVideoToNpy, type StreamedVideo } from '../../encoders/video.js';
 import { createProgress } from '../progress.js';
 import { encodeWithQwen, wantsQwen, type QwenEncodeFlags } from './encode-qwen.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
@@ -196,6 +196,39 @@ frame pairs (default 2 fps) and write positions (t, h, w) and DeepStack tensors.
       progress.update(done);
     };
     const started = performance.now();
+    if (video && extname(opts.out).toLowerCase() === '.npy') {
+      // Streamed: frames → encoder → .npy blocks; memory bounded by the batch, whatever the video's length.
+      let streamed: StreamedVideo;
+      try {
+        streamed = await encodeVideoToNpy(input, opts.out, {
+          encoder,
+          fps: opts.fps!,
+          maxFrames: opts.maxFrames!,
+          dtype: opts.dtype,
+          ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
+          ...(opts.scenes !== undefined ? { sceneThreshold: opts.scenes } : {}),
+          ...(opts.partial ? { partial: true } : {}),
+          onFrame: report('frames'),
+        });
+      } finally {
+        progress.stop();
+        await encoder.dispose();
+      }
+      const { frames, perFrame, d, times, meta } = streamed;
+      const ms = performance.now() - started;
+      const summary: Record<string, unknown> = { input, kind: 'video', encoder: encoder.name, n: frames * perFrame, d };
+      Object.assign(summary, { tiles: frames, times });
+      if (meta.truncated !== undefined) summary.truncated = meta.truncated;
+      if (meta.scene_changes !== undefined)
+        summary.scene_changes = meta.scene_changes === '' ? [] : meta.scene_changes.split(',').map(Number);
+      Object.assign(summary, { out: opts.out, ms });
+      if (opts.json) printJson(summary);
+      else
+        process.stdout.write(
+          `${encoder.name}: ${input} → ${frames * perFrame} tokens × ${d} (${frames} frames, streamed) in ${ms.toFixed(0)} ms → ${opts.out}\n`,
+        );
+      return;
+    }
     let tokens: TokenSet;
     try {
       if (video) {

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { InputError } from '../../core/errors.js';
 import { decodeNpy } from '../../core/npy.js';
 import { readFrames, streamFrames } from '../../encoders/ffmpeg.js';
 import { createPatchEncoder } from '../../encoders/patch.js';
-import { encodeVideo } from '../../encoders/video.js';
+import { encodeTokens } from '../../encoders/tokenfile.js';
+import { encodeVideo, encodeVideoToNpy } from '../../encoders/video.js';
 import { repoRoot, runCli, tempDir } from '../helpers.js';
 
 const sample = join(repoRoot, 'samples', 'video', 'scenes.mp4');
@@ -69,4 +70,30 @@ test('vtc encode --partial keeps a cut video as [frames, tokens, d] in .npy and 
   ]);
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /--partial applies to videos, not images/);
+});
+
+test('encodeVideoToNpy streams batches into the bytes saveTokens writes for encodeVideo; a failed run leaves no file', async () => {
+  const encoder = createPatchEncoder();
+  const tokens = await encodeVideo(sample, { encoder, fps: 2, maxFrames: 7, batchSize: 3 });
+  for (const [name, maxFrames] of [
+    ['seven.npy', 7],
+    ['one.npy', 1],
+  ] as const) {
+    const out = join(dir, name);
+    const streamed = await encodeVideoToNpy(sample, out, { encoder, fps: 2, maxFrames, batchSize: 3 });
+    assert.equal(streamed.frames, maxFrames);
+    const expected = maxFrames === 7 ? tokens : await encodeVideo(sample, { encoder, fps: 2, maxFrames });
+    assert.deepEqual(
+      streamed.times,
+      expected.sources.map((s) => s.time),
+    );
+    // One frame is [tokens, d], as saveTokens writes it; several are [frames, tokens, d].
+    assert.deepEqual(readFileSync(out), Buffer.from(encodeTokens(expected, out)));
+  }
+  const failedOut = join(dir, 'failed.npy');
+  await assert.rejects(encodeVideoToNpy(cut, failedOut, { encoder, batchSize: 1 }), /frames stop at 2 s of 6 s$/);
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.startsWith('failed') || f.includes('.failed.npy.tmp')),
+    [],
+  );
 });
