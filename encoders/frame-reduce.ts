@@ -1,9 +1,11 @@
-import type { Reduction } from '../core/tokenset.js';
+import { createTokenSet, mergeTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
+import { attentionScores } from '../reducers/attention.js';
 import { evsBlocks } from '../reducers/evs.js';
-import { blockFrames, type FrameBlockSource, gatherRows } from '../reducers/frame-blocks.js';
+import { type FrameHints, fastvidBlocks } from '../reducers/fastvid.js';
+import { blockFrames, gatherRows } from '../reducers/frame-blocks.js';
 import type { ReductionRun } from '../reducers/run.js';
 import type { AnyReducer } from '../reducers/types.js';
-import { frameSelection, type NpyFrameFile, openNpyFrames } from './tokenstream.js';
+import { frameSelection, frameSkeleton, type NpyFrameFile, npyFrameSources, openNpyFrames } from './tokenstream.js';
 
 /**
  * Temporal methods on a 3-D .npy [frames, tokens, d] read a block of frames
@@ -14,16 +16,50 @@ import { frameSelection, type NpyFrameFile, openNpyFrames } from './tokenstream.
  * the output.
  */
 
-type BlockRule = (
-  source: FrameBlockSource,
-  options: Record<string, unknown>,
-  block: number,
-) => Promise<{ keep: Int32Array; stats: Record<string, unknown> }>;
+type BlockRule = (file: NpyFrameFile, options: Record<string, unknown>, block: number) => Promise<Reduction>;
 
 /** The methods with a block path, by registry name. */
 const BLOCK_RULES: Record<string, BlockRule> = {
-  evs: (source, options, block) => evsBlocks(source, options, block),
+  async evs(file, options, block) {
+    const { keep, stats } = await evsBlocks(file, options, block);
+    return { tokens: frameSelection(file, keep, await gatherRows(file, keep, block)), keep, stats };
+  },
+  async fastvid(file, options, block) {
+    const plan = await fastvidBlocks(file, options, meanCosineHints(file), { block });
+    const { keep, stats } = plan;
+    if ((stats.context as number) === 0) return { tokens: frameSelection(file, keep, plan.features), keep, stats };
+    const outputOf = new Int32Array(file.frames * file.perFrame).fill(-1);
+    keep.forEach((i, o) => (outputOf[i] = o));
+    const assign = Int32Array.from(plan.assign, (target) => outputOf[target]!);
+    const tokens = mergeTokens(frameSkeleton(file), assign, keep.length, {
+      features: plan.features,
+      representative: keep,
+    });
+    return { tokens, keep, assign, representative: keep, stats };
+  },
 };
+
+/**
+ * Scores of a .npy's tokens block by block, as attentionScores gives them for
+ * the loaded file (no scores, no CLS: cosine to the mean of the token's frame).
+ */
+function meanCosineHints(file: NpyFrameFile): FrameHints {
+  return {
+    async scores(features, start, end) {
+      const frames = end - start;
+      const source = new Int32Array(frames * file.perFrame);
+      for (let f = 0; f < frames; f++) source.fill(f, f * file.perFrame, (f + 1) * file.perFrame);
+      const block: TokenSet = createTokenSet({
+        data: features,
+        n: frames * file.perFrame,
+        d: file.d,
+        sources: npyFrameSources(frames, file.perFrame),
+        source,
+      });
+      return attentionScores(block);
+    },
+  };
+}
 
 /**
  * Whether `method` runs on frame blocks (vtc reduce uses that path for every 3-D .npy input).
@@ -52,10 +88,8 @@ export async function reduceFramesFile(
   if (!rule) throw new Error(`${reducer.name}: no frame-block path`);
   const file: NpyFrameFile = await openNpyFrames(path);
   try {
-    const frames = block ?? blockFrames(file);
-    const { keep, stats } = await rule(file, options, frames);
-    const tokens = frameSelection(file, keep, await gatherRows(file, keep, frames));
-    const reduction: Reduction = { tokens, keep, stats };
+    const reduction = await rule(file, options, block ?? blockFrames(file));
+    const { tokens, stats } = reduction;
     const budget = stats.budget as number;
     const warnings =
       tokens.n > budget ? [`${reducer.name}: kept ${tokens.n} tokens, more than the budget ${budget}`] : [];

@@ -170,6 +170,41 @@ export function frameSelection(
   return createTokenSet({ data: rows, n: k, d, sources: npyFrameSources(frames, perFrame), source, row, col, origin });
 }
 
+/**
+ * The metadata of loadTokens(file) without its features (`data` is empty):
+ * for mergeTokens with explicit features, which reads only sizes, origins,
+ * sources and grid cells. O(n) integers, no floats.
+ *
+ * @example
+ * mergeTokens(frameSkeleton(file), assign, keep.length, { features, representative: keep });
+ */
+export function frameSkeleton(file: Pick<NpyFrameFile, 'frames' | 'perFrame' | 'd'>): TokenSet {
+  const { frames, perFrame, d } = file;
+  const n = frames * perFrame;
+  const { cols } = frameGrid(perFrame);
+  const source = new Int32Array(n);
+  const row = new Int32Array(n);
+  const col = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const p = i % perFrame;
+    source[i] = Math.floor(i / perFrame);
+    row[i] = Math.floor(p / cols);
+    col[i] = p % cols;
+  }
+  return {
+    n,
+    d,
+    data: new Float32Array(0),
+    source,
+    row,
+    col,
+    size: new Float64Array(n).fill(1),
+    origin: Array.from({ length: n }, (_, i) => Int32Array.of(i)),
+    sources: npyFrameSources(frames, perFrame),
+    meta: {},
+  };
+}
+
 export interface NpyStreamOptions {
   /** Shape after the leading (growing) dimension: [tokens, d] for frames, [d] for rows. */
   trailing: number[];

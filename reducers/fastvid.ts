@@ -3,7 +3,7 @@ import { matmulABt, topK } from '../core/linalg.js';
 import { batchedGramNative, meanPoolNative } from '../core/linalg-kernels.js';
 import { mergeTokens, resolveBudget, selectTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { attentionScores } from './attention.js';
-import { frameLayout } from './frames.js';
+import { blockFrames, type FrameBlockSource, forEachBlock, tokenSetFrames } from './frame-blocks.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 
 /** Options of `fastvid`; defaults are the reference's (LunarShen/FastVID, LLaVA-OneVision). */
@@ -94,139 +94,25 @@ export const fastvidReducer: Reducer<FastVidOptions> = {
   },
   native: ['batched_gram', 'mean_pool', 'gemm'],
   async run(tokens: TokenSet, options: FastVidOptions): Promise<Reduction> {
-    const { frames, perFrame } = frameLayout(tokens, 'fastvid');
-    const { budget, ratio } = resolveBudget(tokens.n, options, 'fastvid');
-    const params = fastvidParams(options);
-    const perFrameKept = Math.floor(budget / frames);
-    if (perFrameKept < 1)
-      throw new UsageError(
-        `fastvid: budget ${budget} is smaller than the number of frames (${frames}); every frame keeps at least one token`,
-        'E_RANGE',
-      );
-    const contextCount = Math.floor(perFrameKept * params.contextShare);
-    const salientCount = perFrameKept - contextCount;
-    const { n, d } = tokens;
-
-    const segments = dynamicSegments(
-      await frameGlobals(tokens, frames, perFrame),
-      frames,
-      d,
-      params.segments,
-      params.cutThreshold,
-    );
-    const anchorContext = anchorDistribution(segments, frames, contextCount, params.anchorStride);
-
+    const source = tokenSetFrames(tokens, 'fastvid');
     const { scores, from } = attentionScores(tokens);
-    const outputOf = new Int32Array(n).fill(-1);
-    // Kept tokens; for a context token, the tokens that joined it and its own weight w.
-    const kept = new Set<number>();
-    const joinedBy = new Map<number, { members: number[]; weight: number }>();
-    const assign = new Int32Array(n).fill(-1);
-    const filteredPerFrame: Int32Array[] = [];
-    for (let f = 0; f < frames; f++) {
-      const base = f * perFrame;
-      const salient = topK(scores.subarray(base, base + perFrame), salientCount);
-      const isSalient = new Uint8Array(perFrame);
-      for (const p of salient) {
-        isSalient[p] = 1;
-        kept.add(base + p);
-        assign[base + p] = base + p;
-      }
-      const filtered = new Int32Array(perFrame - salientCount);
-      let o = 0;
-      for (let p = 0; p < perFrame; p++) if (!isSalient[p]) filtered[o++] = base + p;
-      filteredPerFrame.push(filtered);
-    }
-
-    if (contextCount > 0) {
-      // The non-salient rows of every frame, frame after frame ([F·M, d]), their norms, and each
-      // frame's Gram matrix (one batched native MatMul): distances and cosines all come from these.
-      const M = perFrame - salientCount;
-      const rows = new Float32Array(frames * M * d);
-      filteredPerFrame.forEach((list, f) =>
-        list.forEach((i, r) => rows.set(tokens.data.subarray(i * d, (i + 1) * d), (f * M + r) * d)),
-      );
-      const norms = rowNorms(rows, frames * M, d);
-      const gram = await batchedGramNative(rows, frames, M, d);
-      const densityScores = Array.from({ length: frames }, (_, f) =>
-        densityPeakScores(gram.subarray(f * M * M, (f + 1) * M * M), norms.subarray(f * M, (f + 1) * M), M, d),
-      );
-      let offset = 0;
-      for (const length of segments) {
-        const segmentFrames = Array.from({ length }, (_, k) => offset + k);
-        const anchors = length === 1 ? segmentFrames : segmentFrames.filter((f) => anchorContext[f]! > contextCount);
-        // Members: every frame of the segment (just the anchor's own frame in a one-frame segment).
-        const memberIndices = concatInt(segmentFrames.map((f) => filteredPerFrame[f]!));
-        const memberCount = length * M;
-        for (const a of anchors) {
-          const count = Math.min(anchorContext[a]!, M);
-          const pickedLocal = topK(densityScores[a]!, count);
-          const targets = Int32Array.from(pickedLocal, (j) => filteredPerFrame[a]![j]!);
-          // dots[r, k] = member r · target k: the frame's Gram matrix, or one GEMM across the segment.
-          let dots: Float32Array;
-          if (length === 1) {
-            dots = new Float32Array(M * count);
-            const block = a * M * M;
-            for (let r = 0; r < M; r++)
-              for (let k = 0; k < count; k++) dots[r * count + k] = gram[block + r * M + pickedLocal[k]!]!;
-          } else {
-            const targetRows = new Float32Array(count * d);
-            pickedLocal.forEach((j, k) => targetRows.set(rows.subarray((a * M + j) * d, (a * M + j + 1) * d), k * d));
-            dots = (
-              await matmulABt(
-                { rows: memberCount, cols: d, data: rows.subarray(offset * M * d, (offset + length) * M * d) },
-                { rows: count, cols: d, data: targetRows },
-              )
-            ).data;
-          }
-          const joined = mostSimilarTarget(
-            dots,
-            norms.subarray(offset * M, (offset + length) * M),
-            Float64Array.from(pickedLocal, (j) => norms[a * M + j]!),
-            memberCount,
-            count,
-          );
-          const members = Array.from(targets, () => [] as number[]);
-          joined.forEach((k, r) => members[k]!.push(memberIndices[r]!));
-          targets.forEach((t, k) => {
-            kept.add(t);
-            joinedBy.set(t, {
-              members: members[k]!,
-              weight: Math.max(1 / (members[k]!.length + 1), params.mergeWeight),
-            });
-          });
-          // Primary assignment: frames of this anchor's window (a − p, a] (or the anchor's own frame).
-          const windowStart = length === 1 ? a : Math.max(offset, a - params.anchorStride + 1);
-          memberIndices.forEach((i, r) => {
-            const f = Math.floor(i / perFrame);
-            if (f >= windowStart && f <= a) assign[i] = targets[joined[r]!]!;
-          });
-          for (const t of targets) assign[t] = t;
-        }
-        offset += length;
-      }
-    }
-
-    const keep = Int32Array.from(kept).sort();
-    keep.forEach((i, o) => (outputOf[i] = o));
-    const stats = {
-      budget: keep.length,
-      ratio,
-      frames,
-      tokens_per_frame: perFrame,
-      per_frame: perFrameKept,
-      salient: salientCount,
-      context: contextCount,
-      segments,
-      anchor_context: Array.from(anchorContext),
-      score_source: from,
+    const { frames, perFrame } = source;
+    const cls = Array.from({ length: frames }, (_, f) => tokens.sources[tokens.source[f * perFrame]!]!.cls);
+    const hints: FrameHints = {
+      scores: async (_features, start, end) => ({ scores: scores.subarray(start * perFrame, end * perFrame), from }),
+      ...(cls.every((v) => v !== undefined) ? { cls: cls as Float32Array[] } : {}),
     };
-    if (contextCount === 0) return { tokens: selectTokens(tokens, keep), keep, stats };
-    // The DTM rule, for the features and every extra tensor alike.
-    const combine = (values: Float32Array, width: number): Float32Array => dtmMerge(values, width, keep, joinedBy);
-    const outputAssign = Int32Array.from(assign, (target) => outputOf[target]!);
+    const plan = await fastvidBlocks(source, options, hints, { members: true });
+    const { keep, stats } = plan;
+    if (!plan.joinedBy) return { tokens: selectTokens(tokens, keep), keep, stats };
+    const outputOf = new Int32Array(tokens.n).fill(-1);
+    keep.forEach((i, o) => (outputOf[i] = o));
+    // The DTM rule, for every extra tensor as for the features.
+    const joinedBy = plan.joinedBy;
+    const combine = (values: Float32Array, width: number): Float32Array => dtmMerge(values, width, keep, joinedBy, 0);
+    const outputAssign = Int32Array.from(plan.assign, (target) => outputOf[target]!);
     const merged = mergeTokens(tokens, outputAssign, keep.length, {
-      features: combine(tokens.data, d),
+      features: plan.features,
       representative: keep,
       combine,
     });
@@ -235,26 +121,244 @@ export const fastvidReducer: Reducer<FastVidOptions> = {
 };
 
 /**
+ * Longest segment fastvid works on at once (frames): a longer DySeg segment
+ * is cut into runs of this many frames (the last run shorter). The DTM step
+ * compares every token of a segment with the context tokens of each of its
+ * anchor frames (cost L²·P·ctx·d / p for L frames), and the block path holds
+ * one segment in memory; the reference samples at most 64 frames per video,
+ * so it never meets a longer segment and nothing changes there.
+ */
+export const MAX_SEGMENT_FRAMES = 64;
+
+/** What fastvid needs besides the features, for frames [start, end) of a block. */
+export interface FrameHints {
+  /** Per-token attention (or its stand-in) of the frames [start, end), from their features. */
+  scores(
+    features: Float32Array,
+    start: number,
+    end: number,
+  ): Promise<{ scores: Float32Array; from: 'score' | 'cls-cosine' | 'mean-cosine' }>;
+  /** Each frame's CLS vector, when every frame has one (DySeg uses it instead of the mean). */
+  cls?: Float32Array[];
+}
+
+/** The fastvid result before it becomes a TokenSet: kept tokens, their merged features, who joined whom. */
+export interface FastVidPlan {
+  /** Kept input tokens, ascending. */
+  keep: Int32Array;
+  /** Output features [keep.length, d] (DTM-merged context tokens, salient ones as they are). */
+  features: Float32Array;
+  /** For each input token, the kept input token it counts in (primary assignment). */
+  assign: Int32Array;
+  /** Tokens that joined each context token and its weight (only with `members`; undefined when no context tokens). */
+  joinedBy?: Map<number, { members: number[]; weight: number }>;
+  stats: Record<string, unknown>;
+}
+
+/**
+ * FastVID over a frame-block source. Block rule: pass 1 reads blocks of
+ * `blockFrames` frames for each frame's global feature and its tokens'
+ * scores (O(frames·d + n) kept); DySeg runs on the per-frame globals; pass 2
+ * reads one segment at a time (≤ MAX_SEGMENT_FRAMES frames) and does the
+ * salient pick, density peaks, DTM and the merged features of that segment.
+ *
+ * @example
+ * const plan = await fastvidBlocks(fileFrames, { ratio: 0.1 }, meanCosineHints);
+ */
+export async function fastvidBlocks(
+  source: FrameBlockSource,
+  options: FastVidOptions,
+  hints: FrameHints,
+  settings: { block?: number; members?: boolean } = {},
+): Promise<FastVidPlan> {
+  const { frames, perFrame, d } = source;
+  const n = frames * perFrame;
+  const block = settings.block ?? blockFrames(source);
+  const { budget, ratio } = resolveBudget(n, options, 'fastvid');
+  const params = fastvidParams(options);
+  const perFrameKept = Math.floor(budget / frames);
+  if (perFrameKept < 1)
+    throw new UsageError(
+      `fastvid: budget ${budget} is smaller than the number of frames (${frames}); every frame keeps at least one token`,
+      'E_RANGE',
+    );
+  const contextCount = Math.floor(perFrameKept * params.contextShare);
+  const salientCount = perFrameKept - contextCount;
+
+  // Pass 1: frame globals and token scores, a block at a time.
+  const globals = new Float64Array(frames * d);
+  const scores = new Float32Array(n);
+  let from: 'score' | 'cls-cosine' | 'mean-cosine' = 'mean-cosine';
+  await forEachBlock(source, block, async (features, start, end) => {
+    const blockScores = await hints.scores(features, start, end);
+    scores.set(blockScores.scores, start * perFrame);
+    from = blockScores.from;
+    globals.set(await frameGlobals(features, end - start, perFrame, d, hints.cls?.slice(start, end)), start * d);
+  });
+  const segments = capSegments(
+    dynamicSegments(globals, frames, d, params.segments, params.cutThreshold),
+    MAX_SEGMENT_FRAMES,
+  );
+  const anchorContext = anchorDistribution(segments, frames, contextCount, params.anchorStride);
+
+  const keepList: number[] = [];
+  const featureParts: Float32Array[] = [];
+  const assign = new Int32Array(n).fill(-1);
+  const joinedBy =
+    settings.members && contextCount > 0 ? new Map<number, { members: number[]; weight: number }>() : undefined;
+  // Pass 2: one segment at a time.
+  let offset = 0;
+  for (const length of segments) {
+    const base = offset * perFrame;
+    const data = await source.readFrames(offset, offset + length);
+    const kept = new Set<number>();
+    const segmentJoined = new Map<number, { members: number[]; weight: number }>();
+    const filteredPerFrame: Int32Array[] = [];
+    for (let f = offset; f < offset + length; f++) {
+      const first = f * perFrame;
+      const salient = topK(scores.subarray(first, first + perFrame), salientCount);
+      const isSalient = new Uint8Array(perFrame);
+      for (const p of salient) {
+        isSalient[p] = 1;
+        kept.add(first + p);
+        assign[first + p] = first + p;
+      }
+      const filtered = new Int32Array(perFrame - salientCount);
+      let o = 0;
+      for (let p = 0; p < perFrame; p++) if (!isSalient[p]) filtered[o++] = first + p;
+      filteredPerFrame.push(filtered);
+    }
+    if (contextCount > 0) {
+      // The non-salient rows of the segment, frame after frame ([L·M, d]), their norms, and each
+      // anchor frame's Gram matrix (one batched native MatMul): distances and cosines all come from these.
+      const M = perFrame - salientCount;
+      const rows = new Float32Array(length * M * d);
+      filteredPerFrame.forEach((list, k) =>
+        list.forEach((i, r) => rows.set(data.subarray((i - base) * d, (i - base + 1) * d), (k * M + r) * d)),
+      );
+      const norms = rowNorms(rows, length * M, d);
+      const segmentFrames = Array.from({ length }, (_, k) => offset + k);
+      const anchors = length === 1 ? segmentFrames : segmentFrames.filter((f) => anchorContext[f]! > contextCount);
+      const anchorRows = new Float32Array(anchors.length * M * d);
+      anchors.forEach((a, q) =>
+        anchorRows.set(rows.subarray((a - offset) * M * d, (a - offset + 1) * M * d), q * M * d),
+      );
+      const gram = await batchedGramNative(anchorRows, anchors.length, M, d);
+      const memberIndices = concatInt(filteredPerFrame);
+      const memberCount = length * M;
+      for (const [q, a] of anchors.entries()) {
+        const local = a - offset;
+        const anchorGram = gram.subarray(q * M * M, (q + 1) * M * M);
+        const density = densityPeakScores(anchorGram, norms.subarray(local * M, (local + 1) * M), M, d);
+        const count = Math.min(anchorContext[a]!, M);
+        const pickedLocal = topK(density, count);
+        const targets = Int32Array.from(pickedLocal, (j) => filteredPerFrame[local]![j]!);
+        // dots[r, k] = member r · target k: the frame's Gram matrix, or one GEMM across the segment.
+        let dots: Float32Array;
+        if (length === 1) {
+          dots = new Float32Array(M * count);
+          for (let r = 0; r < M; r++)
+            for (let k = 0; k < count; k++) dots[r * count + k] = anchorGram[r * M + pickedLocal[k]!]!;
+        } else {
+          const targetRows = new Float32Array(count * d);
+          pickedLocal.forEach((j, k) =>
+            targetRows.set(rows.subarray((local * M + j) * d, (local * M + j + 1) * d), k * d),
+          );
+          dots = (
+            await matmulABt({ rows: memberCount, cols: d, data: rows }, { rows: count, cols: d, data: targetRows })
+          ).data;
+        }
+        const joined = mostSimilarTarget(
+          dots,
+          norms,
+          Float64Array.from(pickedLocal, (j) => norms[local * M + j]!),
+          memberCount,
+          count,
+        );
+        const members = Array.from(targets, () => [] as number[]);
+        joined.forEach((k, r) => members[k]!.push(memberIndices[r]!));
+        targets.forEach((t, k) => {
+          kept.add(t);
+          segmentJoined.set(t, {
+            members: members[k]!,
+            weight: Math.max(1 / (members[k]!.length + 1), params.mergeWeight),
+          });
+        });
+        // Primary assignment: frames of this anchor's window (a − p, a] (or the anchor's own frame).
+        const windowStart = length === 1 ? a : Math.max(offset, a - params.anchorStride + 1);
+        memberIndices.forEach((i, r) => {
+          const f = Math.floor(i / perFrame);
+          if (f >= windowStart && f <= a) assign[i] = targets[joined[r]!]!;
+        });
+        for (const t of targets) assign[t] = t;
+      }
+    }
+    const segmentKeep = Int32Array.from(kept).sort();
+    featureParts.push(dtmMerge(data, d, segmentKeep, segmentJoined, base));
+    for (const t of segmentKeep) keepList.push(t);
+    if (joinedBy) for (const [t, entry] of segmentJoined) joinedBy.set(t, entry);
+    offset += length;
+  }
+  const keep = Int32Array.from(keepList);
+  const features = new Float32Array(keep.length * d);
+  let at = 0;
+  for (const part of featureParts) {
+    features.set(part, at);
+    at += part.length;
+  }
+  const stats = {
+    budget: keep.length,
+    ratio,
+    frames,
+    tokens_per_frame: perFrame,
+    per_frame: perFrameKept,
+    salient: salientCount,
+    context: contextCount,
+    segments,
+    anchor_context: Array.from(anchorContext),
+    score_source: from,
+  };
+  return { keep, features, assign, ...(joinedBy ? { joinedBy } : {}), stats };
+}
+
+/**
+ * Cuts segments longer than `cap` frames into runs of `cap` (the last run shorter).
+ *
+ * @example
+ * capSegments([3, 150], 64); // [3, 64, 64, 22]
+ */
+export function capSegments(segments: number[], cap: number): number[] {
+  const out: number[] = [];
+  for (let length of segments) {
+    for (; length > cap; length -= cap) out.push(cap);
+    out.push(length);
+  }
+  return out;
+}
+
+/**
  * Output rows in `keep` order: a salient token as it is; a context token t
  * as w·x_t + (1 − w)·mean(x of the tokens that joined it) (itself when none did).
+ * `values` starts at token `base` (a segment's rows, or 0 for the whole set).
  */
 function dtmMerge(
   values: Float32Array,
   width: number,
   keep: Int32Array,
   joinedBy: Map<number, { members: number[]; weight: number }>,
+  base: number,
 ): Float32Array {
   const out = new Float32Array(keep.length * width);
   const sum = new Float64Array(width);
   keep.forEach((t, o) => {
     const entry = joinedBy.get(t);
-    const own = values.subarray(t * width, (t + 1) * width);
+    const own = values.subarray((t - base) * width, (t - base + 1) * width);
     if (!entry) {
       out.set(own, o * width);
       return;
     }
     sum.fill(0);
-    for (const i of entry.members) for (let c = 0; c < width; c++) sum[c]! += values[i * width + c]!;
+    for (const i of entry.members) for (let c = 0; c < width; c++) sum[c]! += values[(i - base) * width + c]!;
     const div = Math.max(entry.members.length, 1);
     const w = entry.weight;
     for (let c = 0; c < width; c++) out[o * width + c] = w * own[c]! + (1 - w) * (sum[c]! / div);
@@ -280,13 +384,17 @@ function fastvidParams(options: FastVidOptions): Required<Pick<FastVidOptions, k
   return p;
 }
 
-/** Each frame's global feature [F, d]: its source's CLS vector when every frame has one, else the mean of its tokens. */
-async function frameGlobals(tokens: TokenSet, frames: number, perFrame: number): Promise<Float64Array> {
-  const { d, data } = tokens;
+/** Each frame's global feature [F, d] of a block of frames: its CLS vector when every frame has one, else the mean of its tokens. */
+async function frameGlobals(
+  data: Float32Array,
+  frames: number,
+  perFrame: number,
+  d: number,
+  cls: Float32Array[] | undefined,
+): Promise<Float64Array> {
   const out = new Float64Array(frames * d);
-  const cls = Array.from({ length: frames }, (_, f) => tokens.sources[tokens.source[f * perFrame]!]!.cls);
-  if (cls.every((v) => v !== undefined)) {
-    cls.forEach((v, f) => out.set(v!, f * d));
+  if (cls) {
+    cls.forEach((v, f) => out.set(v, f * d));
     return out;
   }
   const side = Math.round(Math.sqrt(perFrame));

@@ -9,6 +9,7 @@ import { reduceFramesFile } from '../../encoders/frame-reduce.js';
 import { encodeTokens, loadTokens } from '../../encoders/tokenfile.js';
 import { createNpyStream, frameSelection, npyShapeOf, openNpyFrames } from '../../encoders/tokenstream.js';
 import { evsBlocks, evsReducer } from '../../reducers/evs.js';
+import { fastvidReducer, MAX_SEGMENT_FRAMES } from '../../reducers/fastvid.js';
 import { gatherRows } from '../../reducers/frame-blocks.js';
 import { runCli, tempDir } from '../helpers.js';
 
@@ -155,4 +156,68 @@ test('vtc reduce --method evs on a 3-D .npy: block path writes the same file and
   const cut = await runCli(['reduce', '--in', path, '--method', 'evs', '--ratio', '0.25', '--out', out]);
   assert.equal(cut.code, 1);
   assert.match(cut.stderr, /evs: .*cli\.npy: truncated data: shape \(12, 16, 8\) needs 6144 bytes, file has 100/);
+});
+
+/** A video whose frames drift slowly (adjacent cosines near 1) with a jump at frame `cut`. */
+function driftingVideo(frames: number, perFrame: number, d: number, cut: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  const base = randomVideo(2, perFrame, d, seed + 1);
+  const out = new Float32Array(frames * perFrame * d);
+  for (let f = 0; f < frames; f++)
+    for (let i = 0; i < perFrame * d; i++)
+      out[f * perFrame * d + i] = base[(f < cut ? 0 : perFrame * d) + i]! + 0.15 * (rng.float() * 2 - 1);
+  return out;
+}
+
+test('fastvid on a file, segment by segment: same keep, assign, features and stats as in memory; long segments capped', async () => {
+  for (const [frames, perFrame, options] of [
+    [30, 9, { ratio: 0.3 }],
+    [30, 6, { ratio: 0.5, segments: 3, anchorStride: 2 }],
+    [80, 4, { ratio: 0.5, segments: 1, cutThreshold: -1 }],
+    [12, 9, { ratio: 0.3, contextShare: 0 }],
+  ] as const) {
+    const d = 8;
+    const path = join(dir, `fastvid-${frames}-${perFrame}.npy`);
+    writeFileSync(path, encodeNpy([frames, perFrame, d], driftingVideo(frames, perFrame, d, 17, frames + perFrame)));
+    const loaded = await loadTokens(path);
+    const memory = await fastvidReducer.run(loaded, options);
+    if (frames === 80) assert.deepEqual(memory.stats.segments, [MAX_SEGMENT_FRAMES, 80 - MAX_SEGMENT_FRAMES]);
+    for (const block of [1, 7]) {
+      const run = await reduceFramesFile(fastvidReducer, path, options, block);
+      const { reduction } = run;
+      assert.deepEqual(Array.from(reduction.keep!), Array.from(memory.keep!));
+      assert.deepEqual(reduction.stats, memory.stats);
+      if (memory.assign) assert.deepEqual(Array.from(reduction.assign!), Array.from(memory.assign));
+      assert.deepEqual(
+        encodeTokens(reduction.tokens, 'x.safetensors'),
+        encodeTokens(memory.tokens, 'x.safetensors'),
+        `${frames}×${perFrame} block ${block}`,
+      );
+    }
+  }
+});
+
+test('vtc reduce --method fastvid on a 3-D .npy: block path, same output file and JSON as in memory', async () => {
+  const path = join(dir, 'fastvid-cli.npy');
+  writeFileSync(path, encodeNpy([20, 16, 8], driftingVideo(20, 16, 8, 9, 21)));
+  const out = join(dir, 'fastvid-cli.safetensors');
+  const result = await runCli([
+    'reduce',
+    '--in',
+    path,
+    '--method',
+    'fastvid',
+    '--ratio',
+    '0.25',
+    '--out',
+    out,
+    '--json',
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  const json = JSON.parse(result.stdout);
+  const memory = await fastvidReducer.run(await loadTokens(path), { ratio: 0.25 });
+  assert.deepEqual(json.keep, Array.from(memory.keep!));
+  assert.deepEqual(json.assign, Array.from(memory.assign!));
+  assert.deepEqual(json.segments, memory.stats.segments);
+  assert.deepEqual(readFileSync(out), Buffer.from(encodeTokens(memory.tokens, out)));
 });
