@@ -6,6 +6,7 @@ import { isQwenTokenSet, qwenServingInput } from '../prompt/serving.js';
 import { encodeImage } from '../encoders/encode.js';
 import { readFrames, type VideoFrame } from '../encoders/ffmpeg.js';
 import { readImage } from '../encoders/image.js';
+import { encodeQwenImage, type QwenEncoder } from '../encoders/qwen.js';
 import { encodeFrames, tilesToFrameTokens } from '../encoders/video.js';
 import type { RgbImage, VisionEncoder } from '../encoders/types.js';
 import { getReducer, reducerNames } from '../reducers/index.js';
@@ -68,6 +69,12 @@ export interface PreparedInput {
 export interface MethodContext {
   /** Vision encoder for token-level methods (vLLM image_embeds). */
   encoder?: VisionEncoder;
+  /**
+   * A Qwen2.5-VL / Qwen3-VL tower for token-level methods instead of
+   * `encoder`: each image is encoded at its dynamic resolution and sent with
+   * `image_grid_thw` (full lattice) or positions (pruned), docs/qwen.md.
+   */
+  qwenEncoder?: QwenEncoder;
   /** Uniform frames of an uncompressed video input (default 16). */
   videoFrames?: number;
   /** Longest side of video frames (default 448). */
@@ -313,13 +320,17 @@ function reducerMethod(name: string): EvalMethod {
     level: 'token',
     unsupported: (sample) => (sample.images.length === 0 ? `${name} (token level) needs image inputs` : undefined),
     async prepare(sample, k, context) {
-      if (!context.encoder)
+      const { encoder, qwenEncoder } = context;
+      if (!encoder && !qwenEncoder)
         throw new UsageError(
           `method ${name} is token level: give a vision encoder (--encoder) and an endpoint started with --enable-mm-embeds`,
         );
       const embeds: PreparedEmbeds[] = [];
       for (const ref of sample.images) {
-        const tokens = await encodeImage('bytes' in ref ? ref.bytes : ref.path, { encoder: context.encoder });
+        const input = 'bytes' in ref ? ref.bytes : ref.path;
+        const tokens = qwenEncoder
+          ? await encodeQwenImage(input, { encoder: qwenEncoder })
+          : await encodeImage(input, { encoder: encoder! });
         const reduced =
           k === 1 ? tokens : (await reducer.run(tokens, { ratio: keptFraction(k), seed: context.seed ?? 0 })).tokens;
         embeds.push(embedsOf(reduced));
@@ -348,6 +359,10 @@ function videoReducerMethod(name: string): EvalMethod {
     unsupported: (sample) =>
       sample.video === undefined ? `${name} (token level, video) needs a video input` : undefined,
     async prepare(sample, k, context) {
+      if (context.qwenEncoder)
+        throw new UsageError(
+          `method ${name} (video, token level) with a Qwen tower is not supported by eval: Qwen videos are encoded as frame pairs with their own grid (use vtc encode + vtc reduce + vtc prompt)`,
+        );
       if (!context.encoder)
         throw new UsageError(
           `method ${name} is token level: give a vision encoder (--encoder) and an endpoint started with --enable-mm-embeds`,

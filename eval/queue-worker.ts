@@ -3,8 +3,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { z } from 'zod';
 import { UsageError, type VtcError } from '../core/errors.js';
 import { integer, number, parseOptions } from '../core/validate.js';
-import { loadEncoder } from '../encoders/encode.js';
-import type { VisionEncoder } from '../encoders/types.js';
+import { openTokenEncoder, type TokenEncoder } from './encoder.js';
 import { getMethod } from './methods.js';
 import { createEndpointModel, createOcrModel, type EvalModel } from './models.js';
 import { EndpointError } from '../client/openai.js';
@@ -209,7 +208,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   }
 
   const models = new Map<string, Promise<EvalModel>>();
-  const encoders = new Map<string, Promise<VisionEncoder>>();
+  const encoders = new Map<string, Promise<TokenEncoder>>();
   const summary: QueueWorkerSummary = { name, completed: 0, retried: 0, failed: 0, ms: 0 };
   let fatal: ((error: VtcError) => void) | undefined;
 
@@ -243,10 +242,10 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     }
     return model;
   };
-  const encoderFor = (spec: string): Promise<VisionEncoder> => {
+  const encoderFor = (spec: string): Promise<TokenEncoder> => {
     let encoder = encoders.get(spec);
     if (!encoder) {
-      encoder = loadEncoder(spec);
+      encoder = openTokenEncoder(spec);
       encoders.set(spec, encoder);
       encoder.catch(() => encoders.delete(spec));
     }
@@ -270,7 +269,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       const method = getMethod(data.method);
       const spec = options.encoder ?? config.encoder;
       const context = {
-        ...(method.level === 'token' && spec ? { encoder: await encoderFor(spec) } : {}),
+        ...(method.level === 'token' && spec ? tokenEncoderContext(await encoderFor(spec)) : {}),
         videoFrames: config.videoFrames,
         seed: config.seed,
       };
@@ -353,4 +352,12 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   );
   closed.catch(() => {});
   return { name, closed, close };
+}
+
+/** The context fields of an opened token encoder (only those that are set). */
+function tokenEncoderContext(opened: TokenEncoder): Pick<TokenEncoder, 'encoder' | 'qwenEncoder'> {
+  return {
+    ...(opened.encoder ? { encoder: opened.encoder } : {}),
+    ...(opened.qwenEncoder ? { qwenEncoder: opened.qwenEncoder } : {}),
+  };
 }

@@ -63,6 +63,6 @@ export function checkRunOptions(options: {
     );
   if (tokenLevel.length && !options.encoder)
     throw new UsageError(
-      `eval run: token-level methods (${tokenLevel.join(', ')}) need a vision encoder (encoder, --encoder: patch or an ONNX encoder folder)`,
+      `eval run: token-level methods (${tokenLevel.join(', ')}) need a vision encoder (encoder or qwenEncoder; --encoder: patch, an ONNX encoder folder or a Qwen tower folder)`,
     );
 }

@@ -308,7 +308,7 @@ export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> 
   checkRunOptions({
     methods: options.methods,
     model: options.model.name,
-    encoder: options.context?.encoder !== undefined,
+    encoder: options.context?.encoder !== undefined || options.context?.qwenEncoder !== undefined,
     concurrency,
     limit: options.limit,
   });

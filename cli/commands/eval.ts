@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { UsageError, VtcError } from '../../core/errors.js';
-import { loadEncoder } from '../../encoders/encode.js';
 import { getProfile } from '../../profiles/index.js';
 import { analyzeLogs } from '../../eval/analyze.js';
+import { openTokenEncoder } from '../../eval/encoder.js';
 import { summariseTasks, type TaskAnalysis } from '../../eval/groups.js';
 import { getMethod, methodNames } from '../../eval/methods.js';
 import {
@@ -186,7 +186,10 @@ function runSubcommand(): Command {
     .option('--limit <n>', 'only the first n samples', parseInteger('--limit'))
     .option('--shard <i/n>', 'run every n-th sample starting at the i-th (split a run across machines)')
     .option('--metric <name>', `scoring for rows without their own metric: ${METRICS.join(', ')}`, 'auto')
-    .option('--encoder <spec>', 'vision encoder for token-level methods: "patch" or an ONNX encoder folder')
+    .option(
+      '--encoder <spec>',
+      'vision encoder for token-level methods: "patch", an ONNX encoder folder, or a Qwen2.5-VL/Qwen3-VL tower folder (vtc-encoder.json with "family"; sends image_grid_thw or positions)',
+    )
     .option(
       '--embeds-format <fmt>',
       'image_embeds serialisation for token-level methods: npy, or torch (torch.save bytes, what stock vLLM decodes)',
@@ -281,7 +284,7 @@ ${QUEUE_RUN_HELP}`,
               maxTokens: opts.maxTokens,
               embedsFormat: opts.embedsFormat as EmbedsFormat,
             });
-      const encoder = opts.encoder ? await loadEncoder(opts.encoder) : undefined;
+      const tokenEncoder = opts.encoder ? await openTokenEncoder(opts.encoder) : undefined;
       const progress = createProgress();
       const controller = new AbortController();
       const onSignal = () => {
@@ -305,7 +308,8 @@ ${QUEUE_RUN_HELP}`,
           ...(shard ? { shard } : {}),
           metric,
           context: {
-            ...(encoder ? { encoder } : {}),
+            ...(tokenEncoder?.encoder ? { encoder: tokenEncoder.encoder } : {}),
+            ...(tokenEncoder?.qwenEncoder ? { qwenEncoder: tokenEncoder.qwenEncoder } : {}),
             videoFrames: opts.videoFrames,
             seed: opts.seed,
             profile: getProfile(opts.profile).name,
@@ -362,7 +366,7 @@ ${QUEUE_RUN_HELP}`,
         progress.stop();
         process.removeListener('SIGINT', onSignal);
         await model.close();
-        await encoder?.dispose();
+        await tokenEncoder?.dispose();
       }
     });
 }
