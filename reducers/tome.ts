@@ -147,22 +147,9 @@ async function bipartiteRounds(
       nextProt[k] = prot[s]!;
       sizeOut[k] = nextSize[s]!;
       firstOut[k] = nextFirst[s]!;
-      if (lastRound) continue;
-      // Running features are only the similarity metric; exact means are recomputed at the end.
-      const scale = nextSize[s] === size[s] ? 1 : size[s]! / nextSize[s]!;
-      const from = s * d;
-      const to = k * d;
-      if (scale === 1) nextFeats.set(feats.subarray(from, from + d), to);
-      else for (let c = 0; c < d; c++) nextFeats[to + c] = feats[from + c]! * scale;
     }
-    for (let e = 0; e < (lastRound ? 0 : merges); e++) {
-      const src = 2 * order[e]!;
-      const k = newIndex[target[src]!]!;
-      const w = size[src]! / sizeOut[k]!;
-      const from = src * d;
-      const to = k * d;
-      for (let c = 0; c < d; c++) nextFeats[to + c]! += w * feats[from + c]!;
-    }
+    if (!lastRound)
+      updateRunningFeatures(feats, nextFeats, d, survivors, size, sizeOut, order, merges, target, newIndex);
     for (let i = 0; i < tokens.n; i++) assign[i] = newIndex[target[assign[i]!]!]!;
     // The buffer just read becomes the next round's output (never the input's own array).
     if (!lastRound) {
@@ -177,6 +164,63 @@ async function bipartiteRounds(
     rounds++;
   }
   return { assign, count: m, rounds, representative: destination };
+}
+
+/**
+ * The next round's running features (only the similarity metric; exact means
+ * are recomputed at the end): survivor k = its own row × size/new size, then
+ * each A row merged into it (in merge order) added with weight size/new size,
+ * rounded to float32 after every step. Written one survivor at a time, all
+ * its merges in one pass (Math.fround keeps each step's float32 rounding, so
+ * the values equal adding one merge at a time into the Float32Array).
+ */
+function updateRunningFeatures(
+  feats: Float32Array,
+  next: Float32Array,
+  d: number,
+  survivors: Int32Array,
+  size: Float64Array,
+  nextSize: Float64Array,
+  order: Int32Array,
+  merges: number,
+  target: Int32Array,
+  newIndex: Int32Array,
+): void {
+  const count = survivors.length;
+  // The merged A rows of each survivor, in merge order (a stable counting sort by survivor).
+  const start = new Int32Array(count + 1);
+  for (let e = 0; e < merges; e++) start[newIndex[target[2 * order[e]!]!]! + 1]!++;
+  for (let k = 0; k < count; k++) start[k + 1]! += start[k]!;
+  const merged = new Int32Array(merges);
+  const fill = start.slice(0, count);
+  for (let e = 0; e < merges; e++) {
+    const src = 2 * order[e]!;
+    merged[fill[newIndex[target[src]!]!]!++] = src;
+  }
+  for (let k = 0; k < count; k++) {
+    const s = survivors[k]!;
+    const from = s * d;
+    const to = k * d;
+    const first = start[k]!;
+    const last = start[k + 1]!;
+    if (first === last) {
+      next.set(feats.subarray(from, from + d), to);
+      continue;
+    }
+    const scale = size[s]! / nextSize[k]!;
+    if (last - first === 1) {
+      const src = merged[first]! * d;
+      const w = size[merged[first]!]! / nextSize[k]!;
+      for (let c = 0; c < d; c++) next[to + c] = Math.fround(feats[from + c]! * scale) + w * feats[src + c]!;
+      continue;
+    }
+    for (let c = 0; c < d; c++) next[to + c] = feats[from + c]! * scale;
+    for (let p = first; p < last; p++) {
+      const src = merged[p]! * d;
+      const w = size[merged[p]!]! / nextSize[k]!;
+      for (let c = 0; c < d; c++) next[to + c]! += w * feats[src + c]!;
+    }
+  }
 }
 
 /**
