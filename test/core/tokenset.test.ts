@@ -161,3 +161,37 @@ test('sizes must be finite counts > 0: zero, negative and NaN sizes are rejected
     );
   }
 });
+
+test('mergeTokens: each output is the float64 size-weighted mean of its members added in index order (bitwise, groups of 1 to 7)', () => {
+  const n = 28;
+  const d = 5;
+  const data = Float32Array.from({ length: n * d }, (_, i) => Math.sin(i * 1.7) * (1 + (i % 11)));
+  const size = Float64Array.from({ length: n }, (_, i) => 0.3 + ((i * 7) % 5) / 3);
+  const tokens = createTokenSet({ data, n, d, size });
+  // outputs 0..6 with 1, 2, …, 7 members, interleaved
+  const groups = [
+    [3],
+    [0, 27],
+    [1, 2, 4],
+    [5, 9, 13, 17],
+    [6, 7, 8, 10, 11],
+    [12, 14, 15, 16, 18, 19],
+    [20, 21, 22, 23, 24, 25, 26],
+  ];
+  const assign = new Int32Array(n);
+  groups.forEach((members, o) => {
+    for (const i of members) assign[i] = o;
+  });
+  const merged = mergeTokens(tokens, assign, groups.length);
+  groups.forEach((members, o) => {
+    for (let c = 0; c < d; c++) {
+      let sum = 0;
+      let total = 0;
+      for (const i of members) {
+        sum += size[i]! * data[i * d + c]!;
+        total += size[i]!;
+      }
+      assert.ok(Object.is(merged.data[o * d + c], Math.fround(sum / total)), `output ${o}, dimension ${c}`);
+    }
+  });
+});
