@@ -23,8 +23,10 @@ export type { Matrix } from './linalg.js';
 export { OnnxGraph } from './onnx-graph.js';
 export { floatToHalf, halfToFloat } from './float16.js';
 export {
+  alternateBestMatch,
   bestCosineMatch,
   cosineGramNative,
+  cosineGramSymmetric,
   cosineRows,
   meanPoolNative,
   nearestCosineNeighbours,

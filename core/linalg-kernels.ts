@@ -365,6 +365,53 @@ export async function nearestCosineNeighbours(
 }
 
 /**
+ * The full n×n cosine matrix of the rows of x [n, d] (raw; L2-normalised
+ * natively like cosineGramNative) from the upper block triangle only: each
+ * row block [s, s+p) is multiplied against rows [s, n) (one native graph:
+ * Gemm and its transpose), the block is copied to rows [s, s+p) and its
+ * transpose to columns [s, s+p) of the rows below. About n²·d/2
+ * multiply-adds instead of n²·d; each value is the same dot product
+ * cosineGramNative computes (the same normalised rows, the same Gemm), so
+ * the matrices are equal value for value. Memory: the n×n result plus one
+ * block pair.
+ *
+ * @example
+ * const gram = await cosineGramSymmetric(x, 2880, 1024); // gram[i·n + j] = cos(xᵢ, xⱼ)
+ */
+export async function cosineGramSymmetric(x: Float32Array, n: number, d: number): Promise<Float32Array> {
+  if (x.length !== n * d || n < 1)
+    throw new ShapeError(`cosineGramSymmetric: expected X [${n}, ${d}] with n ≥ 1, got ${x.length} values`);
+  const unit = await unitRowsNative(x, n, d);
+  const s = await nativeSession('gram_block', () => {
+    const graph = new OnnxGraph('vtc_gram_block');
+    graph.input('A', ['p', 'd']).input('B', ['q', 'd']);
+    graph.node('Gemm', ['A', 'B'], ['S'], { transB: 1 });
+    graph.node('Transpose', ['S'], ['ST'], { perm: [1, 0] });
+    graph.output('S', ['p', 'q']).output('ST', ['q', 'p']);
+    return graph;
+  });
+  const gram = new Float32Array(n * n);
+  for (let start = 0; start < n; ) {
+    const q = n - start;
+    // A thin last block (a 1-row Gemm takes another kernel path, whose sums can differ in the last bit) joins this one.
+    const fit = tileRows(q, SIMILARITY_TILE_VALUES);
+    const p = q - fit < 64 ? q : fit;
+    const rows = unit.subarray(start * d, n * d);
+    const out = await s.run({
+      A: new ort.Tensor('float32', rows.subarray(0, p * d) as Float32Array<ArrayBuffer>, [p, d]),
+      B: new ort.Tensor('float32', rows as Float32Array<ArrayBuffer>, [q, d]),
+    });
+    const block = out.S!.data as Float32Array;
+    const transposed = out.ST!.data as Float32Array;
+    // Below the block first, then the block itself, so the diagonal block keeps the Gemm's own values.
+    for (let c = 0; c < q; c++) gram.set(transposed.subarray(c * p, (c + 1) * p), (start + c) * n + start);
+    for (let r = 0; r < p; r++) gram.set(block.subarray(r * q, (r + 1) * q), (start + r) * n + start);
+    start += p;
+  }
+  return gram;
+}
+
+/**
  * Rows `which` of the cosine matrix of `unit` (L2-normalised rows): a
  * [which.length, n] block, one native GEMM. DivPrune's greedy steps and
  * k-means++ seeding need only these rows, never the n×n matrix.
@@ -488,6 +535,7 @@ export type NativeKernel =
   | 'best_cosine_match'
   | 'alternate_match'
   | 'cosine_gram'
+  | 'gram_block'
   | 'mean_pool'
   | 'unit_rows'
   | 'nearest_tile'
@@ -513,6 +561,7 @@ export async function warmUpKernels(kernels: readonly NativeKernel[]): Promise<n
     else if (kernel === 'best_cosine_match') await bestCosineMatch(x, 2, x, 2, 2, new Float32Array(2));
     else if (kernel === 'alternate_match') await alternateBestMatch(x, 2, 2);
     else if (kernel === 'cosine_gram') await cosineGramNative(x, 2, 2);
+    else if (kernel === 'gram_block') await cosineGramSymmetric(x, 2, 2);
     else if (kernel === 'mean_pool') await meanPoolNative(Float32Array.of(1, 2, 3, 4), 1, 2, 2, 2, 1);
     else if (kernel === 'unit_rows') await unitRowsNative(x, 2, 2);
     else if (kernel === 'vec_mat') await vecMatNative(Float32Array.of(1, 0), x, 2, 2);

@@ -4,7 +4,7 @@ import { mergeTokens, resolveBudget, type Reduction, type TokenSet } from '../co
 import { checkFeatureSize } from '../core/linalg.js';
 import {
   bestCosineMatch,
-  cosineGramNative,
+  cosineGramSymmetric,
   cosineRows,
   SIMILARITY_TILE_VALUES,
   unitRowsNative,
@@ -51,7 +51,8 @@ export const CLUSTER_TOLERANCE = 1e-4;
  * whose n×n cosine matrix fits in one 64 MiB tile (n ≤ 4096) and costs less
  * than the iterations (n ≤ k·(iterations + 1)) run on that matrix instead
  * (`sphericalKMeans`: point×centroid similarities as exact sums of Gram rows,
- * updated only for points that move).
+ * updated only for points that move); that matrix comes from its upper block
+ * triangle (`cosineGramSymmetric`, n²·d/2 multiply-adds, the same values).
  *
  * @example
  * const { tokens, assign } = await clusterReducer.run(tokens576, { budget: 64, seed: 1 });
@@ -71,7 +72,7 @@ export const clusterReducer: Reducer<ClusterOptions> = {
       default: CLUSTER_TOLERANCE,
     },
   },
-  native: ['cosine_gram', 'unit_rows', 'gemm', 'best_cosine_match'],
+  native: ['unit_rows', 'gram_block', 'gemm', 'best_cosine_match'],
   async run(tokens: TokenSet, options: ClusterOptions): Promise<Reduction> {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'cluster');
     const iterations = options.iterations ?? CLUSTER_ITERATIONS;
@@ -87,7 +88,7 @@ export const clusterReducer: Reducer<ClusterOptions> = {
     // Small inputs: the whole Gram matrix fits in one similarity tile and costs n²·d once instead of n·k·d per iteration.
     const result =
       n * n <= SIMILARITY_TILE_VALUES && n <= budget * (iterations + 1)
-        ? sphericalKMeans((await cosineGramNative(tokens.data, n, d)).gram, n, tokens.size, budget, kMeansOptions)
+        ? sphericalKMeans(await cosineGramSymmetric(tokens.data, n, d), n, tokens.size, budget, kMeansOptions)
         : await sphericalKMeansBlocked(tokens.data, n, d, tokens.size, budget, kMeansOptions);
     const assign = orderBySmallestOrigin(result.assign, budget, tokens);
     const representative = nearestToCentroid(tokens, assign, budget);

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { alternateBestMatch, bestCosineMatch, cosineGramNative } from '../../core/linalg-kernels.js';
+import {
+  alternateBestMatch,
+  bestCosineMatch,
+  cosineGramNative,
+  cosineGramSymmetric,
+} from '../../core/linalg-kernels.js';
 import { assertClose, randomTokens } from '../reducers/fixtures.js';
 
 test('bestCosineMatch: cosine arg-max per row, first index on ties, −∞ bias excludes columns, zero rows give 0', async () => {
@@ -63,5 +68,21 @@ test('alternateBestMatch: even rows against odd rows, the same values as bestCos
   await assert.rejects(
     alternateBestMatch(x, 5, 2, new Float32Array(3)),
     /alternateBestMatch: expected X \[5, 2\] with m ≥ 2 and bias \[2\]; got 10 values and a bias of 3/,
+  );
+});
+
+test('cosineGramSymmetric: the cosine matrix from its upper block triangle equals cosineGramNative value for value', async () => {
+  // 257 and 513: a 1-row last block would take another Gemm path, so it joins the block before it; 700: three blocks
+  for (const n of [1, 3, 257, 513, 700]) {
+    const { data } = randomTokens(n, 7, n);
+    if (n > 3) data.copyWithin(5 * 7, 0, 7); // a duplicate row: cos 1 off the diagonal
+    const reference = (await cosineGramNative(data, n, 7)).gram;
+    const gram = await cosineGramSymmetric(data, n, 7);
+    assert.equal(gram.length, n * n);
+    for (let i = 0; i < n * n; i++) assert.ok(Object.is(gram[i], reference[i]), `n = ${n}, value ${i}`);
+  }
+  await assert.rejects(
+    cosineGramSymmetric(new Float32Array(5), 2, 3),
+    /cosineGramSymmetric: expected X \[2, 3\] with n ≥ 1, got 5 values/,
   );
 });
