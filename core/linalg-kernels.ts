@@ -547,8 +547,9 @@ export type NativeKernel =
  * Creates the onnxruntime sessions of `kernels` and runs each once on a tiny
  * input (the runtime's environment, the session's thread pool and first-run
  * allocations are what a cold call pays). Returns the milliseconds spent.
- * `vtc reduce` starts this while it reads the input file, so the reduction's
- * `ms` is the method's own time and the set-up is reported beside it.
+ * `vtc reduce` runs this after reading the input and before timing the
+ * method, and reports it beside the method's `ms` as `native_setup_ms` (a
+ * cold call costs both: nothing overlaps it).
  *
  * @example
  * const setupMs = await warmUpKernels(['best_cosine_match']);

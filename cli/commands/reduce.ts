@@ -38,7 +38,7 @@ export function reduceCommand(): Command {
     )
     .option(
       '--json',
-      'print one JSON object {method, ratio, budget, n_in, n_padding, n_out, d, <method stats>, warnings, native_setup_ms, keep?, assign?, representative?, ms (the method alone; onnxruntime set-up overlaps reading the input and is native_setup_ms)}',
+      'print one JSON object {method, ratio, budget, n_in, n_padding, n_out, d, <method stats>, warnings, native_setup_ms (onnxruntime set-up after the input is read: environment, sessions, one tiny run per kernel; not overlapped), keep?, assign?, representative?, ms (the method alone, after the set-up; a cold call costs native_setup_ms + ms)}',
     );
   addMethodOptions(command);
   addQueryTextOptions(command);
@@ -82,9 +82,6 @@ pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
       throw new UsageError(
         `${reducer.name}: --out ${outPath}: unsupported output extension ${JSON.stringify(outExt)} (expected .npy or .safetensors)`,
       );
-    // onnxruntime's set-up (environment, sessions, first runs) proceeds while the input is read; reported as native_setup_ms.
-    const setup = warmUpKernels(reducer.native ?? []);
-    setup.catch(() => undefined); // a failing input file is the error to report; the set-up's own failure surfaces at the await below
     const inPath = String(opts.in);
     // Temporal methods read a 3-D .npy a block of frames at a time (bounded memory, same result as in memory).
     const blocked =
@@ -92,7 +89,10 @@ pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
       hasBlockPath(reducer.name) &&
       (await withMethod(reducer.name, () => npyShapeOf(inPath)))?.length === 3;
     const tokens = blocked ? undefined : await withMethod(reducer.name, () => loadTokens(inPath));
-    const setupMs = await setup;
+    // onnxruntime's set-up (environment, sessions, one tiny run per kernel the method declares) runs here, after the
+    // input is read and before the clock of `ms` starts. It is not overlapped with the read (onnxruntime-node creates
+    // and runs sessions on the main thread), so a cold call costs native_setup_ms + ms; both are reported.
+    const setupMs = await warmUpKernels(reducer.native ?? []);
     const spec = { ratio: opts.ratio as number | undefined, budget: opts.budget as number | undefined };
     const methodValues = await withTextQuery(reducer, opts, await loadMethodOptions(reducer, opts));
     const options: Record<string, unknown> = {
