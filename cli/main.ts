@@ -12,6 +12,7 @@ import { promptCommand } from './commands/prompt.js';
 import { reduceCommand } from './commands/reduce.js';
 import { renderCommand } from './commands/render.js';
 import { tokensCommand } from './commands/tokens.js';
+import { exportCommand } from './commands/export.js';
 import { videoQaCommand } from './commands/video-qa.js';
 import { configureCommand, reportError } from './run.js';
 
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
     reduceCommand(),
     compressCommand(),
     promptCommand(),
+    exportCommand(),
     renderCommand(),
     videoQaCommand(),
     askCommand(),

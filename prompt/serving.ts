@@ -15,7 +15,12 @@ import { visualInput } from './qwen.js';
  *   that places each embedding at its own position (docs/qwen.md).
  */
 export interface QwenServingInput {
-  /** Embeddings [n, d] in raster order of the kept positions. */
+  /**
+   * Embeddings in raster order of the kept positions: [n, d], or for
+   * Qwen3-VL sets with DeepStack [n, d·(1 + k)] — each row the main features
+   * then `extra.deepstack_0 … deepstack_{k−1}`, the layout vLLM splits back
+   * into the main and multiscale parts.
+   */
   data: Float32Array;
   shape: [number, number];
   /** The grid to send with the embeddings when the kept set is a full lattice. */
@@ -52,16 +57,33 @@ export function qwenServingInput(
       positions[3 * a + 2]! - positions[3 * b + 2]!,
   );
   const { d } = tokens;
-  const data = new Float32Array(tokens.n * d);
+  const parts = [{ values: tokens.data, width: d }, ...deepstackParts(tokens)];
+  const width = parts.reduce((sum, part) => sum + part.width, 0);
+  const data = new Float32Array(tokens.n * width);
   const ordered = new Int32Array(3 * tokens.n);
   rows.forEach((row, j) => {
-    data.set(tokens.data.subarray(row * d, (row + 1) * d), j * d);
+    let at = j * width;
+    for (const part of parts) {
+      data.set(part.values.subarray(row * part.width, (row + 1) * part.width), at);
+      at += part.width;
+    }
     ordered.set(positions.subarray(3 * row, 3 * row + 3), 3 * j);
   });
-  const input: QwenServingInput = { data, shape: [tokens.n, d], positions: ordered, sourceGrid, rows };
+  const input: QwenServingInput = { data, shape: [tokens.n, width], positions: ordered, sourceGrid, rows };
   const lattice = fullLattice(ordered, tokens.n, sourceGrid);
   if (lattice) input.grid = [sourceGrid[0], 2 * lattice.rows, 2 * lattice.cols];
   return input;
+}
+
+/** The DeepStack tensors of a Qwen3-VL set in level order (deepstack_0, deepstack_1, …), each n×width. */
+function deepstackParts(tokens: TokenSet): { values: Float32Array; width: number }[] {
+  const names = Object.keys(tokens.extra ?? {})
+    .filter((name) => /^deepstack_\d+$/.test(name))
+    .sort((a, b) => Number(a.slice(10)) - Number(b.slice(10)));
+  return names.map((name) => {
+    const values = tokens.extra![name]!;
+    return { values, width: values.length / tokens.n };
+  });
 }
 
 /**

@@ -1,0 +1,90 @@
+import { strict as assert } from 'node:assert';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { decodeNpy } from '../../core/npy.js';
+import { createTokenSet, type TokenSet } from '../../core/tokenset.js';
+import { saveTokens } from '../../encoders/tokenfile.js';
+import { runCli, tempDir } from '../helpers.js';
+import { qwenTokens } from '../prompt/fixtures.js';
+
+const dir = tempDir('vtc-export-');
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A Qwen3-VL image, 4×4 merged grid (image_grid_thw 1,8,8), d = 2, with two DeepStack levels of width 1. */
+function qwen3Image(): TokenSet {
+  const base = qwenTokens('image', [1, 8, 8]);
+  return createTokenSet({
+    ...base,
+    extra: {
+      deepstack_1: Float32Array.from({ length: 16 }, (_, i) => 1000 + i),
+      deepstack_0: Float32Array.from({ length: 16 }, (_, i) => 100 + i),
+    },
+    meta: { ...base.meta, family: 'qwen3-vl' },
+  });
+}
+
+function payload(path: string): { type: string; image_embeds: Record<string, string> } {
+  return JSON.parse(readFileSync(path, 'utf8'));
+}
+
+test('vtc export: a pooled Qwen3-VL set → image_embeds rows [main | deepstack_0 | deepstack_1] + image_grid_thw', async () => {
+  const input = join(dir, 'q3.safetensors');
+  await saveTokens(input, qwen3Image());
+  const pooled = join(dir, 'pooled.safetensors');
+  const reduced = await runCli(['reduce', '--in', input, '--method', 'pool', '--ratio', '0.25', '--out', pooled]);
+  assert.equal(reduced.code, 0, reduced.stderr);
+  const out = join(dir, 'part.json');
+  const r = await runCli(['export', pooled, '--out', out, '--embeds-format', 'npy', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), {
+    tokens: pooled,
+    kind: 'image',
+    family: 'qwen3-vl',
+    rows: 4,
+    width: 4,
+    grid: [1, 4, 4],
+    positions: false,
+    deepstack: 2,
+    format: 'npy',
+    out,
+  });
+  const part = payload(out);
+  assert.equal(part.type, 'image_embeds');
+  assert.deepEqual(Object.keys(part.image_embeds), ['image_embeds', 'image_grid_thw']);
+  const embeds = decodeNpy(new Uint8Array(Buffer.from(part.image_embeds.image_embeds!, 'base64')));
+  assert.deepEqual(embeds.shape, [4, 4]);
+  // 2×2 means of the 4×4 grid (features k = 0…31 in pairs, DeepStack 100 + i, 1000 + i): cell (0, 0) holds tokens 0, 1, 4, 5.
+  assert.deepEqual(
+    [...embeds.data.subarray(0, 4)],
+    [(0 + 2 + 8 + 10) / 4, (1 + 3 + 9 + 11) / 4, 100 + (0 + 1 + 4 + 5) / 4, 1000 + (0 + 1 + 4 + 5) / 4],
+  );
+});
+
+test('vtc export: a pruned set carries image_positions; bad flags and non-JSON outputs exit 2', async () => {
+  const input = join(dir, 'q25.safetensors');
+  await saveTokens(input, qwenTokens('image', [1, 8, 8]));
+  const kept = join(dir, 'kept.safetensors');
+  assert.equal(
+    (await runCli(['reduce', '--in', input, '--method', 'random', '--budget', '3', '--seed', '2', '--out', kept])).code,
+    0,
+  );
+  const out = join(dir, 'pruned.json');
+  const r = await runCli(['export', kept, '--out', out, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const summary = JSON.parse(r.stdout);
+  assert.deepEqual(
+    [summary.rows, summary.width, summary.grid, summary.positions, summary.format],
+    [3, 2, null, true, 'torch'],
+  );
+  const part = payload(out);
+  assert.deepEqual(Object.keys(part.image_embeds), ['image_embeds', 'image_positions']);
+  const positions = Buffer.from(part.image_embeds.image_positions!, 'base64');
+  assert.ok(positions.includes(Buffer.from('LongStorage')), 'positions are a torch int64 tensor');
+  const format = await runCli(['export', kept, '--out', out, '--embeds-format', 'pt']);
+  assert.equal(format.code, 2);
+  assert.match(format.stderr, /export: --embeds-format must be one of torch, npy, got "pt"/);
+  const ext = await runCli(['export', kept, '--out', join(dir, 'part.npy')]);
+  assert.equal(ext.code, 2);
+  assert.match(ext.stderr, /export: --out .*part\.npy: the payload is JSON, expected a \.json file/);
+});
