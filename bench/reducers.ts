@@ -102,9 +102,13 @@ function operationCount(
 ): string | undefined {
   const { n, d } = tokens;
   if (method === 'cdpruner') {
-    // Cosine Gram n²·d (one native GEMM) + greedy Σ_{t<B} t·n (one native vector × matrix per pick).
-    const greedy = (n * outputCount * (outputCount - 1)) / 2;
-    return `${giga(n * n * d)} MAC Gram + ${giga(greedy)} MAC greedy`;
+    // Kernel rows: the whole cosine Gram n²·d up to 4096 tokens (one native GEMM), beyond that one GEMV n·d per
+    // row the greedy asked for (stats.kernel_rows ≤ rank + 1); greedy updates Σ_{t<rows} t·n (vector × matrix per pick).
+    const rows = stats.kernel_rows as number;
+    const kernel = stats.full_gram
+      ? `${giga(n * n * d)} MAC Gram`
+      : `${giga(rows * n * d)} MAC for ${rows} kernel rows`;
+    return `${kernel} + ${giga((n * rows * (rows - 1)) / 2)} MAC greedy`;
   }
   if (method === 'vispruner') {
     const tiles = (stats.budgets as number[]).length;

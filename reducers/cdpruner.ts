@@ -74,7 +74,13 @@ export const cdprunerReducer: Reducer<CDPrunerOptions> = {
     const relevance = options.query === undefined ? undefined : await queryRelevance(tokens, options.query);
     const q = relevance ? kernelWeights(relevance, options.theta) : undefined;
     const rows = await similarityRows(tokens);
-    const order = await greedyDppMap(rows.row, rows.unitDiagonal, tokens.n, budget, q);
+    // Kernel rows the greedy asked for: one per pick that updated d² (at most the kernel's rank).
+    let kernelRows = 0;
+    const countedRow = (j: number) => {
+      kernelRows++;
+      return rows.row(j);
+    };
+    const order = await greedyDppMap(countedRow, rows.unitDiagonal, tokens.n, budget, q);
     const keep = Int32Array.from(order).sort();
     return {
       tokens: selectTokens(tokens, keep),
@@ -84,6 +90,8 @@ export const cdprunerReducer: Reducer<CDPrunerOptions> = {
         ratio,
         first_pick: order[0],
         conditional: q !== undefined,
+        kernel_rows: kernelRows,
+        full_gram: tokens.n * tokens.n <= SIMILARITY_TILE_VALUES,
         ...(options.theta !== undefined ? { theta: options.theta } : {}),
       },
     };

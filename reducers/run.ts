@@ -1,5 +1,6 @@
 import { resolveBudget, selectTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { UsageError } from '../core/errors.js';
+import { checkFeatureSize } from '../core/linalg.js';
 import { anyresUnpadLayout } from './anyres-unpad.js';
 import { reducePerFrame } from './per-frame.js';
 import type { AnyReducer, BaseReduceOptions } from './types.js';
@@ -62,6 +63,8 @@ export async function runReducer(reducer: AnyReducer, tokens: TokenSet, runOptio
         ? { ratio: options.ratio }
         : {};
   const { budget: resolved, ratio } = resolveBudget(nIn, spec, reducer.name);
+  // Every method holds the features plus working memory of their size or more: refuse beyond the limit up front.
+  checkFeatureSize(nIn, tokens.d, reducer.name);
   let reduction: Reduction;
   if (perFrame) {
     if (validIndices)
@@ -79,6 +82,11 @@ export async function runReducer(reducer: AnyReducer, tokens: TokenSet, runOptio
   }
   const budget = typeof reduction.stats.budget === 'number' ? reduction.stats.budget : resolved;
   const warnings: string[] = [];
+  if (budget > resolved) {
+    warnings.push(
+      `${reducer.name}: the method's own budget rule keeps ${budget} tokens, more than the ${resolved} asked for (docs/methods.md: ${reducer.scope === 'video' ? 'at least one frame' : 'per-tile or per-frame rounding, at least one token each'})`,
+    );
+  }
   if (reduction.tokens.n > budget) {
     warnings.push(
       `${reducer.name}: kept ${reduction.tokens.n} tokens, more than the budget ${budget}${options.kernel !== undefined ? ` (the explicit --kernel ${options.kernel} decides the count)` : ''}`,
