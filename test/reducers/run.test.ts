@@ -102,3 +102,36 @@ test('representatives of a merge on a padded bundle index the input tokens (not 
     assert.equal(run.reduction.tokens.source[o], tokens.source[input]);
   }
 });
+
+test('every method refuses features beyond the size limit before it runs, naming the size and the limit', async () => {
+  // Only n and d are read before the refusal, so the set needs no real feature buffer.
+  const huge = { ...randomTokens(4, 2, 1), n: 300_000, d: 1024 };
+  for (const name of reducerNames()) {
+    await assert.rejects(
+      runReducer(getReducer(name), huge, { ratio: 0.1 }),
+      (e: Error & { code?: string }) =>
+        e.code === 'E_TOO_LARGE' &&
+        e.message ===
+          `${name}: n·d = 300000×1024 = 307,200,000 feature values (1.1 GiB of float32) exceeds the limit of 268,435,456 (1 GiB); reduce per segment or frame first`,
+    );
+  }
+});
+
+test("a method whose own rule keeps more than asked says so: evs keeps at least one frame's worth", async () => {
+  const video = randomTokens(4 * 9, 3, 5);
+  video.sources = Array.from({ length: 4 }, (_, f) => ({
+    kind: 'frame' as const,
+    index: f,
+    rows: 3,
+    cols: 3,
+    time: f,
+  }));
+  video.source = Int32Array.from({ length: 36 }, (_, i) => Math.floor(i / 9));
+  video.row = Int32Array.from({ length: 36 }, (_, i) => Math.floor((i % 9) / 3));
+  video.col = Int32Array.from({ length: 36 }, (_, i) => i % 3);
+  const run = await runReducer(getReducer('evs'), video, { budget: 4 });
+  assert.equal(run.n_out, 9);
+  assert.deepEqual(run.warnings, [
+    "evs: the method's own budget rule keeps 9 tokens, more than the 4 asked for (docs/methods.md: at least one frame)",
+  ]);
+});
