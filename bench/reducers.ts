@@ -97,7 +97,6 @@ function giga(count: number): string {
 function operationCount(
   method: string,
   tokens: TokenSet,
-  outputCount: number,
   stats: Record<string, unknown>,
 ): string | undefined {
   const { n, d } = tokens;
@@ -199,7 +198,7 @@ export const reducersBenchmark: Benchmark = {
           cpu_ms: Number(cpuMs.toFixed(2)),
         };
         if (typeof iterations === 'number') extra.iterations = iterations;
-        const ops = operationCount(reducer.name, input.tokens, outputCount, stats);
+        const ops = operationCount(reducer.name, input.tokens, stats);
         if (ops) extra.operations = ops;
         const target = input.label.startsWith('b')
           ? TARGETS_B[reducer.name]
