@@ -94,11 +94,7 @@ function giga(count: number): string {
  * multiply-adds (MAC) next to the time: what the kernel has to do, so a time
  * can be read as a rate. Derived from the shapes and the reduction's stats.
  */
-function operationCount(
-  method: string,
-  tokens: TokenSet,
-  stats: Record<string, unknown>,
-): string | undefined {
+function operationCount(method: string, tokens: TokenSet, stats: Record<string, unknown>): string | undefined {
   const { n, d } = tokens;
   if (method === 'cdpruner') {
     // Kernel rows: the whole cosine Gram n²·d up to 4096 tokens (one native GEMM), beyond that one GEMV n·d per
