@@ -373,7 +373,7 @@ export async function nearestCosineNeighbours(
  * multiply-adds instead of n²·d; each value is the same dot product
  * cosineGramNative computes (the same normalised rows, the same Gemm), so
  * the matrices are equal value for value. Memory: the n×n result plus one
- * block pair.
+ * pair of block buffers that onnxruntime writes into (no allocation per block).
  *
  * @example
  * const gram = await cosineGramSymmetric(x, 2880, 1024); // gram[i·n + j] = cos(xᵢ, xⱼ)
@@ -390,23 +390,37 @@ export async function cosineGramSymmetric(x: Float32Array, n: number, d: number)
     graph.output('S', ['p', 'q']).output('ST', ['q', 'p']);
     return graph;
   });
-  const gram = new Float32Array(n * n);
+  // Row blocks first, so one pair of output buffers (the largest block's size) serves every block.
+  const blocks: Array<{ start: number; p: number; q: number }> = [];
   for (let start = 0; start < n; ) {
     const q = n - start;
     // A thin last block (a 1-row Gemm takes another kernel path, whose sums can differ in the last bit) joins this one.
     const fit = tileRows(q, SIMILARITY_TILE_VALUES);
     const p = q - fit < 64 ? q : fit;
+    blocks.push({ start, p, q });
+    start += p;
+  }
+  const largest = Math.max(...blocks.map(({ p, q }) => p * q));
+  const blockBuffer = new Float32Array(largest);
+  const transposedBuffer = new Float32Array(largest);
+  const gram = new Float32Array(n * n);
+  for (const { start, p, q } of blocks) {
     const rows = unit.subarray(start * d, n * d);
-    const out = await s.run({
-      A: new ort.Tensor('float32', rows.subarray(0, p * d) as Float32Array<ArrayBuffer>, [p, d]),
-      B: new ort.Tensor('float32', rows as Float32Array<ArrayBuffer>, [q, d]),
-    });
-    const block = out.S!.data as Float32Array;
-    const transposed = out.ST!.data as Float32Array;
+    const block = blockBuffer.subarray(0, p * q);
+    const transposed = transposedBuffer.subarray(0, p * q);
+    await s.run(
+      {
+        A: new ort.Tensor('float32', rows.subarray(0, p * d) as Float32Array<ArrayBuffer>, [p, d]),
+        B: new ort.Tensor('float32', rows as Float32Array<ArrayBuffer>, [q, d]),
+      },
+      {
+        S: new ort.Tensor('float32', block as Float32Array<ArrayBuffer>, [p, q]),
+        ST: new ort.Tensor('float32', transposed as Float32Array<ArrayBuffer>, [q, p]),
+      },
+    );
     // Below the block first, then the block itself, so the diagonal block keeps the Gemm's own values.
     for (let c = 0; c < q; c++) gram.set(transposed.subarray(c * p, (c + 1) * p), (start + c) * n + start);
     for (let r = 0; r < p; r++) gram.set(block.subarray(r * q, (r + 1) * q), (start + r) * n + start);
-    start += p;
   }
   return gram;
 }
