@@ -145,7 +145,7 @@ export function encodeCommand(): Command {
     )
     .requiredOption(
       '--out <file>',
-      'output: .safetensors (AnyRes: the bundle of thumbnail, crops and their CLS scores; else tokens, sizes, source, grid_pos, scores) or .npy [n, d]',
+      'output: .safetensors (AnyRes: the bundle of thumbnail, crops and their CLS scores; else tokens, sizes, source, grid_pos, scores) or .npy ([n, d]; a video [frames, tokens, d], streamed a batch of frames at a time so memory does not grow with its length)',
     )
     .option('--dtype <t>', 'output float type: float32 or float16', 'float32')
     .option(
