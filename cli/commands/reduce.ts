@@ -63,6 +63,7 @@ cell output o took (merges).
 evs and fastvid read a 3-D .npy [frames, tokens, d] a block of frames at a
 time (64 MiB of features; fastvid also one segment of ≤ 64 frames), never the
 whole file: the same result as in memory, for videos of any length.
+
 On a bundle every method works on the thumbnail + the unpadded crop tokens, as
 LLaVA-NeXT does before its LLM: n_in counts those, n_padding the tokens left
 out, and the ratio applies to n_in. An output larger than the budget (only
