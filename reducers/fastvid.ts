@@ -358,7 +358,10 @@ function dtmMerge(
       return;
     }
     sum.fill(0);
-    for (const i of entry.members) for (let c = 0; c < width; c++) sum[c]! += values[(i - base) * width + c]!;
+    for (const i of entry.members) {
+      const offset = (i - base) * width;
+      for (let c = 0; c < width; c++) sum[c]! += values[offset + c]!;
+    }
     const div = Math.max(entry.members.length, 1);
     const w = entry.weight;
     for (let c = 0; c < width; c++) out[o * width + c] = w * own[c]! + (1 - w) * (sum[c]! / div);
