@@ -1,9 +1,9 @@
-import { createTokenSet, mergeTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
+import { createTokenSet, mergeTokens, type Reduction, resolveBudget, type TokenSet } from '../core/tokenset.js';
 import { attentionScores } from '../reducers/attention.js';
 import { evsBlocks } from '../reducers/evs.js';
 import { type FrameHints, fastvidBlocks } from '../reducers/fastvid.js';
 import { blockFrames, gatherRows } from '../reducers/frame-blocks.js';
-import type { ReductionRun } from '../reducers/run.js';
+import { budgetWarnings, type ReductionRun } from '../reducers/run.js';
 import type { AnyReducer } from '../reducers/types.js';
 import { frameSelection, frameSkeleton, type NpyFrameFile, npyFrameSources, openNpyFrames } from './tokenstream.js';
 
@@ -91,13 +91,15 @@ export async function reduceFramesFile(
     const reduction = await rule(file, options, block ?? blockFrames(file));
     const { tokens, stats } = reduction;
     const budget = stats.budget as number;
-    const warnings =
-      tokens.n > budget ? [`${reducer.name}: kept ${tokens.n} tokens, more than the budget ${budget}`] : [];
+    const n = file.frames * file.perFrame;
+    const spec =
+      options.budget !== undefined ? { budget: options.budget as number } : { ratio: options.ratio as number };
+    const warnings = budgetWarnings(reducer, resolveBudget(n, spec, reducer.name).budget, budget, tokens.n);
     return {
       reduction,
       ratio: stats.ratio as number,
       budget,
-      n_in: file.frames * file.perFrame,
+      n_in: n,
       n_padding: 0,
       n_out: tokens.n,
       warnings,

@@ -81,17 +81,7 @@ export async function runReducer(reducer: AnyReducer, tokens: TokenSet, runOptio
     reduction = liftToInput(await reducer.run(selectTokens(tokens, validIndices), options), validIndices, tokens.n);
   }
   const budget = typeof reduction.stats.budget === 'number' ? reduction.stats.budget : resolved;
-  const warnings: string[] = [];
-  if (budget > resolved) {
-    warnings.push(
-      `${reducer.name}: the method's own budget rule keeps ${budget} tokens, more than the ${resolved} asked for (docs/methods.md: ${reducer.scope === 'video' ? 'at least one frame' : 'per-tile or per-frame rounding, at least one token each'})`,
-    );
-  }
-  if (reduction.tokens.n > budget) {
-    warnings.push(
-      `${reducer.name}: kept ${reduction.tokens.n} tokens, more than the budget ${budget}${options.kernel !== undefined ? ` (the explicit --kernel ${options.kernel} decides the count)` : ''}`,
-    );
-  }
+  const warnings = budgetWarnings(reducer, resolved, budget, reduction.tokens.n, options.kernel);
   const empty = emptyQwen3Frames(tokens, reduction);
   if (empty.length > 0) {
     warnings.push(
@@ -99,6 +89,34 @@ export async function runReducer(reducer: AnyReducer, tokens: TokenSet, runOptio
     );
   }
   return { reduction, ratio, budget, n_in: nIn, n_padding: nPadding, n_out: reduction.tokens.n, warnings };
+}
+
+/**
+ * The budget warnings of a run: the method's own rule kept more than asked
+ * (`resolved`), or the output is larger than the method's budget.
+ *
+ * @example
+ * budgetWarnings(evsReducer, 5, 9, 9); // ['evs: the method's own budget rule keeps 9 tokens, …']
+ */
+export function budgetWarnings(
+  reducer: AnyReducer,
+  resolved: number,
+  budget: number,
+  kept: number,
+  kernel?: unknown,
+): string[] {
+  const warnings: string[] = [];
+  if (budget > resolved) {
+    warnings.push(
+      `${reducer.name}: the method's own budget rule keeps ${budget} tokens, more than the ${resolved} asked for (docs/methods.md: ${reducer.scope === 'video' ? 'at least one frame' : 'per-tile or per-frame rounding, at least one token each'})`,
+    );
+  }
+  if (kept > budget) {
+    warnings.push(
+      `${reducer.name}: kept ${kept} tokens, more than the budget ${budget}${kernel !== undefined ? ` (the explicit --kernel ${kernel} decides the count)` : ''}`,
+    );
+  }
+  return warnings;
 }
 
 /** A Qwen3-VL video: each temporal patch is its own block in the prompt (one frame source per patch). */

@@ -11,6 +11,7 @@ import { createNpyStream, frameSelection, npyShapeOf, openNpyFrames } from '../.
 import { evsBlocks, evsReducer } from '../../reducers/evs.js';
 import { fastvidReducer, MAX_SEGMENT_FRAMES } from '../../reducers/fastvid.js';
 import { gatherRows } from '../../reducers/frame-blocks.js';
+import { runReducer } from '../../reducers/run.js';
 import { runCli, tempDir } from '../helpers.js';
 
 const dir = tempDir();
@@ -151,6 +152,12 @@ test('vtc reduce --method evs on a 3-D .npy: block path writes the same file and
   assert.equal(json.d, 8);
   assert.deepEqual(json.kept_per_frame, memory.stats.kept_per_frame);
   assert.deepEqual(readFileSync(out), Buffer.from(encodeTokens(memory.tokens, out)));
+  // Warnings as runReducer gives them: evs keeps at least one frame (16) when 3 are asked for.
+  const floor = await runCli(['reduce', '--in', path, '--method', 'evs', '--budget', '3', '--out', out, '--json']);
+  assert.equal(floor.code, 0, floor.stderr);
+  const memoryRun = await runReducer(evsReducer, await loadTokens(path), { budget: 3 });
+  assert.equal(memoryRun.warnings.length, 1);
+  assert.deepEqual(JSON.parse(floor.stdout).warnings, memoryRun.warnings);
   // A truncated input: one line naming the file, expected vs got bytes, exit 1.
   truncateSync(path, 128 + 100);
   const cut = await runCli(['reduce', '--in', path, '--method', 'evs', '--ratio', '0.25', '--out', out]);
