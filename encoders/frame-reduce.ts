@@ -43,7 +43,7 @@ const BLOCK_RULES: Record<string, BlockRule> = {
  * Scores of a .npy's tokens block by block, as attentionScores gives them for
  * the loaded file (no scores, no CLS: cosine to the mean of the token's frame).
  */
-function meanCosineHints(file: NpyFrameFile): FrameHints {
+export function meanCosineHints(file: NpyFrameFile): FrameHints {
   return {
     async scores(features, start, end) {
       const frames = end - start;

@@ -202,7 +202,8 @@ export async function fastvidBlocks(
   const anchorContext = anchorDistribution(segments, frames, contextCount, params.anchorStride);
 
   const keepList: number[] = [];
-  const featureParts: Float32Array[] = [];
+  // Output rows, written segment by segment: at most F·m ≤ budget of them (salient + Σ anchor context ≤ m per frame).
+  const featureRows = new Float32Array(frames * perFrameKept * d);
   const assign = new Int32Array(n).fill(-1);
   const joinedBy =
     settings.members && contextCount > 0 ? new Map<number, { members: number[]; weight: number }>() : undefined;
@@ -294,18 +295,13 @@ export async function fastvidBlocks(
       }
     }
     const segmentKeep = Int32Array.from(kept).sort();
-    featureParts.push(dtmMerge(data, d, segmentKeep, segmentJoined, base));
+    featureRows.set(dtmMerge(data, d, segmentKeep, segmentJoined, base), keepList.length * d);
     for (const t of segmentKeep) keepList.push(t);
     if (joinedBy) for (const [t, entry] of segmentJoined) joinedBy.set(t, entry);
     offset += length;
   }
   const keep = Int32Array.from(keepList);
-  const features = new Float32Array(keep.length * d);
-  let at = 0;
-  for (const part of featureParts) {
-    features.set(part, at);
-    at += part.length;
-  }
+  const features = featureRows.subarray(0, keep.length * d);
   const stats = {
     budget: keep.length,
     ratio,

@@ -5,11 +5,11 @@ import { test } from 'node:test';
 import { encodeNpy } from '../../core/npy.js';
 import { Rng } from '../../core/rng.js';
 import { selectTokens } from '../../core/tokenset.js';
-import { reduceFramesFile } from '../../encoders/frame-reduce.js';
+import { meanCosineHints, reduceFramesFile } from '../../encoders/frame-reduce.js';
 import { encodeTokens, loadTokens } from '../../encoders/tokenfile.js';
 import { createNpyStream, frameSelection, npyShapeOf, openNpyFrames } from '../../encoders/tokenstream.js';
 import { evsBlocks, evsReducer } from '../../reducers/evs.js';
-import { fastvidReducer, MAX_SEGMENT_FRAMES } from '../../reducers/fastvid.js';
+import { fastvidBlocks, fastvidReducer, MAX_SEGMENT_FRAMES } from '../../reducers/fastvid.js';
 import { gatherRows } from '../../reducers/frame-blocks.js';
 import { runReducer } from '../../reducers/run.js';
 import { runCli, tempDir } from '../helpers.js';
@@ -202,6 +202,30 @@ test('fastvid on a file, segment by segment: same keep, assign, features and sta
       );
     }
   }
+});
+
+test('fastvid block reads: at most max(block, one capped segment) frames at a time, never the whole file', async () => {
+  const frames = 150;
+  const path = join(dir, 'fastvid-reads.npy');
+  writeFileSync(path, encodeNpy([frames, 4, 8], driftingVideo(frames, 4, 8, 70, 5)));
+  const file = await openNpyFrames(path);
+  const reads: number[] = [];
+  const read = file.readFrames.bind(file);
+  file.readFrames = async (a, b) => {
+    reads.push(b - a);
+    return read(a, b);
+  };
+  const plan = await fastvidBlocks(file, { ratio: 0.5, segments: 1, cutThreshold: -1 }, meanCosineHints(file), {
+    block: 10,
+  });
+  await file.close();
+  assert.deepEqual(plan.stats.segments, [64, 64, 22]);
+  assert.equal(Math.max(...reads), MAX_SEGMENT_FRAMES);
+  assert.equal(
+    reads.reduce((a, b) => a + b, 0),
+    2 * frames,
+    'two passes: blocks of 10, then one segment at a time',
+  );
 });
 
 test('vtc reduce --method fastvid on a 3-D .npy: block path, same output file and JSON as in memory', async () => {
