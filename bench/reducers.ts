@@ -97,18 +97,18 @@ function giga(count: number): string {
 function operationCount(method: string, tokens: TokenSet, stats: Record<string, unknown>): string | undefined {
   const { n, d } = tokens;
   if (method === 'cdpruner') {
-    // Kernel rows: the whole cosine Gram up to 4096 tokens (upper block triangle, n²·d/2), beyond that one GEMV n·d per
+    // Kernel rows: the whole cosine Gram n²·d up to 4096 tokens (one native GEMM), beyond that one GEMV n·d per
     // row the greedy asked for (stats.kernel_rows ≤ rank + 1); greedy updates Σ_{t<rows} t·n (vector × matrix per pick).
     const rows = stats.kernel_rows as number;
     const kernel = stats.full_gram
-      ? `${giga((n * n * d) / 2)} MAC Gram (upper triangle)`
+      ? `${giga(n * n * d)} MAC Gram`
       : `${giga(rows * n * d)} MAC for ${rows} kernel rows`;
     return `${kernel} + ${giga((n * rows * (rows - 1)) / 2)} MAC greedy`;
   }
   if (method === 'vispruner') {
     const tiles = (stats.budgets as number[]).length;
     const perTile = n / tiles;
-    return `${giga((tiles * perTile * perTile * d) / 2)} MAC Gram per tile (upper triangle)`;
+    return `${giga(tiles * perTile * perTile * d)} MAC Gram per tile`;
   }
   if (method === 'dart') {
     const pivots = (stats.pivots as number[]).length;

@@ -1,7 +1,7 @@
 import { InputError, ShapeError, UsageError } from '../core/errors.js';
 import { checkFeatureSize, matmulABt, NATIVE_THRESHOLD, normalizeRows, type Matrix } from '../core/linalg.js';
 import {
-  cosineGramSymmetric,
+  cosineGramNative,
   cosineRows,
   SIMILARITY_TILE_VALUES,
   unitRowsNative,
@@ -61,7 +61,7 @@ export const cdprunerReducer: Reducer<CDPrunerOptions> = {
       description: 'relevance weight θ in [0, 1): q = exp(θ/(2(1-θ))·r) instead of the raw relevance r (needs --query)',
     },
   },
-  native: ['unit_rows', 'gram_block', 'vec_mat', 'gemm'],
+  native: ['cosine_gram', 'vec_mat', 'gemm', 'unit_rows'],
   async run(tokens: TokenSet, options: CDPrunerOptions): Promise<Reduction> {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'cdpruner');
     if (options.theta !== undefined) {
@@ -123,7 +123,7 @@ async function similarityRows(
   }
   // No n×n matrix beyond one 64 MiB similarity tile: larger inputs get each picked row from one GEMV (the same values).
   if (n * n <= SIMILARITY_TILE_VALUES) {
-    const gram = await cosineGramSymmetric(data, n, d);
+    const { gram } = await cosineGramNative(data, n, d);
     return { row: (j) => gram.subarray(j * n, (j + 1) * n), unitDiagonal };
   }
   const unit = await unitRowsNative(data, n, d);

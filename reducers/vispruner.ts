@@ -1,6 +1,6 @@
 import { UsageError } from '../core/errors.js';
 import { topK } from '../core/linalg.js';
-import { cosineGramSymmetric } from '../core/linalg-kernels.js';
+import { cosineGramNative } from '../core/linalg-kernels.js';
 import { resolveBudget, selectTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { attentionScores } from './attention.js';
 import { tileBudgets, tokensBySource } from './tiles.js';
@@ -46,7 +46,7 @@ export const visprunerReducer: Reducer<VisPrunerOptions> = {
       default: VISPRUNER_IMPORTANT_SHARE,
     },
   },
-  native: ['unit_rows', 'gram_block'],
+  native: ['cosine_gram'],
   async run(tokens: TokenSet, options: VisPrunerOptions): Promise<Reduction> {
     const { ratio } = resolveBudget(tokens.n, options, 'vispruner');
     const share = options.importantShare ?? VISPRUNER_IMPORTANT_SHARE;
@@ -102,7 +102,7 @@ async function selectTile(
     const { d } = tokens;
     const rows = new Float32Array(n * d);
     for (let j = 0; j < n; j++) rows.set(tokens.data.subarray(indices[j]! * d, (indices[j]! + 1) * d), j * d);
-    const gram = await cosineGramSymmetric(rows, n, d);
+    const { gram } = await cosineGramNative(rows, n, d);
     while (true) {
       const R = residual.length;
       const removed = Math.min(MAX_REMOVED_PER_ROUND, R - diverseCount);
