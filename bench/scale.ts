@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { UsageError } from '../core/errors.js';
 import { matmulABt, matrix } from '../core/linalg.js';
 import { createTokenSet, type TokenSet, type TokenSource } from '../core/tokenset.js';
 import { reducers } from '../reducers/index.js';
@@ -18,7 +19,7 @@ import { measure, syntheticFeatures, type Benchmark, type BenchResult } from './
  * bound — the multiply-adds the rule needs divided by the GEMM rate measured
  * at the start of the same run.
  *
- * Partial runs for development: VTC_SCALE_METHODS=divprune,tome and
+ * Partial runs: `--methods divprune,tome` (or VTC_SCALE_METHODS) and
  * VTC_SCALE_SIZES=2880,9216 restrict the table.
  */
 export const SCALE_SIZES: { n: number; d: number }[] = [
@@ -189,7 +190,7 @@ function growthExponent(points: { n: number; ms: number }[]): number | undefined
 export const scaleBenchmark: Benchmark = {
   description:
     'every reducer at n = 2,880 / 9,216 / 36,864 (d 1024) and 100,000 (d 256), budget 10%: median ms, peak RSS (child process), growth exponent, arithmetic bound',
-  async run({ runs, log }) {
+  async run({ runs, log, methods: methodsFlag }) {
     log(
       `load average at start: ${loadavg()
         .map((v) => v.toFixed(2))
@@ -197,7 +198,13 @@ export const scaleBenchmark: Benchmark = {
     );
     const rate = await gemmRate(runs);
     log(`GEMM rate: ${(rate / 1e9).toFixed(1)} G multiply-adds/s`);
-    const onlyMethods = process.env.VTC_SCALE_METHODS?.split(',').filter(Boolean);
+    // --methods (or VTC_SCALE_METHODS) restricts the methods; VTC_SCALE_SIZES the sizes.
+    const onlyMethods = methodsFlag ?? process.env.VTC_SCALE_METHODS?.split(',').filter(Boolean);
+    for (const m of onlyMethods ?? [])
+      if (!reducers[m])
+        throw new UsageError(
+          `bench scale: unknown method ${JSON.stringify(m)} (available: ${Object.keys(reducers).join(', ')})`,
+        );
     const onlySizes = process.env.VTC_SCALE_SIZES?.split(',').filter(Boolean).map(Number);
     const methods = Object.keys(reducers).filter((m) => !onlyMethods || onlyMethods.includes(m));
     const sizes = SCALE_SIZES.filter((s) => !onlySizes || onlySizes.includes(s.n));

@@ -17,7 +17,7 @@ export function benchCommand(): Command {
       "onnxruntime intra-op threads for the native kernels (default: all cores); 1 makes the reducers' cpu_ms comparable with a single-core wall time",
       parseInteger('--threads'),
     )
-    .option('--methods <list>', 'only these methods, comma-separated (reducers: e.g. cdpruner,evs)')
+    .option('--methods <list>', 'only these methods, comma-separated (reducers, scale: e.g. cdpruner,evs)')
     .option('--json', 'print one JSON object {machine, results: {name: [{name, median_ms, min_ms, runs, ...extra}]}}')
     .addHelpText(
       'after',
@@ -25,7 +25,8 @@ export function benchCommand(): Command {
 Examples:
   vtc bench reducers --runs 9
   vtc bench reducers --methods cdpruner,vispruner,dart,evs,fastvid --json
-  vtc bench reducers --methods cdpruner,evs --threads 1        # cpu_ms ≈ single-core time, even on a busy machine`,
+  vtc bench reducers --methods cdpruner,evs --threads 1        # cpu_ms ≈ single-core time, even on a busy machine
+  vtc bench scale --methods divprune,tome --json              # up to 100k tokens; VTC_SCALE_SIZES=2880,9216 for fewer sizes`,
     )
     .action(
       async (name: string | undefined, opts: { runs: number; json?: boolean; methods?: string; threads?: number }) => {
