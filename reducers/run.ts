@@ -53,6 +53,8 @@ export interface ReductionRun {
  */
 export async function runReducer(reducer: AnyReducer, tokens: TokenSet, runOptions: RunOptions): Promise<ReductionRun> {
   const { perFrame, ...options } = runOptions;
+  if (perFrame !== undefined && typeof perFrame !== 'boolean')
+    throw new UsageError(`${reducer.name}: perFrame must be true or false, got ${JSON.stringify(perFrame)}`);
   const validIndices = unpaddedIndices(tokens);
   const nPadding = validIndices ? tokens.n - validIndices.length : 0;
   const nIn = tokens.n - nPadding;

@@ -74,6 +74,10 @@ test('perFrame budget split: even with the remainder to the first frames; below 
     reduce(qwen3Video(), 'evs', { ratio: 0.5, perFrame: true }),
     /evs: per-frame reduction runs the method on one frame at a time, but evs works on several frames together/,
   );
+  await assert.rejects(
+    reduce(qwen3Video(), 'random', { ratio: 0.5, perFrame: 'yes' as unknown as boolean }),
+    /random: perFrame must be true or false, got "yes"/,
+  );
   const image = qwenTokens('image', [1, 4, 4]);
   await assert.rejects(
     reduce(image, 'random', { ratio: 0.5, perFrame: true }),
