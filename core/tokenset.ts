@@ -1,4 +1,5 @@
 import { InputError, ShapeError, UsageError } from './errors.js';
+import { checkInteger, checkNumber } from './validate.js';
 
 /** Where a group of tokens came from. */
 export type SourceKind = 'image' | 'thumbnail' | 'crop' | 'frame' | 'page';
@@ -673,13 +674,13 @@ export function resolveBudget(
   if (n < 1) throw new InputError(`${method}: input has no tokens (n = 0); nothing to reduce`, 'E_EMPTY');
   if (spec.budget !== undefined) {
     const b = spec.budget;
-    if (!Number.isInteger(b) || b < 1) throw new RangeUsage(`${method}: budget must be an integer ≥ 1, got ${b}`);
+    checkInteger(b, 'budget', { min: 1, where: method, code: 'E_RANGE' });
     if (b > n) throw new RangeUsage(`${method}: budget ${b} is larger than the number of input tokens n = ${n}`);
     return { budget: b, ratio: b / n };
   }
   if (spec.ratio !== undefined) {
     const r = spec.ratio;
-    if (!(Number.isFinite(r) && r > 0 && r <= 1)) throw new RangeUsage(`${method}: ratio must be in (0, 1], got ${r}`);
+    checkNumber(r, 'ratio', { gt: 0, max: 1, where: method, code: 'E_RANGE' });
     return { budget: Math.max(1, Math.round(n * r)), ratio: r };
   }
   throw new RangeUsage(`${method}: give either a ratio in (0, 1] or a budget`);

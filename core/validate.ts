@@ -155,3 +155,24 @@ export function checkInteger(
     );
   return parsed.data;
 }
+
+/**
+ * Checks one number option, the counterpart of checkInteger: throws UsageError
+ * "where: name must be in [0, 1], got value" (ranges as `number` words them;
+ * NaN and ±Infinity are refused).
+ *
+ * @example
+ * checkNumber(2, 'contextShare (--context-share)', { min: 0, max: 1, where: 'fastvid' });
+ * // throws 'fastvid: contextShare (--context-share) must be in [0, 1], got 2'
+ */
+export function checkNumber(
+  value: unknown,
+  name: string,
+  rule: { gt?: number; min?: number; max?: number; lt?: number; where?: string; code?: string },
+): number {
+  const { where, code, ...range } = rule;
+  const parsed = number(range).safeParse(value);
+  if (!parsed.success)
+    throw new UsageError(`${where ? `${where}: ` : ''}${name} ${parsed.error.issues[0]!.message}`, code ?? 'E_OPTION');
+  return parsed.data;
+}

@@ -5,6 +5,7 @@ import { delimiter, join } from 'node:path';
 import { InputError, UsageError, VtcError } from '../core/errors.js';
 import { checkPixelBudget } from '../core/pixels.js';
 import type { RgbImage } from './types.js';
+import { checkInteger, checkNumber } from '../core/validate.js';
 
 /**
  * ffmpeg as a subprocess: probing, uniform frame sampling and scene-change
@@ -265,15 +266,13 @@ export function frameSize(
 ): { width: number; height: number } {
   if (options.width !== undefined || options.height !== undefined) {
     const { width, height } = options;
-    if (!Number.isInteger(width) || !Number.isInteger(height) || width! < 2 || height! < 2) {
-      throw new UsageError(`frame size must be two integers ≥ 2, got ${width}×${height}`);
-    }
+    checkInteger(width, 'width', { min: 2, where: 'frame size' });
+    checkInteger(height, 'height', { min: 2, where: 'frame size' });
     checkPixelBudget(width!, height!, 'frame size');
     return { width: width!, height: height! };
   }
   const maxSide = options.maxSide ?? Math.max(info.width, info.height);
-  if (!Number.isInteger(maxSide) || maxSide < 2)
-    throw new UsageError(`maxSide (--max-side) must be an integer ≥ 2, got ${maxSide}`);
+  checkInteger(maxSide, 'maxSide (--max-side)', { min: 2 });
   const scale = Math.min(1, maxSide / Math.max(info.width, info.height));
   const even = (v: number) => Math.max(2, 2 * Math.round((v * scale) / 2));
   return { width: even(info.width), height: even(info.height) };
@@ -286,9 +285,8 @@ export function frameSize(
  * effectiveFps(6, 10, 8); // 1.333… (8 frames over 6 s instead of 60)
  */
 export function effectiveFps(duration: number, fps: number, maxFrames: number): number {
-  if (!(fps > 0) || !Number.isFinite(fps)) throw new UsageError(`fps (--fps) must be a positive number, got ${fps}`);
-  if (!Number.isInteger(maxFrames) || maxFrames < 1)
-    throw new UsageError(`maxFrames (--max-frames) must be an integer ≥ 1, got ${maxFrames}`);
+  checkNumber(fps, 'fps', { gt: 0 });
+  checkInteger(maxFrames, 'maxFrames (--max-frames)', { min: 1 });
   if (!(duration > 0) || !Number.isFinite(duration)) return fps;
   return Math.min(fps, maxFrames / duration);
 }

@@ -11,6 +11,7 @@ import type { RgbImage } from './types.js';
  */
 
 import { DEFAULT_MAX_PIXELS } from '../core/pixels.js';
+import { checkNumber, optionLabel } from '../core/validate.js';
 
 export { DEFAULT_MAX_PIXELS };
 
@@ -38,8 +39,7 @@ export async function readImage(input: string | Uint8Array, options: ReadImageOp
   const bytes = typeof input === 'string' ? await readImageFile(input) : input;
   if (bytes.length === 0) throw new InputError(`${name}: file is empty (0 bytes), expected an image`, 'E_EMPTY');
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
-  if (!(Number.isFinite(maxPixels) && maxPixels >= 1))
-    throw new UsageError(`readImage: maxPixels must be ≥ 1, got ${maxPixels}`, 'E_RANGE');
+  checkNumber(maxPixels, optionLabel('maxPixels'), { min: 1, where: 'readImage', code: 'E_RANGE' });
   let metadata: Metadata;
   try {
     metadata = await sharp(bytes, { limitInputPixels: false }).metadata();

@@ -30,6 +30,7 @@ import {
   type QwenPreprocessed,
 } from './qwen-preprocess.js';
 import type { RgbImage } from './types.js';
+import { checkInteger } from '../core/validate.js';
 
 /**
  * Qwen2.5-VL / Qwen3-VL vision towers exported to ONNX, run with
@@ -420,12 +421,9 @@ export async function loadQwenEncoder(
 ): Promise<QwenEncoder> {
   const config = await readQwenConfig(source);
   if (options.temporalChunk !== undefined) {
-    if (!(Number.isInteger(options.temporalChunk) && options.temporalChunk >= 1))
-      throw new UsageError(`temporal chunk must be an integer ≥ 1, got ${options.temporalChunk}`, 'E_RANGE');
-    config.temporalChunk = options.temporalChunk;
+    config.temporalChunk = checkInteger(options.temporalChunk, 'temporalChunk', { min: 1, code: 'E_RANGE' });
   }
-  if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 0))
-    throw new UsageError(`threads must be an integer ≥ 0, got ${options.threads}`, 'E_RANGE');
+  if (options.threads !== undefined) checkInteger(options.threads, 'threads', { min: 0, code: 'E_RANGE' });
   const modelPath = config.model;
   try {
     await stat(modelPath);

@@ -9,6 +9,7 @@ import {
 } from '../core/linalg-kernels.js';
 import { resolveBudget, selectTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
+import { checkNumber } from '../core/validate.js';
 
 /** Options of `cdpruner`. */
 export interface CDPrunerOptions extends BaseReduceOptions {
@@ -66,8 +67,7 @@ export const cdprunerReducer: Reducer<CDPrunerOptions> = {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'cdpruner');
     if (options.theta !== undefined) {
       const t = options.theta;
-      if (!(Number.isFinite(t) && t >= 0 && t < 1))
-        throw new UsageError(`cdpruner: theta must be in [0, 1), got ${t}`, 'E_RANGE');
+      checkNumber(t, 'theta', { min: 0, lt: 1, where: 'cdpruner', code: 'E_RANGE' });
       if (options.query === undefined)
         throw new UsageError('cdpruner: theta weights the relevance to a query; give a query (--query FILE.npy) too');
     }

@@ -1,7 +1,7 @@
-import { UsageError } from '../core/errors.js';
 import { matmulABt, topK } from '../core/linalg.js';
 import { resolveBudget, selectTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
+import { checkInteger } from '../core/validate.js';
 
 /** Options of `dart`. */
 export interface DartOptions extends BaseReduceOptions {
@@ -40,8 +40,7 @@ export const dartReducer: Reducer<DartOptions> = {
   async run(tokens: TokenSet, options: DartOptions): Promise<Reduction> {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'dart');
     const pivotCount = options.pivots ?? DART_PIVOTS;
-    if (!Number.isInteger(pivotCount) || pivotCount < 1)
-      throw new UsageError(`dart: pivots must be an integer ≥ 1, got ${pivotCount}`, 'E_RANGE');
+    checkInteger(pivotCount, 'pivots', { min: 1, where: 'dart', code: 'E_RANGE' });
     const { n, d, data } = tokens;
     const l1 = new Float64Array(n);
     const l2 = new Float64Array(n);

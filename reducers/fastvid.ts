@@ -5,6 +5,7 @@ import { mergeTokens, resolveBudget, selectTokens, type Reduction, type TokenSet
 import { attentionScores } from './attention.js';
 import { blockFrames, type FrameBlockSource, forEachBlock, tokenSetFrames } from './frame-blocks.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
+import { checkInteger, checkNumber, optionLabel } from '../core/validate.js';
 
 /** Options of `fastvid`; defaults are the reference's (LunarShen/FastVID, LLaVA-OneVision). */
 export interface FastVidOptions extends BaseReduceOptions {
@@ -370,16 +371,12 @@ function fastvidParams(options: FastVidOptions): Required<Pick<FastVidOptions, k
     ...FASTVID_DEFAULTS,
     ...Object.fromEntries(Object.entries(options).filter(([k, v]) => k in FASTVID_DEFAULTS && v !== undefined)),
   } as { segments: number; cutThreshold: number; contextShare: number; anchorStride: number; mergeWeight: number };
-  if (!Number.isInteger(p.segments) || p.segments < 1)
-    throw new UsageError(`fastvid: segments must be an integer ≥ 1, got ${p.segments}`, 'E_RANGE');
-  if (!(Number.isFinite(p.cutThreshold) && p.cutThreshold >= -1 && p.cutThreshold <= 1))
-    throw new UsageError(`fastvid: cut-threshold must be in [-1, 1], got ${p.cutThreshold}`, 'E_RANGE');
-  if (!(Number.isFinite(p.contextShare) && p.contextShare >= 0 && p.contextShare <= 1))
-    throw new UsageError(`fastvid: context-share must be in [0, 1], got ${p.contextShare}`, 'E_RANGE');
-  if (!Number.isInteger(p.anchorStride) || p.anchorStride < 1)
-    throw new UsageError(`fastvid: anchor-stride must be an integer ≥ 1, got ${p.anchorStride}`, 'E_RANGE');
-  if (!(Number.isFinite(p.mergeWeight) && p.mergeWeight >= 0 && p.mergeWeight <= 1))
-    throw new UsageError(`fastvid: merge-weight must be in [0, 1], got ${p.mergeWeight}`, 'E_RANGE');
+  const rule = { where: 'fastvid', code: 'E_RANGE' };
+  checkInteger(p.segments, 'segments', { min: 1, ...rule });
+  checkNumber(p.cutThreshold, optionLabel('cutThreshold'), { min: -1, max: 1, ...rule });
+  checkNumber(p.contextShare, optionLabel('contextShare'), { min: 0, max: 1, ...rule });
+  checkInteger(p.anchorStride, optionLabel('anchorStride'), { min: 1, ...rule });
+  checkNumber(p.mergeWeight, optionLabel('mergeWeight'), { min: 0, max: 1, ...rule });
   return p;
 }
 

@@ -3,6 +3,7 @@ import { cosineSimilarity, matrix, topK } from '../core/linalg.js';
 import { resolveBudget, selectTokens, type AnyResInfo, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { anyresUnpadLayout, bilinearResize, type UnpadLayout } from './anyres-unpad.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
+import { checkNumber } from '../core/validate.js';
 
 /**
  * Options of `globalcom2`. The retention ratio R is `ratio` (or budget / n
@@ -70,8 +71,7 @@ export const globalcom2Reducer: Reducer<GlobalCom2Options> = {
   async run(tokens: TokenSet, options: GlobalCom2Options): Promise<Reduction> {
     const { ratio } = resolveBudget(tokens.n, options, 'globalcom2');
     const temperature = options.temperature ?? GLOBALCOM2_TEMPERATURE;
-    if (!(Number.isFinite(temperature) && temperature > 0))
-      throw new UsageError(`globalcom2: temperature must be a finite number > 0, got ${temperature}`);
+    checkNumber(temperature, 'temperature', { gt: 0, where: 'globalcom2' });
     const order = options.order ?? 'bundle';
     if (order !== 'bundle' && order !== 'canvas')
       throw new UsageError(`globalcom2: order must be "bundle" or "canvas", got ${JSON.stringify(order)}`);

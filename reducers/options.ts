@@ -1,5 +1,5 @@
-import { UsageError } from '../core/errors.js';
 import type { BaseReduceOptions } from './types.js';
+import { checkInteger } from '../core/validate.js';
 
 /** Largest seed: the Rng keeps 32 bits, so larger (or negative) seeds would alias smaller ones. */
 export const MAX_SEED = 0xffffffff;
@@ -14,8 +14,5 @@ export const MAX_SEED = 0xffffffff;
  */
 export function seedOf(options: BaseReduceOptions, method: string): number {
   const seed = options.seed ?? 0;
-  if (!Number.isInteger(seed)) throw new UsageError(`${method}: seed must be an integer, got ${seed}`);
-  if (seed < 0 || seed > MAX_SEED)
-    throw new UsageError(`${method}: seed must be in [0, ${MAX_SEED}] (32-bit), got ${seed}`);
-  return seed;
+  return checkInteger(seed, 'seed', { min: 0, max: MAX_SEED, where: method });
 }

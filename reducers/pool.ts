@@ -1,8 +1,9 @@
-import { ShapeError, UsageError } from '../core/errors.js';
+import { ShapeError } from '../core/errors.js';
 import { groupByAssignment, mergeTokens, resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { meanPoolNative } from '../core/linalg-kernels.js';
 import { tileBudgets, tokensBySource } from './tiles.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
+import { checkInteger } from '../core/validate.js';
 
 /** Options of `pool`. */
 export interface PoolOptions extends BaseReduceOptions {
@@ -49,9 +50,7 @@ export const poolReducer: Reducer<PoolOptions> = {
   native: ['mean_pool'],
   async run(tokens: TokenSet, options: PoolOptions): Promise<Reduction> {
     const { ratio } = resolveBudget(tokens.n, options, 'pool');
-    if (options.kernel !== undefined && !(Number.isInteger(options.kernel) && options.kernel >= 1)) {
-      throw new UsageError(`pool: kernel must be an integer ≥ 1, got ${options.kernel}`);
-    }
+    if (options.kernel !== undefined) checkInteger(options.kernel, 'kernel', { min: 1, where: 'pool' });
     const tiles = tokensBySource(tokens);
     const budgets = tileBudgets(
       tiles.map((t) => t.indices.length),

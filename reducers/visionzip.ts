@@ -1,9 +1,10 @@
-import { InputError, UsageError } from '../core/errors.js';
+import { InputError } from '../core/errors.js';
 import { topK } from '../core/linalg.js';
 import { mergeTokens, resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { bestCosineMatch } from '../core/linalg-kernels.js';
 import { tileBudgets, tokensBySource } from './tiles.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
+import { checkNumber, optionLabel } from '../core/validate.js';
 
 /** Options of `visionzip`. */
 export interface VisionZipOptions extends BaseReduceOptions {
@@ -54,8 +55,7 @@ export const visionzipReducer: Reducer<VisionZipOptions> = {
   async run(tokens: TokenSet, options: VisionZipOptions): Promise<Reduction> {
     const { ratio } = resolveBudget(tokens.n, options, 'visionzip');
     const share = options.dominantShare ?? VISIONZIP_DOMINANT_SHARE;
-    if (!(Number.isFinite(share) && share >= 0 && share <= 1))
-      throw new UsageError(`visionzip: dominant-share must be in [0, 1], got ${share}`);
+    checkNumber(share, optionLabel('dominantShare'), { min: 0, max: 1, where: 'visionzip' });
     if (!tokens.score) {
       throw new InputError(
         'visionzip: needs CLS scores (field score: a bundle with thumbnail_cls and crops_cls, or a tokens file with a scores tensor)',

@@ -1,10 +1,10 @@
-import { UsageError } from '../core/errors.js';
 import { topK } from '../core/linalg.js';
 import { cosineGramNative } from '../core/linalg-kernels.js';
 import { resolveBudget, selectTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { attentionScores } from './attention.js';
 import { tileBudgets, tokensBySource } from './tiles.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
+import { checkNumber, optionLabel } from '../core/validate.js';
 
 /** Options of `vispruner`. */
 export interface VisPrunerOptions extends BaseReduceOptions {
@@ -50,8 +50,7 @@ export const visprunerReducer: Reducer<VisPrunerOptions> = {
   async run(tokens: TokenSet, options: VisPrunerOptions): Promise<Reduction> {
     const { ratio } = resolveBudget(tokens.n, options, 'vispruner');
     const share = options.importantShare ?? VISPRUNER_IMPORTANT_SHARE;
-    if (!(Number.isFinite(share) && share >= 0 && share <= 1))
-      throw new UsageError(`vispruner: important-share must be in [0, 1], got ${share}`, 'E_RANGE');
+    checkNumber(share, optionLabel('importantShare'), { min: 0, max: 1, where: 'vispruner', code: 'E_RANGE' });
     const { scores, from } = attentionScores(tokens);
     const tiles = tokensBySource(tokens);
     const budgets = tileBudgets(

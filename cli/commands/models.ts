@@ -4,6 +4,7 @@ import { defaultModelDir, pullModel } from '../../encoders/hub.js';
 import { ONNX_ENCODER_PRESETS } from '../../encoders/onnx.js';
 import { UsageError } from '../../core/errors.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
+import { checkInteger } from '../../core/validate.js';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -69,8 +70,7 @@ with --encoder.`,
       },
     ) => {
       if (!(opts.timeout > 0)) throw new UsageError(`models pull: --timeout must be > 0 seconds, got ${opts.timeout}`);
-      if (!(Number.isInteger(opts.retries) && opts.retries >= 0))
-        throw new UsageError(`models pull: --retries must be an integer ≥ 0, got ${opts.retries}`);
+      checkInteger(opts.retries, 'retries', { min: 0, where: 'models pull' });
       const progress = createProgress();
       const dir = opts.dir ?? defaultModelDir(repo);
       let result;

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { InputError, UsageError } from '../../core/errors.js';
 import {
   checkInteger,
+  checkNumber,
   formatZodError,
   integer,
   kebab,
@@ -90,4 +91,29 @@ test('checkInteger: one message for every integer option', () => {
       e.code === 'E_RANGE' &&
       e.message === 'render: upscale (--ocr-upscale) must be an integer in [1, 8], got 9',
   );
+});
+
+const message = (text: string) => (e: unknown) => e instanceof UsageError && e.message === text;
+
+test('checkNumber: one message for every number option, ranges open or closed', () => {
+  assert.equal(checkNumber(0.5, 'share', { min: 0, max: 1 }), 0.5);
+  assert.throws(
+    () => checkNumber(2, 'contextShare (--context-share)', { min: 0, max: 1, where: 'fastvid', code: 'E_RANGE' }),
+    (e: unknown) =>
+      e instanceof UsageError &&
+      e.code === 'E_RANGE' &&
+      e.message === 'fastvid: contextShare (--context-share) must be in [0, 1], got 2',
+  );
+  assert.throws(
+    () => checkNumber(1, 'theta', { min: 0, lt: 1, where: 'cdpruner' }),
+    (e: unknown) => e instanceof UsageError && e.message === 'cdpruner: theta must be in [0, 1), got 1',
+  );
+  assert.throws(() => checkNumber(0, 'fps', { gt: 0 }), message('fps must be > 0, got 0'));
+  // NaN and infinities never pass, and a string is named as a string.
+  assert.throws(() => checkNumber(Number.NaN, 'fps', { gt: 0 }), message('fps must be > 0, got NaN'));
+  assert.throws(
+    () => checkNumber(Number.POSITIVE_INFINITY, 'x', {}),
+    message('x must be a finite number, got Infinity'),
+  );
+  assert.throws(() => checkNumber('3', 'ratio', { gt: 0, max: 1 }), message('ratio must be in (0, 1], got "3"'));
 });

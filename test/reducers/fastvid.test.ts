@@ -91,6 +91,6 @@ test('fastvid: invariants on a random video — budget, ascending keep, frames k
   );
   await assert.rejects(
     fastvidReducer.run(tokens, { ratio: 0.5, anchorStride: 0 }),
-    /fastvid: anchor-stride must be an integer ≥ 1, got 0/,
+    /fastvid: anchorStride \(--anchor-stride\) must be an integer ≥ 1, got 0/,
   );
 });

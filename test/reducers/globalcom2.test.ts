@@ -191,7 +191,7 @@ test('GlobalCom² errors: no AnyRes info, reduced bundle, ratio out of range, ba
   await assert.rejects(globalcom2Reducer.run(bundle, { ratio: 1.2 }), /globalcom2: ratio must be in \(0, 1\], got 1.2/);
   await assert.rejects(
     globalcom2Reducer.run(bundle, { ratio: 0.5, temperature: 0 }),
-    /globalcom2: temperature must be a finite number > 0/,
+    /globalcom2: temperature must be > 0, got 0/,
   );
   // floors that keep nothing: a usage error instead of an empty output
   await assert.rejects(

@@ -38,17 +38,17 @@ test('random rejects budget > n, ratio outside (0, 1], and NaN features (through
   await assert.rejects(randomReducer.run(tokens, { ratio: 1.5 }), /random: ratio must be in \(0, 1\], got 1.5/);
   await assert.rejects(
     randomReducer.run(tokens, { ratio: 0.5, seed: 1.5 }),
-    /random: seed must be an integer, got 1.5/,
+    /random: seed must be an integer in \[0, 4294967295\], got 1.5/,
   );
   // 32-bit seeds only: 2³² + 1 or −5 would silently alias 1 or 2³² − 5
   await assert.rejects(
     randomReducer.run(tokens, { ratio: 0.5, seed: 2 ** 32 + 1 }),
     (e: Error) =>
-      e instanceof UsageError && /random: seed must be in \[0, 4294967295\] \(32-bit\), got 4294967297/.test(e.message),
+      e instanceof UsageError && /random: seed must be an integer in \[0, 4294967295\], got 4294967297/.test(e.message),
   );
   await assert.rejects(
     randomReducer.run(tokens, { ratio: 0.5, seed: -5 }),
-    /random: seed must be in \[0, 4294967295\]/,
+    /random: seed must be an integer in \[0, 4294967295\], got -5/,
   );
   assert.equal((await randomReducer.run(tokens, { ratio: 0.5, seed: 2 ** 32 - 1 })).keep!.length, 5);
   tokens.data[7] = Number.NaN;

@@ -67,7 +67,7 @@ test('visionzip without CLS scores fails naming the method and field; bad share 
   const scored = randomTokens(16, 2, 1, true);
   await assert.rejects(
     visionzipReducer.run(scored, { ratio: 0.5, dominantShare: 2 }),
-    /visionzip: dominant-share must be in \[0, 1\], got 2/,
+    /visionzip: dominantShare \(--dominant-share\) must be in \[0, 1\], got 2/,
   );
   // k = 1: no dominant token, everything joins one target
   const one = await visionzipReducer.run(scored, { budget: 1 });

@@ -73,6 +73,6 @@ test('vispruner: without scores the attention is the cosine to the tile mean (st
   assert.equal(result.stats.score_source, 'mean-cosine');
   await assert.rejects(
     visprunerReducer.run(tokens, { ratio: 0.25, importantShare: 1.5 }),
-    /vispruner: important-share must be in \[0, 1\], got 1.5/,
+    /vispruner: importantShare \(--important-share\) must be in \[0, 1\], got 1.5/,
   );
 });

@@ -267,7 +267,7 @@ test('usage errors: missing endpoint, both budgets, unknown profile, bad video',
   assert.match(profile.stderr, /unknown vision profile "nope"/);
   const fps = await runCli(['video-qa', sample, '-q', 'x', '--dry-run', '--fps', '-1', '--out', tempDir()]);
   assert.equal(fps.code, 2);
-  assert.equal(fps.stderr, 'vtc: error: fps (--fps) must be a positive number, got -1\n');
+  assert.equal(fps.stderr, 'vtc: error: fps must be > 0, got -1\n');
   const missing = await runCli(['video-qa', join(tempDir(), 'none.mp4'), '-q', 'x', '--dry-run']);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /^vtc: error: video not found: .*none\.mp4\n$/);
