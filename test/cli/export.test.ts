@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { decodeNpy } from '../../core/npy.js';
 import { createTokenSet, type TokenSet } from '../../core/tokenset.js';
-import { saveTokens } from '../../encoders/tokenfile.js';
+import { loadTokens, saveTokens } from '../../encoders/tokenfile.js';
 import { runCli, tempDir } from '../helpers.js';
 import { qwenTokens } from '../prompt/fixtures.js';
+import { loadTorchTensor } from '../torch-load.js';
 
 const dir = tempDir('vtc-export-');
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -59,6 +60,20 @@ test('vtc export: a pooled Qwen3-VL set → image_embeds rows [main | deepstack_
     [...embeds.data.subarray(0, 4)],
     [(0 + 2 + 8 + 10) / 4, (1 + 3 + 9 + 11) / 4, 100 + (0 + 1 + 4 + 5) / 4, 1000 + (0 + 1 + 4 + 5) / 4],
   );
+  // The same part as torch.save bytes, decoded back (zip + pickle, as torch.load reads them): the npy path's values.
+  const torchOut = join(dir, 'part-torch.json');
+  const t = await runCli(['export', pooled, '--out', torchOut, '--embeds-format', 'torch', '--json']);
+  assert.equal(t.code, 0, t.stderr);
+  assert.equal(JSON.parse(t.stdout).format, 'torch');
+  const torchPart = payload(torchOut);
+  assert.deepEqual(Object.keys(torchPart.image_embeds), ['image_embeds', 'image_grid_thw']);
+  const tensor = loadTorchTensor(Buffer.from(torchPart.image_embeds.image_embeds!, 'base64'));
+  assert.deepEqual([tensor.dtype, tensor.shape, tensor.stride], ['float32', [4, 4], [4, 1]]);
+  assert.deepEqual(tensor.data, embeds.data);
+  const grid = loadTorchTensor(Buffer.from(torchPart.image_embeds.image_grid_thw!, 'base64'));
+  assert.deepEqual([grid.dtype, grid.shape, [...grid.data]], ['int64', [1, 3], [1n, 4n, 4n]]);
+  // Both formats carry the same grid bytes.
+  assert.equal(torchPart.image_embeds.image_grid_thw, part.image_embeds.image_grid_thw);
 });
 
 test('vtc export: a pruned set carries image_positions; bad flags and non-JSON outputs exit 2', async () => {
@@ -79,8 +94,14 @@ test('vtc export: a pruned set carries image_positions; bad flags and non-JSON o
   );
   const part = payload(out);
   assert.deepEqual(Object.keys(part.image_embeds), ['image_embeds', 'image_positions']);
-  const positions = Buffer.from(part.image_embeds.image_positions!, 'base64');
-  assert.ok(positions.includes(Buffer.from('LongStorage')), 'positions are a torch int64 tensor');
+  // torch.save (the default format) decoded back: the kept rows and their (t, h, w) positions, as in the reduced file.
+  const keptTokens = await loadTokens(kept);
+  const embeds = loadTorchTensor(Buffer.from(part.image_embeds.image_embeds!, 'base64'));
+  assert.deepEqual([embeds.dtype, embeds.shape], ['float32', [3, 2]]);
+  assert.deepEqual(embeds.data, keptTokens.data);
+  const positions = loadTorchTensor(Buffer.from(part.image_embeds.image_positions!, 'base64'));
+  assert.deepEqual([positions.dtype, positions.shape], ['int64', [3, 3]]);
+  assert.deepEqual([...positions.data].map(Number), [...keptTokens.positions!]);
   const format = await runCli(['export', kept, '--out', out, '--embeds-format', 'pt']);
   assert.equal(format.code, 2);
   assert.match(format.stderr, /export: --embeds-format must be one of torch, npy, got "pt"/);

@@ -3,33 +3,11 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { crc32 } from 'node:zlib';
 import { decodeNpy } from '../../core/npy.js';
 import { encodeEmbeds } from '../../eval/models.js';
 import { encodeTorchTensor, tensorPickle } from '../../eval/torch-tensor.js';
 import { tempDir } from '../helpers.js';
-
-/** Walks the zip's local headers: name → data bytes and their offset. */
-function readStoredZip(bytes: Uint8Array): Map<string, { offset: number; data: Uint8Array; crcOk: boolean }> {
-  const view = Buffer.from(bytes);
-  const out = new Map<string, { offset: number; data: Uint8Array; crcOk: boolean }>();
-  let at = 0;
-  while (view.readUInt32LE(at) === 0x04034b50) {
-    assert.equal(view.readUInt16LE(at + 8), 0, 'stored');
-    const crc = view.readUInt32LE(at + 14);
-    const size = view.readUInt32LE(at + 18);
-    const nameLength = view.readUInt16LE(at + 26);
-    const extraLength = view.readUInt16LE(at + 28);
-    const name = view.subarray(at + 30, at + 30 + nameLength).toString('utf8');
-    const offset = at + 30 + nameLength + extraLength;
-    const data = bytes.subarray(offset, offset + size);
-    out.set(name, { offset, data, crcOk: crc32(data) >>> 0 === crc });
-    at = offset + size;
-  }
-  assert.equal(view.readUInt32LE(bytes.length - 22), 0x06054b50, 'end of central directory');
-  assert.equal(view.readUInt16LE(bytes.length - 12), out.size);
-  return out;
-}
+import { loadTorchTensor, readStoredZip } from '../torch-load.js';
 
 describe('torch.save writer', () => {
   it('writes the pickle torch writes for a contiguous float tensor', () => {
@@ -88,6 +66,17 @@ describe('torch.save writer', () => {
     assert.deepEqual(new Float32Array(raw.data.slice().buffer), values);
     assert.equal(Buffer.from(entries.get('archive/byteorder')!.data).toString(), 'little');
     assert.throws(() => encodeTorchTensor([4, 2], values), /shape \[4, 2\] does not match 6 values/);
+  });
+
+  it('decodes back (zip + pickle, as torch.load) to the same shape, strides and values, float32 and int64', () => {
+    const values = new Float32Array([0.5, -1, 3, 4, 1e-7, -0]);
+    const t = loadTorchTensor(encodeTorchTensor([3, 2], values));
+    assert.deepEqual([t.dtype, t.shape, t.stride, t.requiresGrad], ['float32', [3, 2], [2, 1], false]);
+    assert.deepEqual(t.data, values);
+    const grid = loadTorchTensor(encodeTorchTensor([1, 3], BigInt64Array.of(1n, 300n, 70000n)));
+    assert.deepEqual([grid.dtype, grid.shape, [...grid.data]], ['int64', [1, 3], [1n, 300n, 70000n]]);
+    const big = loadTorchTensor(encodeTorchTensor([70000], new Float32Array(70000).fill(2)));
+    assert.deepEqual([big.shape, big.data.length, big.data[69999]], [[70000], 70000, 2]);
   });
 
   it('is readable by Python zipfile + pickle as torch.load would read it (when python3 is present)', (t) => {
