@@ -12,13 +12,15 @@ import { measure, syntheticFeatures, type Benchmark, type BenchResult } from './
  * `vtc bench pytorch`: divprune, tome and cluster on the LLaVA-NeXT concat
  * shape (thumbnail + 2×2 crops = 2880 × 1024) at 25%, in one run:
  *
- * - warm: the library's median per call in this process (after a warm-up);
+ * - warm: the library's median per call in this process, after WARMUP_CALLS
+ *   calls (the first calls still pay V8's tier-up and first-touch page faults:
+ *   those belong to cold);
  * - cold: the `ms` that `vtc reduce … --json` reports in a fresh process
- *   (the method alone, median of 3 processes); with its `native_setup_ms`
+ *   (the method alone, median of COLD_PROCESSES processes); with its `native_setup_ms`
  *   (onnxruntime set-up run just before the method, not overlapped) as
  *   cold_with_setup_ms; and that process's wall time;
  * - PyTorch: bench/torch_reference.py, the same rules written in PyTorch with
- *   2 threads, warm median — only when a python3 with torch is found
+ *   2 threads, warm median after the same WARMUP_CALLS — only when a python3 with torch is found
  *   ($VTC_TORCH_PYTHON, /usr/bin/python3 or python3 on PATH); skipped otherwise.
  *
  * cluster runs its full 10 Lloyd iterations (tolerance 0) on both sides.
@@ -29,6 +31,10 @@ const RATIO = 0.25;
 const METHODS = ['divprune', 'tome', 'cluster'] as const;
 const OPTIONS: Record<string, Record<string, unknown>> = { cluster: { iterations: 10, tolerance: 0 } };
 const CLI_FLAGS: Record<string, string[]> = { cluster: ['--iterations', '10', '--tolerance', '0'] };
+/** Calls before warm timing starts, on both sides. */
+const WARMUP_CALLS = 3;
+/** Fresh `vtc reduce` processes per method for the cold median. */
+const COLD_PROCESSES = 5;
 
 /** A python3 that imports torch, or undefined. */
 function torchPython(): string | undefined {
@@ -89,6 +95,7 @@ export const pytorchBenchmark: Benchmark = {
           String(RATIO),
           String(runs),
           '2',
+          String(WARMUP_CALLS),
         ]);
         if (result.code !== 0)
           throw new Error(`bench pytorch: ${python} failed: ${result.stderr.trim().split('\n').pop()}`);
@@ -101,11 +108,16 @@ export const pytorchBenchmark: Benchmark = {
       for (const method of METHODS) {
         const reducer = reducers[method]!;
         const options = { ratio: RATIO, seed: 1, ...(OPTIONS[method] ?? {}) };
-        const warm = await measure(`${method} ${N}x${D} R=${RATIO}`, runs, () => reducer.run(tokens, options));
+        const warm = await measure(
+          `${method} ${N}x${D} R=${RATIO}`,
+          runs,
+          () => reducer.run(tokens, options),
+          WARMUP_CALLS,
+        );
         const cold: number[] = [];
         const coldWithSetup: number[] = [];
         const wall: number[] = [];
-        for (let p = 0; p < 3; p++) {
+        for (let p = 0; p < COLD_PROCESSES; p++) {
           const result = await run(process.execPath, [
             cli,
             'reduce',

@@ -86,6 +86,7 @@ def cluster(x, k, iterations=10, seed=1):
 
 def main():
     path, ratio, runs, threads = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    warmup = int(sys.argv[5]) if len(sys.argv) > 5 else 1
     torch.set_num_threads(threads)
     x = torch.from_numpy(np.load(path).astype(np.float32).reshape(-1, np.load(path, mmap_mode="r").shape[-1]))
     budget = max(1, int(round(x.shape[0] * ratio)))
@@ -94,6 +95,8 @@ def main():
     with torch.no_grad():
         for name, fn in methods.items():
             n_out = fn()
+            for _ in range(warmup - 1):
+                fn()
             times = []
             for _ in range(runs):
                 started = time.perf_counter()

@@ -275,8 +275,13 @@ export async function unitRowsNative(x: Float32Array, n: number, d: number): Pro
     graph.output(normalizeRowsNode(graph, 'X'), ['n', 'd']);
     return graph;
   });
-  const out = await s.run({ X: new ort.Tensor('float32', x as Float32Array<ArrayBuffer>, [n, d]) });
-  return out.X_unit!.data as Float32Array;
+  // onnxruntime writes the rows straight into this array: no arena copy to fault in and copy out.
+  const unit = new Float32Array(n * d);
+  await s.run(
+    { X: new ort.Tensor('float32', x as Float32Array<ArrayBuffer>, [n, d]) },
+    { X_unit: new ort.Tensor('float32', unit, [n, d]) },
+  );
+  return unit;
 }
 
 /**
@@ -341,7 +346,6 @@ export async function nearestCosineNeighbours(
     graph.output('row_max', ['p']).output('col_max', ['q']).output('S', ['p', 'q']);
     return graph;
   });
-  const fetches = keepTiles ? ['row_max', 'col_max', 'S'] : ['row_max', 'col_max'];
   for (let start = 0; start < n; ) {
     const q = n - start;
     const p = tileRows(q, tileValues);
@@ -350,7 +354,12 @@ export async function nearestCosineNeighbours(
       A: new ort.Tensor('float32', rows.subarray(0, p * d) as Float32Array<ArrayBuffer>, [p, d]),
       B: new ort.Tensor('float32', rows as Float32Array<ArrayBuffer>, [q, d]),
     };
-    const out = await s.run(feeds, fetches);
+    // A kept tile is written by onnxruntime straight into its own array (no arena copy, no copy out).
+    const kept = keepTiles ? new Float32Array(p * q) : undefined;
+    const out = await s.run(
+      feeds,
+      kept ? { row_max: null, col_max: null, S: new ort.Tensor('float32', kept, [p, q]) } : ['row_max', 'col_max'],
+    );
     const rowMax = out.row_max!.data as Float32Array;
     const colMax = out.col_max!.data as Float32Array;
     // A 1×1 tile (the last row alone) holds only the diagonal: nothing to learn from it.
@@ -358,7 +367,7 @@ export async function nearestCosineNeighbours(
       for (let i = 0; i < p; i++) if (rowMax[i]! > nearest[start + i]!) nearest[start + i] = rowMax[i]!;
       for (let j = 0; j < q; j++) if (colMax[j]! > nearest[start + j]!) nearest[start + j] = colMax[j]!;
     }
-    if (keepTiles) tiles.push({ start, rows: p, cols: q, values: out.S!.data as Float32Array });
+    if (kept) tiles.push({ start, rows: p, cols: q, values: kept });
     start += p;
   }
   return { nearest, tiles };
