@@ -33,6 +33,8 @@ export type {
 } from './reducers/index.js';
 export { cdprunerReducer, visprunerReducer, dartReducer, evsReducer, fastvidReducer } from './reducers/index.js';
 export type { CDPrunerOptions, VisPrunerOptions, DartOptions, EvsOptions, FastVidOptions } from './reducers/index.js';
+export { temporalMergeReducer, temporalMergeBlocks, temporalMergeFrames } from './reducers/index.js';
+export type { TemporalMergeOptions } from './reducers/index.js';
 export { loadTokens, saveTokens, decodeTokens, encodeTokens } from './encoders/tokenfile.js';
 export type { SaveTokensOptions } from './encoders/tokenfile.js';
 export * from './encoders/index.js';

@@ -3,6 +3,7 @@ import { attentionScores } from '../reducers/attention.js';
 import { evsBlocks } from '../reducers/evs.js';
 import { type FrameHints, fastvidBlocks } from '../reducers/fastvid.js';
 import { blockFrames, gatherRows } from '../reducers/frame-blocks.js';
+import { temporalMergeBlocks } from '../reducers/temporal-merge.js';
 import { budgetWarnings, type ReductionRun } from '../reducers/run.js';
 import type { AnyReducer } from '../reducers/types.js';
 import { frameSelection, frameSkeleton, type NpyFrameFile, npyFrameSources, openNpyFrames } from './tokenstream.js';
@@ -36,6 +37,11 @@ const BLOCK_RULES: Record<string, BlockRule> = {
       representative: keep,
     });
     return { tokens, keep, assign, representative: keep, stats };
+  },
+  async 'temporal-merge'(file, options, block) {
+    const { features, assign, representative, stats } = await temporalMergeBlocks(file, options, block);
+    const tokens = mergeTokens(frameSkeleton(file), assign, representative.length, { features, representative });
+    return { tokens, assign, representative, stats };
   },
 };
 

@@ -13,6 +13,7 @@ import { visprunerReducer } from './vispruner.js';
 import { dartReducer } from './dart.js';
 import { evsReducer } from './evs.js';
 import { fastvidReducer } from './fastvid.js';
+import { temporalMergeReducer } from './temporal-merge.js';
 import type { AnyReducer } from './types.js';
 
 export type { AnyReducer, BaseReduceOptions, OptionSpec, Reducer } from './types.js';
@@ -36,6 +37,14 @@ export { visprunerReducer, type VisPrunerOptions } from './vispruner.js';
 export { dartReducer, type DartOptions } from './dart.js';
 export { evsReducer, frameDissimilarity, type EvsOptions } from './evs.js';
 export { fastvidReducer, dynamicSegments, anchorDistribution, type FastVidOptions } from './fastvid.js';
+export {
+  temporalMergeReducer,
+  temporalMergeBlocks,
+  temporalMergeFrames,
+  mergeFrameBlocks,
+  frameSimilarityBlocks,
+  type TemporalMergeOptions,
+} from './temporal-merge.js';
 
 /** Every reducer by registry name. One file per method in this folder. */
 export const reducers: Record<string, AnyReducer> = {
@@ -51,6 +60,7 @@ export const reducers: Record<string, AnyReducer> = {
   dart: dartReducer as AnyReducer,
   evs: evsReducer as AnyReducer,
   fastvid: fastvidReducer as AnyReducer,
+  'temporal-merge': temporalMergeReducer as AnyReducer,
 };
 
 export function reducerNames(): string[] {

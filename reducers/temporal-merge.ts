@@ -1,6 +1,9 @@
 import { ShapeError, UsageError } from '../core/errors.js';
-import { mergeTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
+import { mergeTokens, type Reduction, resolveBudget, type TokenSet } from '../core/tokenset.js';
 import { checkInteger } from '../core/validate.js';
+import { blockFrames, type FrameBlockSource } from './frame-blocks.js';
+import { frameLayout } from './frames.js';
+import type { BaseReduceOptions, Reducer } from './types.js';
 
 /**
  * Temporal merging of video frames, as in MARC's visual memory retriever:
@@ -59,11 +62,26 @@ export function framePatchSimilarity(a: FrameFeatures, b: FrameFeatures, d: numb
   return total / patches;
 }
 
+/** Bytes of merged frame features kept between merges by default (an hour at 196×1152: ~290 groups). */
+export const MERGE_CACHE_BYTES = 256 * 1024 * 1024;
+
+/** How a merge runs (not what it computes: every setting gives the same groups and features). */
+export interface MergeRunOptions {
+  /**
+   * Bytes of group features kept between merges, least recently used
+   * evicted first (default {@link MERGE_CACHE_BYTES}). An evicted group
+   * needed again is recomputed from its frames by replaying its merges:
+   * the same values, more reads.
+   */
+  cacheBytes?: number;
+}
+
 /**
  * Merges adjacent frames until `budget` remain (H = (Ha + Hb)/2, most similar
  * pair first, earliest pair on ties). Budget ≥ frame count returns the input.
  * With `quotas`, pairs merge only inside a segment until every segment is
  * down to its quota (the frames left are then Σ quota, not `budget`).
+ * The same code as {@link mergeFrameBlocks}, over frames already in memory.
  *
  * @example
  * const { groups } = mergeAdjacentFrames([f0, f1, f2, f3], 4, 2); // e.g. [[0, 1], [2, 3]]
@@ -73,6 +91,7 @@ export function mergeAdjacentFrames(
   d: number,
   budget: number,
   quotas?: SegmentQuotas,
+  options: MergeRunOptions = {},
 ): TemporalMergeResult {
   checkInteger(budget, 'frame budget', { min: 1, where: 'temporal merge' });
   if (frames.length === 0) throw new ShapeError('temporal merge: no frames');
@@ -85,37 +104,318 @@ export function mergeAdjacentFrames(
     if (size % d !== 0)
       throw new ShapeError(`temporal merge: frame ${i} has ${f.length} values, not a multiple of d = ${d}`);
   }
-  const features = frames.map((f) => f);
-  const groups = frames.map((_, i) => [i]);
-  const segmentOfGroup = quotas ? checkQuotas(quotas, frames.length) : undefined;
+  // One frame per read: each is its own array, and views of it stay valid.
+  const context = mergeContext(frames.length, size, d, 1, true, options.cacheBytes);
+  const read = (start: number) => frames[start]!;
+  const plan = runInMemory(mergePlan(context, budget, quotas), read);
+  const features: FrameFeatures[] = [];
+  runInMemory(
+    emitGroups(plan.groups, context, (_g, f) => features.push(f)),
+    read,
+  );
+  return { features, groups: plan.groups.map(framesOfNode), mergedSimilarities: plan.similarities, steps: plan.steps };
+}
+
+/** {@link mergeAdjacentFrames} on a frame-block source: the merged frames as one array [groups·perFrame·d]. */
+export interface FrameBlockMerge extends Omit<TemporalMergeResult, 'features'> {
+  features: Float32Array;
+}
+
+/**
+ * Temporal merge over a frame-block source, exactly {@link mergeAdjacentFrames}
+ * (same groups, steps, similarities and bit-identical features) without the
+ * video in memory:
+ *
+ * 1. one streaming pass gives the F − 1 adjacent similarities;
+ * 2. each merge needs the features of the pair and of its two neighbours.
+ *    A group's features are its merge tree replayed over its contiguous
+ *    frames (each node (left + right)/2, the same float operations as the
+ *    running average), so they are taken from an LRU cache of `cacheBytes`
+ *    or recomputed by reading the group's frames (one read when the group
+ *    fits a block, else frame by frame, the subtree needing more buffers
+ *    first, so at most ⌊log₂ frames⌋ + 1 frame buffers live);
+ * 3. the output is every group's features in order (one more pass; groups
+ *    still cached are not read).
+ *
+ * Memory: one block + the cache + O(frames) scalars and tree nodes + the
+ * output. Every read is at most `block` frames.
+ *
+ * @example
+ * const { groups, features } = await mergeFrameBlocks(fileFrames, 360); // an hour at 1 fps → 360 frames
+ */
+export async function mergeFrameBlocks(
+  source: FrameBlockSource,
+  budget: number,
+  options: MergeRunOptions & { quotas?: SegmentQuotas; block?: number } = {},
+): Promise<FrameBlockMerge> {
+  checkInteger(budget, 'frame budget', { min: 1, where: 'temporal merge' });
+  const block = options.block ?? blockFrames(source);
+  checkInteger(block, 'block', { min: 1, where: 'temporal merge' });
+  if (source.frames < 1) throw new ShapeError('temporal merge: no frames');
+  const size = source.perFrame * source.d;
+  const context = mergeContext(source.frames, size, source.d, block, false, options.cacheBytes);
+  const plan = await runOnBlocks(mergePlan(context, budget, options.quotas), source, size);
+  const features = new Float32Array(plan.groups.length * size);
+  await runOnBlocks(
+    emitGroups(plan.groups, context, (g, f) => features.set(f, g * size)),
+    source,
+    size,
+  );
+  return { features, groups: plan.groups.map(framesOfNode), mergedSimilarities: plan.similarities, steps: plan.steps };
+}
+
+/**
+ * Mean per-patch cosine of every adjacent pair of frames (entry i: frames i
+ * and i + 1), in one streaming pass over a frame-block source — the
+ * similarities temporal merging starts from and the pipeline segments on.
+ *
+ * @example
+ * await frameSimilarityBlocks(arrayFrames(Float32Array.of(1, 0, 1, 0, 0, 1), 3, 1, 2)); // [1, 0]
+ */
+export async function frameSimilarityBlocks(source: FrameBlockSource, block = blockFrames(source)): Promise<number[]> {
+  checkInteger(block, 'block', { min: 1, where: 'frame similarities' });
+  const size = source.perFrame * source.d;
+  return runOnBlocks(similarityPass(mergeContext(source.frames, size, source.d, block, false)), source, size);
+}
+
+/** A contiguous run of frames [start, end) and how it was merged: a frame, or (left + right)/2 of two adjacent runs. */
+interface MergeNode {
+  start: number;
+  end: number;
+  left?: MergeNode;
+  right?: MergeNode;
+  /** Frame buffers its evaluation holds at once (its Strahler number): 1 for a frame. */
+  need: number;
+}
+
+/** A read of frames [start, end) (at most a block), answered with their features. */
+interface FrameRequest {
+  start: number;
+  end: number;
+}
+
+/**
+ * The merge is written once as generators that yield their reads; a driver
+ * answers them from memory (synchronously) or from a FrameBlockSource (awaiting
+ * each read), so both paths run the same code.
+ */
+type Reads<T> = Generator<FrameRequest, T, Float32Array>;
+
+interface MergeContext {
+  frames: number;
+  /** Values per frame: perFrame·d. */
+  size: number;
+  d: number;
+  block: number;
+  /** Whether a read stays valid after the next one (in-memory views); else what is kept is copied. */
+  stable: boolean;
+  cache: GroupCache;
+}
+
+function mergeContext(
+  frames: number,
+  size: number,
+  d: number,
+  block: number,
+  stable: boolean,
+  cacheBytes = MERGE_CACHE_BYTES,
+): MergeContext {
+  if (!(cacheBytes >= 0)) throw new UsageError(`temporal merge: cache bytes must be ≥ 0, got ${cacheBytes}`);
+  return { frames, size, d, block, stable, cache: new GroupCache(cacheBytes) };
+}
+
+/** Group features by node, least recently used first; views of stable reads cost nothing. */
+class GroupCache {
+  private readonly entries = new Map<MergeNode, { features: Float32Array; bytes: number }>();
+  private bytes = 0;
+  constructor(private readonly limit: number) {}
+
+  get(node: MergeNode): Float32Array | undefined {
+    const entry = this.entries.get(node);
+    if (!entry) return undefined;
+    this.entries.delete(node);
+    this.entries.set(node, entry);
+    return entry.features;
+  }
+
+  set(node: MergeNode, features: Float32Array, owned: boolean): void {
+    this.delete(node);
+    const bytes = owned ? features.byteLength : 0;
+    this.entries.set(node, { features, bytes });
+    this.bytes += bytes;
+    for (const [key, entry] of this.entries) {
+      if (this.bytes <= this.limit) break;
+      if (entry.bytes === 0) continue;
+      this.entries.delete(key);
+      this.bytes -= entry.bytes;
+    }
+  }
+
+  delete(node: MergeNode): void {
+    const entry = this.entries.get(node);
+    if (!entry) return;
+    this.entries.delete(node);
+    this.bytes -= entry.bytes;
+  }
+}
+
+/** Similarities of adjacent frames, reading `block` frames at a time (the last frame is carried to the next block). */
+function* similarityPass(context: MergeContext): Reads<number[]> {
+  const { frames, size, d, block } = context;
+  const similarities: number[] = [];
+  let previous: Float32Array | undefined;
+  for (let start = 0; start < frames; start += block) {
+    const end = Math.min(frames, start + block);
+    const features = yield { start, end };
+    for (let f = 0; f < end - start; f++) {
+      const frame = features.subarray(f * size, (f + 1) * size);
+      if (previous) similarities.push(framePatchSimilarity(previous, frame, d));
+      previous = frame;
+    }
+    // The next read may reuse this buffer.
+    if (!context.stable) previous = previous!.slice();
+  }
+  return similarities;
+}
+
+interface MergePlan {
+  groups: MergeNode[];
+  similarities: number[];
+  steps: number[];
+}
+
+/** The greedy merge (most similar adjacent pair first, earliest on ties), reading group features as needed. */
+function* mergePlan(context: MergeContext, budget: number, quotas?: SegmentQuotas): Reads<MergePlan> {
+  const { frames, d, cache } = context;
+  const groups: MergeNode[] = Array.from({ length: frames }, (_, f) => ({ start: f, end: f + 1, need: 1 }));
+  const segmentOfGroup = quotas ? checkQuotas(quotas, frames) : undefined;
   const groupsLeft = quotas ? quotas.quota.map((_, q) => segmentOfGroup!.filter((s) => s === q).length) : [];
   const target = quotas ? quotas.quota.reduce((a, b) => a + b, 0) : budget;
-  if (frames.length <= target) return { features, groups, mergedSimilarities: [], steps: [] };
-  const sims: number[] = [];
-  for (let i = 0; i + 1 < features.length; i++) sims.push(framePatchSimilarity(features[i]!, features[i + 1]!, d));
-  const mergedSimilarities: number[] = [];
+  if (frames <= target) return { groups, similarities: [], steps: [] };
+  const sims = yield* similarityPass(context);
+  const similarities: number[] = [];
   const steps: number[] = [];
   // With quotas a pair may merge only inside one segment that still has more groups than its quota.
   const mergeable = (i: number) =>
     !segmentOfGroup ||
     (segmentOfGroup[i] === segmentOfGroup[i + 1] &&
       groupsLeft[segmentOfGroup[i]!]! > quotas!.quota[segmentOfGroup[i]!]!);
-  while (features.length > target) {
+  while (groups.length > target) {
     let best = -1;
     for (let i = 0; i < sims.length; i++) if (mergeable(i) && (best < 0 || sims[i]! > sims[best]!)) best = i;
     if (segmentOfGroup) {
       groupsLeft[segmentOfGroup[best]!]!--;
       segmentOfGroup.splice(best, 1);
     }
-    mergedSimilarities.push(sims[best]!);
+    similarities.push(sims[best]!);
     steps.push(best);
-    const h = averagePair(features, best);
-    groups.splice(best, 2, [...groups[best]!, ...groups[best + 1]!]);
+    const left = groups[best]!;
+    const right = groups[best + 1]!;
+    const a = yield* load(left, context);
+    const b = yield* load(right, context);
+    const h = average(a, b);
+    const merged: MergeNode = {
+      start: left.start,
+      end: right.end,
+      left,
+      right,
+      need: left.need === right.need ? left.need + 1 : Math.max(left.need, right.need),
+    };
+    cache.delete(left);
+    cache.delete(right);
+    cache.set(merged, h, true);
+    groups.splice(best, 2, merged);
     sims.splice(best, 1);
-    if (best > 0) sims[best - 1] = framePatchSimilarity(features[best - 1]!, h, d);
-    if (best < features.length - 1) sims[best] = framePatchSimilarity(h, features[best + 1]!, d);
+    if (best > 0) sims[best - 1] = framePatchSimilarity(yield* load(groups[best - 1]!, context), h, d);
+    if (best < groups.length - 1) sims[best] = framePatchSimilarity(h, yield* load(groups[best + 1]!, context), d);
   }
-  return { features, groups, mergedSimilarities, steps };
+  return { groups, similarities, steps };
+}
+
+/** A group's features: from the cache, else replayed from its frames (and cached). */
+function* load(node: MergeNode, context: MergeContext): Reads<Float32Array> {
+  const cached = context.cache.get(node);
+  if (cached) return cached;
+  const { features, owned } = yield* evaluate(node, context);
+  context.cache.set(node, features, owned);
+  return features;
+}
+
+/** Every group's features in order, handed to `emit` before the next read (then dropped from the cache). */
+function* emitGroups(
+  groups: MergeNode[],
+  context: MergeContext,
+  emit: (group: number, features: Float32Array) => void,
+): Reads<void> {
+  for (const [g, node] of groups.entries()) {
+    const features = context.cache.get(node) ?? (yield* evaluate(node, context)).features;
+    context.cache.delete(node);
+    emit(g, features);
+  }
+}
+
+/**
+ * A node's features from its frames: one read when it fits a block, else its
+ * two subtrees one after the other, the one needing more buffers first
+ * (Strahler order), so at most `need` frame buffers are alive.
+ */
+function* evaluate(node: MergeNode, context: MergeContext): Reads<{ features: Float32Array; owned: boolean }> {
+  const { left, right } = node;
+  if (node.end - node.start <= context.block) {
+    const frames = yield { start: node.start, end: node.end };
+    const features = replay(node, frames, node.start, context.size);
+    if (left || !context.stable) return { features: left ? features : features.slice(), owned: true };
+    return { features, owned: false };
+  }
+  const leftFirst = left!.need >= right!.need;
+  const first = (yield* evaluate(leftFirst ? left! : right!, context)).features;
+  const second = (yield* evaluate(leftFirst ? right! : left!, context)).features;
+  return { features: leftFirst ? average(first, second) : average(second, first), owned: true };
+}
+
+/** A node's features from frames [offset, …) already read (a frame is a view; the read itself when it is exactly that frame). */
+function replay(node: MergeNode, frames: Float32Array, offset: number, size: number): Float32Array {
+  if (!node.left || !node.right) {
+    if (node.start === offset && frames.length === size) return frames;
+    return frames.subarray((node.start - offset) * size, (node.end - offset) * size);
+  }
+  return average(replay(node.left, frames, offset, size), replay(node.right, frames, offset, size));
+}
+
+/** MARC's H = (Ha + Hb) / 2, element by element in float32. */
+function average(a: Float32Array, b: Float32Array): Float32Array {
+  const h = new Float32Array(a.length);
+  for (let c = 0; c < a.length; c++) h[c] = (a[c]! + b[c]!) / 2;
+  return h;
+}
+
+function framesOfNode(node: MergeNode): number[] {
+  return Array.from({ length: node.end - node.start }, (_, i) => node.start + i);
+}
+
+/** Answers a generator's reads from memory, one frame at a time. */
+function runInMemory<T>(reads: Reads<T>, read: (start: number) => Float32Array): T {
+  let step = reads.next();
+  while (!step.done) {
+    if (step.value.end !== step.value.start + 1) throw new Error('temporal merge: in-memory reads are one frame');
+    step = reads.next(read(step.value.start));
+  }
+  return step.value;
+}
+
+/** Answers a generator's reads from a frame-block source, checking each read's length. */
+async function runOnBlocks<T>(reads: Reads<T>, source: FrameBlockSource, size: number): Promise<T> {
+  let step = reads.next();
+  while (!step.done) {
+    const { start, end } = step.value;
+    const features = await source.readFrames(start, end);
+    if (features.length !== (end - start) * size)
+      throw new ShapeError(
+        `temporal merge: frames [${start}, ${end}) gave ${features.length} values, expected ${(end - start) * size}`,
+      );
+    step = reads.next(features);
+  }
+  return step.value;
 }
 
 /**
@@ -154,16 +454,6 @@ function checkQuotas(quotas: SegmentQuotas, frameCount: number): number[] {
   return segmentOf;
 }
 
-/** Replaces frames[at] and frames[at + 1] by their average (MARC's H = (Ha + Hb) / 2); returns it. */
-function averagePair(frames: FrameFeatures[], at: number): FrameFeatures {
-  const a = frames[at]!;
-  const b = frames[at + 1]!;
-  const h = new Float32Array(a.length);
-  for (let c = 0; c < a.length; c++) h[c] = (a[c]! + b[c]!) / 2;
-  frames.splice(at, 2, h);
-  return h;
-}
-
 /**
  * Temporal merging on a frame TokenSet (sources of kind 'frame', each with the
  * same rows×cols, tokens grouped by frame in order): merges down to
@@ -176,16 +466,23 @@ function averagePair(frames: FrameFeatures[], at: number): FrameFeatures {
  * const { tokens, stats } = temporalMerge(videoTokens, { frames: 4 });
  * stats.groups; // [[0,1,2],[3],[4,5],[6,7]]
  */
-export function temporalMerge(tokens: TokenSet, options: { frames: number; quotas?: SegmentQuotas }): Reduction {
+export function temporalMerge(
+  tokens: TokenSet,
+  options: { frames: number; quotas?: SegmentQuotas } & MergeRunOptions,
+): Reduction {
   const frameTokens = framesOf(tokens);
   const { d } = tokens;
   const perFrame = frameTokens[0]!.length;
-  const frames = frameTokens.map((indices) => {
-    const f = new Float32Array(perFrame * d);
-    indices.forEach((t, p) => f.set(tokens.data.subarray(t * d, (t + 1) * d), p * d));
+  // A frame stored in one run of tokens is a view of the features; others are gathered.
+  const gather = (values: Float32Array, width: number, indices: number[]): Float32Array => {
+    const first = indices[0]!;
+    if (indices.every((t, p) => t === first + p)) return values.subarray(first * width, (first + perFrame) * width);
+    const f = new Float32Array(perFrame * width);
+    indices.forEach((t, p) => f.set(values.subarray(t * width, (t + 1) * width), p * width));
     return f;
-  });
-  const result = mergeAdjacentFrames(frames, d, Math.min(options.frames, frames.length), options.quotas);
+  };
+  const frames = frameTokens.map((indices) => gather(tokens.data, d, indices));
+  const result = mergeAdjacentFrames(frames, d, Math.min(options.frames, frames.length), options.quotas, options);
   const assign = new Int32Array(tokens.n);
   for (const [g, members] of result.groups.entries()) {
     for (const f of members) frameTokens[f]!.forEach((t, p) => (assign[t] = g * perFrame + p));
@@ -198,14 +495,10 @@ export function temporalMerge(tokens: TokenSet, options: { frames: number; quota
     frameTokens[members[0]!]!.forEach((t, p) => (representative[g * perFrame + p] = t)),
   );
   const combine = (values: Float32Array, width: number): Float32Array => {
-    const replay = frameTokens.map((indices) => {
-      const f = new Float32Array(perFrame * width);
-      indices.forEach((t, p) => f.set(values.subarray(t * width, (t + 1) * width), p * width));
-      return f;
-    });
-    for (const at of result.steps) averagePair(replay, at);
+    const replayed = frameTokens.map((indices) => gather(values, width, indices));
+    for (const at of result.steps) replayed.splice(at, 2, average(replayed[at]!, replayed[at + 1]!));
     const out = new Float32Array(outputCount * width);
-    replay.forEach((f, g) => out.set(f, g * perFrame * width));
+    replayed.forEach((f, g) => out.set(f, g * perFrame * width));
     return out;
   };
   const merged = mergeTokens(tokens, assign, outputCount, { features: data, representative, combine });
@@ -220,6 +513,118 @@ export function temporalMerge(tokens: TokenSet, options: { frames: number; quota
       merged_similarities: result.mergedSimilarities,
     },
   };
+}
+
+/** Options of `temporal-merge`: ratio/budget in tokens (whole frames are kept) and the block path's cache. */
+export interface TemporalMergeOptions extends BaseReduceOptions {
+  /** MiB of merged frame features kept between merges (LRU, default 256, ≥ 0); only memory and reads change, never the result. */
+  cacheMb?: number;
+}
+
+/**
+ * `temporal-merge` — MARC's temporal merge as a registered reducer on a video
+ * token set [F frames, P tokens, d]: frames kept = ⌊budget / P⌋ (whole
+ * frames, so the output never exceeds the budget), budget = max(1, round(F·P·R))
+ * or the given one; the most similar adjacent pair (mean per-patch cosine) is
+ * replaced by (Ha + Hb)/2 until that many remain. A budget below one frame is
+ * refused; a ratio that rounds below one frame keeps one (stats.budget = P,
+ * reported as a warning). Output: P tokens per merged frame, positions and
+ * source from the group's first frame.
+ *
+ * @example
+ * const { stats } = await temporalMergeReducer.run(video, { ratio: 0.1 }); // 64 frames → 6
+ */
+export const temporalMergeReducer: Reducer<TemporalMergeOptions> = {
+  name: 'temporal-merge',
+  summary:
+    'MARC temporal merge: average the most similar adjacent frames ((Ha + Hb)/2, mean per-patch cosine) until ⌊budget / tokens per frame⌋ remain',
+  kind: 'merge',
+  scope: 'video',
+  options: {
+    cacheMb: {
+      type: 'integer',
+      description:
+        'MiB of merged frame features kept between merges (least recently used evicted; an evicted frame group is recomputed from its frames: same result, more reads)',
+      default: MERGE_CACHE_BYTES / 2 ** 20,
+    },
+  },
+  async run(tokens: TokenSet, options: TemporalMergeOptions): Promise<Reduction> {
+    const { frames, perFrame } = frameLayout(tokens, 'temporal-merge');
+    const plan = temporalMergeFrames(frames, perFrame, options);
+    const result = temporalMerge(tokens, { frames: plan.frames, cacheBytes: cacheBytesOf(options) });
+    return { ...result, stats: reducerStats(plan, perFrame, result.stats) };
+  },
+};
+
+/**
+ * temporal-merge on a frame-block source (the `vtc reduce` path for a 3-D
+ * .npy): the merged features [groups·P·d], assign (input token → output
+ * token) and representative (output → the group's first frame's token) of
+ * {@link temporalMergeReducer.run} on the loaded video, and the same stats.
+ *
+ * @example
+ * const { features, assign } = await temporalMergeBlocks(fileFrames, { ratio: 0.1 });
+ */
+export async function temporalMergeBlocks(
+  source: FrameBlockSource,
+  options: TemporalMergeOptions,
+  block = blockFrames(source),
+): Promise<{ features: Float32Array; assign: Int32Array; representative: Int32Array; stats: Record<string, unknown> }> {
+  const { frames, perFrame } = source;
+  const plan = temporalMergeFrames(frames, perFrame, options);
+  const merged = await mergeFrameBlocks(source, plan.frames, { block, cacheBytes: cacheBytesOf(options) });
+  const assign = new Int32Array(frames * perFrame);
+  const representative = new Int32Array(merged.groups.length * perFrame);
+  merged.groups.forEach((members, g) => {
+    for (const f of members) for (let p = 0; p < perFrame; p++) assign[f * perFrame + p] = g * perFrame + p;
+    for (let p = 0; p < perFrame; p++) representative[g * perFrame + p] = members[0]! * perFrame + p;
+  });
+  const stats = reducerStats(plan, perFrame, {
+    frames_in: frames,
+    frames_out: merged.groups.length,
+    groups: merged.groups,
+    merged_similarities: merged.mergedSimilarities,
+  });
+  return { features: merged.features, assign, representative, stats };
+}
+
+/**
+ * Frames temporal-merge keeps: ⌊budget / perFrame⌋ for the token budget
+ * (given, or max(1, round(n·R))). An explicit budget below one frame is a
+ * usage error; a ratio rounding below one frame keeps one.
+ *
+ * @example
+ * temporalMergeFrames(3600, 196, { ratio: 0.1 }); // { frames: 360, budget: 70560, ratio: 0.1 }
+ */
+export function temporalMergeFrames(
+  frames: number,
+  perFrame: number,
+  options: BaseReduceOptions,
+): { frames: number; budget: number; ratio: number } {
+  const { budget, ratio } = resolveBudget(frames * perFrame, options, 'temporal-merge');
+  const kept = Math.floor(budget / perFrame);
+  if (kept < 1 && options.budget !== undefined)
+    throw new UsageError(
+      `temporal-merge: a budget of ${budget} tokens is below one frame (${perFrame} tokens per frame); temporal merge keeps whole frames, give at least ${perFrame}`,
+      'E_RANGE',
+    );
+  const keptFrames = Math.max(1, kept);
+  return { frames: keptFrames, budget: keptFrames * perFrame, ratio };
+}
+
+function cacheBytesOf(options: TemporalMergeOptions): number {
+  const cacheMb = options.cacheMb ?? MERGE_CACHE_BYTES / 2 ** 20;
+  checkInteger(cacheMb, 'cache-mb', { min: 0, where: 'temporal-merge', code: 'E_RANGE' });
+  return cacheMb * 2 ** 20;
+}
+
+/** The reducer's stats, the same keys in the same order on both paths. */
+function reducerStats(
+  plan: { budget: number; ratio: number },
+  perFrame: number,
+  merge: Record<string, unknown>,
+): Record<string, unknown> {
+  return { budget: plan.budget, ratio: plan.ratio, tokens_per_frame: perFrame, ...merge };
 }
 
 /** Token indices of each frame source, validated to share one grid. */

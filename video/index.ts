@@ -14,9 +14,15 @@ export {
 export type { ReadFramesOptions, VideoFrame, VideoInfo } from '../encoders/ffmpeg.js';
 export { encodeFrames, encodeVideo, encodeVideoFrames, tilesToFrameTokens } from '../encoders/video.js';
 export type { EncodeVideoOptions } from '../encoders/video.js';
-export { framePatchSimilarity, mergeAdjacentFrames, temporalMerge } from '../reducers/temporal-merge.js';
-export type { FrameFeatures, TemporalMergeResult } from '../reducers/temporal-merge.js';
-export { adjacentSimilarities, segmentBySimilarity } from './segment.js';
+export {
+  framePatchSimilarity,
+  frameSimilarityBlocks,
+  mergeAdjacentFrames,
+  mergeFrameBlocks,
+  temporalMerge,
+} from '../reducers/temporal-merge.js';
+export type { FrameBlockMerge, FrameFeatures, TemporalMergeResult } from '../reducers/temporal-merge.js';
+export { adjacentSimilarities, segmentBySimilarity, segmentFrameBlocks } from './segment.js';
 export type { FrameRange, SegmentOptions } from './segment.js';
 export { clipEmbedding, noveltyCoverageScores, textClipScores, topClips } from './retrieve.js';
 export { loadDualEncoder } from './dual-encoder.js';

@@ -9,7 +9,8 @@ import { getProfile, visionTokens } from '../profiles/index.js';
 import type { DualEncoder } from './dual-encoder.js';
 import { noveltyCoverageScores, textClipScores, topClips } from './retrieve.js';
 import { allocateFrames, isBlankFrame } from './coverage.js';
-import { segmentBySimilarity, type FrameRange } from './segment.js';
+import { segmentFrameBlocks, type FrameRange } from './segment.js';
+import { arrayFrames } from '../reducers/frame-blocks.js';
 import { checkInteger } from '../core/validate.js';
 
 /**
@@ -169,9 +170,14 @@ export async function planVideo(path: string, options: VideoPlanOptions = {}): P
   const ranges = frameTokenRanges(tokens, frames.length);
   const frameFeatures = ranges.map((r) => tokens.data.subarray(r.start * d, r.end * d));
 
-  // Segmentation on the same similarity temporal merging uses (mean per-patch cosine).
-  const similarities = frameFeatures.slice(1).map((f, i) => framePatchSimilarity(frameFeatures[i]!, f, d));
-  const segments = segmentBySimilarity(similarities, { segments: options.segments, threshold: options.threshold });
+  // Segmentation on the same similarity temporal merging uses (mean per-patch cosine), in one pass over frame blocks.
+  const segments = await segmentFrameBlocks(
+    arrayFrames(tokens.data, frames.length, ranges[0]!.end - ranges[0]!.start, d),
+    {
+      segments: options.segments,
+      threshold: options.threshold,
+    },
+  );
 
   let scores: number[];
   let retrieval: VideoPlan['retrieval'];

@@ -1,5 +1,7 @@
 import { UsageError } from '../core/errors.js';
 import { checkInteger } from '../core/validate.js';
+import { blockFrames, type FrameBlockSource } from '../reducers/frame-blocks.js';
+import { frameSimilarityBlocks } from '../reducers/temporal-merge.js';
 
 /**
  * Event segmentation: a video's frame sequence is cut into clips where the
@@ -82,4 +84,22 @@ export function adjacentSimilarities(embeddings: Float32Array[]): number[] {
   const out: number[] = [];
   for (let i = 0; i + 1 < embeddings.length; i++) out.push(cosine(embeddings[i]!, embeddings[i + 1]!));
   return out;
+}
+
+/**
+ * Segmentation of a video read a block of frames at a time: the adjacent
+ * similarities (mean per-patch cosine, as temporal merging measures them)
+ * come from one streaming pass over the source (O(block) features plus one
+ * number per frame), then {@link segmentBySimilarity} cuts. The pipeline
+ * segments its encoded frames this way.
+ *
+ * @example
+ * const clips = await segmentFrameBlocks(await openNpyFrames('hour.npy'), { segments: 60 });
+ */
+export async function segmentFrameBlocks(
+  source: FrameBlockSource,
+  options: SegmentOptions = {},
+  block = blockFrames(source),
+): Promise<FrameRange[]> {
+  return segmentBySimilarity(await frameSimilarityBlocks(source, block), options);
 }
