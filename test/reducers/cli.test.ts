@@ -356,7 +356,7 @@ test('bad input: d mismatch in a bundle, ratio out of range, budget > n, unknown
     [
       ['--in', bundle, '--method', 'kmeans', '--ratio', '0.5'],
       2,
-      /unknown method "kmeans" \(available: cluster, globalcom2, tome, visionzip, divprune, pool, random, cdpruner, vispruner, dart, evs, fastvid\)/,
+      /unknown method "kmeans" \(available: cluster, globalcom2, tome, visionzip, divprune, pool, random, cdpruner, vispruner, dart, evs, fastvid, temporal-merge\)/,
     ],
   ];
   const results = await runAll(cases.map(([args]) => ['reduce', ...args, '--out', out]));
