@@ -11,6 +11,7 @@ import { openNpyFrames } from '../../encoders/tokenstream.js';
 import { getReducer, reduce } from '../../reducers/index.js';
 import { runReducer } from '../../reducers/run.js';
 import { temporalMergeBlocks, temporalMergeFrames } from '../../reducers/temporal-merge.js';
+import { samplesRoot } from '../../samples/paths.js';
 import { fixture, runCli, tempDir } from '../helpers.js';
 
 const dir = tempDir();
@@ -194,4 +195,17 @@ test('vtc reduce --method temporal-merge: block path for a 3-D .npy, same file a
   ]);
   assert.equal(image.code, 1);
   assert.match(image.stderr, /temporal-merge: needs a video token set \[frames, tokens, d\]/);
+  // vtc compress encodes one image: no frames to merge, the same one-line refusal.
+  const compress = await runCli([
+    'compress',
+    join(samplesRoot, 'images', 'chart.png'),
+    '--method',
+    'temporal-merge',
+    '--ratio',
+    '0.25',
+    '--out',
+    join(dir, 'overlay.png'),
+  ]);
+  assert.equal(compress.code, 1);
+  assert.match(compress.stderr, /^vtc: error: temporal-merge: needs a video token set .*kind 'image'/);
 });
