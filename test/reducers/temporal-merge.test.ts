@@ -7,10 +7,9 @@ import { Rng } from '../../core/rng.js';
 import { createTokenSet, type TokenSet } from '../../core/tokenset.js';
 import { reduceFramesFile } from '../../encoders/frame-reduce.js';
 import { encodeTokens, loadTokens } from '../../encoders/tokenfile.js';
-import { openNpyFrames } from '../../encoders/tokenstream.js';
 import { getReducer, reduce } from '../../reducers/index.js';
 import { runReducer } from '../../reducers/run.js';
-import { temporalMergeBlocks, temporalMergeFrames } from '../../reducers/temporal-merge.js';
+import { temporalMergeFrames } from '../../reducers/temporal-merge.js';
 import { samplesRoot } from '../../samples/paths.js';
 import { fixture, runCli, tempDir } from '../helpers.js';
 
@@ -134,17 +133,6 @@ test('temporal-merge on a 3-D .npy, block by block: the same tokens file, assign
       assert.deepEqual([run.n_in, run.n_out, run.budget], [memory.n_in, memory.n_out, memory.budget], what);
     }
   }
-  // Reads from the file stay within the block, and the whole file is never read at once.
-  const file = await openNpyFrames(path);
-  const reads: number[] = [];
-  const read = file.readFrames.bind(file);
-  file.readFrames = async (a, b) => {
-    reads.push(b - a);
-    return read(a, b);
-  };
-  await temporalMergeBlocks(file, { ratio: 0.25, cacheMb: 0 }, 4);
-  await file.close();
-  assert.ok(Math.max(...reads) <= 4, `largest read ${Math.max(...reads)} frames`);
 });
 
 test('vtc reduce --method temporal-merge: block path for a 3-D .npy, same file and JSON as the in-memory run; exit codes', async () => {

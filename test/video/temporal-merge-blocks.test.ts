@@ -52,6 +52,12 @@ function framesOfArray(data: Float32Array, frames: number): Float32Array[] {
   return Array.from({ length: frames }, (_, f) => data.subarray(f * size, (f + 1) * size));
 }
 
+/** The in-memory similarities of adjacent frames, one framePatchSimilarity each. */
+function adjacentPatchSimilarities(data: Float32Array, frames: number, d: number): number[] {
+  const list = framesOfArray(data, frames);
+  return list.slice(1).map((f, i) => framePatchSimilarity(list[i]!, f, d));
+}
+
 function assertSameMerge(
   blocks: Awaited<ReturnType<typeof mergeFrameBlocks>>,
   memory: ReturnType<typeof mergeAdjacentFrames>,
@@ -141,9 +147,7 @@ test('a group larger than the block is replayed frame by frame: reads of one fra
 test('frameSimilarityBlocks: the adjacent mean per-patch cosines in one pass, for every block size', async () => {
   const frames = 11;
   const data = driftingFrames(frames, 10, 5);
-  const expected = framesOfArray(data, frames)
-    .slice(1)
-    .map((f, i) => framePatchSimilarity(data.subarray(i * 10, (i + 1) * 10), f, 2));
+  const expected = adjacentPatchSimilarities(data, frames, 2);
   for (const block of [1, 3, 11]) {
     const source = countingSource(arrayFrames(data, frames, 5, 2));
     assert.deepEqual(await frameSimilarityBlocks(source, block), expected);
@@ -162,9 +166,7 @@ test('frameSimilarityBlocks: the adjacent mean per-patch cosines in one pass, fo
 test('segmentFrameBlocks cuts exactly where segmentBySimilarity cuts on the same similarities', async () => {
   const frames = 30;
   const data = driftingFrames(frames, 8, 9);
-  const similarities = framesOfArray(data, frames)
-    .slice(1)
-    .map((f, i) => framePatchSimilarity(data.subarray(i * 8, (i + 1) * 8), f, 4));
+  const similarities = adjacentPatchSimilarities(data, frames, 4);
   for (const options of [{}, { segments: 3, threshold: 0 }, { segments: 1, threshold: 0.5 }]) {
     const expected = segmentBySimilarity(similarities, options);
     for (const block of [1, 7])
