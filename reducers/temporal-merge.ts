@@ -614,7 +614,7 @@ export function temporalMergeFrames(
 
 function cacheBytesOf(options: TemporalMergeOptions): number {
   const cacheMb = options.cacheMb ?? MERGE_CACHE_BYTES / 2 ** 20;
-  checkInteger(cacheMb, 'cache-mb', { min: 0, where: 'temporal-merge', code: 'E_RANGE' });
+  checkInteger(cacheMb, 'cacheMb (--cache-mb)', { min: 0, where: 'temporal-merge', code: 'E_RANGE' });
   return cacheMb * 2 ** 20;
 }
 

@@ -83,7 +83,7 @@ test('budget → frames: ⌊budget / tokens per frame⌋; a ratio below one fram
   );
   await assert.rejects(
     reduce(handVideo(), 'temporal-merge', { budget: 4, cacheMb: -1 }),
-    /temporal-merge: cache-mb must be an integer ≥ 0, got -1/,
+    /temporal-merge: cacheMb \(--cache-mb\) must be an integer ≥ 0, got -1/,
   );
 });
 
