@@ -87,9 +87,16 @@ export type {
   ImageInput,
   LoadEncoderOptions,
 } from './encode.js';
-export { compressImage } from './compress.js';
-export type { CompressImageOptions, CompressImageResult } from './compress.js';
-export { anyresLayout, drawReductionOverlay, groupColour, imageLayout, outputOfInput } from './overlay.js';
+export { compressImage, compressVideo } from './compress.js';
+export type { CompressImageOptions, CompressImageResult, CompressVideoOptions } from './compress.js';
+export {
+  anyresLayout,
+  drawReductionOverlay,
+  framesLayout,
+  groupColour,
+  imageLayout,
+  outputOfInput,
+} from './overlay.js';
 export type { OverlayLayout, OverlayStats } from './overlay.js';
 export {
   DEFAULT_HF_ENDPOINT,

@@ -60,6 +60,32 @@ export function anyresLayout(
   return { canvas: { data, width, height }, tiles, patchSize };
 }
 
+/**
+ * Video frames as a contact sheet: frame f at row ⌊f/C⌋, column f mod C of a
+ * grid C = ⌈√F⌉ frames wide, GAP pixels apart; frame f is source f (as
+ * encodeVideo numbers them).
+ *
+ * @example
+ * const layout = framesLayout([tile0, tile1], 14); // 336 + 8 + 336 wide, 336 high
+ */
+export function framesLayout(frames: RgbImage[], patchSize: number): OverlayLayout {
+  if (frames.length === 0) throw new ShapeError('overlay: no frames to lay out');
+  const tile = frames[0]!;
+  if (frames.some((f) => f.width !== tile.width || f.height !== tile.height))
+    throw new ShapeError(`overlay: frames must share one size (the first is ${tile.width}×${tile.height})`);
+  const columns = Math.ceil(Math.sqrt(frames.length));
+  const rows = Math.ceil(frames.length / columns);
+  const width = columns * tile.width + (columns - 1) * GAP;
+  const height = rows * tile.height + (rows - 1) * GAP;
+  const data = new Uint8Array(width * height * 3).fill(BACKGROUND);
+  const tiles = frames.map((frame, f) => {
+    const at = { x: (f % columns) * (tile.width + GAP), y: Math.floor(f / columns) * (tile.height + GAP) };
+    blit(data, width, frame, at.x, at.y);
+    return at;
+  });
+  return { canvas: { data, width, height }, tiles, patchSize };
+}
+
 function blit(target: Uint8Array, targetWidth: number, image: RgbImage, x: number, y: number): void {
   for (let r = 0; r < image.height; r++)
     target.set(image.data.subarray(r * image.width * 3, (r + 1) * image.width * 3), ((y + r) * targetWidth + x) * 3);

@@ -34,12 +34,7 @@ export async function reducePerFrame(
       'E_PER_FRAME',
     );
   }
-  if (reducer.scope === 'video' || reducer.scope === 'anyres') {
-    throw new UsageError(
-      `${reducer.name}: per-frame reduction runs the method on one frame at a time, but ${reducer.name} works on ${reducer.scope === 'video' ? 'several frames together' : 'a whole AnyRes bundle'}`,
-      'E_PER_FRAME',
-    );
-  }
+  checkPerFrameMethod(reducer);
   const spec = options.budget !== undefined ? { budget: options.budget } : { ratio: options.ratio };
   const budgets = tileBudgets(
     frames.map((f) => f.indices.length),
@@ -79,6 +74,23 @@ export async function reducePerFrame(
   if (allAssign) reduction.assign = assign;
   if (representative.length === outputs) reduction.representative = Int32Array.from(representative);
   return reduction;
+}
+
+/**
+ * Refuses methods whose rule spans several frames (evs, fastvid) or a whole
+ * AnyRes bundle (globalcom2): run on one frame they would not be the method.
+ * Front ends call it before encoding, so the refusal comes first.
+ *
+ * @example
+ * checkPerFrameMethod(getReducer('evs')); // throws 'evs: per-frame reduction runs the method on one frame at a time, …'
+ */
+export function checkPerFrameMethod(reducer: AnyReducer): void {
+  if (reducer.scope === 'video' || reducer.scope === 'anyres') {
+    throw new UsageError(
+      `${reducer.name}: per-frame reduction runs the method on one frame at a time, but ${reducer.name} works on ${reducer.scope === 'video' ? 'several frames together' : 'a whole AnyRes bundle'}`,
+      'E_PER_FRAME',
+    );
+  }
 }
 
 /**
