@@ -99,8 +99,6 @@ Method-specific flags (listed above) apply to the methods named in brackets.`,
       throw new UsageError(
         `compress: ${reducer.name} works on a LLaVA-NeXT AnyRes bundle of one image, not on video frames`,
       );
-    if (!video && reducer.scope === 'video')
-      throw new UsageError(`compress: ${reducer.name} works on the frames of a video, and ${input} is an image`);
     const methodOptions = await withTextQuery(reducer, opts, await loadMethodOptions(reducer, opts));
     const encoder = await openEncoder(opts);
     const common = {
