@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeNpy } from '../core/npy.js';
 import { createTokenSet } from '../core/tokenset.js';
+import { nativeTime } from '../core/linalg.js';
 import { reducers } from '../reducers/index.js';
 import { measure, syntheticFeatures, type Benchmark, type BenchResult } from './harness.js';
 
@@ -108,13 +109,21 @@ export const pytorchBenchmark: Benchmark = {
       for (const method of METHODS) {
         const reducer = reducers[method]!;
         const options = { ratio: RATIO, seed: 1, ...(OPTIONS[method] ?? {}) };
+        // Where time goes: the part of each call spent inside onnxruntime (the rest is JS).
+        const nativePerCall: number[] = [];
         const warm = await measure(
           `${method} ${N}x${D} R=${RATIO}`,
           runs,
-          () => reducer.run(tokens, options),
+          async () => {
+            const before = nativeTime().ms;
+            await reducer.run(tokens, options);
+            nativePerCall.push(nativeTime().ms - before);
+          },
           WARMUP_CALLS,
         );
+        const warmNative = median(nativePerCall.slice(WARMUP_CALLS));
         const cold: number[] = [];
+        const coldNative: number[] = [];
         const coldWithSetup: number[] = [];
         const wall: number[] = [];
         for (let p = 0; p < COLD_PROCESSES; p++) {
@@ -134,15 +143,19 @@ export const pytorchBenchmark: Benchmark = {
           ]);
           if (result.code !== 0)
             throw new Error(`bench pytorch: vtc reduce --method ${method} failed: ${result.stderr.trim()}`);
-          const reported = JSON.parse(result.stdout) as { ms: number; native_setup_ms: number };
+          const reported = JSON.parse(result.stdout) as { ms: number; native_ms: number; native_setup_ms: number };
           cold.push(reported.ms);
+          coldNative.push(reported.native_ms);
           coldWithSetup.push(reported.ms + reported.native_setup_ms);
           wall.push(result.ms);
         }
         const coldMs = median(cold);
         const extra: Record<string, number | string> = {
           method,
+          warm_native_ms: +warmNative.toFixed(1),
+          warm_js_ms: +(warm.medianMs - warmNative).toFixed(1),
           cold_ms: +coldMs.toFixed(1),
+          cold_native_ms: +median(coldNative).toFixed(1),
           cold_over_warm: +(coldMs / warm.medianMs).toFixed(2),
           cold_with_setup_ms: +median(coldWithSetup).toFixed(1),
           cold_with_setup_over_warm: +(median(coldWithSetup) / warm.medianMs).toFixed(2),
@@ -156,7 +169,7 @@ export const pytorchBenchmark: Benchmark = {
         }
         warm.extra = extra;
         log(
-          `${method}: warm ${warm.medianMs.toFixed(1)} ms, cold ${coldMs.toFixed(1)} ms (×${extra.cold_over_warm}; with set-up ${extra.cold_with_setup_ms} ms, ×${extra.cold_with_setup_over_warm})${torchMs !== undefined ? `, PyTorch ${torchMs.toFixed(1)} ms (×${extra.warm_over_torch})` : ''}`,
+          `${method}: warm ${warm.medianMs.toFixed(1)} ms (native ${warmNative.toFixed(1)}), cold ${coldMs.toFixed(1)} ms (native ${extra.cold_native_ms}; ×${extra.cold_over_warm}; with set-up ${extra.cold_with_setup_ms} ms, ×${extra.cold_with_setup_over_warm})${torchMs !== undefined ? `, PyTorch ${torchMs.toFixed(1)} ms (×${extra.warm_over_torch})` : ''}`,
         );
         results.push(warm);
       }

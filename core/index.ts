@@ -15,6 +15,7 @@ export {
   normalizeRows,
   rowSquaredNorms,
   setLinalgThreads,
+  nativeTime,
   squaredDistances,
   topK,
   topKSorted,

@@ -21,8 +21,27 @@ export function matrix(rows: number, cols: number, data: Float32Array = new Floa
  */
 export const NATIVE_THRESHOLD = 1 << 17;
 
-const sessions = new Map<string, Promise<ort.InferenceSession>>();
+/** A cached kernel session: only `run` is used, and every run is timed (see {@link nativeTime}). */
+export type NativeSession = Pick<ort.InferenceSession, 'run'>;
+
+const sessions = new Map<string, Promise<NativeSession>>();
 let threads = 0;
+const spent = { ms: 0, runs: 0 };
+
+/**
+ * Milliseconds spent inside onnxruntime runs of the linalg kernels, and how
+ * many runs, since the process started (monotonic: take differences). A
+ * call's time minus the native part is its JS part — how `vtc bench
+ * pytorch` reports where time goes.
+ *
+ * @example
+ * const before = nativeTime().ms;
+ * await tomeReducer.run(tokens, { ratio: 0.25 });
+ * const nativeMs = nativeTime().ms - before;
+ */
+export function nativeTime(): { ms: number; runs: number } {
+  return { ...spent };
+}
 
 /** Sets onnxruntime's intra-op thread count for every linalg kernel (0 = all cores). Drops cached sessions. */
 export function setLinalgThreads(count: number): void {
@@ -35,15 +54,29 @@ export function setLinalgThreads(count: number): void {
  * single session serves every shape). Used by the GEMM here and by the fused
  * kernels in core/linalg-kernels.ts.
  */
-export function nativeSession(name: string, build: () => OnnxGraph): Promise<ort.InferenceSession> {
+export function nativeSession(name: string, build: () => OnnxGraph): Promise<NativeSession> {
   let session = sessions.get(name);
   if (!session) {
     const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all' };
     if (threads > 0) options.intraOpNumThreads = threads;
-    session = ort.InferenceSession.create(build().toBytes(), options);
+    session = ort.InferenceSession.create(build().toBytes(), options).then(timedSession);
     sessions.set(name, session);
   }
   return session;
+}
+
+function timedSession(session: ort.InferenceSession): NativeSession {
+  return {
+    run: (async (...args: Parameters<ort.InferenceSession['run']>) => {
+      const started = performance.now();
+      try {
+        return await session.run(...args);
+      } finally {
+        spent.ms += performance.now() - started;
+        spent.runs++;
+      }
+    }) as ort.InferenceSession['run'],
+  };
 }
 
 function gemmGraph(): OnnxGraph {

@@ -7,6 +7,7 @@ import { npyShapeOf } from '../../encoders/tokenstream.js';
 import { getReducer, reducers } from '../../reducers/index.js';
 import { runReducer } from '../../reducers/run.js';
 import { warmUpKernels } from '../../core/linalg-kernels.js';
+import { nativeTime } from '../../core/linalg.js';
 import {
   addMethodOptions,
   addQueryTextOptions,
@@ -38,7 +39,7 @@ export function reduceCommand(): Command {
     )
     .option(
       '--json',
-      'print one JSON object {method, ratio, budget, n_in, n_padding, n_out, d, <method stats>, warnings, native_setup_ms (onnxruntime set-up after the input is read: environment, sessions, one tiny run per kernel; not overlapped), keep?, assign?, representative?, ms (the method alone, after the set-up; a cold call costs native_setup_ms + ms)}',
+      'print one JSON object {method, ratio, budget, n_in, n_padding, n_out, d, <method stats>, warnings, native_setup_ms (onnxruntime set-up after the input is read: environment, sessions, one tiny run per kernel; not overlapped), keep?, assign?, representative?, ms (the method alone, after the set-up; a cold call costs native_setup_ms + ms), native_ms (the part of ms spent inside onnxruntime runs; the rest is JS)}',
     );
   addMethodOptions(command);
   addQueryTextOptions(command);
@@ -106,11 +107,13 @@ pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
       ...methodValues,
       perFrame: opts.perFrame === true,
     };
+    const nativeBefore = nativeTime().ms;
     const started = performance.now();
     const run = tokens
       ? await runReducer(reducer, tokens, options)
       : await withMethod(reducer.name, () => reduceFramesFile(reducer, inPath, options));
     const ms = performance.now() - started;
+    const nativeMs = nativeTime().ms - nativeBefore;
     const { reduction } = run;
     for (const warning of run.warnings) process.stderr.write(`vtc: warning: ${warning}\n`);
     await saveTokens(outPath, reduction.tokens, { dtype: opts.dtype }); // io/write: atomic, failures name the path
@@ -131,6 +134,7 @@ pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
         ...(reduction.assign ? { assign: reduction.assign } : {}),
         ...(reduction.representative ? { representative: reduction.representative } : {}),
         ms,
+        native_ms: nativeMs,
       });
     } else {
       process.stdout.write(

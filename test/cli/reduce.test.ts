@@ -42,6 +42,8 @@ test('vtc reduce --method pool --ratio 0.25 on 576×1024 gives 144 tokens equal 
   assert.equal(json.assign[24], 0);
   assert.equal(json.assign[575], 143);
   assert.equal(typeof json.ms, 'number');
+  // The pooling itself runs natively: part of ms, never more.
+  assert.ok(json.native_ms > 0 && json.native_ms <= json.ms, `native_ms ${json.native_ms} of ms ${json.ms}`);
   const y = decodeNpy(readFileSync(out));
   assert.deepEqual(y.shape, [144, 1024]);
   const expected = pool2x2(x, 1024);

@@ -5,6 +5,7 @@ import {
   cosineSimilarity,
   matmulABt,
   matrix,
+  nativeTime,
   normalizeRows,
   squaredDistances,
   topK,
@@ -79,4 +80,16 @@ test('normalizeRows leaves zero rows at zero; argmax and topK break ties towards
   assert.deepEqual(Array.from(topK([3, 7, 7, 1, 9], 3)), [4, 1, 2]);
   assert.deepEqual(Array.from(topKSorted([3, 7, 7, 1, 9], 3)), [1, 2, 4]);
   assert.throws(() => topK([1, 2], 3), /k = 3 is outside \[0, 2\]/);
+});
+
+test('nativeTime counts onnxruntime runs only: one per native GEMM, none for the TS path', async () => {
+  const a = randomMatrix(3, 4, 7);
+  const before = nativeTime();
+  await matmulABt(a, a, 'ts');
+  assert.equal(nativeTime().runs, before.runs);
+  await matmulABt(a, a, 'native');
+  await matmulABt(a, a, 'native');
+  const after = nativeTime();
+  assert.equal(after.runs, before.runs + 2);
+  assert.ok(after.ms > before.ms, `ms ${before.ms} → ${after.ms}`);
 });
