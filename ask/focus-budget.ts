@@ -1,5 +1,4 @@
-import { UsageError, describe } from '../core/errors.js';
-import { checkInteger } from '../core/validate.js';
+import { checkInteger, checkNumber } from '../core/validate.js';
 import type { VisionProfile } from '../profiles/index.js';
 import { aspectSize, belowMinimum, cheapestSize, largestFit, type FitSize } from './fit.js';
 import type { Box } from './regions.js';
@@ -58,10 +57,9 @@ export function focusLayout(
   const share = options.thumbnailShare ?? 0.25;
   const regions = options.regions ?? 3;
   const zoom = options.zoom ?? 2;
-  if (!(share > 0 && share < 1))
-    throw new UsageError(`focus: thumbnail share must be in (0, 1), got ${describe(share)}`);
+  checkNumber(share, 'thumbnailShare', { gt: 0, lt: 1, where: 'focus' });
   checkInteger(regions, 'regions', { min: 1, where: 'focus' });
-  if (!(zoom >= 1)) throw new UsageError(`focus: zoom must be ≥ 1, got ${describe(zoom)}`);
+  checkNumber(zoom, 'zoom', { min: 1, where: 'focus' });
   const full = profile.tokens(width, height);
   if (full <= budget) return { kind: 'whole', fit: { width, height, tokens: full } };
   const whole = largestFit(width, height, profile, budget);

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import sharp from 'sharp';
 import { InputError, ShapeError, UsageError, describe } from '../core/errors.js';
-import { checkInteger } from '../core/validate.js';
+import { checkInteger, checkNumber } from '../core/validate.js';
 import { encodeImage } from '../encoders/encode.js';
 import { readImage, DEFAULT_MAX_PIXELS } from '../encoders/image.js';
 import { createPatchEncoder } from '../encoders/patch.js';
@@ -194,8 +194,7 @@ export function resolveBudget(options: Pick<PlanImageOptions, 'budget' | 'ratio'
     return checkInteger(options.budget, 'token budget', { min: 1, code: 'E_BUDGET' });
   }
   if (options.ratio !== undefined) {
-    if (!(options.ratio > 0 && options.ratio <= 1))
-      throw new UsageError(`ratio must be in (0, 1], got ${describe(options.ratio)}`, 'E_BUDGET');
+    checkNumber(options.ratio, 'ratio', { gt: 0, max: 1, code: 'E_BUDGET' });
     return Math.max(1, Math.floor(options.ratio * tokensFull));
   }
   throw new UsageError('give a token budget or a ratio', 'E_BUDGET');

@@ -1,5 +1,5 @@
 import { UsageError, VtcError } from '../core/errors.js';
-import { checkInteger } from '../core/validate.js';
+import { checkInteger, checkNumber } from '../core/validate.js';
 import { HttpFault, httpRequest, REPLY_LIMITS, withRetries } from './http.js';
 
 /**
@@ -171,7 +171,7 @@ export async function chatCompletion(options: ChatCompletionOptions): Promise<Ch
   const retries = options.retries ?? 3;
   const timeoutMs = options.timeoutMs ?? 60_000;
   checkInteger(retries, 'retries', { min: 0 });
-  if (!(timeoutMs > 0)) throw new UsageError(`timeout must be > 0 ms, got ${timeoutMs}`);
+  checkNumber(timeoutMs, 'timeoutMs', { gt: 0 });
   const body = JSON.stringify({
     model: options.model,
     messages: options.messages,
@@ -183,7 +183,7 @@ export async function chatCompletion(options: ChatCompletionOptions): Promise<Ch
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
   if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
   const maxResponseBytes = options.maxResponseBytes ?? REPLY_LIMITS.chat;
-  if (!(maxResponseBytes > 0)) throw new UsageError(`maxResponseBytes must be > 0, got ${maxResponseBytes}`);
+  checkNumber(maxResponseBytes, 'maxResponseBytes', { gt: 0 });
   try {
     const { value, attempts } = await withRetries(
       () => attemptOnce(url, headers, body, timeoutMs, maxResponseBytes, options.signal),

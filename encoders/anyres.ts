@@ -1,6 +1,7 @@
 import { UsageError } from '../core/errors.js';
 import { checkPixelBudget } from '../core/pixels.js';
 import { unpadWindow as coreUnpadWindow, type UnpadWindow } from '../core/anyres.js';
+import { checkInteger } from '../core/validate.js';
 
 /**
  * LLaVA-NeXT AnyRes and Qwen2-VL dynamic-resolution arithmetic. Pure functions
@@ -269,8 +270,7 @@ export function qwenResize(width: number, height: number, options: QwenResizeOpt
   const factor = options.factor ?? 28;
   const minPixels = options.minPixels ?? 56 * 56;
   const maxPixels = options.maxPixels ?? 28 * 28 * 16384;
-  if (!(Number.isInteger(factor) && factor > 0))
-    throw new UsageError(`qwenResize: factor must be a positive integer, got ${factor}`, 'E_SIZE');
+  checkInteger(factor, 'factor', { min: 1, where: 'qwenResize', code: 'E_SIZE' });
   if (!(minPixels > 0 && maxPixels >= minPixels))
     throw new UsageError(`qwenResize: need 0 < minPixels ≤ maxPixels, got ${minPixels} and ${maxPixels}`, 'E_SIZE');
   if (Math.max(width, height) / Math.min(width, height) > 200) {

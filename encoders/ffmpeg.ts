@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
-import { InputError, UsageError, VtcError } from '../core/errors.js';
+import { InputError, VtcError } from '../core/errors.js';
 import { checkPixelBudget } from '../core/pixels.js';
 import type { RgbImage } from './types.js';
 import { checkInteger, checkNumber } from '../core/validate.js';
@@ -497,7 +497,7 @@ export async function* streamFrames(
  * await sceneChanges('samples/video/scenes.mp4', 0.3); // [1.5, 3, 4.5]
  */
 export async function sceneChanges(path: string, threshold = 0.3): Promise<number[]> {
-  if (!(threshold > 0 && threshold < 1)) throw new UsageError(`scene threshold must be in (0, 1), got ${threshold}`);
+  checkNumber(threshold, 'scene threshold', { gt: 0, lt: 1 });
   checkVideoFile(path);
   const result = await runFfmpeg([
     '-noautorotate',

@@ -2,6 +2,7 @@ import { InputError, ShapeError, UsageError } from '../core/errors.js';
 import { qwenResize, roundHalfEven } from './anyres.js';
 import { NORMALIZATION_PRESETS, resizeExact, toNchw, type Normalization } from './image.js';
 import type { RgbImage } from './types.js';
+import { checkInteger } from '../core/validate.js';
 
 /**
  * Qwen2.5-VL / Qwen3-VL preprocessing, as the Hugging Face processors do it
@@ -149,8 +150,7 @@ export function qwenVideoSize(
   const minPixels = limits.minPixels ?? spec.video.minPixels;
   const maxPixels = limits.maxPixels ?? spec.video.maxPixels;
   const factor = qwenFactor(spec);
-  if (!(Number.isInteger(frames) && frames >= 1))
-    throw new UsageError(`qwenVideoSize: frames must be an integer ≥ 1, got ${frames}`, 'E_SIZE');
+  checkInteger(frames, 'frames', { min: 1, where: 'qwenVideoSize', code: 'E_SIZE' });
   if (family === 'qwen2.5-vl') {
     const resized = qwenResize(width, height, { factor, minPixels, maxPixels });
     return [resized.width, resized.height];

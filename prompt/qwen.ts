@@ -1,6 +1,7 @@
 import { InputError, ShapeError, UsageError } from '../core/errors.js';
 import type { TokenSet } from '../core/tokenset.js';
 import type { GridThw } from '../encoders/qwen-preprocess.js';
+import { checkInteger, checkNumber } from '../core/validate.js';
 
 /**
  * Qwen2.5-VL / Qwen3-VL prompt plans: for a conversation of text and (reduced)
@@ -241,9 +242,9 @@ function resolveOptions(options: QwenPromptOptions): Resolved {
   }
   const positive = (name: string, value: number | undefined, fallback: number, integer: boolean): number => {
     const v = value ?? fallback;
-    if (!(Number.isFinite(v) && v > 0 && (!integer || Number.isInteger(v))))
-      throw new UsageError(`prompt: ${name} must be a positive ${integer ? 'integer' : 'number'}, got ${v}`);
-    return v;
+    return integer
+      ? checkInteger(v, name, { min: 1, where: 'prompt' })
+      : checkNumber(v, name, { gt: 0, where: 'prompt' });
   };
   return {
     family: options.family,
@@ -381,12 +382,10 @@ function gridFromMeta(tokens: TokenSet, field: string, where: string): GridThw |
 
 function videoSecondsPerGrid(segment: Extract<PromptSegment, { type: 'video' }>, o: Resolved, where: string): number {
   if (segment.secondsPerGrid !== undefined) {
-    if (!(Number.isFinite(segment.secondsPerGrid) && segment.secondsPerGrid > 0))
-      throw new UsageError(`${where}: secondsPerGrid must be a positive number, got ${segment.secondsPerGrid}`);
-    return segment.secondsPerGrid;
+    return checkNumber(segment.secondsPerGrid, 'secondsPerGrid', { gt: 0, where });
   }
   const fps = segment.fps ?? o.fps;
-  if (!(Number.isFinite(fps) && fps > 0)) throw new UsageError(`${where}: fps must be a positive number, got ${fps}`);
+  checkNumber(fps, 'fps', { gt: 0, where });
   return o.temporalPatch / fps;
 }
 

@@ -1,4 +1,3 @@
-import { UsageError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { ALIGNMENTS, PAGE_SIZES, type Alignment, type RenderConfig } from './config.js';
 import { measureCompression } from './compression.js';
@@ -6,7 +5,7 @@ import { renderText } from './pages.js';
 import { createOcr, ocrPages, type OcrEngine } from './ocr.js';
 import { getProfile } from '../profiles/index.js';
 import { defaultTokenizerFor, loadTextTokenizer } from '../tokenizer/index.js';
-import { checkInteger } from '../core/validate.js';
+import { checkInteger, checkNumber, optionLabel } from '../core/validate.js';
 
 /**
  * Glyph's config search, as a seeded evolutionary search: maximise the
@@ -167,8 +166,7 @@ export function paretoFront(candidates: Candidate[]): Candidate[] {
 export async function searchConfig(text: string, base: RenderConfig, options: SearchOptions): Promise<SearchResult> {
   const generations = options.generations ?? 4;
   const population = options.population ?? 8;
-  if (!(options.maxCer > 0 && options.maxCer <= 1))
-    throw new UsageError(`render search: max CER must be in (0, 1], got ${options.maxCer}`);
+  checkNumber(options.maxCer, optionLabel('maxCer'), { gt: 0, max: 1, where: 'render search' });
   checkInteger(generations, 'generations', { min: 1, where: 'render search' });
   checkInteger(population, 'population', { min: 2, where: 'render search' });
   const profile = getProfile(options.profile ?? 'qwen2.5-vl');

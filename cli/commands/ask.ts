@@ -8,6 +8,7 @@ import { PLAN_METHODS, type PlanMethod } from '../../ask/plan.js';
 import { profileNames } from '../../profiles/index.js';
 import { loadDualEncoder, type DualEncoder } from '../../video/dual-encoder.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
+import { checkInteger, checkNumber, optionLabel } from '../../core/validate.js';
 
 interface AskFlags {
   question: string;
@@ -126,8 +127,8 @@ box is [x, y, w, h] in source pixels. Notes about fallbacks go to stderr.`,
       throw new UsageError('ask: give --budget N (vision tokens) or --ratio R');
     if (!flags.dryRun && !flags.endpoint) throw new UsageError('ask: --endpoint is required (or use --dry-run)');
     if (!flags.dryRun && !flags.model) throw new UsageError('ask: --model is required (or use --dry-run)');
-    if (flags.maxTokens < 1) throw new UsageError(`ask: --max-tokens must be ≥ 1, got ${flags.maxTokens}`);
-    if (!(flags.timeout > 0)) throw new UsageError(`ask: --timeout must be > 0 seconds, got ${flags.timeout}`);
+    checkInteger(flags.maxTokens, optionLabel('maxTokens'), { min: 1, where: 'ask' });
+    checkNumber(flags.timeout, 'timeout (seconds)', { gt: 0, where: 'ask' });
     if (flags.format !== 'png' && flags.format !== 'jpeg')
       throw new UsageError(`ask: --format must be png or jpeg, got ${JSON.stringify(flags.format)}`);
     if (flags.method !== undefined && !PLAN_METHODS.includes(flags.method as PlanMethod))

@@ -5,6 +5,7 @@ import { QWEN_FAMILIES, type QwenFamily } from '../../encoders/qwen-preprocess.j
 import { saveTokens } from '../../encoders/tokenfile.js';
 import { createProgress } from '../progress.js';
 import { printJson } from '../run.js';
+import { checkInteger, optionLabel } from '../../core/validate.js';
 
 /** Flags of `vtc encode` that the Qwen path reads. */
 export interface QwenEncodeFlags {
@@ -64,10 +65,9 @@ export async function encodeWithQwen(
         `encode: ${flag} does not apply to Qwen towers (they take the whole image at dynamic resolution, resized by smart_resize)`,
       );
   }
-  if (flags.threads !== undefined && flags.threads < 0)
-    throw new UsageError(`--threads must be ≥ 0, got ${flags.threads}`, 'E_RANGE');
-  if (flags.maxPixels !== undefined && flags.maxPixels < 1)
-    throw new UsageError(`--max-pixels must be ≥ 1, got ${flags.maxPixels}`, 'E_RANGE');
+  if (flags.threads !== undefined) checkInteger(flags.threads, 'threads', { min: 0, where: 'encode', code: 'E_RANGE' });
+  if (flags.maxPixels !== undefined)
+    checkInteger(flags.maxPixels, optionLabel('maxPixels'), { min: 1, where: 'encode', code: 'E_RANGE' });
   const encoder = await loadQwenEncoder(
     { ...(family ? { family } : {}), model: flags.model ?? flags.encoder },
     flags.threads !== undefined ? { threads: flags.threads } : {},

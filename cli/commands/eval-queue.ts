@@ -12,6 +12,7 @@ import type { Shard } from '../../eval/runner.js';
 import type { Metric } from '../../eval/scoring.js';
 import { createProgress } from '../progress.js';
 import { configureCommand, parseInteger, printJson } from '../run.js';
+import { checkInteger } from '../../core/validate.js';
 
 /**
  * Queue mode on the command line: `vtc eval run --queue URL` (submit and
@@ -228,7 +229,7 @@ export async function runQueued(
 ): Promise<void> {
   const queue = parseQueueUrl(opts.queue);
   const workers = opts.workers ?? 0;
-  if (workers < 0) throw new UsageError(`eval run: --workers must be ≥ 0, got ${workers}`);
+  checkInteger(workers, 'workers', { min: 0, where: 'eval run' });
   if (workers > 0 && opts.detach)
     throw new UsageError(
       'eval run: --workers runs workers until the run is collected; drop --detach, or start workers with vtc eval worker',

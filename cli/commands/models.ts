@@ -2,9 +2,8 @@ import { Command } from 'commander';
 import { createProgress } from '../progress.js';
 import { defaultModelDir, pullModel } from '../../encoders/hub.js';
 import { ONNX_ENCODER_PRESETS } from '../../encoders/onnx.js';
-import { UsageError } from '../../core/errors.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
-import { checkInteger } from '../../core/validate.js';
+import { checkInteger, checkNumber } from '../../core/validate.js';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -69,7 +68,7 @@ with --encoder.`,
         json?: boolean;
       },
     ) => {
-      if (!(opts.timeout > 0)) throw new UsageError(`models pull: --timeout must be > 0 seconds, got ${opts.timeout}`);
+      checkNumber(opts.timeout, 'timeout (seconds)', { gt: 0, where: 'models pull' });
       checkInteger(opts.retries, 'retries', { min: 0, where: 'models pull' });
       const progress = createProgress();
       const dir = opts.dir ?? defaultModelDir(repo);

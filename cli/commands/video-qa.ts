@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { UsageError } from '../../core/errors.js';
 import { loadEncoder } from '../../encoders/encode.js';
 import { saveTokens } from '../../encoders/tokenfile.js';
 import type { VisionEncoder } from '../../encoders/types.js';
@@ -10,6 +9,7 @@ import { formatTime } from '../../video/contact-sheet.js';
 import { checkVideoQaOptions, videoQa, type VideoQaRun } from '../../video/qa.js';
 import { createProgress } from '../progress.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
+import { checkNumber } from '../../core/validate.js';
 
 interface VideoQaFlags {
   question: string;
@@ -136,7 +136,7 @@ keep the top --clips, merge the most similar adjacent frames down to the budget,
 merged group. tokens_uniform is what 1 fps sampling (≤ 64 frames, same resolution) would cost.`,
   );
   command.action(async (video: string, flags: VideoQaFlags) => {
-    if (!(flags.timeout > 0)) throw new UsageError(`video-qa: --timeout must be > 0 seconds, got ${flags.timeout}`);
+    checkNumber(flags.timeout, 'timeout (seconds)', { gt: 0, where: 'video-qa' });
     // videoQa's own checks, before the encoder loads.
     checkVideoQaOptions({ ...flags, timeoutMs: flags.timeout * 1000 });
     const apiKey = apiKeyFromEnv(flags.apiKeyEnv);

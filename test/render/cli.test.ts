@@ -165,7 +165,11 @@ test('bad input: one-line errors and exit codes (2 usage, 1 input)', () => {
     ],
     [['render', join(dir, 'nope.txt'), '--out', dir], 1, /cannot read text/],
     [['render', '-', '--out', dir], 1, /text is empty/],
-    [['render', 'search', join(dir, 'in.txt'), '--max-cer', '2'], 2, /max CER must be in \(0, 1\]/],
+    [
+      ['render', 'search', join(dir, 'in.txt'), '--max-cer', '2'],
+      2,
+      /render search: maxCer \(--max-cer\) must be in \(0, 1\], got 2/,
+    ],
   ];
   for (const [args, code, message] of cases) {
     const run = vtc(args, '');
