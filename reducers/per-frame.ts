@@ -40,6 +40,7 @@ export async function reducePerFrame(
     frames.map((f) => f.indices.length),
     spec,
     reducer.name,
+    'frame',
   );
   const { ratio: _ratio, budget: _budget, ...methodOptions } = options;
   const parts: TokenSet[] = [];

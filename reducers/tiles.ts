@@ -10,13 +10,18 @@ import type { BaseReduceOptions } from './types.js';
  * @example
  * tileBudgets([576, 576, 576, 576, 576], { budget: 322 }, 'pool'); // [65, 65, 64, 64, 64]
  */
-export function tileBudgets(tileSizes: number[], spec: BaseReduceOptions, method: string): number[] {
+export function tileBudgets(
+  tileSizes: number[],
+  spec: BaseReduceOptions,
+  method: string,
+  unit: 'tile' | 'frame' = 'tile',
+): number[] {
   const total = tileSizes.reduce((a, b) => a + b, 0);
   const { budget } = resolveBudget(total, spec, method);
   if (spec.budget === undefined) return tileSizes.map((n) => resolveBudget(n, { ratio: spec.ratio! }, method).budget);
   if (budget < tileSizes.length) {
     throw new UsageError(
-      `${method}: budget ${budget} is smaller than the number of tiles (${tileSizes.length}); each tile keeps at least one token`,
+      `${method}: budget ${budget} is smaller than the number of ${unit}s (${tileSizes.length}); each ${unit} keeps at least one token`,
     );
   }
   const base = Math.floor(budget / tileSizes.length);

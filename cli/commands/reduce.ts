@@ -6,6 +6,7 @@ import { loadTokens, saveTokens } from '../../encoders/tokenfile.js';
 import { npyShapeOf } from '../../encoders/tokenstream.js';
 import { getReducer, reducers } from '../../reducers/index.js';
 import { runReducer } from '../../reducers/run.js';
+import { checkInteger, checkNumber } from '../../core/validate.js';
 import { warmUpKernels } from '../../core/linalg-kernels.js';
 import { nativeTime } from '../../core/linalg.js';
 import {
@@ -77,10 +78,10 @@ pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
       throw new UsageError(`reduce: --dtype must be float32 or float16, got ${JSON.stringify(opts.dtype)}`);
     const reducer = getReducer(String(opts.method));
     rejectForeignMethodOptions(reducer, opts);
-    if (opts.ratio !== undefined && !((opts.ratio as number) > 0 && (opts.ratio as number) <= 1))
-      throw new UsageError(`${reducer.name}: ratio must be in (0, 1], got ${opts.ratio}`);
-    if (opts.budget !== undefined && (opts.budget as number) < 1)
-      throw new UsageError(`${reducer.name}: budget must be an integer ≥ 1, got ${opts.budget}`);
+    // resolveBudget's checks, before the input is read.
+    const range = { where: reducer.name, code: 'E_RANGE' };
+    if (opts.ratio !== undefined) checkNumber(opts.ratio, 'ratio', { gt: 0, max: 1, ...range });
+    if (opts.budget !== undefined) checkInteger(opts.budget, 'budget', { min: 1, ...range });
     const outPath = String(opts.out);
     // Checked before the (possibly long) reduction rather than after it.
     const outExt = extname(outPath).toLowerCase();

@@ -152,6 +152,10 @@ test('vtc compress <video> --per-frame: JSON, overlay sheet and tokens; misuse e
       /^vtc: error: evs: per-frame reduction runs the method on one frame at a time, but evs works on several frames together\n$/,
     ],
     [
+      ['compress', video, '--method', 'random', '--budget', '1', '--per-frame', '--max-frames', '2', '--out', overlay],
+      /^vtc: error: random: budget 1 is smaller than the number of frames \(2\); each frame keeps at least one token\n$/,
+    ],
+    [
       ['compress', video, '--method', 'globalcom2', '--ratio', '0.5', '--out', overlay],
       /^vtc: error: compress: globalcom2 works on a LLaVA-NeXT AnyRes bundle of one image, not on video frames\n$/,
     ],

@@ -68,7 +68,7 @@ test('perFrame budget split: even with the remainder to the first frames; below 
   assert.ok(three.keep!.slice(0, 2).every((i) => i < 4) && three.keep![2]! >= 4);
   await assert.rejects(
     reduce(qwen3Video(), 'random', { budget: 1, perFrame: true }),
-    /random: budget 1 is smaller than the number of tiles \(2\); each tile keeps at least one token/,
+    /random: budget 1 is smaller than the number of frames \(2\); each frame keeps at least one token/,
   );
   await assert.rejects(
     reduce(qwen3Video(), 'evs', { ratio: 0.5, perFrame: true }),
