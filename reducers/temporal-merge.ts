@@ -224,18 +224,25 @@ function mergeContext(
   return { frames, size, d, block, stable, cache: new GroupCache(cacheBytes) };
 }
 
-/** Group features by node, least recently used first; views of stable reads cost nothing. */
+/**
+ * Group features by node. When over its limit the cache drops the group
+ * needed furthest in the future, as far as the merge can tell: a group is
+ * read again when one of the (up to) four pairs around it merges (as a
+ * member or as a neighbour), and merges go roughly in descending similarity,
+ * so the group whose nearby pairs are least similar goes first (Belady's
+ * rule with the similarities as the forecast). Without a forecast (outside
+ * the merge loop) the oldest entry goes. Views of stable reads cost no
+ * memory and are never dropped.
+ */
 class GroupCache {
   private readonly entries = new Map<MergeNode, { features: Float32Array; bytes: number }>();
   private bytes = 0;
+  /** How soon each node will be needed (higher: sooner); set by the merge loop. */
+  urgency?: () => (node: MergeNode) => number;
   constructor(private readonly limit: number) {}
 
   get(node: MergeNode): Float32Array | undefined {
-    const entry = this.entries.get(node);
-    if (!entry) return undefined;
-    this.entries.delete(node);
-    this.entries.set(node, entry);
-    return entry.features;
+    return this.entries.get(node)?.features;
   }
 
   set(node: MergeNode, features: Float32Array, owned: boolean): void {
@@ -243,11 +250,20 @@ class GroupCache {
     const bytes = owned ? features.byteLength : 0;
     this.entries.set(node, { features, bytes });
     this.bytes += bytes;
-    for (const [key, entry] of this.entries) {
-      if (this.bytes <= this.limit) break;
-      if (entry.bytes === 0) continue;
-      this.entries.delete(key);
-      this.bytes -= entry.bytes;
+    if (this.bytes <= this.limit) return;
+    const urgencyOf = this.urgency?.() ?? (() => 0);
+    while (this.bytes > this.limit) {
+      let victim: MergeNode | undefined;
+      let lowest = Number.POSITIVE_INFINITY;
+      for (const [key, entry] of this.entries) {
+        if (entry.bytes === 0) continue;
+        const urgency = urgencyOf(key);
+        if (urgency < lowest) {
+          lowest = urgency;
+          victim = key;
+        }
+      }
+      this.delete(victim!);
     }
   }
 
@@ -300,6 +316,20 @@ function* mergePlan(context: MergeContext, budget: number, quotas?: SegmentQuota
     !segmentOfGroup ||
     (segmentOfGroup[i] === segmentOfGroup[i + 1] &&
       groupsLeft[segmentOfGroup[i]!]! > quotas!.quota[segmentOfGroup[i]!]!);
+  // The cache's forecast: a group is needed when a pair within two of it merges (positions rebuilt after each merge).
+  let positions: Map<MergeNode, number> | undefined;
+  cache.urgency = () => {
+    positions ??= new Map(groups.map((g, i) => [g, i]));
+    const at = positions;
+    return (node) => {
+      const i = at.get(node);
+      if (i === undefined) return Number.NEGATIVE_INFINITY;
+      let urgency = Number.NEGATIVE_INFINITY;
+      for (let j = Math.max(0, i - 2); j <= Math.min(sims.length - 1, i + 1); j++)
+        urgency = Math.max(urgency, sims[j]!);
+      return urgency;
+    };
+  };
   while (groups.length > target) {
     let best = -1;
     for (let i = 0; i < sims.length; i++) if (mergeable(i) && (best < 0 || sims[i]! > sims[best]!)) best = i;
@@ -323,12 +353,14 @@ function* mergePlan(context: MergeContext, budget: number, quotas?: SegmentQuota
     };
     cache.delete(left);
     cache.delete(right);
-    cache.set(merged, h, true);
     groups.splice(best, 2, merged);
     sims.splice(best, 1);
+    positions = undefined;
+    cache.set(merged, h, true);
     if (best > 0) sims[best - 1] = framePatchSimilarity(yield* load(groups[best - 1]!, context), h, d);
     if (best < groups.length - 1) sims[best] = framePatchSimilarity(h, yield* load(groups[best + 1]!, context), d);
   }
+  cache.urgency = undefined;
   return { groups, similarities, steps };
 }
 
