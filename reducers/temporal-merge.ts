@@ -16,7 +16,14 @@ import type { BaseReduceOptions, Reducer } from './types.js';
  * neighbouring similarities change, so the whole run is O(n·P·d): a banded
  * problem where a GEMM (all n² pairs) would do about n/3 times more work.
  * (Pre-normalising every frame was measured slower: the extra n·P·d copies
- * cost more in allocation than they save in arithmetic.)
+ * cost more in allocation than they save in arithmetic.) The similarities
+ * stay in float64 JS arithmetic rather than a float32 native kernel so the
+ * merge order is the one the pipeline always had.
+ *
+ * The merge is written once (generators yielding frame reads) and runs from
+ * memory (`mergeAdjacentFrames`, `temporalMerge`) or from frame blocks
+ * (`mergeFrameBlocks`, the `temporal-merge` block path), with identical
+ * results; see docs/methods.md for the block rule.
  */
 
 /** One frame: P tokens × d, row-major. */

@@ -56,15 +56,17 @@ Examples:
   vtc reduce --in tokens.npy --method cdpruner --budget 64 --query question.npy --theta 0.5 --out kept.npy --json
   vtc reduce --in video.npy --method evs --ratio 0.1 --out kept.safetensors --json             # video.npy: [frames, tokens, d]
   vtc reduce --in hour.npy --method fastvid --ratio 0.1 --out fv.safetensors --json          # 3-D .npy: read a block of frames at a time
+  vtc reduce --in hour.npy --method temporal-merge --ratio 0.1 --out tm.safetensors --json   # ⌊budget / tokens per frame⌋ merged frames
   vtc reduce --in qwen3-video.safetensors --method tome --ratio 0.25 --per-frame --out merged.safetensors
 
 keep indexes input tokens (for a bundle: thumbnail first, then crop 0, crop 1, …);
 assign[i] is the output token that input token i went into (−1: AnyRes padding);
 representative[o] is the input token whose position (t, h, w), source and grid
 cell output o took (merges).
-evs and fastvid read a 3-D .npy [frames, tokens, d] a block of frames at a
-time (64 MiB of features; fastvid also one segment of ≤ 64 frames), never the
-whole file: the same result as in memory, for videos of any length.
+evs, fastvid and temporal-merge read a 3-D .npy [frames, tokens, d] a block
+of frames at a time (64 MiB of features; fastvid also one segment of ≤ 64
+frames; temporal-merge re-reads merged groups the --cache-mb cache dropped),
+never the whole file: the same result as in memory, for videos of any length.
 
 On a bundle every method works on the thumbnail + the unpadded crop tokens, as
 LLaVA-NeXT does before its LLM: n_in counts those, n_padding the tokens left
