@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { z } from 'zod';
 import { UsageError, type VtcError } from '../core/errors.js';
-import { integer, number, parseOptions } from '../core/validate.js';
+import { checkNumber, integer, number, parseOptions } from '../core/validate.js';
 import { openTokenEncoder, type TokenEncoder } from './encoder.js';
 import { getMethod } from './methods.js';
 import { createEndpointModel, createOcrModel, type EvalModel } from './models.js';
@@ -101,8 +101,7 @@ const workerSchema = z.object({
 
 /** BullMQ limiter settings giving `perSecond` jobs per second without bursts. */
 export function limiterFor(perSecond: number): { max: number; duration: number } {
-  if (!(Number.isFinite(perSecond) && perSecond > 0))
-    throw new UsageError(`rate must be > 0 per second, got ${perSecond}`);
+  checkNumber(perSecond, 'rate (jobs per second)', { gt: 0 });
   if (Number.isInteger(perSecond)) return { max: perSecond, duration: 1000 };
   return { max: 1, duration: Math.max(1, Math.round(1000 / perSecond)) };
 }

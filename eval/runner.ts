@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { UsageError, VtcError } from '../core/errors.js';
+import { checkNumber } from '../core/validate.js';
 import { loadDataset, type EvalDataset, type EvalSample } from './datasets.js';
 import { analyzeTask, BASELINE_METHOD, formatK, type RunCorrectness, type TaskAnalysis } from './groups.js';
 import { getMethod, type EvalMethod, type MethodContext } from './methods.js';
@@ -91,9 +92,7 @@ export interface Condition {
 
 /** The run's conditions: uncompressed, then per K the downsample baseline and each method (validated). */
 export function conditions(methods: string[], ratios: number[]): Condition[] {
-  for (const k of ratios)
-    if (!(Number.isFinite(k) && k > 1))
-      throw new UsageError(`ratios are downsample factors K > 1 (budget 1/K²), got ${k}`);
+  for (const k of ratios) checkNumber(k, 'ratios (downsample factors K, budget 1/K²)', { gt: 1 });
   const ks = [...new Set(ratios)].sort((a, b) => a - b);
   const names = [...new Set(methods.filter((m) => m !== BASELINE_METHOD))];
   const resolved = names.map(getMethod);

@@ -505,7 +505,7 @@ describe('vtc eval run --model ocr on the sample benchmark', () => {
       '1',
     ]);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /ratios are downsample factors K > 1/);
+    assert.match(r.stderr, /ratios \(downsample factors K, budget 1\/K²\) must be > 1, got 1/);
   });
 });
 
