@@ -18,38 +18,57 @@ export interface SafetensorsFile {
 
 const SIZES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I32: 4, I64: 8 };
 
+/** One tensor's entry in a safetensors header (offsets relative to the data section). */
+export interface SafetensorsHeaderEntry {
+  name: string;
+  dtype: SafetensorsDtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
 /**
- * Parses a .safetensors file: 8-byte little-endian header length, JSON header
- * with `dtype`, `shape`, `data_offsets` per tensor and optional `__metadata__`
- * (string → string), then the data. Offsets are checked against the buffer.
+ * Parses and checks a safetensors header from the file's first bytes
+ * (`prefix` must hold at least 8 + the header length; `fileSize` is the whole
+ * file's): entries with their byte ranges, checked against the shape and the
+ * file size and for overlaps, the metadata and where the data starts. Lets a
+ * reader fetch single tensors (or rows of one) with positional reads.
+ *
+ * @example
+ * const { dataStart, entries } = parseSafetensorsHeader(firstBytes, size, 'a.safetensors');
  */
-export function decodeSafetensors(bytes: Uint8Array, where = '.safetensors'): SafetensorsFile {
-  if (bytes.length < 8)
+export function parseSafetensorsHeader(
+  prefix: Uint8Array,
+  fileSize: number,
+  where = '.safetensors',
+): { dataStart: number; metadata: Record<string, string>; entries: SafetensorsHeaderEntry[] } {
+  if (fileSize < 8 || prefix.length < 8)
     throw new InputError(
-      `${where}: truncated safetensors file (${bytes.length} bytes, header length needs 8)`,
+      `${where}: truncated safetensors file (${fileSize} bytes, header length needs 8)`,
       'E_TRUNCATED',
     );
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength);
   const headerLength = Number(view.getBigUint64(0, true));
-  if (headerLength > bytes.length - 8 || headerLength > 100_000_000) {
+  if (headerLength > fileSize - 8 || headerLength > 100_000_000) {
     throw new InputError(
-      `${where}: header length ${headerLength} exceeds the file (${bytes.length} bytes): truncated or not a safetensors file`,
+      `${where}: header length ${headerLength} exceeds the file (${fileSize} bytes): truncated or not a safetensors file`,
       'E_TRUNCATED',
     );
   }
+  if (prefix.length < 8 + headerLength)
+    throw new InputError(`${where}: header needs ${8 + headerLength} bytes, got ${prefix.length}`, 'E_TRUNCATED');
   let header: Record<string, unknown>;
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
+    header = JSON.parse(new TextDecoder().decode(prefix.subarray(8, 8 + headerLength)));
   } catch (error) {
     throw new InputError(`${where}: header is not valid JSON (${(error as Error).message})`, 'E_SAFETENSORS');
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header))
     throw new InputError(`${where}: header is not a JSON object`, 'E_SAFETENSORS');
   const dataStart = 8 + headerLength;
-  const dataLength = bytes.length - dataStart;
+  const dataLength = fileSize - dataStart;
   const metadata: Record<string, string> = {};
-  const tensors: Record<string, SafetensorsEntry> = {};
-  const ranges: ByteRange[] = [];
+  const entries: SafetensorsHeaderEntry[] = [];
   for (const [name, value] of Object.entries(header)) {
     if (name === '__metadata__') {
       for (const [k, v] of Object.entries((value ?? {}) as Record<string, unknown>)) {
@@ -83,14 +102,28 @@ export function decodeSafetensors(bytes: Uint8Array, where = '.safetensors'): Sa
         `${where}: tensor '${name}' data [${begin}, ${end}) lies beyond the file's ${dataLength} data bytes (truncated?)`,
         'E_TRUNCATED',
       );
+    entries.push({ name, dtype, shape, begin, end });
+  }
+  assertDisjoint(entries, where);
+  return { dataStart, metadata, entries };
+}
+
+/**
+ * Parses a .safetensors file: 8-byte little-endian header length, JSON header
+ * with `dtype`, `shape`, `data_offsets` per tensor and optional `__metadata__`
+ * (string → string), then the data. Offsets are checked against the buffer.
+ */
+export function decodeSafetensors(bytes: Uint8Array, where = '.safetensors'): SafetensorsFile {
+  const { dataStart, metadata, entries } = parseSafetensorsHeader(bytes, bytes.length, where);
+  const tensors: Record<string, SafetensorsEntry> = {};
+  for (const { name, dtype, shape, begin } of entries) {
+    const count = shape.reduce((a, b) => a * b, 1);
     tensors[name] = {
       dtype,
       shape,
-      data: decodeData(bytes, dataStart + begin, count, dtype, `${where}: tensor '${name}'`),
+      data: decodeTensorData(bytes, dataStart + begin, count, dtype, `${where}: tensor '${name}'`),
     };
-    ranges.push({ name, begin, end });
   }
-  assertDisjoint(ranges, where);
   return { tensors, metadata };
 }
 
@@ -119,7 +152,8 @@ function assertDisjoint(ranges: ByteRange[], where: string): void {
   }
 }
 
-function decodeData(
+/** `count` values of `dtype` at `offset` of `bytes`: floats as float32, integers as int32 (I64 must fit). */
+export function decodeTensorData(
   bytes: Uint8Array,
   offset: number,
   count: number,
@@ -167,52 +201,84 @@ export interface SafetensorsInput {
   dtype?: 'F32' | 'F16' | 'I32';
 }
 
+/** A tensor's place in a file laid out by {@link safetensorsLayout}. */
+export interface SafetensorsSlot {
+  name: string;
+  dtype: 'F32' | 'F16' | 'I32';
+  shape: number[];
+  /** Byte offsets within the data section (after 8 + header bytes). */
+  begin: number;
+  end: number;
+}
+
 /**
- * Serialises tensors the way the Python safetensors library does: tensors laid
- * out by descending dtype size then name, header JSON padded with spaces to a
- * multiple of 8 bytes, `__metadata__` first.
+ * The Python library's layout for tensors of these dtypes and shapes:
+ * tensors by descending dtype size then name, header JSON padded with spaces
+ * to a multiple of 8 bytes, `__metadata__` first. Returns the 8-byte length
+ * prefix + header (`head`), the slots in data order and the data length, so a
+ * file can be written a tensor (or a row block) at a time.
+ *
+ * @example
+ * const { head, slots } = safetensorsLayout({ tokens: { dtype: 'F32', shape: [2, 3] } });
+ * head.length; // 8 + header bytes; slots[0].begin === 0
+ */
+export function safetensorsLayout(
+  tensors: Record<string, { dtype: 'F32' | 'F16' | 'I32'; shape: number[] }>,
+  metadata: Record<string, string> = {},
+): { head: Uint8Array; slots: SafetensorsSlot[]; dataLength: number } {
+  const entries = Object.entries(tensors).map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape }));
+  entries.sort((a, b) => SIZES[b.dtype] - SIZES[a.dtype] || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  const slots: SafetensorsSlot[] = [];
+  let offset = 0;
+  for (const e of entries) {
+    const bytes = e.shape.reduce((a, b) => a * b, 1) * SIZES[e.dtype];
+    header[e.name] = { dtype: e.dtype, shape: e.shape, data_offsets: [offset, offset + bytes] };
+    slots.push({ ...e, begin: offset, end: offset + bytes });
+    offset += bytes;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  // Pad with spaces to a multiple of 8 bytes, as the Python library does.
+  const padded = Math.ceil(json.length / 8) * 8;
+  const head = new Uint8Array(8 + padded).fill(0x20, 8 + json.length);
+  new DataView(head.buffer).setBigUint64(0, BigInt(padded), true);
+  head.set(json, 8);
+  return { head, slots, dataLength: offset };
+}
+
+/** A tensor's bytes as safetensors stores them (little-endian; F16 rounded from float32). */
+export function safetensorsPayload(t: SafetensorsInput): Uint8Array {
+  const dtype = t.dtype ?? (t.data instanceof Int32Array ? 'I32' : 'F32');
+  if (dtype === 'I32') {
+    const ints = t.data instanceof Int32Array ? t.data : Int32Array.from(t.data);
+    return new Uint8Array(ints.buffer.slice(ints.byteOffset, ints.byteOffset + ints.byteLength));
+  }
+  const floats = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
+  return writeFloats(floats, dtype === 'F16' ? 'float16' : 'float32');
+}
+
+/**
+ * Serialises tensors the way the Python safetensors library does (the layout
+ * of {@link safetensorsLayout}).
  */
 export function encodeSafetensors(
   tensors: Record<string, SafetensorsInput>,
   metadata: Record<string, string> = {},
 ): Uint8Array {
-  const entries = Object.entries(tensors).map(([name, t]) => {
-    const dtype = t.dtype ?? (t.data instanceof Int32Array ? 'I32' : 'F32');
+  const shapes: Record<string, { dtype: 'F32' | 'F16' | 'I32'; shape: number[] }> = {};
+  for (const [name, t] of Object.entries(tensors)) {
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (count !== t.data.length)
       throw new InputError(
         `encodeSafetensors: tensor '${name}' shape [${t.shape.join(', ')}] holds ${count} values, data has ${t.data.length}`,
         'E_SHAPE',
       );
-    let payload: Uint8Array;
-    if (dtype === 'I32') {
-      const ints = t.data instanceof Int32Array ? t.data : Int32Array.from(t.data);
-      payload = new Uint8Array(ints.buffer.slice(ints.byteOffset, ints.byteOffset + ints.byteLength));
-    } else {
-      const floats = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
-      payload = writeFloats(floats, dtype === 'F16' ? 'float16' : 'float32');
-    }
-    return { name, dtype, shape: t.shape, payload };
-  });
-  entries.sort((a, b) => SIZES[b.dtype] - SIZES[a.dtype] || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const header: Record<string, unknown> = {};
-  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
-  let offset = 0;
-  for (const e of entries) {
-    header[e.name] = { dtype: e.dtype, shape: e.shape, data_offsets: [offset, offset + e.payload.length] };
-    offset += e.payload.length;
+    shapes[name] = { dtype: t.dtype ?? (t.data instanceof Int32Array ? 'I32' : 'F32'), shape: t.shape };
   }
-  const json = JSON.stringify(header);
-  const jsonLength = new TextEncoder().encode(json).length;
-  // Pad with spaces to a multiple of 8 bytes, as the Python library does.
-  const headerBytes = new TextEncoder().encode(json + ' '.repeat(Math.ceil(jsonLength / 8) * 8 - jsonLength));
-  const out = new Uint8Array(8 + headerBytes.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
-  out.set(headerBytes, 8);
-  let p = 8 + headerBytes.length;
-  for (const e of entries) {
-    out.set(e.payload, p);
-    p += e.payload.length;
-  }
+  const { head, slots, dataLength } = safetensorsLayout(shapes, metadata);
+  const out = new Uint8Array(head.length + dataLength);
+  out.set(head, 0);
+  for (const slot of slots) out.set(safetensorsPayload(tensors[slot.name]!), head.length + slot.begin);
   return out;
 }

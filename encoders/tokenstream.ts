@@ -1,11 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
+import { EXTRA_PREFIX, tensorsToTokenSet, tokenSetToTensors } from '../core/bundle.js';
 import { InputError, ShapeError, UsageError } from '../core/errors.js';
 import { encodeNpyHeader, parseNpyHeader, readFloats, writeFloats } from '../core/npy.js';
+import {
+  decodeTensorData,
+  parseSafetensorsHeader,
+  type SafetensorsFile,
+  safetensorsLayout,
+  safetensorsPayload,
+} from '../core/safetensors.js';
 import { createTokenSet, type TokenSet, type TokenSource } from '../core/tokenset.js';
 import { writeFailure } from '../io/write.js';
 import { checkFrameRange, type FrameBlockSource } from '../reducers/frame-blocks.js';
+import { frameLayout } from '../reducers/frames.js';
 
 /**
  * Token files read and written a block of frames at a time, for videos too
@@ -68,9 +77,6 @@ export async function openNpyFrames(path: string): Promise<NpyFrameFile> {
     if (frames * perFrame * d === 0)
       throw new InputError(`${path}: contains zero tokens (shape (${header.shape.join(', ')}))`, 'E_EMPTY');
     const { rows, cols } = frameGrid(perFrame);
-    const itemSize = header.dtype === 'float32' ? 4 : 2;
-    const frameBytes = perFrame * d * itemSize;
-    let buffer = new Uint8Array(0);
     return {
       path,
       dtype: header.dtype,
@@ -79,34 +85,57 @@ export async function openNpyFrames(path: string): Promise<NpyFrameFile> {
       d,
       rows,
       cols,
-      async readFrames(start, end) {
-        checkFrameRange(start, end, frames);
-        const length = (end - start) * frameBytes;
-        if (buffer.length < length) buffer = new Uint8Array(length);
-        const position = header.dataOffset + start * frameBytes;
-        const { bytesRead } = await handle.read(buffer, 0, length, position);
-        if (bytesRead !== length)
-          throw new InputError(
-            `${path}: truncated: frames [${start}, ${end}) need bytes ${position}–${position + length}, read ${bytesRead} (the file shrank while reading)`,
-            'E_TRUNCATED',
-          );
-        const data = readFloats(buffer, 0, (end - start) * perFrame * d, header.dtype);
-        for (let i = 0; i < data.length; i++) {
-          if (!Number.isFinite(data[i]!)) {
-            const token = start * perFrame + Math.floor(i / d);
-            throw new InputError(
-              `${path}: token ${token} (frame ${Math.floor(token / perFrame)}) has a non-finite value ${data[i]} at feature ${i % d}`,
-              'E_NONFINITE',
-            );
-          }
-        }
-        return data;
-      },
+      readFrames: frameReader(handle, path, header.dataOffset, { frames, perFrame, d }, header.dtype),
       close: () => handle.close(),
     };
   } catch (error) {
     await handle.close();
     throw error;
+  }
+}
+
+/**
+ * readFrames over frame rows stored from byte `dataOffset` of an open file:
+ * positional reads into one reused buffer, checked for a file that shrank and
+ * for non-finite values.
+ */
+function frameReader(
+  handle: FileHandle,
+  path: string,
+  dataOffset: number,
+  shape: { frames: number; perFrame: number; d: number },
+  dtype: 'float32' | 'float16',
+): FrameBlockSource['readFrames'] {
+  const { frames, perFrame, d } = shape;
+  const frameBytes = perFrame * d * (dtype === 'float32' ? 4 : 2);
+  let buffer = new Uint8Array(0);
+  return async (start, end) => {
+    checkFrameRange(start, end, frames);
+    const length = (end - start) * frameBytes;
+    if (buffer.length < length) buffer = new Uint8Array(length);
+    const position = dataOffset + start * frameBytes;
+    const { bytesRead } = await handle.read(buffer, 0, length, position);
+    if (bytesRead !== length)
+      throw new InputError(
+        `${path}: truncated: frames [${start}, ${end}) need bytes ${position}–${position + length}, read ${bytesRead} (the file shrank while reading)`,
+        'E_TRUNCATED',
+      );
+    const data = readFloats(buffer, 0, (end - start) * perFrame * d, dtype);
+    assertFiniteRows(data, start * perFrame, perFrame, d, path);
+    return data;
+  };
+}
+
+/** Throws at the first non-finite feature of rows starting at token `first`, as loadTokens checks a whole file. */
+function assertFiniteRows(data: Float32Array, first: number, perFrame: number, d: number, path: string): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i]!)) {
+      const token = first + Math.floor(i / d);
+      throw new InputError(
+        `${path}: token ${token} (frame ${Math.floor(token / perFrame)}) has a non-finite value ${data[i]} at feature ${i % d}`,
+        'E_NONFINITE',
+      );
+    }
   }
 }
 
@@ -247,11 +276,53 @@ export async function createNpyStream(path: string, options: NpyStreamOptions): 
   if (!trailing.every((v) => Number.isInteger(v) && v > 0))
     throw new ShapeError(`${path}: trailing shape (${trailing.join(', ')}) must be positive integers`);
   const itemSize = dtype === 'float32' ? 4 : 2;
-  const temp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   const reserved = encodeNpyHeader([0, ...trailing], dtype).length;
+  const file = await openRowFile(
+    path,
+    reserved,
+    entry,
+    dtype,
+    (values) =>
+      new ShapeError(
+        `${path}: a block of ${values} values is not whole entries of (${trailing.join(', ')}) = ${entry} values`,
+      ),
+  );
+  return {
+    path,
+    get count() {
+      return file.count;
+    },
+    append: file.append,
+    close: () =>
+      file.finish(async (handle, count) => {
+        const header = encodeNpyHeader(count === 1 && options.collapseSingle ? trailing : [count, ...trailing], dtype);
+        if (header.length !== reserved) await shiftData(handle, reserved, header.length, count * entry * itemSize);
+        await handle.write(header, 0, header.length, 0);
+      }),
+    abort: file.abort,
+  };
+}
+
+/**
+ * What both streaming writers share: a hidden temp file next to `path`, rows
+ * of `entry` floats appended after `reserved` bytes, and an atomic finish
+ * (`head` writes what goes in front, then the temp file is renamed over
+ * `path`). A failure removes the temp file; shape errors keep their message,
+ * file errors name `path`.
+ */
+async function openRowFile(
+  path: string,
+  reserved: number,
+  entry: number,
+  dtype: 'float32' | 'float16',
+  partialBlock: (values: number) => ShapeError,
+) {
+  const itemSize = dtype === 'float32' ? 4 : 2;
+  const temp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   let handle: FileHandle;
   try {
-    handle = await open(temp, 'wx');
+    // Read and write: a header that outgrows its room moves the rows (shiftData reads them back).
+    handle = await open(temp, 'wx+');
   } catch (error) {
     throw writeFailure(error, path);
   }
@@ -261,19 +332,15 @@ export async function createNpyStream(path: string, options: NpyStreamOptions): 
     closed = true;
     await handle.close().catch(() => undefined);
     await rm(temp, { force: true }).catch(() => undefined);
-    return writeFailure(error, path);
+    return error instanceof ShapeError ? error : writeFailure(error, path);
   };
   return {
-    path,
     get count() {
       return count;
     },
-    async append(data) {
+    async append(data: Float32Array): Promise<void> {
       if (closed) throw new ShapeError(`${path}: append after close`);
-      if (data.length % entry !== 0)
-        throw new ShapeError(
-          `${path}: a block of ${data.length} values is not whole entries of (${trailing.join(', ')}) = ${entry} values`,
-        );
+      if (data.length % entry !== 0) throw partialBlock(data.length);
       try {
         const bytes = writeFloats(data, dtype);
         await handle.write(bytes, 0, bytes.length, reserved + count * entry * itemSize);
@@ -282,12 +349,10 @@ export async function createNpyStream(path: string, options: NpyStreamOptions): 
       }
       count += data.length / entry;
     },
-    async close() {
+    async finish(head: (handle: FileHandle, count: number) => Promise<void>): Promise<void> {
       if (closed) throw new ShapeError(`${path}: closed twice`);
       try {
-        const header = encodeNpyHeader(count === 1 && options.collapseSingle ? trailing : [count, ...trailing], dtype);
-        if (header.length !== reserved) await shiftData(handle, reserved, header.length, count * entry * itemSize);
-        await handle.write(header, 0, header.length, 0);
+        await head(handle, count);
         await handle.close();
         closed = true;
         await rename(temp, path);
@@ -295,7 +360,7 @@ export async function createNpyStream(path: string, options: NpyStreamOptions): 
         throw await fail(error);
       }
     },
-    async abort() {
+    async abort(): Promise<void> {
       if (!closed) await fail(new Error('aborted'));
     },
   };
@@ -309,5 +374,265 @@ async function shiftData(handle: FileHandle, from: number, to: number, length: n
     const start = Math.max(0, end - chunk);
     await handle.read(buffer, 0, end - start, from + start);
     await handle.write(buffer, 0, end - start, to + start);
+  }
+}
+
+export interface TokenStreamOptions {
+  /** Feature dimension of the rows to come. */
+  d: number;
+  dtype?: 'float32' | 'float16';
+  /**
+   * The output's metadata when it is known before its rows (a reduction
+   * knows what it keeps before it reads the rows): the header and metadata
+   * tensors then get exactly their room and close() moves nothing.
+   */
+  expect?: TokenSet;
+}
+
+/** A token-set .safetensors written a block of rows at a time (saveTokens's flat layout). */
+export interface TokenStreamWriter {
+  readonly path: string;
+  /** Rows (tokens) written so far. */
+  readonly count: number;
+  /** Appends whole rows of d features. */
+  append(rows: Float32Array): Promise<void>;
+  /**
+   * Writes the header and the metadata tensors of `tokens` — everything
+   * saveTokens writes except the features, which came through append():
+   * tokens.n must equal count; tokens.d and tokens.data are not read (a
+   * skeleton with d = 1 will do). Then renames the temp file over `path`.
+   */
+  close(tokens: TokenSet): Promise<void>;
+  /** Removes the temp file (after a failure). */
+  abort(): Promise<void>;
+}
+
+/**
+ * The bytes before the `tokens` tensor of saveTokens(path.safetensors, tokens)
+ * for `tokens` with `count` rows of `d` features: 8-byte length, header, then
+ * every metadata tensor. `tokens` is last in the data section whatever the
+ * other tensors are (same dtype size: 'tokens' sorts after every other name,
+ * extra.* included; float16 tokens sort after all 4-byte tensors), so the
+ * rows can stream in after this prefix.
+ */
+function tokenFilePrefix(
+  tokens: TokenSet,
+  count: number,
+  d: number,
+  dtype: 'float32' | 'float16',
+  path: string,
+): Uint8Array {
+  if (tokens.n !== count)
+    throw new ShapeError(`${path}: the metadata describes ${tokens.n} tokens, ${count} rows were written`);
+  if (tokens.extra && Object.keys(tokens.extra).length > 0)
+    throw new ShapeError(
+      `${path}: the streaming writer carries no extra tensors (${Object.keys(tokens.extra).join(', ')}); use saveTokens`,
+    );
+  const { tensors, metadata } = tokenSetToTensors(tokens);
+  const shapes: Record<string, { dtype: 'F32' | 'F16' | 'I32'; shape: number[] }> = {};
+  for (const [name, t] of Object.entries(tensors))
+    shapes[name] = { dtype: t.dtype ?? (t.data instanceof Int32Array ? 'I32' : 'F32'), shape: t.shape };
+  shapes.tokens = { dtype: dtype === 'float16' ? 'F16' : 'F32', shape: [count, d] };
+  const { head, slots, dataLength } = safetensorsLayout(shapes, metadata);
+  const last = slots.at(-1)!;
+  if (last.name !== 'tokens') throw new Error(`${path}: 'tokens' is not the last tensor (layout changed)`);
+  const prefix = new Uint8Array(head.length + dataLength - (last.end - last.begin));
+  prefix.set(head, 0);
+  for (const slot of slots.slice(0, -1)) prefix.set(safetensorsPayload(tensors[slot.name]!), head.length + slot.begin);
+  return prefix;
+}
+
+/**
+ * Opens a streaming writer for a token-set .safetensors: rows go to a hidden
+ * temp file next to `path`; close() writes the header and the metadata
+ * tensors in front of them and renames (no half file under `path`). The
+ * file is byte-identical to saveTokens's for the same token set. The header
+ * lists every tensor's offsets, and it and the metadata tensors (sizes,
+ * source, grid_pos, scores, positions, origins: O(n) integers, a few MB for
+ * an hour of video) come before the rows, so their length is known only at
+ * the end: with `expect` the room is reserved exactly; without it (a video
+ * being encoded: frame count and times unknown) the rows are moved once at
+ * close, block by block, by the prefix length.
+ *
+ * @example
+ * const out = await createTokenStream('frames.safetensors', { d: 1152 });
+ * await out.append(blockOfRows); // k·1152 floats
+ * await out.close(skeleton);      // sources, grid cells, scores, … of every row
+ */
+export async function createTokenStream(path: string, options: TokenStreamOptions): Promise<TokenStreamWriter> {
+  if (extname(path).toLowerCase() !== '.safetensors')
+    throw new UsageError(`${path}: the token stream writer writes .safetensors files only`, 'E_FORMAT');
+  const { d } = options;
+  const dtype = options.dtype ?? 'float32';
+  if (!(Number.isInteger(d) && d > 0)) throw new ShapeError(`${path}: d must be a positive integer, got ${d}`);
+  const itemSize = dtype === 'float32' ? 4 : 2;
+  const reserved = options.expect ? tokenFilePrefix(options.expect, options.expect.n, d, dtype, path).length : 0;
+  const file = await openRowFile(
+    path,
+    reserved,
+    d,
+    dtype,
+    (values) => new ShapeError(`${path}: a block of ${values} values is not whole rows of d = ${d}`),
+  );
+  return {
+    path,
+    get count() {
+      return file.count;
+    },
+    append: file.append,
+    close: (tokens) =>
+      file.finish(async (handle, count) => {
+        const prefix = tokenFilePrefix(tokens, count, d, dtype, path);
+        const length = count * d * itemSize;
+        if (prefix.length !== reserved) {
+          await moveData(handle, reserved, prefix.length, length);
+          await handle.truncate(prefix.length + length);
+        }
+        await handle.write(prefix, 0, prefix.length, 0);
+      }),
+    abort: file.abort,
+  };
+}
+
+/** Moves `length` bytes from offset `from` to `to` in chunks, in the order that never overwrites unread bytes. */
+async function moveData(handle: FileHandle, from: number, to: number, length: number): Promise<void> {
+  if (to > from) return shiftData(handle, from, to, length);
+  const chunk = 8 * 1024 * 1024;
+  const buffer = new Uint8Array(Math.min(chunk, Math.max(1, length)));
+  for (let start = 0; start < length; start += chunk) {
+    const size = Math.min(chunk, length - start);
+    await handle.read(buffer, 0, size, from + start);
+    await handle.write(buffer, 0, size, to + start);
+  }
+}
+
+/** A video token file opened for block reads: a 3-D .npy or a token-set .safetensors whose tokens are frames. */
+export interface FrameFile extends NpyFrameFile {
+  /**
+   * The file's token set without its features (d = 1, zeros): sources,
+   * grid cells, sizes, origins, scores, positions and metadata as loadTokens
+   * gives them. O(n) scalars.
+   */
+  skeleton(): TokenSet;
+}
+
+/**
+ * Whether `path` can be read a block of frames at a time: a 3-D .npy, or a
+ * .safetensors with a float32/float16 `tokens` [n, d] tensor, no extra.*
+ * tensors, no AnyRes bundle, and only 'frame' sources in its metadata.
+ * Reads the header only; openFrameFile checks the rest (frame order, equal
+ * counts) with the errors the in-memory path gives.
+ *
+ * @example
+ * await isFrameFile('hour.safetensors'); // true for a video written by vtc encode
+ */
+export async function isFrameFile(path: string): Promise<boolean> {
+  const ext = extname(path).toLowerCase();
+  if (ext === '.npy') return (await npyShapeOf(path))?.length === 3;
+  if (ext !== '.safetensors') return false;
+  const handle = await openForRead(path);
+  try {
+    const { metadata, entries } = await readSafetensorsHeader(handle, path);
+    const tokens = entries.find((e) => e.name === 'tokens');
+    if (!tokens || tokens.shape.length !== 2 || (tokens.dtype !== 'F32' && tokens.dtype !== 'F16')) return false;
+    if (entries.some((e) => e.name.startsWith(EXTRA_PREFIX) || e.name === 'thumbnail' || e.name === 'crops'))
+      return false;
+    const sources = JSON.parse(metadata.sources ?? '[]') as { kind?: string }[];
+    return Array.isArray(sources) && sources.length > 0 && sources.every((s) => s?.kind === 'frame');
+  } catch {
+    return false; // not readable by blocks: loadTokens gives the error
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A safetensors header read by itself; a file shorter than its header promises is an error naming both sizes. */
+async function readSafetensorsHeader(handle: FileHandle, path: string) {
+  const { size } = await handle.stat();
+  const lengthBytes = new Uint8Array(8);
+  await handle.read(lengthBytes, 0, Math.min(8, size), 0);
+  const headerLength = size < 8 ? 0 : Number(new DataView(lengthBytes.buffer).getBigUint64(0, true));
+  if (size < 8 || (headerLength <= 100_000_000 && size < 8 + headerLength))
+    throw new InputError(
+      `${path}: truncated: the header needs ${size < 8 ? 8 : 8 + headerLength} bytes, the file has ${size}`,
+      'E_TRUNCATED',
+    );
+  const prefix = new Uint8Array(8 + Math.min(headerLength, 100_000_001));
+  await handle.read(prefix, 0, prefix.length, 0);
+  // Offsets are checked against the size the header promises, so a short file gets one message with both sizes.
+  const header = parseSafetensorsHeader(prefix, Number.MAX_SAFE_INTEGER, path);
+  const promised = header.dataStart + Math.max(0, ...header.entries.map((e) => e.end));
+  if (size < promised)
+    throw new InputError(
+      `${path}: truncated: the header promises ${promised} bytes, the file has ${size}`,
+      'E_TRUNCATED',
+    );
+  return { size, ...header };
+}
+
+/**
+ * Opens a video token file for block reads (frames [a, b) by positional
+ * reads, never the whole file): a 3-D .npy (openNpyFrames) or a token-set
+ * .safetensors whose tokens are frames in order with equal counts (as vtc
+ * encode writes a video). Errors name the file: truncated (expected vs got
+ * bytes), not frames, unequal frames (`method` names who asks).
+ *
+ * @example
+ * const file = await openFrameFile('hour.safetensors', 'evs');
+ * const first = await file.readFrames(0, 64);
+ * await file.close();
+ */
+export async function openFrameFile(path: string, method: string): Promise<FrameFile> {
+  if (extname(path).toLowerCase() === '.npy') {
+    const file = await openNpyFrames(path);
+    const skeleton = () => {
+      const tokens = frameSkeleton({ frames: file.frames, perFrame: file.perFrame, d: 1 });
+      return { ...tokens, data: new Float32Array(tokens.n) };
+    };
+    return { ...file, skeleton };
+  }
+  const handle = await openForRead(path);
+  try {
+    const { dataStart, metadata, entries } = await readSafetensorsHeader(handle, path);
+    const tokensEntry = entries.find((e) => e.name === 'tokens');
+    if (!tokensEntry || tokensEntry.shape.length !== 2 || (tokensEntry.dtype !== 'F32' && tokensEntry.dtype !== 'F16'))
+      throw new InputError(
+        `${path}: block reads need a float32 or float16 'tokens' [n, d] tensor, got ${tokensEntry ? `${tokensEntry.dtype} [${tokensEntry.shape.join(', ')}]` : 'none'}`,
+        'E_TOKENS',
+      );
+    const [n, d] = tokensEntry.shape as [number, number];
+    // Every tensor but the features, read by itself: O(n) scalars.
+    const tensors: SafetensorsFile['tensors'] = {};
+    for (const entry of entries) {
+      if (entry.name === 'tokens') continue;
+      const bytes = new Uint8Array(entry.end - entry.begin);
+      await handle.read(bytes, 0, bytes.length, dataStart + entry.begin);
+      const count = entry.shape.reduce((a, b) => a * b, 1);
+      tensors[entry.name] = {
+        dtype: entry.dtype,
+        shape: entry.shape,
+        data: decodeTensorData(bytes, 0, count, entry.dtype, `${path}: tensor '${entry.name}'`),
+      };
+    }
+    tensors.tokens = { dtype: 'F32', shape: [n, 1], data: new Float32Array(n) };
+    const skeleton = tensorsToTokenSet({ tensors, metadata }, path);
+    const { frames, perFrame } = frameLayout(skeleton, method);
+    const first = skeleton.sources[skeleton.source[0]!]!;
+    const dtype = tokensEntry.dtype === 'F32' ? 'float32' : 'float16';
+    return {
+      path,
+      dtype,
+      frames,
+      perFrame,
+      d,
+      rows: first.rows,
+      cols: first.cols,
+      skeleton: () => skeleton,
+      readFrames: frameReader(handle, path, dataStart + tokensEntry.begin, { frames, perFrame, d }, dtype),
+      close: () => handle.close(),
+    };
+  } catch (error) {
+    await handle.close();
+    throw error;
   }
 }

@@ -10,7 +10,9 @@ import {
   type VideoInfo,
 } from './ffmpeg.js';
 import { resizeImage } from './image.js';
-import { createNpyStream, type NpyStreamWriter } from './tokenstream.js';
+import { extname } from 'node:path';
+import { UsageError } from '../core/errors.js';
+import { createNpyStream, createTokenStream, type NpyStreamWriter, type TokenStreamWriter } from './tokenstream.js';
 import type { EncodedTile, RgbImage, VisionEncoder } from './types.js';
 
 /**
@@ -242,6 +244,81 @@ export async function encodeVideoToNpy(
     await writer?.abort();
     throw error;
   }
+}
+
+/**
+ * Encodes a video straight into a token-set .safetensors, a batch of frames
+ * at a time: the file equals saveTokens(out, await encodeVideo(…)) byte for
+ * byte (tokens, sizes, source, grid_pos, scores, positions, frame sources
+ * with times, metadata), and memory holds one batch of features plus O(n)
+ * per-token scalars. The header, written last, depends on every frame's time,
+ * so the rows are moved once at close by its length (createTokenStream).
+ * Atomic; a failure leaves no file.
+ *
+ * @example
+ * await encodeVideoToSafetensors('hour.mp4', 'hour.safetensors', { encoder, maxFrames: 3600 });
+ */
+export async function encodeVideoToSafetensors(
+  path: string,
+  out: string,
+  options: EncodeVideoOptions & { dtype?: 'float32' | 'float16' },
+): Promise<StreamedVideo> {
+  let writer: TokenStreamWriter | undefined;
+  let d: number | undefined;
+  // Each frame's grid and scores, without its features (those went to the file): d = 1, zeros.
+  const shells: EncodedTile[] = [];
+  try {
+    const result = await encodeVideoBlocks(path, options, async (tiles, times) => {
+      for (const [k, tile] of tiles.entries()) {
+        d ??= tile.dim;
+        if (tile.dim !== d)
+          throw new ShapeError(`${path}: frame at ${times[k]}s has dim ${tile.dim}, the first frame ${d}`);
+        const count = tile.rows * tile.cols;
+        if (tile.features.length !== count * d)
+          throw new ShapeError(
+            `${path}: frame at ${times[k]}s has ${tile.features.length} values, expected ${count}*${d}`,
+          );
+        shells.push({
+          features: new Float32Array(count),
+          rows: tile.rows,
+          cols: tile.cols,
+          dim: 1,
+          scores: tile.scores,
+        });
+      }
+      writer ??= await createTokenStream(out, { d: d!, dtype: options.dtype ?? 'float32' });
+      for (const tile of tiles) await writer.append(tile.features);
+    });
+    if (!writer || d === undefined) throw new ShapeError(`${path}: no frames decoded`);
+    await writer.close(tilesToFrameTokens(shells, result.times, result.meta));
+    const perFrame = shells[0]!.rows * shells[0]!.cols;
+    return { frames: result.frames, perFrame, d, times: result.times, meta: result.meta };
+  } catch (error) {
+    await writer?.abort();
+    throw error;
+  }
+}
+
+/**
+ * Streams a video into `out` by its extension: .npy ([frames, tokens, d],
+ * encodeVideoToNpy) or .safetensors (encodeVideoToSafetensors). Memory is
+ * bounded by a batch of frames whatever the video's length.
+ *
+ * @example
+ * await encodeVideoToFile('hour.mp4', 'hour.safetensors', { encoder, maxFrames: 3600, partial: true });
+ */
+export async function encodeVideoToFile(
+  path: string,
+  out: string,
+  options: EncodeVideoOptions & { dtype?: 'float32' | 'float16' },
+): Promise<StreamedVideo> {
+  const ext = extname(out).toLowerCase();
+  if (ext === '.npy') return encodeVideoToNpy(path, out, options);
+  if (ext === '.safetensors') return encodeVideoToSafetensors(path, out, options);
+  throw new UsageError(
+    `${out}: unsupported output extension ${JSON.stringify(ext)} (expected .npy or .safetensors)`,
+    'E_FORMAT',
+  );
 }
 
 /**

@@ -7,7 +7,7 @@ import { encodeAnyRes, encodeImage, loadEncoder } from '../../encoders/encode.js
 import { RESIZE_MODES, type ResizeMode } from '../../encoders/image.js';
 import { saveTokens } from '../../encoders/tokenfile.js';
 import type { VisionEncoder } from '../../encoders/types.js';
-import { encodeVideo, encodeVideoToNpy, type StreamedVideo } from '../../encoders/video.js';
+import { encodeVideoToFile, type StreamedVideo } from '../../encoders/video.js';
 import { createProgress } from '../progress.js';
 import { encodeWithQwen, wantsQwen, type QwenEncodeFlags } from './encode-qwen.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
@@ -145,7 +145,7 @@ export function encodeCommand(): Command {
     )
     .requiredOption(
       '--out <file>',
-      'output: .safetensors (AnyRes: the bundle of thumbnail, crops and their CLS scores; else tokens, sizes, source, grid_pos, scores) or .npy ([n, d]; a video [frames, tokens, d], streamed a batch of frames at a time so memory does not grow with its length)',
+      'output: .safetensors (AnyRes: the bundle of thumbnail, crops and their CLS scores; else tokens, sizes, source, grid_pos, scores) or .npy ([n, d]; a video [frames, tokens, d]); a video is streamed to either format a batch of frames at a time, so memory does not grow with its length',
     )
     .option('--dtype <t>', 'output float type: float32 or float16', 'float32')
     .option(
@@ -160,7 +160,7 @@ Examples:
   vtc encode photo.jpg --out tokens.safetensors                       # built-in patch encoder, 24×24 tokens
   vtc encode photo.jpg --anyres --out bundle.safetensors --json        # LLaVA-NeXT AnyRes bundle
   vtc encode photo.jpg --encoder models/clip-l-336 --anyres --out b.safetensors
-  vtc encode movie.mp4 --fps 2 --max-frames 32 --out frames.safetensors
+  vtc encode movie.mp4 --fps 2 --max-frames 32 --out frames.safetensors    # streamed too: memory bounded by a batch
   vtc encode movie.mp4 --scenes 0.3 --json --out frames.safetensors   # + scene-change times
   vtc encode long.mp4 --max-frames 3600 --partial --out hour.npy        # streamed; [frames, tokens, d]; a cut file keeps its frames
   vtc reduce --in bundle.safetensors --method globalcom2 --ratio 0.25 --out kept.safetensors
@@ -196,11 +196,11 @@ frame pairs (default 2 fps) and write positions (t, h, w) and DeepStack tensors.
       progress.update(done);
     };
     const started = performance.now();
-    if (video && extname(opts.out).toLowerCase() === '.npy') {
-      // Streamed: frames → encoder → .npy blocks; memory bounded by the batch, whatever the video's length.
+    if (video) {
+      // Streamed: frames → encoder → .npy / .safetensors rows; memory bounded by the batch, whatever the video's length.
       let streamed: StreamedVideo;
       try {
-        streamed = await encodeVideoToNpy(input, opts.out, {
+        streamed = await encodeVideoToFile(input, opts.out, {
           encoder,
           fps: opts.fps!,
           maxFrames: opts.maxFrames!,
@@ -223,25 +223,19 @@ frame pairs (default 2 fps) and write positions (t, h, w) and DeepStack tensors.
         summary.scene_changes = meta.scene_changes === '' ? [] : meta.scene_changes.split(',').map(Number);
       Object.assign(summary, { out: opts.out, ms });
       if (opts.json) printJson(summary);
-      else
+      else {
+        const scenes = summary.scene_changes
+          ? `; scene changes at ${(summary.scene_changes as number[]).map((t) => `${t}s`).join(' ') || 'none'}`
+          : '';
         process.stdout.write(
-          `${encoder.name}: ${input} → ${frames * perFrame} tokens × ${d} (${frames} frames, streamed) in ${ms.toFixed(0)} ms → ${opts.out}\n`,
+          `${encoder.name}: ${input} → ${frames * perFrame} tokens × ${d} (${frames} frames${scenes}, streamed) in ${ms.toFixed(0)} ms → ${opts.out}\n`,
         );
+      }
       return;
     }
     let tokens: TokenSet;
     try {
-      if (video) {
-        tokens = await encodeVideo(input, {
-          encoder,
-          fps: opts.fps!,
-          maxFrames: opts.maxFrames!,
-          ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
-          ...(opts.scenes !== undefined ? { sceneThreshold: opts.scenes } : {}),
-          ...(opts.partial ? { partial: true } : {}),
-          onFrame: report('frames'),
-        });
-      } else if (opts.anyres) {
+      if (opts.anyres) {
         tokens = await encodeAnyRes(input, {
           encoder,
           ...(opts.pinpoints ? { pinpoints: opts.pinpoints } : {}),
@@ -262,7 +256,7 @@ frame pairs (default 2 fps) and write positions (t, h, w) and DeepStack tensors.
     const bundle = Boolean(opts.anyres) && extname(opts.out).toLowerCase() === '.safetensors';
     await saveTokens(opts.out, tokens, { dtype: opts.dtype, bundle });
     const ms = performance.now() - started;
-    const kind = video ? 'video' : opts.anyres ? 'anyres' : 'image';
+    const kind = opts.anyres ? 'anyres' : 'image';
     const summary: Record<string, unknown> = {
       input,
       kind,
@@ -277,21 +271,10 @@ frame pairs (default 2 fps) and write positions (t, h, w) and DeepStack tensors.
       summary.best_resolution = tokens.meta.best_resolution?.split(',').map(Number);
       summary.llava_next_tokens = Number(tokens.meta.anyres_tokens);
     }
-    if (video) summary.times = tokens.sources.map((s) => s.time);
-    if (tokens.meta.truncated !== undefined) summary.truncated = tokens.meta.truncated;
-    if (tokens.meta.scene_changes !== undefined)
-      summary.scene_changes = tokens.meta.scene_changes === '' ? [] : tokens.meta.scene_changes.split(',').map(Number);
     Object.assign(summary, { out: opts.out, ms });
     if (opts.json) printJson(summary);
     else {
-      const scenes = summary.scene_changes
-        ? `; scene changes at ${(summary.scene_changes as number[]).map((t) => `${t}s`).join(' ') || 'none'}`
-        : '';
-      const detail = tokens.anyres
-        ? ` (thumbnail + ${tokens.anyres.gridRows}x${tokens.anyres.gridCols} crops)`
-        : video
-          ? ` (${tokens.sources.length} frames${scenes})`
-          : '';
+      const detail = tokens.anyres ? ` (thumbnail + ${tokens.anyres.gridRows}x${tokens.anyres.gridCols} crops)` : '';
       process.stdout.write(
         `${encoder.name}: ${input} → ${tokens.n} tokens × ${tokens.d}${detail} in ${ms.toFixed(0)} ms → ${opts.out}\n`,
       );
