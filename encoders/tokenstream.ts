@@ -108,19 +108,24 @@ function frameReader(
 ): FrameBlockSource['readFrames'] {
   const { frames, perFrame, d } = shape;
   const frameBytes = perFrame * d * (dtype === 'float32' ? 4 : 2);
-  let buffer = new Uint8Array(0);
+  // float32 rows are read straight into one reused float buffer (no copy, no allocation per block).
+  let floats = new Float32Array(0);
+  let bytes = new Uint8Array(0);
   return async (start, end) => {
     checkFrameRange(start, end, frames);
+    const values = (end - start) * perFrame * d;
     const length = (end - start) * frameBytes;
-    if (buffer.length < length) buffer = new Uint8Array(length);
+    if (dtype === 'float32' && floats.length < values) floats = new Float32Array(values);
+    if (dtype === 'float16' && bytes.length < length) bytes = new Uint8Array(length);
+    const target = dtype === 'float32' ? new Uint8Array(floats.buffer, 0, length) : bytes;
     const position = dataOffset + start * frameBytes;
-    const { bytesRead } = await handle.read(buffer, 0, length, position);
+    const { bytesRead } = await handle.read(target, 0, length, position);
     if (bytesRead !== length)
       throw new InputError(
         `${path}: truncated: frames [${start}, ${end}) need bytes ${position}–${position + length}, read ${bytesRead} (the file shrank while reading)`,
         'E_TRUNCATED',
       );
-    const data = readFloats(buffer, 0, (end - start) * perFrame * d, dtype);
+    const data = dtype === 'float32' ? floats.subarray(0, values) : readFloats(bytes, 0, values, dtype);
     assertFiniteRows(data, start * perFrame, perFrame, d, path);
     return data;
   };
@@ -128,6 +133,10 @@ function frameReader(
 
 /** Throws at the first non-finite feature of rows starting at token `first`, as loadTokens checks a whole file. */
 function assertFiniteRows(data: Float32Array, first: number, perFrame: number, d: number, path: string): void {
+  // x·0 is 0 for every finite x and NaN for ±Inf and NaN: one branch-free pass, then a search only on failure.
+  let probe = 0;
+  for (let i = 0; i < data.length; i++) probe += data[i]! * 0;
+  if (probe === 0) return;
   for (let i = 0; i < data.length; i++) {
     if (!Number.isFinite(data[i]!)) {
       const token = first + Math.floor(i / d);
@@ -249,8 +258,12 @@ export interface NpyStreamWriter {
   readonly count: number;
   /** Appends whole entries: data.length must be a multiple of the trailing size. */
   append(data: Float32Array): Promise<void>;
-  /** Writes the final header and renames the temp file over `path`. */
-  close(): Promise<void>;
+  /**
+   * Writes the final header and renames the temp file over `path`. `shape`
+   * replaces the counted one (same number of values: rows streamed as [n, d]
+   * become [frames, tokens, d] once the frames are known).
+   */
+  close(shape?: number[]): Promise<void>;
   /** Removes the temp file (after a failure). */
   abort(): Promise<void>;
 }
@@ -293,9 +306,14 @@ export async function createNpyStream(path: string, options: NpyStreamOptions): 
       return file.count;
     },
     append: file.append,
-    close: () =>
+    close: (shape) =>
       file.finish(async (handle, count) => {
-        const header = encodeNpyHeader(count === 1 && options.collapseSingle ? trailing : [count, ...trailing], dtype);
+        const counted = count === 1 && options.collapseSingle ? trailing : [count, ...trailing];
+        if (shape && shape.reduce((a, b) => a * b, 1) !== count * entry)
+          throw new ShapeError(
+            `${path}: shape (${shape.join(', ')}) does not hold the ${count * entry} values written`,
+          );
+        const header = encodeNpyHeader(shape ?? counted, dtype);
         if (header.length !== reserved) await shiftData(handle, reserved, header.length, count * entry * itemSize);
         await handle.write(header, 0, header.length, 0);
       }),

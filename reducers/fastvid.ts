@@ -147,7 +147,7 @@ export interface FrameHints {
 export interface FastVidPlan {
   /** Kept input tokens, ascending. */
   keep: Int32Array;
-  /** Output features [keep.length, d] (DTM-merged context tokens, salient ones as they are). */
+  /** Output features [keep.length, d] (DTM-merged context tokens, salient ones as they are); empty with `onRows`. */
   features: Float32Array;
   /** For each input token, the kept input token it counts in (primary assignment). */
   assign: Int32Array;
@@ -170,7 +170,16 @@ export async function fastvidBlocks(
   source: FrameBlockSource,
   options: FastVidOptions,
   hints: FrameHints,
-  settings: { block?: number; members?: boolean } = {},
+  settings: {
+    block?: number;
+    members?: boolean;
+    /**
+     * Receives the output rows a segment at a time, in keep order, instead of
+     * the plan holding them (`features` is then empty): for writing them to a
+     * file as they are produced.
+     */
+    onRows?: (rows: Float32Array) => Promise<void>;
+  } = {},
 ): Promise<FastVidPlan> {
   const { frames, perFrame, d } = source;
   const n = frames * perFrame;
@@ -204,7 +213,7 @@ export async function fastvidBlocks(
 
   const keepList: number[] = [];
   // Output rows, written segment by segment: at most F·m ≤ budget of them (salient + Σ anchor context ≤ m per frame).
-  const featureRows = new Float32Array(frames * perFrameKept * d);
+  const featureRows = new Float32Array(settings.onRows ? 0 : frames * perFrameKept * d);
   const assign = new Int32Array(n).fill(-1);
   const joinedBy =
     settings.members && contextCount > 0 ? new Map<number, { members: number[]; weight: number }>() : undefined;
@@ -255,7 +264,8 @@ export async function fastvidBlocks(
         const count = Math.min(anchorContext[a]!, M);
         const pickedLocal = topK(density, count);
         const targets = Int32Array.from(pickedLocal, (j) => filteredPerFrame[local]![j]!);
-        // dots[r, k] = member r · target k: the frame's Gram matrix, or one GEMM across the segment.
+        // dots[r, k] = member r · target k: the frame's Gram matrix, or one GEMM across the segment. (One GEMM
+        // for the targets of all anchors at once was tried: onnxruntime's sums then differ in the last bits.)
         let dots: Float32Array;
         if (length === 1) {
           dots = new Float32Array(M * count);
@@ -296,13 +306,15 @@ export async function fastvidBlocks(
       }
     }
     const segmentKeep = Int32Array.from(kept).sort();
-    featureRows.set(dtmMerge(data, d, segmentKeep, segmentJoined, base), keepList.length * d);
+    const segmentRows = dtmMerge(data, d, segmentKeep, segmentJoined, base);
+    if (settings.onRows) await settings.onRows(segmentRows);
+    else featureRows.set(segmentRows, keepList.length * d);
     for (const t of segmentKeep) keepList.push(t);
     if (joinedBy) for (const [t, entry] of segmentJoined) joinedBy.set(t, entry);
     offset += length;
   }
   const keep = Int32Array.from(keepList);
-  const features = featureRows.subarray(0, keep.length * d);
+  const features = settings.onRows ? featureRows : featureRows.subarray(0, keep.length * d);
   const stats = {
     budget: keep.length,
     ratio,
@@ -337,6 +349,13 @@ export function capSegments(segments: number[], cap: number): number[] {
  * Output rows in `keep` order: a salient token as it is; a context token t
  * as w·x_t + (1 − w)·mean(x of the tokens that joined it) (itself when none did).
  * `values` starts at token `base` (a segment's rows, or 0 for the whole set).
+ *
+ * The sums run member row by member row (each row read once, added to the
+ * float64 sum of every context token it joined, one per anchor frame), not
+ * context token by context token (every row read once per anchor): each sum
+ * still adds its members in ascending order starting from 0 — the members
+ * lists are ascending — so the results are the same bits, with a fraction of
+ * the memory traffic.
  */
 function dtmMerge(
   values: Float32Array,
@@ -346,7 +365,39 @@ function dtmMerge(
   base: number,
 ): Float32Array {
   const out = new Float32Array(keep.length * width);
-  const sum = new Float64Array(width);
+  const rowCount = values.length / width;
+  // For each row (relative to base), the context outputs it joined: CSR by a counting sort.
+  const start = new Int32Array(rowCount + 1);
+  let pairs = 0;
+  let slots = 0;
+  const slotOf = new Int32Array(keep.length).fill(-1);
+  keep.forEach((t, o) => {
+    const entry = joinedBy.get(t);
+    if (!entry) return;
+    slotOf[o] = slots++;
+    let previous = -1;
+    for (const i of entry.members) {
+      if (!(i > previous)) throw new Error(`fastvid: members of token ${t} are not ascending`);
+      previous = i;
+      start[i - base + 1]!++;
+      pairs++;
+    }
+  });
+  for (let r = 0; r < rowCount; r++) start[r + 1]! += start[r]!;
+  const joinedSlots = new Int32Array(pairs);
+  const fill = start.slice(0, rowCount);
+  keep.forEach((t, o) => {
+    const entry = joinedBy.get(t);
+    if (entry) for (const i of entry.members) joinedSlots[fill[i - base]!++] = slotOf[o]!;
+  });
+  const sums = new Float64Array(slots * width);
+  for (let r = 0; r < rowCount; r++) {
+    const row = r * width;
+    for (let p = start[r]!; p < start[r + 1]!; p++) {
+      const sum = joinedSlots[p]! * width;
+      for (let c = 0; c < width; c++) sums[sum + c]! += values[row + c]!;
+    }
+  }
   keep.forEach((t, o) => {
     const entry = joinedBy.get(t);
     const own = values.subarray((t - base) * width, (t - base + 1) * width);
@@ -354,14 +405,10 @@ function dtmMerge(
       out.set(own, o * width);
       return;
     }
-    sum.fill(0);
-    for (const i of entry.members) {
-      const offset = (i - base) * width;
-      for (let c = 0; c < width; c++) sum[c]! += values[offset + c]!;
-    }
+    const sum = slotOf[o]! * width;
     const div = Math.max(entry.members.length, 1);
     const w = entry.weight;
-    for (let c = 0; c < width; c++) out[o * width + c] = w * own[c]! + (1 - w) * (sum[c]! / div);
+    for (let c = 0; c < width; c++) out[o * width + c] = w * own[c]! + (1 - w) * (sums[sum + c]! / div);
   });
   return out;
 }

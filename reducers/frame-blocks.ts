@@ -103,8 +103,30 @@ export async function forEachBlock(
  * const rows = await gatherRows(source, keep, blockFrames(source));
  */
 export async function gatherRows(source: FrameBlockSource, keep: Int32Array, block: number): Promise<Float32Array> {
+  const out = new Float32Array(keep.length * source.d);
+  let j = 0;
+  await forEachGathered(source, keep, block, async (rows) => {
+    out.set(rows, j * source.d);
+    j += rows.length / source.d;
+  });
+  return out;
+}
+
+/**
+ * The rows of `keep` (ascending flat indices) handed to `emit` a block of
+ * frames at a time, in keep order (blocks that keep nothing are not read):
+ * for writing them out as they are read. Memory: one block and its kept rows.
+ *
+ * @example
+ * await forEachGathered(source, keep, blockFrames(source), (rows) => writer.append(rows));
+ */
+export async function forEachGathered(
+  source: FrameBlockSource,
+  keep: Int32Array,
+  block: number,
+  emit: (rows: Float32Array) => Promise<void>,
+): Promise<void> {
   const { perFrame, d } = source;
-  const out = new Float32Array(keep.length * d);
   let j = 0;
   for (let start = 0; start < source.frames && j < keep.length; start += block) {
     const end = Math.min(source.frames, start + block);
@@ -112,11 +134,15 @@ export async function gatherRows(source: FrameBlockSource, keep: Int32Array, blo
     const last = end * perFrame;
     if (keep[j]! >= last) continue; // nothing kept in this block: skip the read
     const features = await source.readFrames(start, end);
-    for (; j < keep.length && keep[j]! < last; j++) {
+    let count = 0;
+    while (j + count < keep.length && keep[j + count]! < last) count++;
+    const rows = new Float32Array(count * d);
+    for (let r = 0; r < count; r++, j++) {
       const local = keep[j]! - first;
-      out.set(features.subarray(local * d, (local + 1) * d), j * d);
+      if (local < 0) throw new ShapeError(`gatherRows: keep is not ascending at position ${j} (${keep[j]})`);
+      rows.set(features.subarray(local * d, (local + 1) * d), r * d);
     }
+    await emit(rows);
   }
   if (j !== keep.length) throw new ShapeError(`gatherRows: index ${keep[j]} is outside the ${source.frames} frames`);
-  return out;
 }

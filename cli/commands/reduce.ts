@@ -1,11 +1,11 @@
 import { extname } from 'node:path';
 import { Command } from 'commander';
 import { UsageError, VtcError } from '../../core/errors.js';
-import { hasBlockPath, reduceFramesFile } from '../../encoders/frame-reduce.js';
+import { reduceFramesFileTo, usesBlockPath } from '../../encoders/frame-reduce.js';
 import { loadTokens, saveTokens } from '../../encoders/tokenfile.js';
-import { npyShapeOf } from '../../encoders/tokenstream.js';
 import { getReducer, reducers } from '../../reducers/index.js';
-import { runReducer } from '../../reducers/run.js';
+import { type ReductionRun, runReducer } from '../../reducers/run.js';
+import type { Reduction } from '../../core/tokenset.js';
 import { checkInteger, checkNumber } from '../../core/validate.js';
 import { warmUpKernels } from '../../core/linalg-kernels.js';
 import { nativeTime } from '../../core/linalg.js';
@@ -40,7 +40,7 @@ export function reduceCommand(): Command {
     )
     .option(
       '--json',
-      'print one JSON object {method, ratio, budget, n_in, n_padding, n_out, d, <method stats>, warnings, native_setup_ms (onnxruntime set-up after the input is read: environment, sessions, one tiny run per kernel; not overlapped), keep?, assign?, representative?, ms (the method alone, after the set-up; a cold call costs native_setup_ms + ms), native_ms (the part of ms spent inside onnxruntime runs; the rest is JS)}',
+      'print one JSON object {method, ratio, budget, n_in, n_padding, n_out, d, <method stats>, warnings, native_setup_ms (onnxruntime set-up after the input is read: environment, sessions, one tiny run per kernel; not overlapped), keep?, assign?, representative?, ms (the method alone, after the set-up; a cold call costs native_setup_ms + ms; on the block path of evs/fastvid it includes reading the input and writing the output, streamed), native_ms (the part of ms spent inside onnxruntime runs; the rest is JS)}',
     );
   addMethodOptions(command);
   addQueryTextOptions(command);
@@ -57,6 +57,7 @@ Examples:
   vtc reduce --in video.npy --method evs --ratio 0.1 --out kept.safetensors --json             # video.npy: [frames, tokens, d]
   vtc reduce --in hour.npy --method fastvid --ratio 0.1 --out fv.safetensors --json          # 3-D .npy: read a block of frames at a time
   vtc reduce --in hour.npy --method temporal-merge --ratio 0.1 --out tm.safetensors --json   # ⌊budget / tokens per frame⌋ merged frames
+  vtc reduce --in hour.safetensors --method evs --ratio 0.1 --out kept.safetensors        # video .safetensors: blocks in, rows streamed out
   vtc reduce --in qwen3-video.safetensors --method tome --ratio 0.25 --per-frame --out merged.safetensors
 
 keep indexes input tokens (for a bundle: thumbnail first, then crop 0, crop 1, …);
@@ -67,6 +68,9 @@ evs, fastvid and temporal-merge read a 3-D .npy [frames, tokens, d] a block
 of frames at a time (64 MiB of features; fastvid also one segment of ≤ 64
 frames; temporal-merge re-reads merged groups the --cache-mb cache dropped),
 never the whole file: the same result as in memory, for videos of any length.
+evs and fastvid also read a video .safetensors (as vtc encode writes it) that
+way, and write the kept / merged rows to --out as they are produced: the same
+file as in memory, without holding the output.
 
 On a bundle every method works on the thumbnail + the unpadded crop tokens, as
 LLaVA-NeXT does before its LLM: n_in counts those, n_padding the tokens left
@@ -92,11 +96,10 @@ pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
         `${reducer.name}: --out ${outPath}: unsupported output extension ${JSON.stringify(outExt)} (expected .npy or .safetensors)`,
       );
     const inPath = String(opts.in);
-    // Temporal methods read a 3-D .npy a block of frames at a time (bounded memory, same result as in memory).
+    // Temporal methods read a 3-D .npy or a video .safetensors a block of frames at a time and write their output
+    // as it is produced (bounded memory, same result and bytes as in memory).
     const blocked =
-      opts.perFrame !== true &&
-      hasBlockPath(reducer.name) &&
-      (await withMethod(reducer.name, () => npyShapeOf(inPath)))?.length === 3;
+      opts.perFrame !== true && (await withMethod(reducer.name, () => usesBlockPath(reducer.name, inPath)));
     const tokens = blocked ? undefined : await withMethod(reducer.name, () => loadTokens(inPath));
     // onnxruntime's set-up (environment, sessions, one tiny run per kernel the method declares) runs here, after the
     // input is read and before the clock of `ms` starts. It is not overlapped with the read (onnxruntime-node creates
@@ -112,14 +115,27 @@ pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
     };
     const nativeBefore = nativeTime().ms;
     const started = performance.now();
-    const run = tokens
-      ? await runReducer(reducer, tokens, options)
-      : await withMethod(reducer.name, () => reduceFramesFile(reducer, inPath, options));
+    const dtype = opts.dtype as 'float32' | 'float16';
+    let run: Omit<ReductionRun, 'reduction'> & { reduction: Omit<Reduction, 'tokens'> };
+    let d: number;
+    if (tokens) {
+      const inMemory = await runReducer(reducer, tokens, options);
+      run = inMemory;
+      d = inMemory.reduction.tokens.d;
+    } else {
+      // The output file is written during the run (rows as they are produced), so `ms` includes writing it.
+      const streamed = await withMethod(reducer.name, () =>
+        reduceFramesFileTo(reducer, inPath, outPath, options, { dtype }),
+      );
+      run = streamed;
+      d = streamed.d;
+    }
     const ms = performance.now() - started;
     const nativeMs = nativeTime().ms - nativeBefore;
     const { reduction } = run;
     for (const warning of run.warnings) process.stderr.write(`vtc: warning: ${warning}\n`);
-    await saveTokens(outPath, reduction.tokens, { dtype: opts.dtype }); // io/write: atomic, failures name the path
+    // io/write: atomic, failures name the path.
+    if (tokens) await saveTokens(outPath, (run.reduction as Reduction).tokens, { dtype });
     if (opts.json) {
       const { ratio: _r, budget: _b, ...extra } = reduction.stats;
       printJson({
@@ -129,7 +145,7 @@ pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
         n_in: run.n_in,
         n_padding: run.n_padding,
         n_out: run.n_out,
-        d: reduction.tokens.d,
+        d,
         ...extra,
         warnings: run.warnings,
         native_setup_ms: setupMs,
@@ -141,7 +157,7 @@ pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
       });
     } else {
       process.stdout.write(
-        `${reducer.name}: ${run.n_in} → ${run.n_out} tokens (d = ${reduction.tokens.d}${run.n_padding ? `; ${run.n_padding} AnyRes padding tokens left out` : ''}) in ${ms.toFixed(1)} ms → ${outPath}\n`,
+        `${reducer.name}: ${run.n_in} → ${run.n_out} tokens (d = ${d}${run.n_padding ? `; ${run.n_padding} AnyRes padding tokens left out` : ''}) in ${ms.toFixed(1)} ms → ${outPath}\n`,
       );
     }
   });
