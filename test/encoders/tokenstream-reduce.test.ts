@@ -140,6 +140,9 @@ test('vtc reduce on a video .safetensors: block path, streamed output equal to t
   const npyOut = join(dir, 'cli-evs.npy');
   const refused = await runCli(['reduce', '--in', stIn, '--method', 'evs', '--ratio', '0.2', '--out', npyOut]);
   assert.equal(refused.code, 2);
-  assert.match(refused.stderr, /^vtc: error: evs: .*cli-evs\.npy: these 38 tokens come from 15 frames with unequal token counts \(1–9\)/);
+  assert.match(
+    refused.stderr,
+    /^vtc: error: evs: .*cli-evs\.npy: these 38 tokens come from 15 frames with unequal token counts \(1–9\)/,
+  );
   assert.ok(!readdirSync(dir).some((f) => f.includes('cli-evs.npy')));
 });
