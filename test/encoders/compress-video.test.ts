@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
 import { compressVideo } from '../../encoders/compress.js';
+import { readFrames } from '../../encoders/ffmpeg.js';
+import { resizeImage } from '../../encoders/image.js';
+import { createPatchEncoder } from '../../encoders/patch.js';
 import { drawReductionOverlay, framesLayout } from '../../encoders/overlay.js';
 import { loadTokens } from '../../encoders/tokenfile.js';
 import type { RgbImage } from '../../encoders/types.js';
@@ -111,6 +114,18 @@ test('compressVideo per frame: pool on 2 frames keeps each frame’s 2×2 means,
     kept.stats.perSource.map((s) => s.covered),
     [2, 1],
   );
+});
+
+test('compressVideo with an encoder that crops (shortest side): the sheet shows exactly the pixels the encoder saw', async () => {
+  const encoder = { ...createPatchEncoder(), preferredResize: 'shortest' as const };
+  const result = await compressVideo(video, { method: 'random', ratio: 1, maxFrames: 1, encoder });
+  // Decoded at 2 × 336 on the long side (672×378), then centre-cropped to 336² as encodeFrames fits it.
+  const { frames } = await readFrames(video, { fps: 1, maxFrames: 1, maxSide: 672 });
+  const seen = await resizeImage(frames[0]!.image, 336, 336, { mode: 'shortest' });
+  assert.deepEqual([result.overlay.width, result.overlay.height], [336, 336]);
+  assert.ok(Buffer.from(result.overlay.data).equals(Buffer.from(seen.data)), 'ratio 1 keeps every patch untouched');
+  const [tile] = await encoder.encode([seen]);
+  assert.deepEqual(result.input.data, tile!.features);
 });
 
 test('vtc compress <video> --per-frame: JSON, overlay sheet and tokens; misuse exits 2 with one line', async () => {
