@@ -109,3 +109,37 @@ test('vtc export: a pruned set carries image_positions; bad flags and non-JSON o
   assert.equal(ext.code, 2);
   assert.match(ext.stderr, /export: --out .*part\.npy: the payload is JSON, expected a \.json file/);
 });
+
+test('vtc export of a video set: video_embeds + video_grid_thw, decoded from torch.save; per-frame pool gives one mean per frame', async () => {
+  // Qwen2.5-VL video of 2 temporal patches, each a 2×2 merged grid (video_grid_thw 2,4,4); token i holds (2i, 2i + 1).
+  const input = join(dir, 'video.safetensors');
+  await saveTokens(input, qwenTokens('video', [2, 4, 4]));
+  const pooled = join(dir, 'video-pooled.safetensors');
+  const reduced = await runCli([
+    'reduce',
+    '--in',
+    input,
+    '--method',
+    'pool',
+    '--ratio',
+    '0.25',
+    '--per-frame',
+    '--out',
+    pooled,
+  ]);
+  assert.equal(reduced.code, 0, reduced.stderr);
+  const out = join(dir, 'video-part.json');
+  const r = await runCli(['export', pooled, '--out', out, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const summary = JSON.parse(r.stdout);
+  assert.deepEqual([summary.kind, summary.rows, summary.grid, summary.format], ['video', 2, [2, 2, 2], 'torch']);
+  const part = JSON.parse(readFileSync(out, 'utf8')) as { type: string; video_embeds: Record<string, string> };
+  assert.equal(part.type, 'video_embeds');
+  assert.deepEqual(Object.keys(part.video_embeds), ['video_embeds', 'video_grid_thw']);
+  const embeds = loadTorchTensor(Buffer.from(part.video_embeds.video_embeds!, 'base64'));
+  assert.deepEqual(embeds.shape, [2, 2]);
+  // Frame 0: tokens 0–3 → ((0 + 2 + 4 + 6) / 4, (1 + 3 + 5 + 7) / 4); frame 1: tokens 4–7.
+  assert.deepEqual([...embeds.data], [3, 4, 11, 12]);
+  const grid = loadTorchTensor(Buffer.from(part.video_embeds.video_grid_thw!, 'base64'));
+  assert.deepEqual([...grid.data], [2n, 2n, 2n]);
+});
