@@ -245,7 +245,8 @@ export async function fastvidBlocks(
       // anchor frame's Gram matrix (one batched native MatMul): distances and cosines all come from these.
       const M = perFrame - salientCount;
       // Scratch reused from segment to segment (a fresh 50 MB array per segment costs page faults and GC).
-      if (rowScratch.length < length * M * d) rowScratch = new Float32Array(Math.min(MAX_SEGMENT_FRAMES, frames) * M * d);
+      if (rowScratch.length < length * M * d)
+        rowScratch = new Float32Array(Math.min(MAX_SEGMENT_FRAMES, frames) * M * d);
       const rows = rowScratch.subarray(0, length * M * d);
       filteredPerFrame.forEach((list, k) =>
         list.forEach((i, r) => rows.set(data.subarray((i - base) * d, (i - base + 1) * d), (k * M + r) * d)),
