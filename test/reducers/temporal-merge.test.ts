@@ -3,6 +3,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { encodeNpy } from '../../core/npy.js';
+import { createPatchEncoder } from '../../encoders/patch.js';
+import { getMethod, methodNames } from '../../eval/methods.js';
 import { Rng } from '../../core/rng.js';
 import { createTokenSet, type TokenSet } from '../../core/tokenset.js';
 import { reduceFramesFile } from '../../encoders/frame-reduce.js';
@@ -196,4 +198,20 @@ test('vtc reduce --method temporal-merge: block path for a 3-D .npy, same file a
   ]);
   assert.equal(compress.code, 1);
   assert.match(compress.stderr, /^vtc: error: temporal-merge: needs a video token set .*kind 'image'/);
+});
+
+test('eval takes temporal-merge as a video method: an image sample is not applicable, a video keeps ⌊budget / frame⌋ frames', async () => {
+  assert.ok(methodNames().includes('temporal-merge'));
+  const sample = { id: '1', question: 'q', answer: 'a', images: [], where: 'test' };
+  assert.equal(
+    getMethod('temporal-merge').unsupported({ ...sample, images: [{ bytes: new Uint8Array(1) }] }),
+    'temporal-merge (token level, video) needs a video input',
+  );
+  // 4 frames × 576 patch tokens at K = 2 (R = 1/4): budget 576 → one merged frame of 576 rows.
+  const input = await getMethod('temporal-merge').prepare(
+    { ...sample, video: join(samplesRoot, 'video', 'scenes.mp4') },
+    2,
+    { encoder: createPatchEncoder(), videoFrames: 4 },
+  );
+  assert.deepEqual([input.embeds.length, input.embeds[0]!.shape[0], input.tokens], [1, 576, 576]);
 });
