@@ -20,7 +20,6 @@ import {
   createTokenStream,
   type FrameFile,
   frameSelection,
-  frameSkeleton,
   isFrameFile,
   npyFrameSources,
   openFrameFile,
@@ -55,7 +54,7 @@ const BLOCK_RULES: Record<string, BlockRule> = {
   },
   async 'temporal-merge'(file, options, block) {
     const { features, assign, representative, stats } = await temporalMergeBlocks(file, options, block);
-    const tokens = mergeTokens(frameSkeleton(file), assign, representative.length, { features, representative });
+    const tokens = { ...mergedSkeleton(file, assign, representative), d: file.d, data: features };
     return { tokens, assign, representative, stats };
   },
 };
@@ -93,7 +92,25 @@ const STREAM_RULES: Record<string, StreamRule> = {
     const { tokens: skeleton, assign } = fastvidSkeleton(file, keep, plan.assign);
     return { skeleton, keep, assign, representative: keep, stats };
   },
+  async 'temporal-merge'(file, options, block, open) {
+    let skeleton: TokenSet | undefined;
+    const { assign, representative, stats } = await temporalMergeBlocks(
+      file,
+      options,
+      block,
+      async (assign, representative) => open((skeleton = mergedSkeleton(file, assign, representative))),
+    );
+    return { skeleton: skeleton!, assign, representative, stats };
+  },
 };
+
+/** A merge's metadata (sizes, origins, positions from `representative`) on the file's skeleton: d = 1, zeros. */
+function mergedSkeleton(file: FrameFile, assign: Int32Array, representative: Int32Array): TokenSet {
+  return mergeTokens(file.skeleton(), assign, representative.length, {
+    features: new Float32Array(representative.length),
+    representative,
+  });
+}
 
 /** selectTokens(loaded file, keep) with `rows` as its features; without rows, the d = 1 skeleton. */
 function selectionOf(file: FrameFile, keep: Int32Array, rows?: Float32Array): TokenSet {

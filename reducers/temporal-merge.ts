@@ -153,7 +153,17 @@ export interface FrameBlockMerge extends Omit<TemporalMergeResult, 'features'> {
 export async function mergeFrameBlocks(
   source: FrameBlockSource,
   budget: number,
-  options: MergeRunOptions & { quotas?: SegmentQuotas; block?: number } = {},
+  options: MergeRunOptions & {
+    quotas?: SegmentQuotas;
+    block?: number;
+    /**
+     * Hands the merged rows to a writer instead of returning them: called
+     * with the groups, steps and similarities once the merge is planned; the function it returns
+     * gets each group's P·d features in order (awaited before the next
+     * read), and `features` comes back empty. Memory then holds no output.
+     */
+    write?: (merge: Omit<TemporalMergeResult, 'features'>) => Promise<(rows: Float32Array) => Promise<void>>;
+  } = {},
 ): Promise<FrameBlockMerge> {
   checkInteger(budget, 'frame budget', { min: 1, where: 'temporal merge' });
   const block = options.block ?? blockFrames(source);
@@ -162,13 +172,31 @@ export async function mergeFrameBlocks(
   const size = source.perFrame * source.d;
   const context = mergeContext(source.frames, size, source.d, block, false, options.cacheBytes);
   const plan = await runOnBlocks(mergePlan(context, budget, options.quotas), source, size);
+  const groups = plan.groups.map(framesOfNode);
+  const result = { groups, mergedSimilarities: plan.similarities, steps: plan.steps };
+  if (options.write) {
+    const append = await options.write(result);
+    // A group's features may be a view of the last read: written before the next one.
+    const pending: Float32Array[] = [];
+    const flush = async () => {
+      for (const rows of pending) await append(rows);
+      pending.length = 0;
+    };
+    await runOnBlocks(
+      emitGroups(plan.groups, context, (_g, f) => pending.push(f)),
+      source,
+      size,
+      flush,
+    );
+    return { ...result, features: new Float32Array(0) };
+  }
   const features = new Float32Array(plan.groups.length * size);
   await runOnBlocks(
     emitGroups(plan.groups, context, (g, f) => features.set(f, g * size)),
     source,
     size,
   );
-  return { features, groups: plan.groups.map(framesOfNode), mergedSimilarities: plan.similarities, steps: plan.steps };
+  return { ...result, features };
 }
 
 /**
@@ -443,9 +471,16 @@ function runInMemory<T>(reads: Reads<T>, read: (start: number) => Float32Array):
 }
 
 /** Answers a generator's reads from a frame-block source, checking each read's length. */
-async function runOnBlocks<T>(reads: Reads<T>, source: FrameBlockSource, size: number): Promise<T> {
+async function runOnBlocks<T>(
+  reads: Reads<T>,
+  source: FrameBlockSource,
+  size: number,
+  beforeRead?: () => Promise<void>,
+): Promise<T> {
   let step = reads.next();
-  while (!step.done) {
+  for (;;) {
+    await beforeRead?.();
+    if (step.done) return step.value;
     const { start, end } = step.value;
     const features = await source.readFrames(start, end);
     if (features.length !== (end - start) * size)
@@ -454,7 +489,6 @@ async function runOnBlocks<T>(reads: Reads<T>, source: FrameBlockSource, size: n
       );
     step = reads.next(features);
   }
-  return step.value;
 }
 
 /**
@@ -608,23 +642,45 @@ export async function temporalMergeBlocks(
   source: FrameBlockSource,
   options: TemporalMergeOptions,
   block = blockFrames(source),
+  write?: (
+    assign: Int32Array,
+    representative: Int32Array,
+    stats: Record<string, unknown>,
+  ) => Promise<(rows: Float32Array) => Promise<void>>,
 ): Promise<{ features: Float32Array; assign: Int32Array; representative: Int32Array; stats: Record<string, unknown> }> {
   const { frames, perFrame } = source;
   const plan = temporalMergeFrames(frames, perFrame, options);
-  const merged = await mergeFrameBlocks(source, plan.frames, { block, cacheBytes: cacheBytesOf(options) });
-  const assign = new Int32Array(frames * perFrame);
-  const representative = new Int32Array(merged.groups.length * perFrame);
-  merged.groups.forEach((members, g) => {
-    for (const f of members) for (let p = 0; p < perFrame; p++) assign[f * perFrame + p] = g * perFrame + p;
-    for (let p = 0; p < perFrame; p++) representative[g * perFrame + p] = members[0]! * perFrame + p;
+  const layout = (groups: number[][], similarities: number[]) => {
+    const assign = new Int32Array(frames * perFrame);
+    const representative = new Int32Array(groups.length * perFrame);
+    groups.forEach((members, g) => {
+      for (const f of members) for (let p = 0; p < perFrame; p++) assign[f * perFrame + p] = g * perFrame + p;
+      for (let p = 0; p < perFrame; p++) representative[g * perFrame + p] = members[0]! * perFrame + p;
+    });
+    const stats = reducerStats(plan, perFrame, {
+      frames_in: frames,
+      frames_out: groups.length,
+      groups,
+      merged_similarities: similarities,
+    });
+    return { assign, representative, stats };
+  };
+  let laidOut: ReturnType<typeof layout> | undefined;
+  const merged = await mergeFrameBlocks(source, plan.frames, {
+    block,
+    cacheBytes: cacheBytesOf(options),
+    // The layout (assign, stats) is known once the merge is planned, before any row is written.
+    ...(write
+      ? {
+          write: (planned: Omit<TemporalMergeResult, 'features'>) => {
+            laidOut = layout(planned.groups, planned.mergedSimilarities);
+            return write(laidOut.assign, laidOut.representative, laidOut.stats);
+          },
+        }
+      : {}),
   });
-  const stats = reducerStats(plan, perFrame, {
-    frames_in: frames,
-    frames_out: merged.groups.length,
-    groups: merged.groups,
-    merged_similarities: merged.mergedSimilarities,
-  });
-  return { features: merged.features, assign, representative, stats };
+  laidOut ??= layout(merged.groups, merged.mergedSimilarities);
+  return { features: merged.features, ...laidOut };
 }
 
 /**

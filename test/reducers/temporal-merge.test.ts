@@ -8,7 +8,7 @@ import { getMethod, methodNames } from '../../eval/methods.js';
 import { Rng } from '../../core/rng.js';
 import { createTokenSet, type TokenSet } from '../../core/tokenset.js';
 import { reduceFramesFile } from '../../encoders/frame-reduce.js';
-import { encodeTokens, loadTokens } from '../../encoders/tokenfile.js';
+import { encodeTokens, loadTokens, saveTokens } from '../../encoders/tokenfile.js';
 import { getReducer, reduce } from '../../reducers/index.js';
 import { runReducer } from '../../reducers/run.js';
 import { temporalMergeFrames } from '../../reducers/temporal-merge.js';
@@ -159,6 +159,24 @@ test('vtc reduce --method temporal-merge: block path for a 3-D .npy, same file a
   const asNpy = await runCli(['reduce', '--in', path, '--method', 'temporal-merge', '--budget', '32', '--out', npyOut]);
   assert.equal(asNpy.code, 0, asNpy.stderr);
   assert.match(readFileSync(npyOut).subarray(0, 128).toString('latin1'), /'shape': \(2, 16, 8\)/);
+  // A video .safetensors (frame sources) takes the block path too, rows written as they are merged.
+  const video = join(dir, 'video.safetensors');
+  await saveTokens(video, await loadTokens(path));
+  const fromVideo = join(dir, 'from-video.safetensors');
+  const streamed = await runCli([
+    'reduce',
+    '--in',
+    video,
+    '--method',
+    'temporal-merge',
+    '--ratio',
+    '0.25',
+    '--out',
+    fromVideo,
+  ]);
+  assert.equal(streamed.code, 0, streamed.stderr);
+  const videoMemory = await runReducer(getReducer('temporal-merge'), await loadTokens(video), { ratio: 0.25 });
+  assert.deepEqual(readFileSync(fromVideo), Buffer.from(encodeTokens(videoMemory.reduction.tokens, fromVideo)));
   // --cache-mb is the method's own flag; it changes reads, never the result.
   const cached = await runCli([...args, '--ratio', '0.25', '--cache-mb', '0']);
   assert.equal(cached.code, 0, cached.stderr);
