@@ -1,7 +1,7 @@
-import { UsageError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { mergeTokens, resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { checkFeatureSize } from '../core/linalg.js';
+import { checkInteger, checkNumber } from '../core/validate.js';
 import {
   bestCosineMatch,
   cosineGramSymmetric,
@@ -77,10 +77,8 @@ export const clusterReducer: Reducer<ClusterOptions> = {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'cluster');
     const iterations = options.iterations ?? CLUSTER_ITERATIONS;
     const tolerance = options.tolerance ?? CLUSTER_TOLERANCE;
-    if (!(Number.isInteger(iterations) && iterations >= 0))
-      throw new UsageError(`cluster: iterations must be an integer ≥ 0, got ${iterations}`);
-    if (!(Number.isFinite(tolerance) && tolerance >= 0))
-      throw new UsageError(`cluster: tolerance must be a finite number ≥ 0, got ${tolerance}`);
+    checkInteger(iterations, 'iterations', { min: 0, where: 'cluster' });
+    checkNumber(tolerance, 'tolerance', { min: 0, where: 'cluster' });
     const seed = seedOf(options, 'cluster');
     checkFeatureSize(tokens.n, tokens.d, 'cluster');
     const { n, d } = tokens;

@@ -1,7 +1,8 @@
-import { InputError, UsageError } from '../core/errors.js';
+import { InputError } from '../core/errors.js';
 import { mergeTokens, resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { alternateBestMatch } from '../core/linalg-kernels.js';
 import { checkFeatureSize } from '../core/linalg.js';
+import { checkInteger } from '../core/validate.js';
 import type { BaseReduceOptions, Reducer } from './types.js';
 
 /** Options of `tome`. */
@@ -65,11 +66,7 @@ export const tomeReducer: Reducer<ToMeOptions> = {
 
 function protectedFlags(n: number, protect: number[] | undefined): Uint8Array {
   const flags = new Uint8Array(n);
-  for (const p of protect ?? []) {
-    if (!(Number.isInteger(p) && p >= 0 && p < n))
-      throw new UsageError(`tome: protect index ${p} is outside [0, ${n})`);
-    flags[p] = 1;
-  }
+  for (const p of protect ?? []) flags[checkInteger(p, 'protect index', { min: 0, max: n - 1, where: 'tome' })] = 1;
   return flags;
 }
 

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { benchmarks, formatTable } from '../../bench/index.js';
 import { UsageError } from '../../core/errors.js';
 import { setLinalgThreads } from '../../core/linalg.js';
+import { checkInteger } from '../../core/validate.js';
 import { configureCommand, parseInteger, printJson } from '../run.js';
 
 export function benchCommand(): Command {
@@ -36,11 +37,9 @@ Examples:
             throw new UsageError(
               `bench: unknown benchmark ${JSON.stringify(n)} (available: ${Object.keys(benchmarks).join(', ')})`,
             );
-        if (!(opts.runs >= 1)) throw new UsageError(`bench: --runs must be ≥ 1, got ${opts.runs}`);
-        if (opts.threads !== undefined) {
-          if (!(opts.threads >= 1)) throw new UsageError(`bench: --threads must be ≥ 1, got ${opts.threads}`);
-          setLinalgThreads(opts.threads);
-        }
+        checkInteger(opts.runs, '--runs', { min: 1, where: 'bench' });
+        if (opts.threads !== undefined)
+          setLinalgThreads(checkInteger(opts.threads, '--threads', { min: 1, where: 'bench' }));
         const machine = `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}`;
         const all: Record<string, unknown[]> = {};
         const log = opts.json ? () => {} : (line: string) => process.stderr.write(`${line}\n`);

@@ -155,3 +155,16 @@ for (const c of cases) {
     assert.equal(await cliMessage(c.cli), c.expected);
   });
 }
+
+test('vtc bench: --runs and --threads below 1 and unknown benchmarks are usage errors (exit 2), before anything runs', async () => {
+  const runs = await runCli(['bench', 'gemm', '--runs', '0']);
+  assert.equal(runs.code, 2);
+  assert.equal(runs.stderr.trim(), 'vtc: error: bench: --runs must be an integer ≥ 1, got 0');
+  const threads = await runCli(['bench', 'gemm', '--threads', '0']);
+  assert.equal(threads.code, 2);
+  assert.equal(threads.stderr.trim(), 'vtc: error: bench: --threads must be an integer ≥ 1, got 0');
+  const unknown = await runCli(['bench', 'nope']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /bench: unknown benchmark "nope" \(available: gemm, .*\bscale\b.*\)/);
+  assert.match(unknown.stderr, /\bpytorch\b/);
+});

@@ -96,7 +96,7 @@ test('cluster rejects bad iterations/tolerance and budget > n', async () => {
   );
   await assert.rejects(
     clusterReducer.run(tokens, { budget: 2, tolerance: Number.NaN }),
-    /cluster: tolerance must be a finite number ≥ 0/,
+    /cluster: tolerance must be ≥ 0, got/,
   );
   await assert.rejects(
     clusterReducer.run(tokens, { budget: 7 }),

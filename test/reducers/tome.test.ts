@@ -69,7 +69,7 @@ test('tome: protected tokens never merge, in A or in B', async () => {
   );
   await assert.rejects(
     tomeReducer.run(tokens, { budget: 2, protect: [4] }),
-    /tome: protect index 4 is outside \[0, 4\)/,
+    /tome: protect index must be an integer in \[0, 3\], got 4/,
   );
 });
 
