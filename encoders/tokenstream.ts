@@ -418,7 +418,9 @@ export interface TokenStreamWriter {
    * Writes the header and the metadata tensors of `tokens` — everything
    * saveTokens writes except the features, which came through append():
    * tokens.n must equal count; tokens.d and tokens.data are not read (a
-   * skeleton with d = 1 will do). Then renames the temp file over `path`.
+   * skeleton with d = 1 will do); an empty `origin` list means every token
+   * is its own origin (no origin tensors, as saveTokens writes then). Then
+   * renames the temp file over `path`.
    */
   close(tokens: TokenSet): Promise<void>;
   /** Removes the temp file (after a failure). */

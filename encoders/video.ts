@@ -265,8 +265,8 @@ export async function encodeVideoToSafetensors(
 ): Promise<StreamedVideo> {
   let writer: TokenStreamWriter | undefined;
   let d: number | undefined;
-  // Each frame's grid and scores, without its features (those went to the file): d = 1, zeros.
-  const shells: EncodedTile[] = [];
+  // Each frame's grid and scores, without its features (those went to the file).
+  const shells: { rows: number; cols: number; scores: Float32Array }[] = [];
   try {
     const result = await encodeVideoBlocks(path, options, async (tiles, times) => {
       for (const [k, tile] of tiles.entries()) {
@@ -278,25 +278,66 @@ export async function encodeVideoToSafetensors(
           throw new ShapeError(
             `${path}: frame at ${times[k]}s has ${tile.features.length} values, expected ${count}*${d}`,
           );
-        shells.push({
-          features: new Float32Array(count),
-          rows: tile.rows,
-          cols: tile.cols,
-          dim: 1,
-          scores: tile.scores,
-        });
+        shells.push({ rows: tile.rows, cols: tile.cols, scores: tile.scores });
       }
       writer ??= await createTokenStream(out, { d: d!, dtype: options.dtype ?? 'float32' });
       for (const tile of tiles) await writer.append(tile.features);
     });
     if (!writer || d === undefined) throw new ShapeError(`${path}: no frames decoded`);
-    await writer.close(tilesToFrameTokens(shells, result.times, result.meta));
+    await writer.close(frameShellTokens(shells, result.times, result.meta));
     const perFrame = shells[0]!.rows * shells[0]!.cols;
     return { frames: result.frames, perFrame, d, times: result.times, meta: result.meta };
   } catch (error) {
     await writer?.abort();
     throw error;
   }
+}
+
+/**
+ * The metadata tilesToFrameTokens gives frames whose features went to a file
+ * (sources with times, grid cells, scores, positions, meta), as flat typed
+ * arrays: d = 1 with zero features, and `origin` empty — each token is its
+ * own origin, which the token-file writer stores as no origin tensors — so an
+ * hour of frames costs ~40 bytes a token, not a small array object per token.
+ */
+function frameShellTokens(
+  frames: { rows: number; cols: number; scores: Float32Array }[],
+  times: number[],
+  meta: Record<string, string>,
+): TokenSet {
+  const n = frames.reduce((sum, f) => sum + f.rows * f.cols, 0);
+  const source = new Int32Array(n);
+  const row = new Int32Array(n);
+  const col = new Int32Array(n);
+  const score = new Float32Array(n);
+  const sources: TokenSource[] = [];
+  let offset = 0;
+  for (const [f, frame] of frames.entries()) {
+    const count = frame.rows * frame.cols;
+    score.set(frame.scores, offset);
+    for (let i = 0; i < count; i++) {
+      source[offset + i] = f;
+      row[offset + i] = Math.floor(i / frame.cols);
+      col[offset + i] = i % frame.cols;
+    }
+    sources.push({ kind: 'frame', index: f, rows: frame.rows, cols: frame.cols, time: times[f]! });
+    offset += count;
+  }
+  const tokens: TokenSet = {
+    n,
+    d: 1,
+    data: new Float32Array(n),
+    source,
+    row,
+    col,
+    size: new Float64Array(n).fill(1),
+    origin: [],
+    score,
+    sources,
+    meta,
+  };
+  tokens.positions = gridPositions(tokens);
+  return tokens;
 }
 
 /**
