@@ -37,6 +37,17 @@ export { temporalMergeReducer, temporalMergeBlocks, temporalMergeFrames } from '
 export type { TemporalMergeOptions } from './reducers/index.js';
 export { loadTokens, saveTokens, decodeTokens, encodeTokens } from './encoders/tokenfile.js';
 export type { SaveTokensOptions } from './encoders/tokenfile.js';
+export {
+  createNpyStream,
+  createTokenStream,
+  isFrameFile,
+  openFrameFile,
+  openNpyFrames,
+} from './encoders/tokenstream.js';
+export type { FrameFile, TokenStreamWriter, NpyStreamWriter } from './encoders/tokenstream.js';
+export { reduceFramesFile, reduceFramesFileTo } from './encoders/frame-reduce.js';
+export type { FramesFileRun } from './encoders/frame-reduce.js';
+export { encodeVideoToFile, encodeVideoToNpy, encodeVideoToSafetensors } from './encoders/video.js';
 export * from './encoders/index.js';
 export * from './video/index.js';
 export * from './eval/index.js';
