@@ -80,9 +80,9 @@ export const MERGE_CACHE_BYTES = 512 * 1024 * 1024;
 export interface MergeRunOptions {
   /**
    * Bytes of group features kept between merges, the group whose nearby
-   * pairs are least similar evicted first (default {@link MERGE_CACHE_BYTES}). An evicted group
-   * needed again is recomputed from its frames by replaying its merges:
-   * the same values, more reads.
+   * pairs are least similar evicted first (default {@link MERGE_CACHE_BYTES}).
+   * An evicted group needed again is recomputed from its frames by
+   * replaying its merges: the same values, more reads.
    */
   cacheBytes?: number;
 }
@@ -149,7 +149,7 @@ export interface FrameBlockMerge extends Omit<TemporalMergeResult, 'features'> {
  *    still cached are not read).
  *
  * Memory: one block + the cache + O(frames) scalars and tree nodes + the
- * output. Every read is at most `block` frames.
+ * output (none with `write`). Every read is at most `block` frames.
  *
  * @example
  * const { groups, features } = await mergeFrameBlocks(fileFrames, 360); // an hour at 1 fps → 360 frames
@@ -162,9 +162,9 @@ export async function mergeFrameBlocks(
     block?: number;
     /**
      * Hands the merged rows to a writer instead of returning them: called
-     * with the groups, steps and similarities once the merge is planned; the function it returns
-     * gets each group's P·d features in order (awaited before the next
-     * read), and `features` comes back empty. Memory then holds no output.
+     * with the groups, steps and similarities once the merge is planned;
+     * the function it returns gets each group's P·d features in order
+     * (awaited before the next read), and `features` comes back empty.
      */
     write?: (merge: Omit<TemporalMergeResult, 'features'>) => Promise<(rows: Float32Array) => Promise<void>>;
   } = {},
