@@ -419,21 +419,79 @@ export interface TokenStreamWriter {
    * saveTokens writes except the features, which came through append():
    * tokens.n must equal count; tokens.d and tokens.data are not read (a
    * skeleton with d = 1 will do); an empty `origin` list means every token
-   * is its own origin (no origin tensors, as saveTokens writes then). Then
-   * renames the temp file over `path`.
+   * is its own origin (no origin tensors, as saveTokens writes then). Or
+   * the same metadata run by run ({@link TokenChunks}: memory for one run,
+   * not per-token metadata of the whole). Then renames the temp file over
+   * `path`.
    */
-  close(tokens: TokenSet): Promise<void>;
+  close(tokens: TokenSet | TokenChunks): Promise<void>;
   /** Removes the temp file (after a failure). */
   abort(): Promise<void>;
 }
 
 /**
- * The bytes before the `tokens` tensor of saveTokens(path.safetensors, tokens)
- * for `tokens` with `count` rows of `d` features: 8-byte length, header, then
- * every metadata tensor. `tokens` is last in the data section whatever the
+ * The metadata of a token set too long to hold as one: consecutive runs of
+ * its tokens, each a token set of its own (d = 1 zeros will do; features are
+ * not read) whose `sources` list is the whole's and whose source indices are
+ * the whole's, so that each run's tensors are exactly its slice of the
+ * whole's tensors (sizes, source, grid_pos, scores, positions) and its
+ * metadata (sources, meta) the whole's. Runs carry no origins (every token
+ * is its own origin) and no extra tensors. `chunks()` is iterated once.
+ *
+ * @example
+ * await out.close({ n, chunks: () => framesInRunsOf(64) });
+ */
+export interface TokenChunks {
+  /** Tokens in all (the rows appended). */
+  n: number;
+  chunks(): Iterable<TokenSet>;
+}
+
+type TensorShapes = Record<string, { dtype: 'F32' | 'F16' | 'I32'; shape: number[] }>;
+
+/**
+ * saveTokens's layout for metadata tensors `shapes` plus `tokens` [count, d]
+ * last: the head (8-byte length + header), every slot, and the prefix length
+ * (bytes before the rows). `tokens` is last in the data section whatever the
  * other tensors are (same dtype size: 'tokens' sorts after every other name,
  * extra.* included; float16 tokens sort after all 4-byte tensors), so the
- * rows can stream in after this prefix.
+ * rows can stream in after the prefix.
+ */
+function prefixLayout(
+  shapes: TensorShapes,
+  metadata: Record<string, string>,
+  count: number,
+  d: number,
+  dtype: 'float32' | 'float16',
+  path: string,
+) {
+  const all: TensorShapes = { ...shapes, tokens: { dtype: dtype === 'float16' ? 'F16' : 'F32', shape: [count, d] } };
+  const { head, slots, dataLength } = safetensorsLayout(all, metadata);
+  const last = slots.at(-1)!;
+  if (last.name !== 'tokens') throw new Error(`${path}: 'tokens' is not the last tensor (layout changed)`);
+  return { head, slots: slots.slice(0, -1), length: head.length + dataLength - (last.end - last.begin) };
+}
+
+/** The metadata tensors (everything but `tokens`) and metadata of saveTokens for `tokens`, checked against `count` rows. */
+function metadataTensors(tokens: TokenSet, count: number, path: string) {
+  if (tokens.n !== count)
+    throw new ShapeError(`${path}: the metadata describes ${tokens.n} tokens, ${count} rows were written`);
+  if (tokens.extra && Object.keys(tokens.extra).length > 0)
+    throw new ShapeError(
+      `${path}: the streaming writer carries no extra tensors (${Object.keys(tokens.extra).join(', ')}); use saveTokens`,
+    );
+  const { tensors, metadata } = tokenSetToTensors(tokens);
+  delete tensors.tokens;
+  const shapes: TensorShapes = {};
+  for (const [name, t] of Object.entries(tensors))
+    shapes[name] = { dtype: t.dtype ?? (t.data instanceof Int32Array ? 'I32' : 'F32'), shape: t.shape };
+  return { tensors, shapes, metadata };
+}
+
+/**
+ * The bytes before the `tokens` tensor of saveTokens(path.safetensors, tokens)
+ * for `tokens` with `count` rows of `d` features: 8-byte length, header, then
+ * every metadata tensor.
  */
 function tokenFilePrefix(
   tokens: TokenSet,
@@ -442,24 +500,74 @@ function tokenFilePrefix(
   dtype: 'float32' | 'float16',
   path: string,
 ): Uint8Array {
-  if (tokens.n !== count)
-    throw new ShapeError(`${path}: the metadata describes ${tokens.n} tokens, ${count} rows were written`);
-  if (tokens.extra && Object.keys(tokens.extra).length > 0)
-    throw new ShapeError(
-      `${path}: the streaming writer carries no extra tensors (${Object.keys(tokens.extra).join(', ')}); use saveTokens`,
-    );
-  const { tensors, metadata } = tokenSetToTensors(tokens);
-  const shapes: Record<string, { dtype: 'F32' | 'F16' | 'I32'; shape: number[] }> = {};
-  for (const [name, t] of Object.entries(tensors))
-    shapes[name] = { dtype: t.dtype ?? (t.data instanceof Int32Array ? 'I32' : 'F32'), shape: t.shape };
-  shapes.tokens = { dtype: dtype === 'float16' ? 'F16' : 'F32', shape: [count, d] };
-  const { head, slots, dataLength } = safetensorsLayout(shapes, metadata);
-  const last = slots.at(-1)!;
-  if (last.name !== 'tokens') throw new Error(`${path}: 'tokens' is not the last tensor (layout changed)`);
-  const prefix = new Uint8Array(head.length + dataLength - (last.end - last.begin));
+  const { tensors, shapes, metadata } = metadataTensors(tokens, count, path);
+  const { head, slots, length } = prefixLayout(shapes, metadata, count, d, dtype, path);
+  const prefix = new Uint8Array(length);
   prefix.set(head, 0);
-  for (const slot of slots.slice(0, -1)) prefix.set(safetensorsPayload(tensors[slot.name]!), head.length + slot.begin);
+  for (const slot of slots) prefix.set(safetensorsPayload(tensors[slot.name]!), head.length + slot.begin);
   return prefix;
+}
+
+/**
+ * Writes the prefix of saveTokens's file for the token set `whole` describes
+ * run by run, at offset 0 of `handle`, one run's tensors at a time (memory:
+ * one run, never the whole's per-token metadata). `place(length)` runs once
+ * the prefix length is known, before anything is written (it moves the rows
+ * up to make room). Each run must give the tensors and metadata the first
+ * gave, and the runs must add up to `count` tokens.
+ */
+async function writeChunkedPrefix(
+  handle: FileHandle,
+  whole: TokenChunks,
+  count: number,
+  d: number,
+  dtype: 'float32' | 'float16',
+  path: string,
+  place: (length: number) => Promise<void>,
+): Promise<void> {
+  if (whole.n !== count)
+    throw new ShapeError(`${path}: the metadata describes ${whole.n} tokens, ${count} rows were written`);
+  let layout: ReturnType<typeof prefixLayout> | undefined;
+  // What every run must share with the first: tensor names, dtypes and row shapes; the metadata.
+  const signatureOf = (shapes: TensorShapes, metadata: Record<string, string>) =>
+    JSON.stringify([
+      Object.entries(shapes)
+        .map(([name, t]) => [name, t.dtype, t.shape.slice(1)])
+        .sort(),
+      metadata,
+    ]);
+  let signature = '';
+  let offset = 0;
+  for (const run of whole.chunks()) {
+    const { tensors, shapes, metadata } = metadataTensors(run, run.n, path);
+    if ('origin_offsets' in tensors)
+      throw new ShapeError(
+        `${path}: runs of tokens carry no origins (tokens ${offset}–${offset + run.n - 1} have some)`,
+      );
+    if (!layout) {
+      // Every metadata tensor has one row per token: the whole's shape is the run's with n rows.
+      const wholeShapes: TensorShapes = {};
+      for (const [name, t] of Object.entries(shapes))
+        wholeShapes[name] = { ...t, shape: [whole.n, ...t.shape.slice(1)] };
+      layout = prefixLayout(wholeShapes, metadata, count, d, dtype, path);
+      signature = signatureOf(shapes, metadata);
+      await place(layout.length);
+      await handle.write(layout.head, 0, layout.head.length, 0);
+    } else if (signatureOf(shapes, metadata) !== signature)
+      throw new ShapeError(
+        `${path}: tokens ${offset}–${offset + run.n - 1} give other tensors or metadata than the first run (${Object.keys(shapes).sort().join(', ')})`,
+      );
+    if (offset + run.n > whole.n)
+      throw new ShapeError(`${path}: the runs hold more than the ${whole.n} tokens described`);
+    for (const slot of layout.slots) {
+      const perToken = (slot.end - slot.begin) / whole.n;
+      const payload = safetensorsPayload(tensors[slot.name]!);
+      await handle.write(payload, 0, payload.length, layout.head.length + slot.begin + offset * perToken);
+    }
+    offset += run.n;
+  }
+  if (!layout || offset !== whole.n)
+    throw new ShapeError(`${path}: the runs hold ${offset} tokens, ${whole.n} were described`);
 }
 
 /**
@@ -472,7 +580,9 @@ function tokenFilePrefix(
  * an hour of video) come before the rows, so their length is known only at
  * the end: with `expect` the room is reserved exactly; without it (a video
  * being encoded: frame count and times unknown) the rows are moved once at
- * close, block by block, by the prefix length.
+ * close, block by block, by the prefix length. close() takes the metadata
+ * whole (a TokenSet) or run by run (TokenChunks: written a run at a time, so
+ * an hour of frames never holds its ~40 bytes a token of metadata tensors).
  *
  * @example
  * const out = await createTokenStream('frames.safetensors', { d: 1152 });
@@ -502,12 +612,16 @@ export async function createTokenStream(path: string, options: TokenStreamOption
     append: file.append,
     close: (tokens) =>
       file.finish(async (handle, count) => {
-        const prefix = tokenFilePrefix(tokens, count, d, dtype, path);
         const length = count * d * itemSize;
-        if (prefix.length !== reserved) {
-          await moveData(handle, reserved, prefix.length, length);
-          await handle.truncate(prefix.length + length);
-        }
+        // The rows go right after the prefix: moved once when the room reserved for it differs.
+        const place = async (prefixLength: number) => {
+          if (prefixLength === reserved) return;
+          await moveData(handle, reserved, prefixLength, length);
+          await handle.truncate(prefixLength + length);
+        };
+        if ('chunks' in tokens) return writeChunkedPrefix(handle, tokens, count, d, dtype, path, place);
+        const prefix = tokenFilePrefix(tokens, count, d, dtype, path);
+        await place(prefix.length);
         await handle.write(prefix, 0, prefix.length, 0);
       }),
     abort: file.abort,

@@ -12,7 +12,13 @@ import {
 import { resizeImage } from './image.js';
 import { extname } from 'node:path';
 import { UsageError } from '../core/errors.js';
-import { createNpyStream, createTokenStream, type NpyStreamWriter, type TokenStreamWriter } from './tokenstream.js';
+import {
+  createNpyStream,
+  createTokenStream,
+  type NpyStreamWriter,
+  type TokenChunks,
+  type TokenStreamWriter,
+} from './tokenstream.js';
 import type { EncodedTile, RgbImage, VisionEncoder } from './types.js';
 
 /**
@@ -250,10 +256,12 @@ export async function encodeVideoToNpy(
  * Encodes a video straight into a token-set .safetensors, a batch of frames
  * at a time: the file equals saveTokens(out, await encodeVideo(…)) byte for
  * byte (tokens, sizes, source, grid_pos, scores, positions, frame sources
- * with times, metadata), and memory holds one batch of features plus O(n)
- * per-token scalars. The header, written last, depends on every frame's time,
- * so the rows are moved once at close by its length (createTokenStream).
- * Atomic; a failure leaves no file.
+ * with times, metadata). Memory: one batch of features, each frame's grid
+ * and scores (4 bytes a token) and O(frames) objects; the per-token
+ * metadata tensors are built and written at close a run of frames at a time
+ * ({@link FRAMES_PER_METADATA_RUN}). The header, written last, depends on
+ * every frame's time, so the rows are moved once at close by its length
+ * (createTokenStream). Atomic; a failure leaves no file.
  *
  * @example
  * await encodeVideoToSafetensors('hour.mp4', 'hour.safetensors', { encoder, maxFrames: 3600 });
@@ -266,7 +274,7 @@ export async function encodeVideoToSafetensors(
   let writer: TokenStreamWriter | undefined;
   let d: number | undefined;
   // Each frame's grid and scores, without its features (those went to the file).
-  const shells: { rows: number; cols: number; scores: Float32Array }[] = [];
+  const shells: FrameShell[] = [];
   try {
     const result = await encodeVideoBlocks(path, options, async (tiles, times) => {
       for (const [k, tile] of tiles.entries()) {
@@ -278,13 +286,19 @@ export async function encodeVideoToSafetensors(
           throw new ShapeError(
             `${path}: frame at ${times[k]}s has ${tile.features.length} values, expected ${count}*${d}`,
           );
-        shells.push({ rows: tile.rows, cols: tile.cols, scores: tile.scores });
+        // A view into a larger output would keep that whole buffer alive: copy it.
+        const { scores } = tile;
+        shells.push({
+          rows: tile.rows,
+          cols: tile.cols,
+          scores: scores.byteLength === scores.buffer.byteLength ? scores : scores.slice(),
+        });
       }
       writer ??= await createTokenStream(out, { d: d!, dtype: options.dtype ?? 'float32' });
       for (const tile of tiles) await writer.append(tile.features);
     });
     if (!writer || d === undefined) throw new ShapeError(`${path}: no frames decoded`);
-    await writer.close(frameShellTokens(shells, result.times, result.meta));
+    await writer.close(frameShellRuns(shells, result.times, result.meta));
     const perFrame = shells[0]!.rows * shells[0]!.cols;
     return { frames: result.frames, perFrame, d, times: result.times, meta: result.meta };
   } catch (error) {
@@ -293,51 +307,74 @@ export async function encodeVideoToSafetensors(
   }
 }
 
+/** A frame whose features went to a file: its grid and its tokens' scores. */
+interface FrameShell {
+  rows: number;
+  cols: number;
+  scores: Float32Array;
+}
+
+/** Frames per run of metadata the .safetensors writer builds at a time (≈ 64 × 196 tokens × 40 bytes = 0.5 MB). */
+export const FRAMES_PER_METADATA_RUN = 64;
+
 /**
  * The metadata tilesToFrameTokens gives frames whose features went to a file
- * (sources with times, grid cells, scores, positions, meta), as flat typed
- * arrays: d = 1 with zero features, and `origin` empty — each token is its
- * own origin, which the token-file writer stores as no origin tensors — so an
- * hour of frames costs ~40 bytes a token, not a small array object per token.
+ * (sources with times, grid cells, scores, positions, meta), as token sets of
+ * `runFrames` frames at a time sharing one sources list (TokenChunks): d = 1
+ * with zero features and `origin` empty — each token is its own origin,
+ * which the token-file writer stores as no origin tensors.
  */
-function frameShellTokens(
-  frames: { rows: number; cols: number; scores: Float32Array }[],
+export function frameShellRuns(
+  frames: FrameShell[],
   times: number[],
   meta: Record<string, string>,
-): TokenSet {
+  runFrames = FRAMES_PER_METADATA_RUN,
+): TokenChunks {
+  const sources: TokenSource[] = frames.map((frame, f) => ({
+    kind: 'frame',
+    index: f,
+    rows: frame.rows,
+    cols: frame.cols,
+    time: times[f]!,
+  }));
   const n = frames.reduce((sum, f) => sum + f.rows * f.cols, 0);
-  const source = new Int32Array(n);
-  const row = new Int32Array(n);
-  const col = new Int32Array(n);
-  const score = new Float32Array(n);
-  const sources: TokenSource[] = [];
-  let offset = 0;
-  for (const [f, frame] of frames.entries()) {
-    const count = frame.rows * frame.cols;
-    score.set(frame.scores, offset);
-    for (let i = 0; i < count; i++) {
-      source[offset + i] = f;
-      row[offset + i] = Math.floor(i / frame.cols);
-      col[offset + i] = i % frame.cols;
+  function* chunks(): Generator<TokenSet> {
+    for (let first = 0; first < frames.length; first += runFrames) {
+      const run = frames.slice(first, first + runFrames);
+      const count = run.reduce((sum, f) => sum + f.rows * f.cols, 0);
+      const source = new Int32Array(count);
+      const row = new Int32Array(count);
+      const col = new Int32Array(count);
+      const score = new Float32Array(count);
+      let offset = 0;
+      for (const [k, frame] of run.entries()) {
+        const tokens = frame.rows * frame.cols;
+        score.set(frame.scores, offset);
+        for (let i = 0; i < tokens; i++) {
+          source[offset + i] = first + k;
+          row[offset + i] = Math.floor(i / frame.cols);
+          col[offset + i] = i % frame.cols;
+        }
+        offset += tokens;
+      }
+      const tokens: TokenSet = {
+        n: count,
+        d: 1,
+        data: new Float32Array(count),
+        source,
+        row,
+        col,
+        size: new Float64Array(count).fill(1),
+        origin: [],
+        score,
+        sources,
+        meta,
+      };
+      tokens.positions = gridPositions(tokens);
+      yield tokens;
     }
-    sources.push({ kind: 'frame', index: f, rows: frame.rows, cols: frame.cols, time: times[f]! });
-    offset += count;
   }
-  const tokens: TokenSet = {
-    n,
-    d: 1,
-    data: new Float32Array(n),
-    source,
-    row,
-    col,
-    size: new Float64Array(n).fill(1),
-    origin: [],
-    score,
-    sources,
-    meta,
-  };
-  tokens.positions = gridPositions(tokens);
-  return tokens;
+  return { n, chunks };
 }
 
 /**
