@@ -44,7 +44,7 @@ export {
   openFrameFile,
   openNpyFrames,
 } from './encoders/tokenstream.js';
-export type { FrameFile, TokenStreamWriter, NpyStreamWriter } from './encoders/tokenstream.js';
+export type { FrameFile, TokenChunks, TokenStreamWriter, NpyStreamWriter } from './encoders/tokenstream.js';
 export { reduceFramesFile, reduceFramesFileTo } from './encoders/frame-reduce.js';
 export type { FramesFileRun } from './encoders/frame-reduce.js';
 export { encodeVideoToFile, encodeVideoToNpy, encodeVideoToSafetensors } from './encoders/video.js';
