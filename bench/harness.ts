@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+
 /**
  * Benchmark helpers: run a function repeatedly and report the median, so
  * numbers are stable on a busy 2-core machine. Benchmarks are never timed tests.
@@ -67,4 +69,33 @@ export function formatTable(results: BenchResult[]): string {
     `|${header.map(() => '---').join('|')}|`,
     ...rows.map((r) => `| ${r.join(' | ')} |`),
   ].join('\n');
+}
+
+/** The median of a list of numbers (the mean of the middle two for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export interface ProcessRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Wall time from spawn to the child's exit (its streams closed), in milliseconds. */
+  ms: number;
+}
+
+/** Runs a fresh process to its end, collecting its output and its wall time. */
+export function runProcess(command: string, args: readonly string[]): Promise<ProcessRun> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr, ms: performance.now() - started }));
+  });
 }

@@ -7,6 +7,7 @@ import { evalBenchmark } from './eval.js';
 import { scaleBenchmark } from './scale.js';
 import { queueBenchmark } from './queue.js';
 import { pytorchBenchmark } from './pytorch.js';
+import { cliStartBenchmark } from './cli-start.js';
 import type { Benchmark } from './harness.js';
 
 export type { Benchmark, BenchResult } from './harness.js';
@@ -23,4 +24,5 @@ export const benchmarks: Record<string, Benchmark> = {
   scale: scaleBenchmark,
   queue: queueBenchmark,
   pytorch: pytorchBenchmark,
+  'cli-start': cliStartBenchmark,
 };

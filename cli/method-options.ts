@@ -3,7 +3,6 @@ import { Option, type Command } from 'commander';
 import { InputError, UsageError } from '../core/errors.js';
 import type { Matrix } from '../core/linalg.js';
 import { decodeNpy } from '../core/npy.js';
-import { loadDualEncoder } from '../video/dual-encoder.js';
 import { reducers, type AnyReducer, type OptionSpec } from '../reducers/index.js';
 import { parseInteger, parseIntegerList, parseNumber } from './run.js';
 
@@ -142,6 +141,8 @@ export async function withTextQuery(
     throw new UsageError(`${reducer.name}: --query-text and --dual-encoder go together`);
   if (values.query !== undefined)
     throw new UsageError(`${reducer.name}: give either --query or --query-text, not both`);
+  // Imported here: the dual encoder brings sharp and a tokenizer, which `vtc reduce` without --query-text never needs.
+  const { loadDualEncoder } = await import('../video/dual-encoder.js');
   const dual = await loadDualEncoder(String(opts.dualEncoder));
   try {
     return { ...values, query: await dual.embedText(String(opts.queryText)) };
