@@ -4,7 +4,14 @@
  */
 export * from './core/index.js';
 export { reduce, reducers, reducerNames, getReducer } from './reducers/index.js';
-export type { AnyReducer, BaseReduceOptions, OptionSpec, Reducer, RunOptions } from './reducers/index.js';
+export type {
+  AnyReducer,
+  BaseReduceOptions,
+  OptionSpec,
+  Reducer,
+  ReduceProgress,
+  RunOptions,
+} from './reducers/index.js';
 export {
   clusterReducer,
   globalcom2Reducer,

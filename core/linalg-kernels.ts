@@ -316,7 +316,8 @@ export interface SimilarityTile {
  * Gemm, the diagonal pushed down by 4, ReduceMax along both axes), so the
  * work is ≈ n²·d/2 multiply-adds and at most `tileValues` similarities exist
  * at once — unless `keepTiles` asks for the tiles back (the upper block
- * triangle, ≈ n²/2 values; for inputs small enough to keep).
+ * triangle, ≈ n²/2 values; for inputs small enough to keep). `onProgress`
+ * hears after each tile how many of the pass's similarities are done.
  *
  * @example
  * const { nearest } = await nearestCosineNeighbours(unitRows, 36864, 1024);
@@ -327,6 +328,7 @@ export async function nearestCosineNeighbours(
   d: number,
   tileValues = SIMILARITY_TILE_VALUES,
   keepTiles = false,
+  onProgress?: (done: number, total: number) => void,
 ): Promise<{ nearest: Float32Array; tiles: SimilarityTile[] }> {
   if (unit.length !== n * d || n < 1)
     throw new ShapeError(`nearestCosineNeighbours: expected X [${n}, ${d}] with n ≥ 1, got ${unit.length} values`);
@@ -346,6 +348,11 @@ export async function nearestCosineNeighbours(
     graph.output('row_max', ['p']).output('col_max', ['q']).output('S', ['p', 'q']);
     return graph;
   });
+  // Progress counts similarities computed (p·q per tile), which is what the time follows.
+  let totalWork = 0;
+  for (let start = 0; start < n; start += tileRows(n - start, tileValues))
+    totalWork += tileRows(n - start, tileValues) * (n - start);
+  let work = 0;
   for (let start = 0; start < n; ) {
     const q = n - start;
     const p = tileRows(q, tileValues);
@@ -369,6 +376,8 @@ export async function nearestCosineNeighbours(
     }
     if (kept) tiles.push({ start, rows: p, cols: q, values: kept });
     start += p;
+    work += p * q;
+    onProgress?.(work, totalWork);
   }
   return { nearest, tiles };
 }

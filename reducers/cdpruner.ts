@@ -8,7 +8,7 @@ import {
   vecMatNative,
 } from '../core/linalg-kernels.js';
 import { resolveBudget, selectTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
-import type { BaseReduceOptions, Reducer } from './types.js';
+import type { BaseReduceOptions, Reducer, ReduceProgress } from './types.js';
 import { checkNumber } from '../core/validate.js';
 
 /** Options of `cdpruner`. */
@@ -80,7 +80,7 @@ export const cdprunerReducer: Reducer<CDPrunerOptions> = {
       kernelRows++;
       return rows.row(j);
     };
-    const order = await greedyDppMap(countedRow, rows.unitDiagonal, tokens.n, budget, q);
+    const order = await greedyDppMap(countedRow, rows.unitDiagonal, tokens.n, budget, q, options.onProgress);
     const keep = Int32Array.from(order).sort();
     return {
       tokens: selectTokens(tokens, keep),
@@ -196,6 +196,7 @@ function kernelWeights(relevance: Float64Array, theta: number | undefined): Floa
  * product per pick (a plain-TS loop, 4 rows per pass, below NATIVE_THRESHOLD).
  * Memory: one row c_t of n floats per pick that updated d² — at most the
  * kernel's rank (≤ d + 1), so n·min(budget, d + 1) floats, not n·budget.
+ * `onProgress` hears each pick ('picks', done of budget).
  *
  * @example
  * await greedyDppMap((j) => gram.subarray(j * n, (j + 1) * n), unit, n, 3); // Int32Array, pick order
@@ -206,6 +207,7 @@ export async function greedyDppMap(
   n: number,
   budget: number,
   q?: Float64Array,
+  onProgress?: (progress: ReduceProgress) => void,
 ): Promise<Int32Array> {
   const picks = new Int32Array(budget);
   const di2s = new Float64Array(n);
@@ -230,6 +232,7 @@ export async function greedyDppMap(
       throw new ShapeError(`cdpruner: no candidate left at pick ${step} of ${budget}`);
     }
     picks[step] = j;
+    onProgress?.({ stage: 'picks', done: step + 1, total: budget });
     if (!(best > 0)) {
       di2s[j] = -Infinity;
       continue;

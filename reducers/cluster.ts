@@ -10,7 +10,7 @@ import {
   unitRowsNative,
 } from '../core/linalg-kernels.js';
 import { seedOf } from './options.js';
-import type { BaseReduceOptions, Reducer } from './types.js';
+import type { BaseReduceOptions, Reducer, ReduceProgress } from './types.js';
 
 /** Options of `cluster`. */
 export interface ClusterOptions extends BaseReduceOptions {
@@ -87,7 +87,10 @@ export const clusterReducer: Reducer<ClusterOptions> = {
     const result =
       n * n <= SIMILARITY_TILE_VALUES && n <= budget * (iterations + 1)
         ? sphericalKMeans(await cosineGramSymmetric(tokens.data, n, d), n, tokens.size, budget, kMeansOptions)
-        : await sphericalKMeansBlocked(tokens.data, n, d, tokens.size, budget, kMeansOptions);
+        : await sphericalKMeansBlocked(tokens.data, n, d, tokens.size, budget, {
+            ...kMeansOptions,
+            onProgress: options.onProgress,
+          });
     const assign = orderBySmallestOrigin(result.assign, budget, tokens);
     const representative = nearestToCentroid(tokens, assign, budget);
     return {
@@ -173,12 +176,23 @@ export async function sphericalKMeansBlocked(
   d: number,
   weights: Float64Array,
   k: number,
-  options: { iterations: number; tolerance: number; seed: number },
+  options: {
+    iterations: number;
+    tolerance: number;
+    seed: number;
+    onProgress?: ((progress: ReduceProgress) => void) | undefined;
+  },
 ): Promise<KMeansResult> {
+  const { onProgress } = options;
   const unit = await unitRowsNative(x, n, d);
   const seeding = kMeansPlusPlus(n, weights, k, new Rng(options.seed));
   let step = seeding.next();
-  while (!step.done) step = seeding.next(await cosineRows(unit, n, d, [step.value]));
+  // The first seed is drawn before any similarity row; each row read draws the next.
+  let seeded = 1;
+  while (!step.done) {
+    step = seeding.next(await cosineRows(unit, n, d, [step.value]));
+    onProgress?.({ stage: 'seeding', done: ++seeded, total: k });
+  }
   const seeds = step.value;
   const centroids = new Float32Array(k * d);
   // Raw seed rows: the kernel normalises them exactly as the Gram matrix's rows, so the first assignment matches it.
@@ -196,6 +210,7 @@ export async function sphericalKMeansBlocked(
     reseeded += fillEmptyClusters(next, best, n, k);
     const nextObjective = weightedSum(best, weights);
     iterations++;
+    onProgress?.({ stage: 'iterations', done: iterations, total: options.iterations });
     let changed = 0;
     for (let i = 0; i < n; i++) if (next[i] !== assign[i]) changed++;
     const improvement = nextObjective - objective;

@@ -7,7 +7,7 @@ import {
   type SimilarityTile,
 } from '../core/linalg-kernels.js';
 import { resolveBudget, selectTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
-import type { BaseReduceOptions, Reducer } from './types.js';
+import type { BaseReduceOptions, Reducer, ReduceProgress } from './types.js';
 
 /** Options of `divprune`: only ratio/budget (budget = max(1, round(R·n)), as the reference's round(ratio·N)). */
 export type DivPruneOptions = BaseReduceOptions;
@@ -45,7 +45,13 @@ export const divpruneReducer: Reducer<DivPruneOptions> = {
   async run(tokens: TokenSet, options: DivPruneOptions): Promise<Reduction> {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'divprune');
     checkFeatureSize(tokens.n, tokens.d, 'divprune');
-    const { picks, rowsComputed } = await maxMinDiverseBlocked(tokens.data, tokens.n, tokens.d, budget);
+    const { picks, rowsComputed } = await maxMinDiverseBlocked(
+      tokens.data,
+      tokens.n,
+      tokens.d,
+      budget,
+      options.onProgress,
+    );
     const keep = Int32Array.from(picks).sort();
     return {
       tokens: selectTokens(tokens, keep),
@@ -87,6 +93,8 @@ export function maxMinDiverse(
  * value stays above every outside token's minimum distance (which can only
  * shrink) — so those picks are certain. Their full similarity rows then come
  * from one GEMM and are applied in order as the sequential rule does.
+ * `onProgress` hears the 'nearest neighbours' pass (similarities computed)
+ * and then the 'picks' made.
  *
  * @example
  * const { picks } = await maxMinDiverseBlocked(x, 36864, 1024, 3686);
@@ -96,16 +104,26 @@ export async function maxMinDiverseBlocked(
   n: number,
   d: number,
   budget: number,
+  onProgress?: (progress: ReduceProgress) => void,
 ): Promise<{ picks: Int32Array; rowsComputed: number }> {
   const unit = await unitRowsNative(x, n, d);
   // Small inputs keep the nearest-neighbour tiles (the upper block triangle, within one 64 MiB tile) and read rows from them.
   const keepTiles = n * n <= SIMILARITY_TILE_VALUES;
-  const { nearest, tiles } = await nearestCosineNeighbours(unit, n, d, SIMILARITY_TILE_VALUES, keepTiles);
+  const { nearest, tiles } = await nearestCosineNeighbours(
+    unit,
+    n,
+    d,
+    SIMILARITY_TILE_VALUES,
+    keepTiles,
+    onProgress && ((done, total) => onProgress({ stage: 'nearest neighbours', done, total })),
+  );
   const state = new GreedyState(n, budget, nearest);
+  const reportPicks = () => onProgress?.({ stage: 'picks', done: budget - state.remaining(), total: budget });
   if (keepTiles) {
     const rows = new TileRows(tiles, n);
     const row = new Float32Array(n);
     while (!state.done()) state.step(rows.read(state.pick, row), 0);
+    reportPicks();
     return { picks: state.picks, rowsComputed: 0 };
   }
   const capacity = Math.max(1, Math.min(n, Math.floor(SIMILARITY_TILE_VALUES / n)));
@@ -115,6 +133,7 @@ export async function maxMinDiverseBlocked(
     // The last pick's row is never needed: nothing is chosen after it.
     if (state.remaining() === 1) {
       state.step(undefined, 0);
+      reportPicks();
       break;
     }
     const predicted = await state.certainPicks(
@@ -126,6 +145,7 @@ export async function maxMinDiverseBlocked(
     const rows = await cosineRows(unit, n, d, predicted);
     rowsComputed += predicted.length;
     for (let r = 0; r < predicted.length && state.pick === predicted[r]; r++) state.step(rows, r * n);
+    reportPicks();
     // Most of the pool came true: a larger pool predicts further ahead.
     if (predicted.length > poolSize / 2) poolSize = Math.min(capacity, 2 * poolSize);
   }

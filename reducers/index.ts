@@ -16,7 +16,7 @@ import { fastvidReducer } from './fastvid.js';
 import { temporalMergeReducer } from './temporal-merge.js';
 import type { AnyReducer } from './types.js';
 
-export type { AnyReducer, BaseReduceOptions, OptionSpec, Reducer } from './types.js';
+export type { AnyReducer, BaseReduceOptions, OptionSpec, Reducer, ReduceProgress } from './types.js';
 export {
   clusterReducer,
   sphericalKMeans,

@@ -2,8 +2,9 @@ import { InputError } from '../core/errors.js';
 import { mergeTokens, resolveBudget, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { alternateBestMatch } from '../core/linalg-kernels.js';
 import { checkFeatureSize } from '../core/linalg.js';
+import { borrowFloat32, returnFloat32 } from '../core/scratch.js';
 import { checkInteger } from '../core/validate.js';
-import type { BaseReduceOptions, Reducer } from './types.js';
+import type { BaseReduceOptions, Reducer, ReduceProgress } from './types.js';
 
 /** Options of `tome`. */
 export interface ToMeOptions extends BaseReduceOptions {
@@ -54,7 +55,12 @@ export const tomeReducer: Reducer<ToMeOptions> = {
     const { budget, ratio } = resolveBudget(tokens.n, options, 'tome');
     checkFeatureSize(tokens.n, tokens.d, 'tome');
     const isProtected = protectedFlags(tokens.n, options.protect);
-    const { assign, count, rounds, representative } = await bipartiteRounds(tokens, budget, isProtected);
+    const { assign, count, rounds, representative } = await bipartiteRounds(
+      tokens,
+      budget,
+      isProtected,
+      options.onProgress,
+    );
     return {
       tokens: mergeTokens(tokens, assign, count, { representative }),
       assign,
@@ -81,8 +87,14 @@ async function bipartiteRounds(
   tokens: TokenSet,
   budget: number,
   isProtected: Uint8Array,
+  onProgress?: (progress: ReduceProgress) => void,
 ): Promise<{ assign: Int32Array; count: number; rounds: number; representative: Int32Array }> {
   const { d } = tokens;
+  // Progress counts A×B similarities (what the time follows), over the rounds planned without protected tokens.
+  let plannedWork = 0;
+  for (let planned = tokens.n; planned > budget; planned -= Math.min(planned - budget, Math.floor(planned / 2)))
+    plannedWork += Math.ceil(planned / 2) * Math.floor(planned / 2);
+  let work = 0;
   let m = tokens.n;
   // Running features, contiguous (the kernel takes A and B as the even and odd rows); rounds alternate between two buffers.
   let feats = tokens.data;
@@ -94,71 +106,79 @@ async function bipartiteRounds(
   for (let i = 0; i < tokens.n; i++) assign[i] = i;
   let destination = Int32Array.from(assign);
   let rounds = 0;
-  while (m > budget) {
-    const r = Math.min(m - budget, Math.floor(m / 2));
-    const aCount = Math.ceil(m / 2);
-    const { best, bestB } = await bestMatches(feats, m, d, prot);
-    const order = new Int32Array(aCount);
-    for (let i = 0; i < aCount; i++) order[i] = i;
-    order.sort((x, y) => best[y]! - best[x]! || x - y);
-    let merges = 0;
-    while (merges < r && best[order[merges]!]! > -Infinity) merges++;
-    if (merges === 0) {
-      throw new InputError(
-        `tome: cannot reach budget ${budget}: ${m} tokens remain and none can merge (all remaining A or B tokens are protected)`,
-        'E_PROTECTED',
-      );
+  try {
+    while (m > budget) {
+      const r = Math.min(m - budget, Math.floor(m / 2));
+      const aCount = Math.ceil(m / 2);
+      const { best, bestB } = await bestMatches(feats, m, d, prot);
+      const order = new Int32Array(aCount);
+      for (let i = 0; i < aCount; i++) order[i] = i;
+      order.sort((x, y) => best[y]! - best[x]! || x - y);
+      let merges = 0;
+      while (merges < r && best[order[merges]!]! > -Infinity) merges++;
+      if (merges === 0) {
+        throw new InputError(
+          `tome: cannot reach budget ${budget}: ${m} tokens remain and none can merge (all remaining A or B tokens are protected)`,
+          'E_PROTECTED',
+        );
+      }
+      // target[i] = current token that token i ends up in (itself unless merged).
+      const target = new Int32Array(m);
+      for (let i = 0; i < m; i++) target[i] = i;
+      for (let e = 0; e < merges; e++) {
+        const ai = order[e]!;
+        target[2 * ai] = 2 * bestB[ai]! + 1;
+      }
+      const nextSize = Float64Array.from(size);
+      const nextFirst = Int32Array.from(firstOrigin);
+      for (let e = 0; e < merges; e++) {
+        const src = 2 * order[e]!;
+        const dst = target[src]!;
+        nextSize[dst]! += size[src]!;
+        if (firstOrigin[src]! < nextFirst[dst]!) nextFirst[dst] = firstOrigin[src]!;
+      }
+      const count = m - merges;
+      const survivors = new Int32Array(count);
+      for (let i = 0, k = 0; i < m; i++) if (target[i] === i) survivors[k++] = i;
+      survivors.sort((x, y) => nextFirst[x]! - nextFirst[y]!);
+      const newIndex = new Int32Array(m);
+      // After the last round only the assignment matters (outputs are recomputed exactly below).
+      const lastRound = count <= budget;
+      if (!lastRound && !spare) spare = borrowFloat32(count * d);
+      const nextFeats = lastRound ? feats : spare!.subarray(0, count * d);
+      const nextProt = new Uint8Array(count);
+      const sizeOut = new Float64Array(count);
+      const firstOut = new Int32Array(count);
+      const destinationOut = new Int32Array(count);
+      for (let k = 0; k < count; k++) {
+        const s = survivors[k]!;
+        newIndex[s] = k;
+        destinationOut[k] = destination[s]!;
+        nextProt[k] = prot[s]!;
+        sizeOut[k] = nextSize[s]!;
+        firstOut[k] = nextFirst[s]!;
+      }
+      if (!lastRound)
+        updateRunningFeatures(feats, nextFeats, d, survivors, size, sizeOut, order, merges, target, newIndex);
+      for (let i = 0; i < tokens.n; i++) assign[i] = newIndex[target[assign[i]!]!]!;
+      // The buffer just read becomes the next round's output (never the input's own array).
+      if (!lastRound) {
+        spare = feats === tokens.data ? undefined : feats;
+        feats = nextFeats;
+      }
+      size = sizeOut;
+      firstOrigin = firstOut;
+      prot = nextProt;
+      destination = destinationOut;
+      work += Math.ceil(m / 2) * Math.floor(m / 2);
+      onProgress?.({ stage: 'rounds', done: work, total: Math.max(work, plannedWork) });
+      m = count;
+      rounds++;
     }
-    // target[i] = current token that token i ends up in (itself unless merged).
-    const target = new Int32Array(m);
-    for (let i = 0; i < m; i++) target[i] = i;
-    for (let e = 0; e < merges; e++) {
-      const ai = order[e]!;
-      target[2 * ai] = 2 * bestB[ai]! + 1;
-    }
-    const nextSize = Float64Array.from(size);
-    const nextFirst = Int32Array.from(firstOrigin);
-    for (let e = 0; e < merges; e++) {
-      const src = 2 * order[e]!;
-      const dst = target[src]!;
-      nextSize[dst]! += size[src]!;
-      if (firstOrigin[src]! < nextFirst[dst]!) nextFirst[dst] = firstOrigin[src]!;
-    }
-    const count = m - merges;
-    const survivors = new Int32Array(count);
-    for (let i = 0, k = 0; i < m; i++) if (target[i] === i) survivors[k++] = i;
-    survivors.sort((x, y) => nextFirst[x]! - nextFirst[y]!);
-    const newIndex = new Int32Array(m);
-    // After the last round only the assignment matters (outputs are recomputed exactly below).
-    const lastRound = count <= budget;
-    if (!lastRound && !spare) spare = new Float32Array(count * d);
-    const nextFeats = lastRound ? feats : spare!.subarray(0, count * d);
-    const nextProt = new Uint8Array(count);
-    const sizeOut = new Float64Array(count);
-    const firstOut = new Int32Array(count);
-    const destinationOut = new Int32Array(count);
-    for (let k = 0; k < count; k++) {
-      const s = survivors[k]!;
-      newIndex[s] = k;
-      destinationOut[k] = destination[s]!;
-      nextProt[k] = prot[s]!;
-      sizeOut[k] = nextSize[s]!;
-      firstOut[k] = nextFirst[s]!;
-    }
-    if (!lastRound)
-      updateRunningFeatures(feats, nextFeats, d, survivors, size, sizeOut, order, merges, target, newIndex);
-    for (let i = 0; i < tokens.n; i++) assign[i] = newIndex[target[assign[i]!]!]!;
-    // The buffer just read becomes the next round's output (never the input's own array).
-    if (!lastRound) {
-      spare = feats === tokens.data ? undefined : feats;
-      feats = nextFeats;
-    }
-    size = sizeOut;
-    firstOrigin = firstOut;
-    prot = nextProt;
-    destination = destinationOut;
-    m = count;
-    rounds++;
+  } finally {
+    // The running features live in pooled work buffers: a warm caller does not pay their page faults again.
+    if (spare) returnFloat32(spare);
+    if (feats !== tokens.data) returnFloat32(feats);
   }
   return { assign, count: m, rounds, representative: destination };
 }

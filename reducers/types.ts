@@ -9,6 +9,19 @@ export interface BaseReduceOptions {
   budget?: number;
   /** Seed for any randomness (default 0). */
   seed?: number;
+  /**
+   * Hears how far a long reduction is: `done` of `total` units of its current
+   * stage (e.g. divprune's 'nearest neighbours' then 'picks'). Called from the
+   * reduction's own loop, so keep it cheap. `vtc reduce` draws it as a bar.
+   */
+  onProgress?: (progress: ReduceProgress) => void;
+}
+
+/** Where a reduction is: `done` of `total` units of `stage` (units are the stage's own: picks, rounds, similarities). */
+export interface ReduceProgress {
+  stage: string;
+  done: number;
+  total: number;
 }
 
 /** Describes a method-specific option so the CLI can expose it as a flag. */

@@ -17,6 +17,8 @@ import {
   withTextQuery,
 } from '../method-options.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
+import { createProgress } from '../progress.js';
+import type { ReduceProgress } from '../../reducers/types.js';
 
 export function reduceCommand(): Command {
   const command = configureCommand(new Command('reduce'))
@@ -113,22 +115,37 @@ pool with an explicit --kernel) is a warning on stderr and in "warnings".`,
       ...methodValues,
       perFrame: opts.perFrame === true,
     };
+    // Long reductions (divprune, cluster, tome, cdpruner on 10⁴–10⁵ tokens) draw a bar per stage on a terminal.
+    const progress = createProgress();
+    let stage: string | undefined;
+    options.onProgress = (at: ReduceProgress) => {
+      if (at.stage !== stage) {
+        progress.stop();
+        progress.start(at.total, `${reducer.name}: ${at.stage}`);
+        stage = at.stage;
+      }
+      progress.update(at.done);
+    };
     const nativeBefore = nativeTime().ms;
     const started = performance.now();
     const dtype = opts.dtype as 'float32' | 'float16';
     let run: Omit<ReductionRun, 'reduction'> & { reduction: Omit<Reduction, 'tokens'> };
     let d: number;
-    if (tokens) {
-      const inMemory = await runReducer(reducer, tokens, options);
-      run = inMemory;
-      d = inMemory.reduction.tokens.d;
-    } else {
-      // The output file is written during the run (rows as they are produced), so `ms` includes writing it.
-      const streamed = await withMethod(reducer.name, () =>
-        reduceFramesFileTo(reducer, inPath, outPath, options, { dtype }),
-      );
-      run = streamed;
-      d = streamed.d;
+    try {
+      if (tokens) {
+        const inMemory = await runReducer(reducer, tokens, options);
+        run = inMemory;
+        d = inMemory.reduction.tokens.d;
+      } else {
+        // The output file is written during the run (rows as they are produced), so `ms` includes writing it.
+        const streamed = await withMethod(reducer.name, () =>
+          reduceFramesFileTo(reducer, inPath, outPath, options, { dtype }),
+        );
+        run = streamed;
+        d = streamed.d;
+      }
+    } finally {
+      progress.stop();
     }
     const ms = performance.now() - started;
     const nativeMs = nativeTime().ms - nativeBefore;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { tomeReducer } from '../../reducers/tome.js';
+import { borrowFloat32, returnFloat32 } from '../../core/scratch.js';
 import { assertClose, checkMergeInvariants, randomTokens, tokensFromRows } from './fixtures.js';
 
 // A = {0, 2}, B = {1, 3}: cos(x0, x1) = 0.995 > cos(x2, x3) = 0.981.
@@ -48,6 +49,15 @@ test('tome, several rounds: outputs stay in ascending order of their smallest or
   });
   const again = await tomeReducer.run(tokens, { budget: 20 });
   assert.deepEqual(again.assign, result.assign);
+  // The running features live in pooled work buffers: NaN left in them by an earlier borrower changes nothing.
+  const poisoned = borrowFloat32(300 * 16);
+  poisoned.fill(Number.NaN);
+  returnFloat32(poisoned);
+  const afterPoison = await tomeReducer.run(tokens, { budget: 20 });
+  assert.deepEqual(afterPoison.assign, result.assign);
+  assert.deepEqual(afterPoison.tokens.data, result.tokens.data);
+  const input = randomTokens(300, 16, 7);
+  assert.deepEqual(tokens.data, input.data, 'the input features are never written or pooled');
 });
 
 test('tome: protected tokens never merge, in A or in B', async () => {
