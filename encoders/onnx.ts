@@ -7,7 +7,8 @@ import { floatToHalf, halfToFloat } from '../core/float16.js';
 import { resolveNormalization, toNchw, RESIZE_MODES, type Normalization, type ResizeMode } from './image.js';
 import { negativeCosineToMean } from './patch.js';
 import type { EncodedTile, RgbImage, VisionEncoder } from './types.js';
-import { checkInteger, parseFile } from '../core/validate.js';
+import { checkInteger } from '../core/validate.js';
+import { parseFile } from '../core/schema.js';
 
 /**
  * ViT-style vision towers exported to ONNX, run with onnxruntime-node.

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { InputError, UsageError } from '../core/errors.js';
 import { readTextFile } from '../io/text.js';
 import { METRICS, type Metric } from './scoring.js';
-import { formatZodError } from '../core/validate.js';
+import { formatZodError } from '../core/schema.js';
 
 /**
  * Evaluation datasets: JSONL rows, VLMEvalKit TSV files (base64 images), or a

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { InputError, UsageError } from '../core/errors.js';
 import { analyzeTask, BASELINE_METHOD, factorForKept, type RunCorrectness, type TaskAnalysis } from './groups.js';
 import { isCorrect, type LmmsSample } from './lmms-correctness.js';
-import { formatZodError } from '../core/validate.js';
+import { formatZodError } from '../core/schema.js';
 
 /**
  * Reads lmms-eval `--log_samples` output laid out as VTC-Bench runs it: one

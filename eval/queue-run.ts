@@ -4,7 +4,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { UsageError, VtcError } from '../core/errors.js';
-import { integer, number, oneOf, parseOptions } from '../core/validate.js';
+import { integer, number, oneOf, parseOptions } from '../core/schema.js';
 import { loadDataset, type EvalDataset } from './datasets.js';
 import { formatK, type TaskAnalysis } from './groups.js';
 import type { EmbedsFormat } from './models.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { UsageError } from '../core/errors.js';
-import { integer, oneOf, parseOptions } from '../core/validate.js';
+import { integer, oneOf, parseOptions } from '../core/schema.js';
 import { getMethod } from './methods.js';
 
 /**

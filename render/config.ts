@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { InputError, UsageError, describe } from '../core/errors.js';
-import { formatZodError } from '../core/validate.js';
+import { formatZodError } from '../core/schema.js';
 
 /**
  * Render configuration in Glyph's vocabulary. Files use Glyph's kebab-case

@@ -1,7 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { integer, oneOf, parseOptions } from '../core/validate.js';
+import { integer, oneOf, parseOptions } from '../core/schema.js';
 import { DEFAULT_CONFIG, type RenderConfig } from './config.js';
 import { encodeJpeg, encodePng, encodeWebp } from '../encoders/codecs.js';
 import { VtcError } from '../core/errors.js';

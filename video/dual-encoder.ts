@@ -6,7 +6,7 @@ import { InputError } from '../core/errors.js';
 import { resizeExact } from '../encoders/image.js';
 import type { RgbImage } from '../encoders/types.js';
 import { loadHfTokenizer, type HfTokenizer } from '../tokenizer/index.js';
-import { parseFile } from '../core/validate.js';
+import { parseFile } from '../core/schema.js';
 
 /**
  * A CLIP-style text–image dual encoder from a directory:

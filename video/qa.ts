@@ -6,7 +6,7 @@ import { answerQuestion, userMessage, type ChatMessage } from '../client/openai.
 import { contactSheet } from './contact-sheet.js';
 import { planVideo, type VideoPlan, type VideoPlanOptions } from './pipeline.js';
 import { z } from 'zod';
-import { integer, number, parseOptions } from '../core/validate.js';
+import { integer, number, parseOptions } from '../core/schema.js';
 
 /**
  * Video question answering against any OpenAI-compatible chat-completions

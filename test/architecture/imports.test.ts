@@ -20,7 +20,7 @@ import ts from 'typescript';
  *    in-memory native layer: `onnxruntime-node` from core/ort.ts (telemetry off), core/linalg.ts and
  *    core/linalg-*.ts (sessions built from graph bytes, never from files) and
  *    `onnx-proto` from core/onnx-graph.ts (protobuf encoding of those graphs),
- *    and `zod` from core/validate.ts (option schemas, pure).
+ *    and `zod` from core/schema.ts (option schemas, pure).
  */
 
 const distRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -110,7 +110,7 @@ function allowedExternal(file: string, specifier: string): boolean {
   if (folder === 'client') return true;
   if (specifier === 'onnxruntime-node') return /^core\/(linalg(-[\w-]+)?|ort)\.js$/.test(file);
   if (specifier === 'onnx-proto') return file === 'core/onnx-graph.js';
-  if (specifier === 'zod') return file === 'core/validate.js';
+  if (specifier === 'zod') return file === 'core/schema.js';
   return false;
 }
 

@@ -118,6 +118,7 @@ test('vtc reduce --help loads no image, canvas, OCR or tokenizer package', async
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stdout, /^Usage: vtc reduce \[options\]/);
   assertNoneOf(packages, 'vtc reduce --help');
+  assert.ok(!packages.has('zod'), 'vtc reduce --help loaded zod');
 });
 
 test('vtc reduce on a small .npy token file loads none of them and still reduces (tome, 64 → 16)', async () => {
@@ -147,6 +148,8 @@ test('vtc reduce on a small .npy token file loads none of them and still reduces
   const json = JSON.parse(run.stdout) as { method: string; n_in: number; n_out: number; d: number };
   assert.deepEqual([json.method, json.n_in, json.n_out, json.d], ['tome', 64, 16, 16]);
   assertNoneOf(packages, 'vtc reduce --method tome');
+  // Nor zod: the reducers' option checks (core/validate.ts) are written without it.
+  assert.ok(!packages.has('zod'), 'vtc reduce loaded zod');
   // The method's own kernels do load (the trace is not empty for what reduce needs).
   assert.ok(packages.has('onnxruntime-node'), [...packages].join(', '));
 });

@@ -2,18 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { z } from 'zod';
 import { InputError, UsageError } from '../../core/errors.js';
-import {
-  checkInteger,
-  checkNumber,
-  formatZodError,
-  integer,
-  kebab,
-  number,
-  oneOf,
-  optionLabel,
-  parseFile,
-  parseOptions,
-} from '../../core/validate.js';
+import { checkInteger, checkNumber, kebab, optionLabel } from '../../core/validate.js';
+import { formatZodError, integer, number, oneOf, parseFile, parseOptions } from '../../core/schema.js';
 
 test('schema helpers carry their own messages, with the value given', () => {
   const schema = z
@@ -116,4 +106,63 @@ test('checkNumber: one message for every number option, ranges open or closed', 
     message('x must be a finite number, got Infinity'),
   );
   assert.throws(() => checkNumber('3', 'ratio', { gt: 0, max: 1 }), message('ratio must be in (0, 1], got "3"'));
+});
+
+test('checkInteger and checkNumber (no zod) accept, refuse and word values exactly as the zod schemas do', () => {
+  const values: unknown[] = [
+    0,
+    -0,
+    1,
+    -1,
+    2.5,
+    100,
+    101,
+    2 ** 53 - 1,
+    2 ** 53,
+    -(2 ** 53),
+    1e300,
+    Number.NaN,
+    Number.POSITIVE_INFINITY,
+    Number.NEGATIVE_INFINITY,
+    '1',
+    '',
+    null,
+    undefined,
+    true,
+    3n,
+    [1],
+    { n: 1 },
+  ];
+  /** The check's outcome: the value it returned, or the message after "name ". */
+  const outcome = (check: () => number): { ok: boolean; value?: number; message?: string } => {
+    try {
+      return { ok: true, value: check() };
+    } catch (error) {
+      assert.ok(error instanceof UsageError);
+      return { ok: false, message: error.message.replace(/^x /, '') };
+    }
+  };
+  const schemaOutcome = (schema: z.ZodType<number>, value: unknown) => {
+    const parsed = schema.safeParse(value);
+    return parsed.success ? { ok: true, value: parsed.data } : { ok: false, message: parsed.error.issues[0]!.message };
+  };
+  for (const [min, max] of [
+    [0, undefined],
+    [1, undefined],
+    [1, 100],
+    [-5, 5],
+  ] as const)
+    for (const value of values)
+      assert.deepEqual(
+        outcome(() => checkInteger(value, 'x', { min, ...(max === undefined ? {} : { max }) })),
+        schemaOutcome(integer(min, max), value),
+        `integer(${min}, ${max}) on ${String(value)}`,
+      );
+  for (const range of [{}, { gt: 0 }, { min: 0, max: 1 }, { gt: 0, lt: 1 }, { min: 1 }, { max: 100 }, { lt: 0 }])
+    for (const value of values)
+      assert.deepEqual(
+        outcome(() => checkNumber(value, 'x', range)),
+        schemaOutcome(number(range), value),
+        `number(${JSON.stringify(range)}) on ${String(value)}`,
+      );
 });
