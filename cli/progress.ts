@@ -1,4 +1,4 @@
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
 
 /**
  * Progress for long work: a bar with ETA on an interactive terminal (stderr),
@@ -15,6 +15,8 @@ export function createProgress(enabled = Boolean(process.stderr.isTTY) && !proce
   if (!enabled) {
     return { start() {}, update() {}, increment() {}, stop() {} };
   }
+  // Loaded only for a bar: most runs (pipes, --json, CI) never draw one, and the CLI's cold start should not pay for it.
+  const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress');
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
