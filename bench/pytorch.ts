@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeNpy } from '../core/npy.js';
 import { createTokenSet } from '../core/tokenset.js';
-import { nativeTime } from '../core/linalg.js';
+import { matmulABt, matrix, nativeTime, normalizeRows } from '../core/linalg.js';
 import { reducers } from '../reducers/index.js';
 import { measure, syntheticFeatures, type Benchmark, type BenchResult } from './harness.js';
 
@@ -25,6 +25,9 @@ import { measure, syntheticFeatures, type Benchmark, type BenchResult } from './
  *   ($VTC_TORCH_PYTHON, /usr/bin/python3 or python3 on PATH); skipped otherwise.
  *
  * cluster runs its full 10 Lloyd iterations (tolerance 0) on both sides.
+ * Two more rows time tome's GEMMs alone (R×d unit rows times their
+ * transpose, R = 1440 and 720, its two rounds at 25%) in onnxruntime and in
+ * PyTorch, so the share of the gap that is the BLAS itself is measured.
  */
 const N = 2880;
 const D = 1024;
@@ -173,6 +176,8 @@ export const pytorchBenchmark: Benchmark = {
         );
         results.push(warm);
       }
+      for (const rows of [N / 2, N / 4])
+        results.push(await gemmRow(data, rows, runs, torch?.[`gemm_${rows}`]?.median_ms));
       log(
         `load average at end: ${loadavg()
           .map((v) => v.toFixed(2))
@@ -184,3 +189,32 @@ export const pytorchBenchmark: Benchmark = {
     }
   },
 };
+
+/** tome's round GEMM alone: the even and odd rows of the first 2·rows tokens, unit-normalised, A·Bᵀ natively. */
+async function gemmRow(
+  data: Float32Array,
+  rows: number,
+  runs: number,
+  torchMs: number | undefined,
+): Promise<BenchResult> {
+  const split = (offset: number) => {
+    const out = new Float32Array(rows * D);
+    for (let r = 0; r < rows; r++) out.set(data.subarray((2 * r + offset) * D, (2 * r + offset + 1) * D), r * D);
+    return normalizeRows(matrix(rows, D, out));
+  };
+  const a = split(0);
+  const b = split(1);
+  const result = await measure(
+    `gemm ${rows}x${D} · (${rows}x${D})ᵀ`,
+    runs,
+    () => matmulABt(a, b, 'native'),
+    WARMUP_CALLS,
+  );
+  const gmacs = (rows * rows * D) / (result.medianMs * 1e6);
+  result.extra = { method: `gemm_${rows}`, gmac_per_s: +gmacs.toFixed(1) };
+  if (torchMs !== undefined) {
+    result.extra.torch_warm_ms = +torchMs.toFixed(1);
+    result.extra.warm_over_torch = +(result.medianMs / torchMs).toFixed(2);
+  }
+  return result;
+}

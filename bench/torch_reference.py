@@ -2,7 +2,8 @@
 for `vtc bench pytorch` (bench/pytorch.ts). Not part of npm test.
 
 Usage: python3 bench/torch_reference.py FEATURES.npy RATIO RUNS THREADS
-Prints one JSON object {torch, threads, methods: {name: {median_ms, min_ms, runs, n_out}}}.
+Prints one JSON object {torch, threads, methods: {name: {median_ms, min_ms, runs, n_out}}};
+besides the three methods, gemm_R times one R×d · (R×d)ᵀ product (tome's rounds).
 Each method runs once to warm up, then RUNS times; the median is reported.
 The rules follow the vtc methods (docs/methods.md), written the way one would
 in PyTorch (dense n×n / n×k matrices, vectorised steps).
@@ -91,6 +92,10 @@ def main():
     x = torch.from_numpy(np.load(path).astype(np.float32).reshape(-1, np.load(path, mmap_mode="r").shape[-1]))
     budget = max(1, int(round(x.shape[0] * ratio)))
     methods = {"divprune": lambda: len(divprune(x, budget)), "tome": lambda: tome(x, budget), "cluster": lambda: cluster(x, budget)}
+    # tome's two GEMMs alone (its first two rounds' A·Bᵀ on unit rows): where the BLAS, not the rule, sets the time.
+    for rows in (x.shape[0] // 2, x.shape[0] // 4):
+        a, b = F.normalize(x[0 : 2 * rows : 2], dim=1), F.normalize(x[1 : 2 * rows : 2], dim=1)
+        methods[f"gemm_{rows}"] = lambda a=a, b=b: (a @ b.T).shape[0]
     out = {}
     with torch.no_grad():
         for name, fn in methods.items():
