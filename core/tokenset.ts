@@ -334,9 +334,12 @@ function selectRows(values: Float32Array, width: number, indices: ArrayLike<numb
 
 /**
  * Size-weighted mean of the rows of an n×width matrix per merge output
- * (members grouped by groupByAssignment), accumulated in float64. Members are
- * added three at a time ((acc + w₁x₁) + w₂x₂) + w₃x₃ — the same additions in
- * the same order as one at a time, with a third of the passes over acc.
+ * (members grouped by groupByAssignment), accumulated in float64 one member
+ * at a time in member order: (((0 + w₁x₁) + w₂x₂) + w₃x₃) … / Σw. Groups of
+ * up to four members (most merges: ToMe's two rounds give ≤ 4) are summed and
+ * divided in one pass straight into the output; larger ones start with that
+ * sum of four in acc and add three members per pass. Either way the same
+ * additions in the same order, so the bits never depend on the grouping.
  */
 function weightedMeanRows(
   values: Float32Array,
@@ -349,28 +352,55 @@ function weightedMeanRows(
   const out = new Float32Array(outputCount * width);
   const acc = new Float64Array(width);
   for (let o = 0; o < outputCount; o++) {
+    const first = start[o]!;
     const end = start[o + 1]!;
-    let p = start[o]!;
-    let total = 0;
-    if (p < end) {
-      const w = size[members[p]!]!;
-      const base = members[p]! * width;
-      total += w;
-      for (let c = 0; c < width; c++) acc[c] = 0 + w * values[base + c]!;
-      p++;
-    } else acc.fill(0);
-    for (; p + 2 < end; p += 3) {
-      const w1 = size[members[p]!]!;
-      const w2 = size[members[p + 1]!]!;
-      const w3 = size[members[p + 2]!]!;
-      const b1 = members[p]! * width;
-      const b2 = members[p + 1]! * width;
-      const b3 = members[p + 2]! * width;
-      total += w1;
-      total += w2;
-      total += w3;
+    const count = end - first; // ≥ 1: groupByAssignment refuses empty outputs
+    const to = o * width;
+    const b0 = members[first]! * width;
+    const w0 = size[members[first]!]!;
+    if (count === 1) {
+      for (let c = 0; c < width; c++) out[to + c] = (0 + w0 * values[b0 + c]!) / w0;
+      continue;
+    }
+    const b1 = members[first + 1]! * width;
+    const w1 = size[members[first + 1]!]!;
+    if (count === 2) {
+      const total = 0 + w0 + w1;
+      for (let c = 0; c < width; c++) out[to + c] = (0 + w0 * values[b0 + c]! + w1 * values[b1 + c]!) / total;
+      continue;
+    }
+    const b2 = members[first + 2]! * width;
+    const w2 = size[members[first + 2]!]!;
+    if (count === 3) {
+      const total = 0 + w0 + w1 + w2;
       for (let c = 0; c < width; c++)
-        acc[c] = acc[c]! + w1 * values[b1 + c]! + w2 * values[b2 + c]! + w3 * values[b3 + c]!;
+        out[to + c] = (0 + w0 * values[b0 + c]! + w1 * values[b1 + c]! + w2 * values[b2 + c]!) / total;
+      continue;
+    }
+    const b3 = members[first + 3]! * width;
+    const w3 = size[members[first + 3]!]!;
+    let total = 0 + w0 + w1 + w2 + w3;
+    if (count === 4) {
+      for (let c = 0; c < width; c++)
+        out[to + c] =
+          (0 + w0 * values[b0 + c]! + w1 * values[b1 + c]! + w2 * values[b2 + c]! + w3 * values[b3 + c]!) / total;
+      continue;
+    }
+    for (let c = 0; c < width; c++)
+      acc[c] = 0 + w0 * values[b0 + c]! + w1 * values[b1 + c]! + w2 * values[b2 + c]! + w3 * values[b3 + c]!;
+    let p = first + 4;
+    for (; p + 2 < end; p += 3) {
+      const wa = size[members[p]!]!;
+      const wb = size[members[p + 1]!]!;
+      const wc = size[members[p + 2]!]!;
+      const ba = members[p]! * width;
+      const bb = members[p + 1]! * width;
+      const bc = members[p + 2]! * width;
+      total += wa;
+      total += wb;
+      total += wc;
+      for (let c = 0; c < width; c++)
+        acc[c] = acc[c]! + wa * values[ba + c]! + wb * values[bb + c]! + wc * values[bc + c]!;
     }
     for (; p < end; p++) {
       const w = size[members[p]!]!;
@@ -378,7 +408,7 @@ function weightedMeanRows(
       total += w;
       for (let c = 0; c < width; c++) acc[c]! += w * values[base + c]!;
     }
-    for (let c = 0; c < width; c++) out[o * width + c] = acc[c]! / total;
+    for (let c = 0; c < width; c++) out[to + c] = acc[c]! / total;
   }
   return out;
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InputError, ShapeError, UsageError } from '../../core/errors.js';
+import { Rng } from '../../core/rng.js';
 import {
   concatTokenSets,
   createTokenSet,
@@ -94,6 +95,39 @@ test('mergeTokens gives size-weighted means, summed sizes and unioned origins', 
     ],
   );
   assert.throws(() => mergeTokens(t, Int32Array.from([0, 0, 2, 2]), 3), /output token 1 has no members/);
+});
+
+test('mergeTokens means are float64 sums one member at a time in input order, bit for bit, for groups of 1–9', () => {
+  const n = 270;
+  const d = 37;
+  const rng = new Rng(4);
+  // Some huge values of both signs: their cancellation makes the float64 sum depend on the order of additions.
+  const data = Float32Array.from({ length: n * d }, () =>
+    rng.int(3) === 0 ? (rng.int(2) ? 1 : -1) * 2 ** 60 : (rng.float() - 0.5) * 10 ** rng.int(4),
+  );
+  const size = Float64Array.from({ length: n }, () => 1 + rng.int(3));
+  // Outputs of every size 1..9, members interleaved across the input.
+  const assign = new Int32Array(n);
+  const groups: number[] = [];
+  for (let g = 0; groups.length < n; g++) for (let k = 0; k <= g % 9 && groups.length < n; k++) groups.push(g);
+  const outputCount = groups.at(-1)! + 1;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => ((a * 7919) % n) - ((b * 7919) % n));
+  order.forEach((input, k) => {
+    assign[input] = groups[k]!;
+  });
+  const merged = mergeTokens(createTokenSet({ data, n, d, size }), assign, outputCount);
+  const expected = new Float32Array(outputCount * d);
+  for (let o = 0; o < outputCount; o++) {
+    const members = Array.from({ length: n }, (_, i) => i).filter((i) => assign[i] === o);
+    let total = 0;
+    for (const i of members) total += size[i]!;
+    for (let c = 0; c < d; c++) {
+      let sum = 0;
+      for (const i of members) sum += size[i]! * data[i * d + c]!;
+      expected[o * d + c] = sum / total;
+    }
+  }
+  assert.deepEqual(new Uint32Array(merged.data.buffer), new Uint32Array(expected.buffer));
 });
 
 test('concatTokenSets re-indexes sources and origins; splitBySource inverts it', () => {
