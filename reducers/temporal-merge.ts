@@ -72,7 +72,7 @@ export function framePatchSimilarity(a: FrameFeatures, b: FrameFeatures, d: numb
 /**
  * Bytes of merged frame features kept between merges by default (an hour at
  * 196×1152: ~590 groups). Measured on an hour (docs/methods.md): 256 MiB
- * reads 17.7k frames, 512 MiB 11.0k in 40% less time, 1 GiB the minimum 7.2k.
+ * reads 15.6k frames, 512 MiB 9.9k, 1 GiB 6.5k (3,600 is one pass).
  */
 export const MERGE_CACHE_BYTES = 512 * 1024 * 1024;
 
@@ -264,14 +264,11 @@ function mergeContext(
 }
 
 /**
- * Group features by node. When over its limit the cache drops the group
- * needed furthest in the future, as far as the merge can tell: a group is
- * read again when one of the (up to) four pairs around it merges (as a
- * member or as a neighbour), and merges go roughly in descending similarity,
- * so the group whose nearby pairs are least similar goes first (Belady's
- * rule with the similarities as the forecast). Without a forecast (outside
- * the merge loop) the oldest entry goes. Views of stable reads cost no
- * memory and are never dropped.
+ * Group features by node. When over its limit the cache drops the entry of
+ * lowest urgency, which the merge sets: the group needed furthest in the
+ * future per frame a miss would re-read, as far as the merge can tell (see
+ * mergePlan). Without a forecast the oldest entry goes. Views of stable
+ * reads cost no memory and are never dropped.
  */
 class GroupCache {
   private readonly entries = new Map<MergeNode, { features: Float32Array; bytes: number }>();
@@ -306,6 +303,19 @@ class GroupCache {
     }
   }
 
+  /** Whether `bytes` more fit without dropping anything. */
+  fits(bytes: number): boolean {
+    return this.bytes + bytes <= this.limit;
+  }
+
+  /** The lowest urgency among the entries that cost memory (+∞ when none: nothing could make room). */
+  lowestUrgency(): number {
+    const urgencyOf = this.urgency?.() ?? (() => 0);
+    let lowest = Number.POSITIVE_INFINITY;
+    for (const [key, entry] of this.entries) if (entry.bytes > 0) lowest = Math.min(lowest, urgencyOf(key));
+    return lowest;
+  }
+
   delete(node: MergeNode): void {
     const entry = this.entries.get(node);
     if (!entry) return;
@@ -314,10 +324,24 @@ class GroupCache {
   }
 }
 
-/** Similarities of adjacent frames, reading `block` frames at a time (the last frame is carried to the next block). */
-function* similarityPass(context: MergeContext): Reads<number[]> {
-  const { frames, size, d, block } = context;
+/**
+ * Similarities of adjacent frames, reading `block` frames at a time (the last
+ * frame is carried to the next block). With `seed` (the merge's one-frame
+ * groups, frames that do not stay in memory), the frames read here also fill
+ * the cache, the most urgent first by the similarities known so far, so the
+ * merge's first loads of them need no read.
+ */
+function* similarityPass(context: MergeContext, seed?: MergeNode[]): Reads<number[]> {
+  const { frames, size, d, block, cache } = context;
   const similarities: number[] = [];
+  // A frame is needed early when a pair within two of it is among the most similar.
+  const urgencyOf = (f: number) => {
+    let urgency = Number.NEGATIVE_INFINITY;
+    for (let j = Math.max(0, f - 2); j <= Math.min(similarities.length - 1, f + 1); j++)
+      urgency = Math.max(urgency, similarities[j]!);
+    return urgency;
+  };
+  if (seed) cache.urgency = () => (node) => urgencyOf(node.start);
   let previous: Float32Array | undefined;
   for (let start = 0; start < frames; start += block) {
     const end = Math.min(frames, start + block);
@@ -327,9 +351,17 @@ function* similarityPass(context: MergeContext): Reads<number[]> {
       if (previous) similarities.push(framePatchSimilarity(previous, frame, d));
       previous = frame;
     }
+    if (seed && !context.stable) {
+      for (let f = start; f < end; f++) {
+        const urgency = urgencyOf(f);
+        if (cache.fits(size * 4) || urgency > cache.lowestUrgency())
+          cache.set(seed[f]!, features.slice((f - start) * size, (f - start + 1) * size), true);
+      }
+    }
     // The next read may reuse this buffer.
     if (!context.stable) previous = previous!.slice();
   }
+  if (seed) cache.urgency = undefined;
   return similarities;
 }
 
@@ -347,7 +379,7 @@ function* mergePlan(context: MergeContext, budget: number, quotas?: SegmentQuota
   const groupsLeft = quotas ? quotas.quota.map((_, q) => segmentOfGroup!.filter((s) => s === q).length) : [];
   const target = quotas ? quotas.quota.reduce((a, b) => a + b, 0) : budget;
   if (frames <= target) return { groups, similarities: [], steps: [] };
-  const sims = yield* similarityPass(context);
+  const sims = yield* similarityPass(context, groups);
   const similarities: number[] = [];
   const steps: number[] = [];
   // With quotas a pair may merge only inside one segment that still has more groups than its quota.
@@ -355,19 +387,36 @@ function* mergePlan(context: MergeContext, budget: number, quotas?: SegmentQuota
     !segmentOfGroup ||
     (segmentOfGroup[i] === segmentOfGroup[i + 1] &&
       groupsLeft[segmentOfGroup[i]!]! > quotas!.quota[segmentOfGroup[i]!]!);
-  // The cache's forecast: a group is needed when a pair within two of it merges (positions rebuilt after each merge).
-  let positions: Map<MergeNode, number> | undefined;
+  // The cache's forecast (rebuilt after each merge): a group is needed when a pair within two of it merges, and
+  // merges go roughly in descending similarity, so the pairs more similar than its most similar nearby pair
+  // are about the merges before it is needed. Re-reading a group costs one frame read per frame it covers
+  // while every group takes one frame of memory, so the cache drops the group with the most merges ahead
+  // per frame it covers (Belady's rule weighed by the cost of a miss).
+  let forecast: ((node: MergeNode) => number) | undefined;
   cache.urgency = () => {
-    positions ??= new Map(groups.map((g, i) => [g, i]));
-    const at = positions;
-    return (node) => {
+    if (forecast) return forecast;
+    const at = new Map(groups.map((g, i) => [g, i]));
+    const descending = Float64Array.from(sims).sort().reverse();
+    // Pairs more similar than u: the merges expected before one of similarity u.
+    const ahead = (u: number) => {
+      let lo = 0;
+      let hi = descending.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (descending[mid]! > u) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    };
+    forecast = (node) => {
       const i = at.get(node);
       if (i === undefined) return Number.NEGATIVE_INFINITY;
       let urgency = Number.NEGATIVE_INFINITY;
       for (let j = Math.max(0, i - 2); j <= Math.min(sims.length - 1, i + 1); j++)
         urgency = Math.max(urgency, sims[j]!);
-      return urgency;
+      return -(ahead(urgency) + 1) / (node.end - node.start);
     };
+    return forecast;
   };
   while (groups.length > target) {
     let best = -1;
@@ -394,7 +443,7 @@ function* mergePlan(context: MergeContext, budget: number, quotas?: SegmentQuota
     cache.delete(right);
     groups.splice(best, 2, merged);
     sims.splice(best, 1);
-    positions = undefined;
+    forecast = undefined;
     cache.set(merged, h, true);
     if (best > 0) sims[best - 1] = framePatchSimilarity(yield* load(groups[best - 1]!, context), h, d);
     if (best < groups.length - 1) sims[best] = framePatchSimilarity(h, yield* load(groups[best + 1]!, context), d);
