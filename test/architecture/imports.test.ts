@@ -18,9 +18,8 @@ import ts from 'typescript';
  *    client/ imports only core/ and client/ (it sits below every caller).
  * 3. core/ and reducers/ import no Node built-in and no package, except the
  *    in-memory native layer: `onnxruntime-node` from core/ort.ts (telemetry off), core/linalg.ts and
- *    core/linalg-*.ts (sessions built from graph bytes, never from files) and
- *    `onnx-proto` from core/onnx-graph.ts (protobuf encoding of those graphs),
- *    and `zod` from core/schema.ts (option schemas, pure).
+ *    core/linalg-*.ts (sessions built from graph bytes, never from files; core/onnx-graph.ts
+ *    writes those bytes itself), and `zod` from core/schema.ts (option schemas, pure).
  */
 
 const distRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -109,7 +108,6 @@ function allowedExternal(file: string, specifier: string): boolean {
   const folder = file.split('/')[0];
   if (folder === 'client') return true;
   if (specifier === 'onnxruntime-node') return /^core\/(linalg(-[\w-]+)?|ort)\.js$/.test(file);
-  if (specifier === 'onnx-proto') return file === 'core/onnx-graph.js';
   if (specifier === 'zod') return file === 'core/schema.js';
   return false;
 }

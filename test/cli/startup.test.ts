@@ -99,21 +99,15 @@ function assertNoneOf(packages: Set<string>, what: string): void {
 }
 
 /**
- * What `vtc reduce` needs: commander, and onnxruntime with the protobuf code that encodes its graphs. Not zod
- * (core/validate.ts's checks are written without it) nor cli-progress (required only when a bar is drawn).
- * A package added to the reduce path shows up here: load it lazily, or add it if reduce really needs it.
+ * What `vtc reduce` needs: commander and onnxruntime. Not zod (core/validate.ts's checks are written without
+ * it), not onnx-proto/protobufjs (core/onnx-graph.ts writes the graph bytes itself), not cli-progress
+ * (required only when a bar is drawn). A package added to the reduce path shows up here: load it lazily,
+ * or add it if reduce really needs it.
  */
-const REDUCE_PACKAGES = new Set([
-  'commander',
-  'onnxruntime-node',
-  'onnxruntime-common',
-  'onnx-proto',
-  'protobufjs',
-  'long',
-]);
+const REDUCE_PACKAGES = new Set(['commander', 'onnxruntime-node', 'onnxruntime-common']);
 
 function assertOnlyReducePackages(packages: Set<string>, what: string): void {
-  const extra = [...packages].filter((name) => !REDUCE_PACKAGES.has(name) && !name.startsWith('@protobufjs/'));
+  const extra = [...packages].filter((name) => !REDUCE_PACKAGES.has(name));
   assert.deepEqual(extra, [], `${what} loaded ${extra.join(', ')}`);
 }
 
