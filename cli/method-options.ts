@@ -42,7 +42,7 @@ export function addMethodOptions(command: Command): Command {
           : spec.type === 'integer-list'
             ? parseIntegerList(flag)
             : (v: string) => v;
-    const value = spec.type === 'npy' ? '<file.npy>' : '<value>';
+    const value = spec.type === 'npy' ? '<file.npy>' : spec.type === 'json' ? '<file.json>' : '<value>';
     command.addOption(
       spec.type === 'boolean'
         ? new Option(flag, help)
@@ -77,15 +77,16 @@ export async function loadMethodOptions(
   for (const [name, spec] of Object.entries(reducer.options)) {
     if (spec.type === 'npy' && typeof values[name] === 'string')
       values[name] = await loadNpyOption(`--${kebab(name)}`, values[name] as string);
+    if (spec.type === 'json' && typeof values[name] === 'string')
+      values[name] = await loadJsonOption(`--${kebab(name)}`, values[name] as string);
   }
   return values;
 }
 
-/** A .npy option file as a vector ([d]) or a row matrix ([m, d]); errors name the flag and the file. */
-export async function loadNpyOption(flag: string, path: string): Promise<Float32Array | Matrix> {
-  let bytes: Uint8Array;
+/** An option file's bytes; errors name the flag and the file. */
+async function readOptionFile(flag: string, path: string): Promise<Buffer> {
   try {
-    bytes = await readFile(path);
+    return await readFile(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new InputError(
@@ -93,6 +94,21 @@ export async function loadNpyOption(flag: string, path: string): Promise<Float32
       code === 'ENOENT' ? 'E_NOENT' : 'E_READ',
     );
   }
+}
+
+/** A .json option file parsed (any JSON value; the reducer checks its shape); errors name the flag and the file. */
+export async function loadJsonOption(flag: string, path: string): Promise<unknown> {
+  const text = (await readOptionFile(flag, path)).toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new InputError(`${flag} ${path}: not valid JSON (${(error as Error).message})`, 'E_JSON');
+  }
+}
+
+/** A .npy option file as a vector ([d]) or a row matrix ([m, d]); errors name the flag and the file. */
+export async function loadNpyOption(flag: string, path: string): Promise<Float32Array | Matrix> {
+  const bytes = await readOptionFile(flag, path);
   const { shape, data } = decodeNpy(bytes, `${flag} ${path}`);
   if (shape.length === 1) return data;
   if (shape.length === 2) return { rows: shape[0]!, cols: shape[1]!, data };

@@ -1,4 +1,4 @@
-import { ShapeError, UsageError } from '../core/errors.js';
+import { InputError, ShapeError, UsageError } from '../core/errors.js';
 import { mergeTokens, type Reduction, resolveBudget, type TokenSet } from '../core/tokenset.js';
 import { checkInteger } from '../core/validate.js';
 import { blockFrames, type FrameBlockSource } from './frame-blocks.js';
@@ -641,10 +641,59 @@ export function temporalMerge(
   };
 }
 
-/** Options of `temporal-merge`: ratio/budget in tokens (whole frames are kept) and the block path's cache. */
+/** Options of `temporal-merge`: ratio/budget in tokens (whole frames are kept), segment quotas and the block path's cache. */
 export interface TemporalMergeOptions extends BaseReduceOptions {
   /** MiB of merged frame features kept between merges (default 512, ≥ 0); only memory and reads change, never the result. */
   cacheMb?: number;
+  /**
+   * Per-segment frame quotas (`vtc reduce --segment-quotas q.json`): merges stay inside a segment and each
+   * segment ends with its quota, so Σ quota frames are kept; that must not exceed the budget's frames.
+   * Validated on use (the CLI hands over parsed JSON): errors name the field, expected vs got.
+   */
+  segmentQuotas?: SegmentQuotas;
+}
+
+/**
+ * `segmentQuotas` checked against the video and the budget's frames: an
+ * object with integer arrays `segment` (one per frame) and `quota` (one per
+ * segment) — the merge checks their values (checkQuotas) — and Σ quota ≤
+ * `budgetFrames`. Errors name the field, expected vs got.
+ */
+function quotasOf(value: unknown, frames: number, budgetFrames: number): SegmentQuotas | undefined {
+  if (value === undefined) return undefined;
+  const where = 'temporal-merge: segmentQuotas (--segment-quotas)';
+  const describe = (v: unknown) =>
+    Array.isArray(v)
+      ? `an array of ${v.length}`
+      : v === null
+        ? 'null'
+        : typeof v === 'object'
+          ? 'an object'
+          : JSON.stringify(v);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InputError(
+      `${where} must be an object {"segment": [...], "quota": [...]}, got ${describe(value)}`,
+      'E_QUOTAS',
+    );
+  const { segment, quota } = value as Record<string, unknown>;
+  const integers = (list: unknown) => Array.isArray(list) && list.every((v) => Number.isInteger(v));
+  if (!integers(segment) || (segment as number[]).length !== frames)
+    throw new InputError(
+      `${where}: 'segment' must be an array of ${frames} integers (each frame's segment), got ${describe(segment)}${Array.isArray(segment) && !integers(segment) ? ' with a non-integer' : ''}`,
+      'E_QUOTAS',
+    );
+  if (!integers(quota) || (quota as number[]).length === 0)
+    throw new InputError(
+      `${where}: 'quota' must be a non-empty array of integers (frames each segment keeps), got ${describe(quota)}${Array.isArray(quota) && !integers(quota) ? ' with a non-integer' : ''}`,
+      'E_QUOTAS',
+    );
+  const kept = (quota as number[]).reduce((a, b) => a + b, 0);
+  if (kept > budgetFrames)
+    throw new UsageError(
+      `${where}: the quotas keep ${kept} frames (Σ quota), more than the budget's ${budgetFrames}; raise --ratio/--budget or lower the quotas`,
+      'E_RANGE',
+    );
+  return { segment: segment as number[], quota: quota as number[] };
 }
 
 /**
@@ -667,6 +716,11 @@ export const temporalMergeReducer: Reducer<TemporalMergeOptions> = {
   kind: 'merge',
   scope: 'video',
   options: {
+    segmentQuotas: {
+      type: 'json',
+      description:
+        'segment quotas as JSON {"segment": [segment of each frame, non-decreasing from 0], "quota": [frames each segment keeps]}: merges stay inside a segment, Σ quota frames are kept (at most the budget\'s)',
+    },
     cacheMb: {
       type: 'integer',
       description:
@@ -677,7 +731,12 @@ export const temporalMergeReducer: Reducer<TemporalMergeOptions> = {
   async run(tokens: TokenSet, options: TemporalMergeOptions): Promise<Reduction> {
     const { frames, perFrame } = frameLayout(tokens, 'temporal-merge');
     const plan = temporalMergeFrames(frames, perFrame, options);
-    const result = temporalMerge(tokens, { frames: plan.frames, cacheBytes: cacheBytesOf(options) });
+    const quotas = quotasOf(options.segmentQuotas, frames, plan.frames);
+    const result = temporalMerge(tokens, {
+      frames: plan.frames,
+      cacheBytes: cacheBytesOf(options),
+      ...(quotas ? { quotas } : {}),
+    });
     return { ...result, stats: reducerStats(plan, perFrame, result.stats) };
   },
 };
@@ -703,6 +762,7 @@ export async function temporalMergeBlocks(
 ): Promise<{ features: Float32Array; assign: Int32Array; representative: Int32Array; stats: Record<string, unknown> }> {
   const { frames, perFrame } = source;
   const plan = temporalMergeFrames(frames, perFrame, options);
+  const quotas = quotasOf(options.segmentQuotas, frames, plan.frames);
   const layout = (groups: number[][], similarities: number[]) => {
     const assign = new Int32Array(frames * perFrame);
     const representative = new Int32Array(groups.length * perFrame);
@@ -722,6 +782,7 @@ export async function temporalMergeBlocks(
   const merged = await mergeFrameBlocks(source, plan.frames, {
     block,
     cacheBytes: cacheBytesOf(options),
+    ...(quotas ? { quotas } : {}),
     // The layout (assign, stats) is known once the merge is planned, before any row is written.
     ...(write
       ? {

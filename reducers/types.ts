@@ -26,8 +26,11 @@ export interface ReduceProgress {
 
 /** Describes a method-specific option so the CLI can expose it as a flag. */
 export interface OptionSpec {
-  /** 'npy': a .npy file the CLI loads into a Matrix ([d] → 1×d) before calling the reducer (reducers never read files). */
-  type: 'number' | 'integer' | 'string' | 'boolean' | 'integer-list' | 'npy';
+  /**
+   * 'npy': a .npy file the CLI loads into a Matrix ([d] → 1×d) before calling the reducer (reducers never read files).
+   * 'json': a .json file the CLI parses and hands over as is (the reducer validates it).
+   */
+  type: 'number' | 'integer' | 'string' | 'boolean' | 'integer-list' | 'npy' | 'json';
   description: string;
   default?: number | string | boolean;
 }

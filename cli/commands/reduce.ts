@@ -59,6 +59,7 @@ Examples:
   vtc reduce --in video.npy --method evs --ratio 0.1 --out kept.safetensors --json             # video.npy: [frames, tokens, d]
   vtc reduce --in hour.npy --method fastvid --ratio 0.1 --out fv.safetensors --json          # 3-D .npy: read a block of frames at a time
   vtc reduce --in hour.npy --method temporal-merge --ratio 0.1 --out tm.safetensors --json   # ⌊budget / tokens per frame⌋ merged frames
+  vtc reduce --in hour.npy --method temporal-merge --ratio 0.1 --segment-quotas q.json --out tm.safetensors  # q.json: {"segment": [0,0,…,1,…], "quota": [3, 5, …]}
   vtc reduce --in hour.safetensors --method evs --ratio 0.1 --out kept.safetensors        # video .safetensors: blocks in, rows streamed out
   vtc reduce --in qwen3-video.safetensors --method tome --ratio 0.25 --per-frame --out merged.safetensors
 
