@@ -15,6 +15,7 @@ import { planVideo } from '../video/pipeline.js';
 import { belowMinimum, cheapestSize, largestFit } from './fit.js';
 import { allocateRegions, focusLayout } from './focus-budget.js';
 import { boxScore, mergeOverlapping, topBoxes, windowGrid, type Box } from './regions.js';
+import { PLAN_METHODS, type PlanMethod } from './methods.js';
 
 /**
  * `planImage`: what to send a VLM for one input under a token budget and a
@@ -30,8 +31,8 @@ import { boxScore, mergeOverlapping, topBoxes, windowGrid, type Box } from './re
  * - `keyframes` (video): video/pipeline's planner with the budget as its token budget.
  */
 
-export type PlanMethod = 'downsample' | 'focus' | 'glyph' | 'keyframes';
-export const PLAN_METHODS: readonly PlanMethod[] = ['downsample', 'focus', 'glyph', 'keyframes'];
+// The list lives in ask/methods.ts (no imports, for the CLI's help); exported from here as before.
+export { PLAN_METHODS, type PlanMethod };
 
 /** An image file path, image bytes, decoded RGB, a text, or a video file. */
 export type PlanInput = string | Uint8Array | RgbImage | { text: string } | { video: string };

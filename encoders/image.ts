@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { InputError, UsageError } from '../core/errors.js';
-import type { RgbImage } from './types.js';
+import { RESIZE_MODES, type ResizeMode, type RgbImage } from './types.js';
 
 /**
  * Image preprocessing with sharp: decode any format sharp reads (JPEG, PNG,
@@ -95,9 +95,8 @@ function cleanSharpMessage(error: unknown): string {
   return message.split('\n')[0]!.trim();
 }
 
-/** How an image becomes a w×h input. */
-export type ResizeMode = 'squash' | 'shortest' | 'letterbox';
-export const RESIZE_MODES: readonly ResizeMode[] = ['squash', 'shortest', 'letterbox'];
+// Defined in types.ts (no sharp there, for the CLI's help); still exported from here as before.
+export { RESIZE_MODES, type ResizeMode };
 
 export interface ResizeOptions {
   /**

@@ -44,3 +44,7 @@ export interface VisionEncoder {
   /** Releases native resources (ONNX sessions). */
   dispose(): Promise<void>;
 }
+
+/** How an image becomes a w×h input (here, not in image.ts, so that `vtc encode --help` does not load sharp). */
+export type ResizeMode = 'squash' | 'shortest' | 'letterbox';
+export const RESIZE_MODES: readonly ResizeMode[] = ['squash', 'shortest', 'letterbox'];

@@ -7,6 +7,7 @@ import { encodeJpeg, encodePng, encodeWebp } from '../encoders/codecs.js';
 import { VtcError } from '../core/errors.js';
 import { ensureDir, writeFailure, writeFileAtomic } from '../io/write.js';
 import { planRender, type MissingGlyph, type RenderedPage } from './render.js';
+import { IMAGE_FORMATS, type ImageFormat } from './formats.js';
 
 export interface RenderResult {
   pages: RenderedPage[];
@@ -31,8 +32,8 @@ export function renderText(text: string, config: RenderConfig = DEFAULT_CONFIG):
   return { pages, missingGlyphs: plan.missingGlyphs, ms: performance.now() - started };
 }
 
-export type ImageFormat = 'png' | 'jpeg' | 'webp';
-export const IMAGE_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp'];
+// The list lives in render/formats.ts (no imports, for the CLI's help); exported from here as before.
+export { IMAGE_FORMATS, type ImageFormat };
 
 const pageOutputSchema = z.object({
   format: oneOf(['png', 'jpeg', 'webp']).optional(),

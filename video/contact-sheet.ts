@@ -3,6 +3,7 @@ import { UsageError } from '../core/errors.js';
 import type { RgbImage } from '../encoders/types.js';
 import { familyPath, loadFont } from '../render/fonts.js';
 import { checkInteger } from '../core/validate.js';
+import { formatTime } from './time.js';
 
 /**
  * A contact sheet: the chosen frames in a grid, each captioned with its
@@ -39,17 +40,8 @@ function rgbToCanvas(image: RgbImage) {
   return canvas;
 }
 
-/**
- * "m:ss.s" time label.
- *
- * @example
- * formatTime(65.5); // "1:05.5"
- */
-export function formatTime(seconds: number): string {
-  const m = Math.floor(seconds / 60);
-  const s = seconds - m * 60;
-  return `${m}:${s.toFixed(1).padStart(4, '0')}`;
-}
+// formatTime lives in video/time.ts (no canvas there, for the CLI's report); exported from here as before.
+export { formatTime };
 
 function text(ctx: SKRSContext2D, value: string, x: number, y: number, size: number, colour: string): void {
   ctx.font = `${size}px "${loadFont(familyPath('DejaVu Sans')).alias}"`;

@@ -1,12 +1,11 @@
 import { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { apiKeyFromEnv } from '../../client/openai.js';
-import { loadEncoder } from '../../encoders/encode.js';
 import type { VisionEncoder } from '../../encoders/types.js';
-import { askImage, type AskRun } from '../../ask/ask.js';
-import { PLAN_METHODS, type PlanMethod } from '../../ask/plan.js';
+import type { AskRun } from '../../ask/ask.js';
+import { PLAN_METHODS, type PlanMethod } from '../../ask/methods.js';
 import { profileNames } from '../../profiles/index.js';
-import { loadDualEncoder, type DualEncoder } from '../../video/dual-encoder.js';
+import type { DualEncoder } from '../../video/dual-encoder.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
 import { checkInteger, checkNumber, optionLabel } from '../../core/validate.js';
 
@@ -136,6 +135,12 @@ box is [x, y, w, h] in source pixels. Notes about fallbacks go to stderr.`,
         `ask: unknown --method ${JSON.stringify(flags.method)} (expected one of: ${PLAN_METHODS.join(', ')})`,
       );
     const apiKey = apiKeyFromEnv(flags.apiKeyEnv);
+    // The planners and encoders (sharp, canvas, OCR, tokenizers, onnxruntime) are imported when run, not for --help.
+    const [{ askImage }, { loadEncoder }, { loadDualEncoder }] = await Promise.all([
+      import('../../ask/ask.js'),
+      import('../../encoders/encode.js'),
+      import('../../video/dual-encoder.js'),
+    ]);
     let encoder: VisionEncoder | undefined;
     let dualEncoder: DualEncoder | undefined;
     try {

@@ -2,7 +2,6 @@ import { writeFileAtomic } from '../../io/write.js';
 import { extname } from 'node:path';
 import { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
-import { compressImage, compressVideo } from '../../encoders/compress.js';
 import { checkInteger, checkNumber, optionLabel } from '../../core/validate.js';
 import { getReducer, reducers } from '../../reducers/index.js';
 import { checkPerFrameMethod } from '../../reducers/per-frame.js';
@@ -100,6 +99,8 @@ Method-specific flags (listed above) apply to the methods named in brackets.`,
         `compress: ${reducer.name} works on a LLaVA-NeXT AnyRes bundle of one image, not on video frames`,
       );
     const methodOptions = await withTextQuery(reducer, opts, await loadMethodOptions(reducer, opts));
+    // Imported when run (sharp, canvas for the overlay), so that --help loads neither.
+    const { compressImage, compressVideo } = await import('../../encoders/compress.js');
     const encoder = await openEncoder(opts);
     const common = {
       encoder,

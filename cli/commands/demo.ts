@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { VtcError } from '../../core/errors.js';
-import { runDemo, summaryText } from '../../samples/demo.js';
 import { createProgress } from '../progress.js';
 import { configureCommand, parseInteger, printJson } from '../run.js';
 
@@ -28,6 +27,8 @@ Examples:
   vtc demo --out /tmp/demo --json`,
   );
   command.action(async (flags: { out: string; samples?: string; ocrPages: number; json?: boolean }) => {
+    // Imported when run: the demo touches every area (sharp, canvas, OCR, tokenizers), its help none of them.
+    const { runDemo, summaryText } = await import('../../samples/demo.js');
     const progress = createProgress();
     let started = false;
     const summary = await runDemo({

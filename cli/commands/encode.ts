@@ -3,13 +3,11 @@ import { Command, InvalidArgumentError } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import type { TokenSet } from '../../core/tokenset.js';
 import type { Resolution } from '../../encoders/anyres.js';
-import { encodeAnyRes, encodeImage, loadEncoder } from '../../encoders/encode.js';
-import { RESIZE_MODES, type ResizeMode } from '../../encoders/image.js';
 import { saveTokens } from '../../encoders/tokenfile.js';
-import type { VisionEncoder } from '../../encoders/types.js';
-import { encodeVideoToFile, type StreamedVideo } from '../../encoders/video.js';
+import { RESIZE_MODES, type ResizeMode, type VisionEncoder } from '../../encoders/types.js';
+import type { StreamedVideo } from '../../encoders/video.js';
 import { createProgress } from '../progress.js';
-import { encodeWithQwen, wantsQwen, type QwenEncodeFlags } from './encode-qwen.js';
+import type { QwenEncodeFlags } from './encode-qwen.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
 
 /** Extensions `vtc encode` hands to ffmpeg instead of sharp. */
@@ -102,6 +100,7 @@ export async function openEncoder(flags: EncoderFlags): Promise<VisionEncoder> {
     throw new UsageError(`--threads must be ≥ 0, got ${flags.threads}`, 'E_RANGE');
   if (flags.batchSize !== undefined && flags.batchSize < 1)
     throw new UsageError(`--batch-size must be ≥ 1, got ${flags.batchSize}`, 'E_RANGE');
+  const { loadEncoder } = await import('../../encoders/encode.js'); // sharp, onnxruntime: when run, not for --help
   return loadEncoder(flags.encoder, {
     ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
     ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
@@ -185,6 +184,8 @@ frame pairs (default 2 fps) and write positions (t, h, w) and DeepStack tensors.
     if (!(opts.fps! > 0)) throw new UsageError(`encode: --fps must be > 0, got ${opts.fps}`, 'E_RANGE');
     if (!(opts.maxFrames! >= 1))
       throw new UsageError(`encode: --max-frames must be ≥ 1, got ${opts.maxFrames}`, 'E_RANGE');
+    // The encoders (sharp, onnxruntime, ffmpeg) are imported when a command runs, so that --help loads none of them.
+    const { wantsQwen, encodeWithQwen } = await import('./encode-qwen.js');
     if (await wantsQwen(opts))
       return encodeWithQwen(input, opts as QwenEncodeFlags, video, command.getOptionValueSource('fps') === 'cli');
     const encoder = await openEncoder(opts);
@@ -200,6 +201,7 @@ frame pairs (default 2 fps) and write positions (t, h, w) and DeepStack tensors.
       // Streamed: frames → encoder → .npy / .safetensors rows; memory bounded by the batch, whatever the video's length.
       let streamed: StreamedVideo;
       try {
+        const { encodeVideoToFile } = await import('../../encoders/video.js');
         streamed = await encodeVideoToFile(input, opts.out, {
           encoder,
           fps: opts.fps!,
@@ -234,6 +236,7 @@ frame pairs (default 2 fps) and write positions (t, h, w) and DeepStack tensors.
       return;
     }
     let tokens: TokenSet;
+    const { encodeAnyRes, encodeImage } = await import('../../encoders/encode.js');
     try {
       if (opts.anyres) {
         tokens = await encodeAnyRes(input, {

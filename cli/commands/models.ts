@@ -1,7 +1,6 @@
 import { Command } from 'commander';
 import { createProgress } from '../progress.js';
 import { defaultModelDir, pullModel } from '../../encoders/hub.js';
-import { ONNX_ENCODER_PRESETS } from '../../encoders/onnx.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
 import { checkInteger, checkNumber } from '../../core/validate.js';
 
@@ -107,7 +106,8 @@ function presetsCommand(): Command {
   return configureCommand(new Command('presets'))
     .description('list the ONNX encoder presets usable as "preset" in vtc-encoder.json')
     .option('--json', 'print the presets as JSON')
-    .action((opts: { json?: boolean }) => {
+    .action(async (opts: { json?: boolean }) => {
+      const { ONNX_ENCODER_PRESETS } = await import('../../encoders/onnx.js'); // onnxruntime and sharp: when run
       if (opts.json) return printJson(ONNX_ENCODER_PRESETS);
       for (const [name, p] of Object.entries(ONNX_ENCODER_PRESETS)) {
         process.stdout.write(

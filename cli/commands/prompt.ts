@@ -3,7 +3,6 @@ import { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { planConversationFile, promptPlanJson } from '../../prompt/conversation.js';
 import { QWEN_PROMPT_FAMILIES, type QwenPromptFamily } from '../../prompt/qwen.js';
-import { loadTextTokenizer } from '../../tokenizer/index.js';
 import { configureCommand, parseNumber, printJson } from '../run.js';
 
 export function promptCommand(): Command {
@@ -75,6 +74,7 @@ visual block restarts at the block's largest position + 1.`,
           `prompt: --family must be one of ${QWEN_PROMPT_FAMILIES.join(', ')}, got ${JSON.stringify(opts.family)}`,
         );
       }
+      const { loadTextTokenizer } = await import('../../tokenizer/index.js'); // the tokenizer packages, only when run
       const tokenizer = await loadTextTokenizer(opts.tokenizer);
       const plan = await planConversationFile(conversation, {
         ...(opts.family ? { family: opts.family as QwenPromptFamily } : {}),

@@ -4,22 +4,10 @@ import { UsageError, VtcError } from '../../core/errors.js';
 import { checkEncoding, readTextFile } from '../../io/text.js';
 import { writeFileAtomic } from '../../io/write.js';
 import { getProfile, profileNames } from '../../profiles/index.js';
-import {
-  DEFAULT_CONFIG,
-  IMAGE_FORMATS,
-  checkOcrOptions,
-  checkPageOutput,
-  loadConfig,
-  measureCompression,
-  ocrPages,
-  planRender,
-  toConfigFile,
-  writePages,
-  type ImageFormat,
-  type RenderConfig,
-  type RenderedPage,
-} from '../../render/index.js';
-import { searchConfig, type Candidate } from '../../render/search.js';
+import { DEFAULT_CONFIG, loadConfig, toConfigFile, type RenderConfig } from '../../render/config.js';
+import { IMAGE_FORMATS, type ImageFormat } from '../../render/formats.js';
+import type { RenderedPage } from '../../render/render.js';
+import type { Candidate } from '../../render/search.js';
 import { checkInteger } from '../../core/validate.js';
 import { createProgress } from '../progress.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
@@ -138,6 +126,7 @@ candidate 0, so the best config is never worse than it when it is feasible.`,
       if (opts.encoding) checkEncoding(opts.encoding);
       const text = await readText(source, opts.encoding);
       const base = baseConfig(opts.config, opts.fallbackFont);
+      const { searchConfig } = await import('../../render/search.js'); // canvas, OCR, tokenizers: when run
       const progress = createProgress(!opts.json && Boolean(process.stderr.isTTY) && !process.env.CI);
       progress.start(opts.generations * opts.population, 'search');
       const result = await searchConfig(text, base, {
@@ -244,6 +233,10 @@ with a byte-order mark; other encodings need --encoding.`,
     )
     .action(async (source: string, opts: RenderOptions) => {
       if (!opts.out) throw new UsageError('render: --out <dir> is required (the folder for page_001.png, …)');
+      // The renderer (canvas, sharp, OCR) is imported when run, not for --help.
+      const { checkOcrOptions, checkPageOutput, measureCompression, ocrPages, planRender, writePages } = await import(
+        '../../render/index.js'
+      );
       // The library's checks (writePages, ocrPages), run before any page is drawn.
       checkPageOutput({ format: opts.format, quality: opts.quality });
       checkOcrOptions({ upscale: opts.ocrUpscale });

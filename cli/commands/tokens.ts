@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { readImage } from '../../encoders/image.js';
 import { getProfile, profileNames } from '../../profiles/index.js';
 import { configureCommand, parseInteger, printJson } from '../run.js';
 
@@ -41,6 +40,7 @@ follow each provider's published rule (docs/profiles.md lists the sources).`,
   );
   command.action(async (files: string[], flags: TokensFlags) => {
     const profile = getProfile(flags.profile);
+    const { readImage } = await import('../../encoders/image.js'); // sharp, only when run
     const rows: TokensRow[] = [];
     for (const file of files) {
       const image = await readImage(file, flags.maxPixels !== undefined ? { maxPixels: flags.maxPixels } : {});

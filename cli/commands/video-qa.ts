@@ -1,12 +1,11 @@
 import { Command } from 'commander';
-import { loadEncoder } from '../../encoders/encode.js';
 import { saveTokens } from '../../encoders/tokenfile.js';
 import type { VisionEncoder } from '../../encoders/types.js';
 import { apiKeyFromEnv } from '../../client/openai.js';
 import { profileNames } from '../../profiles/index.js';
-import { loadDualEncoder, type DualEncoder } from '../../video/dual-encoder.js';
-import { formatTime } from '../../video/contact-sheet.js';
-import { checkVideoQaOptions, videoQa, type VideoQaRun } from '../../video/qa.js';
+import type { DualEncoder } from '../../video/dual-encoder.js';
+import type { VideoQaRun } from '../../video/qa.js';
+import { formatTime } from '../../video/time.js';
 import { createProgress } from '../progress.js';
 import { configureCommand, parseInteger, parseNumber, printJson } from '../run.js';
 import { checkNumber } from '../../core/validate.js';
@@ -137,6 +136,12 @@ merged group. tokens_uniform is what 1 fps sampling (≤ 64 frames, same resolut
   );
   command.action(async (video: string, flags: VideoQaFlags) => {
     checkNumber(flags.timeout, 'timeout (seconds)', { gt: 0, where: 'video-qa' });
+    // The pipeline (sharp, ffmpeg, canvas, encoders, tokenizers) is imported when run, not for --help.
+    const [{ checkVideoQaOptions, videoQa }, { loadEncoder }, { loadDualEncoder }] = await Promise.all([
+      import('../../video/qa.js'),
+      import('../../encoders/encode.js'),
+      import('../../video/dual-encoder.js'),
+    ]);
     // videoQa's own checks, before the encoder loads.
     checkVideoQaOptions({ ...flags, timeoutMs: flags.timeout * 1000 });
     const apiKey = apiKeyFromEnv(flags.apiKeyEnv);
