@@ -16,6 +16,7 @@ import { planImage } from '../ask/plan.js';
 import { getProfile } from '../profiles/index.js';
 import type { EvalSample, ImageRef } from './datasets.js';
 import { BASELINE_METHOD, keptFraction } from './groups.js';
+import { PIXEL_METHODS, methodNames } from './method-names.js';
 
 /**
  * Compression methods as `vtc eval run` applies them, at a downsample factor
@@ -94,12 +95,8 @@ export interface EvalMethod {
   prepare(sample: EvalSample, k: number, context: MethodContext): Promise<PreparedInput>;
 }
 
-export const PIXEL_METHODS = ['downsample', 'glyph', 'keyframes', 'focus'] as const;
-
-/** All method names `--methods` accepts: the pixel methods and every reducer. */
-export function methodNames(): string[] {
-  return [...PIXEL_METHODS, ...reducerNames()];
-}
+// In eval/method-names.ts (no encoders there, for the CLI's help); exported from here as before.
+export { PIXEL_METHODS, methodNames };
 
 /** Formats every chat endpoint accepts as-is; others are re-encoded as PNG. */
 const WEB_FORMATS: Record<string, string> = {

@@ -4,6 +4,7 @@ import { Queue, type JobsOptions, type RedisOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { UsageError, VtcError } from '../core/errors.js';
 import type { EvalSample, ImageRef } from './datasets.js';
+import { DEFAULT_QUEUE_NAME, DEFAULT_REDIS_WAIT_MS, parseQueueUrl, type QueueUrl } from './queue-url.js';
 import { BASELINE_METHOD } from './groups.js';
 import type { EmbedsFormat } from './models.js';
 import type { ResultKey } from './results.js';
@@ -22,46 +23,8 @@ import type { Metric } from './scoring.js';
  * mixed into it.
  */
 
-export const DEFAULT_QUEUE_NAME = 'vtc-eval';
-/** How long Redis may stay unreachable in the middle of a run before the command stops (ms). */
-export const DEFAULT_REDIS_WAIT_MS = 10_000;
-
-/** A parsed `redis://[user:password@]host:port[/db]` (or `rediss://`) URL. */
-export interface QueueUrl {
-  url: string;
-  /** The URL without its password, for messages. */
-  display: string;
-}
-
-/**
- * Validates a Redis URL.
- *
- * @example
- * parseQueueUrl('redis://127.0.0.1:6379/0').display; // 'redis://127.0.0.1:6379/0'
- */
-export function parseQueueUrl(text: string): QueueUrl {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new UsageError(
-      `--queue expects a Redis URL redis://HOST:PORT/DB, got ${JSON.stringify(text)}`,
-      'E_QUEUE_URL',
-    );
-  }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
-    throw new UsageError(`--queue expects a redis:// or rediss:// URL, got ${JSON.stringify(text)}`, 'E_QUEUE_URL');
-  if (url.hostname === '') throw new UsageError(`--queue URL has no host: ${JSON.stringify(text)}`, 'E_QUEUE_URL');
-  const db = url.pathname.replace(/^\//, '');
-  if (db !== '' && !/^\d+$/.test(db))
-    throw new UsageError(
-      `--queue URL database must be a number (redis://HOST:PORT/DB), got ${JSON.stringify(db)}`,
-      'E_QUEUE_URL',
-    );
-  const shown = new URL(url.href);
-  if (shown.password) shown.password = '***';
-  return { url: url.href, display: shown.href };
-}
+// In eval/queue-url.ts (no BullMQ there, for the CLI's help); exported from here as before.
+export { DEFAULT_QUEUE_NAME, DEFAULT_REDIS_WAIT_MS, parseQueueUrl, type QueueUrl };
 
 /** Checks a queue name: BullMQ keys are `bull:<name>:…`, so no ':' (and nothing odd in key names). */
 export function checkQueueName(name: string): string {

@@ -5,9 +5,7 @@ import { UsageError, VtcError } from '../../core/errors.js';
 import { summariseTasks, type TaskAnalysis } from '../../eval/groups.js';
 import type { EmbedsFormat } from '../../eval/models.js';
 import { apiKeyFromEnv } from '../../client/openai.js';
-import { DEFAULT_QUEUE_NAME, DEFAULT_REDIS_WAIT_MS, parseQueueUrl } from '../../eval/queue.js';
-import { collectQueue, failuresPath, failureWarnings, submitQueueRun } from '../../eval/queue-run.js';
-import { startQueueWorker } from '../../eval/queue-worker.js';
+import { DEFAULT_QUEUE_NAME, DEFAULT_REDIS_WAIT_MS, parseQueueUrl } from '../../eval/queue-url.js';
 import type { Shard } from '../../eval/runner.js';
 import type { Metric } from '../../eval/scoring.js';
 import { createProgress } from '../progress.js';
@@ -240,6 +238,8 @@ export async function runQueued(
       `eval run: --workers needs the endpoints of ${opts.model} (--endpoint <url ending in /v1>, repeatable)`,
     );
   if (opts.apiKeyEnv) apiKeyFromEnv(opts.apiKeyEnv);
+  // BullMQ, ioredis and eval/'s runner: imported when a queued run starts, not for --help.
+  const { submitQueueRun, failureWarnings, failuresPath } = await import('../../eval/queue-run.js');
   const progress = createProgress();
   const interrupt = interruptOnSigint(
     'stopped collecting; the queued jobs stay in Redis (attach again with vtc eval collect)',
@@ -420,6 +420,7 @@ taken again once its lock (--lock-ms) expires.`,
     .action(async (opts: WorkerFlags) => {
       const endpoints = opts.endpoint ?? [];
       const queue = parseQueueUrl(opts.queue);
+      const { startQueueWorker } = await import('../../eval/queue-worker.js'); // BullMQ and the methods: when run
       const worker = await startQueueWorker({
         queue: opts.queue,
         queueName: opts.queueName,
@@ -524,6 +525,7 @@ It exits when nothing is waiting, running or delayed.`,
     )
     .action(async (opts: CollectFlags) => {
       const results = opts.results ?? `${opts.out.replace(/\/+$/, '')}/results.jsonl`;
+      const { collectQueue, failureWarnings } = await import('../../eval/queue-run.js'); // BullMQ: when run
       const progress = createProgress();
       const interrupt = interruptOnSigint('stopped collecting; the queued jobs stay in Redis');
       try {

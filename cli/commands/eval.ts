@@ -2,20 +2,10 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { UsageError, VtcError } from '../../core/errors.js';
 import { getProfile } from '../../profiles/index.js';
-import { analyzeLogs } from '../../eval/analyze.js';
-import { openTokenEncoder } from '../../eval/encoder.js';
 import { summariseTasks, type TaskAnalysis } from '../../eval/groups.js';
-import { getMethod, methodNames } from '../../eval/methods.js';
-import {
-  createEndpointModel,
-  createOcrModel,
-  OCR_WORKER_BYTES,
-  ocrWorkersAllowed,
-  type EmbedsFormat,
-  type EvalModel,
-} from '../../eval/models.js';
+import { methodNames } from '../../eval/method-names.js';
+import type { EmbedsFormat, EvalModel } from '../../eval/models.js';
 import { apiKeyFromEnv } from '../../client/openai.js';
-import { parseShard, runEval } from '../../eval/runner.js';
 import { METRICS, parseMetric } from '../../eval/scoring.js';
 import { createProgress } from '../progress.js';
 import {
@@ -28,7 +18,6 @@ import {
   type QueueRunFlags,
 } from './eval-queue.js';
 import { configureCommand, parseInteger, parseNumberList, printJson } from '../run.js';
-import { checkEndpointModelOptions, checkRunOptions } from '../../eval/run-options.js';
 
 function fmt(value: number | null): string {
   return value === null ? '—' : value.toFixed(1);
@@ -91,6 +80,7 @@ Data/<model>/ (Downsample/<K>/<task>.jsonl, <Method>/<kept budget>/<task>.jsonl)
 or results*.jsonl files written by vtc eval run (e.g. shards copied together).`,
     )
     .action(async (dir: string, opts: { out?: string; json?: boolean }) => {
+      const { analyzeLogs } = await import('../../eval/analyze.js'); // the report's charts draw with canvas
       const result = await analyzeLogs(dir, { out: opts.out });
       for (const warning of result.warnings) process.stderr.write(`vtc: warning: ${warning}\n`);
       if (opts.json) {
@@ -222,6 +212,20 @@ Groups: A = uncompressed right but downsampled wrong (difficult), B = both right
 ${QUEUE_RUN_HELP}`,
     )
     .action(async (opts: RunFlags) => {
+      // eval/'s methods, models and runner bring the encoders, renderer, OCR and tokenizers: imported when run.
+      const [
+        { getMethod },
+        { createEndpointModel, createOcrModel, OCR_WORKER_BYTES, ocrWorkersAllowed },
+        { parseShard, runEval },
+        { checkEndpointModelOptions, checkRunOptions },
+        { openTokenEncoder },
+      ] = await Promise.all([
+        import('../../eval/methods.js'),
+        import('../../eval/models.js'),
+        import('../../eval/runner.js'),
+        import('../../eval/run-options.js'),
+        import('../../eval/encoder.js'),
+      ]);
       const methods = opts.methods
         .split(',')
         .map((m) => m.trim())

@@ -241,3 +241,9 @@ process.exitCode = await runProgram(['node', 'vtc', 'models', 'presets', '--json
   assert.equal(run.stdout, direct.stdout);
   assert.ok(run.stdout.length > 2);
 });
+
+test('bench/names.ts lists bench/index.ts benchmarks, in order (vtc bench --help reads the list without loading them)', async () => {
+  const { benchmarks } = await import('../../bench/index.js');
+  const { BENCHMARK_NAMES } = await import('../../bench/names.js');
+  assert.deepEqual([...BENCHMARK_NAMES], Object.keys(benchmarks));
+});
