@@ -42,7 +42,8 @@ export async function reducePerFrame(
     reducer.name,
     'frame',
   );
-  const { ratio: _ratio, budget: _budget, ...methodOptions } = options;
+  // Progress is per frame here (one frame is short); the method's own stages would restart every frame.
+  const { ratio: _ratio, budget: _budget, onProgress, ...methodOptions } = options;
   const parts: TokenSet[] = [];
   const keep: number[] = [];
   const representative: number[] = [];
@@ -60,6 +61,7 @@ export async function reducePerFrame(
     else allKeep = false;
     if (result.representative) for (const j of result.representative) representative.push(frame.indices[j]!);
     outputs += result.tokens.n;
+    onProgress?.({ stage: 'frames', done: f + 1, total: frames.length });
   }
   const reduction: Reduction = {
     tokens: stackFrames(parts, tokens),

@@ -36,7 +36,14 @@ test('a merge across frames of a qwen3-vl video is refused, naming the token, th
 });
 
 test('perFrame: tome merges within each frame only; assign, representatives, positions and DeepStack follow', async () => {
-  const result = await reduce(qwen3Video(), 'tome', { ratio: 0.5, perFrame: true });
+  const stages: string[] = [];
+  const result = await reduce(qwen3Video(), 'tome', {
+    ratio: 0.5,
+    perFrame: true,
+    onProgress: ({ stage, done, total }) => stages.push(`${stage} ${done}/${total}`),
+  });
+  // One report per frame; tome's own rounds inside a frame are not passed on.
+  assert.deepEqual(stages, ['frames 1/2', 'frames 2/2']);
   // Each frame holds tokens (1,0), (0.9,0.1), (0,1), (0.1,0.9): A = local {0, 2}, B = {1, 3}; A0's best is B1 and A2's is
   // B3 (cos 0.994 each), r = 2, so both merge: outputs {0, 1} and {2, 3} per frame, destinations the B tokens.
   assert.deepEqual([...result.assign!], [0, 0, 1, 1, 2, 2, 3, 3]);
