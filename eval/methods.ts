@@ -1,8 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { InputError, UsageError } from '../core/errors.js';
-import type { TokenSet } from '../core/tokenset.js';
-import { isQwenTokenSet, qwenServingInput } from '../prompt/serving.js';
 import { encodeImage } from '../encoders/encode.js';
 import { readFrames, type VideoFrame } from '../encoders/ffmpeg.js';
 import { readImage } from '../encoders/image.js';
@@ -16,6 +14,7 @@ import { planImage } from '../ask/plan.js';
 import { getProfile } from '../profiles/index.js';
 import type { EvalSample, ImageRef } from './datasets.js';
 import { BASELINE_METHOD, keptFraction } from './groups.js';
+import { embedsOf, type PreparedEmbeds } from './embeds.js';
 import { PIXEL_METHODS, methodNames } from './method-names.js';
 
 /**
@@ -38,24 +37,8 @@ export interface PreparedImage {
   height: number;
 }
 
-/** Reduced embeddings of one image: a row-major [n, d] float32 array. */
-export interface PreparedEmbeds {
-  data: Float32Array;
-  shape: [number, number];
-  /** Qwen sets whose kept tokens form a full lattice: the `image_grid_thw` to send (rows in raster order). */
-  grid?: [number, number, number];
-  /** Pruned Qwen sets: (t, h, w) per row in the original merged grid, n×3 (docs/qwen.md). */
-  positions?: Int32Array;
-}
-
-/** Embeddings of a reduced token set as sent: Qwen sets in raster order with their grid (full lattice) or positions (pruned). */
-export function embedsOf(tokens: TokenSet): PreparedEmbeds {
-  if (!isQwenTokenSet(tokens)) return { data: tokens.data, shape: [tokens.n, tokens.d] };
-  const input = qwenServingInput(tokens);
-  return input.grid
-    ? { data: input.data, shape: input.shape, grid: input.grid }
-    : { data: input.data, shape: input.shape, positions: input.positions };
-}
+// PreparedEmbeds and embedsOf live in eval/embeds.ts (no encoders there); exported from here as before.
+export { embedsOf, type PreparedEmbeds };
 
 export interface PreparedInput {
   images: PreparedImage[];

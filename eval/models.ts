@@ -2,11 +2,10 @@ import { freemem } from 'node:os';
 import sharp from 'sharp';
 import { createWorker, type Worker } from 'tesseract.js';
 import { VtcError } from '../core/errors.js';
-import { encodeNpy } from '../core/npy.js';
-import { encodeTorchTensor } from './torch-tensor.js';
 import { englishDataDir } from '../render/ocr.js';
 import type { EvalSample } from './datasets.js';
-import type { PreparedEmbeds, PreparedInput } from './methods.js';
+import type { PreparedInput } from './methods.js';
+import { embedsPart, encodeEmbeds, type EmbedsFormat } from './embeds.js';
 import { answerFromText } from './ocr-reader.js';
 import { chatCompletion, imageDataUrl, type ChatUsage, type ContentPart } from '../client/openai.js';
 import { optionLetters } from './scoring.js';
@@ -67,37 +66,8 @@ export interface EndpointModelOptions {
   embedsFormat?: EmbedsFormat;
 }
 
-export type EmbedsFormat = 'npy' | 'torch';
-
-/** Serialises one embeddings matrix for an `image_embeds` content part (base64). */
-export function encodeEmbeds(embeds: PreparedEmbeds, format: EmbedsFormat = 'npy'): string {
-  const bytes =
-    format === 'torch' ? encodeTorchTensor(embeds.shape, embeds.data) : encodeNpy(embeds.shape, embeds.data);
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-}
-
-/**
- * The `image_embeds` value of a content part: the base64 embeddings, or for
- * Qwen sets vLLM's dict form `{image_embeds, image_grid_thw}` (grid as a
- * torch.save int64 [1, 3] tensor) when the kept tokens form a full lattice,
- * and `{image_embeds, image_positions}` (int64 [n, 3], (t, h, w) per row) for
- * pruned sets — a field stock vLLM does not accept (docs/qwen.md).
- */
-export function embedsPart(embeds: PreparedEmbeds, format: EmbedsFormat = 'npy'): string | Record<string, string> {
-  const base64 = (bytes: Uint8Array) =>
-    Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-  if (embeds.grid)
-    return {
-      image_embeds: encodeEmbeds(embeds, format),
-      image_grid_thw: base64(encodeTorchTensor([1, 3], BigInt64Array.from(embeds.grid, BigInt))),
-    };
-  if (embeds.positions)
-    return {
-      image_embeds: encodeEmbeds(embeds, format),
-      image_positions: base64(encodeTorchTensor([embeds.shape[0], 3], BigInt64Array.from(embeds.positions, BigInt))),
-    };
-  return encodeEmbeds(embeds, format);
-}
+// EmbedsFormat, encodeEmbeds and embedsPart live in eval/embeds.ts (no OCR there); exported from here as before.
+export { embedsPart, encodeEmbeds, type EmbedsFormat };
 
 /**
  * A model behind an OpenAI-compatible endpoint. Pixel inputs go as

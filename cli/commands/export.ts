@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { loadTokens } from '../../encoders/tokenfile.js';
-import type { EmbedsFormat } from '../../eval/models.js';
+import { embedsOf, embedsPart, type EmbedsFormat } from '../../eval/embeds.js';
 import { writeFileAtomic } from '../../io/write.js';
 import { isQwenTokenSet } from '../../prompt/serving.js';
 import { configureCommand, printJson } from '../run.js';
@@ -54,11 +54,6 @@ image_positions is vtc's own field for pruned sets (docs/qwen.md).`,
       );
     if (!flags.out.toLowerCase().endsWith('.json'))
       throw new UsageError(`export: --out ${flags.out}: the payload is JSON, expected a .json file`);
-    // eval/'s modules bring sharp, canvas, OCR and tokenizers: imported when run, not for the help.
-    const [{ embedsOf }, { embedsPart }] = await Promise.all([
-      import('../../eval/methods.js'),
-      import('../../eval/models.js'),
-    ]);
     const tokens = await loadTokens(file);
     const qwen = isQwenTokenSet(tokens);
     const kind = qwen && tokens.meta.video_grid_thw !== undefined ? 'video' : 'image';

@@ -166,6 +166,16 @@ test('vtc reduce on a small .npy token file loads none of them and still reduces
   assert.ok(packages.has('onnxruntime-node'), [...packages].join(', '));
 });
 
+test('vtc export on a token file loads commander and nothing else (the payload code is in eval/embeds.ts)', async () => {
+  const input = join(dir, 'export.npy');
+  writeFileSync(input, encodeNpy([4, 2], Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8)));
+  const out = join(dir, 'part.json');
+  const { run, packages } = await packagesLoaded(['export', input, '--out', out, '--embeds-format', 'npy']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(JSON.parse(readFileSync(out, 'utf8')).type, 'image_embeds');
+  assert.deepEqual([...packages], ['commander']);
+});
+
 /** Every command path below the program: ['reduce'], ['eval', 'run'], … */
 function commandPaths(command: Command, prefix: string[] = []): string[][] {
   return command.commands.flatMap((sub) => [[...prefix, sub.name()], ...commandPaths(sub, [...prefix, sub.name()])]);
