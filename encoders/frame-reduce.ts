@@ -19,6 +19,7 @@ import {
   createNpyStream,
   createTokenStream,
   type FrameFile,
+  frameGrid,
   frameSelection,
   isFrameFile,
   npyFrameSources,
@@ -54,8 +55,8 @@ const BLOCK_RULES: Record<string, BlockRule> = {
   },
   async 'temporal-merge'(file, options, block) {
     const { features, assign, representative, stats } = await temporalMergeBlocks(file, options, block);
-    const tokens = { ...mergedSkeleton(file, assign, representative), d: file.d, data: features };
-    return { tokens, assign, representative, stats };
+    const skeleton = framesMergedSkeleton(file, assign, representative, stats.groups as number[][]);
+    return { tokens: { ...skeleton, d: file.d, data: features }, assign, representative, stats };
   },
 };
 
@@ -98,7 +99,8 @@ const STREAM_RULES: Record<string, StreamRule> = {
       file,
       options,
       block,
-      async (assign, representative) => open((skeleton = mergedSkeleton(file, assign, representative))),
+      async (assign, representative, stats) =>
+        open((skeleton = framesMergedSkeleton(file, assign, representative, stats.groups as number[][]))),
     );
     return { skeleton: skeleton!, assign, representative, stats };
   },
@@ -110,6 +112,53 @@ function mergedSkeleton(file: FrameFile, assign: Int32Array, representative: Int
     features: new Float32Array(representative.length),
     representative,
   });
+}
+
+/**
+ * temporal-merge's output metadata: mergedSkeleton, but for a .npy built from
+ * the groups of whole frames alone (like frameSelection), without the input's
+ * per-token skeleton (an origin array per input token: ~190 MB for an hour).
+ * Output g·P + p merges token p of every frame of group g: size |g|, origins
+ * those tokens in order, source and grid cell those of the group's first
+ * frame (its representative) — what mergeTokens gives on the loaded file.
+ */
+function framesMergedSkeleton(
+  file: FrameFile,
+  assign: Int32Array,
+  representative: Int32Array,
+  groups: number[][],
+): TokenSet {
+  if (extname(file.path).toLowerCase() !== '.npy') return mergedSkeleton(file, assign, representative);
+  const { frames, perFrame } = file;
+  const { cols } = frameGrid(perFrame);
+  const n = groups.length * perFrame;
+  const source = new Int32Array(n);
+  const row = new Int32Array(n);
+  const col = new Int32Array(n);
+  const size = new Float64Array(n);
+  const origin: Int32Array[] = new Array(n);
+  groups.forEach((members, g) => {
+    for (let p = 0; p < perFrame; p++) {
+      const o = g * perFrame + p;
+      source[o] = members[0]!;
+      row[o] = Math.floor(p / cols);
+      col[o] = p % cols;
+      size[o] = members.length;
+      origin[o] = Int32Array.from(members, (f) => f * perFrame + p);
+    }
+  });
+  return {
+    n,
+    d: 1,
+    data: new Float32Array(n),
+    source,
+    row,
+    col,
+    size,
+    origin,
+    sources: npyFrameSources(frames, perFrame),
+    meta: {},
+  };
 }
 
 /** selectTokens(loaded file, keep) with `rows` as its features; without rows, the d = 1 skeleton. */
