@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { BENCHMARK_NAMES } from '../bench/names.js';
 import { configureCommand, reportError } from './run.js';
 
 /**
@@ -120,9 +121,8 @@ export const COMMANDS: readonly CommandEntry[] = [
     name: 'bench',
     args: '[name]',
     options: true,
-    // Lists bench/index.ts's benchmarks (the real description is built from them; the startup test compares).
-    description:
-      'run a performance benchmark and print medians over repeated runs (gemm, render, reducers, video, encoders, eval, scale, queue, pytorch, cli-start)',
+    // The same words as cli/commands/bench.ts (bench/names.ts has no imports).
+    description: `run a performance benchmark and print medians over repeated runs (${BENCHMARK_NAMES.join(', ')})`,
     load: async () => (await import('./commands/bench.js')).benchCommand(),
   },
 ];
