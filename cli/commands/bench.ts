@@ -2,7 +2,6 @@ import { cpus } from 'node:os';
 import { Command } from 'commander';
 import { BENCHMARK_NAMES } from '../../bench/names.js';
 import { UsageError } from '../../core/errors.js';
-import { setLinalgThreads } from '../../core/linalg.js';
 import { checkInteger } from '../../core/validate.js';
 import { configureCommand, parseInteger, printJson } from '../run.js';
 
@@ -38,6 +37,7 @@ Examples:
         // The benchmarks import every area (sharp, canvas, OCR, BullMQ): loaded to run them, not for --help.
         const { benchmarks, formatTable } = await import('../../bench/index.js');
         checkInteger(opts.runs, '--runs', { min: 1, where: 'bench' });
+        const { setLinalgThreads } = await import('../../core/linalg.js'); // onnxruntime: when run
         if (opts.threads !== undefined)
           setLinalgThreads(checkInteger(opts.threads, '--threads', { min: 1, where: 'bench' }));
         const machine = `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}`;

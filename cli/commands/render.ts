@@ -4,7 +4,7 @@ import { UsageError, VtcError } from '../../core/errors.js';
 import { checkEncoding, readTextFile } from '../../io/text.js';
 import { writeFileAtomic } from '../../io/write.js';
 import { getProfile, profileNames } from '../../profiles/index.js';
-import { DEFAULT_CONFIG, loadConfig, toConfigFile, type RenderConfig } from '../../render/config.js';
+import type { RenderConfig } from '../../render/config.js';
 import { IMAGE_FORMATS, type ImageFormat } from '../../render/formats.js';
 import type { RenderedPage } from '../../render/render.js';
 import type { Candidate } from '../../render/search.js';
@@ -17,7 +17,8 @@ function readText(source: string, encoding: string | undefined): Promise<string>
   return readTextFile(source, encoding ? { encoding } : {});
 }
 
-function baseConfig(path: string | undefined, fallbackFonts: string[] = []): RenderConfig {
+async function baseConfig(path: string | undefined, fallbackFonts: string[] = []): Promise<RenderConfig> {
+  const { DEFAULT_CONFIG, loadConfig } = await import('../../render/config.js'); // zod: when run, not for --help
   const config = path
     ? loadConfig(path)
     : { ...DEFAULT_CONFIG, pageSize: [...DEFAULT_CONFIG.pageSize] as [number, number], fallbackFonts: [] };
@@ -125,8 +126,9 @@ candidate 0, so the best config is never worse than it when it is feasible.`,
       const opts = withParentOptions(localOpts, command);
       if (opts.encoding) checkEncoding(opts.encoding);
       const text = await readText(source, opts.encoding);
-      const base = baseConfig(opts.config, opts.fallbackFont);
+      const base = await baseConfig(opts.config, opts.fallbackFont);
       const { searchConfig } = await import('../../render/search.js'); // canvas, OCR, tokenizers: when run
+      const { toConfigFile } = await import('../../render/config.js');
       const progress = createProgress(!opts.json && Boolean(process.stderr.isTTY) && !process.env.CI);
       progress.start(opts.generations * opts.population, 'search');
       const result = await searchConfig(text, base, {
@@ -245,7 +247,7 @@ with a byte-order mark; other encodings need --encoding.`,
       getProfile(opts.profile);
       if (opts.encoding) checkEncoding(opts.encoding);
       const text = await readText(source, opts.encoding);
-      const config = baseConfig(opts.config, opts.fallbackFont);
+      const config = await baseConfig(opts.config, opts.fallbackFont);
       const started = performance.now();
       const plan = planRender(text, config);
       const progress = createProgress(!opts.json && Boolean(process.stderr.isTTY) && !process.env.CI);
