@@ -130,7 +130,7 @@ export const COMMANDS: readonly CommandEntry[] = [
 /** Thrown when commander dispatches to a command that was not loaded; main() loads it and parses again. */
 export class CommandNotLoaded extends Error {
   constructor(readonly command: string) {
-    super(`vtc: command ${command} was not loaded`);
+    super(`command ${command} was not loaded`);
   }
 }
 
