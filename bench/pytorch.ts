@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import { encodeNpy } from '../core/npy.js';
 import { createTokenSet } from '../core/tokenset.js';
 import { matmulABt, matrix, nativeTime, normalizeRows } from '../core/linalg.js';
 import { reducers } from '../reducers/index.js';
-import { measure, syntheticFeatures, type Benchmark, type BenchResult } from './harness.js';
+import { measure, median, runProcess, syntheticFeatures, type Benchmark, type BenchResult } from './harness.js';
 
 /**
  * `vtc bench pytorch`: divprune, tome and cluster on the LLaVA-NeXT concat
@@ -54,25 +54,6 @@ function torchPython(): string | undefined {
   return undefined;
 }
 
-function run(command: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr, ms: performance.now() - started }));
-  });
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 export const pytorchBenchmark: Benchmark = {
   description:
     'divprune, tome, cluster on 2880x1024 at 25%: warm per call, cold CLI call, and a warm PyTorch implementation of the same rule (2 threads)',
@@ -93,7 +74,7 @@ export const pytorchBenchmark: Benchmark = {
       let torchVersion = 'not installed';
       if (python) {
         const script = fileURLToPath(new URL('../../bench/torch_reference.py', import.meta.url));
-        const result = await run(python, [
+        const result = await runProcess(python, [
           existsSync(script) ? script : fileURLToPath(new URL('./torch_reference.py', import.meta.url)),
           input,
           String(RATIO),
@@ -130,7 +111,7 @@ export const pytorchBenchmark: Benchmark = {
         const coldWithSetup: number[] = [];
         const wall: number[] = [];
         for (let p = 0; p < COLD_PROCESSES; p++) {
-          const result = await run(process.execPath, [
+          const result = await runProcess(process.execPath, [
             cli,
             'reduce',
             '--in',
