@@ -97,23 +97,36 @@ function gemmGraph(): OnnxGraph {
 /**
  * A·Bᵀ for A [m, k] and B [n, k] → [m, n]. Runs in onnxruntime's Gemm above
  * NATIVE_THRESHOLD multiply-adds, else in plain TS (`force` picks one).
+ * `out` (m·n values), when given, receives the product: onnxruntime writes
+ * into it directly, with no fresh array to fault in and no copy out.
  *
  * @example
  * const sims = await matmulABt(normalizeRows(x), normalizeRows(x)); // n×n cosine
  */
-export async function matmulABt(a: Matrix, b: Matrix, force?: 'native' | 'ts'): Promise<Matrix> {
+export async function matmulABt(a: Matrix, b: Matrix, force?: 'native' | 'ts', out?: Float32Array): Promise<Matrix> {
   if (a.cols !== b.cols)
     throw new ShapeError(`matmulABt: A is ${a.rows}x${a.cols} and B is ${b.rows}x${b.cols}; inner dimensions differ`);
+  if (out && out.length !== a.rows * b.rows)
+    throw new ShapeError(`matmulABt: out has ${out.length} values, expected ${a.rows}x${b.rows} = ${a.rows * b.rows}`);
   const work = a.rows * b.rows * a.cols;
-  if (a.rows === 0 || b.rows === 0) return matrix(a.rows, b.rows);
-  if (force === 'ts' || (force !== 'native' && work < NATIVE_THRESHOLD)) return matmulABtSync(a, b);
+  if (a.rows === 0 || b.rows === 0) return matrix(a.rows, b.rows, out);
+  if (force === 'ts' || (force !== 'native' && work < NATIVE_THRESHOLD)) {
+    const product = matmulABtSync(a, b);
+    if (!out) return product;
+    out.set(product.data);
+    return matrix(a.rows, b.rows, out);
+  }
   const s = await nativeSession('gemm_abt', gemmGraph);
-  const out = await s.run({
+  const feeds = {
     A: new ort.Tensor('float32', a.data as Float32Array<ArrayBuffer>, [a.rows, a.cols]),
     B: new ort.Tensor('float32', b.data as Float32Array<ArrayBuffer>, [b.rows, b.cols]),
-  });
-  const c = out.C!;
-  return matrix(a.rows, b.rows, c.data as Float32Array);
+  };
+  if (out) {
+    await s.run(feeds, { C: new ort.Tensor('float32', out as Float32Array<ArrayBuffer>, [a.rows, b.rows]) });
+    return matrix(a.rows, b.rows, out);
+  }
+  const result = await s.run(feeds);
+  return matrix(a.rows, b.rows, result.C!.data as Float32Array);
 }
 
 /** Plain-TS A·Bᵀ (4-way unrolled dot products); exact reference for small sizes. */

@@ -29,7 +29,16 @@ test('matmulABt: hand-computed 2×3 · (2×3)ᵀ on both paths', async () => {
     const c = await matmulABt(a, b, path);
     assert.deepEqual([c.rows, c.cols], [2, 2]);
     assert.deepEqual(Array.from(c.data), [-2, 4, -2, 13], path);
+    // Into the caller's array: the same values, in that array.
+    const out = new Float32Array(4).fill(Number.NaN);
+    const into = await matmulABt(a, b, path, out);
+    assert.equal(into.data, out);
+    assert.deepEqual(Array.from(out), [-2, 4, -2, 13], path);
   }
+  await assert.rejects(
+    matmulABt(a, b, 'native', new Float32Array(3)),
+    /^ShapeError: matmulABt: out has 3 values, expected 2x2 = 4$/,
+  );
 });
 
 test('native (onnxruntime) and plain-TS GEMM agree to 1e-4 relative on odd shapes', async () => {
