@@ -1,6 +1,13 @@
 import { InputError, ShapeError } from './errors.js';
 import type { SafetensorsFile, SafetensorsInput } from './safetensors.js';
-import { createTokenSet, gridPositions, type AnyResInfo, type TokenSet, type TokenSource } from './tokenset.js';
+import {
+  createTokenSet,
+  gridPositions,
+  identityOrigins,
+  type AnyResInfo,
+  type TokenSet,
+  type TokenSource,
+} from './tokenset.js';
 
 /**
  * AnyRes bundle: one safetensors file with
@@ -286,8 +293,17 @@ function readOrigins(file: SafetensorsFile, n: number, where: string): Int32Arra
 /** Tensor-name prefix of TokenSet.extra entries in token files (`extra.deepstack_0`). */
 export const EXTRA_PREFIX = 'extra.';
 
-/** Reads a `tokens` [n, d] safetensors file (as written by tokenSetToTensors, or any with that tensor). */
-export function tensorsToTokenSet(file: SafetensorsFile, where = 'tokens file'): TokenSet {
+/**
+ * Reads a `tokens` [n, d] safetensors file (as written by tokenSetToTensors,
+ * or any with that tensor). `lazyOrigins`: when the file has no origin
+ * tensors (every token its own origin), `origin` is identityOrigins(n) —
+ * for the metadata skeleton of a long video, not for hot loops.
+ */
+export function tensorsToTokenSet(
+  file: SafetensorsFile,
+  where = 'tokens file',
+  options: { lazyOrigins?: boolean } = {},
+): TokenSet {
   const t = floatTensor(file, 'tokens', where);
   if (!t)
     throw new InputError(
@@ -323,6 +339,7 @@ export function tensorsToTokenSet(file: SafetensorsFile, where = 'tokens file'):
   }
   const origin = readOrigins(file, n, where);
   if (origin) init.origin = origin;
+  else if (options.lazyOrigins) init.origin = identityOrigins(n);
   const positions = file.tensors.positions;
   if (positions) {
     if (

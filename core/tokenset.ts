@@ -154,6 +154,43 @@ export function createTokenSet(init: TokenSetInit): TokenSet {
 }
 
 /**
+ * The origins of n tokens that are each their own origin ([0], [1], …)
+ * without n small arrays: a read-only array whose element i is a fresh
+ * `Int32Array.of(i)` made when read. For the metadata skeleton of a long
+ * video read in blocks (2 M tokens would otherwise hold ~200 MB of one-value
+ * arrays); reading an element costs an allocation, so hot loops over small
+ * token sets keep plain arrays.
+ *
+ * @example
+ * const origin = identityOrigins(3);
+ * origin.length; // 3
+ * origin[2];     // Int32Array [2]
+ */
+export function identityOrigins(n: number): Int32Array[] {
+  const indexOf = (key: string | symbol): number => {
+    if (typeof key !== 'string' || key.length === 0 || key.length > 16) return -1;
+    const code = key.charCodeAt(0);
+    if (code < 48 || code > 57) return -1;
+    const i = Number(key);
+    return Number.isInteger(i) && i < n && String(i) === key ? i : -1;
+  };
+  const readOnly = () => {
+    throw new TypeError('identityOrigins: the origins are read-only');
+  };
+  return new Proxy([] as Int32Array[], {
+    get(target, key, receiver) {
+      if (key === 'length') return n;
+      const i = indexOf(key);
+      return i >= 0 ? Int32Array.of(i) : Reflect.get(target, key, receiver);
+    },
+    has: (target, key) => indexOf(key) >= 0 || Reflect.has(target, key),
+    set: readOnly,
+    defineProperty: readOnly,
+    deleteProperty: readOnly,
+  });
+}
+
+/**
  * Checks shapes, metadata lengths and that every feature is finite.
  * Throws ShapeError / InputError naming the field, expected and got.
  */

@@ -762,7 +762,8 @@ export async function openFrameFile(path: string, method: string): Promise<Frame
       };
     }
     tensors.tokens = { dtype: 'F32', shape: [n, 1], data: new Float32Array(n) };
-    const skeleton = tensorsToTokenSet({ tensors, metadata }, path);
+    // Identity origins stay implicit: one small array per token is ~100 B, 200 MB for an hour of video.
+    const skeleton = tensorsToTokenSet({ tensors, metadata }, path, { lazyOrigins: true });
     const { frames, perFrame } = frameLayout(skeleton, method);
     const first = skeleton.sources[skeleton.source[0]!]!;
     const dtype = tokensEntry.dtype === 'F32' ? 'float32' : 'float16';

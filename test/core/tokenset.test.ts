@@ -6,6 +6,7 @@ import {
   concatTokenSets,
   createTokenSet,
   groupByAssignment,
+  identityOrigins,
   mergeTokens,
   resolveBudget,
   selectTokens,
@@ -128,6 +129,44 @@ test('mergeTokens means are float64 sums one member at a time in input order, bi
     }
   }
   assert.deepEqual(new Uint32Array(merged.data.buffer), new Uint32Array(expected.buffer));
+});
+
+test('identityOrigins: element i is [i], made when read; array methods work; writes are refused', () => {
+  const origin = identityOrigins(4);
+  assert.equal(origin.length, 4);
+  assert.deepEqual(Array.from(origin[3]!), [3]);
+  assert.equal(origin[4], undefined);
+  assert.equal(origin['-1' as unknown as number], undefined);
+  assert.ok(Array.isArray(origin));
+  assert.ok(2 in origin);
+  assert.ok(!(4 in origin));
+  assert.deepEqual(
+    origin.map((o) => o[0]),
+    [0, 1, 2, 3],
+  );
+  assert.deepEqual(
+    [...origin].map((o) => Array.from(o)),
+    [[0], [1], [2], [3]],
+  );
+  assert.deepEqual(
+    origin.slice(1, 3).map((o) => Array.from(o)),
+    [[1], [2]],
+  );
+  assert.throws(() => {
+    origin[0] = Int32Array.of(9);
+  }, /^TypeError: identityOrigins: the origins are read-only$/);
+  // A token set built on them selects and merges like one with plain arrays.
+  const data = Float32Array.from([0, 2, 4, 6]);
+  const lazy = createTokenSet({ data, n: 4, d: 1, origin: identityOrigins(4) });
+  const plain = createTokenSet({ data, n: 4, d: 1 });
+  for (const tokens of [lazy, plain]) {
+    assert.deepEqual(
+      selectTokens(tokens, [3, 1]).origin.map((o) => Array.from(o)),
+      [[3], [1]],
+    );
+  }
+  const merged = mergeTokens(lazy, Int32Array.from([1, 0, 1, 0]), 2);
+  assert.deepEqual(merged, mergeTokens(plain, Int32Array.from([1, 0, 1, 0]), 2));
 });
 
 test('concatTokenSets re-indexes sources and origins; splitBySource inverts it', () => {

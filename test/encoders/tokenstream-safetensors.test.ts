@@ -122,6 +122,12 @@ test('block reader over a video .safetensors: frames [a, b), skeleton as loadTok
       assert.deepEqual(skeleton.score, loaded.score);
       assert.deepEqual(skeleton.positions, loaded.positions);
       assert.deepEqual([skeleton.row, skeleton.col, skeleton.meta], [loaded.row, loaded.col, loaded.meta]);
+      // Identity origins are made when read (no array per token held for a long video), equal to loadTokens's.
+      assert.deepEqual(
+        skeleton.origin.map((o) => Array.from(o)),
+        loaded.origin.map((o) => Array.from(o)),
+      );
+      assert.notEqual(skeleton.origin[4], skeleton.origin[4]);
       await assert.rejects(file.readFrames(3, 8), /frames \[3, 8\) are not a range within \[0, 7\)/);
     } finally {
       await file.close();
