@@ -7,21 +7,23 @@ import { encodeNpy } from '../core/npy.js';
 import { createTokenSet } from '../core/tokenset.js';
 import { matmulABt, matrix, nativeTime, normalizeRows } from '../core/linalg.js';
 import { reducers } from '../reducers/index.js';
-import { measure, median, runProcess, syntheticFeatures, type Benchmark, type BenchResult } from './harness.js';
+import { median, runProcess, syntheticFeatures, type Benchmark, type BenchResult } from './harness.js';
 
 /**
  * `vtc bench pytorch`: divprune, tome and cluster on the LLaVA-NeXT concat
  * shape (thumbnail + 2×2 crops = 2880 × 1024) at 25%, in one run:
  *
- * - warm: the library's median per call in this process, after WARMUP_CALLS
- *   calls (the first calls still pay V8's tier-up and first-touch page faults:
- *   those belong to cold);
+ * - warm: the library's median per call in this process over ROUNDS rounds
+ *   of `runs` calls, after WARMUP_CALLS calls (the first calls still pay V8's
+ *   tier-up and first-touch page faults: those belong to cold); each round
+ *   follows a PyTorch process's own round, so noise on a shared machine lands
+ *   on both sides alike;
  * - cold: the `ms` that `vtc reduce … --json` reports in a fresh process
  *   (the method alone, median of COLD_PROCESSES processes); with its `native_setup_ms`
  *   (onnxruntime set-up run just before the method, not overlapped) as
  *   cold_with_setup_ms; and that process's wall time;
  * - PyTorch: bench/torch_reference.py, the same rules written in PyTorch with
- *   2 threads, warm median after the same WARMUP_CALLS — only when a python3 with torch is found
+ *   2 threads, the median of its ROUNDS processes' calls, each after the same WARMUP_CALLS — only when a python3 with torch is found
  *   ($VTC_TORCH_PYTHON, /usr/bin/python3 or python3 on PATH); skipped otherwise.
  *
  * cluster runs its full 10 Lloyd iterations (tolerance 0) on both sides.
@@ -39,6 +41,10 @@ const CLI_FLAGS: Record<string, string[]> = { cluster: ['--iterations', '10', '-
 const WARMUP_CALLS = 3;
 /** Fresh `vtc reduce` processes per method for the cold median. */
 const COLD_PROCESSES = 5;
+/** Rounds of warm timings, each after a PyTorch process's own (runs calls per side per round). */
+const ROUNDS = 3;
+/** tome's two GEMMs at 25 %: its rounds' A·Bᵀ on 1440 and 720 unit rows. */
+const GEMM_ROWS = [N / 2, N / 4];
 
 /** A python3 that imports torch, or undefined. */
 function torchPython(): string | undefined {
@@ -70,95 +76,84 @@ export const pytorchBenchmark: Benchmark = {
       writeFileSync(input, encodeNpy([N, D], data));
       const tokens = createTokenSet({ data, n: N, d: D });
       const python = torchPython();
-      let torch: Record<string, { median_ms: number }> | undefined;
+      const script = fileURLToPath(new URL('../../bench/torch_reference.py', import.meta.url));
+      const torchScript = existsSync(script) ? script : fileURLToPath(new URL('./torch_reference.py', import.meta.url));
+      if (!python) log('PyTorch not found (python3 -c "import torch" fails): the PyTorch column is skipped');
       let torchVersion = 'not installed';
-      if (python) {
-        const script = fileURLToPath(new URL('../../bench/torch_reference.py', import.meta.url));
-        const result = await runProcess(python, [
-          existsSync(script) ? script : fileURLToPath(new URL('./torch_reference.py', import.meta.url)),
-          input,
-          String(RATIO),
-          String(runs),
-          '2',
-          String(WARMUP_CALLS),
-        ]);
-        if (result.code !== 0)
-          throw new Error(`bench pytorch: ${python} failed: ${result.stderr.trim().split('\n').pop()}`);
-        const parsed = JSON.parse(result.stdout) as { torch: string; methods: Record<string, { median_ms: number }> };
-        torch = parsed.methods;
-        torchVersion = parsed.torch;
-      } else log('PyTorch not found (python3 -c "import torch" fails): the PyTorch column is skipped');
-      const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-      const results: BenchResult[] = [];
+      const cases = [...METHODS, ...GEMM_ROWS.map((rows) => `gemm_${rows}`)];
+      const torchTimes = new Map<string, number[]>(cases.map((name) => [name, []]));
+      const warmTimes = new Map<string, number[]>(cases.map((name) => [name, []]));
+      const warmNative = new Map<string, number[]>(cases.map((name) => [name, []]));
+      const calls = new Map<string, () => Promise<unknown>>();
       for (const method of METHODS) {
-        const reducer = reducers[method]!;
         const options = { ratio: RATIO, seed: 1, ...(OPTIONS[method] ?? {}) };
-        // Where time goes: the part of each call spent inside onnxruntime (the rest is JS).
-        const nativePerCall: number[] = [];
-        const warm = await measure(
-          `${method} ${N}x${D} R=${RATIO}`,
-          runs,
-          async () => {
-            const before = nativeTime().ms;
-            await reducer.run(tokens, options);
-            nativePerCall.push(nativeTime().ms - before);
-          },
-          WARMUP_CALLS,
-        );
-        const warmNative = median(nativePerCall.slice(WARMUP_CALLS));
-        const cold: number[] = [];
-        const coldNative: number[] = [];
-        const coldWithSetup: number[] = [];
-        const wall: number[] = [];
-        for (let p = 0; p < COLD_PROCESSES; p++) {
-          const result = await runProcess(process.execPath, [
-            cli,
-            'reduce',
-            '--in',
+        calls.set(method, () => reducers[method]!.run(tokens, options));
+      }
+      for (const rows of GEMM_ROWS) calls.set(`gemm_${rows}`, gemmCall(data, rows));
+      // Warm timings alternate with PyTorch's, round by round, so a burst of noise on this shared VM lands on both.
+      for (let round = 0; round < ROUNDS; round++) {
+        if (python) {
+          const result = await runProcess(python, [
+            torchScript,
             input,
-            '--method',
-            method,
-            '--ratio',
             String(RATIO),
-            ...(CLI_FLAGS[method] ?? []),
-            '--out',
-            join(dir, 'out.npy'),
-            '--json',
+            String(runs),
+            '2',
+            String(WARMUP_CALLS),
           ]);
           if (result.code !== 0)
-            throw new Error(`bench pytorch: vtc reduce --method ${method} failed: ${result.stderr.trim()}`);
-          const reported = JSON.parse(result.stdout) as { ms: number; native_ms: number; native_setup_ms: number };
-          cold.push(reported.ms);
-          coldNative.push(reported.native_ms);
-          coldWithSetup.push(reported.ms + reported.native_setup_ms);
-          wall.push(result.ms);
+            throw new Error(`bench pytorch: ${python} failed: ${result.stderr.trim().split('\n').pop()}`);
+          const parsed = JSON.parse(result.stdout) as { torch: string; methods: Record<string, { times: number[] }> };
+          torchVersion = parsed.torch;
+          for (const name of cases) torchTimes.get(name)!.push(...(parsed.methods[name]?.times ?? []));
         }
-        const coldMs = median(cold);
-        const extra: Record<string, number | string> = {
-          method,
-          warm_native_ms: +warmNative.toFixed(1),
-          warm_js_ms: +(warm.medianMs - warmNative).toFixed(1),
-          cold_ms: +coldMs.toFixed(1),
-          cold_native_ms: +median(coldNative).toFixed(1),
-          cold_over_warm: +(coldMs / warm.medianMs).toFixed(2),
-          cold_with_setup_ms: +median(coldWithSetup).toFixed(1),
-          cold_with_setup_over_warm: +(median(coldWithSetup) / warm.medianMs).toFixed(2),
-          cold_process_ms: Math.round(median(wall)),
-          torch: torchVersion,
+        for (const name of cases) {
+          const call = calls.get(name)!;
+          if (round === 0) for (let i = 0; i < WARMUP_CALLS; i++) await call();
+          for (let i = 0; i < runs; i++) {
+            const nativeBefore = nativeTime().ms;
+            const started = performance.now();
+            await call();
+            warmTimes.get(name)!.push(performance.now() - started);
+            warmNative.get(name)!.push(nativeTime().ms - nativeBefore);
+          }
+        }
+      }
+      const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+      const results: BenchResult[] = [];
+      for (const name of cases) {
+        const times = warmTimes.get(name)!;
+        const warmMs = median(times);
+        const isGemm = name.startsWith('gemm_');
+        const rows = isGemm ? Number(name.slice(5)) : 0;
+        const result: BenchResult = {
+          name: isGemm ? `gemm ${rows}x${D} · (${rows}x${D})ᵀ` : `${name} ${N}x${D} R=${RATIO}`,
+          medianMs: warmMs,
+          minMs: Math.min(...times),
+          runs: times.length,
         };
-        const torchMs = torch?.[method]?.median_ms;
+        const extra: Record<string, number | string> = { method: name };
+        if (isGemm) extra.gmac_per_s = +((rows * rows * D) / (warmMs * 1e6)).toFixed(1);
+        else {
+          const warmNativeMs = median(warmNative.get(name)!);
+          Object.assign(extra, {
+            warm_native_ms: +warmNativeMs.toFixed(1),
+            warm_js_ms: +(warmMs - warmNativeMs).toFixed(1),
+          });
+          Object.assign(extra, await coldCalls(cli, input, join(dir, 'out.npy'), name, warmMs));
+        }
+        extra.torch = torchVersion;
+        const torchMs = torchTimes.get(name)!.length > 0 ? median(torchTimes.get(name)!) : undefined;
         if (torchMs !== undefined) {
           extra.torch_warm_ms = +torchMs.toFixed(1);
-          extra.warm_over_torch = +(warm.medianMs / torchMs).toFixed(2);
+          extra.warm_over_torch = +(warmMs / torchMs).toFixed(2);
         }
-        warm.extra = extra;
+        result.extra = extra;
         log(
-          `${method}: warm ${warm.medianMs.toFixed(1)} ms (native ${warmNative.toFixed(1)}), cold ${coldMs.toFixed(1)} ms (native ${extra.cold_native_ms}; ×${extra.cold_over_warm}; with set-up ${extra.cold_with_setup_ms} ms, ×${extra.cold_with_setup_over_warm})${torchMs !== undefined ? `, PyTorch ${torchMs.toFixed(1)} ms (×${extra.warm_over_torch})` : ''}`,
+          `${result.name}: warm ${warmMs.toFixed(1)} ms${extra.warm_native_ms !== undefined ? ` (native ${extra.warm_native_ms})` : ''}${extra.cold_ms !== undefined ? `, cold ${extra.cold_ms} ms (native ${extra.cold_native_ms}; ×${extra.cold_over_warm}; with set-up ${extra.cold_with_setup_ms} ms, ×${extra.cold_with_setup_over_warm})` : ''}${torchMs !== undefined ? `, PyTorch ${torchMs.toFixed(1)} ms (×${extra.warm_over_torch})` : ''}`,
         );
-        results.push(warm);
+        results.push(result);
       }
-      for (const rows of [N / 2, N / 4])
-        results.push(await gemmRow(data, rows, runs, torch?.[`gemm_${rows}`]?.median_ms));
       log(
         `load average at end: ${loadavg()
           .map((v) => v.toFixed(2))
@@ -172,12 +167,7 @@ export const pytorchBenchmark: Benchmark = {
 };
 
 /** tome's round GEMM alone: the even and odd rows of the first 2·rows tokens, unit-normalised, A·Bᵀ natively. */
-async function gemmRow(
-  data: Float32Array,
-  rows: number,
-  runs: number,
-  torchMs: number | undefined,
-): Promise<BenchResult> {
+function gemmCall(data: Float32Array, rows: number): () => Promise<unknown> {
   const split = (offset: number) => {
     const out = new Float32Array(rows * D);
     for (let r = 0; r < rows; r++) out.set(data.subarray((2 * r + offset) * D, (2 * r + offset + 1) * D), r * D);
@@ -187,17 +177,51 @@ async function gemmRow(
   const b = split(1);
   // Written into one array, as PyTorch's caching allocator reuses its output: the row times the GEMM, not fresh pages.
   const product = new Float32Array(rows * rows);
-  const result = await measure(
-    `gemm ${rows}x${D} · (${rows}x${D})ᵀ`,
-    runs,
-    () => matmulABt(a, b, 'native', product),
-    WARMUP_CALLS,
-  );
-  const gmacs = (rows * rows * D) / (result.medianMs * 1e6);
-  result.extra = { method: `gemm_${rows}`, gmac_per_s: +gmacs.toFixed(1) };
-  if (torchMs !== undefined) {
-    result.extra.torch_warm_ms = +torchMs.toFixed(1);
-    result.extra.warm_over_torch = +(result.medianMs / torchMs).toFixed(2);
+  return () => matmulABt(a, b, 'native', product);
+}
+
+/** COLD_PROCESSES fresh `vtc reduce … --json` calls: medians of their `ms`, native part, set-up and wall time. */
+async function coldCalls(
+  cli: string,
+  input: string,
+  out: string,
+  method: string,
+  warmMs: number,
+): Promise<Record<string, number>> {
+  const cold: number[] = [];
+  const coldNative: number[] = [];
+  const coldWithSetup: number[] = [];
+  const wall: number[] = [];
+  for (let p = 0; p < COLD_PROCESSES; p++) {
+    const result = await runProcess(process.execPath, [
+      cli,
+      'reduce',
+      '--in',
+      input,
+      '--method',
+      method,
+      '--ratio',
+      String(RATIO),
+      ...(CLI_FLAGS[method] ?? []),
+      '--out',
+      out,
+      '--json',
+    ]);
+    if (result.code !== 0)
+      throw new Error(`bench pytorch: vtc reduce --method ${method} failed: ${result.stderr.trim()}`);
+    const reported = JSON.parse(result.stdout) as { ms: number; native_ms: number; native_setup_ms: number };
+    cold.push(reported.ms);
+    coldNative.push(reported.native_ms);
+    coldWithSetup.push(reported.ms + reported.native_setup_ms);
+    wall.push(result.ms);
   }
-  return result;
+  const coldMs = median(cold);
+  return {
+    cold_ms: +coldMs.toFixed(1),
+    cold_native_ms: +median(coldNative).toFixed(1),
+    cold_over_warm: +(coldMs / warmMs).toFixed(2),
+    cold_with_setup_ms: +median(coldWithSetup).toFixed(1),
+    cold_with_setup_over_warm: +(median(coldWithSetup) / warmMs).toFixed(2),
+    cold_process_ms: Math.round(median(wall)),
+  };
 }

@@ -2,7 +2,7 @@
 for `vtc bench pytorch` (bench/pytorch.ts). Not part of npm test.
 
 Usage: python3 bench/torch_reference.py FEATURES.npy RATIO RUNS THREADS
-Prints one JSON object {torch, threads, methods: {name: {median_ms, min_ms, runs, n_out}}};
+Prints one JSON object {torch, threads, methods: {name: {median_ms, min_ms, runs, n_out, times}}};
 besides the three methods, gemm_R times one R×d · (R×d)ᵀ product (tome's rounds).
 Each method runs once to warm up, then RUNS times; the median is reported.
 The rules follow the vtc methods (docs/methods.md), written the way one would
@@ -107,7 +107,7 @@ def main():
                 started = time.perf_counter()
                 fn()
                 times.append((time.perf_counter() - started) * 1000)
-            out[name] = {"median_ms": statistics.median(times), "min_ms": min(times), "runs": runs, "n_out": n_out}
+            out[name] = {"median_ms": statistics.median(times), "min_ms": min(times), "runs": runs, "n_out": n_out, "times": times}
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "methods": out}))
 
 
