@@ -1,6 +1,7 @@
 import { resolveBudget, selectTokens, type Reduction, type TokenSet } from '../core/tokenset.js';
 import { UsageError } from '../core/errors.js';
 import { checkFeatureSize } from '../core/linalg.js';
+import { mustBe } from '../core/validate.js';
 import { anyresUnpadLayout } from './anyres-unpad.js';
 import { reducePerFrame } from './per-frame.js';
 import type { AnyReducer, BaseReduceOptions } from './types.js';
@@ -55,6 +56,11 @@ export async function runReducer(reducer: AnyReducer, tokens: TokenSet, runOptio
   const { perFrame, ...options } = runOptions;
   if (perFrame !== undefined && typeof perFrame !== 'boolean')
     throw new UsageError(`${reducer.name}: perFrame must be true or false, got ${JSON.stringify(perFrame)}`);
+  // Checked before any work: a bad callback would otherwise fail mid-run, at the first report.
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function')
+    throw new UsageError(
+      `${reducer.name}: onProgress ${mustBe('a function ({ stage, done, total }) => void', options.onProgress)}`,
+    );
   const validIndices = unpaddedIndices(tokens);
   const nPadding = validIndices ? tokens.n - validIndices.length : 0;
   const nIn = tokens.n - nPadding;

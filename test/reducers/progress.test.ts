@@ -4,6 +4,7 @@ import { cdprunerReducer } from '../../reducers/cdpruner.js';
 import { clusterReducer } from '../../reducers/cluster.js';
 import { divpruneReducer } from '../../reducers/divprune.js';
 import { tomeReducer } from '../../reducers/tome.js';
+import { reduce } from '../../reducers/index.js';
 import type { ReduceProgress } from '../../reducers/types.js';
 import { randomTokens } from './fixtures.js';
 
@@ -77,4 +78,11 @@ test('divprune within one tile and cdpruner report their picks; no callback is f
   );
   const silent = await cdprunerReducer.run(tokens, { budget: 12 });
   assert.equal(silent.keep!.length, 12);
+});
+
+test('reduce() refuses an onProgress that is not a function before any work', async () => {
+  await assert.rejects(
+    reduce(randomTokens(40, 4, 2), 'divprune', { budget: 4, onProgress: 'yes' as unknown as () => void }),
+    /^UsageError: divprune: onProgress must be a function \(\{ stage, done, total \}\) => void, got "yes"$/,
+  );
 });
